@@ -1,0 +1,150 @@
+// The core's memory map, shared by the AssemblyScript core and host/core.ts.
+// This file must stay valid as both AssemblyScript and TypeScript: plain
+// integer constants and string arrays only. host/core.ts imports it directly,
+// and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
+
+// Bump when any offset or size below changes.
+export const LAYOUT_VERSION = 1;
+
+// ---- configuration area (static, address from configArea()) ----
+// u32 slots written by the host before configure().
+export const CFG_IN_BYTES = 0;        // capacity of the frame-bytes region
+export const CFG_MAX_FRAMES = 4;      // frames per batch (frame index entries)
+export const CFG_OUT_BYTES = 8;       // capacity of the output bytes region
+export const CFG_MAX_RECORDS = 12;    // result records per batch
+export const CFG_FILTER_BYTES = 16;   // capacity of the filter program region
+export const CFG_FLAGS = 20;          // CFG_FLAG_* bits
+export const CFG_SENSOR_LEN = 24;     // bytes of sensor name at CFG_SENSOR
+export const CFG_AGENT_LEN = 28;      // bytes of agent string at CFG_AGENT
+export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
+export const CFG_SENSOR_MAX = 128;
+export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
+export const CFG_AGENT_MAX = 64;
+export const CFG_SIZE = 256;
+
+export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
+
+// ---- regions (addresses from region(R_*), valid after configure()) ----
+export const R_IN_BYTES = 0;
+export const R_IN_INDEX = 1;
+export const R_OUT_RECORDS = 2;
+export const R_OUT_BYTES = 3;
+export const R_COUNTERS = 4;
+export const R_FILTER = 5;
+export const REGION_COUNT = 6;
+
+// ---- frame index entry, written by the host, one per frame ----
+export const FRAME_SIZE = 32;
+export const FRAME_OFFSET = 0;    // u32, offset of the frame in R_IN_BYTES
+export const FRAME_CAPLEN = 4;    // u32, captured bytes
+export const FRAME_ORIGLEN = 8;   // u32, length on the wire
+export const FRAME_LINKTYPE = 12; // u32, LINKTYPE_* (tcpdump.org numbering)
+export const FRAME_TS_SEC = 16;   // i64, seconds since the epoch
+export const FRAME_TS_NSEC = 24;  // u32, nanoseconds
+export const FRAME_IFACE = 28;    // u32, interface number in the capture
+
+// ---- result record, written by the core, one per SIP message ----
+export const REC_SIZE = 256;
+export const REC_FRAME = 0;       // u32, index in the batch of the message's last frame
+export const REC_FLAGS = 4;       // u32, REC_F_* bits and transport in the low nibble
+export const REC_TS_SEC = 8;      // i64, capture time of the message's last packet
+export const REC_TS_NSEC = 16;    // u32
+export const REC_STATUS = 20;     // u32, response status, 0 for a request
+export const REC_HASH = 24;       // u64, signature of the message bytes (envelope id)
+export const REC_MSG_OFF = 32;    // u32, message bytes, offset in R_OUT_BYTES
+export const REC_MSG_LEN = 36;    // u32
+export const REC_JSON_OFF = 40;   // u32, envelope JSON, offset in R_OUT_BYTES
+export const REC_JSON_LEN = 44;   // u32, 0 when JSON rendering is off
+export const REC_SRC_ADDR = 48;   // 16 bytes, IPv4 in the first 4
+export const REC_DST_ADDR = 64;   // 16 bytes
+export const REC_SRC_PORT = 80;   // u16
+export const REC_DST_PORT = 82;   // u16
+export const REC_CSEQ = 84;       // u32, CSeq number
+export const REC_EXPIRES = 88;    // i32, Expires header, -1 when absent
+export const REC_CLEN = 92;       // i32, Content-Length header, -1 when absent
+export const REC_SPANS = 96;      // SPAN_COUNT x (u32 offset, u32 length), relative to the message
+export const REC_HEADER_COUNT = 224; // u32, header fields in the message
+export const REC_PROBLEMS = 228;  // u32, PROB_* bits found while tokenizing
+
+export const TRANSPORT_MASK = 15;
+export const TRANSPORT_UDP = 1;
+export const TRANSPORT_TCP = 2;
+export const TRANSPORT_WS = 3;
+
+export const REC_F_REQUEST = 16;
+export const REC_F_IPV6 = 32;
+
+// Spans into the message; offset 0 and length 0 mean absent.
+export const SPAN_METHOD = 0;       // request method, or CSeq method of a response
+export const SPAN_URI = 1;          // Request-URI
+export const SPAN_REASON = 2;       // response reason phrase
+export const SPAN_CALL_ID = 3;
+export const SPAN_CSEQ_METHOD = 4;
+export const SPAN_FROM = 5;         // whole From value
+export const SPAN_FROM_TAG = 6;
+export const SPAN_TO = 7;
+export const SPAN_TO_TAG = 8;
+export const SPAN_VIA_BRANCH = 9;   // branch of the topmost Via
+export const SPAN_CONTACT = 10;
+export const SPAN_CONTENT_TYPE = 11;
+export const SPAN_USER_AGENT = 12;  // User-Agent, or Server in a response
+export const SPAN_BODY = 13;
+export const SPAN_VIA = 14;         // whole topmost Via value
+export const SPAN_EXPIRES = 15;     // Expires value text
+export const SPAN_COUNT = 16;
+export const SPAN_NAMES: string[] = [
+  "method", "uri", "reason", "call_id", "cseq_method", "from", "from_tag", "to",
+  "to_tag", "via_branch", "contact", "content_type", "user_agent", "body", "via", "expires",
+];
+
+// Tokenizer problems: the message is emitted, the problem counted.
+export const PROB_CLEN_BAD = 1;       // Content-Length not a number, or repeated with other values
+export const PROB_CLEN_SHORT = 2;     // Content-Length larger than the bytes present
+export const PROB_NO_CALL_ID = 4;
+export const PROB_NO_CSEQ = 8;
+export const PROB_HEADER_OVERFLOW = 16; // more header fields than the index holds
+export const PROB_TRUNCATED = 32;     // frame was cut by the snap length
+
+// ---- counters: u64 each, at R_COUNTERS + 8 * C_* ----
+export const C_FRAMES = 0;
+export const C_BYTES = 1;
+export const C_LINK_UNSUPPORTED = 2;
+export const C_FRAME_MALFORMED = 3;
+export const C_IPV4 = 4;
+export const C_IPV6 = 5;
+export const C_UDP = 6;
+export const C_TCP = 7;
+export const C_OTHER_L4 = 8;
+export const C_NON_SIP = 9;
+export const C_SIP_UDP = 10;
+export const C_SIP_TCP = 11;
+export const C_SIP_MALFORMED = 12;
+export const C_TRAILING_BYTES = 13;
+export const C_UDP_MULTI = 14;
+export const C_HEADER_OVERFLOW = 15;
+export const C_FRAGMENTS = 16;
+export const C_TRUNCATED = 17;
+export const C_CLEN_BAD = 18;
+export const C_CLEN_SHORT = 19;
+export const C_FILTER_MATCHED = 20;
+export const C_FILTER_REJECTED = 21;
+export const C_SIP_WS = 22;
+export const COUNTER_COUNT = 32;
+export const COUNTER_NAMES: string[] = [
+  "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
+  "other_l4", "non_sip", "sip_udp", "sip_tcp", "sip_malformed", "trailing_bytes", "udp_multi",
+  "header_overflow", "fragments", "truncated", "clen_bad", "clen_short", "filter_matched",
+  "filter_rejected", "sip_ws",
+];
+
+// configure() results
+export const CONFIGURE_OK = 0;
+export const CONFIGURE_BAD_SIZE = 1;
+export const CONFIGURE_NO_MEMORY = 2;
+
+// A checksum of the layout that the core computes from its own copy of these
+// constants; host/core.ts computes the same and refuses a core that differs.
+export const LAYOUT_SIGNATURE =
+  LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
+  REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
+  REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841;
