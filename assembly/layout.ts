@@ -14,6 +14,7 @@ export const CFG_OUT_BYTES = 8;       // capacity of the output bytes region
 export const CFG_MAX_RECORDS = 12;    // result records per batch
 export const CFG_FILTER_BYTES = 16;   // capacity of the filter program region
 export const CFG_FLAGS = 20;          // CFG_FLAG_* bits
+export const CFG_OUT_JSON_BYTES = 32; // capacity of the envelope JSON region
 export const CFG_SENSOR_LEN = 24;     // bytes of sensor name at CFG_SENSOR
 export const CFG_AGENT_LEN = 28;      // bytes of agent string at CFG_AGENT
 export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
@@ -31,7 +32,8 @@ export const R_OUT_RECORDS = 2;
 export const R_OUT_BYTES = 3;
 export const R_COUNTERS = 4;
 export const R_FILTER = 5;
-export const REGION_COUNT = 6;
+export const R_OUT_JSON = 6;          // envelopes, each followed by a newline: NDJSON as is
+export const REGION_COUNT = 7;
 
 // ---- frame index entry, written by the host, one per frame ----
 export const FRAME_SIZE = 32;
@@ -53,7 +55,7 @@ export const REC_STATUS = 20;     // u32, response status, 0 for a request
 export const REC_HASH = 24;       // u64, signature of the message bytes (envelope id)
 export const REC_MSG_OFF = 32;    // u32, message bytes, offset in R_OUT_BYTES
 export const REC_MSG_LEN = 36;    // u32
-export const REC_JSON_OFF = 40;   // u32, envelope JSON, offset in R_OUT_BYTES
+export const REC_JSON_OFF = 40;   // u32, envelope JSON, offset in R_OUT_JSON
 export const REC_JSON_LEN = 44;   // u32, 0 when JSON rendering is off
 export const REC_SRC_ADDR = 48;   // 16 bytes, IPv4 in the first 4
 export const REC_DST_ADDR = 64;   // 16 bytes
@@ -129,13 +131,41 @@ export const C_CLEN_SHORT = 19;
 export const C_FILTER_MATCHED = 20;
 export const C_FILTER_REJECTED = 21;
 export const C_SIP_WS = 22;
+export const C_OUT_OVERFLOW = 23;     // a message dropped because one frame outgrew the output regions
 export const COUNTER_COUNT = 32;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
   "other_l4", "non_sip", "sip_udp", "sip_tcp", "sip_malformed", "trailing_bytes", "udp_multi",
   "header_overflow", "fragments", "truncated", "clen_bad", "clen_short", "filter_matched",
-  "filter_rejected", "sip_ws",
+  "filter_rejected", "sip_ws", "out_overflow",
 ];
+
+// Header identities known to the tokenizer (index = id; 0 is any other header).
+// RFC 3261 §7.3.3 and later RFCs give the compact forms, aligned in HEADER_COMPACT.
+export const HEADER_NAMES: string[] = [
+  "", "call-id", "from", "to", "via", "contact", "content-length", "content-type", "cseq",
+  "expires", "user-agent", "server", "subject", "supported", "content-encoding", "event",
+  "allow-events", "refer-to", "referred-by", "session-expires", "reject-contact",
+  "accept-contact", "identity", "request-disposition", "identity-info", "max-forwards", "route",
+  "record-route", "authorization", "proxy-authorization", "www-authenticate",
+  "proxy-authenticate",
+];
+export const HEADER_COMPACT: string[] = [
+  "", "i", "f", "t", "v", "m", "l", "c", "", "", "", "", "s", "k", "e", "o", "u", "r", "b", "x",
+  "j", "a", "y", "d", "n", "", "", "", "", "", "", "",
+];
+export const H_OTHER = 0;
+export const H_CALL_ID = 1;
+export const H_FROM = 2;
+export const H_TO = 3;
+export const H_VIA = 4;
+export const H_CONTACT = 5;
+export const H_CONTENT_LENGTH = 6;
+export const H_CONTENT_TYPE = 7;
+export const H_CSEQ = 8;
+export const H_EXPIRES = 9;
+export const H_USER_AGENT = 10;
+export const H_SERVER = 11;
 
 // configure() results
 export const CONFIGURE_OK = 0;

@@ -1,0 +1,266 @@
+// The envelope: one JSON object per SIP message, rendered straight into the
+// output region (docs/envelope.md documents every field).
+import { srcAddr, dstAddr, ipVersion, srcPort, dstPort, tsSec, tsNsec } from "./packet";
+import { configBase, cfg } from "./state";
+import { CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN } from "./layout";
+
+let w: usize = 0; // write cursor
+
+const HEX: usize = memory.data<u8>([
+  0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66,
+]);
+const B64: usize = memory.data<u8>([
+  65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90,
+  97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116,
+  117, 118, 119, 120, 121, 122, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 43, 47,
+]);
+
+// Upper bound of one envelope's size, for the output-space check before a frame:
+// the fixed text and addresses, plus base64 of the message (4/3) and a Call-ID
+// escaped at worst 6 bytes per byte (\u00XX); both are bounded by the message length.
+export const ENVELOPE_FIXED_MAX: u32 = 320;
+export function envelopeBound(msgLen: u32): u32 {
+  return ENVELOPE_FIXED_MAX + cfg(CFG_SENSOR_LEN) + cfg(CFG_AGENT_LEN) + msgLen * 8;
+}
+
+// Renders the envelope at `out`; returns its length, not counting the newline after it.
+export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, transport: string,
+  callId: usize, callIdLen: u32, hasCallId: bool): u32 {
+  w = out;
+  ascii("{\"v\":1,\"id\":\"");
+  hex64(hash);
+  ascii("\",\"time\":\"");
+  isoTime(tsSec, tsNsec);
+  ascii("\",\"src\":\"");
+  endpoint(srcAddr, srcPort);
+  ascii("\",\"dst\":\"");
+  endpoint(dstAddr, dstPort);
+  ascii("\",\"transport\":\"");
+  ascii(transport);
+  ascii("\",\"call_id\":");
+  if (hasCallId) {
+    byte(0x22);
+    jsonEscaped(callId, callIdLen);
+    byte(0x22);
+  } else {
+    ascii("null");
+  }
+  ascii(",\"sensor\":\"");
+  raw(configBase + CFG_SENSOR, cfg(CFG_SENSOR_LEN));
+  ascii("\",\"agent\":\"");
+  raw(configBase + CFG_AGENT, cfg(CFG_AGENT_LEN));
+  ascii("\",\"sip\":\"");
+  base64(msg, msgLen);
+  ascii("\"}");
+  const len = <u32>(w - out);
+  byte(0x0a);
+  return len;
+}
+
+@inline function byte(c: u32): void {
+  store<u8>(w, c);
+  w++;
+}
+
+function ascii(s: string): void {
+  const p = changetype<usize>(s);
+  const n = s.length;
+  for (let i = 0; i < n; i++) store<u8>(w + i, load<u16>(p + (<usize>i << 1)));
+  w += n;
+}
+
+function raw(p: usize, n: u32): void {
+  memory.copy(w, p, n);
+  w += n;
+}
+
+function hex64(v: u64): void {
+  for (let i = 15; i >= 0; i--) {
+    store<u8>(w + i, load<u8>(HEX + <usize>(v & 15)));
+    v >>= 4;
+  }
+  w += 16;
+}
+
+function digits(v: u32, width: i32): void {
+  for (let i = width - 1; i >= 0; i--) {
+    store<u8>(w + i, 0x30 + v % 10);
+    v /= 10;
+  }
+  w += width;
+}
+
+// ---- time: YYYY-MM-DDTHH:MM:SS.ffffffZ, UTC, microseconds ----
+
+function isoTime(sec: i64, nsec: u32): void {
+  let days = sec / 86400;
+  let rem = sec % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days--;
+  }
+  civilDate(days);
+  byte(0x54);
+  digits(<u32>(rem / 3600), 2);
+  byte(0x3a);
+  digits(<u32>(rem / 60 % 60), 2);
+  byte(0x3a);
+  digits(<u32>(rem % 60), 2);
+  byte(0x2e);
+  digits(nsec / 1000, 6);
+  byte(0x5a);
+}
+
+// Days since 1970-01-01 to a proleptic Gregorian date, by 400-year eras
+// (the civil_from_days method published by Howard Hinnant).
+function civilDate(days: i64): void {
+  const z = days + 719468;
+  const era = (z >= 0 ? z : z - 146096) / 146097;
+  const doe = z - era * 146097;
+  const yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const mp = (5 * doy + 2) / 153;
+  const day = doy - (153 * mp + 2) / 5 + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  digits(<u32>max<i64>(0, min<i64>(year, 9999)), 4);
+  byte(0x2d);
+  digits(<u32>month, 2);
+  byte(0x2d);
+  digits(<u32>day, 2);
+}
+
+// ---- addresses ----
+
+function endpoint(addr: usize, port: u32): void {
+  if (ipVersion == 6) {
+    byte(0x5b);
+    ipv6(addr);
+    byte(0x5d);
+  } else {
+    ipv4(addr);
+  }
+  byte(0x3a);
+  decimal(port);
+}
+
+function decimal(v: u32): void {
+  let width = 1;
+  for (let t = v; t >= 10; t /= 10) width++;
+  digits(v, width);
+}
+
+function ipv4(addr: usize): void {
+  for (let i = 0; i < 4; i++) {
+    if (i > 0) byte(0x2e);
+    decimal(load<u8>(addr + i));
+  }
+}
+
+// RFC 5952: lower-case hex, no leading zeros, the longest run of two or more
+// zero groups (the first of equal runs) shortened to "::".
+function ipv6(addr: usize): void {
+  let bestAt = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && group(addr, j) == 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j > i ? j : i + 1;
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i == bestAt) {
+      ascii("::");
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i != bestAt + bestLen) byte(0x3a);
+    hexGroup(group(addr, i));
+  }
+}
+
+@inline function group(addr: usize, i: i32): u32 {
+  return (<u32>load<u8>(addr + (i << 1)) << 8) | load<u8>(addr + (i << 1) + 1);
+}
+
+function hexGroup(g: u32): void {
+  let started = false;
+  for (let shift = 12; shift >= 0; shift -= 4) {
+    const d = (g >> shift) & 15;
+    if (d != 0 || started || shift == 0) {
+      byte(load<u8>(HEX + d));
+      started = true;
+    }
+  }
+}
+
+// ---- JSON string escaping (RFC 8259 §7); invalid UTF-8 becomes U+FFFD ----
+
+function jsonEscaped(p: usize, n: u32): void {
+  for (let i: u32 = 0; i < n; ) {
+    const c = <u32>load<u8>(p + i);
+    if (c >= 0x80) {
+      const seq = utf8Length(p + i, n - i);
+      if (seq == 0) {
+        ascii("\\ufffd");
+        i++;
+      } else {
+        raw(p + i, seq);
+        i += seq;
+      }
+      continue;
+    }
+    if (c == 0x22 || c == 0x5c) {
+      byte(0x5c);
+      byte(c);
+    } else if (c < 0x20) {
+      ascii("\\u00");
+      byte(load<u8>(HEX + (c >> 4)));
+      byte(load<u8>(HEX + (c & 15)));
+    } else {
+      byte(c);
+    }
+    i++;
+  }
+}
+
+// Length of the well-formed UTF-8 sequence at p (RFC 3629 §4), or 0.
+function utf8Length(p: usize, avail: u32): u32 {
+  const c = <u32>load<u8>(p);
+  let n: u32 = 0, min: u32 = 0, cp: u32 = 0;
+  if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; min = 0x80; }
+  else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; min = 0x800; }
+  else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; min = 0x10000; }
+  else return 0;
+  if (n > avail) return 0;
+  for (let k: u32 = 1; k < n; k++) {
+    const d = <u32>load<u8>(p + k);
+    if ((d & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+// ---- base64 (RFC 4648 §4), with padding ----
+
+function base64(p: usize, n: u32): void {
+  let i: u32 = 0;
+  for (; i + 3 <= n; i += 3) {
+    const v = (<u32>load<u8>(p + i) << 16) | (<u32>load<u8>(p + i + 1) << 8) | load<u8>(p + i + 2);
+    store<u8>(w, load<u8>(B64 + (v >> 18)));
+    store<u8>(w, load<u8>(B64 + ((v >> 12) & 63)), 1);
+    store<u8>(w, load<u8>(B64 + ((v >> 6) & 63)), 2);
+    store<u8>(w, load<u8>(B64 + (v & 63)), 3);
+    w += 4;
+  }
+  const rest = n - i;
+  if (rest == 0) return;
+  const v = (<u32>load<u8>(p + i) << 16) | (rest == 2 ? <u32>load<u8>(p + i + 1) << 8 : 0);
+  byte(load<u8>(B64 + (v >> 18)));
+  byte(load<u8>(B64 + ((v >> 12) & 63)));
+  byte(rest == 2 ? load<u8>(B64 + ((v >> 6) & 63)) : 0x3d);
+  byte(0x3d);
+}

@@ -1,0 +1,116 @@
+// The core's entry points. The host writes a batch of frames and their index
+// into linear memory and calls push(n) once; the core decodes every frame and
+// writes fixed-size result records and the bytes they point at.
+import {
+  FRAME_SIZE, FRAME_OFFSET, FRAME_CAPLEN, FRAME_ORIGLEN, FRAME_LINKTYPE, FRAME_TS_SEC,
+  FRAME_TS_NSEC, LAYOUT_SIGNATURE, CONFIGURE_OK, TRANSPORT_UDP,
+  C_FRAMES, C_BYTES, C_TCP, C_OTHER_L4, C_NON_SIP, C_SIP_UDP, C_SIP_MALFORMED,
+  C_TRAILING_BYTES, C_UDP_MULTI,
+} from "./layout";
+import {
+  configBase, configureRegions, regionAddress, resetOutput, recordCount, inBytes, inIndex,
+  inBytesCap, maxFrames, count,
+} from "./state";
+import { beginFrame } from "./packet";
+import { decodeLink, linkProto, ETH_IPV4 } from "./link";
+import { decodeIPv4, l4Proto as v4Proto, l4Start as v4Start, l4End as v4End } from "./ipv4";
+import { decodeIPv6, l4Proto as v6Proto, l4Start as v6Start, l4End as v6End } from "./ipv6";
+import { decodeUdp, payloadStart, payloadEnd } from "./udp";
+import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
+import { emitMessage, frameFits } from "./emit";
+
+const PROTO_TCP: u32 = 6;
+const PROTO_UDP: u32 = 17;
+
+export function layoutSignature(): i32 {
+  return LAYOUT_SIGNATURE;
+}
+
+export function simd(): bool {
+  return ASC_FEATURE_SIMD;
+}
+
+export function configArea(): usize {
+  return configBase;
+}
+
+export function configure(): i32 {
+  const result = configureRegions();
+  if (result == CONFIGURE_OK) buildHeaderBuckets();
+  return result;
+}
+
+export function region(r: i32): usize {
+  return regionAddress(r);
+}
+
+// Decodes up to n frames; returns how many were consumed. Fewer than n means
+// the output regions filled up: the host reads the results and pushes the rest.
+export function push(n: u32): u32 {
+  resetOutput();
+  const frames = min(n, maxFrames);
+  for (let i: u32 = 0; i < frames; i++) {
+    const entry = inIndex + <usize>i * FRAME_SIZE;
+    const caplen = load<u32>(entry + FRAME_CAPLEN);
+    if (i > 0 && !frameFits(caplen)) return i;
+    decodeFrame(i, entry, caplen);
+  }
+  return frames;
+}
+
+export function resultCount(): u32 {
+  return recordCount;
+}
+
+function decodeFrame(i: u32, entry: usize, caplen: u32): void {
+  const offset = load<u32>(entry + FRAME_OFFSET);
+  // The host never writes a frame past the region; guard anyway so no index can
+  // make the core read outside it.
+  if (<u64>offset + <u64>caplen > <u64>inBytesCap) return;
+  const origLen = load<u32>(entry + FRAME_ORIGLEN);
+  count(C_FRAMES);
+  count(C_BYTES, caplen);
+  beginFrame(i, load<i64>(entry + FRAME_TS_SEC), load<u32>(entry + FRAME_TS_NSEC), caplen < origLen);
+  const frame = inBytes + offset;
+  const at = decodeLink(frame, caplen, load<u32>(entry + FRAME_LINKTYPE));
+  if (at < 0) return;
+  if (linkProto == ETH_IPV4) {
+    if (decodeIPv4(frame, caplen, <u32>at)) transport(frame, v4Proto, v4Start, v4End);
+  } else if (decodeIPv6(frame, caplen, <u32>at)) {
+    transport(frame, v6Proto, v6Start, v6End);
+  }
+}
+
+function transport(frame: usize, proto: u32, start: u32, end: u32): void {
+  if (proto == PROTO_UDP) {
+    if (decodeUdp(frame, start, end)) udpPayload(frame, payloadStart, payloadEnd);
+  } else if (proto == PROTO_TCP) {
+    count(C_TCP);
+  } else {
+    count(C_OTHER_L4);
+  }
+}
+
+// A datagram may carry several messages back to back, framed by Content-Length;
+// bytes after the last one are counted.
+function udpPayload(frame: usize, start: u32, end: u32): void {
+  let pos = start;
+  let messages = 0;
+  while (pos < end) {
+    const len = tokenize(frame + pos, end - pos, false);
+    if (len == TOKENIZE_NOT_SIP) {
+      if (messages == 0) count(C_NON_SIP);
+      else count(C_TRAILING_BYTES, end - pos);
+      return;
+    }
+    if (len == TOKENIZE_MALFORMED) {
+      count(C_SIP_MALFORMED);
+      return;
+    }
+    count(C_SIP_UDP);
+    emitMessage(frame + pos, <u32>len, TRANSPORT_UDP);
+    if (++messages == 2) count(C_UDP_MULTI);
+    pos += <u32>len;
+  }
+  if (messages == 0) count(C_NON_SIP);
+}

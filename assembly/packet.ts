@@ -1,0 +1,50 @@
+// The packet being decoded: globals filled stage by stage (link -> ip -> udp),
+// so no stage allocates and each reads what the one before it found.
+
+export const srcAddr: usize = memory.data(16, 8);
+export const dstAddr: usize = memory.data(16, 8);
+
+export let ipVersion: u32 = 0;
+export let srcPort: u32 = 0;
+export let dstPort: u32 = 0;
+export let tsSec: i64 = 0;
+export let tsNsec: u32 = 0;
+export let frameIndex: u32 = 0;
+export let truncated = false; // caplen < origLen: the frame was cut by the snap length
+
+export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
+  frameIndex = index;
+  tsSec = sec;
+  tsNsec = nsec;
+  truncated = cut;
+  ipVersion = 0;
+  srcPort = 0;
+  dstPort = 0;
+}
+
+export function setIPv4(header: usize): void {
+  ipVersion = 4;
+  memory.fill(srcAddr, 0, 16);
+  memory.fill(dstAddr, 0, 16);
+  store<u32>(srcAddr, load<u32>(header + 12));
+  store<u32>(dstAddr, load<u32>(header + 16));
+}
+
+export function setIPv6(header: usize): void {
+  ipVersion = 6;
+  memory.copy(srcAddr, header + 8, 16);
+  memory.copy(dstAddr, header + 24, 16);
+}
+
+export function setPorts(src: u32, dst: u32): void {
+  srcPort = src;
+  dstPort = dst;
+}
+
+@inline export function be16(p: usize): u32 {
+  return (<u32>load<u8>(p) << 8) | <u32>load<u8>(p + 1);
+}
+
+@inline export function be32(p: usize): u32 {
+  return bswap<u32>(load<u32>(p));
+}

@@ -1,0 +1,407 @@
+// SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
+// fields and finds the body. It returns offsets into the message, never copies:
+// spans are (offset, length) pairs relative to the message's first byte.
+import { findHeaderEnd, findLineEnd } from "./scan";
+import {
+  SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
+  SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_VIA_BRANCH, SPAN_CONTACT, SPAN_CONTENT_TYPE,
+  SPAN_USER_AGENT, SPAN_BODY, SPAN_VIA, SPAN_EXPIRES,
+  PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_NO_CALL_ID, PROB_NO_CSEQ, PROB_HEADER_OVERFLOW,
+  HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_VIA, H_CONTACT,
+  H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER,
+} from "./layout";
+
+// ---- the message being tokenized ----
+export let msgBase: usize = 0;
+export let msgLen: u32 = 0;
+export let isRequest = false;
+export let status: u32 = 0;
+export let cseq: u32 = 0;
+export let expires: i32 = -1;
+export let contentLength: i32 = -1;
+export let problems: u32 = 0;
+export let bodyStart: u32 = 0;
+export const spans: usize = memory.data(SPAN_COUNT * 8, 8);
+
+// Header index: HDR_MAX entries of (id, name offset, name length, value offset, value length).
+export const HDR_MAX: u32 = 128;
+export const HDR_ENTRY: u32 = 20;
+export const headerIndex: usize = memory.data(HDR_MAX * HDR_ENTRY, 8);
+export let headerCount: u32 = 0;  // fields seen, may exceed HDR_MAX
+let userAgentFromServer = false;
+
+const SP: u32 = 0x20;
+const HT: u32 = 0x09;
+const CR: u32 = 0x0d;
+const LF: u32 = 0x0a;
+
+export const TOKENIZE_NOT_SIP = 0;
+export const TOKENIZE_MALFORMED = -1;
+
+// Tokenizes the message at base[0..avail). `stream` is true on TCP, where a
+// missing Content-Length means no body (RFC 3261 §18.3); on UDP the body then
+// runs to the end of the datagram. Returns the message length, TOKENIZE_NOT_SIP
+// when the bytes do not start with a SIP start line, or TOKENIZE_MALFORMED
+// when the start line is SIP but the header section never ends.
+export function tokenize(base: usize, avail: u32, stream: bool): i32 {
+  msgBase = base;
+  const lineEnd = findLineEnd(base, 0, min<u32>(avail, 8192));
+  if (lineEnd < 0 || !startLine(<u32>lineEnd)) return TOKENIZE_NOT_SIP;
+  const headersEnd = findHeaderEnd(base, <u32>lineEnd, avail);
+  // A message with no header fields has its CRLF CRLF at the start line's end.
+  if (headersEnd < 0) return TOKENIZE_MALFORMED;
+  resetFields();
+  indexHeaders(<u32>lineEnd + 2, <u32>headersEnd + 2);
+  bodyStart = <u32>headersEnd + 4;
+  const end = frameBody(avail, stream);
+  msgLen = end;
+  setSpan(SPAN_BODY, bodyStart, end - bodyStart);
+  if (isRequest == false) copySpan(SPAN_CSEQ_METHOD, SPAN_METHOD);
+  if (getSpanLen(SPAN_CALL_ID) == 0) problems |= PROB_NO_CALL_ID;
+  if (getSpanLen(SPAN_CSEQ_METHOD) == 0) problems |= PROB_NO_CSEQ;
+  return <i32>end;
+}
+
+function frameBody(avail: u32, stream: bool): u32 {
+  if (contentLength < 0) return stream ? bodyStart : avail;
+  const end = <u64>bodyStart + <u64>contentLength;
+  if (end > <u64>avail) {
+    problems |= PROB_CLEN_SHORT;
+    return avail;
+  }
+  return <u32>end;
+}
+
+function resetFields(): void {
+  cseq = 0;
+  expires = -1;
+  contentLength = -1;
+  problems = 0;
+  headerCount = 0;
+  userAgentFromServer = false;
+}
+
+// ---- start line (RFC 3261 §7.1, §7.2) ----
+
+function startLine(end: u32): bool {
+  const b = msgBase;
+  memory.fill(spans, 0, SPAN_COUNT * 8);
+  if (end >= 11 && isSipVersion(b) && load<u8>(b + 7) == SP) return statusLine(end);
+  let i: u32 = 0;
+  while (i < end && isTokenChar(load<u8>(b + i))) i++;
+  if (i == 0 || i >= end || load<u8>(b + i) != SP) return false;
+  const methodLen = i;
+  const uriStart = ++i;
+  while (i < end && load<u8>(b + i) > SP && load<u8>(b + i) < 0x7f) i++;
+  if (i == uriStart || i + 8 != end || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)) return false;
+  isRequest = true;
+  status = 0;
+  setSpan(SPAN_METHOD, 0, methodLen);
+  setSpan(SPAN_URI, uriStart, i - uriStart);
+  return true;
+}
+
+// "SIP/2.0" SP 3DIGIT SP Reason-Phrase; a bare "SIP/2.0 200" is accepted too.
+function statusLine(end: u32): bool {
+  const b = msgBase;
+  const d0 = <u32>load<u8>(b + 8) - 0x30, d1 = <u32>load<u8>(b + 9) - 0x30, d2 = <u32>load<u8>(b + 10) - 0x30;
+  if (d0 < 1 || d0 > 6 || d1 > 9 || d2 > 9) return false;
+  if (end > 11 && load<u8>(b + 11) != SP) return false;
+  isRequest = false;
+  status = d0 * 100 + d1 * 10 + d2;
+  if (end > 12) setSpan(SPAN_REASON, 12, end - 12);
+  return true;
+}
+
+function isSipVersion(p: usize): bool {
+  // "SIP/2.0", the protocol name case-insensitive as RFC 3261 §7.1 allows
+  return (load<u32>(p) | 0x202020) == 0x2f706973 && load<u16>(p + 4) == 0x2e32 && load<u8>(p + 6) == 0x30;
+}
+
+// RFC 3261 §25.1 token characters
+function isTokenChar(c: u32): bool {
+  if (c >= 0x61 && c <= 0x7a) return true;
+  if (c >= 0x41 && c <= 0x5a) return true;
+  if (c >= 0x30 && c <= 0x39) return true;
+  return c == 0x2d || c == 0x2e || c == 0x21 || c == 0x25 || c == 0x2a || c == 0x5f
+    || c == 0x2b || c == 0x60 || c == 0x27 || c == 0x7e;
+}
+
+// ---- header fields (RFC 3261 §7.3) ----
+
+function indexHeaders(start: u32, end: u32): void {
+  let line = start;
+  let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
+  while (line < end) {
+    let eol = findLineEnd(msgBase, line, end);
+    if (eol < 0) eol = <i32>end;
+    const c = <u32>load<u8>(msgBase + line);
+    if (c == SP || c == HT) {
+      // A folded line continues the previous field's value.
+      if (id >= 0) valEnd = <u32>eol;
+    } else {
+      if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
+      id = -1;
+      const colon = findColon(line, <u32>eol);
+      if (colon >= 0) {
+        nameOff = line;
+        nameLen = trimRight(line, <u32>colon) - line;
+        valOff = skipLws(<u32>colon + 1, <u32>eol);
+        valEnd = <u32>eol;
+        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen);
+      }
+    }
+    line = <u32>eol + 2;
+  }
+  if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
+}
+
+function findColon(start: u32, end: u32): i32 {
+  for (let i = start; i < end; i++) if (load<u8>(msgBase + i) == 0x3a) return <i32>i;
+  return -1;
+}
+
+function finishField(id: i32, nameOff: u32, nameLen: u32, valOff: u32, valEnd: u32): void {
+  const valLen = trimRight(valOff, valEnd) - valOff;
+  if (headerCount < HDR_MAX) {
+    const e = headerIndex + <usize>headerCount * HDR_ENTRY;
+    store<u32>(e, id);
+    store<u32>(e, nameOff, 4);
+    store<u32>(e, nameLen, 8);
+    store<u32>(e, valOff, 12);
+    store<u32>(e, valLen, 16);
+  } else {
+    problems |= PROB_HEADER_OVERFLOW;
+  }
+  headerCount++;
+  if (id != H_OTHER) knownField(id, valOff, valLen);
+}
+
+function knownField(id: i32, off: u32, len: u32): void {
+  switch (id) {
+    case H_CALL_ID: firstSpan(SPAN_CALL_ID, off, len); break;
+    case H_FROM: if (firstSpan(SPAN_FROM, off, len)) paramSpan(SPAN_FROM_TAG, off, off + len, 0x676174, 3) /* "tag" */; break;
+    case H_TO: if (firstSpan(SPAN_TO, off, len)) paramSpan(SPAN_TO_TAG, off, off + len, 0x676174, 3); break;
+    case H_VIA: topmostVia(off, len); break;
+    case H_CONTACT: firstSpan(SPAN_CONTACT, off, len); break;
+    case H_CONTENT_TYPE: firstSpan(SPAN_CONTENT_TYPE, off, len); break;
+    case H_CONTENT_LENGTH: contentLengthField(off, len); break;
+    case H_CSEQ: cseqField(off, len); break;
+    case H_EXPIRES: if (firstSpan(SPAN_EXPIRES, off, len)) expires = parseNumber(off, off + len); break;
+    case H_USER_AGENT: userAgent(off, len, false); break;
+    case H_SERVER: userAgent(off, len, true); break;
+  }
+}
+
+function userAgent(off: u32, len: u32, fromServer: bool): void {
+  // User-Agent wins over Server when a message has both.
+  if (getSpanLen(SPAN_USER_AGENT) != 0 && !(userAgentFromServer && !fromServer)) return;
+  setSpan(SPAN_USER_AGENT, off, len);
+  userAgentFromServer = fromServer;
+}
+
+function topmostVia(off: u32, len: u32): void {
+  if (getSpanLen(SPAN_VIA) != 0) return;
+  const end = topLevelComma(off, off + len);
+  setSpan(SPAN_VIA, off, trimRight(off, end) - off);
+  paramSpan(SPAN_VIA_BRANCH, off, end, 0x68636e617262, 6); // "branch"
+}
+
+function contentLengthField(off: u32, len: u32): void {
+  const n = parseNumber(off, off + len);
+  if (n < 0 || (contentLength >= 0 && n != contentLength)) {
+    problems |= PROB_CLEN_BAD;
+    contentLength = -1;
+    return;
+  }
+  if ((problems & PROB_CLEN_BAD) == 0) contentLength = n;
+}
+
+// CSeq: 1*DIGIT LWS Method (RFC 3261 §20.16)
+function cseqField(off: u32, len: u32): void {
+  if (getSpanLen(SPAN_CSEQ_METHOD) != 0) return;
+  const end = off + len;
+  let i = off;
+  let n: u64 = 0;
+  while (i < end && isDigit(load<u8>(msgBase + i))) {
+    n = min<u64>(n * 10 + <u64>(load<u8>(msgBase + i) - 0x30), 0xffffffff);
+    i++;
+  }
+  cseq = <u32>n;
+  i = skipLws(i, end);
+  const m = i;
+  while (i < end && isTokenChar(load<u8>(msgBase + i))) i++;
+  if (i > m) setSpan(SPAN_CSEQ_METHOD, m, i - m);
+}
+
+// Whole non-negative number with optional surrounding LWS; -1 otherwise.
+// Values past 2^31-1 saturate (RFC 4475 §3.1.2.4 overlarge scalars).
+function parseNumber(start: u32, end: u32): i32 {
+  let i = skipLws(start, end);
+  const first = i;
+  let n: i64 = 0;
+  while (i < end && isDigit(load<u8>(msgBase + i))) {
+    n = min<i64>(n * 10 + <i64>(load<u8>(msgBase + i) - 0x30), 0x7fffffff);
+    i++;
+  }
+  if (i == first || skipLws(i, end) != end) return -1;
+  return <i32>n;
+}
+
+// Finds `;name=value` among a header value's parameters, outside quotes and <>.
+// `name` is packed little-endian into a u64 (lower-case), `nameLen` bytes long.
+function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): void {
+  let quoted = false, angle = false;
+  for (let i = start; i < end; i++) {
+    const c = <u32>load<u8>(msgBase + i);
+    if (quoted) {
+      if (c == 0x5c) i++;
+      else if (c == 0x22) quoted = false;
+    } else if (c == 0x22) quoted = true;
+    else if (c == 0x3c) angle = true;
+    else if (c == 0x3e) angle = false;
+    else if (c == 0x3b && !angle) {
+      const valueAt = matchParam(i + 1, end, name, nameLen);
+      if (valueAt >= 0) {
+        let j = <u32>valueAt;
+        while (j < end && isParamChar(load<u8>(msgBase + j))) j++;
+        setSpan(span, <u32>valueAt, j - <u32>valueAt);
+        return;
+      }
+    }
+  }
+}
+
+// After a ';': LWS, the parameter name (case-insensitive), LWS, '=', LWS.
+// Returns the value's offset or -1.
+function matchParam(at: u32, end: u32, name: u64, nameLen: u32): i32 {
+  let i = skipLws(at, end);
+  if (i + nameLen > end) return -1;
+  for (let k: u32 = 0; k < nameLen; k++) {
+    const want = <u32>((name >> (k << 3)) & 0xff);
+    if (lower(load<u8>(msgBase + i + k)) != want) return -1;
+  }
+  i = skipLws(i + nameLen, end);
+  if (i >= end || load<u8>(msgBase + i) != 0x3d) return -1;
+  return <i32>skipLws(i + 1, end);
+}
+
+function isParamChar(c: u32): bool {
+  return isTokenChar(c) || c == 0x5b || c == 0x5d || c == 0x3a || c == 0x2f || c == 0x40
+    || c == 0x26 || c == 0x24 || c == 0x28 || c == 0x29 || c == 0x3f;
+}
+
+function topLevelComma(start: u32, end: u32): u32 {
+  let quoted = false, angle = false;
+  for (let i = start; i < end; i++) {
+    const c = <u32>load<u8>(msgBase + i);
+    if (quoted) {
+      if (c == 0x5c) i++;
+      else if (c == 0x22) quoted = false;
+    } else if (c == 0x22) quoted = true;
+    else if (c == 0x3c) angle = true;
+    else if (c == 0x3e) angle = false;
+    else if (c == 0x2c && !angle) return i;
+  }
+  return end;
+}
+
+// ---- header names ----
+
+// Buckets of known header ids by (length, first letter), built on first use:
+// a name is compared in full with at most a few candidates.
+const BUCKETS = 256;
+const BUCKET_SLOTS = 4;
+const buckets: usize = memory.data(BUCKETS * BUCKET_SLOTS);
+let bucketsReady = false;
+
+function bucketOf(len: u32, first: u32): usize {
+  return buckets + <usize>(((len * 31 + first) & (BUCKETS - 1)) * BUCKET_SLOTS);
+}
+
+function addToBucket(len: u32, first: u32, id: i32): void {
+  const b = bucketOf(len, first);
+  for (let s = 0; s < BUCKET_SLOTS; s++) {
+    if (load<u8>(b + s) == 0) {
+      store<u8>(b + s, id);
+      return;
+    }
+  }
+  unreachable(); // the table above is sized so this cannot happen; a test checks
+}
+
+export function buildHeaderBuckets(): void {
+  if (bucketsReady) return;
+  for (let id = 1; id < HEADER_NAMES.length; id++) {
+    const long = HEADER_NAMES[id];
+    addToBucket(long.length, long.charCodeAt(0), id);
+    const compact = HEADER_COMPACT[id];
+    if (compact.length == 1) addToBucket(1, compact.charCodeAt(0), id);
+  }
+  bucketsReady = true;
+}
+
+export function headerId(p: usize, len: u32): i32 {
+  const b = bucketOf(len, lower(load<u8>(p)));
+  for (let s = 0; s < BUCKET_SLOTS; s++) {
+    const id = <i32>load<u8>(b + s);
+    if (id == 0) return H_OTHER;
+    const name = len == 1 ? HEADER_COMPACT[id] : HEADER_NAMES[id];
+    if (<u32>name.length == len && sameName(p, len, name)) return id;
+  }
+  return H_OTHER;
+}
+
+function sameName(p: usize, len: u32, name: string): bool {
+  for (let i: u32 = 0; i < len; i++) {
+    if (lower(load<u8>(p + i)) != <u32>name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+// ---- small helpers ----
+
+@inline function lower(c: u32): u32 {
+  return c - 0x41 < 26 ? c | 0x20 : c;
+}
+
+@inline function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+
+@inline function isLws(c: u32): bool {
+  return c == SP || c == HT || c == CR || c == LF;
+}
+
+function skipLws(i: u32, end: u32): u32 {
+  while (i < end && isLws(load<u8>(msgBase + i))) i++;
+  return i;
+}
+
+function trimRight(start: u32, end: u32): u32 {
+  while (end > start && isLws(load<u8>(msgBase + end - 1))) end--;
+  return end;
+}
+
+@inline function setSpan(span: i32, off: u32, len: u32): void {
+  store<u32>(spans + (<usize>span << 3), off);
+  store<u32>(spans + (<usize>span << 3), len, 4);
+}
+
+function firstSpan(span: i32, off: u32, len: u32): bool {
+  if (getSpanLen(span) != 0) return false;
+  setSpan(span, off, len);
+  return true;
+}
+
+function copySpan(from: i32, to: i32): void {
+  store<u64>(spans + (<usize>to << 3), load<u64>(spans + (<usize>from << 3)));
+}
+
+@inline export function getSpanOff(span: i32): u32 {
+  return load<u32>(spans + (<usize>span << 3));
+}
+
+@inline export function getSpanLen(span: i32): u32 {
+  return load<u32>(spans + (<usize>span << 3), 4);
+}
