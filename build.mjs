@@ -1,0 +1,50 @@
+// Builds the core twice (SIMD and scalar, chosen at load time) and bundles
+// the host with both inside into dist/siphon.mjs, runnable with plain node.
+import asc from "assemblyscript/asc";
+import * as esbuild from "esbuild";
+import { chmodSync, readFileSync } from "node:fs";
+
+const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
+
+async function compileCore(target) {
+  const { error, stderr } = await asc.main(["--config", "asconfig.json", "--target", target]);
+  if (error) {
+    process.stderr.write(stderr.toString());
+    throw new Error(`build: the ${target} core did not compile`);
+  }
+}
+
+const bundleOptions = {
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  loader: { ".wasm": "binary" },
+  // cap is a native addon, loaded only for live capture; it cannot be bundled.
+  external: ["cap"],
+  // Bundled CommonJS dependencies call require() for Node's built-ins.
+  banner: { js: "import { createRequire as __siphonRequire } from 'node:module';\nconst require = __siphonRequire(import.meta.url);" },
+  define: { SIPHON_VERSION: JSON.stringify(version) },
+  logLevel: "warning",
+};
+
+export async function build() {
+  await compileCore("simd");
+  await compileCore("scalar");
+  await esbuild.build({
+    ...bundleOptions,
+    entryPoints: ["host/main.ts"],
+    outfile: "dist/siphon.mjs",
+    banner: { js: "#!/usr/bin/env node\n" + bundleOptions.banner.js },
+  });
+  chmodSync("dist/siphon.mjs", 0o755);
+}
+
+export { bundleOptions };
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  build().catch((err) => {
+    console.error(err.message);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,278 @@
+// The boundary to the WebAssembly core. This is the only host file that knows
+// the core's memory map (assembly/layout.ts); everything else sees typed
+// records. Frames are copied into the core's input region and pushed in
+// batches: one call into the core per batch, never per packet.
+import * as L from "../assembly/layout";
+import simdWasm from "../build/core.simd.wasm";
+import scalarWasm from "../build/core.scalar.wasm";
+import type { FrameSink } from "./source/capture";
+
+export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
+
+export interface CoreOptions {
+  sensor: string;
+  agent: string;
+  renderJson?: boolean;        // default true
+  inputBytes?: number;         // frame bytes per batch
+  maxFrames?: number;          // frames per batch
+  filterProgram?: Uint8Array;  // compiled by host/filter
+  build?: "simd" | "scalar";   // default: simd where the engine validates it
+}
+
+export type Transport = "udp" | "tcp" | "ws";
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+// One SIP message as the core found it. Header values are reached through
+// spans into `bytes` (offset, length); text() decodes one on demand.
+export class SipMessage {
+  constructor(
+    readonly bytes: Buffer,
+    readonly envelope: Buffer | undefined,
+    readonly id: string,
+    readonly timeSec: number,
+    readonly timeNsec: number,
+    readonly src: Endpoint,
+    readonly dst: Endpoint,
+    readonly transport: Transport,
+    readonly isRequest: boolean,
+    readonly status: number,
+    readonly cseq: number,
+    readonly expires: number,        // -1 when absent
+    readonly contentLength: number,  // -1 when absent
+    readonly headerCount: number,
+    readonly problems: number,       // PROB_* bits
+    private readonly spans: Uint32Array,
+  ) {}
+
+  span(which: number): [offset: number, length: number] {
+    return [this.spans[which * 2], this.spans[which * 2 + 1]];
+  }
+
+  has(which: number): boolean {
+    return this.spans[which * 2 + 1] !== 0;
+  }
+
+  text(which: number): string {
+    const [offset, length] = this.span(which);
+    return this.bytes.toString("latin1", offset, offset + length);
+  }
+
+  get method(): string {
+    return this.text(L.SPAN_METHOD);
+  }
+
+  get callId(): string {
+    return this.text(L.SPAN_CALL_ID);
+  }
+}
+
+// The results of one push, valid only during the handler call.
+export interface MessageBatch {
+  readonly count: number;
+  ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
+  message(i: number): SipMessage;
+}
+
+export type BatchHandler = (batch: MessageBatch) => void;
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  layoutSignature(): number;
+  simd(): number;
+  configArea(): number;
+  configure(): number;
+  region(r: number): number;
+  push(n: number): number;
+  resultCount(): number;
+}
+
+export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
+  if (requested) return requested;
+  const env = process.env.SIPHON_CORE;
+  if (env === "simd" || env === "scalar") return env;
+  return WebAssembly.validate(simdWasm) ? "simd" : "scalar";
+}
+
+export class Core implements FrameSink, MessageBatch {
+  readonly build: "simd" | "scalar";
+  private readonly exports: CoreExports;
+  private readonly u8: Uint8Array;
+  private readonly view: DataView;
+  private readonly inBytes: number;
+  private readonly inIndex: number;
+  private readonly records: number;
+  private readonly outBytes: number;
+  private readonly outJson: number;
+  private readonly countersAt: number;
+  private readonly inCapacity: number;
+  private readonly maxFrames: number;
+  private frames = 0;
+  private cursor = 0;
+  count = 0;
+
+  constructor(options: CoreOptions, private readonly onBatch: BatchHandler) {
+    this.build = chooseBuild(options.build);
+    const module = new WebAssembly.Module(this.build === "simd" ? simdWasm : scalarWasm);
+    this.exports = new WebAssembly.Instance(module, { env: { abort: coreAbort } }).exports as unknown as CoreExports;
+    if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
+      throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
+    }
+    this.inCapacity = options.inputBytes ?? 4 << 20;
+    this.maxFrames = options.maxFrames ?? 16384;
+    this.configure(options);
+    // configure() grows memory once; the views taken after it stay valid for good.
+    this.u8 = new Uint8Array(this.exports.memory.buffer);
+    this.view = new DataView(this.exports.memory.buffer);
+    this.inBytes = this.exports.region(L.R_IN_BYTES);
+    this.inIndex = this.exports.region(L.R_IN_INDEX);
+    this.records = this.exports.region(L.R_OUT_RECORDS);
+    this.outBytes = this.exports.region(L.R_OUT_BYTES);
+    this.outJson = this.exports.region(L.R_OUT_JSON);
+    this.countersAt = this.exports.region(L.R_COUNTERS);
+    if (options.filterProgram) this.u8.set(options.filterProgram, this.exports.region(L.R_FILTER));
+  }
+
+  private configure(options: CoreOptions): void {
+    const cfg = this.exports.configArea();
+    const view = new DataView(this.exports.memory.buffer);
+    const sensor = Buffer.from(JSON.stringify(options.sensor).slice(1, -1));
+    const agent = Buffer.from(JSON.stringify(options.agent).slice(1, -1));
+    if (sensor.length > L.CFG_SENSOR_MAX) throw new Error(`core: sensor name is ${sensor.length} bytes; at most ${L.CFG_SENSOR_MAX} fit`);
+    if (agent.length > L.CFG_AGENT_MAX) throw new Error(`core: agent string is ${agent.length} bytes; at most ${L.CFG_AGENT_MAX} fit`);
+    const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
+    // The output must hold one maximal frame's worst case, one message per 15 bytes
+    // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
+    const records = Math.ceil(MAX_FRAME / 15) + 1;
+    const envelopeMax = 320 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
+    const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + MAX_FRAME * 8);
+    put(L.CFG_IN_BYTES, this.inCapacity);
+    put(L.CFG_MAX_FRAMES, this.maxFrames);
+    put(L.CFG_OUT_BYTES, this.inCapacity);
+    put(L.CFG_MAX_RECORDS, records);
+    put(L.CFG_OUT_JSON_BYTES, jsonBytes);
+    put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
+    put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
+    put(L.CFG_SENSOR_LEN, sensor.length);
+    put(L.CFG_AGENT_LEN, agent.length);
+    new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);
+    new Uint8Array(this.exports.memory.buffer).set(agent, cfg + L.CFG_AGENT);
+    const result = this.exports.configure();
+    if (result === L.CONFIGURE_NO_MEMORY) throw new Error("core: not enough memory for the configured batch sizes; lower them");
+    if (result !== L.CONFIGURE_OK) throw new Error(`core: configuration refused (code ${result})`);
+  }
+
+  frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
+    tsSec: number, tsNsec: number, iface: number): void {
+    const len = Math.min(caplen, MAX_FRAME);
+    if (this.frames === this.maxFrames || this.cursor + len > this.inCapacity) this.flush();
+    const entry = this.inIndex + this.frames * L.FRAME_SIZE;
+    const v = this.view;
+    this.u8.set(data.subarray(start, start + len), this.inBytes + this.cursor);
+    v.setUint32(entry + L.FRAME_OFFSET, this.cursor, true);
+    v.setUint32(entry + L.FRAME_CAPLEN, len, true);
+    v.setUint32(entry + L.FRAME_ORIGLEN, Math.max(origLen, caplen), true);
+    v.setUint32(entry + L.FRAME_LINKTYPE, linkType, true);
+    v.setBigInt64(entry + L.FRAME_TS_SEC, BigInt(tsSec), true);
+    v.setUint32(entry + L.FRAME_TS_NSEC, tsNsec, true);
+    v.setUint32(entry + L.FRAME_IFACE, iface, true);
+    this.frames++;
+    this.cursor += (len + 7) & ~7;
+  }
+
+  // Pushes the pending frames through the core, as many calls as the output needs.
+  flush(): void {
+    let pending = this.frames;
+    while (pending > 0) {
+      const consumed = this.exports.push(pending);
+      this.count = this.exports.resultCount();
+      if (this.count > 0) this.onBatch(this);
+      pending -= consumed;
+      if (pending > 0) {
+        const from = this.inIndex + consumed * L.FRAME_SIZE;
+        this.u8.copyWithin(this.inIndex, from, from + pending * L.FRAME_SIZE);
+      }
+    }
+    this.frames = 0;
+    this.cursor = 0;
+    this.count = 0;
+  }
+
+  ndjson(): Buffer {
+    if (this.count === 0) return Buffer.alloc(0);
+    const last = this.records + (this.count - 1) * L.REC_SIZE;
+    const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + this.view.getUint32(last + L.REC_JSON_LEN, true) + 1;
+    return Buffer.from(this.u8.subarray(this.outJson, this.outJson + end));
+  }
+
+  message(i: number): SipMessage {
+    const rec = this.records + i * L.REC_SIZE;
+    const v = this.view;
+    const u32 = (at: number): number => v.getUint32(rec + at, true);
+    const flags = u32(L.REC_FLAGS);
+    const ipv6 = (flags & L.REC_F_IPV6) !== 0;
+    const msgOff = this.outBytes + u32(L.REC_MSG_OFF);
+    const jsonLen = u32(L.REC_JSON_LEN);
+    const jsonOff = this.outJson + u32(L.REC_JSON_OFF);
+    return new SipMessage(
+      Buffer.from(this.u8.subarray(msgOff, msgOff + u32(L.REC_MSG_LEN))),
+      jsonLen > 0 ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined,
+      v.getBigUint64(rec + L.REC_HASH, true).toString(16).padStart(16, "0"),
+      Number(v.getBigInt64(rec + L.REC_TS_SEC, true)),
+      u32(L.REC_TS_NSEC),
+      { ip: formatIp(this.u8, rec + L.REC_SRC_ADDR, ipv6), port: v.getUint16(rec + L.REC_SRC_PORT, true) },
+      { ip: formatIp(this.u8, rec + L.REC_DST_ADDR, ipv6), port: v.getUint16(rec + L.REC_DST_PORT, true) },
+      transportName(flags & L.TRANSPORT_MASK),
+      (flags & L.REC_F_REQUEST) !== 0,
+      u32(L.REC_STATUS),
+      u32(L.REC_CSEQ),
+      v.getInt32(rec + L.REC_EXPIRES, true),
+      v.getInt32(rec + L.REC_CLEN, true),
+      u32(L.REC_HEADER_COUNT),
+      u32(L.REC_PROBLEMS),
+      new Uint32Array(this.u8.slice(rec + L.REC_SPANS, rec + L.REC_SPANS + L.SPAN_COUNT * 8).buffer),
+    );
+  }
+
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    L.COUNTER_NAMES.forEach((name, i) => {
+      out[name] = Number(this.view.getBigUint64(this.countersAt + i * 8, true));
+    });
+    return out;
+  }
+}
+
+function transportName(t: number): Transport {
+  if (t === L.TRANSPORT_TCP) return "tcp";
+  if (t === L.TRANSPORT_WS) return "ws";
+  return "udp";
+}
+
+function formatIp(u8: Uint8Array, at: number, ipv6: boolean): string {
+  if (!ipv6) return `${u8[at]}.${u8[at + 1]}.${u8[at + 2]}.${u8[at + 3]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((u8[at + i] << 8) | u8[at + i + 1]).toString(16));
+  return compressIPv6(groups);
+}
+
+// RFC 5952 §4.2: the longest run of two or more zero groups becomes "::".
+function compressIPv6(groups: string[]): string {
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
+    i = j > i ? j : i + 1;
+  }
+  if (bestAt < 0) return groups.join(":");
+  return `${groups.slice(0, bestAt).join(":")}::${groups.slice(bestAt + bestLen).join(":")}`;
+}
+
+function coreAbort(): never {
+  throw new Error("core: the WebAssembly core aborted; this is a bug, please report the capture that caused it");
+}

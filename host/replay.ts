@@ -1,0 +1,36 @@
+// `siphon replay`: a capture file (or a pcap stream on stdin) through the core,
+// one NDJSON envelope per SIP message on stdout or --out, a summary on stderr.
+import { Core, type MessageBatch } from "./core";
+import { readCapture } from "./source/capture";
+import { ndjsonToFile, ndjsonToStdout, type NdjsonSink } from "./sink/ndjson";
+import { progressOnTerminal } from "./progress";
+import { summaryLine } from "./summary";
+
+export interface ReplayOptions {
+  input: string;
+  out?: string;
+  sensor: string;
+  agent: string;
+  progress: boolean;
+}
+
+export async function replay(options: ReplayOptions): Promise<void> {
+  const sink: NdjsonSink = options.out ? ndjsonToFile(options.out) : ndjsonToStdout();
+  const core = new Core({ sensor: options.sensor, agent: options.agent }, (batch: MessageBatch) => sink.write(batch));
+  const progress = progressOnTerminal(process.stderr, options.progress);
+  const started = process.hrtime.bigint();
+  let failure: unknown;
+  try {
+    await readCapture(options.input, core, (bytesRead, totalBytes) =>
+      progress.update(bytesRead, totalBytes, core.counters().frames));
+  } catch (err) {
+    failure = err;
+  }
+  // Everything read before a failure is still decoded and written.
+  core.flush();
+  progress.done();
+  await sink.close();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stderr.write(summaryLine(core.counters(), seconds) + "\n");
+  if (failure) throw failure;
+}

@@ -1,0 +1,16 @@
+// The one-line summary of a run, from the core's counters.
+export function summaryLine(c: Record<string, number>, seconds: number): string {
+  const sip = c.sip_udp + c.sip_tcp + c.sip_ws;
+  const malformed = c.frame_malformed + c.sip_malformed;
+  const parts = [
+    `${c.frames} packets`,
+    `${sip} SIP messages (udp ${c.sip_udp}, tcp ${c.sip_tcp}, ws ${c.sip_ws})`,
+    `${c.non_sip} non-SIP`,
+    `${malformed} malformed`,
+  ];
+  if (c.trailing_bytes > 0) parts.push(`${c.trailing_bytes} trailing bytes`);
+  if (c.link_unsupported > 0) parts.push(`${c.link_unsupported} unsupported link type`);
+  if (c.fragments > 0) parts.push(`${c.fragments} fragments`);
+  if (c.out_overflow > 0) parts.push(`${c.out_overflow} dropped (output full)`);
+  return `siphon: ${parts.join(", ")} in ${seconds.toFixed(2)} s`;
+}

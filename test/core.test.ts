@@ -1,0 +1,230 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as L from "../assembly/layout";
+import { Core } from "../host/core";
+import {
+  runFrames, udpFrame, sip, INVITE, ethernet, ipv4Packet, ipv6Packet, udpHeader, concat,
+} from "./helpers";
+
+function only(run: ReturnType<typeof runFrames>) {
+  assert.is(run.messages.length, 1, `one message expected, counters ${JSON.stringify(run.counters)}`);
+  return run.messages[0];
+}
+
+test("layout: the compiled core agrees with the host's memory map, in both builds", () => {
+  for (const build of ["simd", "scalar"] as const) {
+    const core = new Core({ sensor: "s", agent: "a", build }, () => {});
+    assert.is(core.build, build);
+  }
+});
+
+test("an INVITE in Ethernet/IPv4/UDP gives one envelope with every field", () => {
+  const run = runFrames([{ data: udpFrame(INVITE), sec: 1795428000, nsec: 123456789 }]);
+  const m = only(run);
+  const env = JSON.parse(run.ndjson.trim());
+  assert.equal(Object.keys(env), ["v", "id", "time", "src", "dst", "transport", "call_id", "sensor", "agent", "sip"]);
+  assert.is(env.v, 1);
+  assert.is(env.id, m.id);
+  assert.ok(/^[0-9a-f]{16}$/.test(env.id));
+  assert.is(env.time, "2026-11-23T10:00:00.123456Z");
+  assert.is(env.src, "192.0.2.1:5060");
+  assert.is(env.dst, "198.51.100.7:5060");
+  assert.is(env.transport, "udp");
+  assert.is(env.call_id, "a84b4c76e66710@pc33.atlanta.example.com");
+  assert.is(env.sensor, "test");
+  assert.is(env.agent, "siphon/test");
+  assert.is(Buffer.from(env.sip, "base64").toString("latin1"), INVITE);
+});
+
+test("tokenizer: start line and header fields are reachable as spans", () => {
+  const m = only(runFrames([{ data: udpFrame(INVITE) }]));
+  assert.ok(m.isRequest);
+  assert.is(m.method, "INVITE");
+  assert.is(m.text(L.SPAN_URI), "sip:bob@biloxi.example.com");
+  assert.is(m.text(L.SPAN_FROM_TAG), "1928301774");
+  assert.is(m.text(L.SPAN_TO), "Bob <sip:bob@biloxi.example.com>");
+  assert.not.ok(m.has(L.SPAN_TO_TAG));
+  assert.is(m.text(L.SPAN_VIA_BRANCH), "z9hG4bK776asdhds");
+  assert.is(m.text(L.SPAN_CSEQ_METHOD), "INVITE");
+  assert.is(m.cseq, 314159);
+  assert.is(m.text(L.SPAN_CONTACT), "<sip:alice@pc33.atlanta.example.com>");
+  assert.is(m.text(L.SPAN_CONTENT_TYPE), "application/sdp");
+  assert.is(m.text(L.SPAN_USER_AGENT), "softphone/1.0");
+  assert.is(m.contentLength, 4);
+  assert.is(m.text(L.SPAN_BODY), "v=0\n");
+  assert.is(m.headerCount, 10);
+  assert.is(m.problems, 0);
+});
+
+test("tokenizer: a response's method comes from CSeq, its reason from the status line", () => {
+  const m = only(runFrames([{ data: udpFrame(sip([
+    "SIP/2.0 486 Busy Here", "v: SIP/2.0/UDP h;branch=z9hG4bKx", "f: <sip:a@h>;tag=1", "t: <sip:b@h> ; tag = 2",
+    "i: cid-1", "CSeq: 7 INVITE", "Server: pbx 2", "l: 0"])) }]));
+  assert.not.ok(m.isRequest);
+  assert.is(m.status, 486);
+  assert.is(m.text(L.SPAN_REASON), "Busy Here");
+  assert.is(m.method, "INVITE");
+  assert.is(m.callId, "cid-1");
+  assert.is(m.text(L.SPAN_TO_TAG), "2");
+  assert.is(m.text(L.SPAN_USER_AGENT), "pbx 2");
+});
+
+test("tokenizer: header names are case-insensitive, spaces before the colon allowed, folded lines joined", () => {
+  const m = only(runFrames([{ data: udpFrame(sip([
+    "OPTIONS sip:x SIP/2.0", "cALL-iD   : folded-", " id", "cseq: 1 OPTIONS", "EXPIRES: 0060", "CONTENT-LENGTH : 0"])) }]));
+  assert.is(m.callId, "folded-\r\n id");
+  assert.is(m.expires, 60);
+  assert.is(m.contentLength, 0);
+});
+
+test("tokenizer: a tag inside the URI's angle brackets is not the header's tag", () => {
+  const m = only(runFrames([{ data: udpFrame(sip([
+    "BYE sip:x SIP/2.0", "From: \"a;tag=no\" <sip:a@h;tag=no>;TAG=yes", "Call-ID: c", "CSeq: 2 BYE"])) }]));
+  assert.is(m.text(L.SPAN_FROM_TAG), "yes");
+});
+
+test("UDP: two messages in one datagram are split by Content-Length; trailing bytes counted", () => {
+  const first = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: one", "CSeq: 1 MESSAGE", "Content-Length: 2"], "hi");
+  const second = sip(["SIP/2.0 200 OK", "Call-ID: two", "CSeq: 1 MESSAGE", "Content-Length: 0"]);
+  const run = runFrames([{ data: udpFrame(first + second + "junk") }]);
+  assert.equal(run.messages.map((m) => m.callId), ["one", "two"]);
+  assert.is(run.counters.udp_multi, 1);
+  assert.is(run.counters.trailing_bytes, 4);
+});
+
+test("UDP: without Content-Length the body runs to the end of the datagram", () => {
+  const m = only(runFrames([{ data: udpFrame(sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE"], "body")) }]));
+  assert.is(m.text(L.SPAN_BODY), "body");
+});
+
+test("UDP: a Content-Length past the datagram keeps what is there and counts it", () => {
+  const run = runFrames([{ data: udpFrame(sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE", "l: 99"], "short")) }]);
+  assert.is(only(run).text(L.SPAN_BODY), "short");
+  assert.is(run.counters.clen_short, 1);
+});
+
+test("non-SIP traffic is counted, not emitted; SIP is found on any port", () => {
+  const run = runFrames([
+    { data: udpFrame("\x12\x34 some dns", { dport: 53 }) },
+    { data: udpFrame(INVITE, { sport: 40000, dport: 15060 }) },
+    { data: udpFrame("INVITE sip:x SIP/2.0\r\nno end of headers", { dport: 5060 }) },
+  ]);
+  assert.is(run.messages.length, 1);
+  assert.is(run.counters.non_sip, 1);
+  assert.is(run.counters.sip_malformed, 1);
+});
+
+test("link layers: VLAN, QinQ, SLL, SLL2, null, loop and raw IP all reach the SIP message", () => {
+  const udp = concat(Uint8Array.from(udpHeader(Buffer.from(INVITE), 5060, 5060)), Buffer.from(INVITE));
+  const ip = ipv4Packet(17, udp, "10.0.0.1", "10.0.0.2");
+  const sll = concat(Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00]), ip);
+  const sll2 = concat(Uint8Array.from([0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]), ip);
+  const nullLe = concat(Uint8Array.from([2, 0, 0, 0]), ip);
+  const loop = concat(Uint8Array.from([0, 0, 0, 2]), ip);
+  const run = runFrames([
+    { data: udpFrame(INVITE, { vlans: [100] }) },
+    { data: udpFrame(INVITE, { vlans: [100, 200] }) },
+    { data: sll, linkType: 113 },
+    { data: sll2, linkType: 276 },
+    { data: nullLe, linkType: 0 },
+    { data: loop, linkType: 108 },
+    { data: ip, linkType: 101 },
+    { data: ip, linkType: 228 },
+  ]);
+  assert.is(run.messages.length, 8);
+  assert.is(run.counters.frame_malformed, 0);
+});
+
+test("unsupported link types are counted", () => {
+  const run = runFrames([{ data: udpFrame(INVITE), linkType: 105 }]);
+  assert.is(run.messages.length, 0);
+  assert.is(run.counters.link_unsupported, 1);
+});
+
+test("IPv4 options are skipped", () => {
+  assert.is(runFrames([{ data: udpFrame(INVITE, { ipOptions: 8 }) }]).messages.length, 1);
+});
+
+test("IPv6: extension headers are walked; addresses are written per RFC 5952", () => {
+  const payload = Buffer.from(INVITE);
+  const udp = concat(Uint8Array.from(udpHeader(payload, 5062, 5060)), payload);
+  // hop-by-hop (8 bytes) then destination options (16 bytes), then UDP
+  const ext = Uint8Array.from([60, 0, 1, 4, 0, 0, 0, 0, 17, 1, 1, 12, ...Array(12).fill(0)]);
+  const packet = ipv6Packet(0, udp, "2001:db8::1", "2001:db8:0:0:1:0:0:1", ext);
+  const run = runFrames([{ data: ethernet(0x86dd, packet) }]);
+  const env = JSON.parse(run.ndjson);
+  assert.is(env.src, "[2001:db8::1]:5062");
+  assert.is(env.dst, "[2001:db8::1:0:0:1]:5060");
+  assert.is(run.messages[0].src.ip, "2001:db8::1");
+});
+
+test("IPv4 and IPv6 fragments are counted, not decoded (reassembly is its own stage)", () => {
+  const udp = Buffer.from("x".repeat(40));
+  const frag = ipv4Packet(17, udp, "10.0.0.1", "10.0.0.2");
+  frag[6] = 0x20; // more fragments
+  const fragExt = Uint8Array.from([17, 0, 0, 1, 0, 0, 0, 1]);
+  const run = runFrames([
+    { data: ethernet(0x0800, frag) },
+    { data: ethernet(0x86dd, ipv6Packet(44, udp, "::1", "::2", fragExt)) },
+  ]);
+  assert.is(run.counters.fragments, 2);
+});
+
+test("time: the capture record's timestamp, rendered in UTC with microseconds", () => {
+  const times = [[0, 0, "1970-01-01T00:00:00.000000Z"], [951782400, 999999999, "2000-02-29T00:00:00.999999Z"],
+    [4102444799, 1000, "2099-12-31T23:59:59.000001Z"]] as const;
+  for (const [sec, nsec, want] of times) {
+    assert.is(JSON.parse(runFrames([{ data: udpFrame(INVITE), sec, nsec }]).ndjson).time, want);
+  }
+});
+
+test("envelope: Call-ID bytes are escaped for JSON; invalid UTF-8 becomes U+FFFD", () => {
+  const callId = Buffer.concat([Buffer.from('q"b\\s\x01é'), Buffer.from([0xff]), Buffer.from("€")]);
+  const msg = Buffer.concat([Buffer.from("OPTIONS sip:x SIP/2.0\r\nCall-ID: "), callId, Buffer.from("\r\nCSeq: 1 OPTIONS\r\n\r\n")]);
+  const env = JSON.parse(runFrames([{ data: udpFrame(msg) }]).ndjson);
+  assert.is(env.call_id, 'q"b\\s\x01é\ufffd€');
+  assert.equal(Buffer.from(env.sip, "base64"), msg);
+});
+
+test("envelope: a message without Call-ID has call_id null", () => {
+  const env = JSON.parse(runFrames([{ data: udpFrame(sip(["OPTIONS sip:x SIP/2.0", "CSeq: 1 OPTIONS"])) }]).ndjson);
+  assert.is(env.call_id, null);
+});
+
+test("id: equal bytes give equal ids; one changed byte another id", () => {
+  const run = runFrames([{ data: udpFrame(INVITE) }, { data: udpFrame(INVITE, { src: "192.0.2.9" }) },
+    { data: udpFrame(INVITE.replace("70", "69")) }]);
+  const [a, b, c] = run.messages.map((m) => m.id);
+  assert.is(a, b);
+  assert.is.not(a, c);
+});
+
+test("base64: every length modulo 3 round-trips", () => {
+  for (const pad of ["", "a", "ab"]) {
+    const msg = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE"], pad);
+    assert.is(Buffer.from(JSON.parse(runFrames([{ data: udpFrame(msg) }]).ndjson).sip, "base64").toString(), msg);
+  }
+});
+
+test("a frame cut by the snap length is decoded as far as it goes and counted", () => {
+  const frame = udpFrame(INVITE);
+  const run = runFrames([{ data: frame, origLen: frame.length + 100 }]);
+  assert.is(run.messages.length, 1);
+  assert.is(run.counters.truncated, 1);
+  assert.is(run.messages[0].problems & L.PROB_TRUNCATED, L.PROB_TRUNCATED);
+});
+
+test("batches: more frames than fit one push all come out, in order", () => {
+  const frames = Array.from({ length: 5000 }, (_, i) => ({ data: udpFrame(INVITE.replace("a84b4c76e66710", `call-${i}`)) }));
+  const run = runFrames(frames, { inputBytes: 65536, maxFrames: 100 });
+  assert.is(run.messages.length, 5000);
+  assert.ok(run.messages.every((m, i) => m.callId.startsWith(`call-${i}@`)));
+  assert.is(run.ndjson.split("\n").length, 5001);
+});
+
+test("the SIMD and scalar builds give the same bytes", () => {
+  const frames = [{ data: udpFrame(INVITE) }, { data: udpFrame(INVITE + INVITE, { src: "2001:db8::5", dst: "::1" }) }];
+  assert.is(runFrames(frames, { build: "simd" }).ndjson, runFrames(frames, { build: "scalar" }).ndjson);
+});
+
+test.run();

@@ -1,0 +1,112 @@
+// Test helpers: frames built byte by byte, and runs of the real core.
+import { Core, type SipMessage, type CoreOptions } from "../host/core";
+
+export const LINKTYPE_ETHERNET = 1;
+
+export interface UdpOptions {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  vlans?: number[];     // 802.1Q tags, outermost first
+  ipOptions?: number;   // bytes of IPv4 options (NOPs)
+}
+
+export function ipv4Bytes(ip: string): number[] {
+  return ip.split(".").map(Number);
+}
+
+export function ipv6Bytes(ip: string): number[] {
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]);
+}
+
+function be16(n: number): number[] {
+  return [(n >> 8) & 255, n & 255];
+}
+
+export function udpHeader(payload: Uint8Array, sport: number, dport: number): number[] {
+  return [...be16(sport), ...be16(dport), ...be16(payload.length + 8), 0, 0];
+}
+
+export function ipv4Packet(proto: number, l4: Uint8Array, src: string, dst: string, optionBytes = 0): Uint8Array {
+  const hl = 20 + optionBytes;
+  const header = [0x40 | (hl >> 2), 0, ...be16(hl + l4.length), 0, 1, 0, 0, 64, proto, 0, 0,
+    ...ipv4Bytes(src), ...ipv4Bytes(dst), ...Array(optionBytes).fill(1)];
+  return concat(Uint8Array.from(header), l4);
+}
+
+export function ipv6Packet(next: number, l4: Uint8Array, src: string, dst: string, extensions: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const header = [0x60, 0, 0, 0, ...be16(extensions.length + l4.length), next, 64, ...ipv6Bytes(src), ...ipv6Bytes(dst)];
+  return concat(Uint8Array.from(header), extensions, l4);
+}
+
+export function ethernet(ethertype: number, payload: Uint8Array, vlans: number[] = []): Uint8Array {
+  const tags = vlans.flatMap((id, i) => [...be16(i === 0 && vlans.length > 1 ? 0x88a8 : 0x8100), ...be16(id)]);
+  const header = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ...tags, ...be16(ethertype)];
+  return concat(Uint8Array.from(header), payload);
+}
+
+export function udpFrame(payload: string | Uint8Array, o: UdpOptions = {}): Uint8Array {
+  const bytes = typeof payload === "string" ? Buffer.from(payload, "latin1") : payload;
+  const src = o.src ?? "192.0.2.1";
+  const dst = o.dst ?? "198.51.100.7";
+  const udp = concat(Uint8Array.from(udpHeader(bytes, o.sport ?? 5060, o.dport ?? 5060)), bytes);
+  if (src.includes(":")) return ethernet(0x86dd, ipv6Packet(17, udp, src, dst), o.vlans);
+  return ethernet(0x0800, ipv4Packet(17, udp, src, dst, o.ipOptions), o.vlans);
+}
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  return Uint8Array.from(Buffer.concat(parts));
+}
+
+export interface Frame {
+  data: Uint8Array;
+  linkType?: number;
+  sec?: number;
+  nsec?: number;
+  origLen?: number;
+}
+
+export interface Run {
+  messages: SipMessage[];
+  ndjson: string;
+  counters: Record<string, number>;
+  core: Core;
+}
+
+export function runFrames(frames: Frame[], options: Partial<CoreOptions> = {}): Run {
+  const messages: SipMessage[] = [];
+  let ndjson = "";
+  const core = new Core({ sensor: "test", agent: "siphon/test", ...options }, (batch) => {
+    ndjson += batch.ndjson().toString();
+    for (let i = 0; i < batch.count; i++) messages.push(batch.message(i));
+  });
+  for (const f of frames) {
+    core.frame(f.data, 0, f.data.length, f.origLen ?? f.data.length, f.linkType ?? LINKTYPE_ETHERNET,
+      f.sec ?? 1795428000, f.nsec ?? 123456789, 0);
+  }
+  core.flush();
+  return { messages, ndjson, counters: core.counters(), core };
+}
+
+export function sip(lines: string[], body = ""): string {
+  return lines.join("\r\n") + "\r\n\r\n" + body;
+}
+
+export const INVITE = sip([
+  "INVITE sip:bob@biloxi.example.com SIP/2.0",
+  "Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds",
+  "Max-Forwards: 70",
+  "To: Bob <sip:bob@biloxi.example.com>",
+  "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+  "Call-ID: a84b4c76e66710@pc33.atlanta.example.com",
+  "CSeq: 314159 INVITE",
+  "Contact: <sip:alice@pc33.atlanta.example.com>",
+  "User-Agent: softphone/1.0",
+  "Content-Type: application/sdp",
+  "Content-Length: 4",
+], "v=0\n");

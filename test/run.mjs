@@ -1,0 +1,41 @@
+// Bundles test/*.test.ts with esbuild (the same loaders as the product, so the
+// tests run the very core that ships) and runs them with uvu. Ends with the
+// line CI reads: "N passed, N failed".
+import * as esbuild from "esbuild";
+import { readdirSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { bundleOptions } from "../build.mjs";
+
+const outdir = "build/test";
+const only = process.argv.slice(2);
+const entries = readdirSync("test")
+  .filter((f) => f.endsWith(".test.ts"))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .map((f) => `test/${f}`);
+
+rmSync(outdir, { recursive: true, force: true });
+await esbuild.build({
+  ...bundleOptions,
+  entryPoints: entries,
+  outdir,
+  outExtension: { ".js": ".mjs" },
+  packages: "external",
+  define: { ...bundleOptions.define, SIPHON_VERSION: JSON.stringify("test") },
+});
+
+const child = spawn(process.execPath, ["node_modules/uvu/bin.js", outdir, "\\.test\\.mjs$"], {
+  stdio: ["ignore", "pipe", "inherit"],
+});
+let output = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  output += chunk.toString();
+});
+const code = await new Promise((resolve) => child.on("close", resolve));
+const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const failed = total - passed - skipped + (code !== 0 && total === passed ? 1 : 0);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(code !== 0 || failed > 0 || total === 0 ? 1 : 0);
