@@ -1,0 +1,208 @@
+// Capture files and streams: sniffs pcap or pcapng from the first bytes, cuts the byte stream into
+// whole units (file header, packet record, pcapng block) whatever the chunking, and hands each to
+// the format's reader. Frames go to a FrameSink synchronously, as views into our buffers.
+import { open, type FileHandle } from "node:fs/promises";
+import { PcapReader, isPcapMagic } from "./pcap";
+import { PcapngReader, isPcapngMagic } from "./pcapng";
+
+export interface FrameSink {
+  // Called once per packet record, synchronously. `data` is only valid during the call
+  // (it is a view into the reader's buffer); the sink copies what it needs. No per-frame allocation
+  // in the readers: pass numbers, not objects.
+  frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
+        tsSec: number, tsNsec: number, iface: number): void;
+}
+
+export class CaptureError extends Error {
+  constructor(public file: string, public offset: number, what: string) {
+    super(`${file}: ${what} at byte ${offset}`);
+    this.name = "CaptureError";
+  }
+}
+
+/** One format's walk over its units. CaptureParser guarantees a unit is whole before readUnit. */
+export interface UnitReader {
+  /** Bytes the unit at `start` occupies; or, when `available` is too short to tell, the bytes
+   *  needed to tell (always more than `available`). Throws CaptureError on an impossible length. */
+  unitLength(view: DataView, start: number, available: number, offset: number): number;
+  /** Reads the whole unit of `length` bytes at `start`, which is byte `offset` of the input. */
+  readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void;
+  /** What the unit at `start` is, for a truncation message ("packet record"). */
+  unitName(view: DataView, start: number, available: number): string;
+}
+
+/** No record or block we accept is larger: a length beyond it means the file is corrupt, and
+ *  refusing it avoids a huge allocation. Every sane snaplen (libpcap's maximum is 262144) fits. */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
+const MAGIC_BYTES = 4;
+const INITIAL_CARRY_BYTES = 64 * 1024;
+const FILE_CHUNK_BYTES = 1024 * 1024;
+
+export class CaptureParser {
+  private reader: UnitReader | undefined;
+  private consumed = 0;
+  // Holds the one unit that straddles chunks, so a split record costs one copy, and nothing else does.
+  private carryBytes = new Uint8Array(INITIAL_CARRY_BYTES);
+  private carryView = new DataView(this.carryBytes.buffer);
+  private carryLength = 0;
+
+  constructor(private readonly name: string, private readonly sink: FrameSink) {}
+
+  get bytesConsumed(): number {
+    return this.consumed;
+  }
+
+  feed(chunk: Uint8Array): void {
+    const pos = this.carryLength > 0 ? this.completeCarriedUnit(chunk) : 0;
+    if (this.carryLength > 0) return;
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.carry(chunk, this.readWholeUnits(chunk, view, pos));
+  }
+
+  end(): void {
+    if (this.reader === undefined && this.carryLength === 0) {
+      throw new CaptureError(this.name, 0, "no capture data (the input is empty)");
+    }
+    if (this.carryLength === 0) return;
+    const need = this.lengthOfUnitAt(this.carryView, 0, this.carryLength);
+    const what = this.reader?.unitName(this.carryView, 0, this.carryLength) ?? "file header";
+    throw new CaptureError(this.name, this.consumed,
+      `truncated ${what} (need ${need} bytes, have ${this.carryLength})`);
+  }
+
+  private readWholeUnits(bytes: Uint8Array, view: DataView, pos: number): number {
+    for (;;) {
+      const available = bytes.length - pos;
+      const length = this.lengthOfUnitAt(view, pos, available);
+      if (length > available) return pos;
+      this.readUnit(bytes, view, pos, length);
+      pos += length;
+    }
+  }
+
+  /** Tops up the carried partial unit from `chunk`; returns how many bytes of the chunk it took. */
+  private completeCarriedUnit(chunk: Uint8Array): number {
+    let pos = 0;
+    for (;;) {
+      const length = this.lengthOfUnitAt(this.carryView, 0, this.carryLength);
+      if (length <= this.carryLength) {
+        this.readUnit(this.carryBytes, this.carryView, 0, length);
+        this.carryLength = 0;
+        return pos;
+      }
+      const take = Math.min(length - this.carryLength, chunk.length - pos);
+      if (take === 0) return pos;
+      this.reserveCarry(length);
+      this.carryBytes.set(chunk.subarray(pos, pos + take), this.carryLength);
+      this.carryLength += take;
+      pos += take;
+    }
+  }
+
+  private carry(chunk: Uint8Array, pos: number): void {
+    const rest = chunk.length - pos;
+    this.reserveCarry(rest);
+    this.carryBytes.set(chunk.subarray(pos), 0);
+    this.carryLength = rest;
+  }
+
+  private reserveCarry(bytes: number): void {
+    if (bytes <= this.carryBytes.length) return;
+    let size = this.carryBytes.length;
+    while (size < bytes) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.carryBytes.subarray(0, this.carryLength));
+    this.carryBytes = grown;
+    this.carryView = new DataView(grown.buffer);
+  }
+
+  private lengthOfUnitAt(view: DataView, start: number, available: number): number {
+    if (this.reader === undefined) {
+      if (available < MAGIC_BYTES) return MAGIC_BYTES;
+      this.reader = this.readerFor(view, start);
+    }
+    return this.reader.unitLength(view, start, available, this.consumed);
+  }
+
+  private readUnit(bytes: Uint8Array, view: DataView, start: number, length: number): void {
+    (this.reader as UnitReader).readUnit(bytes, view, start, length, this.consumed);
+    this.consumed += length;
+  }
+
+  private readerFor(view: DataView, start: number): UnitReader {
+    const magic = view.getUint32(start, false);
+    if (isPcapMagic(magic)) return new PcapReader(this.name, this.sink);
+    if (isPcapngMagic(magic)) return new PcapngReader(this.name, this.sink);
+    const hex = magic.toString(16).padStart(8, "0").replace(/(..)(?!$)/g, "$1 ");
+    throw new CaptureError(this.name, 0,
+      `not a pcap or pcapng file (it starts with ${hex}; if it is another capture format, ` +
+      `convert it with "editcap -F pcapng")`);
+  }
+}
+
+/** Reads a capture file, or stdin when `path` is '-', into `sink`; resolves at its clean end. */
+export async function readCapture(
+  path: string,
+  sink: FrameSink,
+  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void,
+): Promise<void> {
+  if (path === "-") return readCaptureStream("stdin", process.stdin, sink, onProgress);
+  const file = await openCapture(path);
+  try {
+    await readCaptureFile(path, file, sink, onProgress);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads a capture arriving as a stream of chunks (stdin, a pipe, a socket). */
+export async function readCaptureStream(
+  name: string,
+  stream: AsyncIterable<Uint8Array>,
+  sink: FrameSink,
+  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void,
+): Promise<void> {
+  const parser = new CaptureParser(name, sink);
+  let bytesRead = 0;
+  for await (const chunk of stream) {
+    parser.feed(chunk);
+    bytesRead += chunk.length;
+    onProgress?.(bytesRead, undefined);
+  }
+  parser.end();
+}
+
+async function readCaptureFile(
+  path: string,
+  file: FileHandle,
+  sink: FrameSink,
+  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void,
+): Promise<void> {
+  const stat = await file.stat();
+  if (stat.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
+  const totalBytes = stat.isFile() ? stat.size : undefined;
+  const parser = new CaptureParser(path, sink);
+  const buffer = new Uint8Array(FILE_CHUNK_BYTES);
+  let bytesRead = 0;
+  for (;;) {
+    const { bytesRead: n } = await file.read(buffer, 0, buffer.length, null);
+    if (n === 0) break;
+    parser.feed(buffer.subarray(0, n));
+    bytesRead += n;
+    onProgress?.(bytesRead, totalBytes);
+  }
+  parser.end();
+}
+
+async function openCapture(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "r");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "no such file (check the path)"
+      : code === "EACCES" ? "permission denied"
+      : `cannot open (${code ?? String(err)})`;
+    throw new CaptureError(path, 0, reason);
+  }
+}

@@ -1,0 +1,83 @@
+// Classic libpcap files: a 24-byte file header, then 16-byte record headers each followed by the
+// captured bytes. The magic number tells the writer's byte order and whether the fraction of a
+// second is in microseconds or nanoseconds.
+import { CaptureError, MAX_RECORD_BYTES, type FrameSink, type UnitReader } from "./capture";
+
+// As read big-endian from the first four bytes of a file written by a big-endian machine.
+const MICROSECOND_MAGIC = 0xa1b2c3d4;
+const NANOSECOND_MAGIC = 0xa1b23c4d;
+const FILE_HEADER_BYTES = 24;
+const RECORD_HEADER_BYTES = 16;
+const SUPPORTED_MAJOR_VERSION = 2;
+const NSEC_PER_SEC = 1_000_000_000;
+
+function swapBytes(x: number): number {
+  return ((x & 0xff) << 24 | (x & 0xff00) << 8 | (x >>> 8) & 0xff00 | x >>> 24) >>> 0;
+}
+
+function isWrittenBigEndian(magic: number): boolean {
+  return magic === MICROSECOND_MAGIC || magic === NANOSECOND_MAGIC;
+}
+
+/** `magic` is the file's first four bytes read big-endian. */
+export function isPcapMagic(magic: number): boolean {
+  return isWrittenBigEndian(magic) || isWrittenBigEndian(swapBytes(magic));
+}
+
+export class PcapReader implements UnitReader {
+  private headerRead = false;
+  private littleEndian = false;
+  private nsecPerFraction = 1000;
+  private snaplen = 0;
+  private linkType = 0;
+
+  constructor(private readonly name: string, private readonly sink: FrameSink) {}
+
+  unitLength(view: DataView, start: number, available: number, offset: number): number {
+    if (!this.headerRead) return FILE_HEADER_BYTES;
+    if (available < RECORD_HEADER_BYTES) return RECORD_HEADER_BYTES;
+    const caplen = view.getUint32(start + 8, this.littleEndian);
+    if (caplen > MAX_RECORD_BYTES) {
+      throw new CaptureError(this.name, offset, `packet record claims ${caplen} captured bytes ` +
+        `(snaplen ${this.snaplen}, limit ${MAX_RECORD_BYTES}): the file is corrupt from here on`);
+    }
+    return RECORD_HEADER_BYTES + caplen;
+  }
+
+  readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void {
+    if (!this.headerRead) {
+      this.readFileHeader(view, start, offset);
+      return;
+    }
+    const le = this.littleEndian;
+    let sec = view.getUint32(start, le);
+    let nsec = view.getUint32(start + 4, le) * this.nsecPerFraction;
+    if (nsec >= NSEC_PER_SEC) {
+      // Damaged or odd writers put a whole second or more in the fraction; keep nsec below 1e9.
+      sec += Math.floor(nsec / NSEC_PER_SEC);
+      nsec %= NSEC_PER_SEC;
+    }
+    this.sink.frame(bytes, start + RECORD_HEADER_BYTES, length - RECORD_HEADER_BYTES,
+      view.getUint32(start + 12, le), this.linkType, sec, nsec, 0);
+  }
+
+  unitName(): string {
+    return this.headerRead ? "packet record" : "pcap file header";
+  }
+
+  private readFileHeader(view: DataView, start: number, offset: number): void {
+    const magic = view.getUint32(start, false);
+    this.littleEndian = !isWrittenBigEndian(magic);
+    const nativeMagic = this.littleEndian ? swapBytes(magic) : magic;
+    this.nsecPerFraction = nativeMagic === NANOSECOND_MAGIC ? 1 : 1000;
+    const major = view.getUint16(start + 4, this.littleEndian);
+    if (major !== SUPPORTED_MAJOR_VERSION) {
+      const minor = view.getUint16(start + 6, this.littleEndian);
+      throw new CaptureError(this.name, offset, `unsupported pcap version ${major}.${minor} (expected 2.x)`);
+    }
+    this.snaplen = view.getUint32(start + 16, this.littleEndian);
+    // The upper bits of the link-type field carry FCS information, which we do not use.
+    this.linkType = view.getUint32(start + 20, this.littleEndian) & 0xffff;
+    this.headerRead = true;
+  }
+}
