@@ -91,6 +91,12 @@ function transport(frame: usize, proto: u32, start: u32, end: u32): void {
   }
 }
 
+// CRLFs between messages are padding, as keep-alives are on streams (RFC 5626 §3.5.1).
+function skipCrlf(frame: usize, pos: u32, end: u32): u32 {
+  while (pos + 2 <= end && load<u16>(frame + pos) == 0x0a0d) pos += 2;
+  return pos;
+}
+
 // A datagram may carry several messages back to back, framed by Content-Length;
 // bytes after the last one are counted.
 function udpPayload(frame: usize, start: u32, end: u32): void {
@@ -110,7 +116,7 @@ function udpPayload(frame: usize, start: u32, end: u32): void {
     count(C_SIP_UDP);
     emitMessage(frame + pos, <u32>len, TRANSPORT_UDP);
     if (++messages == 2) count(C_UDP_MULTI);
-    pos += <u32>len;
+    pos = skipCrlf(frame, pos + <u32>len, end);
   }
   if (messages == 0) count(C_NON_SIP);
 }
