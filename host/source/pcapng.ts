@@ -44,12 +44,6 @@ function paddedTo4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** floor(a / d) for integers a, d below 2^53: the float quotient can round up to the next integer. */
-function floorDivide(a: number, d: number): number {
-  const q = Math.floor(a / d);
-  return a - q * d < 0 ? q - 1 : q;
-}
-
 /**
  * Turns an interface's 64-bit tick count into seconds and nanoseconds, truncating below a
  * nanosecond. if_tsresol (§4.2) is 10^-n, or 2^-n when its high bit is set. Tick rates up to
@@ -74,14 +68,16 @@ class InterfaceClock {
     this.sec += this.offsetSec;
   }
 
-  // Long division of hi:lo by the rate in 32+16+16-bit digits keeps every step below 2^53.
+  // Long division of hi:lo by the rate in 32+16+16-bit digits keeps every step below 2^53, where
+  // Math.floor(a / rate) is exact: a quotient short of an integer q by at least 1/rate cannot
+  // round up to q, as q * 2^-53 < 1/rate.
   private setExactly(hi: number, lo: number): void {
     const rate = this.ticksPerSecond;
-    const qHi = floorDivide(hi, rate);
+    const qHi = Math.floor(hi / rate);
     const mid = (hi - qHi * rate) * 65536 + (lo >>> 16);
-    const qMid = floorDivide(mid, rate);
+    const qMid = Math.floor(mid / rate);
     const low = (mid - qMid * rate) * 65536 + (lo & 0xffff);
-    const qLow = floorDivide(low, rate);
+    const qLow = Math.floor(low / rate);
     this.sec = qHi * TWO_TO_32 + qMid * 65536 + qLow;
     // rate is 10^n (n <= 9) or 2^n (n <= 32), so 1e9 / rate and this product are exact.
     this.nsec = Math.floor((low - qLow * rate) * (1e9 / rate));
