@@ -237,6 +237,11 @@ export class Core implements FrameSink, MessageBatch {
     );
   }
 
+  // Linear memory in bytes: fixed after configure(), which tests check.
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+
   counters(): Record<string, number> {
     const out: Record<string, number> = {};
     L.COUNTER_NAMES.forEach((name, i) => {
