@@ -57,7 +57,7 @@ async function runReplay(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length !== 1) {
-    throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${positionals.length}`);
+    throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${positionals.length} (try 'siphon --help')`);
   }
   await replay({
     input: positionals[0],
