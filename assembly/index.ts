@@ -18,6 +18,7 @@ import { decodeIPv6, l4Proto as v6Proto, l4Start as v6Start, l4End as v6End } fr
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
 import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage, frameFits } from "./emit";
+import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
 
 const PROTO_TCP: u32 = 6;
 const PROTO_UDP: u32 = 17;
@@ -38,6 +39,12 @@ export function configure(): i32 {
   const result = configureRegions();
   if (result == CONFIGURE_OK) buildHeaderBuckets();
   return result;
+}
+
+// Checks the filter program the host copied into R_FILTER (length in bytes, 0
+// for none) and runs it on every message from now on; FILTER_* result.
+export function loadFilter(length: u32): i32 {
+  return loadFilterProgram(length);
 }
 
 export function region(r: i32): usize {
@@ -114,7 +121,7 @@ function udpPayload(frame: usize, start: u32, end: u32): void {
       return;
     }
     count(C_SIP_UDP);
-    emitMessage(frame + pos, <u32>len, TRANSPORT_UDP);
+    if (acceptMessage(TRANSPORT_UDP)) emitMessage(frame + pos, <u32>len, TRANSPORT_UDP);
     if (++messages == 2) count(C_UDP_MULTI);
     pos = skipCrlf(frame, pos + <u32>len, end);
   }

@@ -178,3 +178,56 @@ export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
   REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841;
+
+// ---- filter program, compiled by host/filter, copied into R_FILTER ----
+// All words are u32 little-endian; offsets are bytes from the region's start.
+// The core checks a program once (loadFilter) before running it on any message.
+export const FILTER_MAGIC = 0x46504953; // "SIPF"
+export const FILTER_FORMAT = 1;
+export const FP_MAGIC = 0;
+export const FP_FORMAT = 4;
+export const FP_LENGTH = 8;      // bytes in the whole program
+export const FP_CODE = 12;       // offset of the first instruction
+export const FP_CODE_WORDS = 16; // instruction words
+export const FP_HEADER_SIZE = 20;
+export const FILTER_MAX_CODE_WORDS = 65536;
+
+// An instruction's first word is its opcode in the low byte and its size in
+// words (opcode word included) above it: OP | (words << 8). Operands follow.
+// Instructions leave a yes/no result; jumps are forward only, so every message
+// costs at most one pass over the code.
+export const OP_END = 0;           // stop with the result
+export const OP_TRUE = 1;
+export const OP_REQUEST = 2;
+export const OP_RESPONSE = 3;
+export const OP_METHOD = 4;        // count, then count x (name offset, name length), names upper-case
+export const OP_STATUS = 5;        // count, then count x (lowest, highest)
+export const OP_HEADER = 6;        // header id, name offset, name length (lower-case, for id 0), automaton offset or 0 for presence
+export const OP_BODY = 7;          // automaton offset
+export const OP_MESSAGE = 8;       // automaton offset
+export const OP_ADDRESS = 9;       // side (0 source, 1 destination), IP version, prefix bits, address offset (16 bytes), port or FILTER_ANY_PORT
+export const OP_PORT = 10;         // count, then count ports; either side
+export const OP_TRANSPORT = 11;    // bit mask of 1 << TRANSPORT_*
+export const OP_HAS_SDP = 12;
+export const OP_NOT = 13;
+export const OP_JUMP_IF_FALSE = 14; // target: instruction word index in the code
+export const OP_JUMP_IF_TRUE = 15;
+export const OP_COUNT = 16;
+export const FILTER_ANY_PORT = 0xffffffff;
+
+// Automaton (see host/filter/automaton.ts): a header, the class of each byte,
+// a flag per state, then the transition table. State values are row offsets
+// (state * classes); value `states * classes` is dead, one more is matched.
+export const DFA_CLASSES = 0;      // u32, 1..256
+export const DFA_STATES = 4;       // u32, non-final states
+export const DFA_START = 8;        // u32, state value before the first byte
+export const DFA_CLASS_OF = 12;    // 256 bytes
+export const DFA_AT_END = 268;     // one byte per state: 1 when the text may end there
+// the table (u32 entries) starts at DFA_AT_END + states rounded up to 4
+
+// loadFilter() results
+export const FILTER_OK = 0;
+export const FILTER_BAD_HEADER = 1;
+export const FILTER_BAD_CODE = 2;
+export const FILTER_BAD_OPERAND = 3;
+export const FILTER_BAD_AUTOMATON = 4;

@@ -88,6 +88,7 @@ interface CoreExports {
   region(r: number): number;
   push(n: number): number;
   resultCount(): number;
+  loadFilter(length: number): number;
 }
 
 export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
@@ -133,7 +134,17 @@ export class Core implements FrameSink, MessageBatch {
     this.outBytes = this.exports.region(L.R_OUT_BYTES);
     this.outJson = this.exports.region(L.R_OUT_JSON);
     this.countersAt = this.exports.region(L.R_COUNTERS);
-    if (options.filterProgram) this.u8.set(options.filterProgram, this.exports.region(L.R_FILTER));
+    if (options.filterProgram) this.loadFilter(options.filterProgram);
+  }
+
+  // The program was compiled by host/filter from this same layout, so a refusal
+  // here is a bug in the compiler, not in the user's expression.
+  private loadFilter(program: Uint8Array): void {
+    this.u8.set(program, this.exports.region(L.R_FILTER));
+    const result = this.exports.loadFilter(program.length);
+    if (result !== L.FILTER_OK) {
+      throw new Error(`core: the filter program was refused (code ${result}); this is a bug in host/filter, please report the expression`);
+    }
   }
 
   private configure(options: CoreOptions): void {
