@@ -1,0 +1,36 @@
+// The filter compiler's front door: expression text in, the core's program out.
+// parse (syntax.ts) -> check (analyze.ts, regex.ts, automaton.ts) -> assemble.
+import { readFileSync } from "node:fs";
+import { parseExpression } from "./syntax";
+import { analyze, type Filter } from "./analyze";
+import { assemble } from "./assemble";
+import { FilterError } from "./errors";
+
+export interface CompiledFilter {
+  filter: Filter;
+  program: Uint8Array;
+}
+
+// Throws FilterError, with line:column, for anything wrong in `source`.
+export function compileFilter(source: string): CompiledFilter {
+  const filter = analyze(parseExpression(source), source);
+  return { filter, program: assemble(filter) };
+}
+
+// The program for `--filter EXPR` or `--filter-file FILE`; undefined for neither.
+export function filterFromOptions(expression?: string, file?: string): CompiledFilter | undefined {
+  if (expression !== undefined && file !== undefined) {
+    throw new FilterError("give --filter or --filter-file, not both");
+  }
+  if (file !== undefined) return compileFilter(readFilterFile(file));
+  if (expression !== undefined) return compileFilter(expression);
+  return undefined;
+}
+
+function readFilterFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new FilterError(`cannot read the filter file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}

@@ -1,0 +1,66 @@
+// Errors of the filter language. Every error names what failed, where (line:column
+// in the expression, both 1-based) and, when there is one, what to write instead.
+
+export interface Position {
+  offset: number; // UTF-16 index into the source
+  line: number;
+  column: number;
+}
+
+export class FilterError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly at?: Position,
+    readonly hint?: string,
+  ) {
+    super(`filter: ${reason}${at ? ` at ${at.line}:${at.column}` : ""}${hint ? ` (${hint})` : ""}`);
+    this.name = "FilterError";
+  }
+}
+
+// The position of `offset` in `source`, counting lines from 1 and columns from 1.
+export function positionOf(source: string, offset: number): Position {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < source.length; i++) {
+    if (source.charCodeAt(i) === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { offset, line, column: offset - lineStart + 1 };
+}
+
+// "did you mean 'x'?" when a known word is within a small edit distance of the
+// one written; otherwise the list of known words, so the user never has to guess.
+export function suggestion(written: string, known: readonly string[], what: string): string {
+  const lower = written.toLowerCase();
+  let best = "";
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(lower, candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  const closeEnough = Math.max(1, Math.min(2, Math.floor(best.length / 3)));
+  if (bestDistance <= closeEnough) return `did you mean '${best}'?`;
+  return `${what}: ${known.join(", ")}`;
+}
+
+// Levenshtein distance, with a transposition counted as one edit.
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0].push(j);
+        continue;
+      }
+      const substitute = rows[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, substitute);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i].push(d);
+    }
+  }
+  return rows[a.length][b.length];
+}
