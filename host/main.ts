@@ -2,6 +2,9 @@
 import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { replay } from "./replay";
+import { filterCommand } from "./filter/command";
+import { filterFromOptions } from "./filter/compile";
+import { FilterError } from "./filter/errors";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -16,16 +19,23 @@ Usage:
   siphon replay FILE|- [options]   decode a pcap or pcapng capture ('-' reads a pcap
                                    stream on stdin, e.g. tcpdump -U -w - | siphon replay -)
                                    and write one JSON envelope per SIP message (NDJSON)
+  siphon filter check EXPR         print the filter as Siphon reads it and its cost, or the error
+  siphon filter test EXPR FILE     count the SIP messages of a capture the filter selects
+                                   (both take --filter-file FILE in place of EXPR)
   siphon --help | --version
 
 Replay options:
   -o, --out FILE       write envelopes to FILE instead of stdout
   --sensor NAME        the envelope's "sensor" field (default: this host's name)
   --no-progress        no progress line on stderr (it is only ever shown on a terminal)
+  --filter EXPR        only the SIP messages the filter selects, e.g.
+                       --filter '(all (method invite) (not (src 10.0.0.0/8)))';
+                       the language is in docs/filter.md
+  --filter-file FILE   the same, the expression read from FILE
 
 Output: envelopes on stdout (or --out), nothing else; a one-line summary on stderr.
 Exit codes: 0 done; 1 the input could not be read to its end (what was read before
-the damage is still written) or an output failed; 2 bad usage.
+the damage is still written) or an output failed; 2 bad usage or a bad filter.
 Documentation: README.md and docs/ in the source tree.
 `;
 
@@ -42,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (command === "replay") return runReplay(rest);
+  if (command === "filter") return filterCommand(rest);
   throw new UsageError(`unknown command '${command}' (try 'siphon --help')`);
 }
 
@@ -50,6 +61,8 @@ async function runReplay(args: string[]): Promise<number> {
     out: { type: "string", short: "o" },
     sensor: { type: "string" },
     "no-progress": { type: "boolean" },
+    filter: { type: "string" },
+    "filter-file": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -65,6 +78,7 @@ async function runReplay(args: string[]): Promise<number> {
     sensor: (values.sensor as string | undefined) ?? hostname(),
     agent: AGENT,
     progress: !values["no-progress"],
+    filterProgram: filterFromOptions(values.filter as string | undefined, values["filter-file"] as string | undefined)?.program,
   });
   return EXIT_OK;
 }
@@ -92,6 +106,6 @@ main(process.argv.slice(2)).then(
   (err: Error) => {
     process.stderr.write(`siphon: ${err.message}\n`);
     if (process.env.SIPHON_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
+    process.exitCode = err instanceof UsageError || err instanceof FilterError ? EXIT_USAGE : EXIT_FAILED;
   },
 );

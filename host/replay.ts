@@ -12,11 +12,13 @@ export interface ReplayOptions {
   sensor: string;
   agent: string;
   progress: boolean;
+  filterProgram?: Uint8Array; // compiled by host/filter
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
   const sink: NdjsonSink = options.out ? ndjsonToFile(options.out) : ndjsonToStdout();
-  const core = new Core({ sensor: options.sensor, agent: options.agent }, (batch: MessageBatch) => sink.write(batch));
+  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram },
+    (batch: MessageBatch) => sink.write(batch));
   const progress = progressOnTerminal(process.stderr, options.progress);
   const started = process.hrtime.bigint();
   let failure: unknown;
@@ -31,6 +33,6 @@ export async function replay(options: ReplayOptions): Promise<void> {
   progress.done();
   await sink.close();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stderr.write(summaryLine(core.counters(), seconds) + "\n");
+  process.stderr.write(summaryLine(core.counters(), seconds, options.filterProgram !== undefined) + "\n");
   if (failure) throw failure;
 }

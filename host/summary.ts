@@ -1,5 +1,5 @@
 // The one-line summary of a run, from the core's counters.
-export function summaryLine(c: Record<string, number>, seconds: number): string {
+export function summaryLine(c: Record<string, number>, seconds: number, filtered = false): string {
   const sip = c.sip_udp + c.sip_tcp + c.sip_ws;
   const malformed = c.frame_malformed + c.sip_malformed;
   const parts = [
@@ -8,6 +8,7 @@ export function summaryLine(c: Record<string, number>, seconds: number): string 
     `${c.non_sip} non-SIP`,
     `${malformed} malformed`,
   ];
+  if (filtered) parts.push(`${c.filter_matched} matched and ${c.filter_rejected} rejected by the filter`);
   if (c.trailing_bytes > 0) parts.push(`${c.trailing_bytes} trailing bytes`);
   if (c.link_unsupported > 0) parts.push(`${c.link_unsupported} unsupported link type`);
   if (c.fragments > 0) parts.push(`${c.fragments} fragments`);

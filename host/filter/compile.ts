@@ -22,15 +22,17 @@ export function filterFromOptions(expression?: string, file?: string): CompiledF
   if (expression !== undefined && file !== undefined) {
     throw new FilterError("give --filter or --filter-file, not both");
   }
-  if (file !== undefined) return compileFilter(readFilterFile(file));
+  if (file !== undefined) return compileFilterFile(file);
   if (expression !== undefined) return compileFilter(expression);
   return undefined;
 }
 
-function readFilterFile(file: string): string {
+export function compileFilterFile(file: string): CompiledFilter {
+  let source: string;
   try {
-    return readFileSync(file, "utf8");
+    source = readFileSync(file, "utf8");
   } catch (err) {
     throw new FilterError(`cannot read the filter file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  return compileFilter(source);
 }

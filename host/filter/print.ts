@@ -61,10 +61,14 @@ export function checkReport(f: Filter, programBytes: number): string {
   const scanned = scannedParts(f);
   const lines = [
     printed,
-    `cost: about ${typicalSteps(f)} steps per typical message (${TYPICAL.headers} header fields, ` +
+    `cost: about ${plural(typicalSteps(f), "step")} per typical message (${TYPICAL.headers} header fields, ` +
       `${TYPICAL.headerValue}-byte values, ${TYPICAL.body}-byte body, ${TYPICAL.message} bytes in all)`,
   ];
   if (scanned.length > 0) lines.push(`  regular expressions read, one step per byte: ${scanned.join(", ")}`);
-  lines.push(`  ${patterns.length} automat${patterns.length === 1 ? "on" : "a"}, ${states} states; program ${programBytes} bytes`);
+  lines.push(`  ${patterns.length} automat${patterns.length === 1 ? "on" : "a"}, ${plural(states, "state")}; program ${programBytes} bytes`);
   return lines.join("\n") + "\n";
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
