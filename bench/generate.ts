@@ -3,8 +3,8 @@
 // epoch, and no clock, environment or Math.random is read. Beside the pcap it reports the
 // truth: what it put in, counted as it was written, for tests and the benchmark to check.
 
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { parseArgs } from "node:util";
 
 // ---------------------------------------------------------------- options
 
@@ -103,7 +103,7 @@ export class Rng {
 
   pick<T>(items: readonly T[]): T {
     const item = items[this.below(items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
+    if (item === undefined) throw new Error("pick from an empty list");
     return item;
   }
 
@@ -115,7 +115,7 @@ export class Rng {
       if (point < 0) return value;
     }
     const last = entries[entries.length - 1];
-    if (last === undefined) throw new Error('weighted pick from an empty list');
+    if (last === undefined) throw new Error("weighted pick from an empty list");
     return last[0];
   }
 
@@ -124,10 +124,10 @@ export class Rng {
   }
 
   hex(length: number): string {
-    let text = '';
+    let text = "";
     while (text.length < length) {
       const word = this.u32();
-      text += (HEX_PAIRS[word >>> 24] ?? '') + (HEX_PAIRS[(word >>> 16) & 0xff] ?? '') + (HEX_PAIRS[(word >>> 8) & 0xff] ?? '') + (HEX_PAIRS[word & 0xff] ?? '');
+      text += (HEX_PAIRS[word >>> 24] ?? "") + (HEX_PAIRS[(word >>> 16) & 0xff] ?? "") + (HEX_PAIRS[(word >>> 8) & 0xff] ?? "") + (HEX_PAIRS[word & 0xff] ?? "");
     }
     return text.length === length ? text : text.slice(0, length);
   }
@@ -144,7 +144,7 @@ export class Rng {
   }
 }
 
-const HEX_PAIRS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+const HEX_PAIRS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 function rotateLeft(value: number, bits: number): number {
   return (value << bits) | (value >>> (32 - bits));
@@ -208,22 +208,22 @@ interface World {
 }
 
 const PHONE_AGENTS = [
-  'Yealink SIP-T46U 108.86.0.20',
-  'Grandstream GXP2170 1.0.11.23',
-  'Linphone/5.2.0 (belle-sip/5.2.0)',
-  'Zoiper rv2.10.19.6',
-  'Cisco-CP8845/14.2.1',
-  'PolycomVVX-VVX_450-UA/6.4.3.5018',
+  "Yealink SIP-T46U 108.86.0.20",
+  "Grandstream GXP2170 1.0.11.23",
+  "Linphone/5.2.0 (belle-sip/5.2.0)",
+  "Zoiper rv2.10.19.6",
+  "Cisco-CP8845/14.2.1",
+  "PolycomVVX-VVX_450-UA/6.4.3.5018",
 ];
 const PROXY_AGENTS = [
-  'Asterisk PBX 20.5.0',
-  'FreeSWITCH-mod_sofia/1.10.11-release',
-  'kamailio (5.7.4 (x86_64/linux))',
-  'OpenSIPS (3.4.3 (x86_64/linux))',
+  "Asterisk PBX 20.5.0",
+  "FreeSWITCH-mod_sofia/1.10.11-release",
+  "kamailio (5.7.4 (x86_64/linux))",
+  "OpenSIPS (3.4.3 (x86_64/linux))",
 ];
-const FIRST_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'olivia', 'peggy', 'trent', 'victor', 'walter'];
+const FIRST_NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "olivia", "peggy", "trent", "victor", "walter"];
 // Display names beyond ASCII, so byte and character counts differ.
-const UTF8_DISPLAY_NAMES = ['José García', 'Zoë Müller', 'Łukasz Żak', 'Søren Ødegård', 'Ana Conceição', '田中 太郎'];
+const UTF8_DISPLAY_NAMES = ["José García", "Zoë Müller", "Łukasz Żak", "Søren Ødegård", "Ana Conceição", "田中 太郎"];
 
 function ipv4(a: number, b: number, c: number, d: number): IpAddress {
   const bytes = Uint8Array.of(a, b, c, d);
@@ -275,19 +275,19 @@ function buildFamily(rng: Rng, makeHost: HostMaker, version: 4 | 6, phoneCount: 
   const phones = Array.from({ length: phoneCount }, (_, i) =>
     makeHost(address(2, 266 + i), phoneSipPort(rng), accessVlans(i), rng.pick(PHONE_AGENTS)),
   );
-  const domain = version === 4 ? 'pbx.example.com' : 'v6.example.net';
+  const domain = version === 4 ? "pbx.example.com" : "v6.example.net";
   const users = phones.flatMap((phone, phoneIndex) =>
     Array.from({ length: usersPerPhone }, (_, line) => makeUser(rng, phoneIndex * usersPerPhone + line, domain, phone, rng.pick(proxies))),
   );
   const webServers = Array.from({ length: 4 }, (_, i) =>
-    makeHost(version === 4 ? ipv4(203, 0, 113, 20 + i) : ipv6(0x99, 0x20 + i), 0, [], ''),
+    makeHost(version === 4 ? ipv4(203, 0, 113, 20 + i) : ipv6(0x99, 0x20 + i), 0, [], ""),
   );
-  const dnsServer = makeHost(version === 4 ? ipv4(192, 0, 2, 53) : ipv6(1, 0x53), 0, [], '');
+  const dnsServer = makeHost(version === 4 ? ipv4(192, 0, 2, 53) : ipv6(1, 0x53), 0, [], "");
   return { version, domain, proxies, phones, users, dnsServer, webServers };
 }
 
 function makeUser(rng: Rng, index: number, domain: string, phone: Host, registrar: Host): User {
-  const first = FIRST_NAMES[index % FIRST_NAMES.length] ?? 'user';
+  const first = FIRST_NAMES[index % FIRST_NAMES.length] ?? "user";
   const extension = 2000 + index;
   const name = rng.chance(0.5) ? String(extension) : `${first}.${extension}`;
   const display = rng.chance(0.1) ? rng.pick(UTF8_DISPLAY_NAMES) : `${first[0]?.toUpperCase()}${first.slice(1)} ${extension}`;
@@ -549,7 +549,7 @@ export interface SipTransport {
 }
 
 const udpTransport: SipTransport = {
-  name: 'udp',
+  name: "udp",
   write: (out, timeUs, flow, message) => writeUdpFrame(out, timeUs, flow, TOS_SIGNALLING, message),
 };
 
@@ -581,33 +581,33 @@ interface HeaderStyle {
 }
 
 const COMPACT_NAMES: Readonly<Record<string, string>> = {
-  'Call-ID': 'i',
-  From: 'f',
-  To: 't',
-  Via: 'v',
-  Contact: 'm',
-  'Content-Length': 'l',
-  'Content-Type': 'c',
-  Supported: 'k',
-  Subject: 's',
+  "Call-ID": "i",
+  From: "f",
+  To: "t",
+  Via: "v",
+  Contact: "m",
+  "Content-Length": "l",
+  "Content-Type": "c",
+  Supported: "k",
+  Subject: "s",
 };
 
 const REASON_PHRASES: Readonly<Record<number, string>> = {
-  100: 'Trying',
-  180: 'Ringing',
-  200: 'OK',
-  202: 'Accepted',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  480: 'Temporarily Unavailable',
-  486: 'Busy Here',
-  487: 'Request Terminated',
-  503: 'Service Unavailable',
-  603: 'Decline',
+  100: "Trying",
+  180: "Ringing",
+  200: "OK",
+  202: "Accepted",
+  401: "Unauthorized",
+  404: "Not Found",
+  408: "Request Timeout",
+  480: "Temporarily Unavailable",
+  486: "Busy Here",
+  487: "Request Terminated",
+  503: "Service Unavailable",
+  603: "Decline",
 };
 
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY, REFER, UPDATE';
+const ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY, REFER, UPDATE";
 
 function pickStyle(rng: Rng, options: WorkloadOptions): HeaderStyle {
   return { compact: rng.chance(options.compactHeaderShare), randomCase: rng.chance(options.randomCaseShare) };
@@ -618,7 +618,7 @@ function headerName(name: string, style: HeaderStyle, rng: Rng): string {
   const compact = style.compact ? COMPACT_NAMES[name] : undefined;
   if (compact !== undefined) return compact;
   if (!style.randomCase) return name;
-  let mixed = '';
+  let mixed = "";
   for (const char of name) mixed += rng.chance(0.5) ? char.toUpperCase() : char.toLowerCase();
   return mixed;
 }
@@ -647,22 +647,22 @@ class SipText {
 
   /** Adds Content-Type and a Content-Length in bytes, then the body. */
   finish(body: Body | undefined): string {
-    if (body === undefined) return `${this.header('Content-Length', '0').text}\r\n`;
-    this.header('Content-Type', body.type).header('Content-Length', String(Buffer.byteLength(body.text, 'utf8')));
+    if (body === undefined) return `${this.header("Content-Length", "0").text}\r\n`;
+    this.header("Content-Type", body.type).header("Content-Length", String(Buffer.byteLength(body.text, "utf8")));
     return `${this.text}\r\n${body.text}`;
   }
 }
 
 function renderRequest(request: SipRequest, style: HeaderStyle, rng: Rng): string {
   return new SipText(`${request.method} ${request.uri} SIP/2.0`, style, rng)
-    .header('Via', request.via)
-    .header('Max-Forwards', '70')
-    .header('From', request.from)
-    .header('To', request.to)
-    .header('Call-ID', request.callId)
-    .header('CSeq', `${request.cseq} ${request.method}`)
+    .header("Via", request.via)
+    .header("Max-Forwards", "70")
+    .header("From", request.from)
+    .header("To", request.to)
+    .header("Call-ID", request.callId)
+    .header("CSeq", `${request.cseq} ${request.method}`)
     .headers(request.headers)
-    .header('User-Agent', request.agent)
+    .header("User-Agent", request.agent)
     .finish(request.body);
 }
 
@@ -675,16 +675,16 @@ interface SipResponse {
 }
 
 function renderResponse(request: SipRequest, response: SipResponse, style: HeaderStyle, rng: Rng): string {
-  const to = response.toTag === undefined || request.to.includes(';tag=') ? request.to : `${request.to};tag=${response.toTag}`;
-  const reason = REASON_PHRASES[response.status] ?? 'Unknown';
+  const to = response.toTag === undefined || request.to.includes(";tag=") ? request.to : `${request.to};tag=${response.toTag}`;
+  const reason = REASON_PHRASES[response.status] ?? "Unknown";
   return new SipText(`SIP/2.0 ${response.status} ${reason}`, style, rng)
-    .header('Via', request.via)
-    .header('From', request.from)
-    .header('To', to)
-    .header('Call-ID', request.callId)
-    .header('CSeq', `${request.cseq} ${request.method}`)
+    .header("Via", request.via)
+    .header("From", request.from)
+    .header("To", to)
+    .header("Call-ID", request.callId)
+    .header("CSeq", `${request.cseq} ${request.method}`)
     .headers(response.headers)
-    .header('Server', response.agent)
+    .header("Server", response.agent)
     .finish(response.body);
 }
 
@@ -705,21 +705,21 @@ function nameAddr(display: string, uri: string): string {
 }
 
 function sdp(user: string, endpoint: Endpoint, sessionId: number, rtpPort: number, payloadTypes: readonly number[]): Body {
-  const family = endpoint.host.ip.version === 6 ? 'IP6' : 'IP4';
+  const family = endpoint.host.ip.version === 6 ? "IP6" : "IP4";
   const address = endpoint.host.ip.text;
-  const rtpmaps = payloadTypes.map((pt) => `a=rtpmap:${pt} ${pt === 8 ? 'PCMA' : 'PCMU'}/8000\r\n`).join('');
+  const rtpmaps = payloadTypes.map((pt) => `a=rtpmap:${pt} ${pt === 8 ? "PCMA" : "PCMU"}/8000\r\n`).join("");
   const text =
     `v=0\r\no=${user} ${sessionId} ${sessionId} IN ${family} ${address}\r\ns=-\r\nc=IN ${family} ${address}\r\nt=0 0\r\n` +
-    `m=audio ${rtpPort} RTP/AVP ${payloadTypes.join(' ')} 101\r\n${rtpmaps}` +
-    'a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n';
-  return { type: 'application/sdp', text };
+    `m=audio ${rtpPort} RTP/AVP ${payloadTypes.join(" ")} 101\r\n${rtpmaps}` +
+    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n";
+  return { type: "application/sdp", text };
 }
 
 // ---------------------------------------------------------------- truth
 
 export interface CallTruth {
   callId: string;
-  outcome: 'answered' | 'failed' | 'cancelled';
+  outcome: "answered" | "failed" | "cancelled";
   finalStatus: number;
   ipVersion: 4 | 6;
   caller: string;
@@ -736,7 +736,7 @@ export interface RegistrationTruth {
   aor: string;
   contact: string;
   callId: string;
-  action: 'new' | 'refreshed' | 'deleted';
+  action: "new" | "refreshed" | "deleted";
   expires: number;
   /** When the 200 OK was sent, ms since the Unix epoch. */
   time: number;
@@ -787,11 +787,11 @@ class Tally {
 
   sip(kind: SipKind, transport: string, flow: Flow): void {
     this.sipMessages++;
-    if ('request' in kind) increment(this.requests, kind.request);
+    if ("request" in kind) increment(this.requests, kind.request);
     else increment(this.responses, String(kind.status));
     increment(this.transports, transport);
     increment(this.ipVersions, `ipv${flow.src.host.ip.version}`);
-    increment(this.links, ['untagged', 'vlan', 'qinq'][flow.vlans.length] ?? 'stacked');
+    increment(this.links, ["untagged", "vlan", "qinq"][flow.vlans.length] ?? "stacked");
   }
 
   totals(writer: PcapWriter): Totals {
@@ -916,7 +916,7 @@ class Simulation {
     this.at(atUs, () => {
       const text = render();
       const { read, written } = utf8.encodeInto(text, this.encoded);
-      if (read < text.length) throw new Error('SIP message too large for the encoding buffer');
+      if (read < text.length) throw new Error("SIP message too large for the encoding buffer");
       this.transport.write(this.writer, Math.round(atUs), flow, this.encoded.subarray(0, written));
       this.tally.sip(kind, this.transport.name, flow);
     });
@@ -992,7 +992,7 @@ function contactUri(user: User, endpoint: Endpoint): string {
 
 // ---------------------------------------------------------------- calls
 
-type CallOutcome = CallTruth['outcome'];
+type CallOutcome = CallTruth["outcome"];
 
 interface CallSide {
   user: User;
@@ -1044,7 +1044,7 @@ function openDialog(scenario: Scenario): Dialog {
   const callId = rng.chance(0.5) ? `${rng.hex(24)}@${hostInUri(caller.endpoint.host.ip)}` : uuid(rng);
   const offered = rng.chance(0.5) ? [0, 8] : [8, 0];
   const invite: SipRequest = {
-    method: 'INVITE',
+    method: "INVITE",
     uri: outgoing ? userUri(callee.user) : callee.contact,
     via: via(caller.endpoint, rng),
     from: `${nameAddr(caller.user.display, userUri(caller.user))};tag=${caller.tag}`,
@@ -1053,9 +1053,9 @@ function openDialog(scenario: Scenario): Dialog {
     cseq: rng.between(1, 100),
     agent: caller.agent,
     headers: [
-      ['Contact', `<${caller.contact}>`],
-      ['Allow', ALLOW],
-      ['Supported', 'replaces, timer'],
+      ["Contact", `<${caller.contact}>`],
+      ["Allow", ALLOW],
+      ["Supported", "replaces, timer"],
     ],
     body: sdp(caller.user.name, caller.endpoint, rng.between(1, 2 ** 31), caller.rtpPort, offered),
   };
@@ -1084,7 +1084,7 @@ function calleeResponse(dialog: Dialog, status: number, headers: readonly Header
 /** ACK in the INVITE's own transaction: how a caller acknowledges a failure. */
 function ackForFailure(dialog: Dialog): SipRequest {
   const invite = dialog.invite;
-  return { ...invite, method: 'ACK', to: `${invite.to};tag=${dialog.callee.tag}`, headers: [], body: undefined };
+  return { ...invite, method: "ACK", to: `${invite.to};tag=${dialog.callee.tag}`, headers: [], body: undefined };
 }
 
 function inDialogRequest(dialog: Dialog, method: string, fromCaller: boolean, cseq: number, rng: Rng): SipRequest {
@@ -1107,12 +1107,12 @@ function planCall(scenario: Scenario, outcome: CallOutcome): void {
   const { rng, sim, startUs } = scenario;
   const dialog = openDialog(scenario);
   const backward = reverse(dialog.forward);
-  const ringing = outcome === 'cancelled' || rng.chance(outcome === 'answered' ? 0.9 : 0.5);
+  const ringing = outcome === "cancelled" || rng.chance(outcome === "answered" ? 0.9 : 0.5);
   const tryingUs = startUs + rng.between(1, 30) * MS;
   const ringingUs = ringing ? tryingUs + rng.between(20, 1500) * MS : undefined;
   send(scenario, startUs, dialog.invite, dialog.forward);
   respond(scenario, tryingUs, dialog.invite, calleeResponse(dialog, 100), backward);
-  if (ringingUs !== undefined) respond(scenario, ringingUs, dialog.invite, calleeResponse(dialog, 180, [['Contact', `<${dialog.callee.contact}>`]]), backward);
+  if (ringingUs !== undefined) respond(scenario, ringingUs, dialog.invite, calleeResponse(dialog, 180, [["Contact", `<${dialog.callee.contact}>`]]), backward);
   const truth: CallTruth = {
     callId: dialog.callId,
     outcome,
@@ -1127,8 +1127,8 @@ function planCall(scenario: Scenario, outcome: CallOutcome): void {
     durationMs: null,
   };
   const progressUs = ringingUs ?? tryingUs;
-  if (outcome === 'answered') planAnswer(scenario, dialog, progressUs, truth);
-  else if (outcome === 'failed') planFailure(scenario, dialog, progressUs, truth);
+  if (outcome === "answered") planAnswer(scenario, dialog, progressUs, truth);
+  else if (outcome === "failed") planFailure(scenario, dialog, progressUs, truth);
   else planCancel(scenario, dialog, progressUs, truth);
   sim.calls.push(truth);
   sim.plannedCalls++;
@@ -1141,12 +1141,12 @@ function planAnswer(scenario: Scenario, dialog: Dialog, progressUs: number, trut
   const ackUs = answerUs + rng.between(2, 40) * MS;
   const byeUs = answerUs + Math.min(600 * SECOND, SECOND + rng.exponential(sim.options.meanCallSeconds * SECOND));
   const answerSdp = sdp(dialog.callee.user.name, dialog.callee.endpoint, rng.between(1, 2 ** 31), dialog.callee.rtpPort, [dialog.payloadType]);
-  const ok = calleeResponse(dialog, 200, [['Contact', `<${dialog.callee.contact}>`], ['Allow', ALLOW], ['Supported', 'replaces, timer']], answerSdp);
+  const ok = calleeResponse(dialog, 200, [["Contact", `<${dialog.callee.contact}>`], ["Allow", ALLOW], ["Supported", "replaces, timer"]], answerSdp);
   respond(scenario, answerUs, dialog.invite, ok, backward);
-  send(scenario, ackUs, inDialogRequest(dialog, 'ACK', true, dialog.invite.cseq, rng), dialog.forward);
+  send(scenario, ackUs, inDialogRequest(dialog, "ACK", true, dialog.invite.cseq, rng), dialog.forward);
   planMedia(scenario, dialog, ackUs, byeUs);
   const callerHangsUp = rng.chance(0.55);
-  const bye = inDialogRequest(dialog, 'BYE', callerHangsUp, callerHangsUp ? dialog.invite.cseq + 1 : rng.between(1, 100), rng);
+  const bye = inDialogRequest(dialog, "BYE", callerHangsUp, callerHangsUp ? dialog.invite.cseq + 1 : rng.between(1, 100), rng);
   const byeFlow = callerHangsUp ? dialog.forward : backward;
   send(scenario, byeUs, bye, byeFlow);
   const byeResponder = callerHangsUp ? dialog.callee : dialog.caller;
@@ -1175,7 +1175,7 @@ function planCancel(scenario: Scenario, dialog: Dialog, progressUs: number, trut
   const cancelUs = progressUs + rng.between(1000, 15000) * MS;
   const cancelOkUs = cancelUs + rng.between(2, 30) * MS;
   const terminatedUs = cancelOkUs + rng.between(0, 5) * MS;
-  const cancel: SipRequest = { ...dialog.invite, method: 'CANCEL', headers: [], body: undefined };
+  const cancel: SipRequest = { ...dialog.invite, method: "CANCEL", headers: [], body: undefined };
   send(scenario, cancelUs, cancel, dialog.forward);
   respond(scenario, cancelOkUs, cancel, calleeResponse(dialog, 200), backward);
   respond(scenario, terminatedUs, dialog.invite, calleeResponse(dialog, 487), backward);
@@ -1231,14 +1231,14 @@ function planRegistration(scenario: Scenario): void {
   const family = pickFamily(scenario);
   const user = freeUser(scenario, family);
   const state = user.registration;
-  const action: RegistrationTruth['action'] = !state.registered ? 'new' : rng.chance(0.2) ? 'deleted' : 'refreshed';
-  const expires = action === 'deleted' ? 0 : rng.pick([600, 1800, 3600]);
+  const action: RegistrationTruth["action"] = !state.registered ? "new" : rng.chance(0.2) ? "deleted" : "refreshed";
+  const expires = action === "deleted" ? 0 : rng.pick([600, 1800, 3600]);
   const phone = sipEndpoint(user.phone);
   const flow: Flow = { src: phone, dst: sipEndpoint(user.registrar), vlans: user.phone.vlans };
   const contact = contactUri(user, phone);
   const aor = userUri(user);
   const first: SipRequest = {
-    method: 'REGISTER',
+    method: "REGISTER",
     uri: `sip:${user.domain}`,
     via: via(phone, rng),
     from: `${nameAddr(user.display, aor)};tag=${rng.hex(10)}`,
@@ -1247,9 +1247,9 @@ function planRegistration(scenario: Scenario): void {
     cseq: state.nextCseq,
     agent: user.phone.agent,
     headers: [
-      ['Contact', `<${contact}>${action === 'deleted' ? ';expires=0' : ''}`],
-      ['Expires', String(expires)],
-      ['Allow', ALLOW],
+      ["Contact", `<${contact}>${action === "deleted" ? ";expires=0" : ""}`],
+      ["Expires", String(expires)],
+      ["Allow", ALLOW],
     ],
     body: undefined,
   };
@@ -1258,21 +1258,21 @@ function planRegistration(scenario: Scenario): void {
   const authorization =
     `Digest username="${user.name}", realm="${user.domain}", nonce="${nonce}", uri="${first.uri}", ` +
     `response="${rng.hex(32)}", algorithm=MD5, cnonce="${rng.hex(16)}", nc=00000001, qop=auth`;
-  const second: SipRequest = { ...first, via: via(phone, rng), cseq: first.cseq + 1, headers: [...first.headers, ['Authorization', authorization]] };
+  const second: SipRequest = { ...first, via: via(phone, rng), cseq: first.cseq + 1, headers: [...first.headers, ["Authorization", authorization]] };
   const registrarAgent = user.registrar.agent;
   const challengedUs = startUs + rng.between(2, 30) * MS;
   const retriedUs = challengedUs + rng.between(5, 60) * MS;
   const acceptedUs = retriedUs + rng.between(2, 40) * MS;
-  const scenarioRequest = (request: SipRequest, atUs: number): void => sim.sip(atUs, flow, { request: 'REGISTER' }, () => renderRequest(request, style(scenario), rng));
+  const scenarioRequest = (request: SipRequest, atUs: number): void => sim.sip(atUs, flow, { request: "REGISTER" }, () => renderRequest(request, style(scenario), rng));
   const scenarioResponse = (request: SipRequest, response: SipResponse, atUs: number): void =>
     sim.sip(atUs, reverse(flow), { status: response.status }, () => renderResponse(request, response, style(scenario), rng));
   scenarioRequest(first, startUs);
-  scenarioResponse(first, { status: 401, toTag: rng.hex(10), agent: registrarAgent, headers: [['WWW-Authenticate', challenge]], body: undefined }, challengedUs);
+  scenarioResponse(first, { status: 401, toTag: rng.hex(10), agent: registrarAgent, headers: [["WWW-Authenticate", challenge]], body: undefined }, challengedUs);
   scenarioRequest(second, retriedUs);
-  const bindings: Header[] = action === 'deleted' ? [] : [['Contact', `<${contact}>;expires=${expires}`]];
+  const bindings: Header[] = action === "deleted" ? [] : [["Contact", `<${contact}>;expires=${expires}`]];
   scenarioResponse(second, { status: 200, toTag: rng.hex(10), agent: registrarAgent, headers: bindings, body: undefined }, acceptedUs);
   state.nextCseq += 2;
-  state.registered = action !== 'deleted';
+  state.registered = action !== "deleted";
   state.busyUntilUs = acceptedUs;
   sim.registrations.push({ aor, contact, callId: state.callId, action, expires, time: epochMs(acceptedUs) });
 }
@@ -1290,7 +1290,7 @@ function planOptions(scenario: Scenario): void {
   const sender = fromProxy ? `sip:keepalive@${hostInUri(proxy.host.ip)}` : userUri(user);
   const target = fromProxy ? contactUri(user, phone) : `sip:${user.domain}`;
   const request: SipRequest = {
-    method: 'OPTIONS',
+    method: "OPTIONS",
     uri: target,
     via: via(flow.src, rng),
     from: `<${sender}>;tag=${rng.hex(10)}`,
@@ -1298,15 +1298,15 @@ function planOptions(scenario: Scenario): void {
     callId: rng.hex(24),
     cseq: rng.between(1, 9999),
     agent: flow.src.host.agent,
-    headers: [['Accept', 'application/sdp']],
+    headers: [["Accept", "application/sdp"]],
     body: undefined,
   };
   send(scenario, startUs, request, flow);
-  const ok: SipResponse = { status: 200, toTag: rng.hex(10), agent: flow.dst.host.agent, headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', 'replaces, timer']], body: undefined };
+  const ok: SipResponse = { status: 200, toTag: rng.hex(10), agent: flow.dst.host.agent, headers: [["Allow", ALLOW], ["Accept", "application/sdp"], ["Supported", "replaces, timer"]], body: undefined };
   scenario.sim.sip(startUs + rng.between(1, 25) * MS, reverse(flow), { status: 200 }, () => renderResponse(request, ok, style(scenario), rng));
 }
 
-const MESSAGE_TEXTS = ['Are you free for a call?', 'Meeting moved to 3 pm', 'Ça marche, à tout à l’heure', 'Grüße aus München', 'Ok 👍', 'Call me back when you can'];
+const MESSAGE_TEXTS = ["Are you free for a call?", "Meeting moved to 3 pm", "Ça marche, à tout à l’heure", "Grüße aus München", "Ok 👍", "Call me back when you can"];
 
 function planMessage(scenario: Scenario): void {
   const { rng, startUs } = scenario;
@@ -1315,7 +1315,7 @@ function planMessage(scenario: Scenario): void {
   const recipient = rng.pick(family.users);
   const flow: Flow = { src: sipEndpoint(sender.phone), dst: sipEndpoint(sender.registrar), vlans: sender.phone.vlans };
   const request: SipRequest = {
-    method: 'MESSAGE',
+    method: "MESSAGE",
     uri: userUri(recipient),
     via: via(flow.src, rng),
     from: `${nameAddr(sender.display, userUri(sender))};tag=${rng.hex(10)}`,
@@ -1324,7 +1324,7 @@ function planMessage(scenario: Scenario): void {
     cseq: rng.between(1, 9999),
     agent: sender.phone.agent,
     headers: [],
-    body: { type: 'text/plain;charset=UTF-8', text: rng.pick(MESSAGE_TEXTS) },
+    body: { type: "text/plain;charset=UTF-8", text: rng.pick(MESSAGE_TEXTS) },
   };
   send(scenario, startUs, request, flow);
   const status = rng.chance(0.7) ? 202 : 200;
@@ -1334,14 +1334,14 @@ function planMessage(scenario: Scenario): void {
 
 // ---------------------------------------------------------------- noise
 
-const DNS_NAMES = ['pbx.example.com', 'time.example.org', 'updates.vendor.example', 'provisioning.example.com', 'www.example.net'];
+const DNS_NAMES = ["pbx.example.com", "time.example.org", "updates.vendor.example", "provisioning.example.com", "www.example.net"];
 
 function ephemeralPort(rng: Rng): number {
   return rng.between(49152, 65535);
 }
 
 function dnsName(name: string): Buffer {
-  const labels = name.split('.').map((label) => Buffer.concat([Buffer.of(label.length), Buffer.from(label, 'ascii')]));
+  const labels = name.split(".").map((label) => Buffer.concat([Buffer.of(label.length), Buffer.from(label, "ascii")]));
   return Buffer.concat([...labels, Buffer.of(0)]);
 }
 
@@ -1431,40 +1431,40 @@ function planArp(scenario: Scenario): void {
 
 // ---------------------------------------------------------------- the mix
 
-type ScenarioKind = 'answered' | 'failed' | 'cancelled' | 'register' | 'options' | 'message' | 'dns' | 'tcp' | 'ping' | 'arp';
+type ScenarioKind = "answered" | "failed" | "cancelled" | "register" | "options" | "message" | "dns" | "tcp" | "ping" | "arp";
 
 const SCENARIO_WEIGHTS: readonly (readonly [ScenarioKind, number])[] = [
-  ['answered', 30],
-  ['failed', 8],
-  ['cancelled', 5],
-  ['register', 14],
-  ['options', 14],
-  ['message', 5],
-  ['dns', 8],
-  ['tcp', 6],
-  ['ping', 3],
-  ['arp', 3],
+  ["answered", 30],
+  ["failed", 8],
+  ["cancelled", 5],
+  ["register", 14],
+  ["options", 14],
+  ["message", 5],
+  ["dns", 8],
+  ["tcp", 6],
+  ["ping", 3],
+  ["arp", 3],
 ];
 
 function planScenario(kind: ScenarioKind, scenario: Scenario): void {
   switch (kind) {
-    case 'answered':
-    case 'failed':
-    case 'cancelled':
+    case "answered":
+    case "failed":
+    case "cancelled":
       return planCall(scenario, kind);
-    case 'register':
+    case "register":
       return planRegistration(scenario);
-    case 'options':
+    case "options":
       return planOptions(scenario);
-    case 'message':
+    case "message":
       return planMessage(scenario);
-    case 'dns':
+    case "dns":
       return planDns(scenario);
-    case 'tcp':
+    case "tcp":
       return planTcp(scenario);
-    case 'ping':
+    case "ping":
       return planPing(scenario);
-    case 'arp':
+    case "arp":
       return planArp(scenario);
   }
 }
@@ -1481,7 +1481,7 @@ const RANDOM_BYTES = 256 * 1024;
 export function generateWorkload(options: WorkloadOptions, pcapPath: string): Truth {
   const rng = new Rng(options.seed);
   const world = buildWorld(rng.fork());
-  const writer = new PcapWriter(openSync(pcapPath, 'w'));
+  const writer = new PcapWriter(openSync(pcapPath, "w"));
   const randomBytes = Buffer.allocUnsafe(RANDOM_BYTES);
   rng.fork().fill(randomBytes);
   const sim = new Simulation(writer, options, udpTransport, randomBytes);
@@ -1507,10 +1507,10 @@ export function generateWorkload(options: WorkloadOptions, pcapPath: string): Tr
 
 /** JSON with one call or registration per line: diffable, and small enough to read. */
 export function truthJson(truth: Truth): string {
-  const lines = (items: readonly unknown[]): string => items.map((item) => `    ${JSON.stringify(item)}`).join(',\n');
+  const lines = (items: readonly unknown[]): string => items.map((item) => `    ${JSON.stringify(item)}`).join(",\n");
   return (
     `{\n  "seed": ${truth.seed},\n  "epoch": ${JSON.stringify(truth.epoch)},\n` +
-    `  "options": ${JSON.stringify(truth.options)},\n  "totals": ${JSON.stringify(truth.totals, null, 2).replace(/\n/g, '\n  ')},\n` +
+    `  "options": ${JSON.stringify(truth.options)},\n  "totals": ${JSON.stringify(truth.totals, null, 2).replace(/\n/g, "\n  ")},\n` +
     `  "calls": [\n${lines(truth.calls)}\n  ],\n  "registrations": [\n${lines(truth.registrations)}\n  ]\n}\n`
   );
 }
@@ -1537,26 +1537,26 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      out: { type: 'string' },
-      truth: { type: 'string' },
-      seed: { type: 'string' },
-      messages: { type: 'string' },
-      calls: { type: 'string' },
-      rtp: { type: 'string' },
-      rate: { type: 'string' },
+      out: { type: "string" },
+      truth: { type: "string" },
+      seed: { type: "string" },
+      messages: { type: "string" },
+      calls: { type: "string" },
+      rtp: { type: "string" },
+      rate: { type: "string" },
     },
     strict: true,
   });
-  if (values.out === undefined) throw new Error('--out is required');
+  if (values.out === undefined) throw new Error("--out is required");
   const given: Partial<Record<keyof WorkloadOptions, number | undefined>> = {
-    seed: integerOption(values.seed, 'seed'),
-    messages: integerOption(values.messages, 'messages'),
-    calls: integerOption(values.calls, 'calls'),
-    rtpPacketsPerDirection: integerOption(values.rtp, 'rtp'),
-    scenariosPerSecond: integerOption(values.rate, 'rate'),
+    seed: integerOption(values.seed, "seed"),
+    messages: integerOption(values.messages, "messages"),
+    calls: integerOption(values.calls, "calls"),
+    rtpPacketsPerDirection: integerOption(values.rtp, "rtp"),
+    scenariosPerSecond: integerOption(values.rate, "rate"),
   };
-  if ((given.seed ?? 0) > 0xffffffff) throw new Error('--seed must fit in 32 bits');
-  if (given.scenariosPerSecond === 0) throw new Error('--rate must be positive');
+  if ((given.seed ?? 0) > 0xffffffff) throw new Error("--seed must fit in 32 bits");
+  if (given.scenariosPerSecond === 0) throw new Error("--rate must be positive");
   const overrides: Partial<WorkloadOptions> = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   return { out: values.out, truth: values.truth, options: workloadOptions(overrides) };
 }
