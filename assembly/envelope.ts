@@ -246,14 +246,21 @@ function utf8Length(p: usize, avail: u32): u32 {
 
 // ---- base64 (RFC 4648 §4), with padding ----
 
+// Two output characters per 12 input bits: 3 bytes become two table loads and
+// one 4-byte store. The 8 KiB table is built once at configure time.
+const B64_PAIRS: usize = memory.data(4096 * 2, 2);
+
+export function buildBase64Pairs(): void {
+  for (let v: u32 = 0; v < 4096; v++) {
+    store<u16>(B64_PAIRS + (v << 1), <u16>(load<u8>(B64 + (v >> 6)) | (<u32>load<u8>(B64 + (v & 63)) << 8)));
+  }
+}
+
 function base64(p: usize, n: u32): void {
   let i: u32 = 0;
   for (; i + 3 <= n; i += 3) {
     const v = (<u32>load<u8>(p + i) << 16) | (<u32>load<u8>(p + i + 1) << 8) | load<u8>(p + i + 2);
-    store<u8>(w, load<u8>(B64 + (v >> 18)));
-    store<u8>(w, load<u8>(B64 + ((v >> 12) & 63)), 1);
-    store<u8>(w, load<u8>(B64 + ((v >> 6) & 63)), 2);
-    store<u8>(w, load<u8>(B64 + (v & 63)), 3);
+    store<u32>(w, <u32>load<u16>(B64_PAIRS + ((v >> 12) << 1)) | (<u32>load<u16>(B64_PAIRS + ((v & 4095) << 1)) << 16));
     w += 4;
   }
   const rest = n - i;

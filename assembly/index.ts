@@ -18,6 +18,8 @@ import { decodeIPv6, l4Proto as v6Proto, l4Start as v6Start, l4End as v6End } fr
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
 import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage, frameFits } from "./emit";
+import { buildCharClasses } from "./chars";
+import { buildBase64Pairs } from "./envelope";
 import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
 
 const PROTO_TCP: u32 = 6;
@@ -37,7 +39,11 @@ export function configArea(): usize {
 
 export function configure(): i32 {
   const result = configureRegions();
-  if (result == CONFIGURE_OK) buildHeaderBuckets();
+  if (result == CONFIGURE_OK) {
+    buildHeaderBuckets();
+    buildCharClasses();
+    buildBase64Pairs();
+  }
   return result;
 }
 

@@ -36,6 +36,27 @@ function findHeaderEndScalar(base: usize, start: u32, end: u32): i32 {
 
 // Offset of the first CRLF in [start, end), or -1.
 export function findLineEnd(base: usize, start: u32, end: u32): i32 {
+  if (ASC_FEATURE_SIMD) return findLineEndSimd(base, start, end);
+  return findLineEndScalar(base, start, end);
+}
+
+function findLineEndSimd(base: usize, start: u32, end: u32): i32 {
+  const cr = i8x16.splat(0x0d);
+  let i = start;
+  // Whole blocks that leave a byte after them, so the LF check stays in bounds.
+  while (i + 17 <= end) {
+    let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
+    while (bits != 0) {
+      const at = i + <u32>ctz(bits);
+      if (load<u8>(base + at + 1) == 0x0a) return <i32>at;
+      bits &= bits - 1;
+    }
+    i += 16;
+  }
+  return findLineEndScalar(base, i, end);
+}
+
+function findLineEndScalar(base: usize, start: u32, end: u32): i32 {
   for (let i = start; i + 2 <= end; i++) {
     if (load<u8>(base + i) == 0x0d && load<u8>(base + i + 1) == 0x0a) return <i32>i;
   }

@@ -2,6 +2,7 @@
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
 import { findHeaderEnd, findLineEnd } from "./scan";
+import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
   SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_VIA_BRANCH, SPAN_CONTACT, SPAN_CONTENT_TYPE,
@@ -32,8 +33,6 @@ let userAgentFromServer = false;
 
 const SP: u32 = 0x20;
 const HT: u32 = 0x09;
-const CR: u32 = 0x0d;
-const LF: u32 = 0x0a;
 
 export const TOKENIZE_NOT_SIP = 0;
 export const TOKENIZE_MALFORMED = -1;
@@ -45,8 +44,8 @@ export const TOKENIZE_MALFORMED = -1;
 // when the start line is SIP but the header section never ends.
 export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   msgBase = base;
-  const lineEnd = findLineEnd(base, 0, min<u32>(avail, 8192));
-  if (lineEnd < 0 || !startLine(<u32>lineEnd)) return TOKENIZE_NOT_SIP;
+  const lineEnd = startLine(avail);
+  if (lineEnd < 0) return TOKENIZE_NOT_SIP;
   const headersEnd = findHeaderEnd(base, <u32>lineEnd, avail);
   // A message with no header fields has its CRLF CRLF at the start line's end.
   if (headersEnd < 0) return TOKENIZE_MALFORMED;
@@ -83,34 +82,46 @@ function resetFields(): void {
 
 // ---- start line (RFC 3261 §7.1, §7.2) ----
 
-function startLine(end: u32): bool {
+// Returns the offset of the start line's CRLF, or -1 when the bytes do not
+// begin with one. Fails on the first byte that cannot belong, so binary
+// payloads (RTP, DNS) cost a byte or two, not a scan for a line end.
+function startLine(avail: u32): i32 {
   const b = msgBase;
   memory.fill(spans, 0, SPAN_COUNT * 8);
-  if (end >= 11 && isSipVersion(b) && load<u8>(b + 7) == SP) return statusLine(end);
+  if (avail >= 13 && isSipVersion(b) && load<u8>(b + 7) == SP) return statusLine(avail);
   let i: u32 = 0;
-  while (i < end && isTokenChar(load<u8>(b + i))) i++;
-  if (i == 0 || i >= end || load<u8>(b + i) != SP) return false;
+  while (i < avail && isTokenChar(load<u8>(b + i))) i++;
+  if (i == 0 || i >= avail || load<u8>(b + i) != SP) return -1;
   const methodLen = i;
   const uriStart = ++i;
-  while (i < end && load<u8>(b + i) > SP && load<u8>(b + i) < 0x7f) i++;
-  if (i == uriStart || i + 8 != end || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)) return false;
+  while (i < avail && load<u8>(b + i) > SP && load<u8>(b + i) < 0x7f) i++;
+  // SP "SIP/2.0" CRLF
+  if (i == uriStart || i + 10 > avail || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)
+    || load<u16>(b + i + 8) != 0x0a0d) return -1;
   isRequest = true;
   status = 0;
   setSpan(SPAN_METHOD, 0, methodLen);
   setSpan(SPAN_URI, uriStart, i - uriStart);
-  return true;
+  return <i32>(i + 8);
 }
 
-// "SIP/2.0" SP 3DIGIT SP Reason-Phrase; a bare "SIP/2.0 200" is accepted too.
-function statusLine(end: u32): bool {
+// "SIP/2.0" SP 3DIGIT SP Reason-Phrase CRLF; a bare "SIP/2.0 200" CRLF is accepted too.
+function statusLine(avail: u32): i32 {
   const b = msgBase;
   const d0 = <u32>load<u8>(b + 8) - 0x30, d1 = <u32>load<u8>(b + 9) - 0x30, d2 = <u32>load<u8>(b + 10) - 0x30;
-  if (d0 < 1 || d0 > 6 || d1 > 9 || d2 > 9) return false;
-  if (end > 11 && load<u8>(b + 11) != SP) return false;
+  if (d0 < 1 || d0 > 6 || d1 > 9 || d2 > 9) return -1;
+  let end: i32;
+  if (load<u16>(b + 11) == 0x0a0d) {
+    end = 11;
+  } else {
+    if (load<u8>(b + 11) != SP) return -1;
+    end = findLineEnd(b, 12, avail);
+    if (end < 0) return -1;
+    setSpan(SPAN_REASON, 12, <u32>end - 12);
+  }
   isRequest = false;
   status = d0 * 100 + d1 * 10 + d2;
-  if (end > 12) setSpan(SPAN_REASON, 12, end - 12);
-  return true;
+  return end;
 }
 
 function isSipVersion(p: usize): bool {
@@ -118,13 +129,8 @@ function isSipVersion(p: usize): bool {
   return (load<u32>(p) | 0x202020) == 0x2f706973 && load<u16>(p + 4) == 0x2e32 && load<u8>(p + 6) == 0x30;
 }
 
-// RFC 3261 §25.1 token characters
-function isTokenChar(c: u32): bool {
-  if (c >= 0x61 && c <= 0x7a) return true;
-  if (c >= 0x41 && c <= 0x5a) return true;
-  if (c >= 0x30 && c <= 0x39) return true;
-  return c == 0x2d || c == 0x2e || c == 0x21 || c == 0x25 || c == 0x2a || c == 0x5f
-    || c == 0x2b || c == 0x60 || c == 0x27 || c == 0x7e;
+@inline function isTokenChar(c: u32): bool {
+  return is(c, TOKEN);
 }
 
 // ---- header fields (RFC 3261 §7.3) ----
@@ -286,9 +292,8 @@ function matchParam(at: u32, end: u32, name: u64, nameLen: u32): i32 {
   return <i32>skipLws(i + 1, end);
 }
 
-function isParamChar(c: u32): bool {
-  return isTokenChar(c) || c == 0x5b || c == 0x5d || c == 0x3a || c == 0x2f || c == 0x40
-    || c == 0x26 || c == 0x24 || c == 0x28 || c == 0x29 || c == 0x3f;
+@inline function isParamChar(c: u32): bool {
+  return is(c, PARAM);
 }
 
 function topLevelComma(start: u32, end: u32): u32 {
@@ -366,11 +371,11 @@ function sameName(p: usize, len: u32, name: string): bool {
 }
 
 @inline function isDigit(c: u32): bool {
-  return c - 0x30 < 10;
+  return is(c, DIGIT);
 }
 
 @inline function isLws(c: u32): bool {
-  return c == SP || c == HT || c == CR || c == LF;
+  return is(c, LWS);
 }
 
 function skipLws(i: u32, end: u32): u32 {

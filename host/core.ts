@@ -122,7 +122,7 @@ export class Core implements FrameSink, MessageBatch {
     if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
       throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
     }
-    this.inCapacity = options.inputBytes ?? 4 << 20;
+    this.inCapacity = options.inputBytes ?? 2 << 20;
     this.maxFrames = options.maxFrames ?? 16384;
     this.configure(options);
     // configure() grows memory once; the views taken after it stay valid for good.
@@ -187,7 +187,9 @@ export class Core implements FrameSink, MessageBatch {
     v.setUint32(entry + L.FRAME_CAPLEN, len, true);
     v.setUint32(entry + L.FRAME_ORIGLEN, Math.max(origLen, caplen), true);
     v.setUint32(entry + L.FRAME_LINKTYPE, linkType, true);
-    v.setBigInt64(entry + L.FRAME_TS_SEC, BigInt(tsSec), true);
+    // i64 seconds as two u32 halves: no BigInt per frame. Capture times fit 2^53.
+    v.setUint32(entry + L.FRAME_TS_SEC, tsSec >>> 0, true);
+    v.setInt32(entry + L.FRAME_TS_SEC + 4, Math.floor(tsSec / 4294967296), true);
     v.setUint32(entry + L.FRAME_TS_NSEC, tsNsec, true);
     v.setUint32(entry + L.FRAME_IFACE, iface, true);
     this.frames++;
