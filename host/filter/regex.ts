@@ -189,7 +189,7 @@ class RegexParser {
 
   private quantified(atom: Regex, start: number): Regex {
     if (!this.isQuantifierHere()) return atom;
-    if (atom.kind === "assert") {
+    if (this.pattern[start] === "^" || this.pattern[start] === "$") {
       throw new RegexSyntaxError(`nothing to repeat: '${this.pattern[start]}' is an anchor, not a character`, this.pos);
     }
     const [min, max] = this.quantifier();
