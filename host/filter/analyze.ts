@@ -2,7 +2,7 @@
 // count and argument type is checked here, and every regular expression is
 // compiled to its automaton, so a filter that gets past this step runs.
 import { HEADER_NAMES, HEADER_COMPACT } from "../../assembly/layout";
-import { FilterError, positionOf, suggestion, type Position } from "./errors";
+import { FilterError, Locator, suggestion, type Position } from "./errors";
 import { describe, type Node, type StringNode } from "./syntax";
 import { parseRegex, RegexSyntaxError } from "./regex";
 import { compileRegex, AutomatonLimitError, type Automaton } from "./automaton";
@@ -157,7 +157,11 @@ export function headerId(name: string): number {
 }
 
 class Analyzer {
-  constructor(private readonly source: string) {}
+  private readonly locator: Locator;
+
+  constructor(source: string) {
+    this.locator = new Locator(source);
+  }
 
   filter(node: Node): Filter {
     if (node.kind === "word") return this.call({ name: node.text, at: node.at, args: [] });
@@ -247,7 +251,7 @@ class Analyzer {
   private positionInString(node: StringNode, index: number): Position {
     const last = node.offsets.length > 0 ? node.offsets[node.offsets.length - 1] : node.at.offset;
     const offset = index < node.offsets.length ? node.offsets[index] : last + 1; // the closing quote
-    return positionOf(this.source, offset);
+    return this.locator.at(offset);
   }
 
   address(side: "src" | "dst", args: Node[]): Filter {

@@ -132,23 +132,39 @@ function byteClasses(nfa: Nfa): { classOf: Uint8Array; count: number } {
 
 // ---- DFA ----
 
+// Closure steps the construction may take in all before it gives up: the state
+// cap bounds the result, this bounds the time spent on the way to it.
+const MAX_CLOSURE_STEPS = 20_000_000;
+
 class SubsetConstruction {
-  private readonly live: Uint8Array;
-  private readonly restart: number[];
+  private readonly live: Uint8Array;        // accept still reachable after the first byte
+  private readonly endsInAccept: Uint8Array; // accept reachable through ε and '$' edges only
+  private readonly restart: Int32Array;
   private readonly classOf: Uint8Array;
   private readonly classes: number;
   private readonly representative: number[] = [];
   private readonly index = new Map<string, number>();
-  private readonly sets: number[][] = [];
+  private readonly sets: Int32Array[] = [];
   private readonly atEnd: number[] = [];
   private readonly rows: number[][] = [];
+  // scratch for closures: a visit stamp per NFA state, a stack, the states found
+  private readonly stamp: Uint32Array;
+  private generation = 0;
+  private readonly stack: Int32Array;
+  private readonly found: Int32Array;
+  private steps = 0;
   // Results of transitions, by construction order: a state index, or DEAD/MATCHED.
   private static readonly DEAD = -1;
   private static readonly MATCHED = -2;
 
   constructor(private readonly nfa: Nfa, private readonly start: number, private readonly accept: number) {
-    this.live = this.liveStates();
-    this.restart = this.closure([start], false).filter((s) => this.live[s]);
+    const n = nfa.size;
+    this.stamp = new Uint32Array(n);
+    this.stack = new Int32Array(n);
+    this.found = new Int32Array(n);
+    this.live = this.reachingAccept(true);
+    this.endsInAccept = this.reachingAccept(false);
+    this.restart = this.closure([start], false).filter((s) => this.live[s] === 1);
     const { classOf, count } = byteClasses(nfa);
     this.classOf = classOf;
     this.classes = count;
@@ -159,7 +175,7 @@ class SubsetConstruction {
     const first = this.closure([this.start], true);
     const startState = first.includes(this.accept)
       ? SubsetConstruction.MATCHED
-      : this.intern(first.filter((s) => this.live[s]), this.reachesAcceptAtEnd(first, true), "start");
+      : this.intern(first.filter((s) => this.live[s] === 1), this.startMayEnd(first), "start");
     for (let i = 0; i < this.sets.length; i++) {
       const row: number[] = [];
       for (let c = 0; c < this.classes; c++) row.push(this.transition(this.sets[i], this.representative[c]));
@@ -170,7 +186,7 @@ class SubsetConstruction {
 
   // The state for an NFA set; the start state is kept apart from any later state
   // with the same set because only it may still cross '^'.
-  private intern(set: number[], atEnd: boolean, tag: "start" | "later"): number {
+  private intern(set: Int32Array, atEnd: boolean, tag: "start" | "later"): number {
     if (set.length === 0 && !atEnd) return SubsetConstruction.DEAD;
     const key = `${tag}:${set.join(",")}`;
     const known = this.index.get(key);
@@ -184,77 +200,88 @@ class SubsetConstruction {
     return this.sets.length - 1;
   }
 
-  private transition(from: number[], byte: number): number {
+  // Every byte read may also start a new match: the restart set joins each move.
+  private transition(from: Int32Array, byte: number): number {
     const moved: number[] = [];
     for (const s of from) {
       const set = this.nfa.sets[s];
       if (set && set.has(byte)) moved.push(this.nfa.next[s]);
     }
-    const reached = this.closure(moved, false);
-    if (reached.includes(this.accept)) return SubsetConstruction.MATCHED;
-    const set = [...new Set([...reached.filter((s) => this.live[s]), ...this.restart])].sort((a, b) => a - b);
-    return this.intern(set, this.reachesAcceptAtEnd(set, false), "later");
+    const reached = this.closure([...moved, ...this.restart], false);
+    if (this.stamp[this.accept] === this.generation) return SubsetConstruction.MATCHED;
+    const set = reached.filter((s) => this.live[s] === 1);
+    return this.intern(set, set.some((s) => this.endsInAccept[s] === 1), "later");
   }
 
   // NFA states reachable from `seeds` without reading a byte; '^' edges too when
   // still before the first byte. Sorted, so equal sets have equal keys.
-  private closure(seeds: number[], beforeFirstByte: boolean): number[] {
-    const seen = new Set<number>(seeds);
-    const stack = [...seeds];
-    while (stack.length > 0) {
-      const s = stack.pop()!;
-      const edges = beforeFirstByte ? [...this.nfa.empty[s], ...this.nfa.starts[s]] : this.nfa.empty[s];
-      for (const t of edges) {
-        if (!seen.has(t)) {
-          seen.add(t);
-          stack.push(t);
-        }
+  private closure(seeds: number[], beforeFirstByte: boolean): Int32Array {
+    const { stamp, stack, found, nfa } = this;
+    const generation = ++this.generation;
+    let top = 0;
+    let count = 0;
+    const visit = (t: number): void => {
+      if (stamp[t] !== generation) {
+        stamp[t] = generation;
+        stack[top++] = t;
       }
+    };
+    for (const s of seeds) visit(s);
+    while (top > 0) {
+      const s = stack[--top];
+      found[count++] = s;
+      for (const t of nfa.empty[s]) visit(t);
+      if (beforeFirstByte) for (const t of nfa.starts[s]) visit(t);
     }
-    return [...seen].sort((a, b) => a - b);
+    this.steps += count;
+    if (this.steps > MAX_CLOSURE_STEPS) {
+      throw new AutomatonLimitError("the regular expression is too complex to turn into an automaton in reasonable time; simplify it (fewer or smaller {m,n}, fewer nested repetitions)");
+    }
+    return found.slice(0, count).sort();
   }
 
-  // Whether the text may end here: accept reachable through ε and '$' edges.
-  private reachesAcceptAtEnd(set: number[], beforeFirstByte: boolean): boolean {
-    const seen = new Set<number>(set);
-    const stack = [...set];
-    while (stack.length > 0) {
-      const s = stack.pop()!;
+  // Whether an empty text matches at the start: accept reachable through ε, '^'
+  // and '$' edges from the start closure.
+  private startMayEnd(first: Int32Array): boolean {
+    const seen = new Set<number>(first);
+    const pending = [...first];
+    while (pending.length > 0) {
+      const s = pending.pop()!;
       if (s === this.accept) return true;
-      const edges = [...this.nfa.empty[s], ...this.nfa.ends[s], ...(beforeFirstByte ? this.nfa.starts[s] : [])];
-      for (const t of edges) {
+      for (const t of [...this.nfa.empty[s], ...this.nfa.ends[s], ...this.nfa.starts[s]]) {
         if (!seen.has(t)) {
           seen.add(t);
-          stack.push(t);
+          pending.push(t);
         }
       }
     }
     return false;
   }
 
-  // NFA states from which accept can still be reached after the first byte
-  // (every edge but '^'); the others are dropped so that a hopeless search
-  // reaches the dead state and stops early.
-  private liveStates(): Uint8Array {
+  // NFA states from which accept can be reached through ε and '$' edges and,
+  // with `readingBytes`, byte edges too ('^' never counts: after the first byte
+  // it cannot be crossed). States that cannot reach accept are dropped from
+  // every set, so that a hopeless search reaches the dead state and stops early.
+  private reachingAccept(readingBytes: boolean): Uint8Array {
     const n = this.nfa.size;
     const incoming: number[][] = Array.from({ length: n }, () => []);
     for (let s = 0; s < n; s++) {
       for (const t of this.nfa.empty[s]) incoming[t].push(s);
       for (const t of this.nfa.ends[s]) incoming[t].push(s);
-      if (this.nfa.sets[s]) incoming[this.nfa.next[s]].push(s);
+      if (readingBytes && this.nfa.sets[s]) incoming[this.nfa.next[s]].push(s);
     }
-    const live = new Uint8Array(n);
-    const stack = [this.accept];
-    live[this.accept] = 1;
-    while (stack.length > 0) {
-      for (const s of incoming[stack.pop()!]) {
-        if (!live[s]) {
-          live[s] = 1;
-          stack.push(s);
+    const reaching = new Uint8Array(n);
+    const pending = [this.accept];
+    reaching[this.accept] = 1;
+    while (pending.length > 0) {
+      for (const s of incoming[pending.pop()!]) {
+        if (!reaching[s]) {
+          reaching[s] = 1;
+          pending.push(s);
         }
       }
     }
-    return live;
+    return reaching;
   }
 
   private encode(startState: number): Automaton {

@@ -18,17 +18,25 @@ export class FilterError extends Error {
   }
 }
 
-// The position of `offset` in `source`, counting lines from 1 and columns from 1.
-export function positionOf(source: string, offset: number): Position {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < source.length; i++) {
-    if (source.charCodeAt(i) === 0x0a) {
-      line++;
-      lineStart = i + 1;
-    }
+// Positions in one source text: line starts are found once, then each offset
+// is placed by binary search (the parser asks for one per token).
+export class Locator {
+  private readonly lineStarts: number[] = [0];
+
+  constructor(source: string) {
+    for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 0x0a) this.lineStarts.push(i + 1);
   }
-  return { offset, line, column: offset - lineStart + 1 };
+
+  at(offset: number): Position {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { offset, line: lo + 1, column: offset - this.lineStarts[lo] + 1 };
+  }
 }
 
 // "did you mean 'x'?" when a known word is within a small edit distance of the

@@ -5,7 +5,7 @@
 // character after it inside the string (so "\"" holds a quote) and is itself kept
 // unless that character is a quote, so regular expressions like "\d+" need no
 // doubling. A ';' outside a string starts a comment to the end of the line.
-import { FilterError, positionOf, type Position } from "./errors";
+import { FilterError, Locator, type Position } from "./errors";
 
 export type Node = ListNode | WordNode | NumberNode | StringNode;
 
@@ -69,12 +69,15 @@ export function describe(node: Node): string {
 
 class Parser {
   private pos = 0;
+  private readonly locator: Locator;
   tokenStart = 0;
 
-  constructor(private readonly source: string) {}
+  constructor(private readonly source: string) {
+    this.locator = new Locator(source);
+  }
 
   error(reason: string, offset: number, hint?: string): FilterError {
-    return new FilterError(reason, positionOf(this.source, offset), hint);
+    return new FilterError(reason, this.locator.at(offset), hint);
   }
 
   // The next node, ")" when a list ends here, undefined at the end of input.
@@ -113,7 +116,7 @@ class Parser {
     const items: Node[] = [];
     for (;;) {
       const item = this.next(depth);
-      if (item === ")") return { kind: "list", items, at: positionOf(this.source, open) };
+      if (item === ")") return { kind: "list", items, at: this.locator.at(open) };
       if (item === undefined) {
         throw this.error("unbalanced parentheses: this '(' is never closed", open, "add the missing ')'");
       }
@@ -142,7 +145,7 @@ class Parser {
       throw this.error("unbalanced quotes: this '\"' is never closed", open, "add the closing '\"'; write \\\" for a quote inside a string");
     }
     this.pos++;
-    return { kind: "string", text, at: positionOf(s, open), offsets };
+    return { kind: "string", text, at: this.locator.at(open), offsets };
   }
 
   private atom(): WordNode | NumberNode {
@@ -150,7 +153,7 @@ class Parser {
     const s = this.source;
     while (this.pos < s.length && !/[\s()";]/.test(s[this.pos])) this.pos++;
     const text = s.slice(start, this.pos);
-    const at = positionOf(s, start);
+    const at = this.locator.at(start);
     if (/^[0-9]+$/.test(text)) return { kind: "number", value: Number(text), text, at };
     return { kind: "word", text, at };
   }
