@@ -276,6 +276,12 @@ const MATCHES: [string, keyof typeof MESSAGES, boolean][] = [
   ["(transport tcp ws)", "leg", false],
   // a pattern that backtracking engines take exponential time over
   ['(message "(a|a)*b")', "request", true],
+  // optional ends of a search pattern, and anchors that keep them meaningful
+  ['(message ".{0,1000}INVITE.{0,1000}")', "request", true],
+  ['(message "^.{0,3}INVITE")', "request", true],
+  ['(message "^.{1,3}INVITE")', "request", false],
+  ['(message "Wor.*$")', "request", true],
+  ['(message "Hello.+$")', "request", true],
   ['(not (not (any (status 486) (method bye))))', "leg", true],
 ];
 

@@ -28,8 +28,21 @@ export interface Automaton {
 export function compileRegex(tree: Regex): Automaton {
   const nfa = new Nfa();
   const accept = nfa.add();
-  const start = nfa.build(tree, accept);
+  const start = nfa.build(withoutOptionalEnds(tree), accept);
   return new SubsetConstruction(nfa, start, accept).run();
+}
+
+// A search for ".{0,1000}INVITE.*" finds a match exactly when a search for
+// "INVITE" does: a repetition that may match nothing at the very start or end of
+// an alternative changes only where a match lies, never whether there is one.
+// Dropping them keeps such patterns from needing thousands of states.
+function withoutOptionalEnds(tree: Regex): Regex {
+  if (tree.kind === "alternation") return { kind: "alternation", options: tree.options.map(withoutOptionalEnds) };
+  const items = tree.kind === "sequence" ? [...tree.items] : [tree];
+  const optional = (r: Regex | undefined): boolean => r?.kind === "repeat" && r.min === 0;
+  while (optional(items[0])) items.shift();
+  while (optional(items[items.length - 1])) items.pop();
+  return items.length === 1 ? items[0] : { kind: "sequence", items };
 }
 
 // ---- NFA ----
