@@ -11,7 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, release } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -173,7 +173,7 @@ function buildCwalk() {
 
 function tsharkVersion() {
   const run = spawnSync("tshark", ["--version"], { encoding: "utf8" });
-  return run.error || run.status !== 0 ? undefined : run.stdout.split("\n")[0];
+  return run.error || run.status !== 0 ? undefined : run.stdout.split("\n")[0].replace(/\.$/, "");
 }
 
 /** The tools to time on a case: name, how to run them, how many runs, and the command as shown. */
@@ -275,11 +275,14 @@ async function main() {
       if (problem) notes.push(`${benchCase.name}: ${problem}`);
       tools.push(result);
     }
-    results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload }, tools, ratios: ratios(tools) });
+    const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
+    results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools) });
   }
   if (options.tshark && options.tsharkRuns < options.runs) notes.push(`tshark: median of ${options.tsharkRuns} runs, not ${options.runs}: one run takes tens of seconds`);
   report(host, results, [...new Set(notes)]);
-  writeFileSync(join(benchDir, "results.json"), `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench", machine: host, cases: results, notes: [...new Set(notes)] }, null, 2)}\n`);
+  const command = ["node bench/run.mjs", ...process.argv.slice(2)].join(" ");
+  const summary = { date: new Date().toISOString(), command, machine: host, cases: results, notes: [...new Set(notes)] };
+  writeFileSync(join(benchDir, "results.json"), `${JSON.stringify(summary, null, 2)}\n`);
   const failed = results.some((r) => r.tools.some((t) => t.error));
   process.exitCode = failed ? 1 : 0;
 }
