@@ -263,7 +263,7 @@ function phoneSipPort(rng: Rng): number {
   return rng.weighted<number>([
     [5060, 80],
     [5062, 15],
-    [rng.between(40000, 49999), 5],
+    [rng.between(40000, 48999), 5], // below the noise clients' ephemeral ports
   ]);
 }
 
@@ -589,7 +589,6 @@ const COMPACT_NAMES: Readonly<Record<string, string>> = {
   "Content-Length": "l",
   "Content-Type": "c",
   Supported: "k",
-  Subject: "s",
 };
 
 const REASON_PHRASES: Readonly<Record<number, string>> = {
