@@ -5,6 +5,7 @@ export const TOKEN: u8 = 1;  // token characters: methods, header names, paramet
 export const PARAM: u8 = 2;  // characters of a parameter value (token plus []:/@&$()?)
 export const LWS: u8 = 4;    // SP, HT, CR, LF
 export const DIGIT: u8 = 8;
+export const STRUCTURE: u8 = 16; // bytes that change a header value's structure: " \\ < > ; ,
 
 const table: usize = memory.data(256);
 
@@ -21,6 +22,7 @@ function classify(c: u32): u8 {
     || c == 0x28 || c == 0x29 || c == 0x3f) bits |= PARAM;
   if (c == 0x20 || c == 0x09 || c == 0x0d || c == 0x0a) bits |= LWS;
   if (c >= 0x30 && c <= 0x39) bits |= DIGIT;
+  if (c == 0x22 || c == 0x5c || c == 0x3c || c == 0x3e || c == 0x3b || c == 0x2c) bits |= STRUCTURE;
   return bits;
 }
 

@@ -2,6 +2,8 @@
 // (about 6x the scalar rate on these machines); the scalar build, chosen by
 // the host where SIMD is missing, gives the same answers.
 
+import { is, STRUCTURE } from "./chars";
+
 const CRLFCRLF: u32 = 0x0a0d0a0d; // "\r\n\r\n" read as a little-endian u32
 
 // Offset of the first CRLF CRLF in [start, end), or -1.
@@ -61,4 +63,24 @@ function findLineEndScalar(base: usize, start: u32, end: u32): i32 {
     if (load<u8>(base + i) == 0x0d && load<u8>(base + i + 1) == 0x0a) return <i32>i;
   }
   return -1;
+}
+
+// Offset of the next byte in [start, end) that can change a header value's
+// structure (a quote, backslash, angle bracket, semicolon or comma), or end.
+// Parameter searches visit only these bytes.
+export function nextStructural(base: usize, start: u32, end: u32): u32 {
+  let i = start;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 16 <= end; i += 16) {
+      const v = v128.load(base + i);
+      const hits = v128.or(
+        v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))),
+        v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x3c)), i8x16.eq(v, i8x16.splat(0x3e))),
+          v128.or(i8x16.eq(v, i8x16.splat(0x3b)), i8x16.eq(v, i8x16.splat(0x2c)))));
+      const bits = i8x16.bitmask(hits);
+      if (bits != 0) return i + <u32>ctz(bits);
+    }
+  }
+  while (i < end && !is(load<u8>(base + i), STRUCTURE)) i++;
+  return i;
 }

@@ -1,7 +1,7 @@
 // SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
-import { findHeaderEnd, findLineEnd } from "./scan";
+import { findHeaderEnd, findLineEnd, nextStructural } from "./scan";
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
@@ -258,7 +258,7 @@ function parseNumber(start: u32, end: u32): i32 {
 // `name` is packed little-endian into a u64 (lower-case), `nameLen` bytes long.
 function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): void {
   let quoted = false, angle = false;
-  for (let i = start; i < end; i++) {
+  for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
     const c = <u32>load<u8>(msgBase + i);
     if (quoted) {
       if (c == 0x5c) i++;
@@ -298,7 +298,7 @@ function matchParam(at: u32, end: u32, name: u64, nameLen: u32): i32 {
 
 function topLevelComma(start: u32, end: u32): u32 {
   let quoted = false, angle = false;
-  for (let i = start; i < end; i++) {
+  for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
     const c = <u32>load<u8>(msgBase + i);
     if (quoted) {
       if (c == 0x5c) i++;
