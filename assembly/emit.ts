@@ -1,7 +1,7 @@
-// Emits one tokenized SIP message: a result record, a copy of its bytes and
-// its envelope, all in the batch's output regions.
+// Emits one tokenized SIP message: a result record pointing at its bytes
+// (which stay in place until the next push) and its envelope.
 import {
-  REC_FRAME, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_HASH, REC_MSG_OFF, REC_MSG_LEN,
+  REC_FRAME, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_HASH, REC_MSG_ADDR, REC_MSG_LEN,
   REC_JSON_OFF, REC_JSON_LEN, REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ,
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
   SPAN_COUNT, SPAN_CALL_ID, TRANSPORT_UDP, TRANSPORT_TCP, CFG_FLAG_RENDER_JSON,
@@ -9,8 +9,8 @@ import {
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED,
 } from "./layout";
 import {
-  recordCount, maxRecords, outBytesUsed, outBytesCap, outJsonUsed, outJsonCap, flags, outBytes,
-  outJson, claimRecord, claimOutBytes, jsonCursor, commitJson, count,
+  recordCount, maxRecords, outJsonUsed, outJsonCap, flags, outJson, claimRecord, jsonCursor,
+  commitJson, count,
 } from "./state";
 import { frameIndex, tsSec, tsNsec, srcAddr, dstAddr, srcPort, dstPort, ipVersion, truncated } from "./packet";
 import {
@@ -22,7 +22,7 @@ import { renderEnvelope, envelopeBound } from "./envelope";
 
 export function emitMessage(msg: usize, len: u32, transport: u32): void {
   const renderJson = (flags & CFG_FLAG_RENDER_JSON) != 0;
-  if (recordCount >= maxRecords || outBytesUsed + len > outBytesCap
+  if (recordCount >= maxRecords
     || (renderJson && outJsonUsed + envelopeBound(len) + 1 > outJsonCap)) {
     count(C_OUT_OVERFLOW);
     return;
@@ -31,8 +31,6 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   if (truncated) found |= PROB_TRUNCATED;
   countProblems(found);
   const rec = claimRecord();
-  const copy = claimOutBytes(len);
-  memory.copy(copy, msg, len);
   const hash = signature(msg, len);
   store<u32>(rec + REC_FRAME, frameIndex);
   store<u32>(rec + REC_FLAGS, transport | (isRequest ? REC_F_REQUEST : 0) | (ipVersion == 6 ? REC_F_IPV6 : 0));
@@ -40,7 +38,7 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_TS_NSEC, tsNsec);
   store<u32>(rec + REC_STATUS, status);
   store<u64>(rec + REC_HASH, hash);
-  store<u32>(rec + REC_MSG_OFF, <u32>(copy - outBytes));
+  store<u32>(rec + REC_MSG_ADDR, <u32>msg);
   store<u32>(rec + REC_MSG_LEN, len);
   memory.copy(rec + REC_SRC_ADDR, srcAddr, 16);
   memory.copy(rec + REC_DST_ADDR, dstAddr, 16);
@@ -80,10 +78,10 @@ function countProblems(found: u32): void {
 
 // Whether a frame of `caplen` bytes is sure to fit in what is left of the
 // batch's output: at most one message per 15 bytes (the shortest start line
-// plus CRLF CRLF), all its bytes copied, each with an envelope.
+// plus CRLF CRLF), each with an envelope.
 export function frameFits(caplen: u32): bool {
   const messages = caplen / 15 + 1;
-  if (recordCount + messages > maxRecords || outBytesUsed + caplen > outBytesCap) return false;
+  if (recordCount + messages > maxRecords) return false;
   if ((flags & CFG_FLAG_RENDER_JSON) == 0) return true;
   return <u64>outJsonUsed + <u64>messages * <u64>(envelopeBound(0) + 1) + <u64>caplen * 8 <= <u64>outJsonCap;
 }

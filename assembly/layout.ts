@@ -4,17 +4,16 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
 export const CFG_IN_BYTES = 0;        // capacity of the frame-bytes region
 export const CFG_MAX_FRAMES = 4;      // frames per batch (frame index entries)
-export const CFG_OUT_BYTES = 8;       // capacity of the output bytes region
-export const CFG_MAX_RECORDS = 12;    // result records per batch
-export const CFG_FILTER_BYTES = 16;   // capacity of the filter program region
-export const CFG_FLAGS = 20;          // CFG_FLAG_* bits
-export const CFG_OUT_JSON_BYTES = 32; // capacity of the envelope JSON region
+export const CFG_MAX_RECORDS = 8;     // result records per batch
+export const CFG_FILTER_BYTES = 12;   // capacity of the filter program region
+export const CFG_FLAGS = 16;          // CFG_FLAG_* bits
+export const CFG_OUT_JSON_BYTES = 20; // capacity of the envelope JSON region
 export const CFG_SENSOR_LEN = 24;     // bytes of sensor name at CFG_SENSOR
 export const CFG_AGENT_LEN = 28;      // bytes of agent string at CFG_AGENT
 export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
@@ -29,11 +28,10 @@ export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
 export const R_IN_BYTES = 0;
 export const R_IN_INDEX = 1;
 export const R_OUT_RECORDS = 2;
-export const R_OUT_BYTES = 3;
-export const R_COUNTERS = 4;
-export const R_FILTER = 5;
-export const R_OUT_JSON = 6;          // envelopes, each followed by a newline: NDJSON as is
-export const REGION_COUNT = 7;
+export const R_COUNTERS = 3;
+export const R_FILTER = 4;
+export const R_OUT_JSON = 5;          // envelopes, each followed by a newline: NDJSON as is
+export const REGION_COUNT = 6;
 
 // ---- frame index entry, written by the host, one per frame ----
 export const FRAME_SIZE = 32;
@@ -53,7 +51,7 @@ export const REC_TS_SEC = 8;      // i64, capture time of the message's last pac
 export const REC_TS_NSEC = 16;    // u32
 export const REC_STATUS = 20;     // u32, response status, 0 for a request
 export const REC_HASH = 24;       // u64, signature of the message bytes (envelope id)
-export const REC_MSG_OFF = 32;    // u32, message bytes, offset in R_OUT_BYTES
+export const REC_MSG_ADDR = 32;   // u32, address of the message bytes in linear memory, valid until the next push()
 export const REC_MSG_LEN = 36;    // u32
 export const REC_JSON_OFF = 40;   // u32, envelope JSON, offset in R_OUT_JSON
 export const REC_JSON_LEN = 44;   // u32, 0 when JSON rendering is off

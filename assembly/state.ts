@@ -1,9 +1,9 @@
 // Regions and counters: the core's only state outside the per-packet globals.
 // Every region is allocated once by configure(); nothing is allocated after.
 import {
-  CFG_IN_BYTES, CFG_MAX_FRAMES, CFG_OUT_BYTES, CFG_MAX_RECORDS, CFG_FILTER_BYTES, CFG_FLAGS,
+  CFG_IN_BYTES, CFG_MAX_FRAMES, CFG_MAX_RECORDS, CFG_FILTER_BYTES, CFG_FLAGS,
   CFG_OUT_JSON_BYTES, CFG_SIZE, FRAME_SIZE, REC_SIZE, COUNTER_COUNT, REGION_COUNT,
-  R_IN_BYTES, R_IN_INDEX, R_OUT_RECORDS, R_OUT_BYTES, R_COUNTERS, R_FILTER, R_OUT_JSON,
+  R_IN_BYTES, R_IN_INDEX, R_OUT_RECORDS, R_COUNTERS, R_FILTER, R_OUT_JSON,
   CONFIGURE_OK, CONFIGURE_BAD_SIZE, CONFIGURE_NO_MEMORY,
 } from "./layout";
 
@@ -13,7 +13,6 @@ const regions: usize = memory.data(REGION_COUNT * 8, 8);
 export let inBytes: usize = 0;
 export let inIndex: usize = 0;
 export let records: usize = 0;
-export let outBytes: usize = 0;
 export let outJson: usize = 0;
 export let counters: usize = 0;
 export let filterBase: usize = 0;
@@ -21,14 +20,12 @@ export let filterBase: usize = 0;
 export let inBytesCap: u32 = 0;
 export let maxFrames: u32 = 0;
 export let maxRecords: u32 = 0;
-export let outBytesCap: u32 = 0;
 export let outJsonCap: u32 = 0;
 export let filterCap: u32 = 0;
 export let flags: u32 = 0;
 
 // Per-batch output cursors, reset by push().
 export let recordCount: u32 = 0;
-export let outBytesUsed: u32 = 0;
 export let outJsonUsed: u32 = 0;
 
 let heapTop: usize = 0;
@@ -62,26 +59,23 @@ export function configureRegions(): i32 {
   if (configured) return CONFIGURE_BAD_SIZE; // sizes are fixed for the life of the instance
   inBytesCap = cfg(CFG_IN_BYTES);
   maxFrames = cfg(CFG_MAX_FRAMES);
-  outBytesCap = cfg(CFG_OUT_BYTES);
   maxRecords = cfg(CFG_MAX_RECORDS);
   outJsonCap = cfg(CFG_OUT_JSON_BYTES);
   filterCap = cfg(CFG_FILTER_BYTES);
   flags = cfg(CFG_FLAGS);
-  if (inBytesCap < 65536 || maxFrames == 0 || maxRecords == 0 || outBytesCap < inBytesCap
+  if (inBytesCap < 65536 || maxFrames == 0 || maxRecords == 0
     || outJsonCap < 65536 || filterCap < 64) return CONFIGURE_BAD_SIZE;
   inBytes = reserve(inBytesCap);
   inIndex = reserve(<usize>maxFrames * FRAME_SIZE);
   records = reserve(<usize>maxRecords * REC_SIZE);
-  outBytes = reserve(outBytesCap);
   outJson = reserve(outJsonCap);
   counters = reserve(COUNTER_COUNT * 8);
   filterBase = reserve(filterCap);
-  if (inBytes == 0 || inIndex == 0 || records == 0 || outBytes == 0 || outJson == 0
+  if (inBytes == 0 || inIndex == 0 || records == 0 || outJson == 0
     || counters == 0 || filterBase == 0) return CONFIGURE_NO_MEMORY;
   setRegion(R_IN_BYTES, inBytes);
   setRegion(R_IN_INDEX, inIndex);
   setRegion(R_OUT_RECORDS, records);
-  setRegion(R_OUT_BYTES, outBytes);
   setRegion(R_COUNTERS, counters);
   setRegion(R_FILTER, filterBase);
   setRegion(R_OUT_JSON, outJson);
@@ -92,19 +86,12 @@ export function configureRegions(): i32 {
 
 export function resetOutput(): void {
   recordCount = 0;
-  outBytesUsed = 0;
   outJsonUsed = 0;
 }
 
 export function claimRecord(): usize {
   const at = records + <usize>recordCount * REC_SIZE;
   recordCount++;
-  return at;
-}
-
-export function claimOutBytes(n: u32): usize {
-  const at = outBytes + <usize>outBytesUsed;
-  outBytesUsed += n;
   return at;
 }
 

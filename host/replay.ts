@@ -23,8 +23,10 @@ export async function replay(options: ReplayOptions): Promise<void> {
   const started = process.hrtime.bigint();
   let failure: unknown;
   try {
-    await readCapture(options.input, core, (bytesRead, totalBytes) =>
-      progress.update(bytesRead, totalBytes, core.counters().frames));
+    await readCapture(options.input, core, (bytesRead, totalBytes) => {
+      progress.update(bytesRead, totalBytes, core.counters().frames);
+      return sink.backlog();
+    });
   } catch (err) {
     failure = err;
   }

@@ -1,11 +1,29 @@
 // NDJSON sink: the core renders each envelope followed by a newline, so a
-// batch is written with a single write.
-import { openSync, writeSync, closeSync } from "node:fs";
+// batch leaves with one write. To a file (or /dev/null) the write is blocking
+// and goes straight from the core's memory; to a pipe or terminal the batch is
+// copied and queued, and reading pauses while the queue is long.
+import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
 import type { MessageBatch } from "../core";
 
 export interface NdjsonSink {
   write(batch: MessageBatch): void;
+  // A promise to wait on before reading more input, when output is backed up.
+  backlog(): Promise<void> | undefined;
   close(): Promise<void>;
+}
+
+const QUEUE_LIMIT = 16 << 20; // bytes queued on stdout before reading pauses
+
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+}
+
+function blockingFd(fd: number): NdjsonSink {
+  return {
+    write: (batch) => writeAll(fd, batch.ndjsonView()),
+    backlog: () => undefined,
+    close: async () => {},
+  };
 }
 
 export function ndjsonToFile(path: string): NdjsonSink {
@@ -15,30 +33,20 @@ export function ndjsonToFile(path: string): NdjsonSink {
   } catch (err) {
     throw new Error(`--out: cannot open '${path}' for writing: ${(err as Error).message}`);
   }
-  return {
-    write(batch) {
-      const data = batch.ndjson();
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done);
-    },
-    async close() {
-      closeSync(fd);
-    },
-  };
+  return { ...blockingFd(fd), close: async () => closeSync(fd) };
 }
 
-// process.stdout writes to files and pipes synchronously on Linux; the close
-// waits for anything still queued (a TTY, or a pipe on other systems).
 export function ndjsonToStdout(): NdjsonSink {
+  const stat = fstatSync(1);
+  if (stat.isFile() || stat.isCharacterDevice() && !process.stdout.isTTY) return blockingFd(1);
+  const stdout = process.stdout;
+  const drained = (): Promise<void> => new Promise((resolve) => {
+    if (stdout.writableLength === 0) resolve();
+    else stdout.once("drain", () => resolve());
+  });
   return {
-    write(batch) {
-      process.stdout.write(batch.ndjson());
-    },
-    close() {
-      return new Promise((resolve) => {
-        if (process.stdout.writableLength === 0) resolve();
-        else process.stdout.once("drain", () => resolve());
-      });
-    },
+    write: (batch) => void stdout.write(batch.ndjson()),
+    backlog: () => (stdout.writableLength > QUEUE_LIMIT ? drained() : undefined),
+    close: drained,
   };
 }

@@ -7,11 +7,15 @@ import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
 
 export interface FrameSink {
-  // Called once per packet record, synchronously. `data` is only valid during the call
-  // (it is a view into the reader's buffer); the sink copies what it needs. No per-frame allocation
-  // in the readers: pass numbers, not objects.
+  // Called once per packet record, synchronously. `data` is a view into the reader's buffer,
+  // valid until the sink's release() is called (or, for a sink without release(), until frame()
+  // returns); the sink copies what it needs. No per-frame allocation in the readers: pass numbers,
+  // not objects.
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
         tsSec: number, tsNsec: number, iface: number): void;
+  // The buffers behind the frames passed so far are about to be reused: copy them now. Lets a
+  // sink copy a run of frames from one buffer in a single move instead of one per frame.
+  release?(): void;
 }
 
 export class CaptureError extends Error {
@@ -56,9 +60,13 @@ export class CaptureParser {
 
   feed(chunk: Uint8Array): void {
     const pos = this.carryLength > 0 ? this.completeCarriedUnit(chunk) : 0;
+    // The carry buffer is refilled below and the chunk reused by the caller.
+    this.sink.release?.();
     if (this.carryLength > 0) return;
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.carry(chunk, this.readWholeUnits(chunk, view, pos));
+    const end = this.readWholeUnits(chunk, view, pos);
+    this.sink.release?.();
+    this.carry(chunk, end);
   }
 
   end(): void {
