@@ -30,7 +30,31 @@ const CASES = [
     siphon: (file) => ["replay", file],
     tshark: (file) => ["-r", file, "-Y", "sip", "-T", "ek"],
   },
+  ...filterCases(),
 ];
+
+// Filter cost (docs/filter.md): the same 40,000-message workload decoded without JSON and
+// counted by `siphon filter test`, with the empty filter, a simple one and one with three regular
+// expressions, beside tshark running the equivalent display filter. bench/filter.mjs measures the
+// same filters inside one process, per message.
+function filterCases() {
+  const invite = '(sip.Method == "INVITE" || (sip.Status-Code && sip.CSeq.method == "INVITE"))';
+  const inviteOrBye = '(sip.Method == "INVITE" || sip.Method == "BYE" || (sip.Status-Code && (sip.CSeq.method == "INVITE" || sip.CSeq.method == "BYE")))';
+  const filters = [
+    ["filter-none", "the empty filter", "", "sip"],
+    ["filter-simple", "one test", "(method invite)", invite],
+    ["filter-complex", "three regular expressions",
+      '(all (any (method invite bye) (status 4xx 5xx)) (header "user-agent" "(?i)(linphone|zoiper|yealink)") (not (from "^\\"?anonymous")) (message "m=audio [0-9]+ RTP/AVP"))',
+      `(${inviteOrBye} || (sip.Status-Code >= 400 && sip.Status-Code <= 599)) && sip.User-Agent matches "(linphone|zoiper|yealink)" && !(sip.From matches "^\\"?anonymous") && sip matches "m=audio [0-9]+ RTP/AVP"`],
+  ];
+  return filters.map(([name, what, expression, display]) => ({
+    name,
+    about: `${what}: siphon filter test '${expression}'; tshark -Y '${display}'`,
+    generate: ["--seed", "1", "--messages", "40000"],
+    siphon: (file) => ["filter", "test", expression, file],
+    tshark: (file) => ["-r", file, "-Y", display],
+  }));
+}
 
 function parseCommandLine() {
   const { values } = parseArgs({
