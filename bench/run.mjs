@@ -84,7 +84,10 @@ function positive(text, name) {
 
 // ---------------------------------------------------------------- workloads
 
-/** The cache key covers the options and the generator's source, so a changed generator regenerates. */
+/**
+ * The cache key covers the options and the generator's source, so a changed generator regenerates
+ * and cases with the same options share one file.
+ */
 function workloadKey(args) {
   const hash = createHash("sha256").update(JSON.stringify(args));
   for (const file of ["generate.ts", "generate.mjs"]) hash.update(readFileSync(join(root, "bench", file)));
@@ -92,7 +95,7 @@ function workloadKey(args) {
 }
 
 function ensureWorkload(benchCase) {
-  const base = join(benchDir, `${benchCase.name}-${workloadKey(benchCase.generate)}`);
+  const base = join(benchDir, `workload-${workloadKey(benchCase.generate)}`);
   const pcap = `${base}.pcap`;
   const truthFile = `${base}.truth.json`;
   if (!existsSync(pcap) || !existsSync(truthFile)) {
