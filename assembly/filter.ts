@@ -24,7 +24,9 @@ let code: usize = 0;
 // ---- running ----
 
 // Whether the current message passes the filter; every message passes when no
-// program is loaded. Counts matched and rejected messages.
+// program is loaded. Counts matched and rejected messages. Every transport's
+// path calls it once per message, between tokenize() and emitMessage(), with
+// its TRANSPORT_* so that (transport ...) can tell them apart.
 export function acceptMessage(transport: u32): bool {
   if (!loaded) return true;
   const matched = evaluate(transport);
