@@ -112,6 +112,7 @@ export class Core implements FrameSink, MessageBatch {
   private readonly inCapacity: number;
   private readonly maxFrames: number;
   private frames = 0;
+  framesTaken = 0;              // frames handed in so far, pushed or not
   private cursor = 0;           // bytes of the input region in use
   private run: Uint8Array | undefined; // the buffer holding frames not yet copied in
   private runStart = 0;         // first byte of the run in that buffer
@@ -206,6 +207,7 @@ export class Core implements FrameSink, MessageBatch {
     v.setUint32(entry + L.FRAME_TS_NSEC, tsNsec, true);
     v.setUint32(entry + L.FRAME_IFACE, iface, true);
     this.frames++;
+    this.framesTaken++;
   }
 
   // Where a frame starting at `start` of the current run's buffer lands in the input region.

@@ -24,7 +24,7 @@ export async function replay(options: ReplayOptions): Promise<void> {
   let failure: unknown;
   try {
     await readCapture(options.input, core, (bytesRead, totalBytes) => {
-      progress.update(bytesRead, totalBytes, core.counters().frames);
+      progress.update(bytesRead, totalBytes, core.framesTaken);
       return sink.backlog();
     });
   } catch (err) {

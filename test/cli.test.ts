@@ -76,6 +76,14 @@ test("usage errors exit 2 and say what to try", () => {
   }
 });
 
+test("dist/siphon.mjs is one file: copied alone elsewhere, it still runs", () => {
+  const alone = join(tmp, "siphon.mjs");
+  writeFileSync(alone, readFileSync("dist/siphon.mjs"));
+  const r = spawnSync(process.execPath, [alone, "replay", "--sensor", "cli", "-"], { input: readFileSync(SAMPLE), cwd: tmp });
+  assert.is(r.status, 0, r.stderr.toString());
+  assert.is(r.stdout.toString(), siphon(["replay", "--sensor", "cli", SAMPLE]).stdout);
+});
+
 test("--help and --version", () => {
   const help = siphon(["--help"]);
   assert.is(help.code, 0);
@@ -90,5 +98,18 @@ test("no progress line when stderr is not a terminal", () => {
   const r = siphon(["replay", SAMPLE]);
   assert.not.match(r.stderr, /packets\/s|\r/);
 });
+
+// `script` runs the command on a pseudo-terminal, as an operator's shell would.
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+if (hasScript) {
+  test("on a terminal, progress is drawn on stderr and cleared before the summary", () => {
+    const r = spawnSync("script", ["-qec", `${process.execPath} dist/siphon.mjs replay ${SAMPLE} > /dev/null`, "/dev/null"]);
+    const screen = r.stdout.toString();
+    assert.match(screen, /\r\x1b\[Kread 0\.1 MB of 0\.1 MB, [1-9][\d,]* packets\/s, \d+ s left/);
+    assert.match(screen, /\r\x1b\[Ksiphon: 691 packets/);
+  });
+} else {
+  console.log("cli.test: 'script' is not installed; the terminal progress test was NOT run");
+}
 
 test.run();
