@@ -2,7 +2,8 @@
 // one NDJSON envelope per SIP message on stdout or --out, a summary on stderr.
 import { Core, type MessageBatch } from "./core";
 import { readCapture } from "./source/capture";
-import { ndjsonToFile, ndjsonToStdout, type NdjsonSink } from "./sink/ndjson";
+import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
+import { allSinks, type Sink } from "./sink/sink";
 import { progressOnTerminal } from "./progress";
 import { summaryLine } from "./summary";
 
@@ -16,7 +17,7 @@ export interface ReplayOptions {
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
-  const sink: NdjsonSink = options.out ? ndjsonToFile(options.out) : ndjsonToStdout();
+  const sink: Sink = allSinks([options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
   const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram },
     (batch: MessageBatch) => sink.write(batch));
   const progress = progressOnTerminal(process.stderr, options.progress);

@@ -3,14 +3,7 @@
 // and goes straight from the core's memory; to a pipe or terminal the batch is
 // copied and queued, and reading pauses while the queue is long.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
-import type { MessageBatch } from "../core";
-
-export interface NdjsonSink {
-  write(batch: MessageBatch): void;
-  // A promise to wait on before reading more input, when output is backed up.
-  backlog(): Promise<void> | undefined;
-  close(): Promise<void>;
-}
+import type { Sink } from "./sink";
 
 const QUEUE_LIMIT = 16 << 20; // bytes queued on stdout before reading pauses
 
@@ -18,7 +11,7 @@ function writeAll(fd: number, data: Uint8Array): void {
   for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
 }
 
-function blockingFd(fd: number): NdjsonSink {
+function blockingFd(fd: number): Sink {
   return {
     write: (batch) => writeAll(fd, batch.ndjsonView()),
     backlog: () => undefined,
@@ -26,7 +19,7 @@ function blockingFd(fd: number): NdjsonSink {
   };
 }
 
-export function ndjsonToFile(path: string): NdjsonSink {
+export function ndjsonToFile(path: string): Sink {
   let fd: number;
   try {
     fd = openSync(path, "w");
@@ -36,7 +29,7 @@ export function ndjsonToFile(path: string): NdjsonSink {
   return { ...blockingFd(fd), close: async () => closeSync(fd) };
 }
 
-export function ndjsonToStdout(): NdjsonSink {
+export function ndjsonToStdout(): Sink {
   const stat = fstatSync(1);
   if (stat.isFile() || stat.isCharacterDevice() && !process.stdout.isTTY) return blockingFd(1);
   const stdout = process.stdout;
