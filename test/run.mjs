@@ -6,7 +6,9 @@ import { readdirSync, rmSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { bundleOptions } from "../build.mjs";
 
-const outdir = "build/test";
+// One directory per run, so runs at the same time (several engineers, CI) do not
+// delete each other's bundles.
+const outdir = `build/test-${process.pid}`;
 const only = process.argv.slice(2);
 const entries = readdirSync("test")
   .filter((f) => f.endsWith(".test.ts"))
@@ -32,6 +34,7 @@ child.stdout.on("data", (chunk) => {
   output += chunk.toString();
 });
 const code = await new Promise((resolve) => child.on("close", resolve));
+rmSync(outdir, { recursive: true, force: true });
 const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
 const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
 const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
