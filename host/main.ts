@@ -1,10 +1,10 @@
 // The `siphon` command line.
-import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { replay } from "./replay";
 import { filterCommand } from "./filter/command";
 import { filterFromOptions } from "./filter/compile";
 import { FilterError } from "./filter/errors";
+import { loadConfig, optionsHelp, UsageError } from "./config";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -24,14 +24,11 @@ Usage:
                                    (both take --filter-file FILE in place of EXPR)
   siphon --help | --version
 
-Replay options:
-  -o, --out FILE       write envelopes to FILE instead of stdout
-  --sensor NAME        the envelope's "sensor" field (default: this host's name)
-  --no-progress        no progress line on stderr (it is only ever shown on a terminal)
-  --filter EXPR        only the SIP messages the filter selects, e.g.
-                       --filter '(all (method invite) (not (src 10.0.0.0/8)))';
-                       the language is in docs/filter.md
-  --filter-file FILE   the same, the expression read from FILE
+${optionsHelp("replay")}
+
+Every option can also be set by its SIPHON_* environment variable (--flush-timeout:
+SIPHON_FLUSH_TIMEOUT) or by a JSON file (--config FILE); flags win over the
+environment, the environment over the file. docs/configuration.md has the details.
 
 Output: envelopes on stdout (or --out), nothing else; a one-line summary on stderr.
 Exit codes: 0 done; 1 the input could not be read to its end (what was read before
@@ -39,7 +36,6 @@ the damage is still written) or an output failed; 2 bad usage or a bad filter.
 Documentation: README.md and docs/ in the source tree.
 `;
 
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -57,40 +53,23 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runReplay(args: string[]): Promise<number> {
-  const { values, positionals } = parseOrExplain(args, {
-    out: { type: "string", short: "o" },
-    sensor: { type: "string" },
-    "no-progress": { type: "boolean" },
-    filter: { type: "string" },
-    "filter-file": { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
+  if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(HELP);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${positionals.length} (try 'siphon --help')`);
+  const config = loadConfig("replay", args);
+  if (config.positionals.length !== 1) {
+    throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
   await replay({
-    input: positionals[0],
-    out: values.out as string | undefined,
-    sensor: (values.sensor as string | undefined) ?? hostname(),
+    input: config.positionals[0],
+    out: config.str("out"),
+    sensor: config.str("sensor") ?? hostname(),
     agent: AGENT,
-    progress: !values["no-progress"],
-    filterProgram: filterFromOptions(values.filter as string | undefined, values["filter-file"] as string | undefined)?.program,
+    progress: !config.bool("no-progress"),
+    filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
   });
   return EXIT_OK;
-}
-
-type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
-
-function parseOrExplain(args: string[], options: OptionSpec): ReturnType<typeof parseArgs> {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, "") + " (try 'siphon --help')");
-  }
 }
 
 function quitQuietlyOnClosedPipe(): void {

@@ -1,0 +1,232 @@
+// Every option of the run commands, in one table: its flag, its SIPHON_*
+// environment variable, its key in a config file, its type, default and help.
+// A value comes from the first of: the command line, the environment, the
+// config file (--config FILE or SIPHON_CONFIG), the default. To add an option,
+// add a row to OPTIONS (and, if it constrains others, a rule to checkOptions).
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+
+export type OptionType = "string" | "boolean" | "number";
+export type Value = string | number | boolean;
+
+export interface OptionSpec {
+  name: string;              // the flag without "--"; SIPHON_ + NAME_IN_CAPS; the config file key
+  type: OptionType;
+  help: string;
+  group: string;             // the heading it is listed under in --help
+  short?: string;
+  default?: Value;
+  arg?: string;              // the placeholder in --help ("URL", "N")
+  secret?: boolean;          // masked when the configuration is printed
+  choices?: readonly Value[];
+  min?: number;              // numbers: the least accepted value
+  commands?: readonly string[]; // default: every run command
+}
+
+export const RUN_COMMANDS = ["replay", "capture"] as const;
+
+export class UsageError extends Error {}
+
+export const OPTIONS: OptionSpec[] = [
+  { name: "config", type: "string", arg: "FILE", group: "General", help: "read options from a JSON file (see docs/configuration.md)" },
+  { name: "sensor", type: "string", arg: "NAME", group: "General", help: "the envelope's \"sensor\" field (default: this host's name)" },
+  { name: "log-level", type: "string", arg: "LEVEL", group: "General", choices: ["debug", "info", "warn", "error"],
+    help: "JSON log lines on stderr at or above LEVEL (default: warn with NDJSON output only, else info)" },
+  { name: "log-sip", type: "boolean", group: "General", help: "let debug logs include SIP message content (off: never logged)" },
+  { name: "no-progress", type: "boolean", group: "General", help: "no progress line on stderr (it is only ever shown on a terminal)" },
+  { name: "flush-timeout", type: "number", arg: "SECONDS", default: 10, min: 0, group: "General",
+    help: "on SIGTERM/SIGINT or at the end, how long outputs may take to deliver what is queued" },
+
+  { name: "filter", type: "string", arg: "EXPR", group: "Filter",
+    help: "only the SIP messages the filter selects, e.g. '(all (method invite) (not (src 10.0.0.0/8)))'; docs/filter.md" },
+  { name: "filter-file", type: "string", arg: "FILE", group: "Filter", help: "the same, the expression read from FILE" },
+
+  { name: "out", short: "o", type: "string", arg: "FILE", group: "NDJSON output",
+    help: "write envelopes to FILE ('-': stdout); the default when no --mqtt or --hep is given is stdout" },
+
+  { name: "mqtt", type: "string", arg: "URL", group: "MQTT output", help: "publish envelopes to a broker: mqtt://, mqtts://, ws:// or wss://host[:port]" },
+  { name: "topic", type: "string", arg: "TOPIC", default: "siphon/sip", group: "MQTT output", help: "the topic envelopes are published on" },
+  { name: "client-id", type: "string", arg: "ID", group: "MQTT output", help: "MQTT client id (default: siphon-HOSTNAME, stable across restarts)" },
+  { name: "qos", type: "number", arg: "N", default: 1, choices: [0, 1], group: "MQTT output", help: "0 (at most once) or 1 (at least once)" },
+  { name: "mqtt-version", type: "number", arg: "V", default: 4, choices: [4, 5], group: "MQTT output", help: "protocol: 4 (MQTT 3.1.1) or 5" },
+  { name: "username", type: "string", arg: "USER", group: "MQTT output", help: "broker user name" },
+  { name: "password", type: "string", arg: "PASS", secret: true, group: "MQTT output", help: "broker password (prefer SIPHON_PASSWORD or the config file)" },
+  { name: "mqtt-ca", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: CA certificate(s) to trust the broker by (PEM)" },
+  { name: "mqtt-cert", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: client certificate (PEM); needs --mqtt-key" },
+  { name: "mqtt-key", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: client private key (PEM); needs --mqtt-cert" },
+  { name: "mqtt-insecure", type: "boolean", group: "MQTT output", help: "TLS: do not verify the broker's certificate (testing only)" },
+  { name: "keepalive", type: "number", arg: "SECONDS", default: 30, min: 0, group: "MQTT output", help: "MQTT keepalive interval" },
+  { name: "inflight", type: "number", arg: "N", default: 4096, min: 1, group: "MQTT output",
+    help: "QoS 1 messages sent and not yet acknowledged, at most (MQTT 5: also the broker's Receive Maximum)" },
+  { name: "queue-messages", type: "number", arg: "N", default: 100000, min: 1, group: "MQTT output",
+    help: "messages held while the broker is away; beyond it the oldest are dropped and counted" },
+  { name: "queue-bytes", type: "number", arg: "BYTES", default: 128 << 20, min: 1, group: "MQTT output", help: "the same bound in bytes" },
+  { name: "status-topic", type: "string", arg: "TOPIC", group: "MQTT output",
+    help: "retained \"online\"/\"offline\" presence (offline is the last will)" },
+  { name: "telemetry-topic", type: "string", arg: "TOPIC", group: "MQTT output", help: "periodic JSON counters" },
+  { name: "telemetry-interval", type: "number", arg: "SECONDS", default: 30, min: 1, group: "MQTT output", help: "how often telemetry is published" },
+
+  { name: "hep", type: "string", arg: "URL", group: "HEP output", help: "send HEPv3 to a collector: udp://host:9060 or tcp://host:9061" },
+  { name: "hep-id", type: "number", arg: "N", default: 2001, min: 0, group: "HEP output", help: "HEP capture agent id" },
+  { name: "hep-password", type: "string", arg: "KEY", secret: true, group: "HEP output", help: "HEP authentication key" },
+
+  { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
+];
+
+export type Source = "flag" | "env" | "file" | "default";
+
+export class Config {
+  constructor(
+    readonly command: string,
+    readonly positionals: string[],
+    private readonly values: Map<string, { value: Value; source: Source }>,
+  ) {}
+
+  has(name: string): boolean {
+    return this.values.has(spec(name).name);
+  }
+
+  str(name: string): string | undefined {
+    const v = this.values.get(spec(name).name)?.value;
+    return v === undefined ? undefined : String(v);
+  }
+
+  num(name: string): number {
+    const v = this.values.get(spec(name).name)?.value;
+    if (typeof v !== "number") throw new Error(`config: option --${name} has no number value`);
+    return v;
+  }
+
+  bool(name: string): boolean {
+    return this.values.get(spec(name).name)?.value === true;
+  }
+
+  // name=value pairs of every option set, secrets masked: the line printed at start.
+  printable(): Record<string, Value> {
+    const out: Record<string, Value> = {};
+    for (const [name, { value }] of this.values) out[name] = spec(name).secret ? "***" : value;
+    return out;
+  }
+}
+
+function spec(name: string): OptionSpec {
+  const found = OPTIONS.find((o) => o.name === name);
+  if (!found) throw new Error(`config: no option named --${name} in the table`);
+  return found;
+}
+
+export function envName(name: string): string {
+  return `SIPHON_${name.toUpperCase().replace(/-/g, "_")}`;
+}
+
+export function optionsFor(command: string): OptionSpec[] {
+  return OPTIONS.filter((o) => (o.commands ?? RUN_COMMANDS).includes(command));
+}
+
+// The whole resolution: flags, then environment, then file, then defaults; then the rules.
+export function loadConfig(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const specs = optionsFor(command);
+  const { flags, positionals } = parseFlags(specs, args);
+  const values = new Map<string, { value: Value; source: Source }>();
+  const configFile = flags.get("config") ?? env.SIPHON_CONFIG;
+  const fromFile = configFile === undefined ? new Map<string, unknown>() : readConfigFile(String(configFile), specs);
+  for (const s of specs) {
+    const flag = flags.get(s.name);
+    const envText = env[envName(s.name)];
+    let entry: { value: Value; source: Source } | undefined;
+    if (flag !== undefined) entry = { value: convert(s, flag, `--${s.name}`), source: "flag" };
+    else if (envText !== undefined && envText !== "") entry = { value: convert(s, envText, envName(s.name)), source: "env" };
+    else if (fromFile.has(s.name)) entry = { value: convert(s, fromFile.get(s.name), `${configFile}: "${s.name}"`), source: "file" };
+    else if (s.default !== undefined) entry = { value: s.default, source: "default" };
+    if (entry !== undefined && !(s.type === "boolean" && entry.value === false)) values.set(s.name, entry);
+  }
+  const config = new Config(command, positionals, values);
+  checkOptions(config);
+  return config;
+}
+
+function parseFlags(specs: OptionSpec[], args: string[]): { flags: Map<string, string | boolean>; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const s of specs) options[s.name] = { type: s.type === "boolean" ? "boolean" : "string", ...(s.short ? { short: s.short } : {}) };
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    const flags = new Map<string, string | boolean>();
+    for (const [name, value] of Object.entries(values)) if (value !== undefined) flags.set(name, value as string | boolean);
+    return { flags, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, "") + " (try 'siphon --help')");
+  }
+}
+
+// JSON, because it needs no parser of our own, its types are explicit (a number
+// is not a string that looks like one) and every config tool can write it.
+function readConfigFile(file: string, specs: OptionSpec[]): Map<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`--config: cannot read ${file}: ${e.code ?? e.message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`--config: ${file} must hold one JSON object of option names and values`);
+  }
+  const entries = new Map(Object.entries(parsed));
+  for (const key of entries.keys()) {
+    if (key === "config") throw new UsageError(`--config: ${file}: "config" cannot name another file`);
+    if (!specs.some((s) => s.name === key)) {
+      throw new UsageError(`--config: ${file}: unknown option "${key}" (the keys are the long flag names, e.g. "mqtt", "topic")`);
+    }
+  }
+  return entries;
+}
+
+function convert(s: OptionSpec, raw: unknown, where: string): Value {
+  let value: Value;
+  if (s.type === "boolean") {
+    if (typeof raw === "boolean") value = raw;
+    else if (raw === "1" || raw === "true" || raw === "yes") value = true;
+    else if (raw === "0" || raw === "false" || raw === "no") value = false;
+    else throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+  } else if (s.type === "number") {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    if (!Number.isFinite(n)) throw new UsageError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
+    if (s.min !== undefined && n < s.min) throw new UsageError(`${where}: must be at least ${s.min}, got ${n}`);
+    value = n;
+  } else {
+    if (typeof raw !== "string") throw new UsageError(`${where}: expected a string, got ${JSON.stringify(raw)}`);
+    value = raw;
+  }
+  if (s.choices && !s.choices.includes(value)) {
+    throw new UsageError(`${where}: must be one of ${s.choices.join(", ")}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+// Options that only mean something together, or that contradict each other.
+const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
+  { when: (c) => c.has("filter") && c.has("filter-file"), message: "give --filter or --filter-file, not both" },
+  { when: (c) => c.has("mqtt-cert") !== c.has("mqtt-key"), message: "--mqtt-cert and --mqtt-key go together: give both or neither" },
+  { when: (c) => c.has("password") && !c.has("username"), message: "--password needs --username" },
+  { when: (c) => !c.has("mqtt") && ["status-topic", "telemetry-topic", "client-id", "username", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-insecure"].some((n) => c.has(n)),
+    message: "MQTT options were given without --mqtt URL: name the broker or drop them" },
+  { when: (c) => !c.has("hep") && c.has("hep-password"), message: "--hep-password was given without --hep URL" },
+  { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
+  { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
+];
+
+function checkOptions(config: Config): void {
+  for (const rule of RULES) if (rule.when(config)) throw new UsageError(`${rule.message} (try 'siphon --help')`);
+}
+
+// The option list of --help, grouped, from the table.
+export function optionsHelp(command: string): string {
+  const groups = new Map<string, string[]>();
+  for (const s of optionsFor(command)) {
+    const flag = `${s.short ? `-${s.short}, ` : "    "}--${s.name}${s.arg ? ` ${s.arg}` : ""}`;
+    const def = s.default !== undefined && s.type !== "boolean" ? ` (default ${s.default})` : "";
+    const line = `  ${flag.padEnd(30)} ${s.help}${def}`;
+    groups.set(s.group, [...(groups.get(s.group) ?? []), line]);
+  }
+  return [...groups].map(([group, lines]) => `${group} options:\n${lines.join("\n")}`).join("\n\n");
+}
