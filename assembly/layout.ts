@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -16,6 +16,10 @@ export const CFG_FLAGS = 16;          // CFG_FLAG_* bits
 export const CFG_OUT_JSON_BYTES = 20; // capacity of the envelope JSON region
 export const CFG_SENSOR_LEN = 24;     // bytes of sensor name at CFG_SENSOR
 export const CFG_AGENT_LEN = 28;      // bytes of agent string at CFG_AGENT
+export const CFG_DEFRAG_SLOTS = 32;   // IP datagrams in reassembly at once; 0 turns reassembly off
+export const CFG_DEFRAG_TIMEOUT = 36; // seconds of capture time a datagram may wait for its fragments
+export const CFG_VXLAN_PORTS = 40;    // UDP ports read as VXLAN: low 16 bits, high 16 bits (0 for none)
+export const CFG_GENEVE_PORT = 44;    // UDP port read as Geneve, 0 for none
 export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
 export const CFG_SENSOR_MAX = 128;
 export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
@@ -44,7 +48,7 @@ export const FRAME_TS_NSEC = 24;  // u32, nanoseconds
 export const FRAME_IFACE = 28;    // u32, interface number in the capture
 
 // ---- result record, written by the core, one per SIP message ----
-export const REC_SIZE = 256;
+export const REC_SIZE = 320;
 export const REC_FRAME = 0;       // u32, index in the batch of the message's last frame
 export const REC_FLAGS = 4;       // u32, REC_F_* bits and transport in the low nibble
 export const REC_TS_SEC = 8;      // i64, capture time of the message's last packet
@@ -65,6 +69,12 @@ export const REC_CLEN = 92;       // i32, Content-Length header, -1 when absent
 export const REC_SPANS = 96;      // SPAN_COUNT x (u32 offset, u32 length), relative to the message
 export const REC_HEADER_COUNT = 224; // u32, header fields in the message
 export const REC_PROBLEMS = 228;  // u32, PROB_* bits found while tokenizing
+// Tunnelled messages: the outermost tunnel's IP endpoints (REC_SRC/DST are the inner ones).
+export const REC_OUTER_SRC = 232; // 16 bytes, IPv4 in the first 4; REC_F_OUTER_IPV6 says which
+export const REC_OUTER_DST = 248; // 16 bytes
+export const REC_OUTER_TYPE = 264; // u32, TUNNEL_*; TUNNEL_NONE when not tunnelled
+export const REC_OUTER_ID = 268;   // u32, VNI, GRE key or ERSPAN session, when REC_F_OUTER_ID
+export const REC_OUTER_DEPTH = 272; // u32, tunnels around the message (1 unless nested)
 
 export const TRANSPORT_MASK = 15;
 export const TRANSPORT_UDP = 1;
@@ -73,6 +83,17 @@ export const TRANSPORT_WS = 3;
 
 export const REC_F_REQUEST = 16;
 export const REC_F_IPV6 = 32;
+export const REC_F_OUTER_IPV6 = 64;
+export const REC_F_OUTER_ID = 128;
+
+// Tunnel types (REC_OUTER_TYPE), named in TUNNEL_NAMES for the envelope.
+export const TUNNEL_NONE = 0;
+export const TUNNEL_VXLAN = 1;
+export const TUNNEL_GENEVE = 2;
+export const TUNNEL_GRE = 3;
+export const TUNNEL_ERSPAN = 4;
+export const TUNNEL_IPIP = 5;      // IPv4 or IPv6 directly in IPv4 or IPv6 (protocols 4, 41)
+export const TUNNEL_NAMES: string[] = ["", "vxlan", "geneve", "gre", "erspan", "ip"];
 
 // Spans into the message; offset 0 and length 0 mean absent.
 export const SPAN_METHOD = 0;       // request method, or CSeq method of a response
@@ -130,12 +151,30 @@ export const C_FILTER_MATCHED = 20;
 export const C_FILTER_REJECTED = 21;
 export const C_SIP_WS = 22;
 export const C_OUT_OVERFLOW = 23;     // a message dropped because one frame outgrew the output regions
-export const COUNTER_COUNT = 32;
+export const C_DEFRAG_DONE = 24;      // datagrams reassembled from fragments
+export const C_DEFRAG_DUPLICATE = 25; // fragments that repeated one already held (ignored)
+export const C_DEFRAG_OVERLAP = 26;   // datagrams dropped: fragments overlapped (RFC 5722)
+export const C_DEFRAG_TIMEOUT = 27;   // datagrams dropped: incomplete after CFG_DEFRAG_TIMEOUT
+export const C_DEFRAG_EVICTED = 28;   // datagrams dropped: the table was full
+export const C_DEFRAG_OVERSIZE = 29;  // datagrams dropped: longer than 65535 bytes of payload
+export const C_DEFRAG_MALFORMED = 30; // fragments dropped: not a multiple of 8 bytes before the last
+export const C_DEFRAG_ATOMIC = 31;    // fragment headers with offset 0 and no more fragments (RFC 6946)
+export const C_TUNNEL_VXLAN = 32;
+export const C_TUNNEL_GENEVE = 33;
+export const C_TUNNEL_GRE = 34;
+export const C_TUNNEL_ERSPAN = 35;
+export const C_TUNNEL_IP = 36;
+export const C_TUNNEL_DEPTH = 37;     // packets dropped: tunnels nested deeper than the bound
+export const C_TUNNEL_UNSUPPORTED = 38; // GRE versions, flags or payload types not decoded
+export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
   "other_l4", "non_sip", "sip_udp", "sip_tcp", "sip_malformed", "trailing_bytes", "udp_multi",
   "header_overflow", "fragments", "truncated", "clen_bad", "clen_short", "filter_matched",
-  "filter_rejected", "sip_ws", "out_overflow",
+  "filter_rejected", "sip_ws", "out_overflow", "defrag_done", "defrag_duplicate", "defrag_overlap",
+  "defrag_timeout", "defrag_evicted", "defrag_oversize", "defrag_malformed", "defrag_atomic",
+  "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "tunnel_depth",
+  "tunnel_unsupported",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).
