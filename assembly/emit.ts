@@ -4,7 +4,7 @@ import {
   REC_FRAME, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_HASH, REC_MSG_ADDR, REC_MSG_LEN,
   REC_JSON_OFF, REC_JSON_LEN, REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ,
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
-  SPAN_COUNT, SPAN_CALL_ID, TRANSPORT_UDP, TRANSPORT_TCP, CFG_FLAG_RENDER_JSON,
+  SPAN_COUNT, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED,
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED,
 } from "./layout";
@@ -56,17 +56,11 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
     return;
   }
   const at = jsonCursor();
-  const jsonLen = renderEnvelope(at, msg, len, hash, transportName(transport),
+  const jsonLen = renderEnvelope(at, msg, len, hash, transport,
     msg + getSpanOff(SPAN_CALL_ID), getSpanLen(SPAN_CALL_ID), getSpanLen(SPAN_CALL_ID) != 0);
   store<u32>(rec + REC_JSON_OFF, <u32>(at - outJson));
   store<u32>(rec + REC_JSON_LEN, jsonLen);
   commitJson(jsonLen + 1);
-}
-
-function transportName(transport: u32): string {
-  if (transport == TRANSPORT_UDP) return "udp";
-  if (transport == TRANSPORT_TCP) return "tcp";
-  return "ws";
 }
 
 function countProblems(found: u32): void {

@@ -2,7 +2,7 @@
 // output region (docs/envelope.md documents every field).
 import { srcAddr, dstAddr, ipVersion, srcPort, dstPort, tsSec, tsNsec } from "./packet";
 import { configBase, cfg } from "./state";
-import { CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN } from "./layout";
+import { CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN, TRANSPORT_TCP, TRANSPORT_WS } from "./layout";
 
 let w: usize = 0; // write cursor
 
@@ -23,38 +23,113 @@ export function envelopeBound(msgLen: u32): u32 {
   return ENVELOPE_FIXED_MAX + cfg(CFG_SENSOR_LEN) + cfg(CFG_AGENT_LEN) + msgLen * 8;
 }
 
+// The fixed text between fields, encoded once at configure time; the part from
+// "sensor" to "sip" never changes for a run, so it is one piece.
+const FRAGMENTS: usize = memory.data(512, 16);
+const FRAGMENT_SLOTS: usize = memory.data(16 * 8, 8); // (offset, length) per fragment
+const F_OPEN = 0;       // {"v":1,"id":"
+const F_TIME = 1;       // ","time":"
+const F_SRC = 2;        // ","src":"
+const F_DST = 3;        // ","dst":"
+const F_UDP = 4;        // ","transport":"udp","call_id":
+const F_TCP = 5;
+const F_WS = 6;
+const F_NULL = 7;       // null
+const F_TAIL = 8;       // ,"sensor":"...","agent":"...","sip":"
+const F_CLOSE = 9;      // "} and the newline
+let fragmentsEnd: usize = 0;
+
+const HEX_PAIRS: usize = memory.data(256 * 2, 2);  // byte -> two hex digits
+const OCTETS: usize = memory.data(256 * 4, 4);     // byte -> decimal digits, count in the top byte
+
+export function buildEnvelopeTables(): void {
+  fragmentsEnd = FRAGMENTS;
+  fragment(F_OPEN, "{\"v\":1,\"id\":\"");
+  fragment(F_TIME, "\",\"time\":\"");
+  fragment(F_SRC, "\",\"src\":\"");
+  fragment(F_DST, "\",\"dst\":\"");
+  fragment(F_UDP, "\",\"transport\":\"udp\",\"call_id\":");
+  fragment(F_TCP, "\",\"transport\":\"tcp\",\"call_id\":");
+  fragment(F_WS, "\",\"transport\":\"ws\",\"call_id\":");
+  fragment(F_NULL, "null");
+  const tail = fragmentsEnd;
+  appendAscii(",\"sensor\":\"");
+  appendBytes(configBase + CFG_SENSOR, cfg(CFG_SENSOR_LEN));
+  appendAscii("\",\"agent\":\"");
+  appendBytes(configBase + CFG_AGENT, cfg(CFG_AGENT_LEN));
+  appendAscii("\",\"sip\":\"");
+  setSlot(F_TAIL, tail, fragmentsEnd - tail);
+  fragment(F_CLOSE, "\"}\n");
+  for (let b: u32 = 0; b < 256; b++) {
+    store<u16>(HEX_PAIRS + (b << 1), <u16>(load<u8>(HEX + (b >> 4)) | (<u32>load<u8>(HEX + (b & 15)) << 8)));
+    const count: u32 = b >= 100 ? 3 : b >= 10 ? 2 : 1;
+    let text: u32 = 0;
+    for (let k: u32 = 0, v = b; k < count; k++, v /= 10) text |= (0x30 + v % 10) << ((count - 1 - k) << 3);
+    store<u32>(OCTETS + (b << 2), text | (count << 24));
+  }
+}
+
+function fragment(slot: i32, s: string): void {
+  const at = fragmentsEnd;
+  appendAscii(s);
+  setSlot(slot, at, fragmentsEnd - at);
+}
+
+function setSlot(slot: i32, at: usize, len: usize): void {
+  store<u32>(FRAGMENT_SLOTS + (<usize>slot << 3), <u32>at);
+  store<u32>(FRAGMENT_SLOTS + (<usize>slot << 3), <u32>len, 4);
+}
+
+function appendAscii(s: string): void {
+  for (let i = 0; i < s.length; i++) store<u8>(fragmentsEnd++, s.charCodeAt(i));
+}
+
+function appendBytes(p: usize, n: u32): void {
+  memory.copy(fragmentsEnd, p, n);
+  fragmentsEnd += n;
+}
+
+// Copies a fragment. Short ones move as two 16-byte words, which may write up
+// to 31 bytes past the fragment: the next field overwrites them, and the
+// output-space bound (envelopeBound) leaves more slack than that.
+@inline function put(slot: i32): void {
+  const at = <usize>load<u32>(FRAGMENT_SLOTS + (<usize>slot << 3));
+  const len = <usize>load<u32>(FRAGMENT_SLOTS + (<usize>slot << 3), 4);
+  if (len <= 32) {
+    store<u64>(w, load<u64>(at));
+    store<u64>(w, load<u64>(at, 8), 8);
+    store<u64>(w, load<u64>(at, 16), 16);
+    store<u64>(w, load<u64>(at, 24), 24);
+  } else {
+    memory.copy(w, at, len);
+  }
+  w += len;
+}
+
 // Renders the envelope at `out`; returns its length, not counting the newline after it.
-export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, transport: string,
+export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, transport: u32,
   callId: usize, callIdLen: u32, hasCallId: bool): u32 {
   w = out;
-  ascii("{\"v\":1,\"id\":\"");
+  put(F_OPEN);
   hex64(hash);
-  ascii("\",\"time\":\"");
+  put(F_TIME);
   isoTime(tsSec, tsNsec);
-  ascii("\",\"src\":\"");
+  put(F_SRC);
   endpoint(srcAddr, srcPort);
-  ascii("\",\"dst\":\"");
+  put(F_DST);
   endpoint(dstAddr, dstPort);
-  ascii("\",\"transport\":\"");
-  ascii(transport);
-  ascii("\",\"call_id\":");
+  put(transport == TRANSPORT_TCP ? F_TCP : transport == TRANSPORT_WS ? F_WS : F_UDP);
   if (hasCallId) {
     byte(0x22);
     jsonEscaped(callId, callIdLen);
     byte(0x22);
   } else {
-    ascii("null");
+    put(F_NULL);
   }
-  ascii(",\"sensor\":\"");
-  raw(configBase + CFG_SENSOR, cfg(CFG_SENSOR_LEN));
-  ascii("\",\"agent\":\"");
-  raw(configBase + CFG_AGENT, cfg(CFG_AGENT_LEN));
-  ascii("\",\"sip\":\"");
+  put(F_TAIL);
   base64(msg, msgLen);
-  ascii("\"}");
-  const len = <u32>(w - out);
-  byte(0x0a);
-  return len;
+  put(F_CLOSE);
+  return <u32>(w - out) - 1;
 }
 
 @inline function byte(c: u32): void {
@@ -75,9 +150,9 @@ function raw(p: usize, n: u32): void {
 }
 
 function hex64(v: u64): void {
-  for (let i = 15; i >= 0; i--) {
-    store<u8>(w + i, load<u8>(HEX + <usize>(v & 15)));
-    v >>= 4;
+  for (let i = 7; i >= 0; i--) {
+    store<u16>(w + (i << 1), load<u16>(HEX_PAIRS + (<usize>(v & 0xff) << 1)));
+    v >>= 8;
   }
   w += 16;
 }
@@ -170,7 +245,9 @@ function decimal(v: u32): void {
 function ipv4(addr: usize): void {
   for (let i = 0; i < 4; i++) {
     if (i > 0) byte(0x2e);
-    decimal(load<u8>(addr + i));
+    const octet = load<u32>(OCTETS + (<usize>load<u8>(addr + i) << 2));
+    store<u32>(w, octet & 0xffffff);
+    w += octet >> 24;
   }
 }
 

@@ -19,7 +19,7 @@ import { decodeUdp, payloadStart, payloadEnd } from "./udp";
 import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
-import { buildBase64Pairs } from "./envelope";
+import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
 import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
 
 const PROTO_TCP: u32 = 6;
@@ -43,6 +43,7 @@ export function configure(): i32 {
     buildHeaderBuckets();
     buildCharClasses();
     buildBase64Pairs();
+    buildEnvelopeTables();
   }
   return result;
 }
