@@ -20,6 +20,10 @@ export const CFG_DEFRAG_SLOTS = 32;   // IP datagrams in reassembly at once; 0 t
 export const CFG_DEFRAG_TIMEOUT = 36; // seconds of capture time a datagram may wait for its fragments
 export const CFG_VXLAN_PORTS = 40;    // UDP ports read as VXLAN: low 16 bits, high 16 bits (0 for none)
 export const CFG_GENEVE_PORT = 44;    // UDP port read as Geneve, 0 for none
+export const CFG_TCP_FLOWS = 48;      // TCP connections followed at once; 0 turns TCP reassembly off
+export const CFG_TCP_BUFFERS = 52;    // stream buffers shared by the flows (one per direction holding a partial message)
+export const CFG_TCP_BUFFER_BYTES = 56; // bytes of one stream buffer: the longest message plus TCP_TAIL_ROOM
+export const CFG_TCP_IDLE = 60;       // seconds of capture time a flow may stay silent before it is freed
 export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
 export const CFG_SENSOR_MAX = 128;
 export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
@@ -166,6 +170,20 @@ export const C_TUNNEL_ERSPAN = 35;
 export const C_TUNNEL_IP = 36;
 export const C_TUNNEL_DEPTH = 37;     // packets dropped: tunnels nested deeper than the bound
 export const C_TUNNEL_UNSUPPORTED = 38; // GRE versions, flags or payload types not decoded
+export const C_TCP_FLOWS = 39;        // flows entered in the table
+export const C_TCP_CLOSED = 40;       // flows freed by FIN in both directions or by RST
+export const C_TCP_IDLE = 41;         // flows freed after CFG_TCP_IDLE seconds of silence
+export const C_TCP_EVICTED = 42;      // flows freed because the table was full (least recently seen)
+export const C_TCP_RETRANSMIT = 43;   // segments whose bytes were all delivered already (dropped)
+export const C_TCP_OUT_OF_ORDER = 44; // segments held until the bytes before them arrive
+export const C_TCP_GAP = 45;          // holes given up on: bytes never seen, stream resynced after them
+export const C_TCP_RESYNC = 46;       // resyncs: the next SIP start line searched after a gap or bad data
+export const C_TCP_SKIPPED = 47;      // stream bytes discarded while looking for a start line
+export const C_TCP_NO_BUFFER = 48;    // partial messages dropped: every stream buffer was in use
+export const C_TCP_TOO_LONG = 49;     // messages longer than a stream buffer, skipped by Content-Length
+export const C_WS_UPGRADE = 50;       // WebSocket upgrades (RFC 6455 §4) seen on a stream
+export const C_WS_FRAMES = 51;        // WebSocket frames decoded
+export const C_WS_BAD = 52;           // WebSocket streams given up: reserved bits, opcodes or lengths out of bounds
 export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -174,7 +192,9 @@ export const COUNTER_NAMES: string[] = [
   "filter_rejected", "sip_ws", "out_overflow", "defrag_done", "defrag_duplicate", "defrag_overlap",
   "defrag_timeout", "defrag_evicted", "defrag_oversize", "defrag_malformed", "defrag_atomic",
   "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "tunnel_depth",
-  "tunnel_unsupported",
+  "tunnel_unsupported", "tcp_flows", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_retransmit",
+  "tcp_out_of_order", "tcp_gap", "tcp_resync", "tcp_skipped", "tcp_no_buffer", "tcp_too_long",
+  "ws_upgrade", "ws_frames", "ws_bad",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).
