@@ -4,7 +4,7 @@ import {
   REC_FRAME, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_HASH, REC_MSG_ADDR, REC_MSG_LEN,
   REC_JSON_OFF, REC_JSON_LEN, REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ,
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
-  SPAN_COUNT, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
+  SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED,
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED,
 } from "./layout";
@@ -47,7 +47,8 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_CSEQ, cseq);
   store<i32>(rec + REC_EXPIRES, expires);
   store<i32>(rec + REC_CLEN, contentLength);
-  memory.copy(rec + REC_SPANS, spans, SPAN_COUNT * 8);
+  memory.copy(rec + REC_SPANS, spans, SPAN_BASE_COUNT * 8);
+  memory.copy(rec + REC_SPANS_MORE, spans + SPAN_BASE_COUNT * 8, (SPAN_COUNT - SPAN_BASE_COUNT) * 8);
   store<u32>(rec + REC_HEADER_COUNT, headerCount);
   store<u32>(rec + REC_PROBLEMS, found);
   if (!renderJson) {

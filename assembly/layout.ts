@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -79,6 +79,8 @@ export const REC_OUTER_DST = 248; // 16 bytes
 export const REC_OUTER_TYPE = 264; // u32, TUNNEL_*; TUNNEL_NONE when not tunnelled
 export const REC_OUTER_ID = 268;   // u32, VNI, GRE key or ERSPAN session, when REC_F_OUTER_ID
 export const REC_OUTER_DEPTH = 272; // u32, tunnels around the message (1 unless nested)
+// Spans SPAN_BASE_COUNT and up (the leg correlation headers) continue here, same format.
+export const REC_SPANS_MORE = 280;
 
 export const TRANSPORT_MASK = 15;
 export const TRANSPORT_UDP = 1;
@@ -116,10 +118,16 @@ export const SPAN_USER_AGENT = 12;  // User-Agent, or Server in a response
 export const SPAN_BODY = 13;
 export const SPAN_VIA = 14;         // whole topmost Via value
 export const SPAN_EXPIRES = 15;     // Expires value text
-export const SPAN_COUNT = 16;
+export const SPAN_BASE_COUNT = 16;  // spans at REC_SPANS; the rest at REC_SPANS_MORE
+export const SPAN_REASON_HEADER = 16;  // Reason header (RFC 3326), first one
+export const SPAN_SESSION_ID = 17;     // Session-ID (RFC 7989): correlates B2BUA legs
+export const SPAN_X_CID = 18;          // X-CID: the other leg's Call-ID, as SBCs add it
+export const SPAN_P_CHARGING_VECTOR = 19; // P-Charging-Vector (RFC 7315)
+export const SPAN_COUNT = 20;
 export const SPAN_NAMES: string[] = [
   "method", "uri", "reason", "call_id", "cseq_method", "from", "from_tag", "to",
   "to_tag", "via_branch", "contact", "content_type", "user_agent", "body", "via", "expires",
+  "reason_header", "session_id", "x_cid", "p_charging_vector",
 ];
 
 // Tokenizer problems: the message is emitted, the problem counted.
@@ -205,11 +213,11 @@ export const HEADER_NAMES: string[] = [
   "allow-events", "refer-to", "referred-by", "session-expires", "reject-contact",
   "accept-contact", "identity", "request-disposition", "identity-info", "max-forwards", "route",
   "record-route", "authorization", "proxy-authorization", "www-authenticate",
-  "proxy-authenticate",
+  "proxy-authenticate", "reason", "session-id", "x-cid", "p-charging-vector",
 ];
 export const HEADER_COMPACT: string[] = [
   "", "i", "f", "t", "v", "m", "l", "c", "", "", "", "", "s", "k", "e", "o", "u", "r", "b", "x",
-  "j", "a", "y", "d", "n", "", "", "", "", "", "", "",
+  "j", "a", "y", "d", "n", "", "", "", "", "", "", "", "", "", "", "",
 ];
 export const H_OTHER = 0;
 export const H_CALL_ID = 1;
@@ -223,6 +231,10 @@ export const H_CSEQ = 8;
 export const H_EXPIRES = 9;
 export const H_USER_AGENT = 10;
 export const H_SERVER = 11;
+export const H_REASON = 32;
+export const H_SESSION_ID = 33;
+export const H_X_CID = 34;
+export const H_P_CHARGING_VECTOR = 35;
 
 // configure() results
 export const CONFIGURE_OK = 0;

@@ -6,10 +6,12 @@ import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
   SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_VIA_BRANCH, SPAN_CONTACT, SPAN_CONTENT_TYPE,
-  SPAN_USER_AGENT, SPAN_BODY, SPAN_VIA, SPAN_EXPIRES,
+  SPAN_USER_AGENT, SPAN_BODY, SPAN_VIA, SPAN_EXPIRES, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID,
+  SPAN_P_CHARGING_VECTOR,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_NO_CALL_ID, PROB_NO_CSEQ, PROB_HEADER_OVERFLOW,
   HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_VIA, H_CONTACT,
-  H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER,
+  H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
+  H_X_CID, H_P_CHARGING_VECTOR,
 } from "./layout";
 
 // ---- the message being tokenized ----
@@ -196,6 +198,10 @@ function knownField(id: i32, off: u32, len: u32): void {
     case H_EXPIRES: if (firstSpan(SPAN_EXPIRES, off, len)) expires = parseNumber(off, off + len); break;
     case H_USER_AGENT: userAgent(off, len, false); break;
     case H_SERVER: userAgent(off, len, true); break;
+    case H_REASON: firstSpan(SPAN_REASON_HEADER, off, len); break;
+    case H_SESSION_ID: firstSpan(SPAN_SESSION_ID, off, len); break;
+    case H_X_CID: firstSpan(SPAN_X_CID, off, len); break;
+    case H_P_CHARGING_VECTOR: firstSpan(SPAN_P_CHARGING_VECTOR, off, len); break;
   }
 }
 

@@ -276,8 +276,16 @@ export class Core implements FrameSink, MessageBatch {
       v.getInt32(rec + L.REC_CLEN, true),
       u32(L.REC_HEADER_COUNT),
       u32(L.REC_PROBLEMS),
-      new Uint32Array(this.u8.slice(rec + L.REC_SPANS, rec + L.REC_SPANS + L.SPAN_COUNT * 8).buffer),
+      this.spansOf(rec),
     );
+  }
+
+  private spansOf(rec: number): Uint32Array {
+    const spans = new Uint32Array(L.SPAN_COUNT * 2);
+    const base = L.SPAN_BASE_COUNT * 8;
+    spans.set(new Uint32Array(this.u8.slice(rec + L.REC_SPANS, rec + L.REC_SPANS + base).buffer));
+    spans.set(new Uint32Array(this.u8.slice(rec + L.REC_SPANS_MORE, rec + L.REC_SPANS_MORE + L.SPAN_COUNT * 8 - base).buffer), L.SPAN_BASE_COUNT * 2);
+    return spans;
   }
 
   // Linear memory in bytes: fixed after configure(), which tests check.
