@@ -48,7 +48,7 @@ function seedFrames(): Uint8Array[] {
 const INTERESTING = [0, 0xff, 0x0d, 0x0a, 0x20, 0x3a, 0x3b, 0x2c, 0x22, 0x3c, 0x3e, 0x30, 0x39, 0x7f, 0x80, 0x11, 0x06, 0x2c];
 
 function mutate(base: Uint8Array, next: () => number): Uint8Array {
-  let bytes = Uint8Array.from(base);
+  let bytes: Uint8Array = Uint8Array.from(base);
   const rounds = 1 + (next() % 6);
   for (let r = 0; r < rounds && bytes.length > 0; r++) {
     const at = next() % bytes.length;

@@ -519,7 +519,7 @@ test("readCapture: reads a file and reports progress up to its size", async () =
   const path = tempFile("mixed.pcapng", file);
   const recorder = new Recorder();
   const progress: [number, number | undefined][] = [];
-  await readCapture(path, recorder, (read, total) => progress.push([read, total]));
+  await readCapture(path, recorder, (read, total) => { progress.push([read, total]); });
   assert.equal(recorder.frames.map(summary), MIXED_PCAPNG_SUMMARIES);
   assert.equal(progress.at(-1), [file.length, file.length]);
 });
