@@ -21,6 +21,7 @@ export interface OptionSpec {
   choices?: readonly Value[];
   min?: number;              // numbers: the least accepted value
   commands?: readonly string[]; // default: every run command
+  multiple?: boolean;        // strings: the flag may repeat; the environment and file give a comma-separated list
 }
 
 export const RUN_COMMANDS = ["replay", "capture"] as const;
@@ -71,6 +72,21 @@ export const OPTIONS: OptionSpec[] = [
   { name: "hep-password", type: "string", arg: "KEY", secret: true, group: "HEP output", help: "HEP authentication key" },
 
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
+
+  { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
+    help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
+  { name: "bpf", short: "f", type: "string", arg: "BPF", group: "Live capture", commands: ["capture"],
+    help: "libpcap filter, replacing the one built from the configuration (SIP ports, tunnels, fragments)" },
+  { name: "sip-port", type: "string", arg: "PORT", multiple: true, group: "Live capture", commands: ["capture"],
+    help: "a SIP port the built filter takes besides 5060 and 5061 (repeatable)" },
+  { name: "snaplen", type: "number", arg: "BYTES", default: 65535, min: 64, group: "Live capture", commands: ["capture"],
+    help: "bytes kept of each packet (at most 65535, libpcap's limit through cap)" },
+  { name: "buffer-mb", type: "number", arg: "MB", default: 32, min: 1, group: "Live capture", commands: ["capture"],
+    help: "the kernel's capture buffer per interface, in MiB" },
+  { name: "promisc", type: "boolean", group: "Live capture", commands: ["capture"],
+    help: "promiscuous mode (cap 0.2 always turns it on; see docs/capture.md)" },
+  { name: "user", type: "string", arg: "NAME", group: "Live capture", commands: ["capture"],
+    help: "once the interfaces are open, drop root and run as NAME (and its groups)" },
 ];
 
 export type Source = "flag" | "env" | "file" | "default";
@@ -95,6 +111,12 @@ export class Config {
     const v = this.values.get(spec(name).name)?.value;
     if (typeof v !== "number") throw new Error(`config: option --${name} has no number value`);
     return v;
+  }
+
+  // A `multiple` option's values, in the order given.
+  list(name: string): string[] {
+    const v = this.str(name);
+    return v === undefined ? [] : v.split(",").map((x) => x.trim()).filter((x) => x !== "");
   }
 
   bool(name: string): boolean {
@@ -146,12 +168,16 @@ export function loadConfig(command: string, args: string[], env: NodeJS.ProcessE
 }
 
 function parseFlags(specs: OptionSpec[], args: string[]): { flags: Map<string, string | boolean>; positionals: string[] } {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const s of specs) options[s.name] = { type: s.type === "boolean" ? "boolean" : "string", ...(s.short ? { short: s.short } : {}) };
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
+  for (const s of specs) {
+    options[s.name] = { type: s.type === "boolean" ? "boolean" : "string", ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) };
+  }
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     const flags = new Map<string, string | boolean>();
-    for (const [name, value] of Object.entries(values)) if (value !== undefined) flags.set(name, value as string | boolean);
+    for (const [name, value] of Object.entries(values)) {
+      if (value !== undefined) flags.set(name, Array.isArray(value) ? value.join(",") : value as string | boolean);
+    }
     return { flags, positionals };
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, "") + " (try 'siphon --help')");
@@ -193,6 +219,8 @@ function convert(s: OptionSpec, raw: unknown, where: string): Value {
     if (!Number.isFinite(n)) throw new UsageError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
     if (s.min !== undefined && n < s.min) throw new UsageError(`${where}: must be at least ${s.min}, got ${n}`);
     value = n;
+  } else if (s.multiple && Array.isArray(raw) && raw.every((x) => typeof x === "string" || typeof x === "number")) {
+    value = raw.join(",");
   } else {
     if (typeof raw !== "string") throw new UsageError(`${where}: expected a string, got ${JSON.stringify(raw)}`);
     value = raw;
