@@ -5,6 +5,7 @@ import { filterCommand } from "./filter/command";
 import { filterFromOptions } from "./filter/compile";
 import { FilterError } from "./filter/errors";
 import { loadConfig, optionsHelp, UsageError } from "./config";
+import { capture, listInterfaces } from "./capture";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -19,12 +20,19 @@ Usage:
   siphon replay FILE|- [options]   decode a pcap or pcapng capture ('-' reads a pcap
                                    stream on stdin, e.g. tcpdump -U -w - | siphon replay -)
                                    and write one JSON envelope per SIP message (NDJSON)
+  siphon capture -i IFACE [options]
+                                   capture live with libpcap (optional 'cap' package) on IFACE
+                                   (repeat -i for several) until SIGINT/SIGTERM; the same output
+                                   as replay; docs/capture.md has permissions, --user and BPF
+  siphon capture --list            the interfaces libpcap can capture on
   siphon filter check EXPR         print the filter as Siphon reads it and its cost, or the error
   siphon filter test EXPR FILE     count the SIP messages of a capture the filter selects
                                    (both take --filter-file FILE in place of EXPR)
   siphon --help | --version
 
 ${optionsHelp("replay")}
+
+${optionsHelp("capture").split("\n\n").filter((g) => g.startsWith("Live capture")).join("\n\n")}
 
 Every option can also be set by its SIPHON_* environment variable (--flush-timeout:
 SIPHON_FLUSH_TIMEOUT) or by a JSON file (--config FILE); flags win over the
@@ -48,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (command === "replay") return runReplay(rest);
+  if (command === "capture") return runCapture(rest);
   if (command === "filter") return filterCommand(rest);
   throw new UsageError(`unknown command '${command}' (try 'siphon --help')`);
 }
@@ -67,6 +76,35 @@ async function runReplay(args: string[]): Promise<number> {
     sensor: config.str("sensor") ?? hostname(),
     agent: AGENT,
     progress: !config.bool("no-progress"),
+    filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
+  });
+  return EXIT_OK;
+}
+
+async function runCapture(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (args.length === 1 && args[0] === "--list") {
+    process.stdout.write(listInterfaces().map((name) => `${name}\n`).join(""));
+    return EXIT_OK;
+  }
+  const config = loadConfig("capture", args);
+  if (config.positionals.length > 0) {
+    throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
+  }
+  await capture({
+    interfaces: config.list("interface"),
+    bpf: config.str("bpf"),
+    sipPorts: config.list("sip-port"),
+    snaplen: config.num("snaplen"),
+    bufferMb: config.num("buffer-mb"),
+    promisc: config.bool("promisc"),
+    user: config.str("user"),
+    out: config.str("out"),
+    sensor: config.str("sensor") ?? hostname(),
+    agent: AGENT,
     filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
   });
   return EXIT_OK;

@@ -1,0 +1,217 @@
+// `siphon capture -i IFACE`: live packets through the same core and sinks as replay, until
+// SIGINT or SIGTERM; then the last batch is flushed and a summary, drops included, goes to stderr.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Core, type MessageBatch } from "./core";
+import { UsageError } from "./config";
+import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./source/bpf";
+import {
+  immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
+} from "./source/live";
+import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
+import { allSinks, type Sink } from "./sink/sink";
+import { summaryLine } from "./summary";
+
+export interface CaptureOptions {
+  interfaces: string[];
+  bpf?: string;          // -f: replaces the built filter
+  sipPorts: string[];    // --sip-port, besides 5060 and 5061
+  snaplen: number;
+  bufferMb: number;
+  promisc: boolean;
+  user?: string;
+  out?: string;
+  sensor: string;
+  agent: string;
+  filterProgram?: Uint8Array; // compiled by host/filter
+  sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
+  onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
+  stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
+}
+
+// cap opens every handle with a kernel snap length of 65535 (binding.cc); ours can only be less.
+const CAP_SNAPLEN = 65535;
+const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
+
+interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+export async function capture(options: CaptureOptions): Promise<void> {
+  checkOptions(options);
+  const account = options.user === undefined ? undefined : lookupAccount(options.user);
+  const live = new LiveCapture(loadCap());
+  if (!immediateModeAvailable()) {
+    say("libpcap.so (in libpcap-dev) is missing, so cap cannot turn on immediate mode: packets arrive in " +
+      "blocks, up to a second late; install libpcap-dev for prompt delivery");
+  }
+  const bpf = options.bpf ?? captureFilter({
+    sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
+    vxlanPorts: DEFAULT_VXLAN_PORTS,
+    genevePorts: DEFAULT_GENEVE_PORTS,
+  });
+  if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
+  const opened = openOrExplain(live, { interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
+    bufferBytes: options.bufferMb << 20 });
+  if (account) dropPrivileges(live, account);
+
+  const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
+  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram },
+    (batch: MessageBatch) => sink.write(batch));
+  options.onCore?.(core);
+  const started = process.hrtime.bigint();
+  live.start(core, () => core.flush());
+  announce(opened, options, account);
+
+  await (options.stopRequested ? stopRequest(options.stopRequested) : stopSignal());
+  const stats = live.close();
+  core.flush();
+  await sink.close();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stderr.write(summaryLine(core.counters(), seconds, options.filterProgram !== undefined) + "\n");
+  for (const s of stats) say(interfaceSummary(s));
+}
+
+function say(line: string): void {
+  process.stderr.write(`siphon: ${line}\n`);
+}
+
+function checkOptions(options: CaptureOptions): void {
+  if (options.interfaces.length === 0) {
+    throw new UsageError("capture needs an interface: -i IFACE (repeat -i for several; try 'siphon capture --list')");
+  }
+  const repeated = options.interfaces.find((name, i) => options.interfaces.indexOf(name) !== i);
+  if (repeated) throw new UsageError(`-i ${repeated} is given twice: every message would come out twice`);
+  if (options.snaplen > CAP_SNAPLEN) {
+    throw new UsageError(`--snaplen ${options.snaplen}: at most ${CAP_SNAPLEN} (the kernel snap length cap sets)`);
+  }
+  for (const port of options.sipPorts) {
+    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      throw new UsageError(`--sip-port ${port}: expected a port number from 1 to 65535`);
+    }
+  }
+  if (options.bpf !== undefined && options.sipPorts.length > 0) {
+    throw new UsageError("--sip-port shapes the built filter, which -f replaces: put the ports in the -f filter");
+  }
+}
+
+function openOrExplain(live: LiveCapture, options: Parameters<LiveCapture["open"]>[0]): InterfaceStats[] {
+  try {
+    return live.open(options);
+  } catch (err) {
+    if (err instanceof LiveCaptureError && err.usage) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+// The user name as the system resolves it (getent: NSS, LDAP), /etc/passwd where getent is absent.
+function lookupAccount(name: string): Account {
+  if (process.getuid?.() !== 0) {
+    throw new UsageError(`--user ${name}: siphon is not running as root, so there is nothing to drop; ` +
+      "leave --user out (an unprivileged capture needs CAP_NET_RAW, see docs/capture.md)");
+  }
+  const entry = passwdEntry(name);
+  if (entry === undefined) throw new UsageError(`--user ${name}: no such user on this system`);
+  const [, , uid, gid] = entry.split(":");
+  const account = { name, uid: Number(uid), gid: Number(gid) };
+  if (account.uid === 0) throw new UsageError(`--user ${name}: that account is root; name an unprivileged user`);
+  return account;
+}
+
+function passwdEntry(name: string): string | undefined {
+  try {
+    return execFileSync("getent", ["passwd", name], { encoding: "latin1", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return undefined; // getent ran: no such user
+  }
+  return readFileSync("/etc/passwd", "latin1").split("\n").find((line) => line.startsWith(`${name}:`));
+}
+
+// In Node on POSIX, missing from @types/node 20.
+interface ProcessGroups {
+  initgroups?: (user: string, extraGroup: number) => void;
+}
+
+// Groups first, then the group, then the user: after setuid there is no way back to do the rest.
+function dropPrivileges(live: LiveCapture, account: Account): void {
+  try {
+    (process as NodeJS.Process & ProcessGroups).initgroups?.(account.name, account.gid);
+    process.setgid?.(account.gid);
+    process.setuid?.(account.uid);
+  } catch (err) {
+    live.close();
+    throw new LiveCaptureError(`--user ${account.name}: could not drop root (${(err as Error).message}); ` +
+      "refusing to capture as root");
+  }
+  if (stillRoot()) {
+    live.close();
+    throw new LiveCaptureError(`--user ${account.name}: the process can still become root after the drop; ` +
+      "refusing to capture as root");
+  }
+}
+
+function stillRoot(): boolean {
+  if (process.getuid?.() === 0 || process.geteuid?.() === 0) return true;
+  try {
+    process.setuid?.(0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function announce(opened: InterfaceStats[], options: CaptureOptions, account: Account | undefined): void {
+  for (const s of opened) {
+    if (!DECODED_LINK_TYPES.includes(s.linkType)) {
+      say(`-i ${s.name}: ${linkTypeName(s.linkType)} is not a link type siphon decodes; its packets will be counted as unsupported`);
+    }
+  }
+  if (!options.promisc && opened.some((s) => s.name !== "lo")) {
+    say("note: cap 0.2 opens every interface in promiscuous mode, with or without --promisc (see docs/capture.md)");
+  }
+  const where = opened.map((s) => `${s.name} (${linkTypeName(s.linkType)})`).join(", ");
+  const as = account ? ` as ${account.name}` : "";
+  say(`capturing on ${where}${as}; SIGINT or SIGTERM stops`);
+}
+
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+// Whoever watches the signals sets a flag; a live source never ends by itself, so look for it.
+const STOP_POLL_MS = 100;
+
+function stopRequest(stopRequested: () => string | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      if (stopRequested() === undefined) return;
+      clearInterval(poll);
+      resolve();
+    }, STOP_POLL_MS);
+  });
+}
+
+function interfaceSummary(s: InterfaceStats): string {
+  const d = s.interfaceDrops;
+  const drops = d === undefined
+    ? "interface drop counters not available"
+    : `${d.rxDropped + d.rxMissed + d.rxFifo} dropped by the interface (rx_dropped ${d.rxDropped}, ` +
+      `rx_missed_errors ${d.rxMissed}, rx_fifo_errors ${d.rxFifo})`;
+  return `${s.name}: ${s.packets} packets captured, ${s.truncated} cut to --snaplen, ${drops}; ` +
+    "capture-buffer drops not reported (cap has no pcap_stats)";
+}
+
+/** `siphon capture --list`: the interfaces libpcap can open. */
+export function listInterfaces(): string[] {
+  return new LiveCapture(loadCap()).deviceNames();
+}
