@@ -1,0 +1,333 @@
+// `siphon capture` on the loopback interface, as a user runs it: SIP sent on 127.0.0.1 and ::1
+// (by sipp where installed, and by the test's own sockets) while the bundled command captures;
+// every message sent comes out exactly once. Then the ways it refuses to start.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createSocket, type Socket } from "node:dgram";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const SIPHON = "dist/siphon.mjs";
+const DEADLINE_MS = 15000;
+const CAP_NET_RAW = 13; // bit in /proc/self/status CapEff
+
+interface Envelope {
+  src: string;
+  dst: string;
+  sip: string;
+}
+
+// Follows a running `siphon capture`: its output as it comes, and waits on conditions over it.
+class Running {
+  stdout = "";
+  stderr = "";
+  code: number | null | undefined;
+  private readonly child: ChildProcess;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(process.execPath, [SIPHON, "capture", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+    this.child.stdout?.on("data", (d: Buffer) => { this.stdout += d.toString(); this.notify(); });
+    this.child.stderr?.on("data", (d: Buffer) => { this.stderr += d.toString(); this.notify(); });
+    this.child.on("close", (code) => { this.code = code; this.notify(); });
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  envelopes(): Envelope[] {
+    const whole = this.stdout.slice(0, this.stdout.lastIndexOf("\n") + 1); // a chunk may end mid-line
+    return whole.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Envelope);
+  }
+
+  until(condition: () => boolean, what: string, ms = DEADLINE_MS): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!condition()) {
+          if (this.code !== undefined) finish(new Error(`siphon exited (${this.code}) before ${what}; stderr:\n${this.stderr}`));
+          return;
+        }
+        finish();
+      };
+      const timer = setTimeout(() => finish(new Error(`no ${what} within ${ms} ms; stderr:\n${this.stderr}`)), ms);
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        this.watchers.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.watchers.add(check);
+      check();
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.until(() => /siphon: capturing on /.test(this.stderr), "ready line");
+  }
+
+  async stop(): Promise<number | null | undefined> {
+    this.child.kill("SIGINT");
+    await this.until(() => this.code !== undefined, "exit after SIGINT");
+    return this.code;
+  }
+
+  private notify(): void {
+    for (const w of [...this.watchers]) w();
+  }
+}
+
+function runOnce(args: string[], env: NodeJS.ProcessEnv = process.env, prefix: string[] = []) {
+  const command = prefix.length > 0 ? prefix[0] : process.execPath;
+  const argv = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), SIPHON, "capture", ...args];
+  const r = spawnSync(command, argv, { env, timeout: DEADLINE_MS });
+  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+function capLoads(): string | undefined {
+  try {
+    createRequire(join(process.cwd(), "package.json"))("cap");
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.split("\n")[0];
+  }
+}
+
+function capturePermitted(): boolean {
+  if (process.getuid?.() === 0) return true;
+  const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "latin1"))?.[1];
+  return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << BigInt(CAP_NET_RAW))) !== 0n;
+}
+
+function onPath(tool: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
+}
+
+async function freeUdpPort(family: "udp4" | "udp6" = "udp4"): Promise<number> {
+  const s = createSocket(family);
+  await new Promise<void>((resolve) => s.bind(0, family === "udp4" ? "127.0.0.1" : "::1", resolve));
+  const port = s.address().port;
+  s.close();
+  return port;
+}
+
+async function boundSocket(family: "udp4" | "udp6"): Promise<Socket> {
+  const s = createSocket(family);
+  await new Promise<void>((resolve) => s.bind(0, family === "udp4" ? "127.0.0.1" : "::1", resolve));
+  return s;
+}
+
+function send(s: Socket, text: string, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => s.send(Buffer.from(text, "latin1"), port, host, (err) => (err ? reject(err) : resolve())));
+}
+
+function sipText(e: Envelope): string {
+  return Buffer.from(e.sip, "base64").toString("latin1");
+}
+
+function portOf(endpoint: string): number {
+  return Number(endpoint.slice(endpoint.lastIndexOf(":") + 1));
+}
+
+function request(n: number, from: number, body = ""): string {
+  return `MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${from};branch=z9hG4bKlive${n}\r\n` +
+    `From: <sip:alice@127.0.0.1>;tag=a${n}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: live-${n}@test\r\n` +
+    `CSeq: ${n} MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+}
+
+function response(n: number, from: number): string {
+  return `SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:${from};branch=z9hG4bKlive${n}\r\n` +
+    `From: <sip:alice@127.0.0.1>;tag=a${n}\r\nTo: <sip:bob@127.0.0.1>;tag=b${n}\r\nCall-ID: live-${n}@test\r\n` +
+    `CSeq: ${n} MESSAGE\r\nContent-Length: 0\r\n\r\n`;
+}
+
+function sorted(texts: string[]): string[] {
+  return [...texts].sort();
+}
+
+const noCap = capLoads();
+const permitted = capturePermitted();
+const root = process.getuid?.() === 0;
+
+test("capture without -i: a usage error naming the option, exit 2", () => {
+  const r = runOnce([]);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /capture needs an interface: -i IFACE/);
+});
+
+test("cap missing: says what to install, exit 1, no stack trace", () => {
+  const r = runOnce(["-i", "lo"], { ...process.env, SIPHON_CAP_MODULE: "siphon-test-no-such-cap" });
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /needs the optional package 'siphon-test-no-such-cap'.*npm install cap/);
+  assert.match(r.stderr, /libpcap-dev/);
+  assert.not.match(r.stderr, /\n\s+at /);
+});
+
+if (noCap !== undefined) {
+  console.log(`live.test: cap does not load here (${noCap}): the capture tests are not registered`);
+} else {
+  test("an interface that does not exist: named, the ones that do listed, exit 2", () => {
+    const r = runOnce(["-i", "siphon-nosuch0"]);
+    assert.is(r.code, 2);
+    assert.match(r.stderr, /-i siphon-nosuch0: no such interface; libpcap can capture on: .*\blo\b/);
+  });
+
+  test("capture --list names the loopback interface", () => {
+    const r = spawnSync(process.execPath, [SIPHON, "capture", "--list"]);
+    assert.is(r.status, 0);
+    assert.ok(r.stdout.toString().split("\n").includes("lo"));
+  });
+
+  if (!root || !onPath("setpriv")) {
+    console.log("live.test: not root or no setpriv: the 'capture not permitted' test is not registered");
+  } else {
+    test("capture not permitted (as nobody): names CAP_NET_RAW and the ways to grant it, exit 1", () => {
+      const r = runOnce(["-i", "lo"], process.env, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+      assert.is(r.code, 1);
+      assert.match(r.stderr, /-i lo: capture not permitted .*lacks CAP_NET_RAW/);
+      assert.match(r.stderr, /setcap cap_net_raw/);
+      assert.match(r.stderr, /--user NAME/);
+    });
+  }
+
+  if (!permitted) {
+    console.log("live.test: no CAP_NET_RAW (not root): the live loopback tests are not registered");
+  } else {
+    registerLiveTests();
+  }
+}
+
+function registerLiveTests(): void {
+  test("sockets on 127.0.0.1 and ::1: every message sent comes out exactly once, byte for byte", async () => {
+    const [a, b, a6, b6] = await Promise.all([boundSocket("udp4"), boundSocket("udp4"), boundSocket("udp6"), boundSocket("udp6")]);
+    const ports = [a, b, a6, b6].map((s) => s.address().port);
+    const run = new Running(ports.flatMap((p) => ["--sip-port", String(p)]).concat(["-i", "lo", "--sensor", "live"]));
+    try {
+      await run.ready();
+      assert.match(run.stderr, /BPF filter built from the configuration/);
+      assert.match(run.stderr, /capturing on lo \(ethernet\)/); // Linux loopback: LINKTYPE_ETHERNET
+      const sent: string[] = [];
+      const big = "x".repeat(20000);
+      for (let n = 1; n <= 40; n++) {
+        const req = request(n, ports[0], n === 7 ? big : `hello ${n}`);
+        const res = response(n, ports[0]);
+        await send(a, req, ports[1], "127.0.0.1");
+        await send(b, res, ports[0], "127.0.0.1");
+        sent.push(req, res);
+      }
+      const req6 = request(41, ports[2]);
+      await send(a6, req6, ports[3], "::1");
+      sent.push(req6);
+      const ours = (): Envelope[] => run.envelopes().filter((e) => ports.includes(portOf(e.src)) && ports.includes(portOf(e.dst)));
+      await run.until(() => ours().length >= sent.length, `${sent.length} envelopes`);
+      assert.is(await run.stop(), 0);
+      assert.equal(sorted(ours().map(sipText)), sorted(sent));
+      assert.ok(ours().some((e) => e.src.startsWith("[::1]") || e.src.startsWith("::1")), "the IPv6 message");
+      assert.match(run.stderr, /siphon: lo: \d+ packets captured, 0 cut to --snaplen, \d+ dropped by the interface/);
+    } finally {
+      [a, b, a6, b6].forEach((s) => s.close());
+      if (run.code === undefined) await run.stop();
+    }
+  });
+
+  if (!onPath("sipp")) {
+    console.log("live.test: sipp is not installed: the sipp call test is not registered");
+  } else {
+    test("sipp uac/uas calls on 127.0.0.1: every message either side sent comes out exactly once", async () => {
+      const [uasPort, uacPort] = [await freeUdpPort(), await freeUdpPort()];
+      const dir = mkdtempSync(join(tmpdir(), "siphon-live-"));
+      const run = new Running(["-i", "lo", "--sip-port", String(uasPort), "--sip-port", String(uacPort)]);
+      try {
+        await run.ready();
+        const calls = "5";
+        const uas = spawn("sipp", ["-sn", "uas", "-i", "127.0.0.1", "-p", String(uasPort), "-m", calls, "-nostdin",
+          "-trace_msg", "-message_file", join(dir, "uas.log")], { stdio: "ignore" });
+        const uasDone = new Promise<number | null>((resolve) => uas.on("close", resolve));
+        const uac = spawnSync("sipp", ["-sn", "uac", "-i", "127.0.0.1", "-p", String(uacPort), "-m", calls, "-r", "50",
+          "-nostdin", "-trace_msg", "-message_file", join(dir, "uac.log"), `127.0.0.1:${uasPort}`],
+          { stdio: "ignore", timeout: DEADLINE_MS });
+        assert.is(uac.status, 0, "sipp uac completed its calls");
+        assert.is(await uasDone, 0, "sipp uas completed its calls");
+        const sent = [...sippSent(join(dir, "uac.log")), ...sippSent(join(dir, "uas.log"))];
+        assert.ok(sent.length >= 30, `5 calls are at least 30 messages, sipp logged ${sent.length}`);
+        const ours = (): Envelope[] => run.envelopes().filter((e) => [uasPort, uacPort].includes(portOf(e.dst)));
+        await run.until(() => ours().length >= sent.length, `${sent.length} envelopes`);
+        assert.is(await run.stop(), 0);
+        assert.equal(sorted(ours().map(sipText)), sorted(sent));
+      } finally {
+        if (run.code === undefined) await run.stop();
+      }
+    });
+  }
+
+  test("-f replaces the built filter; a filter libpcap refuses is a usage error, exit 2", async () => {
+    const port = await freeUdpPort();
+    const bad = runOnce(["-i", "lo", "-f", "udp port ("]);
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, /-f: libpcap refused the filter on lo \(can't parse filter expression/);
+    const run = new Running(["-i", "lo", "-f", `udp port ${port}`]);
+    try {
+      await run.ready();
+      assert.not.match(run.stderr, /built from the configuration/);
+      const s = await boundSocket("udp4");
+      const text = request(1, s.address().port);
+      await send(s, text, port, "127.0.0.1");
+      s.close();
+      await run.until(() => run.envelopes().length >= 1, "the envelope");
+      assert.is(await run.stop(), 0);
+      assert.equal(run.envelopes().map(sipText), [text]);
+    } finally {
+      if (run.code === undefined) await run.stop();
+    }
+  });
+
+  if (!root || !existsSync("/etc/passwd") || !/^nobody:/m.test(readFileSync("/etc/passwd", "latin1"))) {
+    console.log("live.test: not root or no 'nobody' account: the --user test is not registered");
+  } else {
+    test("--user nobody: the capture runs on as nobody once lo is open", async () => {
+      const port = await freeUdpPort();
+      const run = new Running(["-i", "lo", "--user", "nobody", "--sip-port", String(port)]);
+      try {
+        await run.ready();
+        assert.match(run.stderr, /capturing on lo \(ethernet\) as nobody/);
+        const status = readFileSync(`/proc/${run.pid}/status`, "latin1");
+        const uids = /Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(status)?.slice(1).map(Number);
+        const gids = /Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(status)?.slice(1).map(Number);
+        assert.ok(uids !== undefined && uids.every((u) => u !== 0), `no root uid left: ${uids}`);
+        assert.ok(gids !== undefined && gids.every((g) => g !== 0), `no root gid left: ${gids}`);
+        const s = await boundSocket("udp4");
+        const text = request(2, s.address().port);
+        await send(s, text, port, "127.0.0.1");
+        s.close();
+        await run.until(() => run.envelopes().some((e) => sipText(e) === text), "the envelope after the drop");
+        assert.is(await run.stop(), 0);
+      } finally {
+        if (run.code === undefined) await run.stop();
+      }
+    });
+
+    test("--user with an unknown account: refused before capturing, exit 2", () => {
+      const r = runOnce(["-i", "lo", "--user", "siphon-no-such-user"]);
+      assert.is(r.code, 2);
+      assert.match(r.stderr, /--user siphon-no-such-user: no such user/);
+      assert.not.match(r.stderr, /capturing on/);
+    });
+  }
+}
+
+// The messages a sipp instance sent, from its -trace_msg log: each entry is a dashed line,
+// "UDP message sent (N bytes):", a blank line, then exactly N bytes.
+function sippSent(log: string): string[] {
+  const text = readFileSync(log, "latin1");
+  const out: string[] = [];
+  const marker = /UDP message sent \((\d+) bytes\):\n\n/g;
+  for (let m = marker.exec(text); m !== null; m = marker.exec(text)) {
+    out.push(text.substr(m.index + m[0].length, Number(m[1])));
+  }
+  return out;
+}
+
+test.run();
