@@ -809,8 +809,10 @@ class Tally {
   }
 }
 
+// The time the frame is written with: whole microseconds, rounded before the epoch is added
+// (at 1.8e15 a double's step is 0.25 µs, so rounding the sum could land one µs off).
 function epochMs(timeUs: number): number {
-  return Math.round(EPOCH_US + timeUs) / 1000;
+  return (EPOCH_US + Math.round(timeUs)) / 1000;
 }
 
 // ---------------------------------------------------------------- simulation

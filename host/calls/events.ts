@@ -1,0 +1,83 @@
+// Call and registration events, ECS style (docs/events.md names every field
+// and its unit). Times inside the tracker are integer microseconds of capture
+// time; an event carries them as RFC 3339 text and durations as nanoseconds
+// (event.duration, as ECS has it) or milliseconds (sip.pdd, sip.ring_time).
+import type { Endpoint, Transport } from "../core";
+
+export const EVENT_TYPES = [
+  "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",
+  "other-ok", "other-failed", "other-timeout", "parse-error", "msg-probe", "counters",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type Originator = "caller" | "callee" | "timeout";
+export type CallOutcome = "answered" | "failed" | "cancelled" | "timeout" | "auth-failed";
+
+export interface Correlation {
+  x_cid?: string;
+  session_id?: string;
+  p_charging_vector?: string;
+}
+
+// A call's times, for call records: RFC 3339 text, absent when not seen.
+export interface CallTimes {
+  invite?: string;
+  ringing?: string;
+  answer?: string;
+  end?: string;
+}
+
+export interface SipEvent {
+  "@timestamp": string;
+  event: { kind: "event" | "metric"; type: EventType; duration?: number; sequence: number };
+  observer?: { name: string };
+  sip?: {
+    call_id?: string;
+    from?: string;
+    to?: string;
+    request?: { method: string };
+    response?: { status: number; reason: string };
+    reason_header?: string;
+    pdd?: number;
+    ring_time?: number;
+    originator?: Originator;
+    call?: { outcome: CallOutcome; implied?: boolean; times: CallTimes; legs?: Correlation };
+    binding?: { aor: string; contact: string; expires: number };
+    problems?: string[];
+  };
+  client?: { ip: string; port: number; transport: Transport };
+  server?: { ip: string; port: number };
+  user_agent?: { original: string };
+  counters?: Record<string, number>;
+}
+
+// RFC 3339 with microseconds, as the envelope's `time`.
+export function isoTime(us: number): string {
+  const ms = Math.floor(us / 1000);
+  return `${new Date(ms).toISOString().slice(0, -1)}${String(us - ms * 1000).padStart(3, "0")}Z`;
+}
+
+// Microseconds since the epoch from an isoTime() string (for consumers of events).
+export function parseIsoTime(text: string): number {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(text);
+  if (!match) return NaN;
+  const fraction = (match[2] ?? "").padEnd(6, "0").slice(0, 6);
+  return Date.parse(`${match[1]}Z`) * 1000 + Number(fraction);
+}
+
+export function clientOf(endpoint: Endpoint, transport: Transport): { ip: string; port: number; transport: Transport } {
+  return { ip: endpoint.ip, port: endpoint.port, transport };
+}
+
+export function serverOf(endpoint: Endpoint): { ip: string; port: number } {
+  return { ip: endpoint.ip, port: endpoint.port };
+}
+
+export function legsOf(xCid: string, sessionId: string, chargingVector: string): Correlation | undefined {
+  if (!xCid && !sessionId && !chargingVector) return undefined;
+  const legs: Correlation = {};
+  if (xCid) legs.x_cid = xCid;
+  if (sessionId) legs.session_id = sessionId;
+  if (chargingVector) legs.p_charging_vector = chargingVector;
+  return legs;
+}

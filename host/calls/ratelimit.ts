@@ -1,0 +1,108 @@
+// What stands between the tracker and the outputs: the event-type blocklist
+// (--no-events) and the per (event type, source IP) rate limits over three
+// fixed windows of capture time (--event-rate), with what each suppressed.
+import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
+
+export interface RateLimits {
+  perSecond: number;  // 0: no limit in that window
+  perMinute: number;
+  perHour: number;
+}
+
+export const DEFAULT_RATE: RateLimits = { perSecond: 20, perMinute: 300, perHour: 3000 };
+// The types a source can provoke at will; calls and bindings are accounting and never limited.
+export const LIMITED_TYPES: ReadonlySet<EventType> = new Set(["parse-error", "msg-probe", "auth-failed", "other-ok", "other-failed", "other-timeout"]);
+const KEYS_HELD = 65536;
+const WINDOWS_US = [1_000_000, 60_000_000, 3_600_000_000];
+
+interface Windows {
+  start: number[];  // window index (time / length) of each count
+  count: number[];
+}
+
+export class EventGate {
+  readonly blockedCounts = new Map<EventType, number>();
+  readonly suppressedCounts = new Map<EventType, number>();
+  keysEvicted = 0;
+  private readonly keys = new Map<string, Windows>();
+  private readonly limits: number[];
+
+  constructor(private readonly blocked: ReadonlySet<EventType>, limits: RateLimits) {
+    this.limits = [limits.perSecond, limits.perMinute, limits.perHour];
+  }
+
+  pass(event: SipEvent): boolean {
+    const type = event.event.type;
+    if (this.blocked.has(type)) {
+      this.blockedCounts.set(type, (this.blockedCounts.get(type) ?? 0) + 1);
+      return false;
+    }
+    if (!LIMITED_TYPES.has(type) || this.limits.every((l) => l === 0)) return true;
+    if (this.withinLimits(`${type}\n${event.client?.ip ?? ""}`, parseIsoTime(event["@timestamp"]))) return true;
+    this.suppressedCounts.set(type, (this.suppressedCounts.get(type) ?? 0) + 1);
+    return false;
+  }
+
+  private withinLimits(key: string, timeUs: number): boolean {
+    let windows = this.keys.get(key);
+    if (windows === undefined) {
+      if (this.keys.size >= KEYS_HELD) {
+        this.keys.delete(this.keys.keys().next().value as string);
+        this.keysEvicted++;
+      }
+      windows = { start: [-1, -1, -1], count: [0, 0, 0] };
+      this.keys.set(key, windows);
+    }
+    for (let w = 0; w < 3; w++) {
+      const index = Math.floor(timeUs / WINDOWS_US[w]);
+      if (index > windows.start[w]) {
+        windows.start[w] = index;
+        windows.count[w] = 0;
+      }
+    }
+    if (this.limits.some((limit, w) => limit > 0 && windows.count[w] >= limit)) return false;
+    for (let w = 0; w < 3; w++) windows.count[w]++;
+    return true;
+  }
+
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [type, n] of this.blockedCounts) out[`blocked_${type}`] = n;
+    for (const [type, n] of this.suppressedCounts) out[`suppressed_${type}`] = n;
+    out.rate_keys_evicted = this.keysEvicted;
+    return out;
+  }
+
+  get suppressed(): number {
+    let total = 0;
+    for (const n of this.suppressedCounts.values()) total += n;
+    return total;
+  }
+
+  get blockedTotal(): number {
+    let total = 0;
+    for (const n of this.blockedCounts.values()) total += n;
+    return total;
+  }
+}
+
+// "msg-probe,other-ok" -> the set, refusing names that are not event types.
+export function parseBlocklist(text: string): Set<EventType> {
+  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const name of names) {
+    if (!(EVENT_TYPES as readonly string[]).includes(name)) {
+      throw new Error(`--no-events: '${name}' is not an event type; one of ${EVENT_TYPES.join(", ")}`);
+    }
+  }
+  return new Set(names as EventType[]);
+}
+
+// "20,300,3000": per second, per minute, per hour; 0 lifts that window's limit.
+export function parseRate(text: string): RateLimits {
+  const parts = text.split(",").map((s) => s.trim());
+  const numbers = parts.map(Number);
+  if (parts.length !== 3 || numbers.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new Error(`--event-rate: '${text}' is not three whole numbers PER_SECOND,PER_MINUTE,PER_HOUR (0 for no limit), e.g. 20,300,3000`);
+  }
+  return { perSecond: numbers[0], perMinute: numbers[1], perHour: numbers[2] };
+}

@@ -1,0 +1,661 @@
+// The call tracker: follows INVITE dialogs, non-INVITE transactions and
+// registration bindings through the core's per-message records and reports
+// what happened as events (docs/events.md has the rules). Every timer runs on
+// capture time, so a replay at any speed gives the events live capture gives.
+// Every table has a limit; the oldest entry makes room and is counted.
+import type { Endpoint, Transport } from "../core";
+import * as L from "../../assembly/layout";
+import { type Observed, uriOf, expiresParam } from "./message";
+import { TimerHeap, type Timed } from "./timers";
+import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime, clientOf, serverOf, legsOf } from "./events";
+import { defaultSettings, type TrackerSettings } from "./settings";
+
+const SECOND = 1_000_000;
+const DEFAULT_EXPIRES = 3600; // RFC 3261 §10.2.1.1: a registrar's usual default
+
+type CallState = "early" | "challenged" | "failed" | "established" | "ended";
+
+interface Party {
+  client: Endpoint;
+  server: Endpoint;
+  transport: Transport;
+  from: string;
+  to: string;
+  userAgent: string;
+}
+
+interface Call extends Timed, Party {
+  kind: "call";
+  callId: string;
+  state: CallState;
+  fromTag: string;
+  inviteCseq: number;
+  inviteUs: number;   // -1 when the INVITE was not seen
+  ringUs: number;
+  answerUs: number;
+  finalUs: number;    // failure response
+  lastUs: number;     // last message in the dialog
+  status: number;
+  reason: string;
+  reasonHeader: string;
+  challenges: number;
+  cancelled: boolean;
+  implied: boolean;
+  legs: Correlation | undefined;
+}
+
+interface Transaction extends Timed, Party {
+  kind: "transaction";
+  key: string;
+  callId: string;
+  method: string;
+  cseq: number;
+  done: boolean;
+  requestUs: number;  // -1 when only the response was seen
+  contact: string;    // REGISTER: the request's Contact and Expires
+  expires: number;
+}
+
+interface Binding extends Timed, Party {
+  kind: "binding";
+  key: string;
+  aor: string;
+  contact: string;
+  expires: number;
+  callId: string;
+}
+
+// A 401/407 answered to a non-INVITE request: kept until the retry is seen
+// answered, or reported as other-failed when no retry comes.
+interface Challenge extends Timed, Party {
+  kind: "challenge";
+  key: string;
+  callId: string;
+  method: string;
+  cseq: number;
+  status: number;
+  reason: string;
+  atUs: number;
+  retried: boolean;
+  reported: boolean;
+}
+
+type Entry = Call | Transaction | Binding | Challenge;
+
+export interface TrackerCounters {
+  messages: number;
+  calls_held: number;
+  calls_evicted: number;
+  bindings_held: number;
+  bindings_evicted: number;
+  transactions_held: number;
+  transactions_evicted: number;
+  challenges_held: number;
+  challenges_evicted: number;
+  timers_armed: number;
+  events: number;
+}
+
+const CALL_METHODS = new Set(["INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "PRACK"]);
+const PROBLEM_NAMES: [number, string][] = [
+  [L.PROB_CLEN_BAD, "content-length-bad"], [L.PROB_CLEN_SHORT, "content-length-short"],
+  [L.PROB_NO_CALL_ID, "no-call-id"], [L.PROB_NO_CSEQ, "no-cseq"],
+  [L.PROB_HEADER_OVERFLOW, "header-overflow"], [L.PROB_TRUNCATED, "truncated"],
+];
+// User-Agent strings of well-known SIP scanners.
+const SCANNER = /friendly-scanner|sipvicious|sipcli|sundayddr|iwar|sip-scan|sipsak|smap|pplsip|vaxsipuseragent/i;
+const PROBES_REMEMBERED = 4096;
+
+export class Tracker {
+  readonly settings: TrackerSettings;
+  private readonly timers = new TimerHeap<Entry>();
+  private readonly calls = new Map<string, Call>();
+  private readonly transactions = new Map<string, Transaction>();
+  private readonly bindings = new Map<string, Binding>();
+  private readonly bindingsOfAor = new Map<string, Set<Binding>>();
+  private readonly challenges = new Map<string, Challenge>();
+  private readonly probes = new Set<string>();
+  private now = -Infinity;
+  private nextCountersUs = -1;
+  private sequence = 0;
+  private readonly stats = { messages: 0, calls_evicted: 0, bindings_evicted: 0, transactions_evicted: 0, challenges_evicted: 0 };
+  private readonly extraCounters: () => Record<string, number>;
+
+  constructor(
+    private readonly emit: (event: SipEvent) => void,
+    settings: Partial<TrackerSettings> = {},
+    private readonly sensor?: string,
+    extraCounters?: () => Record<string, number>,
+  ) {
+    this.settings = { ...defaultSettings(), ...settings };
+    this.extraCounters = extraCounters ?? (() => ({}));
+  }
+
+  counters(): TrackerCounters {
+    return {
+      messages: this.stats.messages,
+      calls_held: this.calls.size,
+      calls_evicted: this.stats.calls_evicted,
+      bindings_held: this.bindings.size,
+      bindings_evicted: this.stats.bindings_evicted,
+      transactions_held: this.transactions.size,
+      transactions_evicted: this.stats.transactions_evicted,
+      challenges_held: this.challenges.size,
+      challenges_evicted: this.stats.challenges_evicted,
+      timers_armed: this.timers.size,
+      events: this.sequence,
+    };
+  }
+
+  observe(m: Observed): void {
+    this.advance(m.timeUs);
+    this.stats.messages++;
+    if (m.problems !== 0) this.parseError(m);
+    if (m.callId === "" || (m.problems & L.PROB_NO_CSEQ) !== 0) return;
+    if (m.isRequest && m.userAgent !== "" && SCANNER.test(m.userAgent)) this.probe(m);
+    if (CALL_METHODS.has(m.method) || this.calls.has(m.callId)) this.callMessage(m);
+    else if (m.isRequest) this.otherRequest(m);
+    else this.otherResponse(m);
+  }
+
+  // Capture time moves forward only; every timer due by then fires, in order.
+  advance(timeUs: number): void {
+    if (timeUs <= this.now) return;
+    if (this.nextCountersUs < 0 && this.settings.countersSeconds > 0) this.nextCountersUs = timeUs + this.settings.countersSeconds * SECOND;
+    for (;;) {
+      const entry = this.timers.due(timeUs);
+      const countersDue = this.nextCountersUs >= 0 && this.nextCountersUs <= timeUs;
+      if (countersDue && (entry === undefined || this.nextCountersUs <= entry.deadline)) {
+        if (entry !== undefined) this.timers.arm(entry, entry.deadline);
+        this.now = this.nextCountersUs;
+        this.reportCounters(this.nextCountersUs);
+        this.nextCountersUs += this.settings.countersSeconds * SECOND;
+        continue;
+      }
+      if (entry === undefined) break;
+      this.now = entry.deadline;
+      this.fire(entry);
+    }
+    this.now = timeUs;
+  }
+
+  // End of input: failures waiting out their grace period are final now.
+  finish(): void {
+    for (const call of this.calls.values()) {
+      if (call.state === "failed" || call.state === "challenged") this.callAttempt(call, call.finalUs);
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private fire(entry: Entry): void {
+    switch (entry.kind) {
+      case "call": return this.callTimeout(entry);
+      case "transaction": return this.transactionTimeout(entry);
+      case "binding": return this.bindingExpired(entry);
+      case "challenge": return this.challengeTimeout(entry);
+    }
+  }
+
+  private callTimeout(call: Call): void {
+    switch (call.state) {
+      case "early": return this.callAttempt(call, call.deadline, "timeout");
+      case "challenged":
+      case "failed": return this.callAttempt(call, call.finalUs);
+      case "established": return this.endCall(call, call.lastUs, call.deadline, "timeout");
+      case "ended": return this.forgetCall(call);
+    }
+  }
+
+  private transactionTimeout(tx: Transaction): void {
+    if (tx.done) {
+      this.transactions.delete(tx.key);
+      return;
+    }
+    this.emitEvent("other-timeout", tx.deadline, tx, tx.callId, {
+      request: { method: tx.method },
+    });
+    tx.done = true;
+    this.timers.arm(tx, tx.deadline + this.settings.lingerSeconds * SECOND);
+  }
+
+  private bindingExpired(binding: Binding): void {
+    this.dropBinding(binding);
+    this.emitEvent("reg-expired", binding.deadline, binding, binding.callId, {
+      request: { method: "REGISTER" },
+      binding: { aor: binding.aor, contact: binding.contact, expires: binding.expires },
+    });
+  }
+
+  private challengeTimeout(challenge: Challenge): void {
+    this.challenges.delete(challenge.key);
+    if (challenge.retried || challenge.reported) return;
+    this.emitEvent("other-failed", challenge.atUs, challenge, challenge.callId, {
+      request: { method: challenge.method },
+      response: { status: challenge.status, reason: challenge.reason },
+    });
+  }
+
+  // ---------------------------------------------------------------- calls
+
+  private callMessage(m: Observed): void {
+    const call = this.calls.get(m.callId);
+    if (!m.isRequest) {
+      if (m.method === "INVITE") this.inviteResponse(call, m);
+      else if (call) this.touch(call, m.timeUs);
+      return;
+    }
+    switch (m.method) {
+      case "INVITE":
+        if (m.toTag === "") this.invite(call, m);
+        else this.inDialog(call, m, true);
+        return;
+      case "BYE": return this.bye(call, m);
+      case "CANCEL":
+        if (call && (call.state === "early" || call.state === "challenged")) call.cancelled = true;
+        return;
+      case "UPDATE": return this.inDialog(call, m, m.toTag !== "");
+      default:
+        if (call) this.touch(call, m.timeUs);
+    }
+  }
+
+  private invite(call: Call | undefined, m: Observed): void {
+    if (call === undefined) {
+      const created = this.newCall(m, false);
+      created.inviteUs = m.timeUs;
+      this.timers.arm(created, m.timeUs + this.settings.inviteSeconds * SECOND);
+      return;
+    }
+    if (call.state === "challenged" && m.cseq > call.inviteCseq) {
+      call.state = "early";
+      call.inviteCseq = m.cseq;
+      this.timers.arm(call, m.timeUs + this.settings.inviteSeconds * SECOND);
+    } else if (call.inviteUs < 0 && call.state === "early") {
+      // The reply came first (capture from two interfaces): the request still tells who called.
+      Object.assign(call, partyOfRequest(m), { inviteUs: m.timeUs, fromTag: m.fromTag });
+    }
+  }
+
+  // An in-dialog request: it refreshes a known call, and implies the start of
+  // one whose 2xx was missed (or that began before the capture).
+  private inDialog(call: Call | undefined, m: Observed, implies: boolean): void {
+    if (call === undefined) {
+      if (!implies) return;
+      const created = this.newCall(m, true);
+      this.answer(created, m.timeUs, true);
+      return;
+    }
+    if (call.state === "early" || call.state === "challenged" || call.state === "failed") {
+      if (implies) this.answer(call, m.timeUs, true);
+      return;
+    }
+    this.touch(call, m.timeUs);
+  }
+
+  private inviteResponse(call: Call | undefined, m: Observed): void {
+    if (call === undefined) {
+      if (m.status === 100) return;
+      call = this.newCall(m, false);
+      Object.assign(call, partyOfResponse(m), { fromTag: m.fromTag, inviteCseq: m.cseq });
+      this.timers.arm(call, m.timeUs + this.settings.inviteSeconds * SECOND);
+    }
+    this.addLegs(call, m);
+    if (m.cseq !== call.inviteCseq && call.state === "established") return this.touch(call, m.timeUs);
+    if (m.status < 200) {
+      if (m.status > 100 && call.ringUs < 0 && call.state === "early") call.ringUs = m.timeUs;
+      return;
+    }
+    if (m.status < 300) {
+      if (call.state === "early" || call.state === "challenged" || call.state === "failed") {
+        call.status = m.status;
+        call.reason = m.reason;
+        this.answer(call, m.timeUs, false);
+      } else {
+        this.touch(call, m.timeUs);
+      }
+      return;
+    }
+    if (call.state !== "early") return;
+    call.status = m.status;
+    call.reason = m.reason;
+    call.reasonHeader = m.reasonHeader;
+    call.finalUs = m.timeUs;
+    if (m.status === 401 || m.status === 407) {
+      if (call.challenges > 0) return this.authFailedCall(call, m.timeUs);
+      call.challenges++;
+      call.state = "challenged";
+      this.timers.arm(call, m.timeUs + this.settings.transactionSeconds * SECOND);
+      return;
+    }
+    call.state = "failed";
+    this.timers.arm(call, m.timeUs + this.settings.graceSeconds * SECOND);
+  }
+
+  private bye(call: Call | undefined, m: Observed): void {
+    if (call === undefined) {
+      call = this.newCall(m, true);
+      this.answer(call, m.timeUs, true);
+    } else if (call.state === "ended") {
+      return;
+    } else if (call.state !== "established") {
+      this.answer(call, m.timeUs, true);
+    }
+    const originator: Originator = m.fromTag === call.fromTag ? "caller" : "callee";
+    this.endCall(call, m.timeUs, m.timeUs, originator);
+  }
+
+  private answer(call: Call, timeUs: number, implied: boolean): void {
+    call.state = "established";
+    call.answerUs = timeUs;
+    call.lastUs = timeUs;
+    call.implied = implied;
+    this.timers.arm(call, timeUs + this.settings.establishedSeconds * SECOND);
+    const setup = call.inviteUs >= 0 ? (timeUs - call.inviteUs) * 1000 : undefined;
+    this.emitCall("call-start", call, timeUs, implied ? undefined : "answered", setup);
+  }
+
+  private touch(call: Call, timeUs: number): void {
+    if (timeUs > call.lastUs) call.lastUs = timeUs;
+    if (call.state === "established") this.timers.arm(call, call.lastUs + this.settings.establishedSeconds * SECOND);
+  }
+
+  private endCall(call: Call, endUs: number, atUs: number, originator: Originator): void {
+    call.state = "ended";
+    const duration = (endUs - call.answerUs) * 1000;
+    this.emitCall("call-end", call, atUs, "answered", duration, endUs, originator);
+    this.timers.arm(call, atUs + this.settings.lingerSeconds * SECOND);
+  }
+
+  private callAttempt(call: Call, atUs: number, outcome?: CallOutcome): void {
+    const decided = outcome ?? (call.cancelled ? "cancelled" : "failed");
+    const setup = call.inviteUs >= 0 ? (atUs - call.inviteUs) * 1000 : undefined;
+    this.emitCall("call-attempt", call, atUs, decided, setup);
+    call.state = "ended";
+    this.timers.arm(call, Math.max(atUs, this.now) + this.settings.lingerSeconds * SECOND);
+  }
+
+  private authFailedCall(call: Call, atUs: number): void {
+    this.emitCall("auth-failed", call, atUs, "auth-failed", undefined);
+    call.state = "ended";
+    this.timers.arm(call, atUs + this.settings.lingerSeconds * SECOND);
+  }
+
+  private newCall(m: Observed, fromDialogRequest: boolean): Call {
+    if (this.calls.size >= this.settings.maxCalls) {
+      const oldest = this.calls.values().next().value as Call;
+      this.forgetCall(oldest);
+      this.stats.calls_evicted++;
+    }
+    const call: Call = {
+      kind: "call", deadline: 0, heapIndex: -1, callId: m.callId, state: "early",
+      ...partyOfRequest(m), fromTag: m.fromTag, inviteCseq: m.cseq,
+      inviteUs: -1, ringUs: -1, answerUs: -1, finalUs: -1, lastUs: m.timeUs,
+      status: 0, reason: "", reasonHeader: "", challenges: 0, cancelled: false, implied: fromDialogRequest,
+      legs: undefined,
+    };
+    this.addLegs(call, m);
+    this.calls.set(m.callId, call);
+    return call;
+  }
+
+  private forgetCall(call: Call): void {
+    this.timers.disarm(call);
+    this.calls.delete(call.callId);
+  }
+
+  private addLegs(call: Call, m: Observed): void {
+    if (m.xCid === "" && m.sessionId === "" && m.chargingVector === "") return;
+    const legs = call.legs ?? {};
+    if (m.xCid && !legs.x_cid) legs.x_cid = m.xCid;
+    if (m.sessionId && !legs.session_id) legs.session_id = m.sessionId;
+    if (m.chargingVector && !legs.p_charging_vector) legs.p_charging_vector = m.chargingVector;
+    call.legs = legs;
+  }
+
+  private emitCall(type: EventType, call: Call, atUs: number, outcome: CallOutcome | undefined, durationNs: number | undefined,
+    endUs?: number, originator?: Originator): void {
+    const times: Record<string, string> = {};
+    if (call.inviteUs >= 0) times.invite = isoTime(call.inviteUs);
+    if (call.ringUs >= 0) times.ringing = isoTime(call.ringUs);
+    if (call.answerUs >= 0) times.answer = isoTime(call.answerUs);
+    if (endUs !== undefined) times.end = isoTime(endUs);
+    const decidedUs = call.answerUs >= 0 ? call.answerUs : call.finalUs >= 0 ? call.finalUs : -1;
+    const sip: NonNullable<SipEvent["sip"]> = { request: { method: "INVITE" } };
+    if (call.status >= 200 && type !== "call-end") sip.response = { status: call.status, reason: call.reason };
+    if (call.reasonHeader && type !== "call-start") sip.reason_header = call.reasonHeader;
+    const firstProgress = call.ringUs >= 0 ? call.ringUs : decidedUs;
+    if (call.inviteUs >= 0 && firstProgress >= 0) sip.pdd = (firstProgress - call.inviteUs) / 1000;
+    if (call.ringUs >= 0 && decidedUs >= 0) sip.ring_time = (decidedUs - call.ringUs) / 1000;
+    if (originator !== undefined) sip.originator = originator;
+    sip.call = { outcome: outcome ?? "answered", times };
+    if (call.implied) sip.call.implied = true;
+    if (call.legs) sip.call.legs = call.legs;
+    this.emitEvent(type, atUs, call, call.callId, sip, durationNs);
+  }
+
+  // ---------------------------------------------------------------- non-INVITE transactions
+
+  private otherRequest(m: Observed): void {
+    const key = transactionKey(m);
+    const tx = this.transactions.get(key);
+    if (tx !== undefined) {
+      if (tx.requestUs < 0) Object.assign(tx, partyOfRequest(m), { requestUs: m.timeUs, contact: m.contact, expires: m.expires });
+      return;
+    }
+    const created = this.newTransaction(key, m, partyOfRequest(m));
+    created.requestUs = m.timeUs;
+    created.contact = m.contact;
+    created.expires = m.expires;
+    this.timers.arm(created, m.timeUs + this.settings.transactionSeconds * SECOND);
+    const challenge = this.challenges.get(challengeKey(m));
+    if (challenge !== undefined && m.cseq > challenge.cseq && !challenge.retried) {
+      challenge.retried = true;
+      this.timers.arm(challenge, m.timeUs + this.settings.transactionSeconds * SECOND);
+    }
+  }
+
+  private otherResponse(m: Observed): void {
+    if (m.status < 200) return;
+    const key = transactionKey(m);
+    let tx = this.transactions.get(key);
+    if (tx === undefined) tx = this.newTransaction(key, m, partyOfResponse(m));
+    if (tx.done) return;
+    tx.done = true;
+    this.timers.arm(tx, m.timeUs + this.settings.lingerSeconds * SECOND);
+    const duration = tx.requestUs >= 0 ? (m.timeUs - tx.requestUs) * 1000 : undefined;
+    if (m.status === 401 || m.status === 407) return this.challenged(tx, m);
+    const response = { status: m.status, reason: m.reason };
+    if (m.status < 300) {
+      this.dropChallenge(this.challenges.get(challengeKey(m)));
+      if (tx.method === "REGISTER") return this.registered(tx, m);
+      return this.emitEvent("other-ok", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
+    }
+    this.emitEvent("other-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response, reason_header: m.reasonHeader || undefined }, duration);
+  }
+
+  // RFC 3261 §22: a first 401/407 is the normal start of authentication; the
+  // retried request challenged again is a failed authentication.
+  private challenged(tx: Transaction, m: Observed): void {
+    const key = challengeKey(m);
+    const earlier = this.challenges.get(key);
+    if (earlier !== undefined && earlier.retried && m.cseq > earlier.cseq) {
+      if (!earlier.reported) {
+        earlier.reported = true;
+        this.emitEvent("auth-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response: { status: m.status, reason: m.reason } });
+      }
+      earlier.cseq = m.cseq;
+      earlier.retried = false;
+      this.timers.arm(earlier, m.timeUs + this.settings.transactionSeconds * SECOND);
+      return;
+    }
+    if (earlier !== undefined) return;
+    if (this.challenges.size >= this.settings.maxTransactions) {
+      this.dropChallenge(this.challenges.values().next().value as Challenge);
+      this.stats.challenges_evicted++;
+    }
+    const challenge: Challenge = {
+      kind: "challenge", deadline: 0, heapIndex: -1, key, callId: m.callId, method: tx.method, cseq: m.cseq,
+      status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false, ...partyOf(tx),
+    };
+    this.challenges.set(key, challenge);
+    this.timers.arm(challenge, m.timeUs + this.settings.transactionSeconds * SECOND);
+  }
+
+  private dropChallenge(challenge: Challenge | undefined): void {
+    if (challenge === undefined) return;
+    this.timers.disarm(challenge);
+    this.challenges.delete(challenge.key);
+  }
+
+  private newTransaction(key: string, m: Observed, party: Party): Transaction {
+    if (this.transactions.size >= this.settings.maxTransactions) {
+      const oldest = this.transactions.values().next().value as Transaction;
+      this.timers.disarm(oldest);
+      this.transactions.delete(oldest.key);
+      this.stats.transactions_evicted++;
+    }
+    const tx: Transaction = {
+      kind: "transaction", deadline: 0, heapIndex: -1, key, callId: m.callId, method: m.method, cseq: m.cseq,
+      done: false, requestUs: -1, contact: "", expires: -1, ...party,
+    };
+    this.transactions.set(key, tx);
+    return tx;
+  }
+
+  // ---------------------------------------------------------------- registrations
+
+  // A 2xx to REGISTER (RFC 3261 §10.3): the binding of the request's Contact
+  // to the To URI is new, refreshed (silent) or deleted.
+  private registered(tx: Transaction, m: Observed): void {
+    const aor = uriOf(tx.to || m.to);
+    const contactValue = tx.contact || (tx.requestUs < 0 ? m.contact : "");
+    if (contactValue === "") return; // a query: bindings listed, none changed
+    if (contactValue.trim() === "*") return this.deleteAll(aor, tx, m.timeUs);
+    const contact = uriOf(contactValue);
+    const requested = expiresParam(contactValue) >= 0 ? expiresParam(contactValue) : tx.expires;
+    const granted = requested === 0 ? 0 : grantedExpires(m, contact, requested);
+    const key = `${aor}\n${contact}`;
+    const held = this.bindings.get(key);
+    if (granted === 0) {
+      if (held !== undefined) this.dropBinding(held);
+      return this.emitEvent("reg-del", m.timeUs, tx, tx.callId, { request: { method: "REGISTER" }, binding: { aor, contact, expires: 0 } });
+    }
+    const deadline = m.timeUs + (granted + this.settings.expiryGraceSeconds) * SECOND;
+    if (held !== undefined) {
+      held.expires = granted;
+      held.callId = tx.callId;
+      this.timers.arm(held, deadline);
+      return;
+    }
+    const binding = this.newBinding(key, aor, contact, granted, tx);
+    this.timers.arm(binding, deadline);
+    this.emitEvent("reg-new", m.timeUs, binding, tx.callId, { request: { method: "REGISTER" }, binding: { aor, contact, expires: granted } });
+  }
+
+  private deleteAll(aor: string, tx: Transaction, atUs: number): void {
+    const held = [...(this.bindingsOfAor.get(aor) ?? [])];
+    if (held.length === 0) {
+      this.emitEvent("reg-del", atUs, tx, tx.callId, { request: { method: "REGISTER" }, binding: { aor, contact: "*", expires: 0 } });
+      return;
+    }
+    for (const binding of held) {
+      this.dropBinding(binding);
+      this.emitEvent("reg-del", atUs, tx, tx.callId, { request: { method: "REGISTER" }, binding: { aor, contact: binding.contact, expires: 0 } });
+    }
+  }
+
+  private newBinding(key: string, aor: string, contact: string, expires: number, tx: Transaction): Binding {
+    if (this.bindings.size >= this.settings.maxBindings) {
+      this.dropBinding(this.bindings.values().next().value as Binding);
+      this.stats.bindings_evicted++;
+    }
+    const binding: Binding = { kind: "binding", deadline: 0, heapIndex: -1, key, aor, contact, expires, callId: tx.callId, ...partyOf(tx) };
+    this.bindings.set(key, binding);
+    let ofAor = this.bindingsOfAor.get(aor);
+    if (ofAor === undefined) this.bindingsOfAor.set(aor, (ofAor = new Set()));
+    ofAor.add(binding);
+    return binding;
+  }
+
+  private dropBinding(binding: Binding): void {
+    this.timers.disarm(binding);
+    this.bindings.delete(binding.key);
+    const ofAor = this.bindingsOfAor.get(binding.aor);
+    ofAor?.delete(binding);
+    if (ofAor?.size === 0) this.bindingsOfAor.delete(binding.aor);
+  }
+
+  // ---------------------------------------------------------------- everything else
+
+  private parseError(m: Observed): void {
+    const problems = PROBLEM_NAMES.filter(([bit]) => (m.problems & bit) !== 0).map(([, name]) => name);
+    const party = m.isRequest ? partyOfRequest(m) : partyOfResponse(m);
+    const sip: NonNullable<SipEvent["sip"]> = { problems };
+    if (m.method) sip.request = { method: m.method };
+    if (m.status) sip.response = { status: m.status, reason: m.reason };
+    this.emitEvent("parse-error", m.timeUs, party, m.callId, sip);
+  }
+
+  private probe(m: Observed): void {
+    if (this.probes.has(m.callId)) return;
+    if (this.probes.size >= PROBES_REMEMBERED) this.probes.delete(this.probes.values().next().value as string);
+    this.probes.add(m.callId);
+    this.emitEvent("msg-probe", m.timeUs, partyOfRequest(m), m.callId, { request: { method: m.method } });
+  }
+
+  private reportCounters(atUs: number): void {
+    this.sequence++;
+    this.emit({
+      "@timestamp": isoTime(atUs),
+      event: { kind: "metric", type: "counters", sequence: this.sequence },
+      ...(this.sensor ? { observer: { name: this.sensor } } : {}),
+      counters: { ...this.counters(), ...this.extraCounters() },
+    });
+  }
+
+  private emitEvent(type: EventType, atUs: number, party: Party, callId: string, sip: NonNullable<SipEvent["sip"]>, durationNs?: number): void {
+    this.sequence++;
+    const event: SipEvent = {
+      "@timestamp": isoTime(atUs),
+      event: durationNs === undefined ? { kind: "event", type, sequence: this.sequence } : { kind: "event", type, duration: durationNs, sequence: this.sequence },
+    };
+    if (this.sensor) event.observer = { name: this.sensor };
+    event.sip = { call_id: callId, from: uriOf(party.from), to: uriOf(party.to), ...sip };
+    event.client = clientOf(party.client, party.transport);
+    event.server = serverOf(party.server);
+    if (party.userAgent) event.user_agent = { original: party.userAgent };
+    this.emit(event);
+  }
+}
+
+function partyOfRequest(m: Observed): Party {
+  return { client: m.src, server: m.dst, transport: m.transport, from: m.from, to: m.to, userAgent: m.isRequest ? m.userAgent : "" };
+}
+
+function partyOfResponse(m: Observed): Party {
+  return { client: m.dst, server: m.src, transport: m.transport, from: m.from, to: m.to, userAgent: "" };
+}
+
+function partyOf(p: Party): Party {
+  return { client: p.client, server: p.server, transport: p.transport, from: p.from, to: p.to, userAgent: p.userAgent };
+}
+
+function transactionKey(m: Observed): string {
+  return `${m.callId}\n${m.cseq}\n${m.method}`;
+}
+
+function challengeKey(m: Observed): string {
+  return `${m.callId}\n${m.method}`;
+}
+
+// What the registrar granted (RFC 3261 §10.3 step 8): the 2xx's Contact for
+// this binding, else its Expires header, else what was asked, else the default.
+function grantedExpires(m: Observed, contact: string, requested: number): number {
+  if (m.contact !== "" && uriOf(m.contact) === contact) {
+    const param = expiresParam(m.contact);
+    if (param >= 0) return param;
+  }
+  if (m.expires >= 0) return m.expires;
+  return requested >= 0 ? requested : DEFAULT_EXPIRES;
+}

@@ -1,0 +1,109 @@
+// The call tracker as a Sink: each batch's messages go through the tracker,
+// its events through the blocklist and rate limits, then to every event
+// output (NDJSON file or stdout, MQTT topic, call records). Events are written
+// once per batch, so a busy capture costs a few writes per batch.
+import { openSync, writeSync, closeSync } from "node:fs";
+import type { MessageBatch } from "../core";
+import type { Sink } from "./sink";
+import { Tracker } from "../calls/tracker";
+import { observe } from "../calls/message";
+import type { SipEvent } from "../calls/events";
+import type { EventGate } from "../calls/ratelimit";
+
+export interface EventOutput {
+  write(event: SipEvent, json: string): void;
+  flush(): void;                               // end of a batch
+  backlog(): Promise<void> | undefined;
+  close(): Promise<void>;
+  counters?(): Record<string, number>;
+}
+
+export interface EventsSink extends Sink {
+  readonly tracker: Tracker;
+  written(): number;
+}
+
+export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[]): EventsSink {
+  let written = 0;
+  const tracker = makeTracker((event) => {
+    if (!gate.pass(event)) return;
+    written++;
+    const json = JSON.stringify(event);
+    for (const output of outputs) output.write(event, json);
+  });
+  const flush = (): void => {
+    for (const output of outputs) output.flush();
+  };
+  return {
+    tracker,
+    written: () => written,
+    write(batch: MessageBatch) {
+      for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i)));
+      flush();
+    },
+    backlog() {
+      const waits = outputs.map((o) => o.backlog()).filter((w): w is Promise<void> => w !== undefined);
+      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
+    },
+    async close() {
+      tracker.finish();
+      flush();
+      await Promise.all(outputs.map((o) => o.close()));
+    },
+  };
+}
+
+const FLUSH_BYTES = 1 << 16;
+
+// NDJSON to a file, or to stdout for '-'. Lines are gathered and written in
+// blocks; stdout as a pipe is written through the stream so it can push back.
+export function ndjsonEvents(path: string): EventOutput {
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  if (path === "-") {
+    const stdout = process.stdout;
+    return {
+      write(_event, json) {
+        pending.push(json);
+        pendingBytes += json.length + 1;
+        if (pendingBytes > FLUSH_BYTES) this.flush();
+      },
+      flush() {
+        if (pending.length === 0) return;
+        stdout.write(pending.join("\n") + "\n");
+        pending = [];
+        pendingBytes = 0;
+      },
+      backlog: () => (stdout.writableLength > 16 << 20 ? new Promise((resolve) => stdout.once("drain", () => resolve())) : undefined),
+      close: () => new Promise((resolve) => {
+        if (stdout.writableLength === 0) resolve();
+        else stdout.once("drain", () => resolve());
+      }),
+    };
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, "w");
+  } catch (err) {
+    throw new Error(`--events: cannot open '${path}' for writing: ${(err as Error).message}`);
+  }
+  const writeAll = (text: string): void => {
+    const data = Buffer.from(text);
+    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+  };
+  return {
+    write(_event, json) {
+      pending.push(json);
+      pendingBytes += json.length + 1;
+      if (pendingBytes > FLUSH_BYTES) this.flush();
+    },
+    flush() {
+      if (pending.length === 0) return;
+      writeAll(pending.join("\n") + "\n");
+      pending = [];
+      pendingBytes = 0;
+    },
+    backlog: () => undefined,
+    close: async () => closeSync(fd),
+  };
+}
