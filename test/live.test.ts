@@ -5,10 +5,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { createSocket, type Socket } from "node:dgram";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 const SIPHON = "dist/siphon.mjs";
 const DEADLINE_MS = 15000;
@@ -28,8 +28,9 @@ class Running {
   private readonly child: ChildProcess;
   private readonly watchers = new Set<() => void>();
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = process.env) {
-    this.child = spawn(process.execPath, [SIPHON, "capture", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  constructor(args: string[], prefix: string[] = []) {
+    const [command, ...argv] = [...prefix, process.execPath, SIPHON, "capture", ...args];
+    this.child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (d: Buffer) => { this.stdout += d.toString(); this.notify(); });
     this.child.stderr?.on("data", (d: Buffer) => { this.stderr += d.toString(); this.notify(); });
     this.child.on("close", (code) => { this.code = code; this.notify(); });
@@ -100,6 +101,27 @@ function capturePermitted(): boolean {
   if (process.getuid?.() === 0) return true;
   const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "latin1"))?.[1];
   return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << BigInt(CAP_NET_RAW))) !== 0n;
+}
+
+// A command prefix that runs the rest in a mount namespace where the named files of the
+// directory holding libpcap are gone (an overlay with whiteouts), as on a machine without the
+// package; undefined where that cannot be done (not root, no unshare, no overlayfs).
+function withoutFiles(pattern: RegExp): string[] | undefined {
+  if (process.getuid?.() !== 0 || !onPath("unshare")) return undefined;
+  const ldd = spawnSync("ldd", ["node_modules/cap/build/Release/cap.node"]).stdout?.toString() ?? "";
+  const linked = /libpcap\S* => (\S+)/.exec(ldd)?.[1];
+  if (linked === undefined) return undefined;
+  const libdir = dirname(realpathSync(linked));
+  const root = mkdtempSync(join(tmpdir(), "siphon-nolib-"));
+  const [upper, work] = [join(root, "upper"), join(root, "work")];
+  mkdirSync(upper);
+  mkdirSync(work);
+  for (const name of readdirSync(libdir).filter((n) => pattern.test(n))) {
+    if (spawnSync("mknod", [join(upper, name), "c", "0", "0"]).status !== 0) return undefined;
+  }
+  const mount = `mount -t overlay overlay -o lowerdir=${libdir},upperdir=${upper},workdir=${work} ${libdir}`;
+  const prefix = ["unshare", "-m", "sh", "-c", `${mount} && exec "$@"`, "sh"];
+  return spawnSync(prefix[0], [...prefix.slice(1), "true"]).status === 0 ? prefix : undefined;
 }
 
 function onPath(tool: string): boolean {
@@ -174,6 +196,18 @@ if (noCap !== undefined) {
     assert.is(r.code, 2);
     assert.match(r.stderr, /-i siphon-nosuch0: no such interface; libpcap can capture on: .*\blo\b/);
   });
+
+  const noLibpcap = withoutFiles(/^libpcap\.so/);
+  if (noLibpcap === undefined) {
+    console.log("live.test: cannot hide libpcap here (needs root, unshare, overlayfs): the 'libpcap absent' test is not registered");
+  } else {
+    test("libpcap absent: says which package to install, exit 1", () => {
+      const r = runOnce(["-i", "lo"], process.env, noLibpcap);
+      assert.is(r.code, 1);
+      assert.match(r.stderr, /live capture: libpcap is not installed \(libpcap\.so\.[\d.]+: cannot open shared object file/);
+      assert.match(r.stderr, /apt-get install libpcap0\.8/);
+    });
+  }
 
   test("capture --list names the loopback interface", () => {
     const r = spawnSync(process.execPath, [SIPHON, "capture", "--list"]);
@@ -283,6 +317,28 @@ function registerLiveTests(): void {
       if (run.code === undefined) await run.stop();
     }
   });
+
+  const noUnversioned = withoutFiles(/^libpcap\.so$/);
+  if (noUnversioned === undefined) {
+    console.log("live.test: cannot hide libpcap.so here: the 'no libpcap-dev' test is not registered");
+  } else {
+    test("libpcap.so (libpcap-dev) absent: a warning about delivery, and capture still works", async () => {
+      const port = await freeUdpPort();
+      const run = new Running(["-i", "lo", "--sip-port", String(port)], noUnversioned);
+      try {
+        await run.ready();
+        assert.match(run.stderr, /libpcap\.so \(in libpcap-dev\) is missing.*install libpcap-dev/);
+        const s = await boundSocket("udp4");
+        const text = request(3, s.address().port);
+        await send(s, text, port, "127.0.0.1");
+        s.close();
+        await run.until(() => run.envelopes().some((e) => sipText(e) === text), "the envelope");
+        assert.is(await run.stop(), 0);
+      } finally {
+        if (run.code === undefined) await run.stop();
+      }
+    });
+  }
 
   if (!root || !existsSync("/etc/passwd") || !/^nobody:/m.test(readFileSync("/etc/passwd", "latin1"))) {
     console.log("live.test: not root or no 'nobody' account: the --user test is not registered");
