@@ -3,7 +3,7 @@
 // writes fixed-size result records and the bytes they point at.
 import {
   FRAME_SIZE, FRAME_OFFSET, FRAME_CAPLEN, FRAME_ORIGLEN, FRAME_LINKTYPE, FRAME_TS_SEC,
-  FRAME_TS_NSEC, LAYOUT_SIGNATURE, CONFIGURE_OK, TRANSPORT_UDP,
+  FRAME_TS_NSEC, LAYOUT_SIGNATURE, CONFIGURE_OK, CONFIGURE_NO_MEMORY, TRANSPORT_UDP,
   C_FRAMES, C_BYTES, C_TCP, C_OTHER_L4, C_NON_SIP, C_SIP_UDP, C_SIP_MALFORMED,
   C_TRAILING_BYTES, C_UDP_MULTI,
 } from "./layout";
@@ -21,6 +21,7 @@ import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
 import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
 import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
+import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
 
 const PROTO_TCP: u32 = 6;
 const PROTO_UDP: u32 = 17;
@@ -38,7 +39,8 @@ export function configArea(): usize {
 }
 
 export function configure(): i32 {
-  const result = configureRegions();
+  let result = configureRegions();
+  if (result == CONFIGURE_OK && !configureTcp()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK) {
     buildHeaderBuckets();
     buildCharClasses();
@@ -62,11 +64,13 @@ export function region(r: i32): usize {
 // the output regions filled up: the host reads the results and pushes the rest.
 export function push(n: u32): u32 {
   resetOutput();
+  beginStreams();
   const frames = min(n, maxFrames);
   for (let i: u32 = 0; i < frames; i++) {
     const entry = inIndex + <usize>i * FRAME_SIZE;
     const caplen = load<u32>(entry + FRAME_CAPLEN);
-    if (i > 0 && !frameFits(caplen)) return i;
+    // A TCP segment may complete a message held in a stream buffer.
+    if (i > 0 && (streamsMustEnd() || !frameFits(caplen + streamReserve()))) return i;
     decodeFrame(i, entry, caplen);
   }
   return frames;
@@ -100,6 +104,7 @@ function transport(frame: usize, proto: u32, start: u32, end: u32): void {
     if (decodeUdp(frame, start, end)) udpPayload(frame, payloadStart, payloadEnd);
   } else if (proto == PROTO_TCP) {
     count(C_TCP);
+    decodeTcp(frame, start, end);
   } else {
     count(C_OTHER_L4);
   }

@@ -40,7 +40,7 @@ export function regionAddress(r: i32): usize {
 }
 
 // Bump allocation from __heap_base, growing memory as needed; 16-byte aligned.
-function reserve(size: usize): usize {
+export function reserve(size: usize): usize {
   if (heapTop == 0) heapTop = (__heap_base + 15) & ~15;
   const start = heapTop;
   const end = (start + size + 15) & ~15;

@@ -8,6 +8,8 @@ import scalarWasm from "../build/core.scalar.wasm";
 import type { FrameSink } from "./source/capture";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
+const TCP_BUFFER_BYTES = 196608;
+const TCP_TAIL_ROOM = 65536;     // TAIL_ROOM in assembly/tcp.ts: a buffer holds its size less this
 
 export interface CoreOptions {
   sensor: string;
@@ -17,6 +19,10 @@ export interface CoreOptions {
   maxFrames?: number;          // frames per batch
   filterProgram?: Uint8Array;  // compiled by host/filter
   build?: "simd" | "scalar";   // default: simd where the engine validates it
+  tcpFlows?: number;           // TCP connections followed at once (default 65536, 0 frames each segment alone)
+  tcpBuffers?: number;         // stream buffers for partial messages (default 256)
+  tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
+  tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
 }
 
 export type Transport = "udp" | "tcp" | "ws";
@@ -161,15 +167,22 @@ export class Core implements FrameSink, MessageBatch {
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
     // The output must hold one maximal frame's worst case, one message per 15 bytes
     // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
-    const records = Math.ceil(MAX_FRAME / 15) + 1;
+    // A TCP segment may also complete a message held in a stream buffer (assembly/tcp.ts).
+    const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
+    const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
+    const records = Math.ceil(frameMax / 15) + 1;
     const envelopeMax = 320 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
-    const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + MAX_FRAME * 8);
+    const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
     put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
     put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
+    put(L.CFG_TCP_FLOWS, options.tcpFlows ?? 65536);
+    put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
+    put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
+    put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
     put(L.CFG_SENSOR_LEN, sensor.length);
     put(L.CFG_AGENT_LEN, agent.length);
     new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);

@@ -1,0 +1,261 @@
+// SIP framing on a byte stream (RFC 3261 §18.3): messages are cut by
+// Content-Length, CRLFs between them are keep-alives (RFC 5626 §3.5.1), and
+// after bad data the stream resyncs at the next line that is a SIP start line.
+// The framer works on any contiguous run of stream bytes (a segment in place,
+// or a flow buffer) and says how many bytes it consumed; the caller keeps the
+// rest. Its state lives in the direction record `dir` (laid out below), so
+// the framing is a function of the stream's bytes alone, whatever the segments.
+import { TRANSPORT_TCP, C_SIP_TCP, C_TCP_RESYNC, C_TCP_SKIPPED, C_TCP_TOO_LONG, C_WS_UPGRADE, PROB_CLEN_BAD } from "./layout";
+import { count } from "./state";
+import { findHeaderEnd, findLineEnd } from "./scan";
+import { tokenize, contentLength, bodyStart, problems } from "./sip";
+import { is, TOKEN } from "./chars";
+import { emitMessage } from "./emit";
+import { acceptMessage } from "./filter";
+import { frameWebSocket } from "./websocket";
+
+// ---- one direction of a stream ----
+export const DIR_MODE = 0;      // u32, MODE_*
+export const DIR_NEXT_SEQ = 4;  // u32, sequence number after the last in-order byte
+export const DIR_BASE_SEQ = 8;  // u32, sequence number of the first byte not yet consumed
+export const DIR_BUFFER = 12;   // u32, stream buffer index + 1, 0 for none
+export const DIR_START = 16;    // u32, where DIR_BASE_SEQ's byte sits in the buffer
+export const DIR_SKIP = 20;     // u32, bytes still to discard (MODE_SKIP)
+export const DIR_RANGES = 24;   // u32, out-of-order ranges held
+export const DIR_NEED = 28;     // u32, bytes the message at the start needs, 0 when unknown
+export const DIR_MID_LINE = 32; // u32, 1 when resync starts inside a line
+export const DIR_WS_DONE = 36;  // u32, WebSocket payload bytes of the current message gathered at the start
+export const DIR_WS_RAW = 40;   // u32, offset of the first WebSocket frame byte not yet decoded
+export const DIR_FIN = 44;      // u32, 1 once a FIN was seen
+export const DIR_RANGE = 48;    // RANGE_MAX x (u32 first seq, u32 end seq)
+export const RANGE_MAX: u32 = 4;
+export const DIR_STARTED = 80;  // u32, 1 once the sequence numbers are known
+export const DIR_SIZE: u32 = 88;
+
+export const MODE_NEW: u32 = 0;      // no byte seen yet
+export const MODE_SYNC: u32 = 1;     // a message starts at the first byte
+export const MODE_RESYNC: u32 = 2;   // looking for a line that is a SIP start line
+export const MODE_SKIP: u32 = 3;     // discarding the rest of a message too long to hold
+export const MODE_WS_HTTP: u32 = 4;  // the server's reply to a WebSocket upgrade, to skip
+export const MODE_WS: u32 = 5;       // WebSocket frames (RFC 6455 §5)
+export const MODE_IGNORE: u32 = 6;   // nothing more can be read on this direction
+
+// A start line longer than this is not waited for: the bytes are junk.
+const MAX_START_LINE: u32 = 8192;
+const LINE_NO: i32 = 0;
+const LINE_YES: i32 = 1;
+const LINE_MORE: i32 = 2;
+
+// The longest message a caller can hold; longer ones are skipped by their Content-Length.
+export let streamMessageMax: u32 = 65536;
+// Set when a WebSocket upgrade is seen, for the caller to switch the other direction.
+export let upgradeSeen = false;
+
+export function setStreamMessageMax(n: u32): void {
+  streamMessageMax = n;
+}
+
+@inline function mode(dir: usize): u32 {
+  return load<u32>(dir + DIR_MODE);
+}
+
+export function setMode(dir: usize, m: u32): void {
+  store<u32>(dir + DIR_MODE, m);
+  store<u32>(dir + DIR_NEED, 0);
+}
+
+// Frames what it can of base[0..avail); returns the bytes consumed.
+export function frameStream(dir: usize, base: usize, avail: u32): u32 {
+  let pos: u32 = 0;
+  while (pos < avail) {
+    const m = mode(dir);
+    let used: i32;
+    if (m == MODE_SYNC) used = frameMessage(dir, base + pos, avail - pos);
+    else if (m == MODE_RESYNC) used = resync(dir, base + pos, avail - pos);
+    else if (m == MODE_SKIP) used = skip(dir, avail - pos);
+    else if (m == MODE_WS) used = frameWebSocket(dir, base + pos, avail - pos);
+    else if (m == MODE_WS_HTTP) used = skipHttpReply(dir, base + pos, avail - pos);
+    else used = <i32>(avail - pos);
+    if (used < 0) break; // more bytes needed
+    pos += <u32>used;
+  }
+  return pos;
+}
+
+// Enters resync after bad data or a gap.
+export function startResync(dir: usize, midLine: bool): void {
+  count(C_TCP_RESYNC);
+  setMode(dir, MODE_RESYNC);
+  store<u32>(dir + DIR_MID_LINE, midLine ? 1 : 0);
+}
+
+// One message (or keep-alive CRLFs) at p; bytes consumed, or -1 to wait for more.
+function frameMessage(dir: usize, p: usize, avail: u32): i32 {
+  let crlf: u32 = 0;
+  while (crlf + 2 <= avail && load<u16>(p + crlf) == 0x0a0d) crlf += 2;
+  if (crlf > 0) return <i32>crlf;
+  if (avail < 2 && load<u8>(p) == 0x0d) return -1;
+  const need = load<u32>(dir + DIR_NEED);
+  if (need > avail) return -1;
+  const line = startLineAt(p, avail);
+  if (line == LINE_MORE) return -1;
+  if (line == LINE_NO) {
+    if (isUpgradeStart(p, avail)) return upgrade(dir, p, avail);
+    startResync(dir, false);
+    return 0;
+  }
+  const headerEnd = findHeaderEnd(p, 0, avail);
+  if (headerEnd < 0) {
+    if (avail < streamMessageMax) return -1;
+    startResync(dir, true);
+    return 0;
+  }
+  const len = tokenize(p, avail, true);
+  if (len <= 0) { // cannot happen after startLineAt agreed; treat as bad data
+    startResync(dir, true);
+    return 0;
+  }
+  if (contentLength >= 0) {
+    const total = <u64>bodyStart + <u64>contentLength;
+    if (total > <u64>streamMessageMax) return tooLong(dir, total);
+    if (total > <u64>avail) {
+      store<u32>(dir + DIR_NEED, <u32>total);
+      return -1;
+    }
+  }
+  store<u32>(dir + DIR_NEED, 0);
+  count(C_SIP_TCP);
+  if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, <u32>len, TRANSPORT_TCP);
+  // Without a readable Content-Length the body's end is unknown: look for the next start line.
+  if ((problems & PROB_CLEN_BAD) != 0) startResync(dir, false);
+  return len;
+}
+
+function tooLong(dir: usize, total: u64): i32 {
+  count(C_TCP_TOO_LONG);
+  setMode(dir, MODE_SKIP);
+  store<u32>(dir + DIR_SKIP, <u32>min<u64>(total, 0xffffffff));
+  return 0;
+}
+
+function skip(dir: usize, avail: u32): i32 {
+  const left = load<u32>(dir + DIR_SKIP);
+  const n = min(left, avail);
+  count(C_TCP_SKIPPED, n);
+  store<u32>(dir + DIR_SKIP, left - n);
+  if (left == n) setMode(dir, MODE_SYNC);
+  return <i32>n;
+}
+
+// Resync: discards lines until one is a SIP start line (RFC 3261 §7.1).
+function resync(dir: usize, p: usize, avail: u32): i32 {
+  if (load<u32>(dir + DIR_MID_LINE) != 0) return skipLine(dir, p, avail);
+  const line = startLineAt(p, avail);
+  if (line == LINE_MORE) return -1;
+  if (line == LINE_YES) {
+    setMode(dir, MODE_SYNC);
+    return 0;
+  }
+  if (isUpgradeStart(p, avail)) {
+    setMode(dir, MODE_SYNC);
+    return 0;
+  }
+  return skipLine(dir, p, avail);
+}
+
+function skipLine(dir: usize, p: usize, avail: u32): i32 {
+  let i: u32 = 0;
+  while (i < avail && load<u8>(p + i) != 0x0a) i++;
+  const through = i < avail;
+  const n = through ? i + 1 : avail;
+  store<u32>(dir + DIR_MID_LINE, through ? 0 : 1);
+  count(C_TCP_SKIPPED, n);
+  return <i32>n;
+}
+
+// Whether p starts a SIP start line: a Status-Line, or a token method, a URI
+// and SIP/2.0 (any method token: RFC 3261 §7.1 allows extensions).
+export function startLineAt(p: usize, avail: u32): i32 {
+  const lineEnd = findLineEnd(p, 0, min(avail, MAX_START_LINE));
+  if (lineEnd < 0) return avail >= MAX_START_LINE || !printablePrefix(p, avail) ? LINE_NO : LINE_MORE;
+  return isStartLine(p, <u32>lineEnd) ? LINE_YES : LINE_NO;
+}
+
+function printablePrefix(p: usize, avail: u32): bool {
+  for (let i: u32 = 0; i < avail; i++) {
+    const c = <u32>load<u8>(p + i);
+    if ((c < 0x20 || c > 0x7e) && !(c == 0x0d && i + 1 == avail)) return false;
+  }
+  return true;
+}
+
+function isStartLine(p: usize, end: u32): bool {
+  if (end >= 12 && isSipVersion(p) && load<u8>(p + 7) == 0x20) {
+    for (let i: u32 = 8; i < 11; i++) if (<u32>load<u8>(p + i) - 0x30 > 9) return false;
+    return <u32>load<u8>(p + 8) - 0x30 >= 1 && (end == 11 || load<u8>(p + 11) == 0x20);
+  }
+  let i: u32 = 0;
+  while (i < end && is(load<u8>(p + i), TOKEN)) i++;
+  if (i == 0 || i >= end || load<u8>(p + i) != 0x20) return false;
+  const uri = ++i;
+  while (i < end && load<u8>(p + i) > 0x20 && load<u8>(p + i) < 0x7f) i++;
+  return i > uri && i + 8 == end && load<u8>(p + i) == 0x20 && isSipVersion(p + i + 1);
+}
+
+function isSipVersion(p: usize): bool {
+  return (load<u32>(p) | 0x202020) == 0x2f706973 && load<u16>(p + 4) == 0x2e32 && load<u8>(p + 6) == 0x30;
+}
+
+// ---- WebSocket upgrade (RFC 6455 §4.1, RFC 7118 §5) ----
+
+function isUpgradeStart(p: usize, avail: u32): bool {
+  return avail >= 4 && load<u32>(p) == 0x20544547; // "GET "
+}
+
+// A GET whose header section asks for "websocket": the rest of this direction
+// is WebSocket frames, and the other direction's next bytes the HTTP reply.
+function upgrade(dir: usize, p: usize, avail: u32): i32 {
+  const headerEnd = findHeaderEnd(p, 0, avail);
+  if (headerEnd < 0) {
+    if (avail < MAX_START_LINE * 2) return -1;
+    startResync(dir, true);
+    return 0;
+  }
+  if (!containsWebSocket(p, <u32>headerEnd)) {
+    startResync(dir, true);
+    return 0;
+  }
+  count(C_WS_UPGRADE);
+  setMode(dir, MODE_WS);
+  upgradeSeen = true;
+  return headerEnd + 4;
+}
+
+export function clearUpgrade(): void {
+  upgradeSeen = false;
+}
+
+function containsWebSocket(p: usize, end: u32): bool {
+  // "websocket", any case
+  for (let i: u32 = 0; i + 9 <= end; i++) {
+    if ((load<u64>(p + i) | 0x2020202020202020) == 0x656b636f73626577 && (load<u8>(p + i + 8) | 0x20) == 0x74) return true;
+  }
+  return false;
+}
+
+// Skips the server's "HTTP/1.1 101" reply header section.
+function skipHttpReply(dir: usize, p: usize, avail: u32): i32 {
+  const headerEnd = findHeaderEnd(p, 0, avail);
+  if (headerEnd < 0) {
+    if (avail < MAX_START_LINE * 2) return -1;
+    startResync(dir, true);
+    return 0;
+  }
+  // "HTTP/1.1 101"
+  if (headerEnd >= 12 && load<u64>(p) == 0x312e312f50545448 && load<u32>(p + 8) == 0x31303120) {
+    setMode(dir, MODE_WS);
+    return headerEnd + 4;
+  }
+  startResync(dir, false);
+  return 0;
+}
