@@ -70,9 +70,9 @@ class Running {
     return this.until(() => /siphon: capturing on /.test(this.stderr), "ready line");
   }
 
-  async stop(): Promise<number | null | undefined> {
-    this.child.kill("SIGINT");
-    await this.until(() => this.code !== undefined, "exit after SIGINT");
+  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null | undefined> {
+    this.child.kill(signal);
+    await this.until(() => this.code !== undefined, `exit after ${signal}`);
     return this.code;
   }
 
@@ -122,6 +122,12 @@ function withoutFiles(pattern: RegExp): string[] | undefined {
   const mount = `mount -t overlay overlay -o lowerdir=${libdir},upperdir=${upper},workdir=${work} ${libdir}`;
   const prefix = ["unshare", "-m", "sh", "-c", `${mount} && exec "$@"`, "sh"];
   return spawnSync(prefix[0], [...prefix.slice(1), "true"]).status === 0 ? prefix : undefined;
+}
+
+// An interface other than lo that is up, to open beside it.
+function otherInterface(): string | undefined {
+  const names = existsSync("/sys/class/net") ? readdirSync("/sys/class/net") : [];
+  return names.find((n) => n !== "lo" && readFileSync(`/sys/class/net/${n}/operstate`, "latin1").trim() === "up");
 }
 
 function onPath(tool: string): boolean {
@@ -297,6 +303,31 @@ function registerLiveTests(): void {
     });
   }
 
+  const other = otherInterface();
+  if (other === undefined) {
+    console.log("live.test: no interface up besides lo: the two-interface test is not registered");
+  } else {
+    test(`-i lo -i ${other}: a handle each, with its link type; a message on lo comes out once`, async () => {
+      const port = await freeUdpPort();
+      const run = new Running(["-i", "lo", "-i", other, "--sip-port", String(port)]);
+      try {
+        await run.ready();
+        assert.match(run.stderr, new RegExp(`capturing on lo \\(ethernet\\), ${other} \\([^)]+\\)`));
+        const s = await boundSocket("udp4");
+        const text = request(4, s.address().port);
+        await send(s, text, port, "127.0.0.1");
+        s.close();
+        const ours = (): Envelope[] => run.envelopes().filter((e) => portOf(e.dst) === port);
+        await run.until(() => ours().length >= 1, "the envelope");
+        assert.is(await run.stop(), 0);
+        assert.equal(ours().map(sipText), [text]);
+        assert.match(run.stderr, new RegExp(`siphon: ${other}: \\d+ packets captured`));
+      } finally {
+        if (run.code === undefined) await run.stop();
+      }
+    });
+  }
+
   test("-f replaces the built filter; a filter libpcap refuses is a usage error, exit 2", async () => {
     const port = await freeUdpPort();
     const bad = runOnce(["-i", "lo", "-f", "udp port ("]);
@@ -311,8 +342,9 @@ function registerLiveTests(): void {
       await send(s, text, port, "127.0.0.1");
       s.close();
       await run.until(() => run.envelopes().length >= 1, "the envelope");
-      assert.is(await run.stop(), 0);
+      assert.is(await run.stop("SIGTERM"), 0);
       assert.equal(run.envelopes().map(sipText), [text]);
+      assert.match(run.stderr, /siphon: 1 packets, 1 SIP messages/);
     } finally {
       if (run.code === undefined) await run.stop();
     }
