@@ -35,6 +35,7 @@ export const TAIL_ROOM: u32 = 65536;
 const FIN: u32 = 1;
 const SYN: u32 = 2;
 const RST: u32 = 4;
+const ACK: u32 = 16;
 
 // ---- flow record ----
 const F_ADDR_A = 0;    // 16 bytes: the lower endpoint's address
@@ -73,6 +74,7 @@ let pushNumber: u32 = 0;
 let mustEnd = false;
 
 const key: usize = memory.data(40, 8);
+const swapScratch: usize = memory.data(16, 8);
 const statelessDir: usize = memory.data(<i32>DIR_SIZE, 8);
 
 // Reserves the flow table and buffers; false when memory ran out.
@@ -167,6 +169,7 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
   const dir = at + F_DIRS + (towardA ? DIR_SIZE : 0);
   if ((flags & SYN) != 0) synchronize(dir, seq);
   else if (len > 0) segment(dir, seq, payload, len);
+  if ((flags & ACK) != 0) acknowledged(at + F_DIRS + (towardA ? 0 : DIR_SIZE), be32(h + 8));
   if (upgradeSeen) {
     clearUpgrade();
     const other = at + F_DIRS + (towardA ? 0 : DIR_SIZE);
@@ -334,6 +337,24 @@ function heldExtent(dir: usize): u32 {
 }
 
 // ---- holes ----
+
+// The peer acknowledged bytes this direction never showed us: the capture
+// missed them, so holes up to the acknowledgement are given up at once. The
+// messages this frees belong to the other direction: its endpoints are swapped in.
+function acknowledged(dir: usize, ack: u32): void {
+  if (load<u32>(dir + DIR_RANGES) == 0 || <i32>(ack - load<u32>(dir + DIR_NEXT_SEQ)) <= 0) return;
+  if (<i32>(ack - load<u32>(rangeAt(dir, 0))) < 0) return;
+  swapEndpoints();
+  while (load<u32>(dir + DIR_RANGES) != 0 && <i32>(ack - load<u32>(rangeAt(dir, 0))) >= 0) giveUpHole(dir);
+  swapEndpoints();
+}
+
+function swapEndpoints(): void {
+  memory.copy(swapScratch, srcAddr, 16);
+  memory.copy(srcAddr, dstAddr, 16);
+  memory.copy(dstAddr, swapScratch, 16);
+  setPorts(dstPort, srcPort);
+}
 
 function rangeAt(dir: usize, i: u32): usize {
   return dir + DIR_RANGE + (<usize>i << 3);

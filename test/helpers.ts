@@ -110,3 +110,31 @@ export const INVITE = sip([
   "Content-Type: application/sdp",
   "Content-Length: 4",
 ], "v=0\n");
+
+export interface TcpOptions {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  seq: number;
+  flags?: number;       // TCP_* bits; ACK is always set
+}
+
+export const TCP_FIN = 1;
+export const TCP_SYN = 2;
+export const TCP_RST = 4;
+
+export function tcpHeader(sport: number, dport: number, seq: number, flags: number): number[] {
+  const s = seq >>> 0;
+  return [...be16(sport), ...be16(dport), s >>> 24, (s >>> 16) & 255, (s >>> 8) & 255, s & 255,
+    0, 0, 0, 0, 0x50, flags | 0x10, 0xff, 0xff, 0, 0, 0, 0];
+}
+
+export function tcpFrame(payload: string | Uint8Array, o: TcpOptions): Uint8Array {
+  const bytes = typeof payload === "string" ? Buffer.from(payload, "latin1") : payload;
+  const src = o.src ?? "192.0.2.1";
+  const dst = o.dst ?? "198.51.100.7";
+  const tcp = concat(Uint8Array.from(tcpHeader(o.sport ?? 40000, o.dport ?? 5060, o.seq, o.flags ?? 0)), bytes);
+  if (src.includes(":")) return ethernet(0x86dd, ipv6Packet(6, tcp, src, dst));
+  return ethernet(0x0800, ipv4Packet(6, tcp, src, dst));
+}

@@ -1,0 +1,261 @@
+// TCP reassembly and SIP framing on streams (assembly/tcp.ts, stream.ts) and
+// SIP over WebSocket (assembly/websocket.ts), through the real core.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
+
+const ISN = 1000;
+const OK = sip(["SIP/2.0 200 OK", "Call-ID: a84b4c76e66710@pc33.atlanta.example.com", "CSeq: 314159 INVITE", "Content-Length: 0"]);
+const BYE = sip(["BYE sip:bob@biloxi.example.com SIP/2.0", "Call-ID: x", "CSeq: 2 BYE", "l :0"]);
+
+interface Segment {
+  at: number;      // offset in the stream
+  len: number;
+  flags?: number;
+  sec?: number;
+  reverse?: boolean;
+}
+
+// Frames cutting `stream` into the given segments of one direction (client to server).
+function segments(stream: string, cuts: Segment[], o: Partial<TcpOptions> = {}): Frame[] {
+  const bytes = Buffer.from(stream, "latin1");
+  return cuts.map((c) => ({
+    data: tcpFrame(bytes.subarray(c.at, c.at + c.len), { ...o, seq: ISN + 1 + c.at, flags: c.flags }),
+    sec: c.sec,
+  }));
+}
+
+function syn(o: Partial<TcpOptions> = {}): Frame {
+  return { data: tcpFrame("", { ...o, seq: ISN, flags: TCP_SYN }) };
+}
+
+function even(stream: string, size: number): Segment[] {
+  const out: Segment[] = [];
+  for (let at = 0; at < stream.length; at += size) out.push({ at, len: Math.min(size, stream.length - at) });
+  return out;
+}
+
+function texts(run: ReturnType<typeof runFrames>): string[] {
+  return run.messages.map((m) => m.bytes.toString("latin1"));
+}
+
+test("several messages in one segment, and one message over many", () => {
+  const stream = INVITE + OK + BYE;
+  const one = runFrames([syn(), ...segments(stream, [{ at: 0, len: stream.length }])]);
+  assert.equal(texts(one), [INVITE, OK, BYE]);
+  assert.ok(one.messages.every((m) => m.transport === "tcp"));
+  const many = runFrames([syn(), ...segments(stream, even(stream, 7))]);
+  assert.equal(texts(many), [INVITE, OK, BYE]);
+  assert.is(many.counters.sip_tcp, 3);
+  assert.is(many.counters.tcp_flows, 1);
+});
+
+test("keep-alive CRLFs between messages are skipped (RFC 5626)", () => {
+  const stream = "\r\n\r\n" + INVITE + "\r\n" + OK + "\r\n\r\n";
+  const run = runFrames([syn(), ...segments(stream, even(stream, 5))]);
+  assert.equal(texts(run), [INVITE, OK]);
+  assert.is(run.counters.tcp_resync, 0);
+});
+
+test("out-of-order segments are put in order", () => {
+  const stream = INVITE + OK;
+  const cuts = even(stream, 60);
+  const shuffled = [cuts[2], cuts[0], cuts[4], cuts[1], ...cuts.slice(5), cuts[3]];
+  const run = runFrames([syn(), ...segments(stream, shuffled)]);
+  assert.equal(texts(run), [INVITE, OK]);
+  assert.ok(run.counters.tcp_out_of_order >= 2);
+  assert.is(run.counters.tcp_gap, 0);
+});
+
+test("retransmissions are dropped, overlaps keep the new bytes only", () => {
+  const stream = INVITE + OK;
+  const run = runFrames([syn(), ...segments(stream, [
+    { at: 0, len: 100 }, { at: 0, len: 100 }, { at: 50, len: 150 }, { at: 120, len: 40 },
+    { at: 200, len: stream.length - 200 }, { at: 200, len: stream.length - 200 },
+  ])]);
+  assert.equal(texts(run), [INVITE, OK]);
+  assert.is(run.counters.tcp_retransmit, 3);
+});
+
+test("a hole acknowledged by the peer is given up; the stream resyncs at the next start line", () => {
+  const stream = INVITE + OK + BYE;
+  const lost = { at: 40, len: 30 };
+  const frames = segments(stream, [{ at: 0, len: 40 }, { at: 70, len: stream.length - 70 }]);
+  // the server acknowledges everything: the sensor missed bytes the server got
+  const ack = tcpFrame("", { src: "198.51.100.7", dst: "192.0.2.1", sport: 5060, dport: 40000, seq: 5000, flags: 0 });
+  const ackAll = Uint8Array.from(ack);
+  new DataView(ackAll.buffer).setUint32(14 + 20 + 8, ISN + 1 + stream.length);
+  const run = runFrames([syn(), ...frames, { data: ackAll }]);
+  assert.equal(texts(run), [OK, BYE], `lost ${JSON.stringify(lost)}`);
+  assert.is(run.counters.tcp_gap, 1);
+  assert.is(run.counters.tcp_resync, 1);
+  assert.ok(run.counters.tcp_skipped > 0);
+  assert.equal(run.messages[0].src, { ip: "192.0.2.1", port: 40000 });
+});
+
+test("junk on the stream: resync at the next SIP start line, not giving up", () => {
+  const stream = INVITE + "\x00\x01garbage line\r\nmore junk\r\n" + OK + BYE;
+  const run = runFrames([syn(), ...segments(stream, even(stream, 33))]);
+  assert.equal(texts(run), [INVITE, OK, BYE]);
+  assert.is(run.counters.tcp_resync, 1);
+});
+
+test("a stream picked up in the middle (no SYN) starts at its first start line", () => {
+  const stream = INVITE + OK + BYE;
+  const run = runFrames(segments(stream, [{ at: 100, len: stream.length - 100 }]));
+  assert.equal(texts(run), [OK, BYE]);
+  assert.is(run.counters.tcp_flows, 1);
+  assert.is(run.counters.tcp_skipped, INVITE.length - 100);
+});
+
+test("FIN in both directions and RST free the flow", () => {
+  const server = { src: "198.51.100.7", dst: "192.0.2.1", sport: 5060, dport: 40000 };
+  const fin = runFrames([syn(), ...segments(INVITE, [{ at: 0, len: INVITE.length, flags: TCP_FIN }]),
+    { data: tcpFrame("", { ...server, seq: 9, flags: TCP_FIN }) }]);
+  assert.is(fin.messages.length, 1);
+  assert.is(fin.counters.tcp_closed, 1);
+  const rst = runFrames([syn(), ...segments(INVITE, [{ at: 0, len: 50 }]), { data: tcpFrame("", { seq: ISN + 51, flags: TCP_RST }) },
+    ...segments(INVITE, [{ at: 50, len: INVITE.length - 50 }])]);
+  assert.is(rst.counters.tcp_closed, 1);
+  assert.is(rst.counters.tcp_flows, 2, "the segment after the RST starts a new flow");
+  assert.is(rst.messages.length, 0, "the rest of a message after a reset is not a message");
+});
+
+test("idle flows are freed after the timeout, by capture time", () => {
+  const frames = [syn(), ...segments(INVITE, [{ at: 0, len: 50, sec: 1000 }])];
+  frames[0].sec = 1000;
+  const other: Frame = { data: tcpFrame(OK, { sport: 40001, seq: 1 }), sec: 1000 + 301 };
+  const late = segments(INVITE, [{ at: 50, len: INVITE.length - 50, sec: 1000 + 302 }]);
+  const run = runFrames([...frames, other, ...late]);
+  assert.is(run.counters.tcp_idle, 1);
+  assert.equal(texts(run), [OK], "the first flow's partial message was freed with it");
+  const within = runFrames([...frames, { ...other, sec: 1100 }, ...late.map((f) => ({ ...f, sec: 1101 }))]);
+  assert.is(within.counters.tcp_idle, 0);
+  assert.equal(texts(within), [OK, INVITE]);
+});
+
+test("a full table evicts the least recently seen flow and counts it", () => {
+  const frames: Frame[] = [];
+  for (let i = 0; i < 6; i++) frames.push(...segments(INVITE, [{ at: 0, len: 60 }], { sport: 41000 + i }));
+  for (let i = 0; i < 6; i++) frames.push(...segments(INVITE, [{ at: 60, len: INVITE.length - 60 }], { sport: 41000 + i }));
+  const run = runFrames(frames, { tcpFlows: 4 });
+  assert.is(run.counters.tcp_flows, 12, "6 flows, then 6 more after each was evicted");
+  assert.is(run.counters.tcp_evicted, 8);
+  assert.is(run.messages.length, 0);
+  const roomy = runFrames(frames, { tcpFlows: 8 });
+  assert.is(roomy.counters.tcp_evicted, 0);
+  assert.is(roomy.messages.length, 6);
+});
+
+test("no stream buffer left: the partial message is dropped and counted", () => {
+  const frames: Frame[] = [];
+  for (let i = 0; i < 3; i++) frames.push(...segments(INVITE, [{ at: 0, len: 60 }], { sport: 42000 + i }));
+  for (let i = 0; i < 3; i++) frames.push(...segments(INVITE + OK, [{ at: 60, len: INVITE.length + OK.length - 60 }], { sport: 42000 + i }));
+  const run = runFrames(frames, { tcpBuffers: 2 });
+  assert.is(run.counters.tcp_no_buffer, 1);
+  assert.equal(texts(run), [INVITE, OK, INVITE, OK, OK]);
+});
+
+test("a 65,536-octet body and a 100 KiB one arrive whole over 1,448-byte segments", () => {
+  for (const size of [65536, 100 * 1024]) {
+    const body = "x".repeat(size);
+    const big = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: big", "CSeq: 1 MESSAGE", `Content-Length: ${size}`], body);
+    const stream = big + OK;
+    const run = runFrames([syn(), ...segments(stream, even(stream, 1448))], { maxFrames: 8 });
+    assert.equal(texts(run), [big, OK]);
+    assert.is(run.messages[0].contentLength, size);
+  }
+});
+
+test("a message longer than a stream buffer is skipped by its Content-Length", () => {
+  const size = 200 * 1024;
+  const big = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: big", `Content-Length: ${size}`], "y".repeat(size));
+  const stream = big + OK;
+  const run = runFrames([syn(), ...segments(stream, even(stream, 1448))]);
+  assert.equal(texts(run), [OK]);
+  assert.is(run.counters.tcp_too_long, 1);
+});
+
+test("messages stay intact until the push returns, whatever the batch size", () => {
+  const stream = Array.from({ length: 400 }, (_, i) => INVITE.replace("314159", String(i))).join("");
+  const cuts = even(stream, 1000);
+  for (const maxFrames of [1, 3, 64, 16384]) {
+    const run = runFrames([syn(), ...segments(stream, cuts)], { maxFrames, tcpBufferBytes: 65536 + 8192 });
+    assert.is(run.messages.length, 400, `maxFrames ${maxFrames}`);
+    run.messages.forEach((m, i) => assert.is(m.cseq, i));
+    assert.is(run.counters.tcp_gap, 0);
+  }
+});
+
+// ---- WebSocket (RFC 6455, RFC 7118) ----
+
+const UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+const SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+const WS_REGISTER = sip(["REGISTER sip:proxy.example.com SIP/2.0", "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKasudf",
+  "Call-ID: ws-1", "CSeq: 1 REGISTER"]);
+
+function wsFrame(payload: Buffer, opcode: number, fin: boolean, mask?: number[]): Buffer {
+  const head: number[] = [(fin ? 0x80 : 0) | opcode];
+  const m = mask ? 0x80 : 0;
+  if (payload.length < 126) head.push(m | payload.length);
+  else if (payload.length < 65536) head.push(m | 126, payload.length >> 8, payload.length & 255);
+  else head.push(m | 127, 0, 0, 0, 0, payload.length >>> 24, (payload.length >>> 16) & 255, (payload.length >>> 8) & 255, payload.length & 255);
+  const body = Buffer.from(payload);
+  if (mask) {
+    head.push(...mask);
+    for (let i = 0; i < body.length; i++) body[i] ^= mask[i % 4];
+  }
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
+function wsRun(clientFrames: Buffer[], serverFrames: Buffer[], cut = 0): ReturnType<typeof runFrames> {
+  const client = Buffer.concat([Buffer.from(UPGRADE), ...clientFrames]).toString("latin1");
+  const server = Buffer.concat([Buffer.from(SWITCHING), ...serverFrames]).toString("latin1");
+  const back = { src: "198.51.100.7", dst: "192.0.2.1", sport: 5060, dport: 40000 };
+  return runFrames([
+    syn(), { data: tcpFrame("", { ...back, seq: 7000, flags: TCP_SYN }) },
+    ...segments(client, cut ? even(client, cut) : [{ at: 0, len: client.length }]),
+    { data: tcpFrame(server, { ...back, seq: 7001 }) },
+  ]);
+}
+
+test("WebSocket: masked text from the client, unmasked binary from the server", () => {
+  const ok = Buffer.from(OK.replace("Content-Length: 0\r\n", ""));
+  const run = wsRun([wsFrame(Buffer.from(WS_REGISTER), 1, true, [0x37, 0xfa, 0x21, 0x3d])], [wsFrame(ok, 2, true)]);
+  assert.equal(texts(run), [WS_REGISTER, ok.toString("latin1")]);
+  assert.ok(run.messages.every((m) => m.transport === "ws"));
+  assert.is(run.counters.ws_upgrade, 1);
+  assert.is(run.counters.sip_ws, 2);
+  assert.match(run.ndjson, /"transport":"ws"/);
+});
+
+test("WebSocket: a message in a first frame and continuations, a ping between, over small segments", () => {
+  const msg = Buffer.from(WS_REGISTER + "Content-Type: text/plain\r\n");
+  const parts = [msg.subarray(0, 20), msg.subarray(20, 90), msg.subarray(90)];
+  const mask = [1, 2, 3, 4];
+  const frames = [wsFrame(parts[0], 1, false, mask), wsFrame(Buffer.from("hi"), 9, true, mask),
+    wsFrame(parts[1], 0, false, mask), wsFrame(parts[2], 0, true, mask), wsFrame(Buffer.from(INVITE), 1, true, mask)];
+  for (const cut of [0, 1, 13]) {
+    const run = wsRun(frames, [], cut);
+    assert.equal(texts(run), [msg.toString("latin1"), INVITE], `segments of ${cut || "all"}`);
+    assert.is(run.counters.ws_frames, 5);
+  }
+});
+
+test("WebSocket: a 70,000-byte message with a 64-bit length", () => {
+  const big = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: ws-big", "CSeq: 1 MESSAGE"], "z".repeat(70000));
+  const run = wsRun([wsFrame(Buffer.from(big), 1, true, [9, 8, 7, 6])], [], 1448);
+  assert.equal(texts(run), [big]);
+});
+
+test("WebSocket: extension bits cannot be read: the direction is given up, counted", () => {
+  const compressed = wsFrame(Buffer.from(WS_REGISTER), 1, true);
+  compressed[0] |= 0x40;
+  const run = wsRun([compressed, wsFrame(Buffer.from(INVITE), 1, true)], []);
+  assert.is(run.messages.length, 0);
+  assert.is(run.counters.ws_bad, 1);
+});
+
+test.run();
