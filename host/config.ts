@@ -71,6 +71,17 @@ export const OPTIONS: OptionSpec[] = [
   { name: "hep-id", type: "number", arg: "N", default: 2001, min: 0, group: "HEP output", help: "HEP capture agent id" },
   { name: "hep-password", type: "string", arg: "KEY", secret: true, group: "HEP output", help: "HEP authentication key" },
 
+  { name: "events", type: "string", arg: "FILE", group: "Call events",
+    help: "write call and registration events as NDJSON to FILE ('-': stdout, then envelopes go only to --out); docs/events.md" },
+  { name: "events-topic", type: "string", arg: "TOPIC", group: "Call events", help: "publish events on TOPIC of the --mqtt broker" },
+  { name: "no-events", type: "string", arg: "TYPES", group: "Call events", help: "event types not to report, e.g. msg-probe,other-ok" },
+  { name: "event-rate", type: "string", arg: "S,M,H", default: "20,300,3000", group: "Call events",
+    help: "per event type and source IP, at most S a second, M a minute, H an hour (0: no limit) of the types a source can provoke" },
+  { name: "call-timeout", type: "string", arg: "NAME=SECONDS,...", group: "Call events",
+    help: "tracker timeouts: invite, grace, established, linger, transaction, expiry-grace, counters (docs/events.md)" },
+  { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
+  { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
+
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
@@ -238,6 +249,8 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => c.has("password") && !c.has("username"), message: "--password needs --username" },
   { when: (c) => !c.has("mqtt") && ["status-topic", "telemetry-topic", "client-id", "username", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-insecure"].some((n) => c.has(n)),
     message: "MQTT options were given without --mqtt URL: name the broker or drop them" },
+  { when: (c) => c.has("events-topic") && !c.has("mqtt"), message: "--events-topic needs --mqtt URL: name the broker the events go to" },
+  { when: (c) => c.has("events-topic") && c.str("events-topic") === c.str("topic"), message: "--events-topic must differ from --topic" },
   { when: (c) => !c.has("hep") && c.has("hep-password"), message: "--hep-password was given without --hep URL" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },

@@ -72,12 +72,3 @@ export function clientOf(endpoint: Endpoint, transport: Transport): { ip: string
 export function serverOf(endpoint: Endpoint): { ip: string; port: number } {
   return { ip: endpoint.ip, port: endpoint.port };
 }
-
-export function legsOf(xCid: string, sessionId: string, chargingVector: string): Correlation | undefined {
-  if (!xCid && !sessionId && !chargingVector) return undefined;
-  const legs: Correlation = {};
-  if (xCid) legs.x_cid = xCid;
-  if (sessionId) legs.session_id = sessionId;
-  if (chargingVector) legs.p_charging_vector = chargingVector;
-  return legs;
-}

@@ -7,7 +7,7 @@ import type { Endpoint, Transport } from "../core";
 import * as L from "../../assembly/layout";
 import { type Observed, uriOf, expiresParam } from "./message";
 import { TimerHeap, type Timed } from "./timers";
-import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime, clientOf, serverOf, legsOf } from "./events";
+import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime, clientOf, serverOf } from "./events";
 import { defaultSettings, type TrackerSettings } from "./settings";
 
 const SECOND = 1_000_000;
@@ -321,8 +321,8 @@ export class Tracker {
     call.reason = m.reason;
     call.reasonHeader = m.reasonHeader;
     call.finalUs = m.timeUs;
+    if (call.challenges > 0 && (m.status === 401 || m.status === 407 || m.status === 403)) return this.authFailedCall(call, m.timeUs);
     if (m.status === 401 || m.status === 407) {
-      if (call.challenges > 0) return this.authFailedCall(call, m.timeUs);
       call.challenges++;
       call.state = "challenged";
       this.timers.arm(call, m.timeUs + this.settings.transactionSeconds * SECOND);
@@ -422,7 +422,7 @@ export class Tracker {
     if (endUs !== undefined) times.end = isoTime(endUs);
     const decidedUs = call.answerUs >= 0 ? call.answerUs : call.finalUs >= 0 ? call.finalUs : -1;
     const sip: NonNullable<SipEvent["sip"]> = { request: { method: "INVITE" } };
-    if (call.status >= 200 && type !== "call-end") sip.response = { status: call.status, reason: call.reason };
+    if (call.status >= 200) sip.response = { status: call.status, reason: call.reason };
     if (call.reasonHeader && type !== "call-start") sip.reason_header = call.reasonHeader;
     const firstProgress = call.ringUs >= 0 ? call.ringUs : decidedUs;
     if (call.inviteUs >= 0 && firstProgress >= 0) sip.pdd = (firstProgress - call.inviteUs) / 1000;
@@ -471,7 +471,18 @@ export class Tracker {
       if (tx.method === "REGISTER") return this.registered(tx, m);
       return this.emitEvent("other-ok", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
     }
+    if (m.status === 403 && this.refusedAfterChallenge(m)) {
+      return this.emitEvent("auth-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
+    }
     this.emitEvent("other-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response, reason_header: m.reasonHeader || undefined }, duration);
+  }
+
+  // A 403 to the request retried with credentials: the credentials were refused.
+  private refusedAfterChallenge(m: Observed): boolean {
+    const challenge = this.challenges.get(challengeKey(m));
+    if (challenge === undefined || !challenge.retried || m.cseq <= challenge.cseq) return false;
+    this.dropChallenge(challenge);
+    return true;
   }
 
   // RFC 3261 §22: a first 401/407 is the normal start of authentication; the

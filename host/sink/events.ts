@@ -8,7 +8,9 @@ import type { Sink } from "./sink";
 import { Tracker } from "../calls/tracker";
 import { observe } from "../calls/message";
 import type { SipEvent } from "../calls/events";
-import type { EventGate } from "../calls/ratelimit";
+import { EventGate, parseBlocklist, parseRate } from "../calls/ratelimit";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
+import { cdrWriter } from "../cdr/postgres";
 
 export interface EventOutput {
   write(event: SipEvent, json: string): void;
@@ -106,4 +108,60 @@ export function ndjsonEvents(path: string): EventOutput {
     backlog: () => undefined,
     close: async () => closeSync(fd),
   };
+}
+
+// Events on an MQTT topic through the MQTT sink (host/sink/mqtt.ts), which
+// takes NDJSON batches: each event is one PUBLISH, queued and retried as
+// envelopes are.
+export function mqttEvents(publisher: Sink): EventOutput {
+  let pending: string[] = [];
+  return {
+    write(_event, json) {
+      pending.push(json);
+    },
+    flush() {
+      if (pending.length === 0) return;
+      const lines = Buffer.from(pending.join("\n") + "\n");
+      const count = pending.length;
+      pending = [];
+      publisher.write({
+        count,
+        ndjson: () => lines,
+        ndjsonView: () => lines,
+        message: () => { throw new Error("events: an event batch has no SIP messages"); },
+      });
+    },
+    backlog: () => publisher.backlog(),
+    close: () => publisher.close(),
+  };
+}
+
+export interface EventsConfig {
+  events?: string;            // NDJSON file or '-'
+  eventsTopic?: string;       // needs publish
+  blocked: string;            // --no-events
+  rate: string;               // --event-rate
+  timeouts?: string;          // --call-timeout
+  limits?: string;            // --call-limit
+  cdr?: string;               // --cdr URL
+  sensor?: string;
+}
+
+// The events sink a run's options ask for, or undefined when they ask for none.
+// `publish` opens an MQTT sink on a topic of the run's broker.
+export function openEventsSink(c: EventsConfig, publish?: (topic: string) => Sink): EventsSink | undefined {
+  if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
+  let settings = defaultSettings();
+  if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
+  if (c.limits) settings = applySettings(settings, c.limits, LIMITS, "--call-limit");
+  const gate = new EventGate(parseBlocklist(c.blocked), parseRate(c.rate));
+  const outputs: EventOutput[] = [];
+  if (c.events !== undefined) outputs.push(ndjsonEvents(c.events));
+  if (c.eventsTopic !== undefined) {
+    if (publish === undefined) throw new Error("--events-topic needs --mqtt URL: name the broker the events go to");
+    outputs.push(mqttEvents(publish(c.eventsTopic)));
+  }
+  if (c.cdr !== undefined) outputs.push(cdrWriter({ url: c.cdr }));
+  const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs);
 }

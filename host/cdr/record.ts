@@ -1,0 +1,91 @@
+// A call record from the event that finishes a call (call-end, call-attempt,
+// or auth-failed on an INVITE): everything the row holds is in that event, so
+// records can be written beside the sensor or later from its event stream.
+import { parseIsoTime, type SipEvent } from "../calls/events";
+
+export interface CallRecord {
+  sensor: string;
+  call_id: string;
+  x_cid: string | null;
+  session_id: string | null;
+  p_charging_vector: string | null;
+  caller: string | null;
+  callee: string | null;
+  src_ip: string | null;
+  src_port: number | null;
+  dst_ip: string | null;
+  dst_port: number | null;
+  transport: string | null;
+  invite_time: string | null;   // RFC 3339, microseconds
+  ringing_time: string | null;
+  answer_time: string | null;
+  end_time: string | null;
+  duration_ms: number | null;
+  pdd_ms: number | null;
+  ring_ms: number | null;
+  outcome: string;
+  final_status: number | null;
+  final_reason: string | null;
+  reason_header: string | null;
+  hangup: string | null;        // caller, callee or timeout
+  implied: boolean;
+  user_agent: string | null;
+}
+
+export const RECORD_COLUMNS: (keyof CallRecord)[] = [
+  "sensor", "call_id", "x_cid", "session_id", "p_charging_vector", "caller", "callee", "src_ip", "src_port",
+  "dst_ip", "dst_port", "transport", "invite_time", "ringing_time", "answer_time", "end_time", "duration_ms",
+  "pdd_ms", "ring_ms", "outcome", "final_status", "final_reason", "reason_header", "hangup", "implied", "user_agent",
+];
+
+const FINISHING = new Set(["call-end", "call-attempt", "auth-failed"]);
+
+export function recordOf(event: SipEvent): CallRecord | undefined {
+  const sip = event.sip;
+  const call = sip?.call;
+  if (!FINISHING.has(event.event.type) || sip?.call_id === undefined || call === undefined) return undefined;
+  const times = call.times;
+  const ended = event.event.type === "call-end";
+  return {
+    sensor: event.observer?.name ?? "",
+    call_id: sip.call_id,
+    x_cid: call.legs?.x_cid ?? null,
+    session_id: call.legs?.session_id ?? null,
+    p_charging_vector: call.legs?.p_charging_vector ?? null,
+    caller: sip.from ?? null,
+    callee: sip.to ?? null,
+    src_ip: event.client?.ip ?? null,
+    src_port: event.client?.port ?? null,
+    dst_ip: event.server?.ip ?? null,
+    dst_port: event.server?.port ?? null,
+    transport: event.client?.transport ?? null,
+    invite_time: times.invite ?? null,
+    ringing_time: times.ringing ?? null,
+    answer_time: times.answer ?? null,
+    end_time: times.end ?? (ended ? null : event["@timestamp"]),
+    duration_ms: ended && event.event.duration !== undefined ? event.event.duration / 1e6 : null,
+    pdd_ms: sip.pdd ?? null,
+    ring_ms: sip.ring_time ?? null,
+    outcome: call.outcome,
+    final_status: sip.response?.status ?? null,
+    final_reason: sip.response?.reason ?? null,
+    reason_header: sip.reason_header ?? null,
+    hangup: sip.originator ?? null,
+    implied: call.implied === true,
+    user_agent: event.user_agent?.original ?? null,
+  };
+}
+
+// Checks a line of an event stream is an event, for `siphon cdr`.
+export function parseEvent(line: string): SipEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const event = value as SipEvent;
+  if (typeof event.event?.type !== "string" || Number.isNaN(parseIsoTime(String(event["@timestamp"])))) return undefined;
+  return event;
+}
