@@ -36,13 +36,14 @@ function siphonView(path: string): string[] {
 }
 
 function tsharkView(path: string): string[] {
-  const fields = ["frame.time_epoch", "ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport",
-    "sip.Call-ID", "sip.Method", "sip.Status-Code"];
+  const fields = ["frame.time_epoch", "ip.src", "ipv6.src", "udp.srcport", "tcp.srcport", "ip.dst", "ipv6.dst",
+    "udp.dstport", "tcp.dstport", "sip.Call-ID", "sip.Method", "sip.Status-Code"];
   const r = spawnSync("tshark", ["-r", path, "-Y", "sip", "-T", "fields", "-E", "occurrence=f",
     ...fields.flatMap((f) => ["-e", f])], { encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split("\n").filter((l) => l.length > 0).map((line) => {
-    const [time, src4, src6, sport, dst4, dst6, dport, callId, method, status] = line.split("\t");
+    const [time, src4, src6, udpSport, tcpSport, dst4, dst6, udpDport, tcpDport, callId, method, status] = line.split("\t");
+    const sport = udpSport || tcpSport, dport = udpDport || tcpDport;
     const [sec, frac] = time.split(".");
     return [`${sec}.${frac.slice(0, 6).padEnd(6, "0")}`, src4 || src6, sport, dst4 || dst6, dport, callId,
       method || status].join(" ");
