@@ -4,6 +4,7 @@ import { replay } from "./replay";
 import { filterCommand } from "./filter/command";
 import { filterFromOptions } from "./filter/compile";
 import { FilterError } from "./filter/errors";
+import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { capture, listInterfaces } from "./capture";
 
@@ -25,6 +26,8 @@ Usage:
                                    (repeat -i for several) until SIGINT/SIGTERM; the same output
                                    as replay; docs/capture.md has permissions, --user and BPF
   siphon capture --list            the interfaces libpcap can capture on
+  siphon cdr --events FILE|- --cdr URL   call records in PostgreSQL from an event stream
+                                   (siphon cdr --help; docs/cdr.md)
   siphon filter check EXPR         print the filter as Siphon reads it and its cost, or the error
   siphon filter test EXPR FILE     count the SIP messages of a capture the filter selects
                                    (both take --filter-file FILE in place of EXPR)
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === "replay") return runReplay(rest);
   if (command === "capture") return runCapture(rest);
   if (command === "filter") return filterCommand(rest);
+  if (command === "cdr") return cdrCommand(rest);
   throw new UsageError(`unknown command '${command}' (try 'siphon --help')`);
 }
 
@@ -123,6 +127,6 @@ main(process.argv.slice(2)).then(
   (err: Error) => {
     process.stderr.write(`siphon: ${err.message}\n`);
     if (process.env.SIPHON_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err instanceof UsageError || err instanceof FilterError ? EXIT_USAGE : EXIT_FAILED;
+    process.exitCode = err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError ? EXIT_USAGE : EXIT_FAILED;
   },
 );

@@ -1,0 +1,96 @@
+// `siphon cdr --events FILE|- --cdr URL` and `siphon cdr --mqtt URL --events TOPIC --cdr URL`:
+// call records from an event stream, away from the sensor. Every call-end,
+// call-attempt and INVITE auth-failed becomes (or rewrites) one row.
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import mqtt from "mqtt";
+import { cdrWriter, type CdrWriter } from "./postgres";
+import { parseEvent } from "./record";
+
+export const CDR_HELP = `Usage:
+  siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
+  siphon cdr --mqtt URL --events TOPIC --cdr URL  call records from events on an MQTT topic, until SIGINT/SIGTERM
+
+  --cdr URL       postgres://user[:password]@host[:port]/database[?table=NAME] (table default siphon_calls)
+  --events        the event stream: a file written by 'siphon replay --events', '-' for stdin, or a topic
+  --mqtt URL      read the events from this broker (mqtt://, mqtts://, ws://, wss://)
+Rows are keyed by (sensor, call_id): the same events read twice leave the same rows. docs/cdr.md
+`;
+
+export class CdrUsageError extends Error {}
+
+interface Counts {
+  lines: number;
+  events: number;
+  notEvents: number;
+}
+
+export async function cdrCommand(args: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: { events: { type: "string" }, cdr: { type: "string" }, mqtt: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }));
+  } catch (err) {
+    throw new CdrUsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
+  }
+  if (values.help) {
+    process.stdout.write(CDR_HELP);
+    return 0;
+  }
+  const events = values.events as string | undefined;
+  const url = values.cdr as string | undefined;
+  if (events === undefined || url === undefined) throw new CdrUsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
+  let writer: CdrWriter;
+  try {
+    writer = cdrWriter({ url });
+  } catch (err) {
+    throw new CdrUsageError((err as Error).message);
+  }
+  const counts: Counts = { lines: 0, events: 0, notEvents: 0 };
+  const take = (line: string): void => {
+    if (line.trim() === "") return;
+    counts.lines++;
+    const event = parseEvent(line);
+    if (event === undefined) {
+      counts.notEvents++;
+      return;
+    }
+    counts.events++;
+    writer.write(event, line);
+  };
+  if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, writer, take);
+  else await fromFile(events, writer, take);
+  await writer.close();
+  process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.written()} call records written to ${writer.table}` +
+    `${counts.notEvents ? `, ${counts.notEvents} lines were not events` : ""}\n`);
+  return 0;
+}
+
+async function fromFile(path: string, writer: CdrWriter, take: (line: string) => void): Promise<void> {
+  const input = path === "-" ? process.stdin : createReadStream(path);
+  const opened = new Promise<void>((resolve, reject) => {
+    input.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`cdr: cannot read '${path}': ${err.message}`)));
+    input.once("readable", () => resolve());
+    input.once("end", () => resolve());
+  });
+  await opened;
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    take(line);
+    const wait = writer.backlog();
+    if (wait) await wait;
+  }
+}
+
+async function fromTopic(url: string, topic: string, writer: CdrWriter, take: (line: string) => void): Promise<void> {
+  const client = mqtt.connect(url, { reconnectPeriod: 1000 });
+  client.on("message", (_topic, payload) => {
+    for (const line of payload.toString("utf8").split("\n")) take(line);
+  });
+  client.on("connect", () => client.subscribe(topic, { qos: 1 }));
+  client.on("error", (err) => process.stderr.write(`siphon cdr: mqtt ${url}: ${err.message}\n`));
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  await client.endAsync();
+}

@@ -1,0 +1,107 @@
+// Call records in a real PostgreSQL: the rows of a generated capture equal its
+// truth, a second replay leaves the same rows, and `siphon cdr` from the
+// event file writes the same rows as the sensor did.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import pg from "pg";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateWorkload, workloadOptions } from "../bench/generate";
+import { postgres } from "./postgres";
+
+const database = await postgres();
+if (typeof database === "string") {
+  console.log(`cdr tests not registered: ${database}`);
+} else {
+  const directory = mkdtempSync(join(tmpdir(), "siphon-cdr-test-"));
+  const workload = join(directory, "calls.pcap");
+  const truth = generateWorkload(workloadOptions({ seed: 11, messages: 5000 }), workload);
+  const suffix = `${process.pid}_${Date.now()}`;
+  const sensorTable = `siphon_test_cdr_${suffix}`;
+  const streamTable = `siphon_test_cdr_stream_${suffix}`;
+  const eventsFile = join(directory, "events.ndjson");
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+
+  const siphon = (args: string[]): { status: number | null; stderr: string } => {
+    const run = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8" });
+    return { status: run.status, stderr: run.stderr };
+  };
+  const replayInto = (table: string): void => {
+    const run = siphon(["replay", workload, "--out", "/dev/null", "--events", eventsFile, "--sensor", "cdr-test", "--no-progress",
+      "--cdr", `${database.url}?table=${table}`]);
+    assert.is(run.status, 0, run.stderr);
+  };
+  const rows = async (table: string): Promise<Record<string, unknown>[]> => {
+    const us = (c: string): string => `(extract(epoch from ${c}) * 1000000)::bigint::text AS ${c}`;
+    const result = await client.query(
+      `SELECT sensor, call_id, caller, callee, outcome, final_status, hangup, implied, duration_ms::text AS duration_ms, ` +
+      `${["invite_time", "ringing_time", "answer_time", "end_time"].map(us).join(", ")} FROM ${table} ORDER BY call_id`);
+    return result.rows as Record<string, unknown>[];
+  };
+  const truthUs = (ms: number | null): string | null => (ms === null ? null : String(Math.round(ms * 1000)));
+
+  test("one row per call, equal to the truth", async () => {
+    replayInto(sensorTable);
+    const got = await rows(sensorTable);
+    assert.is(got.length, truth.calls.length);
+    const byId = new Map(got.map((r) => [r.call_id, r]));
+    for (const call of truth.calls) {
+      const row = byId.get(call.callId);
+      assert.ok(row, `a row for ${call.callId}`);
+      assert.is(row.sensor, "cdr-test");
+      assert.is(row.caller, call.caller);
+      assert.is(row.callee, call.callee);
+      assert.is(row.outcome, call.outcome);
+      assert.is(row.final_status, call.finalStatus);
+      assert.is(row.invite_time, truthUs(call.invite));
+      assert.is(row.ringing_time, truthUs(call.ringing));
+      assert.is(row.answer_time, truthUs(call.answer));
+      if (call.outcome === "answered") {
+        assert.is(row.end_time, truthUs(call.bye));
+        assert.is(Number(row.duration_ms), call.durationMs);
+        assert.ok(row.hangup === "caller" || row.hangup === "callee");
+      } else {
+        assert.is(row.duration_ms, null);
+        assert.is(row.hangup, null);
+      }
+    }
+  });
+
+  test("replaying the same capture again leaves the same rows", async () => {
+    const before = await rows(sensorTable);
+    replayInto(sensorTable);
+    assert.equal(await rows(sensorTable), before);
+  });
+
+  test("siphon cdr from the event file writes the rows the sensor wrote", async () => {
+    const run = siphon(["cdr", "--events", eventsFile, "--cdr", `${database.url}?table=${streamTable}`]);
+    assert.is(run.status, 0, run.stderr);
+    assert.match(run.stderr, `${truth.calls.length} call records written`);
+    assert.equal(await rows(streamTable), await rows(sensorTable));
+  });
+
+  test("a PostgreSQL that is not there is a clear error, exit 1", () => {
+    const run = siphon(["cdr", "--events", eventsFile, "--cdr", "postgres://postgres@127.0.0.1:1/none"]);
+    assert.is(run.status, 1);
+    assert.match(run.stderr, /cdr: PostgreSQL at 127\.0\.0\.1:1\/none: .*check --cdr URL/);
+  });
+
+  test("a bad --cdr URL is a usage error, exit 2", () => {
+    const run = siphon(["cdr", "--events", eventsFile, "--cdr", "mysql://x"]);
+    assert.is(run.status, 2);
+    assert.match(run.stderr, "is not postgres or postgresql");
+  });
+
+  test.after(async () => {
+    await client.query(`DROP TABLE IF EXISTS ${sensorTable}`);
+    await client.query(`DROP TABLE IF EXISTS ${streamTable}`);
+    await client.end();
+    database.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+}
+
+test.run();
