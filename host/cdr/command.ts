@@ -58,7 +58,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
     counts.events++;
     writer.write(event, line);
   };
-  if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, writer, take);
+  if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, take);
   else await fromFile(events, writer, take);
   await writer.close();
   process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.written()} call records written to ${writer.table}` +
@@ -81,7 +81,7 @@ async function fromFile(path: string, writer: CdrWriter, take: (line: string) =>
   }
 }
 
-async function fromTopic(url: string, topic: string, writer: CdrWriter, take: (line: string) => void): Promise<void> {
+async function fromTopic(url: string, topic: string, take: (line: string) => void): Promise<void> {
   const client = mqtt.connect(url, { reconnectPeriod: 1000 });
   client.on("message", (_topic, payload) => {
     for (const line of payload.toString("utf8").split("\n")) take(line);
