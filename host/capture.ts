@@ -31,6 +31,10 @@ export interface CaptureOptions {
 
 // cap opens every handle with a kernel snap length of 65535 (binding.cc); ours can only be less.
 const CAP_SNAPLEN = 65535;
+// On a stop, packets already in the kernel's buffer are read until the link has been quiet this
+// long, for at most DRAIN_MAX_MS: a busy link would otherwise never let the capture end.
+const DRAIN_QUIET_MS = 50;
+const DRAIN_MAX_MS = 1000;
 const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
 
 interface Account {
@@ -66,6 +70,7 @@ export async function capture(options: CaptureOptions): Promise<void> {
   announce(opened, options, account);
 
   await (options.stopRequested ? stopRequest(options.stopRequested) : stopSignal());
+  await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
   const stats = live.close();
   core.flush();
   await sink.close();

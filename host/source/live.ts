@@ -133,9 +133,15 @@ interface OpenHandle {
   dropsAtOpen?: InterfaceDrops;
 }
 
+// A handle whose open() failed keeps its pcap_t but never set up its poll watcher; when the
+// collector destroys it, cap's destructor stops that watcher anyway and libuv aborts the process.
+// Holding such handles until exit keeps the destructor from running.
+const failedHandles: CapHandle[] = [];
+
 export class LiveCapture {
   private readonly handles: OpenHandle[] = [];
   private stopped = false;
+  private lastPacketAt = 0; // performance.now() of the latest packet
 
   constructor(private readonly cap: CapModule) {}
 
@@ -167,6 +173,7 @@ export class LiveCapture {
     try {
       capName = handle.open(name, options.filter, options.bufferBytes, buffer);
     } catch (err) {
+      failedHandles.push(handle);
       this.close();
       throw explainOpenFailure(name, options.filter, (err as Error).message);
     }
@@ -187,7 +194,8 @@ export class LiveCapture {
       handle.on("packet", (bytes, truncated) => {
         // cap passes no pcap_pkthdr, so no kernel timestamp: the time is taken on delivery,
         // which immediate mode keeps within the burst's processing time of the kernel's.
-        const ms = performance.timeOrigin + performance.now();
+        this.lastPacketAt = performance.now();
+        const ms = performance.timeOrigin + this.lastPacketAt;
         const sec = Math.floor(ms / 1000);
         const nsec = Math.floor((ms - sec * 1000) * 1e6);
         stats.packets++;
@@ -199,6 +207,20 @@ export class LiveCapture {
           setImmediate(afterBurst);
         }
       });
+    });
+  }
+
+  /** Resolves once no packet has arrived for `quietMs` (or after `maxMs`): what is already in
+   *  the kernel's buffer when a stop is asked for still comes out. */
+  drain(quietMs: number, maxMs: number): Promise<void> {
+    const deadline = performance.now() + maxMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const now = performance.now();
+        if (now - this.lastPacketAt >= quietMs || now >= deadline) resolve();
+        else setTimeout(check, quietMs);
+      };
+      check();
     });
   }
 
