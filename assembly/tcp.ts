@@ -11,10 +11,11 @@
 // an in-order segment are framed in place in the frame.
 //
 // Records point at message bytes in place until the next push(), so a buffer
-// that messages were framed from in this push is never moved (compacted) or
-// reused before the push ends. Its bytes sit at DIR_START, which stays at most
-// TAIL_ROOM into the buffer while it is referenced: when a frame leaves it
-// further in, push() stops before the next frame and the next push compacts.
+// that messages were framed from in this push is never compacted or reused
+// before the push ends. Its held bytes sit at DIR_START, kept at most
+// TAIL_ROOM into the buffer: when a frame leaves them further in, push() stops
+// before the next frame and the next push compacts; should a hole given up
+// mid-frame need the room at once, the held bytes move to another buffer.
 import {
   CFG_TCP_FLOWS, CFG_TCP_BUFFERS, CFG_TCP_BUFFER_BYTES, CFG_TCP_IDLE, C_FRAME_MALFORMED,
   C_TCP_FLOWS, C_TCP_CLOSED, C_TCP_IDLE, C_TCP_EVICTED, C_TCP_RETRANSMIT, C_TCP_OUT_OF_ORDER,
@@ -61,7 +62,10 @@ let oldest: u32 = 0;      // least recently seen flow + 1
 let newest: u32 = 0;
 let idleSeconds: i64 = 0;
 
-let bufferCount: u32 = 0;
+let bufferCount: u32 = 0;    // buffers directions may hold at once (CFG_TCP_BUFFERS)
+let physicalBuffers: u32 = 0; // twice that and a few: room for the ones set aside until the push ends
+let buffersHeld: u32 = 0;
+let releasedThisPush: u32 = 0;
 let bufferBytes: u32 = 0;
 let bufferBase: usize = 0;
 let referenced: usize = 0; // u32 per buffer: the push that last framed messages out of it
@@ -89,6 +93,7 @@ export function configureTcp(): bool {
     return true;
   }
   if (bufferCount == 0) bufferCount = 1;
+  physicalBuffers = bufferCount * 2 + 8;
   windowBytes = bufferBytes - TAIL_ROOM;
   setStreamMessageMax(windowBytes);
   let bucketCount: u32 = 1;
@@ -96,20 +101,20 @@ export function configureTcp(): bool {
   bucketMask = bucketCount - 1;
   flows = reserve(<usize>flowCap * FLOW_SIZE);
   buckets = reserve(<usize>bucketCount * 4);
-  bufferBase = reserve(<usize>bufferCount * bufferBytes);
-  referenced = reserve(<usize>bufferCount * 4);
-  ring = reserve(<usize>bufferCount * 8);
+  bufferBase = reserve(<usize>physicalBuffers * bufferBytes);
+  referenced = reserve(<usize>physicalBuffers * 4);
+  ring = reserve(<usize>physicalBuffers * 8);
   if (flows == 0 || buckets == 0 || bufferBase == 0 || referenced == 0 || ring == 0) return false;
   memory.fill(flows, 0, <usize>flowCap * FLOW_SIZE);
   memory.fill(buckets, 0, <usize>bucketCount * 4);
-  memory.fill(referenced, 0, <usize>bufferCount * 4);
+  memory.fill(referenced, 0, <usize>physicalBuffers * 4);
   for (let i: u32 = 0; i < flowCap; i++) store<u32>(flowAt(i + 1) + F_CHAIN, i + 2 <= flowCap ? i + 2 : 0);
   freeFlows = 1;
-  for (let i: u32 = 0; i < bufferCount; i++) {
+  for (let i: u32 = 0; i < physicalBuffers; i++) {
     store<u32>(ring + (<usize>i << 3), i);
     store<u32>(ring + (<usize>i << 3) + 4, 0);
   }
-  ringCount = bufferCount;
+  ringCount = physicalBuffers;
   return true;
 }
 
@@ -117,6 +122,7 @@ export function configureTcp(): bool {
 export function beginStreams(): void {
   pushNumber++;
   mustEnd = false;
+  releasedThisPush = 0;
 }
 
 // True when the push must stop before the next frame (see the file comment).
@@ -315,15 +321,24 @@ function frameHeld(dir: usize): void {
   }
 }
 
-// Moves the held bytes to the buffer's start when they sit too far in and no
-// record of this push points into the buffer.
+// Moves the held bytes to the buffer's start when they sit too far in.
 function makeRoom(dir: usize): void {
   const start = load<u32>(dir + DIR_START);
   if (start <= TAIL_ROOM) return;
   const buffer = load<u32>(dir + DIR_BUFFER);
-  if (buffer == 0 || isReferenced(buffer)) return;
+  if (buffer == 0) return;
   const at = bufferAt(buffer);
-  memory.copy(at, at + start, heldExtent(dir));
+  if (!isReferenced(buffer)) {
+    memory.copy(at, at + start, heldExtent(dir));
+    store<u32>(dir + DIR_START, 0);
+    return;
+  }
+  // Records of this push point into it: the held bytes move to another buffer.
+  const fresh = takePhysical();
+  if (fresh == 0) return;
+  memory.copy(bufferAt(fresh), at + start, heldExtent(dir));
+  releasePhysical(buffer);
+  store<u32>(dir + DIR_BUFFER, fresh);
   store<u32>(dir + DIR_START, 0);
 }
 
@@ -450,25 +465,43 @@ function restart(dir: usize): void {
   return load<u32>(referenced + (<usize>(buffer - 1) << 2)) == pushNumber;
 }
 
-// A free buffer + 1, or 0. Buffers released in this push are not reused before the next.
+// A free buffer + 1, or 0 when directions hold CFG_TCP_BUFFERS already.
 function takeBuffer(): u32 {
+  if (buffersHeld >= bufferCount) return 0;
+  const buffer = takePhysical();
+  if (buffer != 0) buffersHeld++;
+  return buffer;
+}
+
+// Buffers released in this push are not reused before the next: the ring is in
+// release order, and push() ends once bufferCount were released in it, so
+// with twice as many physical buffers one released in an earlier push is
+// always at the head when a direction may take one. Whether a buffer is found
+// therefore never depends on where the batches were cut.
+function takePhysical(): u32 {
   if (ringCount == 0) return 0;
   const slot = ring + (<usize>ringHead << 3);
   if (load<u32>(slot + 4) == pushNumber) return 0;
-  ringHead = ringHead + 1 == bufferCount ? 0 : ringHead + 1;
+  ringHead = ringHead + 1 == physicalBuffers ? 0 : ringHead + 1;
   ringCount--;
   return load<u32>(slot) + 1;
+}
+
+function releasePhysical(buffer: u32): void {
+  let tail = ringHead + ringCount;
+  if (tail >= physicalBuffers) tail -= physicalBuffers;
+  const slot = ring + (<usize>tail << 3);
+  store<u32>(slot, buffer - 1);
+  store<u32>(slot + 4, pushNumber);
+  ringCount++;
+  if (++releasedThisPush >= bufferCount) mustEnd = true;
 }
 
 function releaseDirBuffer(dir: usize): void {
   const buffer = load<u32>(dir + DIR_BUFFER);
   if (buffer == 0) return;
-  let tail = ringHead + ringCount;
-  if (tail >= bufferCount) tail -= bufferCount;
-  const slot = ring + (<usize>tail << 3);
-  store<u32>(slot, buffer - 1);
-  store<u32>(slot + 4, pushNumber);
-  ringCount++;
+  releasePhysical(buffer);
+  buffersHeld--;
   store<u32>(dir + DIR_BUFFER, 0);
   store<u32>(dir + DIR_START, 0);
 }

@@ -13,7 +13,7 @@ import { createHash, type Hash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as L from "../assembly/layout";
 import { Core, type MessageBatch } from "../host/core";
-import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip } from "./helpers";
+import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip, tcpFrame, TCP_FIN, TCP_SYN, TCP_RST } from "./helpers";
 
 const FRAMES = Number(process.env.SIPHON_FUZZ_FRAMES ?? 200_000);
 const SEED = Number(process.env.SIPHON_FUZZ_SEED ?? 20261123);
@@ -71,6 +71,101 @@ function randomFrame(next: () => number): Uint8Array {
   return bytes;
 }
 
+// Interleaved TCP flows: SIP messages (some over WebSocket), keep-alives and
+// junk cut into segments of random size, sent out of order, retransmitted,
+// overlapping, lost, closed and reset; on a clock that moves forward (with
+// jumps past the idle timeout), since flows live on capture time.
+const TCP_LIMITS = { tcpFlows: 16, tcpBuffers: 6, tcpBufferBytes: 65536 + 16384, tcpIdle: 60 };
+const WS_UPGRADE = "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+const WS_REPLY = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+
+interface Side { stream: Buffer; sent: number; seq: number; held: Uint8Array[] }
+interface Flow { client: string; server: string; sport: number; sides: [Side, Side] }
+
+class TcpTraffic {
+  private readonly flows: Flow[] = [];
+  private clock = 1_800_000_000;
+  private made = 0;
+  constructor(private readonly next: () => number, private readonly messages: Uint8Array[]) {}
+
+  frame(): { data: Uint8Array; sec: number } {
+    const next = this.next;
+    if (next() % 64 === 0) this.clock += next() % 2 === 0 ? 1 : 90;
+    if (this.flows.length < 24 && (this.flows.length === 0 || next() % 40 === 0)) return this.open();
+    const flow = this.flows[next() % this.flows.length];
+    const d = next() % 2;
+    const side = flow.sides[d];
+    const o = d === 0 ? { src: flow.client, dst: flow.server, sport: flow.sport, dport: 5060 }
+      : { src: flow.server, dst: flow.client, sport: 5060, dport: flow.sport };
+    const roll = next() % 100;
+    if (roll < 2) {
+      this.flows.splice(this.flows.indexOf(flow), 1);
+      return this.out(tcpFrame("", { ...o, seq: side.seq + side.sent, flags: roll === 0 ? TCP_RST : TCP_FIN }));
+    }
+    if (roll < 10 && side.held.length > 0) return this.out(side.held.splice(next() % side.held.length, 1)[0]);
+    if (side.sent >= side.stream.length) this.refill(side, d);
+    const at = roll < 16 && side.sent > 0 ? side.sent - 1 - (next() % Math.min(side.sent, 3000)) : side.sent;
+    const len = 1 + (next() % (next() % 4 === 0 ? 9000 : 1460));
+    const data = tcpFrame(side.stream.subarray(at, at + len), { ...o, seq: side.seq + at });
+    side.sent = Math.max(side.sent, Math.min(side.stream.length, at + len));
+    if (roll < 24) { side.held.push(data); return this.frame(); } // sent later: out of order
+    if (roll < 26) return this.frame(); // lost
+    return this.out(data);
+  }
+
+  private open(): { data: Uint8Array; sec: number } {
+    const next = this.next;
+    const n = this.made++;
+    const v6 = next() % 5 === 0;
+    const client = v6 ? `2001:db8::${(n % 65535).toString(16)}` : `10.${(n >> 8) & 255}.${n & 255}.1`;
+    const flow: Flow = {
+      client, server: v6 ? "2001:db8::5060" : "192.0.2.50", sport: 1024 + (n % 60000),
+      sides: [{ stream: Buffer.alloc(0), sent: 0, seq: next(), held: [] }, { stream: Buffer.alloc(0), sent: 0, seq: next(), held: [] }],
+    };
+    if (next() % 6 === 0) {
+      flow.sides[0].stream = Buffer.from(WS_UPGRADE);
+      flow.sides[1].stream = Buffer.from(WS_REPLY);
+    }
+    this.flows.push(flow);
+    if (next() % 2 === 0) return this.frame(); // picked up in the middle: no SYN
+    const side = flow.sides[0];
+    side.seq = (side.seq + 1) >>> 0;
+    return this.out(tcpFrame("", { src: flow.client, dst: flow.server, sport: flow.sport, dport: 5060, seq: side.seq - 1, flags: TCP_SYN }));
+  }
+
+  // More bytes for a side: SIP messages, keep-alives, junk, or WebSocket frames after an upgrade.
+  private refill(side: Side, d: number): void {
+    const next = this.next;
+    const parts: Uint8Array[] = [];
+    const ws = side.stream.subarray(0, 4).toString() === (d === 0 ? "GET " : "HTTP");
+    for (let i = 1 + (next() % 4); i > 0; i--) {
+      const msg = this.messages[next() % this.messages.length];
+      if (ws) parts.push(wsFrame(msg, d === 0 ? next() : undefined));
+      else if (next() % 10 === 0) parts.push(Buffer.from(next() % 2 ? "\r\n\r\n" : "junk \x00\x01\r\n"));
+      else parts.push(msg);
+    }
+    side.stream = Buffer.concat([side.stream, ...parts]);
+  }
+
+  private out(data: Uint8Array): { data: Uint8Array; sec: number } {
+    return { data, sec: this.clock };
+  }
+}
+
+function wsFrame(payload: Uint8Array, mask: number | undefined): Uint8Array {
+  const head = [0x81];
+  const m = mask === undefined ? 0 : 0x80;
+  if (payload.length < 126) head.push(m | payload.length);
+  else head.push(m | 126, payload.length >> 8, payload.length & 255);
+  const body = Buffer.from(payload);
+  if (mask !== undefined) {
+    const key = [mask & 255, (mask >>> 8) & 255, (mask >>> 16) & 255, mask >>> 24];
+    head.push(...key);
+    for (let i = 0; i < body.length; i++) body[i] ^= key[i % 4];
+  }
+  return concat(Uint8Array.from(head), body);
+}
+
 // Envelopes and records are hashed apart, so batch boundaries do not matter.
 class Digest {
   private readonly envelopes: Hash = createHash("sha256");
@@ -102,18 +197,25 @@ function countersWithout(core: Core, poisonFrames: number): Record<string, numbe
 function fuzz(seed: number, frames: number): void {
   const next = rng(seed);
   const corpus = seedFrames();
+  const traffic = new TcpTraffic(next, [
+    Buffer.from(INVITE), Buffer.from(sip(["SIP/2.0 200 OK", "i: x", "CSeq: 1 INVITE", "l: 0"])),
+    Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: big", "CSeq: 2 MESSAGE", "Content-Length: 20000"], "b".repeat(20000))),
+    ...readdirSync("fixtures/torture/rfc4475").slice(0, 8).map((f) => readFileSync(`fixtures/torture/rfc4475/${f}`)),
+  ]);
   const reference = new Digest(), isolated = new Digest(), scalar = new Digest();
   const cores = {
-    reference: new Core({ sensor: "fuzz", agent: "fuzz" }, reference.take),
-    isolated: new Core({ sensor: "fuzz", agent: "fuzz" }, isolated.take),
-    scalar: new Core({ sensor: "fuzz", agent: "fuzz", build: "scalar" }, scalar.take),
+    reference: new Core({ sensor: "fuzz", agent: "fuzz", ...TCP_LIMITS }, reference.take),
+    isolated: new Core({ sensor: "fuzz", agent: "fuzz", ...TCP_LIMITS }, isolated.take),
+    scalar: new Core({ sensor: "fuzz", agent: "fuzz", build: "scalar", ...TCP_LIMITS }, scalar.take),
   };
   const memoryAfterConfigure = Object.values(cores).map((c) => c.memoryBytes);
   for (let n = 0; n < frames; n++) {
-    const data = next() % 4 === 0 ? randomFrame(next) : mutate(corpus[next() % corpus.length], next);
-    const linkType = next() % 8 === 0 ? LINK_TYPES[next() % LINK_TYPES.length] : 1;
+    const tcp = next() % 3 === 0 ? traffic.frame() : undefined;
+    const data = tcp ? (next() % 16 === 0 ? mutate(tcp.data, next) : tcp.data)
+      : next() % 4 === 0 ? randomFrame(next) : mutate(corpus[next() % corpus.length], next);
+    const linkType = !tcp && next() % 8 === 0 ? LINK_TYPES[next() % LINK_TYPES.length] : 1;
     const origLen = data.length + (next() % 16 === 0 ? next() % 100 : 0);
-    const sec = next() % 4_000_000_000, nsec = next() % 1_000_000_000;
+    const sec = tcp ? tcp.sec : next() % 4_000_000_000, nsec = next() % 1_000_000_000;
     try {
       cores.reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
       cores.scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
@@ -134,6 +236,10 @@ function fuzz(seed: number, frames: number): void {
   assert.equal(countersWithout(cores.isolated, frames), cores.reference.counters(), context);
   assert.equal(cores.scalar.counters(), cores.reference.counters(), context);
   assert.equal(Object.values(cores).map((c) => c.memoryBytes), memoryAfterConfigure, `${context}: memory grew`);
+  const c = cores.reference.counters();
+  for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_no_buffer"]) {
+    assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
+  }
 }
 
 for (const seed of REGRESSION_SEEDS) {
