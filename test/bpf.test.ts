@@ -40,11 +40,11 @@ function passes(frame: Uint8Array, filter: string): boolean {
   return statSync(out).size > 24; // more than the file header: the packet passed
 }
 
-// The IPv4 header's flags and fragment offset (bytes 6-7) in an untagged Ethernet frame.
-function withFragmentField(frame: Uint8Array, value: number): Uint8Array {
+// The IPv4 header's flags and fragment offset (bytes 6-7), the header at `ipAt` of the frame.
+function withFragmentField(frame: Uint8Array, value: number, ipAt = 14): Uint8Array {
   const copy = Uint8Array.from(frame);
-  copy[14 + 6] = value >> 8;
-  copy[14 + 7] = value & 255;
+  copy[ipAt + 6] = value >> 8;
+  copy[ipAt + 7] = value & 255;
   return copy;
 }
 
@@ -61,6 +61,8 @@ const selected: Array<[string, Uint8Array]> = [
   ["SIP over TCP 5060", tcpFrame(INVITE, { seq: 1 })],
   ["SIP over IPv6 UDP 5060", udpFrame(INVITE, { src: "2001:db8::1", dst: "2001:db8::2" })],
   ["SIP in one 802.1Q tag", udpFrame(INVITE, { vlans: [100] })],
+  ["SIP in QinQ (two tags)", udpFrame(INVITE, { vlans: [100, 200] })],
+  ["an IPv4 later fragment in QinQ", withFragmentField(udpFrame(payload, { dport: 9999, vlans: [100, 200] }), 185, 14 + 8)],
   ["VXLAN (UDP 4789)", udpFrame(payload, { sport: 40000, dport: 4789 })],
   ["Geneve (UDP 6081)", udpFrame(payload, { sport: 40000, dport: 6081 })],
   ["GRE (and ERSPAN) over IPv4", inIp(47, new Uint8Array(40))],
@@ -78,6 +80,7 @@ const refused: Array<[string, Uint8Array]> = [
   ["UDP 5080 when it is not configured", udpFrame(INVITE, { sport: 40000, dport: 5080 })],
   ["IPv4 with only Don't Fragment set", withFragmentField(udpFrame(payload, { sport: 40000, dport: 53 }), DF)],
   ["DNS in an 802.1Q tag", udpFrame(payload, { sport: 40000, dport: 53, vlans: [100] })],
+  ["DNS in QinQ", udpFrame(payload, { sport: 40000, dport: 53, vlans: [100, 200] })],
 ];
 
 if (spawnSync("sh", ["-c", "command -v tcpdump"]).status !== 0) {
@@ -101,8 +104,8 @@ if (spawnSync("sh", ["-c", "command -v tcpdump"]).status !== 0) {
 
 test("the built filter names each SIP port once", () => {
   const filter = builtFilter([5060, 5080, 5080]);
-  assert.is(filter.match(/port 5080\b/g)?.length, 2); // untagged and in the vlan branch
-  assert.is(filter.match(/port 5060\b/g)?.length, 2);
+  assert.is(filter.match(/port 5080\b/g)?.length, 3); // untagged, one tag, two tags
+  assert.is(filter.match(/port 5060\b/g)?.length, 3);
 });
 
 test.run();

@@ -23,8 +23,8 @@ function eitherIp(proto: number): string {
   return `ip proto ${proto} or ip6 proto ${proto}`;
 }
 
-/** The filter for untagged frames; `vlan and (...)` repeats it for 802.1Q-tagged ones, since
- *  after `vlan` libpcap reads every later offset 4 bytes further on. */
+/** The filter for untagged frames, repeated after one and two 802.1Q/802.1ad tags (QinQ): each
+ *  `vlan` moves every later offset libpcap reads 4 bytes further on. */
 export function captureFilter(config: CaptureFilterConfig): string {
   const clauses = [
     `(tcp or udp) and (${ports(config.sipPorts)})`,
@@ -39,5 +39,5 @@ export function captureFilter(config: CaptureFilterConfig): string {
     "ip6[6] == 44",
   ];
   const untagged = clauses.map((c) => `(${c})`).join(" or ");
-  return `${untagged} or (vlan and (${untagged}))`;
+  return `${untagged} or (vlan and (${untagged} or (vlan and (${untagged}))))`;
 }
