@@ -2,6 +2,7 @@
 // (--no-events) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
+import { BoundedMap } from "./bounded";
 
 export interface RateLimits {
   perSecond: number;  // 0: no limit in that window
@@ -23,8 +24,7 @@ interface Windows {
 export class EventGate {
   readonly blockedCounts = new Map<EventType, number>();
   readonly suppressedCounts = new Map<EventType, number>();
-  keysEvicted = 0;
-  private readonly keys = new Map<string, Windows>();
+  private readonly keys = new BoundedMap<string, Windows>(KEYS_HELD);
   private readonly limits: number[];
 
   constructor(private readonly blocked: ReadonlySet<EventType>, limits: RateLimits) {
@@ -46,12 +46,8 @@ export class EventGate {
   private withinLimits(key: string, timeUs: number): boolean {
     let windows = this.keys.get(key);
     if (windows === undefined) {
-      if (this.keys.size >= KEYS_HELD) {
-        this.keys.delete(this.keys.keys().next().value as string);
-        this.keysEvicted++;
-      }
       windows = { start: [-1, -1, -1], count: [0, 0, 0] };
-      this.keys.set(key, windows);
+      this.keys.add(key, windows);
     }
     for (let w = 0; w < 3; w++) {
       const index = Math.floor(timeUs / WINDOWS_US[w]);
@@ -69,7 +65,7 @@ export class EventGate {
     const out: Record<string, number> = {};
     for (const [type, n] of this.blockedCounts) out[`blocked_${type}`] = n;
     for (const [type, n] of this.suppressedCounts) out[`suppressed_${type}`] = n;
-    out.rate_keys_evicted = this.keysEvicted;
+    out.rate_keys_evicted = this.keys.evicted;
     return out;
   }
 

@@ -7,6 +7,7 @@ import type { Endpoint, Transport } from "../core";
 import * as L from "../../assembly/layout";
 import { type Observed, uriOf, expiresParam } from "./message";
 import { TimerHeap, type Timed } from "./timers";
+import { BoundedMap } from "./bounded";
 import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime, clientOf, serverOf } from "./events";
 import { defaultSettings, type TrackerSettings } from "./settings";
 
@@ -109,16 +110,16 @@ const PROBES_REMEMBERED = 4096;
 export class Tracker {
   readonly settings: TrackerSettings;
   private readonly timers = new TimerHeap<Entry>();
-  private readonly calls = new Map<string, Call>();
-  private readonly transactions = new Map<string, Transaction>();
-  private readonly bindings = new Map<string, Binding>();
+  private readonly calls: BoundedMap<string, Call>;
+  private readonly transactions: BoundedMap<string, Transaction>;
+  private readonly bindings: BoundedMap<string, Binding>;
   private readonly bindingsOfAor = new Map<string, Set<Binding>>();
-  private readonly challenges = new Map<string, Challenge>();
-  private readonly probes = new Set<string>();
+  private readonly challenges: BoundedMap<string, Challenge>;
+  private readonly probes = new BoundedMap<string, true>(PROBES_REMEMBERED);
   private now = -Infinity;
   private nextCountersUs = -1;
   private sequence = 0;
-  private readonly stats = { messages: 0, calls_evicted: 0, bindings_evicted: 0, transactions_evicted: 0, challenges_evicted: 0 };
+  private messages = 0;
   private readonly extraCounters: () => Record<string, number>;
 
   constructor(
@@ -129,19 +130,27 @@ export class Tracker {
   ) {
     this.settings = { ...defaultSettings(), ...settings };
     this.extraCounters = extraCounters ?? (() => ({}));
+    const disarm = (entry: Entry): void => this.timers.disarm(entry);
+    this.calls = new BoundedMap<string, Call>(this.settings.maxCalls, disarm);
+    this.transactions = new BoundedMap<string, Transaction>(this.settings.maxTransactions, disarm);
+    this.challenges = new BoundedMap<string, Challenge>(this.settings.maxTransactions, disarm);
+    this.bindings = new BoundedMap(this.settings.maxBindings, (binding: Binding) => {
+      this.timers.disarm(binding);
+      this.unindex(binding);
+    });
   }
 
   counters(): TrackerCounters {
     return {
-      messages: this.stats.messages,
+      messages: this.messages,
       calls_held: this.calls.size,
-      calls_evicted: this.stats.calls_evicted,
+      calls_evicted: this.calls.evicted,
       bindings_held: this.bindings.size,
-      bindings_evicted: this.stats.bindings_evicted,
+      bindings_evicted: this.bindings.evicted,
       transactions_held: this.transactions.size,
-      transactions_evicted: this.stats.transactions_evicted,
+      transactions_evicted: this.transactions.evicted,
       challenges_held: this.challenges.size,
-      challenges_evicted: this.stats.challenges_evicted,
+      challenges_evicted: this.challenges.evicted,
       timers_armed: this.timers.size,
       events: this.sequence,
     };
@@ -149,7 +158,7 @@ export class Tracker {
 
   observe(m: Observed): void {
     this.advance(m.timeUs);
-    this.stats.messages++;
+    this.messages++;
     if (m.problems !== 0) this.parseError(m);
     if (m.callId === "" || (m.problems & L.PROB_NO_CSEQ) !== 0) return;
     if (m.isRequest && m.userAgent !== "" && SCANNER.test(m.userAgent)) this.probe(m);
@@ -382,11 +391,6 @@ export class Tracker {
   }
 
   private newCall(m: Observed, fromDialogRequest: boolean): Call {
-    if (this.calls.size >= this.settings.maxCalls) {
-      const oldest = this.calls.values().next().value as Call;
-      this.forgetCall(oldest);
-      this.stats.calls_evicted++;
-    }
     const call: Call = {
       kind: "call", deadline: 0, heapIndex: -1, callId: m.callId, state: "early",
       ...partyOfRequest(m), fromTag: m.fromTag, inviteCseq: m.cseq,
@@ -395,7 +399,7 @@ export class Tracker {
       legs: undefined,
     };
     this.addLegs(call, m);
-    this.calls.set(m.callId, call);
+    this.calls.add(m.callId, call);
     return call;
   }
 
@@ -501,15 +505,11 @@ export class Tracker {
       return;
     }
     if (earlier !== undefined) return;
-    if (this.challenges.size >= this.settings.maxTransactions) {
-      this.dropChallenge(this.challenges.values().next().value as Challenge);
-      this.stats.challenges_evicted++;
-    }
     const challenge: Challenge = {
       kind: "challenge", deadline: 0, heapIndex: -1, key, callId: m.callId, method: tx.method, cseq: m.cseq,
       status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false, ...partyOf(tx),
     };
-    this.challenges.set(key, challenge);
+    this.challenges.add(key, challenge);
     this.timers.arm(challenge, m.timeUs + this.settings.transactionSeconds * SECOND);
   }
 
@@ -520,17 +520,11 @@ export class Tracker {
   }
 
   private newTransaction(key: string, m: Observed, party: Party): Transaction {
-    if (this.transactions.size >= this.settings.maxTransactions) {
-      const oldest = this.transactions.values().next().value as Transaction;
-      this.timers.disarm(oldest);
-      this.transactions.delete(oldest.key);
-      this.stats.transactions_evicted++;
-    }
     const tx: Transaction = {
       kind: "transaction", deadline: 0, heapIndex: -1, key, callId: m.callId, method: m.method, cseq: m.cseq,
       done: false, requestUs: -1, contact: "", expires: -1, ...party,
     };
-    this.transactions.set(key, tx);
+    this.transactions.add(key, tx);
     return tx;
   }
 
@@ -577,12 +571,8 @@ export class Tracker {
   }
 
   private newBinding(key: string, aor: string, contact: string, expires: number, tx: Transaction): Binding {
-    if (this.bindings.size >= this.settings.maxBindings) {
-      this.dropBinding(this.bindings.values().next().value as Binding);
-      this.stats.bindings_evicted++;
-    }
     const binding: Binding = { kind: "binding", deadline: 0, heapIndex: -1, key, aor, contact, expires, callId: tx.callId, ...partyOf(tx) };
-    this.bindings.set(key, binding);
+    this.bindings.add(key, binding);
     let ofAor = this.bindingsOfAor.get(aor);
     if (ofAor === undefined) this.bindingsOfAor.set(aor, (ofAor = new Set()));
     ofAor.add(binding);
@@ -592,6 +582,10 @@ export class Tracker {
   private dropBinding(binding: Binding): void {
     this.timers.disarm(binding);
     this.bindings.delete(binding.key);
+    this.unindex(binding);
+  }
+
+  private unindex(binding: Binding): void {
     const ofAor = this.bindingsOfAor.get(binding.aor);
     ofAor?.delete(binding);
     if (ofAor?.size === 0) this.bindingsOfAor.delete(binding.aor);
@@ -610,8 +604,7 @@ export class Tracker {
 
   private probe(m: Observed): void {
     if (this.probes.has(m.callId)) return;
-    if (this.probes.size >= PROBES_REMEMBERED) this.probes.delete(this.probes.values().next().value as string);
-    this.probes.add(m.callId);
+    this.probes.add(m.callId, true);
     this.emitEvent("msg-probe", m.timeUs, partyOfRequest(m), m.callId, { request: { method: m.method } });
   }
 
