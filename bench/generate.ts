@@ -23,6 +23,8 @@ export interface WorkloadOptions {
   ipv6Share: number;
   compactHeaderShare: number;
   randomCaseShare: number;
+  /** SIP over TCP instead of UDP: segments cut at random places, some out of order or sent twice. */
+  tcp: boolean;
 }
 
 export const DEFAULT_MESSAGES = 160_000;
@@ -38,6 +40,7 @@ export function workloadOptions(overrides: Partial<WorkloadOptions>): WorkloadOp
     ipv6Share: 0.1,
     compactHeaderShare: 0.2,
     randomCaseShare: 0.1,
+    tcp: false,
     ...overrides,
   };
   if (options.messages === undefined && options.calls === undefined) options.messages = DEFAULT_MESSAGES;
@@ -552,6 +555,100 @@ const udpTransport: SipTransport = {
   name: "udp",
   write: (out, timeUs, flow, message) => writeUdpFrame(out, timeUs, flow, TOS_SIGNALLING, message),
 };
+
+interface TcpStream {
+  flow: Flow;
+  key: string;
+  seq: number;              // sequence number of the next byte to send
+  held: Buffer;             // the tail of the last message, sent with the next or within a second
+  heldSinceUs: number;
+}
+
+const TCP_MSS = 1460;
+const TCP_HOLD_US = 1_000_000;
+
+/**
+ * SIP over TCP. Each direction of a flow is a connection that opens with a SYN. Messages are
+ * cut into segments of random size (up to an MSS), and a random tail of a message may be held
+ * back and sent in one segment with the start of the next message on the connection (or alone
+ * within a second), so segments carry several messages and messages span segments. Some
+ * adjacent segments are swapped (out of order) and some sent twice (retransmitted): the bytes
+ * of each stream are exactly the messages, so the truth stays the messages written.
+ */
+class TcpTransport implements SipTransport {
+  readonly name = "tcp";
+  private readonly streams = new Map<string, TcpStream>();
+  private readonly holding = new Set<TcpStream>();
+  private lastUs = 0;
+
+  constructor(private readonly rng: Rng) {}
+
+  write(out: PcapWriter, timeUs: number, flow: Flow, message: Uint8Array): void {
+    this.lastUs = timeUs;
+    this.flushHeld(out, timeUs, timeUs - TCP_HOLD_US);
+    const stream = this.stream(out, timeUs, flow);
+    this.holding.delete(stream);
+    const bytes = stream.held.byteLength > 0 ? Buffer.concat([stream.held, message]) : Buffer.from(message);
+    const hold = this.rng.chance(0.3) ? this.rng.below(message.byteLength) : 0;
+    this.send(out, timeUs, stream, bytes.subarray(0, bytes.byteLength - hold));
+    stream.held = bytes.subarray(bytes.byteLength - hold);
+    stream.heldSinceUs = timeUs;
+    if (hold > 0) this.holding.add(stream);
+  }
+
+  /** Sends every tail still held; the workload ends with no byte unsent. */
+  finish(out: PcapWriter): void {
+    this.flushHeld(out, this.lastUs, Number.POSITIVE_INFINITY);
+  }
+
+  private flushHeld(out: PcapWriter, timeUs: number, heldBeforeUs: number): void {
+    for (const stream of this.holding) {
+      if (stream.heldSinceUs > heldBeforeUs) continue;
+      this.holding.delete(stream);
+      this.send(out, timeUs, stream, stream.held);
+      stream.held = Buffer.alloc(0);
+    }
+  }
+
+  private stream(out: PcapWriter, timeUs: number, flow: Flow): TcpStream {
+    const key = `${flow.src.host.ip.text} ${flow.src.port} ${flow.dst.host.ip.text} ${flow.dst.port}`;
+    let stream = this.streams.get(key);
+    if (stream === undefined) {
+      stream = { flow, key, seq: this.rng.u32(), held: Buffer.alloc(0), heldSinceUs: 0 };
+      writeTcpFrame(out, timeUs, flow, { seq: stream.seq, ack: this.ackFor(flow), flags: TCP_SYN | TCP_ACK, payload: new Uint8Array(0) });
+      stream.seq = (stream.seq + 1) >>> 0;
+      this.streams.set(key, stream);
+    }
+    return stream;
+  }
+
+  /** What the other direction has sent: every byte is written before the peer could acknowledge it. */
+  private ackFor(flow: Flow): number {
+    const back = this.streams.get(`${flow.dst.host.ip.text} ${flow.dst.port} ${flow.src.host.ip.text} ${flow.src.port}`);
+    return back === undefined ? 0 : back.seq;
+  }
+
+  private send(out: PcapWriter, timeUs: number, stream: TcpStream, bytes: Uint8Array): void {
+    const segments: TcpSegment[] = [];
+    const ack = this.ackFor(stream.flow);
+    for (let at = 0; at < bytes.byteLength; ) {
+      const length = Math.min(bytes.byteLength - at, this.rng.chance(0.5) ? TCP_MSS : 1 + this.rng.below(TCP_MSS));
+      segments.push({ seq: (stream.seq + at) >>> 0, ack, flags: TCP_ACK | TCP_PSH, payload: bytes.subarray(at, at + length) });
+      at += length;
+    }
+    stream.seq = (stream.seq + bytes.byteLength) >>> 0;
+    for (let i = 0; i < segments.length; i++) {
+      if (i + 1 < segments.length && this.rng.chance(0.05)) {
+        writeTcpFrame(out, timeUs, stream.flow, segments[i + 1]);
+        writeTcpFrame(out, timeUs, stream.flow, segments[i]);
+        i++;
+        continue;
+      }
+      writeTcpFrame(out, timeUs, stream.flow, segments[i]);
+      if (this.rng.chance(0.03)) writeTcpFrame(out, timeUs, stream.flow, segments[i]);
+    }
+  }
+}
 
 // ---------------------------------------------------------------- SIP text
 
@@ -1485,7 +1582,8 @@ export function generateWorkload(options: WorkloadOptions, pcapPath: string): Tr
   const writer = new PcapWriter(openSync(pcapPath, "w"));
   const randomBytes = Buffer.allocUnsafe(RANDOM_BYTES);
   rng.fork().fill(randomBytes);
-  const sim = new Simulation(writer, options, udpTransport, randomBytes);
+  const tcp = options.tcp ? new TcpTransport(rng.fork()) : undefined;
+  const sim = new Simulation(writer, options, tcp ?? udpTransport, randomBytes);
   const meanGapUs = SECOND / options.scenariosPerSecond;
   let startUs = 0;
   while (!enoughPlanned(sim)) {
@@ -1495,6 +1593,7 @@ export function generateWorkload(options: WorkloadOptions, pcapPath: string): Tr
     startUs += Math.round(rng.exponential(meanGapUs));
   }
   sim.drain();
+  tcp?.finish(writer);
   writer.close();
   return {
     seed: options.seed,
@@ -1519,7 +1618,7 @@ export function truthJson(truth: Truth): string {
 // ---------------------------------------------------------------- command line
 
 const USAGE = `usage: node bench/generate.mjs --out FILE.pcap [--truth FILE.json] [--seed N]
-       [--messages N | --calls N] [--rtp PACKETS_PER_DIRECTION] [--rate SCENARIOS_PER_SECOND]`;
+       [--messages N | --calls N] [--rtp PACKETS_PER_DIRECTION] [--rate SCENARIOS_PER_SECOND] [--tcp]`;
 
 function integerOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -1545,6 +1644,7 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
       calls: { type: "string" },
       rtp: { type: "string" },
       rate: { type: "string" },
+      tcp: { type: "boolean" },
     },
     strict: true,
   });
@@ -1559,6 +1659,7 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
   if ((given.seed ?? 0) > 0xffffffff) throw new Error("--seed must fit in 32 bits");
   if (given.scenariosPerSecond === 0) throw new Error("--rate must be positive");
   const overrides: Partial<WorkloadOptions> = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  if (values.tcp === true) overrides.tcp = true;
   return { out: values.out, truth: values.truth, options: workloadOptions(overrides) };
 }
 

@@ -31,6 +31,21 @@ const CASES = [
     tshark: (file) => ["-r", file, "-Y", "sip", "-T", "ek"],
   },
   ...filterCases(),
+  {
+    name: "tcp-heavy",
+    about: "the mixed workload over TCP: segments cut at random places (several messages per segment, messages over several), 5% swapped, 3% sent twice",
+    generate: ["--seed", "1", "--messages", "160000", "--tcp"],
+    siphon: (file) => ["replay", file],
+    tshark: (file) => ["-r", file, "-Y", "sip", "-T", "ek"],
+  },
+  {
+    name: "tcp-million-flows",
+    about: "1,000,000 concurrent TCP flows offered (never closed), each a whole OPTIONS and a partial one; the table holds 65,536 (evictions in siphon's summary)",
+    generator: "tcp-flows.mjs",
+    generate: ["--flows", "1000000"],
+    siphon: (file) => ["replay", file],
+    showSummary: true,
+  },
 ];
 
 // Filter cost (docs/filter.md): the same 40,000-message workload decoded without JSON and
@@ -88,19 +103,21 @@ function positive(text, name) {
  * The cache key covers the options and the generator's source, so a changed generator regenerates
  * and cases with the same options share one file.
  */
-function workloadKey(args) {
+function workloadKey(args, generator) {
   const hash = createHash("sha256").update(JSON.stringify(args));
-  for (const file of ["generate.ts", "generate.mjs"]) hash.update(readFileSync(join(root, "bench", file)));
+  const sources = generator === undefined ? ["generate.ts", "generate.mjs"] : [generator];
+  for (const file of sources) hash.update(readFileSync(join(root, "bench", file)));
   return hash.digest("hex").slice(0, 12);
 }
 
 function ensureWorkload(benchCase) {
-  const base = join(benchDir, `workload-${workloadKey(benchCase.generate)}`);
+  const base = join(benchDir, `workload-${workloadKey(benchCase.generate, benchCase.generator)}`);
   const pcap = `${base}.pcap`;
   const truthFile = `${base}.truth.json`;
   if (!existsSync(pcap) || !existsSync(truthFile)) {
-    console.error(`generating ${benchCase.name}: node bench/generate.mjs ${benchCase.generate.join(" ")}`);
-    const args = [join(root, "bench", "generate.mjs"), ...benchCase.generate, "--out", `${pcap}.tmp`, "--truth", `${truthFile}.tmp`];
+    const generator = benchCase.generator ?? "generate.mjs";
+    console.error(`generating ${benchCase.name}: node bench/${generator} ${benchCase.generate.join(" ")}`);
+    const args = [join(root, "bench", generator), ...benchCase.generate, "--out", `${pcap}.tmp`, "--truth", `${truthFile}.tmp`];
     const run = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
     if (run.status !== 0) throw new Error(`generating ${benchCase.name} failed`);
     renameSync(`${pcap}.tmp`, pcap);
@@ -210,7 +227,8 @@ function toolsFor(benchCase, options, notes) {
     const shown = `node dist/siphon.mjs ${benchCase.siphon("FILE").join(" ")} > /dev/null`;
     tools.push({ name: "siphon", command: process.execPath, args: (f) => [siphonPath, ...benchCase.siphon(f)], runs: options.runs, shown });
   } else notes.push("siphon: dist/siphon.mjs is missing (run node build.mjs); not measured");
-  if (!options.tshark) notes.push("tshark: skipped (--no-tshark)");
+  if (!benchCase.tshark) notes.push(`${benchCase.name}: tshark not run on this case`);
+  else if (!options.tshark) notes.push("tshark: skipped (--no-tshark)");
   else if (!tsharkVersion()) notes.push("tshark: not installed; not measured");
   else {
     const shown = `tshark ${benchCase.tshark("FILE").join(" ")} > /dev/null`;
@@ -303,7 +321,7 @@ async function main() {
       tools.push(result);
     }
     const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
-    results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools) });
+    results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools), showSummary: benchCase.showSummary });
   }
   if (options.tshark && options.tsharkRuns < options.runs) notes.push(`tshark: median of ${options.tsharkRuns} runs, not ${options.runs}: one run takes tens of seconds`);
   report(host, results, [...new Set(notes)]);
@@ -318,10 +336,12 @@ function report(host, results, notes) {
   console.log(`\nmachine: ${host.cpu}, ${host.nproc} CPUs, Linux ${host.kernel}, node ${host.node}, ${host.tshark}; load average at start ${host.loadAverageAtStart.join(" ")}\n`);
   console.log(table(results));
   console.log("");
-  for (const { name, workload, ratios: r } of results) {
+  for (const { name, workload, ratios: r, tools, showSummary } of results) {
     console.log(`${name}: ${workload.sipMessages} SIP messages in ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
     if (r.siphonMsgsPerSecondOverTshark !== undefined) console.log(`  siphon msgs/s ÷ tshark msgs/s = ${r.siphonMsgsPerSecondOverTshark.toFixed(1)}`);
     if (r.siphonSecondsOverCwalk !== undefined) console.log(`  siphon time ÷ cwalk time = ${r.siphonSecondsOverCwalk.toFixed(1)}`);
+    const siphon = tools.find((t) => t.tool === "siphon");
+    if (showSummary && siphon?.lastStderr) console.log(`  ${siphon.lastStderr}`);
   }
   for (const note of notes) console.log(`note: ${note}`);
   console.log(`\nresults: ${join(".bench", "results.json")}`);
