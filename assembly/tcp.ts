@@ -57,7 +57,8 @@ let flowCap: u32 = 0;
 let flows: usize = 0;
 let buckets: usize = 0;
 let bucketMask: u32 = 0;
-let freeFlows: u32 = 0;   // free list through F_CHAIN, index + 1
+let freeFlows: u32 = 0;   // freed flows, listed through F_CHAIN, index + 1
+let neverUsed: u32 = 0;   // flows from here on were never used (untouched memory, not listed)
 let oldest: u32 = 0;      // least recently seen flow + 1
 let newest: u32 = 0;
 let idleSeconds: i64 = 0;
@@ -105,11 +106,7 @@ export function configureTcp(): bool {
   referenced = reserve(<usize>physicalBuffers * 4);
   ring = reserve(<usize>physicalBuffers * 8);
   if (flows == 0 || buckets == 0 || bufferBase == 0 || referenced == 0 || ring == 0) return false;
-  memory.fill(flows, 0, <usize>flowCap * FLOW_SIZE);
-  memory.fill(buckets, 0, <usize>bucketCount * 4);
-  memory.fill(referenced, 0, <usize>physicalBuffers * 4);
-  for (let i: u32 = 0; i < flowCap; i++) store<u32>(flowAt(i + 1) + F_CHAIN, i + 2 <= flowCap ? i + 2 : 0);
-  freeFlows = 1;
+  // Fresh linear memory is zero and configure() runs once: the table is touched only as flows come.
   for (let i: u32 = 0; i < physicalBuffers; i++) {
     store<u32>(ring + (<usize>i << 3), i);
     store<u32>(ring + (<usize>i << 3) + 4, 0);
@@ -563,10 +560,15 @@ function lookup(): u32 {
 
 // A new flow for the key; when the table is full the least recently seen goes.
 function insert(): u32 {
-  if (freeFlows == 0) freeFlow(oldest, C_TCP_EVICTED);
-  const flow = freeFlows;
+  let flow: u32;
+  if (freeFlows == 0 && neverUsed < flowCap) {
+    flow = ++neverUsed;
+  } else {
+    if (freeFlows == 0) freeFlow(oldest, C_TCP_EVICTED);
+    flow = freeFlows;
+    freeFlows = load<u32>(flowAt(flow) + F_CHAIN);
+  }
   const at = flowAt(flow);
-  freeFlows = load<u32>(at + F_CHAIN);
   memory.copy(at, key, 40);
   const bucket = keyHash();
   const slot = buckets + (<usize>bucket << 2);
