@@ -116,13 +116,16 @@ test("an answered call with no BYE ends on the established timer, hung up by tim
 });
 
 test("a first 401 is silent; the retry challenged again is auth-failed, once", () => {
-  const reg = (cseq: number, t: number): Observed => request("REGISTER", t, { callId: "r", cseq, to: "<sip:alice@example.com>" });
-  const ok = run([reg(1, 0), response("REGISTER", 401, 1000, { callId: "r", cseq: 1 }), reg(2, 2000), response("REGISTER", 200, 3000, { callId: "r", cseq: 2, contact: "<sip:alice@192.0.2.10>;expires=600" })]);
+  const to = "<sip:alice@example.com>";
+  const reg = (cseq: number, t: number): Observed => request("REGISTER", t, { callId: "r", cseq, to });
+  const answer = (status: number, cseq: number, t: number, extra: Partial<Observed> = {}): Observed => response("REGISTER", status, t, { callId: "r", cseq, to, ...extra });
+  const ok = run([reg(1, 0), answer(401, 1, 1000), reg(2, 2000), answer(200, 2, 3000, { contact: "<sip:alice@192.0.2.10>;expires=600" })]);
   assert.equal(types(ok), ["reg-new"]);
-  const failed = run([reg(1, 0), response("REGISTER", 401, 1000, { callId: "r", cseq: 1 }), reg(2, 2000), response("REGISTER", 401, 3000, { callId: "r", cseq: 2 }),
-    reg(3, 4000), response("REGISTER", 401, 5000, { callId: "r", cseq: 3 })]);
+  const failed = run([reg(1, 0), answer(401, 1, 1000), reg(2, 2000), answer(401, 2, 3000), reg(3, 4000), answer(401, 3, 5000), reg(4, 6000), answer(403, 4, 7000)]);
   assert.equal(types(failed), ["auth-failed"]);
-  const unanswered = run([reg(1, 0), response("REGISTER", 401, 1000, { callId: "r", cseq: 1 })], {}, 40 * S);
+  const refused = run([reg(1, 0), answer(401, 1, 1000), reg(2, 2000), answer(403, 2, 3000)]);
+  assert.equal(types(refused), ["auth-failed"], "a 403 to the retry is a refusal of the credentials");
+  const unanswered = run([reg(1, 0), answer(401, 1, 1000)], {}, 70 * S);
   assert.equal(types(unanswered), ["other-failed"], "a challenge never retried is a failure");
 });
 

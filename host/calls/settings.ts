@@ -7,7 +7,8 @@ export interface TrackerSettings {
   graceSeconds: number;        // failed or cancelled INVITE, waiting for a late 2xx on another branch
   establishedSeconds: number;  // answered call with no message in its dialog
   lingerSeconds: number;       // ended call or finished transaction kept to absorb retransmissions
-  transactionSeconds: number;  // non-INVITE request with no final response; wait for a retry after 401/407
+  transactionSeconds: number;  // non-INVITE request with no final response
+  challengeSeconds: number;    // after a 401/407, how long a retry with credentials may take
   expiryGraceSeconds: number;  // added to a binding's Expires before reg-expired
   countersSeconds: number;     // periodic counters event, 0 for none
   maxCalls: number;
@@ -28,6 +29,7 @@ export const TIMEOUTS: Record<string, Range> = {
   established: { key: "establishedSeconds", fallback: 7200, low: 60, high: 86400 },
   linger: { key: "lingerSeconds", fallback: 32, low: 1, high: 300 },
   transaction: { key: "transactionSeconds", fallback: 32, low: 1, high: 300 },
+  challenge: { key: "challengeSeconds", fallback: 60, low: 1, high: 600 },
   "expiry-grace": { key: "expiryGraceSeconds", fallback: 0, low: 0, high: 3600 },
   counters: { key: "countersSeconds", fallback: 60, low: 0, high: 86400 },
 };

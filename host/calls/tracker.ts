@@ -39,6 +39,7 @@ interface Call extends Timed, Party {
   status: number;
   reason: string;
   reasonHeader: string;
+  failedTag: string;  // To tag of the failure response: that branch has no dialog
   challenges: number;
   cancelled: boolean;
   implied: boolean;
@@ -264,6 +265,11 @@ export class Tracker {
         if (call && (call.state === "early" || call.state === "challenged")) call.cancelled = true;
         return;
       case "UPDATE": return this.inDialog(call, m, m.toTag !== "");
+      case "ACK":
+        // An ACK with a To tag while no 2xx was seen acknowledges a 2xx that was missed.
+        if (call && call.state === "early" && m.toTag !== "" && m.toTag !== call.failedTag) return this.answer(call, m.timeUs, true);
+        if (call) this.touch(call, m.timeUs);
+        return;
       default:
         if (call) this.touch(call, m.timeUs);
     }
@@ -330,11 +336,12 @@ export class Tracker {
     call.reason = m.reason;
     call.reasonHeader = m.reasonHeader;
     call.finalUs = m.timeUs;
+    call.failedTag = m.toTag;
     if (call.challenges > 0 && (m.status === 401 || m.status === 407 || m.status === 403)) return this.authFailedCall(call, m.timeUs);
     if (m.status === 401 || m.status === 407) {
       call.challenges++;
       call.state = "challenged";
-      this.timers.arm(call, m.timeUs + this.settings.transactionSeconds * SECOND);
+      this.timers.arm(call, m.timeUs + this.settings.challengeSeconds * SECOND);
       return;
     }
     call.state = "failed";
@@ -345,8 +352,12 @@ export class Tracker {
     if (call === undefined) {
       call = this.newCall(m, true);
       this.answer(call, m.timeUs, true);
-    } else if (call.state === "ended") {
-      return;
+    } else if (call.state === "ended" || call.state !== "established" && (m.toTag === call.failedTag || m.fromTag === call.failedTag)) {
+      return; // a BYE on the branch that failed ends no dialog
+    } else if (call.state === "early" && m.fromTag === call.fromTag) {
+      // RFC 3261 §15: the caller may end an early dialog with BYE; the call was never answered.
+      call.cancelled = true;
+      return this.callAttempt(call, m.timeUs);
     } else if (call.state !== "established") {
       this.answer(call, m.timeUs, true);
     }
@@ -395,7 +406,7 @@ export class Tracker {
       kind: "call", deadline: 0, heapIndex: -1, callId: m.callId, state: "early",
       ...partyOfRequest(m), fromTag: m.fromTag, inviteCseq: m.cseq,
       inviteUs: -1, ringUs: -1, answerUs: -1, finalUs: -1, lastUs: m.timeUs,
-      status: 0, reason: "", reasonHeader: "", challenges: 0, cancelled: false, implied: fromDialogRequest,
+      status: 0, reason: "", reasonHeader: "", failedTag: "", challenges: 0, cancelled: false, implied: fromDialogRequest,
       legs: undefined,
     };
     this.addLegs(call, m);
@@ -455,7 +466,7 @@ export class Tracker {
     const challenge = this.challenges.get(challengeKey(m));
     if (challenge !== undefined && m.cseq > challenge.cseq && !challenge.retried) {
       challenge.retried = true;
-      this.timers.arm(challenge, m.timeUs + this.settings.transactionSeconds * SECOND);
+      this.timers.arm(challenge, m.timeUs + this.settings.challengeSeconds * SECOND);
     }
   }
 
@@ -475,22 +486,21 @@ export class Tracker {
       if (tx.method === "REGISTER") return this.registered(tx, m);
       return this.emitEvent("other-ok", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
     }
-    if (m.status === 403 && this.refusedAfterChallenge(m)) {
+    const refused = m.status === 403 ? this.challenges.get(challengeKey(m)) : undefined;
+    if (refused !== undefined && refused.retried && m.cseq > refused.cseq) {
+      // A 403 to the request retried with credentials: the credentials were refused.
+      refused.retried = false;
+      refused.cseq = m.cseq;
+      if (refused.reported) return;
+      refused.reported = true;
       return this.emitEvent("auth-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
     }
     this.emitEvent("other-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response, reason_header: m.reasonHeader || undefined }, duration);
   }
 
-  // A 403 to the request retried with credentials: the credentials were refused.
-  private refusedAfterChallenge(m: Observed): boolean {
-    const challenge = this.challenges.get(challengeKey(m));
-    if (challenge === undefined || !challenge.retried || m.cseq <= challenge.cseq) return false;
-    this.dropChallenge(challenge);
-    return true;
-  }
-
   // RFC 3261 §22: a first 401/407 is the normal start of authentication; the
-  // retried request challenged again is a failed authentication.
+  // retried request challenged again is a failed authentication, reported once
+  // per Call-ID, method and To URI until a 2xx ends the episode.
   private challenged(tx: Transaction, m: Observed): void {
     const key = challengeKey(m);
     const earlier = this.challenges.get(key);
@@ -501,16 +511,19 @@ export class Tracker {
       }
       earlier.cseq = m.cseq;
       earlier.retried = false;
-      this.timers.arm(earlier, m.timeUs + this.settings.transactionSeconds * SECOND);
+      this.timers.arm(earlier, m.timeUs + this.settings.challengeSeconds * SECOND);
       return;
     }
-    if (earlier !== undefined) return;
+    if (earlier !== undefined) {
+      earlier.cseq = Math.max(earlier.cseq, m.cseq);
+      return;
+    }
     const challenge: Challenge = {
       kind: "challenge", deadline: 0, heapIndex: -1, key, callId: m.callId, method: tx.method, cseq: m.cseq,
       status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false, ...partyOf(tx),
     };
     this.challenges.add(key, challenge);
-    this.timers.arm(challenge, m.timeUs + this.settings.transactionSeconds * SECOND);
+    this.timers.arm(challenge, m.timeUs + this.settings.challengeSeconds * SECOND);
   }
 
   private dropChallenge(challenge: Challenge | undefined): void {
@@ -650,7 +663,7 @@ function transactionKey(m: Observed): string {
 }
 
 function challengeKey(m: Observed): string {
-  return `${m.callId}\n${m.method}`;
+  return `${m.callId}\n${m.method}\n${uriOf(m.to)}`;
 }
 
 // What the registrar granted (RFC 3261 §10.3 step 8): the 2xx's Contact for
