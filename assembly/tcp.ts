@@ -194,10 +194,11 @@ function stateless(payload: usize, len: u32): void {
   clearUpgrade();
 }
 
-// A SYN fixes the first sequence number: the stream starts in sync. A SYN for
-// a direction already under way is a new connection on the same ports.
+// A SYN fixes the first sequence number: the stream starts in sync. Once bytes
+// were seen, a SYN is a late or repeated one, unless the direction was closed:
+// then it opens a new connection on the same ports.
 function synchronize(dir: usize, seq: u32): void {
-  if (load<u32>(dir + DIR_STARTED) != 0 && load<u32>(dir + DIR_NEXT_SEQ) == seq + 1) return;
+  if (load<u32>(dir + DIR_STARTED) != 0 && load<u32>(dir + DIR_FIN) == 0) return;
   clearDir(dir);
   store<u32>(dir + DIR_STARTED, 1);
   store<u32>(dir + DIR_NEXT_SEQ, seq + 1);

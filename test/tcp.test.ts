@@ -187,6 +187,21 @@ test("messages stay intact until the push returns, whatever the batch size", () 
   }
 });
 
+test("a SYN seen after the first bytes (handshake out of order) changes nothing", () => {
+  const stream = INVITE + OK;
+  const frames = segments(stream, [{ at: 0, len: 100 }, { at: 100, len: stream.length - 100 }]);
+  const run = runFrames([frames[0], syn(), frames[1]]);
+  assert.equal(texts(run), [INVITE, OK]);
+});
+
+test("with no flow table (tcpFlows 0) each segment's whole messages are framed on their own", () => {
+  const stream = INVITE + OK + BYE;
+  const cut = INVITE.length + 20;
+  const run = runFrames(segments(stream, [{ at: 0, len: cut }, { at: cut, len: stream.length - cut }]), { tcpFlows: 0 });
+  assert.equal(texts(run), [INVITE, BYE]);
+  assert.is(run.counters.tcp_flows, 0);
+});
+
 // ---- WebSocket (RFC 6455, RFC 7118) ----
 
 const UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
