@@ -507,7 +507,8 @@ export class Tracker {
     if (earlier !== undefined && earlier.retried && m.cseq > earlier.cseq) {
       if (!earlier.reported) {
         earlier.reported = true;
-        this.emitEvent("auth-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response: { status: m.status, reason: m.reason } });
+        const duration = tx.requestUs >= 0 ? (m.timeUs - tx.requestUs) * 1000 : undefined;
+        this.emitEvent("auth-failed", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response: { status: m.status, reason: m.reason } }, duration);
       }
       earlier.cseq = m.cseq;
       earlier.retried = false;
