@@ -6,6 +6,7 @@ import { filterFromOptions } from "./filter/compile";
 import { FilterError } from "./filter/errors";
 import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
+import { startService } from "./service";
 import { capture, listInterfaces } from "./capture";
 
 declare const SIPHON_VERSION: string;
@@ -74,15 +75,25 @@ async function runReplay(args: string[]): Promise<number> {
   if (config.positionals.length !== 1) {
     throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
-  await replay({
-    input: config.positionals[0],
-    out: config.str("out"),
-    sensor: config.str("sensor") ?? hostname(),
-    agent: AGENT,
-    progress: !config.bool("no-progress"),
-    filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
-  });
-  return EXIT_OK;
+  const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
+  const service = await startService(config, "replay");
+  if (config.positionals[0] === "-") service.onStop(() => process.stdin.destroy());
+  let failure: unknown;
+  try {
+    await replay({
+      input: config.positionals[0],
+      sensor: config.str("sensor") ?? hostname(),
+      agent: AGENT,
+      progress: !config.bool("no-progress"),
+      filterProgram,
+      sinks: service.outputs.sinks,
+      onCore: service.attach,
+      stopRequested: () => service.signals.received,
+    });
+  } catch (err) {
+    failure = err;
+  }
+  return service.finish(failure);
 }
 
 async function runCapture(args: string[]): Promise<number> {

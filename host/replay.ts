@@ -6,6 +6,7 @@ import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { allSinks, type Sink } from "./sink/sink";
 import { progressOnTerminal } from "./progress";
 import { summaryLine } from "./summary";
+import { Interrupted } from "./signals";
 
 export interface ReplayOptions {
   input: string;
@@ -14,18 +15,24 @@ export interface ReplayOptions {
   agent: string;
   progress: boolean;
   filterProgram?: Uint8Array; // compiled by host/filter
+  sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
+  onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
+  stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
-  const sink: Sink = allSinks([options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
+  const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
   const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram },
     (batch: MessageBatch) => sink.write(batch));
+  options.onCore?.(core);
   const progress = progressOnTerminal(process.stderr, options.progress);
   const started = process.hrtime.bigint();
   let failure: unknown;
   try {
     await readCapture(options.input, core, (bytesRead, totalBytes) => {
       progress.update(bytesRead, totalBytes, core.framesTaken);
+      const signal = options.stopRequested?.();
+      if (signal !== undefined) throw new Interrupted(signal);
       return sink.backlog();
     });
   } catch (err) {

@@ -1,0 +1,75 @@
+// Prometheus metrics on --metrics [HOST:]PORT: /metrics gives every counter of
+// the core and the sinks, prefixed siphon_, read at scrape time (nothing on the
+// hot path); /healthz answers 200 while every broker is connected, else 503.
+import { createServer, type Server } from "node:http";
+import { Registry, Gauge, Counter, collectDefaultMetrics } from "prom-client";
+import type { Logger } from "./log";
+
+export type CounterSource = () => Record<string, number>;
+
+export interface Health {
+  healthy: boolean;
+  [part: string]: unknown;
+}
+
+// Counters that only grow get a _total counter; depths and states are gauges.
+const GAUGES = /(_depth|_bytes|_inflight|_connected|_queue_.*)$/;
+
+export function metricsRegistry(sources: CounterSource[]): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "siphon_process_" });
+  const names = new Set<string>();
+  for (const source of sources) {
+    for (const name of Object.keys(source())) {
+      if (names.has(name)) continue;
+      names.add(name);
+      const read = (): number => source()[name] ?? 0;
+      const metric = `siphon_${name.replace(/[^a-zA-Z0-9_]/g, "_")}`;
+      if (GAUGES.test(name)) {
+        new Gauge({ name: metric, help: `${name} (current value)`, registers: [registry], collect() { this.set(read()); } });
+      } else {
+        new Counter({ name: `${metric}_total`, help: `${name} since start`, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+      }
+    }
+  }
+  return registry;
+}
+
+export function parseListenAddress(addr: string): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new Error(`--metrics: '${addr}' is not [HOST:]PORT (e.g. 127.0.0.1:9090 or 9090)`);
+  return { host: m[1] || "0.0.0.0", port };
+}
+
+// `registry` is undefined until the pipeline exists; /metrics answers 503 till then.
+export async function serveMetrics(addr: string, registry: () => Registry | undefined, health: () => Health, log: Logger): Promise<Server> {
+  const { host, port } = parseListenAddress(addr);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const r = registry();
+    if (path === "/metrics" && r === undefined) {
+      res.writeHead(503, { "content-type": "text/plain" }).end("siphon: starting\n");
+    } else if (path === "/metrics" && r !== undefined) {
+      r.metrics().then((text) => {
+        res.writeHead(200, { "content-type": r.contentType });
+        res.end(text);
+      }, (err: Error) => {
+        res.writeHead(500).end(`metrics: ${err.message}\n`);
+      });
+    } else if (path === "/healthz") {
+      const h = health();
+      res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(h) + "\n");
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("siphon: /metrics or /healthz\n");
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`--metrics: cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  server.unref();
+  log.info("metrics: serving /metrics and /healthz", { address: `${host}:${port}` });
+  return server;
+}

@@ -1,0 +1,136 @@
+// The outputs a run's configuration names, as Sinks: NDJSON (the default when
+// no broker or collector is named, or with --out), MQTT, HEP; any together.
+// Also what the operator sees of them: counters, health, undelivered count.
+import { hostname } from "node:os";
+import { UsageError, type Config } from "./config";
+import type { Logger } from "./log";
+import type { Health } from "./metrics";
+import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
+import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
+import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
+import { allSinks, type Sink } from "./sink/sink";
+import { openEventsSink } from "./sink/events";
+
+export interface Outputs {
+  sinks: Sink[];
+  counters(): Record<string, number>;
+  health(): Health;
+  undelivered(): number;   // after close: messages that never reached a broker or collector
+  networked: boolean;      // a broker or collector is named (not NDJSON only)
+}
+
+export function defaultClientId(): string {
+  return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
+}
+
+export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>): Outputs {
+  const sinks: Sink[] = [];
+  let mqtt: MqttSink | undefined;
+  let hep: HepSink | undefined;
+  const out = config.str("out");
+  const networked = config.has("mqtt") || config.has("hep");
+  if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out));
+  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout());
+  const mqttUrl = config.str("mqtt");
+  const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
+    url: checkedMqttUrl(mqttUrl ?? ""),
+    topic,
+    clientId,
+    qos: config.num("qos") === 0 ? 0 : 1,
+    protocolVersion: config.num("mqtt-version") === 5 ? 5 : 4,
+    username: config.str("username"),
+    password: config.str("password"),
+    ca: config.str("mqtt-ca"),
+    cert: config.str("mqtt-cert"),
+    key: config.str("mqtt-key"),
+    insecure: config.bool("mqtt-insecure"),
+    keepalive: config.num("keepalive"),
+    inflight: config.num("inflight"),
+    queueMessages: config.num("queue-messages"),
+    queueBytes: config.num("queue-bytes"),
+    flushTimeout: config.num("flush-timeout"),
+    log,
+  });
+  const events = usageErrors(() => openEventsSink({
+    events: config.str("events"),
+    eventsTopic: config.str("events-topic"),
+    blocked: config.str("no-events") ?? "",
+    rate: config.str("event-rate") ?? "20,300,3000",
+    timeouts: config.str("call-timeout"),
+    limits: config.str("call-limit"),
+    cdr: config.str("cdr"),
+    sensor: config.str("sensor") ?? hostname(),
+  }, (topic) => mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`))));
+  if (events) sinks.push(events);
+  if (mqttUrl !== undefined) {
+    mqtt = mqttSink({
+      url: checkedMqttUrl(mqttUrl),
+      topic: config.str("topic") ?? "siphon/sip",
+      clientId: config.str("client-id") ?? defaultClientId(),
+      qos: config.num("qos") === 0 ? 0 : 1,
+      protocolVersion: config.num("mqtt-version") === 5 ? 5 : 4,
+      username: config.str("username"),
+      password: config.str("password"),
+      ca: config.str("mqtt-ca"),
+      cert: config.str("mqtt-cert"),
+      key: config.str("mqtt-key"),
+      insecure: config.bool("mqtt-insecure"),
+      keepalive: config.num("keepalive"),
+      inflight: config.num("inflight"),
+      queueMessages: config.num("queue-messages"),
+      queueBytes: config.num("queue-bytes"),
+      statusTopic: config.str("status-topic"),
+      telemetryTopic: config.str("telemetry-topic"),
+      telemetryInterval: config.num("telemetry-interval"),
+      telemetry: pipelineCounters,
+      flushTimeout: config.num("flush-timeout"),
+      log,
+    });
+    sinks.push(mqtt);
+  }
+  const hepUrl = config.str("hep");
+  if (hepUrl !== undefined) {
+    try {
+      parseHepUrl(hepUrl);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"), log });
+    sinks.push(hep);
+  }
+  return {
+    sinks,
+    networked,
+    counters: () => ({ ...mqtt?.stats(), ...hep?.stats() }),
+    health: () => ({
+      healthy: (mqtt?.connected() ?? true) && (hep?.connected() ?? true),
+      ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),
+      ...(hep ? { hep: hep.connected() ? "connected" : "disconnected" } : {}),
+    }),
+    undelivered: () => (mqtt?.stats().mqtt_undelivered ?? 0),
+  };
+}
+
+// A bad option value found while opening an output is a usage error (exit 2).
+function usageErrors<T>(open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function checkedMqttUrl(url: string): string {
+  let scheme: string;
+  try {
+    scheme = new URL(url).protocol;
+  } catch {
+    throw new UsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883 or mqtts://broker:8883`);
+  }
+  if (!["mqtt:", "mqtts:", "ws:", "wss:"].includes(scheme)) {
+    throw new UsageError(`--mqtt: scheme '${scheme.replace(/:$/, "")}' is not mqtt, mqtts, ws or wss`);
+  }
+  return url;
+}
+
+export { allSinks };

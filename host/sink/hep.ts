@@ -1,0 +1,216 @@
+// HEPv3 sink (--hep udp://host:9060 or tcp://host:port): each SIP message in
+// its own HEP packet with the standard chunks, so Homer and other collectors
+// take Siphon's messages. Over UDP one datagram per message; over TCP the
+// packets follow one another on a connection that is re-made with backoff.
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
+import type { MessageBatch, SipMessage } from "../core";
+import type { Sink } from "./sink";
+import type { Logger } from "../log";
+import { backoff } from "./mqtt";
+
+export interface HepOptions {
+  url: string;
+  captureId: number;
+  password?: string;
+  log: Logger;
+}
+
+export interface HepStats {
+  hep_sent: number;
+  hep_dropped: number;     // not sent: collector unreachable (TCP) or a send error
+  hep_too_large: number;   // larger than a UDP datagram can carry
+  hep_connected: number;
+}
+
+export interface HepSink extends Sink {
+  stats(): HepStats;
+  connected(): boolean;
+}
+
+// Chunk types of HEPv3 (the HEP/EEP specification, generic chunks, vendor 0).
+export const HEP = {
+  IP_FAMILY: 1, IP_PROTO: 2, SRC_IP4: 3, DST_IP4: 4, SRC_IP6: 5, DST_IP6: 6,
+  SRC_PORT: 7, DST_PORT: 8, TIME_SEC: 9, TIME_USEC: 10, PROTO_TYPE: 11,
+  CAPTURE_ID: 12, AUTH_KEY: 14, PAYLOAD: 15, CORRELATION_ID: 17,
+} as const;
+const PROTO_SIP = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const MAX_DATAGRAM = 65507;
+const SOCKET_HIGH_WATER = 8 << 20;
+const UDP_QUEUE_HIGH_WATER = 4096;
+
+export function hepPacket(m: SipMessage, captureId: number, password?: string): Buffer {
+  const v6 = m.src.ip.includes(":");
+  const chunks: Buffer[] = [
+    u8Chunk(HEP.IP_FAMILY, v6 ? AF_INET6 : AF_INET),
+    u8Chunk(HEP.IP_PROTO, m.transport === "udp" ? 17 : 6),
+    chunk(HEP.SRC_IP4 + (v6 ? 2 : 0), Buffer.from(ipBytes(m.src.ip))),
+    chunk(HEP.DST_IP4 + (v6 ? 2 : 0), Buffer.from(ipBytes(m.dst.ip))),
+    u16Chunk(HEP.SRC_PORT, m.src.port),
+    u16Chunk(HEP.DST_PORT, m.dst.port),
+    u32Chunk(HEP.TIME_SEC, m.timeSec),
+    u32Chunk(HEP.TIME_USEC, Math.floor(m.timeNsec / 1000)),
+    u8Chunk(HEP.PROTO_TYPE, PROTO_SIP),
+    u32Chunk(HEP.CAPTURE_ID, captureId),
+  ];
+  if (password) chunks.push(chunk(HEP.AUTH_KEY, Buffer.from(password, "utf8")));
+  chunks.push(chunk(HEP.PAYLOAD, m.bytes));
+  const callId = m.callId;
+  if (callId) chunks.push(chunk(HEP.CORRELATION_ID, Buffer.from(callId, "latin1")));
+  const body = Buffer.concat(chunks);
+  const header = Buffer.alloc(6);
+  header.write("HEP3", 0, "latin1");
+  header.writeUInt16BE(6 + body.length, 4);
+  return Buffer.concat([header, body]);
+}
+
+function chunk(type: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(6);
+  head.writeUInt16BE(0, 0);
+  head.writeUInt16BE(type, 2);
+  head.writeUInt16BE(6 + data.length, 4);
+  return Buffer.concat([head, data]);
+}
+
+function u8Chunk(type: number, n: number): Buffer {
+  return chunk(type, Buffer.from([n]));
+}
+
+function u16Chunk(type: number, n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return chunk(type, b);
+}
+
+function u32Chunk(type: number, n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return chunk(type, b);
+}
+
+// The core formats addresses as text (RFC 5952 for IPv6); HEP wants the bytes.
+export function ipBytes(ip: string): number[] {
+  if (!isIPv6(ip)) return ip.split(".").map(Number);
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  return groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]);
+}
+
+export function parseHepUrl(url: string): { transport: "udp" | "tcp"; host: string; port: number } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--hep: '${url}' is not a URL; use udp://host:9060 or tcp://host:9061`);
+  }
+  const transport = u.protocol.replace(/:$/, "");
+  if (transport !== "udp" && transport !== "tcp") throw new Error(`--hep: scheme '${transport}' is not udp or tcp`);
+  if (!u.port) throw new Error(`--hep: '${url}' names no port, e.g. udp://${u.hostname || "host"}:9060`);
+  return { transport, host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
+}
+
+export function hepSink(o: HepOptions): HepSink {
+  const target = parseHepUrl(o.url);
+  const stats: HepStats = { hep_sent: 0, hep_dropped: 0, hep_too_large: 0, hep_connected: 0 };
+  return target.transport === "udp" ? udpHep(o, target, stats) : tcpHep(o, target, stats);
+}
+
+function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStats): HepSink {
+  const socket: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
+  socket.connect(t.port, t.host);
+  let ready = false;
+  socket.on("connect", () => { ready = true; stats.hep_connected = 1; });
+  socket.on("error", (err) => o.log.warn(`hep: udp://${t.host}:${t.port}: ${err.message}`));
+  const pending: Buffer[] = [];
+  const sendOne = (packet: Buffer): void => socket.send(packet, (err) => {
+    if (err) stats.hep_dropped++;
+    else stats.hep_sent++;
+  });
+  const whenQueueBelow = (limit: number): Promise<void> => new Promise((resolve) => {
+    const check = (): void => {
+      if (ready && socket.getSendQueueCount() < limit) resolve();
+      else setTimeout(check, 2);
+    };
+    check();
+  });
+  return {
+    write(batch: MessageBatch) {
+      for (let i = 0; i < batch.count; i++) {
+        const packet = hepPacket(batch.message(i), o.captureId, o.password);
+        if (packet.length > MAX_DATAGRAM) stats.hep_too_large++;
+        else if (ready) sendOne(packet);
+        else pending.push(packet);
+      }
+      if (ready) for (const p of pending.splice(0)) sendOne(p);
+    },
+    backlog() {
+      return !ready || socket.getSendQueueCount() > UDP_QUEUE_HIGH_WATER ? whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2) : undefined;
+    },
+    async close() {
+      await whenQueueBelow(1);
+      for (const p of pending.splice(0)) sendOne(p);
+      await whenQueueBelow(1);
+      socket.close();
+    },
+    stats: () => ({ ...stats }),
+    connected: () => ready,
+  };
+}
+
+function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStats): HepSink {
+  let socket: TcpSocket | undefined;
+  let online = false;
+  let closing = false;
+  let attempt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const where = `tcp://${t.host}:${t.port}`;
+  const open = (): void => {
+    const s = connect(t.port, t.host);
+    socket = s;
+    s.setNoDelay(true);
+    s.on("connect", () => {
+      online = true;
+      attempt = 0;
+      stats.hep_connected = 1;
+      o.log.info("hep: connected", { collector: where });
+    });
+    s.on("error", (err: NodeJS.ErrnoException) => o.log.warn(`hep: ${where}: ${err.code ?? err.message}; retrying with backoff`));
+    s.on("close", () => {
+      online = false;
+      stats.hep_connected = 0;
+      if (closing) return;
+      timer = setTimeout(open, backoff(attempt++));
+    });
+  };
+  open();
+  return {
+    write(batch: MessageBatch) {
+      for (let i = 0; i < batch.count; i++) {
+        if (!online || !socket) {
+          stats.hep_dropped++;
+          continue;
+        }
+        socket.write(hepPacket(batch.message(i), o.captureId, o.password));
+        stats.hep_sent++;
+      }
+    },
+    backlog() {
+      const s = socket;
+      if (!online || !s || s.writableLength < SOCKET_HIGH_WATER) return undefined;
+      return new Promise<void>((resolve) => s.once("drain", () => resolve()));
+    },
+    async close() {
+      closing = true;
+      clearTimeout(timer);
+      const s = socket;
+      if (s && online) await new Promise<void>((resolve) => s.end(() => resolve()));
+      else s?.destroy();
+    },
+    stats: () => ({ ...stats }),
+    connected: () => online,
+  };
+}
