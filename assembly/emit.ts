@@ -5,6 +5,8 @@ import {
   REC_JSON_OFF, REC_JSON_LEN, REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ,
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
   SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
+  REC_OUTER_SRC, REC_OUTER_DST, REC_OUTER_TYPE, REC_OUTER_ID, REC_OUTER_DEPTH, REC_F_OUTER_IPV6,
+  REC_F_OUTER_ID,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED,
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED,
 } from "./layout";
@@ -12,7 +14,10 @@ import {
   recordCount, maxRecords, outJsonUsed, outJsonCap, flags, outJson, claimRecord, jsonCursor,
   commitJson, count,
 } from "./state";
-import { frameIndex, tsSec, tsNsec, srcAddr, dstAddr, srcPort, dstPort, ipVersion, truncated } from "./packet";
+import {
+  frameIndex, tsSec, tsNsec, srcAddr, dstAddr, srcPort, dstPort, ipVersion, truncated, outerSrc,
+  outerDst, outerVersion, outerType, outerId, outerHasId, tunnelDepth,
+} from "./packet";
 import {
   isRequest, status, cseq, expires, contentLength, problems, spans, headerCount,
   getSpanOff, getSpanLen,
@@ -33,7 +38,8 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   const rec = claimRecord();
   const hash = signature(msg, len);
   store<u32>(rec + REC_FRAME, frameIndex);
-  store<u32>(rec + REC_FLAGS, transport | (isRequest ? REC_F_REQUEST : 0) | (ipVersion == 6 ? REC_F_IPV6 : 0));
+  store<u32>(rec + REC_FLAGS, transport | (isRequest ? REC_F_REQUEST : 0) | (ipVersion == 6 ? REC_F_IPV6 : 0)
+    | (outerVersion == 6 ? REC_F_OUTER_IPV6 : 0) | (outerHasId ? REC_F_OUTER_ID : 0));
   store<i64>(rec + REC_TS_SEC, tsSec);
   store<u32>(rec + REC_TS_NSEC, tsNsec);
   store<u32>(rec + REC_STATUS, status);
@@ -51,6 +57,7 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   memory.copy(rec + REC_SPANS_MORE, spans + SPAN_BASE_COUNT * 8, (SPAN_COUNT - SPAN_BASE_COUNT) * 8);
   store<u32>(rec + REC_HEADER_COUNT, headerCount);
   store<u32>(rec + REC_PROBLEMS, found);
+  writeOuter(rec);
   if (!renderJson) {
     store<u32>(rec + REC_JSON_OFF, 0);
     store<u32>(rec + REC_JSON_LEN, 0);
@@ -62,6 +69,15 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_JSON_OFF, <u32>(at - outJson));
   store<u32>(rec + REC_JSON_LEN, jsonLen);
   commitJson(jsonLen + 1);
+}
+
+function writeOuter(rec: usize): void {
+  store<u32>(rec + REC_OUTER_TYPE, outerType);
+  store<u32>(rec + REC_OUTER_DEPTH, tunnelDepth);
+  if (outerType == 0) return;
+  memory.copy(rec + REC_OUTER_SRC, outerSrc, 16);
+  memory.copy(rec + REC_OUTER_DST, outerDst, 16);
+  store<u32>(rec + REC_OUTER_ID, outerId);
 }
 
 function countProblems(found: u32): void {

@@ -1,8 +1,14 @@
 // The envelope: one JSON object per SIP message, rendered straight into the
 // output region (docs/envelope.md documents every field).
-import { srcAddr, dstAddr, ipVersion, srcPort, dstPort, tsSec, tsNsec } from "./packet";
+import {
+  srcAddr, dstAddr, ipVersion, srcPort, dstPort, tsSec, tsNsec, outerSrc, outerDst, outerVersion,
+  outerType, outerId, outerHasId, tunnelDepth,
+} from "./packet";
 import { configBase, cfg } from "./state";
-import { CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN, TRANSPORT_TCP, TRANSPORT_WS } from "./layout";
+import {
+  CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN, TRANSPORT_TCP, TRANSPORT_WS, TUNNEL_NONE,
+  TUNNEL_NAMES, TUNNEL_VXLAN, TUNNEL_GENEVE, TUNNEL_GRE,
+} from "./layout";
 
 let w: usize = 0; // write cursor
 
@@ -18,7 +24,8 @@ const B64: usize = memory.data<u8>([
 // Upper bound of one envelope's size, for the output-space check before a frame:
 // the fixed text and addresses, plus base64 of the message (4/3) and a Call-ID
 // escaped at worst 6 bytes per byte (\u00XX); both are bounded by the message length.
-export const ENVELOPE_FIXED_MAX: u32 = 320;
+// The "outer" object of a tunnelled message takes at most 140 of the fixed bytes.
+export const ENVELOPE_FIXED_MAX: u32 = 480;
 export function envelopeBound(msgLen: u32): u32 {
   return ENVELOPE_FIXED_MAX + cfg(CFG_SENSOR_LEN) + cfg(CFG_AGENT_LEN) + msgLen * 8;
 }
@@ -126,6 +133,7 @@ export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, t
   } else {
     put(F_NULL);
   }
+  if (outerType != TUNNEL_NONE) outer();
   put(F_TAIL);
   base64(msg, msgLen);
   put(F_CLOSE);
@@ -234,6 +242,33 @@ function endpoint(addr: usize, port: u32): void {
   }
   byte(0x3a);
   decimal(port);
+}
+
+// ,"outer":{"src":"IP","dst":"IP","type":"vxlan","vni":N,"depth":N}: id and
+// depth only where the tunnel has an id and where tunnels are nested.
+function outer(): void {
+  ascii(",\"outer\":{\"src\":\"");
+  address(outerSrc, outerVersion);
+  ascii("\",\"dst\":\"");
+  address(outerDst, outerVersion);
+  ascii("\",\"type\":\"");
+  ascii(TUNNEL_NAMES[outerType]);
+  byte(0x22);
+  if (outerHasId) {
+    ascii(outerType == TUNNEL_VXLAN || outerType == TUNNEL_GENEVE ? ",\"vni\":"
+      : outerType == TUNNEL_GRE ? ",\"key\":" : ",\"session\":");
+    decimal(outerId);
+  }
+  if (tunnelDepth > 1) {
+    ascii(",\"depth\":");
+    decimal(tunnelDepth);
+  }
+  byte(0x7d);
+}
+
+function address(addr: usize, version: u32): void {
+  if (version == 6) ipv6(addr);
+  else ipv4(addr);
 }
 
 function decimal(v: u32): void {

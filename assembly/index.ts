@@ -11,11 +11,13 @@ import {
   configBase, configureRegions, regionAddress, resetOutput, recordCount, inBytes, inIndex,
   inBytesCap, maxFrames, count,
 } from "./state";
-import { beginFrame } from "./packet";
-import { decodeLink, linkProto, ETH_IPV4 } from "./link";
-import { decodeIPv4, l4Proto as v4Proto, l4Start as v4Start, l4End as v4End } from "./ipv4";
-import { decodeIPv6, l4Proto as v6Proto, l4Start as v6Start, l4End as v6End } from "./ipv6";
+import { beginFrame, dstPort } from "./packet";
+import { decodeLink, linkProto, ETH_IPV4, ETH_IPV6 } from "./link";
+import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End } from "./ipv4";
+import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End } from "./ipv6";
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
+import { configureDefrag, releaseHeld, defragReserve, defragHasRoom, doneBase, doneLen } from "./defrag";
+import { isTunnelPort, udpTunnel, greTunnel, ipInIp, innerType, NOT_TUNNEL } from "./tunnel";
 import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
@@ -23,8 +25,11 @@ import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
 import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
 import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
 
+const PROTO_IPV4: u32 = 4;
 const PROTO_TCP: u32 = 6;
 const PROTO_UDP: u32 = 17;
+const PROTO_IPV6: u32 = 41;
+const PROTO_GRE: u32 = 47;
 
 export function layoutSignature(): i32 {
   return LAYOUT_SIGNATURE;
@@ -40,6 +45,7 @@ export function configArea(): usize {
 
 export function configure(): i32 {
   let result = configureRegions();
+  if (result == CONFIGURE_OK && !configureDefrag()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK && !configureTcp()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK) {
     buildHeaderBuckets();
@@ -64,16 +70,29 @@ export function region(r: i32): usize {
 // the output regions filled up: the host reads the results and pushes the rest.
 export function push(n: u32): u32 {
   resetOutput();
+  releaseHeld();
   beginStreams();
   const frames = min(n, maxFrames);
   for (let i: u32 = 0; i < frames; i++) {
     const entry = inIndex + <usize>i * FRAME_SIZE;
     const caplen = load<u32>(entry + FRAME_CAPLEN);
+    // A frame may complete a reassembled datagram larger than itself.
     // A TCP segment may complete a message held in a stream buffer.
-    if (i > 0 && (streamsMustEnd() || !frameFits(caplen + streamReserve()))) return i;
+    if (i > 0 && (streamsMustEnd()
+      || !(frameFits(max(caplen, defragReserve()) + streamReserve()) && defragHasRoom()))) return i;
     decodeFrame(i, entry, caplen);
   }
   return frames;
+}
+
+// The payload of the last datagram reassembled (IP header left out), for tests
+// and diagnostics: valid until the next push().
+export function reassembledAddress(): usize {
+  return doneBase;
+}
+
+export function reassembledLength(): u32 {
+  return doneLen;
 }
 
 export function resultCount(): u32 {
@@ -91,23 +110,47 @@ function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   beginFrame(i, load<i64>(entry + FRAME_TS_SEC), load<u32>(entry + FRAME_TS_NSEC), caplen < origLen);
   const frame = inBytes + offset;
   const at = decodeLink(frame, caplen, load<u32>(entry + FRAME_LINKTYPE));
-  if (at < 0) return;
-  if (linkProto == ETH_IPV4) {
-    if (decodeIPv4(frame, caplen, <u32>at)) transport(frame, v4Proto, v4Start, v4End);
-  } else if (decodeIPv6(frame, caplen, <u32>at)) {
-    transport(frame, v6Proto, v6Start, v6End);
+  if (at >= 0) network(frame, caplen, linkProto, <u32>at);
+}
+
+// IP -> transport -> (tunnel -> IP -> transport)...: tunnel.ts bounds the nesting.
+function network(base: usize, end: u32, type: u32, at: u32): void {
+  if (type == ETH_IPV4) {
+    if (decodeIPv4(base, end, at)) transport(v4Base, v4Proto, v4Start, v4End);
+  } else if (decodeIPv6(base, end, at)) {
+    transport(v6Base, v6Proto, v6Start, v6End);
   }
 }
 
-function transport(frame: usize, proto: u32, start: u32, end: u32): void {
+function transport(base: usize, proto: u32, start: u32, end: u32): void {
   if (proto == PROTO_UDP) {
-    if (decodeUdp(frame, start, end)) udpPayload(frame, payloadStart, payloadEnd);
+    if (decodeUdp(base, start, end)) udp(base, payloadStart, payloadEnd);
   } else if (proto == PROTO_TCP) {
     count(C_TCP);
-    decodeTcp(frame, start, end);
+    decodeTcp(base, start, end);
+  } else if (proto == PROTO_GRE) {
+    inner(base, end, greTunnel(base, start, end));
+  } else if ((proto == PROTO_IPV4 || proto == PROTO_IPV6) && ipInIp()) {
+    network(base, end, proto == PROTO_IPV4 ? ETH_IPV4 : ETH_IPV6, start);
   } else {
     count(C_OTHER_L4);
   }
+}
+
+function udp(base: usize, start: u32, end: u32): void {
+  const port = dstPort;
+  if (isTunnelPort(port)) {
+    const at = udpTunnel(base, start, end, port);
+    if (at != NOT_TUNNEL) {
+      inner(base, end, at);
+      return;
+    }
+  }
+  udpPayload(base, start, end);
+}
+
+function inner(base: usize, end: u32, at: i32): void {
+  if (at >= 0) network(base, end, innerType, <u32>at);
 }
 
 // CRLFs between messages are padding, as keep-alives are on streams (RFC 5626 §3.5.1).

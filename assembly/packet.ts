@@ -12,6 +12,15 @@ export let tsNsec: u32 = 0;
 export let frameIndex: u32 = 0;
 export let truncated = false; // caplen < origLen: the frame was cut by the snap length
 
+// The outermost tunnel around the packet (TUNNEL_NONE when there is none).
+export const outerSrc: usize = memory.data(16, 8);
+export const outerDst: usize = memory.data(16, 8);
+export let outerVersion: u32 = 0;
+export let outerType: u32 = 0;
+export let outerId: u32 = 0;
+export let outerHasId = false;
+export let tunnelDepth: u32 = 0;
+
 export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
   frameIndex = index;
   tsSec = sec;
@@ -20,6 +29,21 @@ export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
   ipVersion = 0;
   srcPort = 0;
   dstPort = 0;
+  outerType = 0;
+  outerVersion = 0;
+  outerHasId = false;
+  tunnelDepth = 0;
+}
+
+// Entering a tunnel: the first one's endpoints are the packet's current addresses.
+export function enterTunnel(type: u32, id: u32, hasId: bool): void {
+  if (tunnelDepth++ > 0) return;
+  memory.copy(outerSrc, srcAddr, 16);
+  memory.copy(outerDst, dstAddr, 16);
+  outerVersion = ipVersion;
+  outerType = type;
+  outerId = id;
+  outerHasId = hasId;
 }
 
 export function setIPv4(header: usize): void {

@@ -52,9 +52,7 @@ function tsharkView(path: string): string[] {
 
 // Messages tshark finds that Siphon does not yet, and why. The count is exact, so
 // closing a gap fails this test until the entry goes.
-const KNOWN_GAPS: Record<string, { missing: number; why: string }> = {
-  "sip-i.pcap": { missing: 1, why: "an INVITE in IPv4 fragments: reassembly is the network-layer issue" },
-};
+const KNOWN_GAPS: Record<string, { missing: number; why: string }> = {};
 
 if (!tshark) {
   console.log("tshark.test: tshark is not installed; the differential tests were NOT run");
