@@ -169,7 +169,7 @@ export function loadConfig(command: string, args: string[], env: NodeJS.ProcessE
     let entry: { value: Value; source: Source } | undefined;
     if (flag !== undefined) entry = { value: convert(s, flag, `--${s.name}`), source: "flag" };
     else if (envText !== undefined && envText !== "") entry = { value: convert(s, envText, envName(s.name)), source: "env" };
-    else if (fromFile.has(s.name)) entry = { value: convert(s, fromFile.get(s.name), `${configFile}: "${s.name}"`), source: "file" };
+    else if (fromFile.has(s.name)) entry = { value: convert(s, fromFile.get(s.name), `${configFile}: "${s.name}"`, true), source: "file" };
     else if (s.default !== undefined) entry = { value: s.default, source: "default" };
     if (entry !== undefined && !(s.type === "boolean" && entry.value === false)) values.set(s.name, entry);
   }
@@ -218,15 +218,17 @@ function readConfigFile(file: string, specs: OptionSpec[]): Map<string, unknown>
   return entries;
 }
 
-function convert(s: OptionSpec, raw: unknown, where: string): Value {
+function convert(s: OptionSpec, raw: unknown, where: string, fromFile = false): Value {
   let value: Value;
   if (s.type === "boolean") {
     if (typeof raw === "boolean") value = raw;
-    else if (raw === "1" || raw === "true" || raw === "yes") value = true;
-    else if (raw === "0" || raw === "false" || raw === "no") value = false;
+    else if (!fromFile && (raw === "1" || raw === "true" || raw === "yes")) value = true;
+    else if (!fromFile && (raw === "0" || raw === "false" || raw === "no")) value = false;
     else throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
   } else if (s.type === "number") {
-    const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    // Text only from flags and the environment; a config file says 30, not "30".
+    const text = typeof raw === "string" && !fromFile && raw.trim() !== "";
+    const n = typeof raw === "number" ? raw : text ? Number(raw) : NaN;
     if (!Number.isFinite(n)) throw new UsageError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
     if (s.min !== undefined && n < s.min) throw new UsageError(`${where}: must be at least ${s.min}, got ${n}`);
     value = n;

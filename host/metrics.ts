@@ -17,7 +17,7 @@ const GAUGES = /(_depth|_bytes|_inflight|_connected|_queue_.*)$/;
 
 export function metricsRegistry(sources: CounterSource[]): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "siphon_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "siphon_" });
   const names = new Set<string>();
   for (const source of sources) {
     for (const name of Object.keys(source())) {

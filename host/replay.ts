@@ -31,6 +31,9 @@ export async function replay(options: ReplayOptions): Promise<void> {
   try {
     await readCapture(options.input, core, (bytesRead, totalBytes) => {
       progress.update(bytesRead, totalBytes, core.framesTaken);
+      // A stream (tcpdump -U -w - | siphon replay -) may pause for long: what arrived
+      // goes out now, not when a batch fills. Files keep their large batches.
+      if (options.input === "-") core.flush();
       const signal = options.stopRequested?.();
       if (signal !== undefined) throw new Interrupted(signal);
       return sink.backlog();

@@ -33,8 +33,8 @@ export async function startService(config: Config, command: string): Promise<Ser
   const networked = config.has("mqtt") || config.has("hep") || config.has("metrics");
   const level = (config.str("log-level") ?? (networked ? "info" : "warn")) as Level;
   const log = createLogger({ level, logSip: config.bool("log-sip") });
-  log.info("configuration", { command, options: config.printable() });
   const outputs = openOutputs(config, log, pipelineCounters);
+  log.info("configuration", { command, options: config.printable() });
   const metricsAddr = config.str("metrics");
   const server = metricsAddr === undefined ? undefined
     : await serveMetrics(metricsAddr, () => registry, outputs.health, log);

@@ -37,8 +37,8 @@ function siphon(args: string[], options: { onStderr?: (text: string) => void; st
   const child = spawn(process.execPath, ["dist/siphon.mjs", ...args], { stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); options.onStderr?.(stderr); });
+  child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); options.onStderr?.(stderr); });
   const done = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
   onCleanup(() => { if (child.exitCode === null) child.kill("SIGKILL"); });
   return { child, done, stderr: () => stderr };

@@ -1,0 +1,173 @@
+// HEPv3 output: every packet Siphon sends is decoded here chunk by chunk and
+// checked against the same replay's envelopes, over UDP and over TCP.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { createServer, type AddressInfo } from "node:net";
+import { HEP, ipBytes, parseHepUrl } from "../host/sink/hep";
+import { waitFor } from "./mosquitto";
+import { udpFrame } from "./helpers";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const SAMPLES = ["fixtures/captures/sip-method.pcap", "fixtures/captures/sip-auth-failure.pcapng"];
+
+interface Envelope { id: string; time: string; src: string; dst: string; transport: string; call_id?: string; sip: string }
+
+function envelopes(capture: string): Envelope[] {
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", capture], { maxBuffer: 64 << 20 });
+  return r.stdout.toString().split("\n").filter((l) => l).map((l) => JSON.parse(l) as Envelope);
+}
+
+function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ["dist/siphon.mjs", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stderr })));
+}
+
+// Every chunk of one HEPv3 packet, by type; throws on anything malformed.
+function decode(packet: Buffer): Map<number, Buffer> {
+  assert.is(packet.toString("latin1", 0, 4), "HEP3");
+  assert.is(packet.readUInt16BE(4), packet.length, "total length");
+  const chunks = new Map<number, Buffer>();
+  for (let at = 6; at < packet.length; ) {
+    assert.is(packet.readUInt16BE(at), 0, "generic vendor");
+    const type = packet.readUInt16BE(at + 2);
+    const length = packet.readUInt16BE(at + 4);
+    assert.ok(length >= 6 && at + length <= packet.length, `chunk ${type} length ${length}`);
+    assert.not.ok(chunks.has(type), `chunk ${type} twice`);
+    chunks.set(type, packet.subarray(at + 6, at + length));
+    at += length;
+  }
+  return chunks;
+}
+
+function check(packet: Buffer, e: Envelope, password: string): void {
+  const c = decode(packet);
+  const v6 = e.src.startsWith("[");
+  const [srcIp, srcPort] = splitEndpoint(e.src);
+  const [dstIp, dstPort] = splitEndpoint(e.dst);
+  assert.equal(c.get(HEP.IP_FAMILY), Buffer.from([v6 ? 10 : 2]));
+  assert.equal(c.get(HEP.IP_PROTO), Buffer.from([e.transport === "udp" ? 17 : 6]));
+  assert.equal([...(c.get(v6 ? HEP.SRC_IP6 : HEP.SRC_IP4) ?? [])], ipBytes(srcIp));
+  assert.equal([...(c.get(v6 ? HEP.DST_IP6 : HEP.DST_IP4) ?? [])], ipBytes(dstIp));
+  assert.is(c.get(HEP.SRC_PORT)?.readUInt16BE(0), srcPort);
+  assert.is(c.get(HEP.DST_PORT)?.readUInt16BE(0), dstPort);
+  const ms = Date.parse(e.time);
+  assert.is(c.get(HEP.TIME_SEC)?.readUInt32BE(0), Math.floor(ms / 1000));
+  assert.is(c.get(HEP.TIME_USEC)?.readUInt32BE(0), Number(/\.(\d{6})/.exec(e.time)?.[1] ?? 0));
+  assert.equal(c.get(HEP.PROTO_TYPE), Buffer.from([1]), "protocol type SIP");
+  assert.is(c.get(HEP.CAPTURE_ID)?.readUInt32BE(0), 2424);
+  assert.is(c.get(HEP.AUTH_KEY)?.toString(), password);
+  assert.is(c.get(HEP.PAYLOAD)?.toString("base64"), e.sip, "the exact SIP bytes");
+  assert.is(c.get(HEP.CORRELATION_ID)?.toString("latin1"), e.call_id);
+}
+
+function splitEndpoint(endpoint: string): [string, number] {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(endpoint);
+  return [m?.[1] ?? "", Number(m?.[2])];
+}
+
+for (const capture of SAMPLES) {
+  test(`HEP over UDP: one packet per message of ${capture}, every chunk checked`, async () => {
+    const expected = envelopes(capture);
+    const socket = createSocket("udp4");
+    const received: Buffer[] = [];
+    socket.on("message", (m) => received.push(m));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const port = socket.address().port;
+    const r = await run(["replay", capture, "--hep", `udp://127.0.0.1:${port}`, "--hep-id", "2424", "--hep-password", "s3cret"]);
+    assert.is(r.code, 0, r.stderr);
+    assert.not.match(r.stderr, /s3cret/, "the key is masked in the printed configuration");
+    await waitFor(`${expected.length} datagrams`, () => received.length >= expected.length);
+    socket.close();
+    assert.is(received.length, expected.length);
+    received.forEach((packet, i) => check(packet, expected[i], "s3cret"));
+  });
+}
+
+test("HEP over TCP: the packets follow one another on one connection", async () => {
+  const capture = SAMPLES[0];
+  const expected = envelopes(capture);
+  let stream = Buffer.alloc(0);
+  const server = createServer((s) => s.on("data", (d: Buffer) => { stream = Buffer.concat([stream, d]); }));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const r = await run(["replay", capture, "--hep", `tcp://127.0.0.1:${port}`, "--hep-id", "2424", "--hep-password", "k"]);
+  assert.is(r.code, 0, r.stderr);
+  const packets: Buffer[] = [];
+  await waitFor("every packet on the connection", () => {
+    packets.length = 0;
+    for (let at = 0; at + 6 <= stream.length; ) {
+      const length = stream.readUInt16BE(at + 4);
+      if (at + length > stream.length) break;
+      packets.push(stream.subarray(at, at + length));
+      at += length;
+    }
+    return packets.length >= expected.length;
+  });
+  server.close();
+  assert.is(packets.length, expected.length);
+  packets.forEach((packet, i) => check(packet, expected[i], "k"));
+});
+
+test("--hep URLs: udp or tcp with a port, anything else refused with a usage error", async () => {
+  assert.equal(parseHepUrl("udp://10.0.0.1:9060"), { transport: "udp", host: "10.0.0.1", port: 9060 });
+  assert.equal(parseHepUrl("tcp://[2001:db8::1]:9061"), { transport: "tcp", host: "2001:db8::1", port: 9061 });
+  assert.throws(() => parseHepUrl("http://x:1"), /not udp or tcp/);
+  assert.throws(() => parseHepUrl("udp://x"), /names no port/);
+  const r = await run(["replay", SAMPLES[0], "--hep", "sctp://x:1"]);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /--hep: scheme 'sctp' is not udp or tcp/);
+});
+
+test("IPv6 addresses become their 16 bytes", () => {
+  assert.equal(ipBytes("2001:db8::1"), [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  assert.equal(ipBytes("::"), new Array(16).fill(0));
+  assert.equal(ipBytes("192.0.2.1"), [192, 0, 2, 1]);
+});
+
+const tsharkHep = spawnSync("tshark", ["-G", "protocols"], { encoding: "utf8" }).stdout?.split("\n")
+  .some((line) => line.split("\t")[2] === "hep");
+if (!tsharkHep) {
+  console.log("HEP-through-tshark test not registered: this tshark has no HEP dissector, and sngrep is not installed");
+} else {
+  test("tshark decodes Siphon's HEP into the same SIP messages", async () => {
+    const capture = SAMPLES[0];
+    const expected = envelopes(capture);
+    const socket = createSocket("udp4");
+    const received: Buffer[] = [];
+    socket.on("message", (m) => received.push(m));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const r = await run(["replay", capture, "--hep", `udp://127.0.0.1:${socket.address().port}`]);
+    assert.is(r.code, 0, r.stderr);
+    await waitFor("every datagram", () => received.length >= expected.length);
+    socket.close();
+    const file = join(mkdtempSync(join(tmpdir(), "siphon-hep-")), "hep.pcap");
+    writeFileSync(file, pcapOf(received.map((d) => udpFrame(d, { sport: 40000, dport: 9060 }))));
+    const t = spawnSync("tshark", ["-r", file, "-d", "udp.port==9060,hep", "-T", "fields", "-e", "sip.Call-ID"], { encoding: "utf8" });
+    assert.equal(t.stdout.split("\n").filter((l) => l), expected.map((e) => e.call_id));
+  });
+}
+
+function pcapOf(frames: Uint8Array[]): Buffer {
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(65535, 16);
+  header.writeUInt32LE(1, 20);
+  const records = frames.map((f, i) => {
+    const r = Buffer.alloc(16);
+    r.writeUInt32LE(1700000000 + i, 0);
+    r.writeUInt32LE(f.length, 8);
+    r.writeUInt32LE(f.length, 12);
+    return Buffer.concat([r, f]);
+  });
+  return Buffer.concat([header, ...records]);
+}
+
+test.run();
