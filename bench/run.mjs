@@ -46,6 +46,12 @@ const CASES = [
     siphon: (file) => ["replay", file],
     showSummary: true,
   },
+  {
+    name: "calls-tracker",
+    about: "mixed-udp's workload with the call tracker on: envelopes to stdout as in mixed-udp, events as NDJSON to /dev/null (mixed-udp is the rate without it)",
+    generate: ["--seed", "1", "--messages", "160000"],
+    siphon: (file) => ["replay", file, "--events", "/dev/null"],
+  },
 ];
 
 // Filter cost (docs/filter.md): the same 40,000-message workload decoded without JSON and

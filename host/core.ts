@@ -23,22 +23,6 @@ export interface CoreOptions {
   tcpBuffers?: number;         // stream buffers for partial messages (default 256)
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
   tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
-  defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
-  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
-  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
-  genevePort?: number;         // UDP port read as Geneve (default 6081, 0 for none)
-}
-
-export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
-
-// The outermost tunnel a message arrived in: its IP endpoints, its type, and
-// the VNI, GRE key or ERSPAN session where the tunnel has one.
-export interface OuterTunnel {
-  src: string;
-  dst: string;
-  type: TunnelType;
-  id: number | undefined;
-  depth: number;               // tunnels around the message, 1 unless nested
 }
 
 export type Transport = "udp" | "tcp" | "ws";
@@ -68,7 +52,6 @@ export class SipMessage {
     readonly headerCount: number,
     readonly problems: number,       // PROB_* bits
     private readonly spans: Uint32Array,
-    readonly outer: OuterTunnel | undefined,
   ) {}
 
   span(which: number): [offset: number, length: number] {
@@ -98,7 +81,9 @@ export interface MessageBatch {
   readonly count: number;
   ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
   ndjsonView(): Uint8Array;      // the same bytes in place: valid only during the handler call
-  message(i: number): SipMessage;
+  // inPlace: the bytes are a view into the core's memory (valid only during the
+  // handler call) and the envelope is left out: no copy, for readers such as the call tracker.
+  message(i: number, inPlace?: boolean): SipMessage;
 }
 
 export type BatchHandler = (batch: MessageBatch) => void;
@@ -112,8 +97,6 @@ interface CoreExports {
   region(r: number): number;
   push(n: number): number;
   resultCount(): number;
-  reassembledAddress(): number;
-  reassembledLength(): number;
   loadFilter(length: number): number;
 }
 
@@ -190,7 +173,7 @@ export class Core implements FrameSink, MessageBatch {
     const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
     const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
     const records = Math.ceil(frameMax / 15) + 1;
-    const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
+    const envelopeMax = 320 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
     const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
@@ -202,12 +185,6 @@ export class Core implements FrameSink, MessageBatch {
     put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
     put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
     put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
-    put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
-    put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
-    const vxlan = options.vxlanPorts ?? [4789];
-    if (vxlan.length > 2) throw new Error(`core: ${vxlan.length} VXLAN ports given; at most 2 are read`);
-    put(L.CFG_VXLAN_PORTS, ((vxlan[0] ?? 0) & 0xffff) | (((vxlan[1] ?? 0) & 0xffff) << 16));
-    put(L.CFG_GENEVE_PORT, options.genevePort ?? 6081);
     put(L.CFG_SENSOR_LEN, sensor.length);
     put(L.CFG_AGENT_LEN, agent.length);
     new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);
@@ -289,7 +266,7 @@ export class Core implements FrameSink, MessageBatch {
     return this.u8.subarray(this.outJson, this.outJson + end);
   }
 
-  message(i: number): SipMessage {
+  message(i: number, inPlace = false): SipMessage {
     const rec = this.records + i * L.REC_SIZE;
     const v = this.view;
     const u32 = (at: number): number => v.getUint32(rec + at, true);
@@ -299,8 +276,8 @@ export class Core implements FrameSink, MessageBatch {
     const jsonLen = u32(L.REC_JSON_LEN);
     const jsonOff = this.outJson + u32(L.REC_JSON_OFF);
     return new SipMessage(
-      Buffer.from(this.u8.subarray(msgOff, msgOff + u32(L.REC_MSG_LEN))),
-      jsonLen > 0 ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined,
+      inPlace ? Buffer.from(this.u8.buffer, msgOff, u32(L.REC_MSG_LEN)) : Buffer.from(this.u8.subarray(msgOff, msgOff + u32(L.REC_MSG_LEN))),
+      jsonLen > 0 && !inPlace ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined,
       v.getBigUint64(rec + L.REC_HASH, true).toString(16).padStart(16, "0"),
       Number(v.getBigInt64(rec + L.REC_TS_SEC, true)),
       u32(L.REC_TS_NSEC),
@@ -315,36 +292,15 @@ export class Core implements FrameSink, MessageBatch {
       u32(L.REC_HEADER_COUNT),
       u32(L.REC_PROBLEMS),
       this.spansOf(rec),
-      this.outer(rec, flags),
     );
-  }
-
-  private outer(rec: number, flags: number): OuterTunnel | undefined {
-    const type = this.view.getUint32(rec + L.REC_OUTER_TYPE, true);
-    if (type === L.TUNNEL_NONE) return undefined;
-    const ipv6 = (flags & L.REC_F_OUTER_IPV6) !== 0;
-    return {
-      src: formatIp(this.u8, rec + L.REC_OUTER_SRC, ipv6),
-      dst: formatIp(this.u8, rec + L.REC_OUTER_DST, ipv6),
-      type: L.TUNNEL_NAMES[type] as TunnelType,
-      id: (flags & L.REC_F_OUTER_ID) !== 0 ? this.view.getUint32(rec + L.REC_OUTER_ID, true) : undefined,
-      depth: this.view.getUint32(rec + L.REC_OUTER_DEPTH, true),
-    };
   }
 
   private spansOf(rec: number): Uint32Array {
     const spans = new Uint32Array(L.SPAN_COUNT * 2);
-    const base = L.SPAN_BASE_COUNT * 8;
-    spans.set(new Uint32Array(this.u8.slice(rec + L.REC_SPANS, rec + L.REC_SPANS + base).buffer));
-    spans.set(new Uint32Array(this.u8.slice(rec + L.REC_SPANS_MORE, rec + L.REC_SPANS_MORE + L.SPAN_COUNT * 8 - base).buffer), L.SPAN_BASE_COUNT * 2);
+    const v = this.view;
+    for (let i = 0; i < L.SPAN_BASE_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS + i * 4, true);
+    for (let i = L.SPAN_BASE_COUNT * 2; i < L.SPAN_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS_MORE + (i - L.SPAN_BASE_COUNT * 2) * 4, true);
     return spans;
-  }
-
-  // The IP payload of the last datagram reassembled from fragments, copied; for
-  // tests and diagnostics (call after flush(): the next push reuses its buffer).
-  lastReassembled(): Uint8Array | undefined {
-    const at = this.exports.reassembledAddress();
-    return at === 0 ? undefined : this.u8.slice(at, at + this.exports.reassembledLength());
   }
 
   // Linear memory in bytes: fixed after configure(), which tests check.

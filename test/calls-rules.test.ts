@@ -10,6 +10,7 @@ import { parseIsoTime, type SipEvent } from "../host/calls/events";
 import { EventGate, parseBlocklist, parseRate } from "../host/calls/ratelimit";
 import { applySettings, defaultSettings, TIMEOUTS, type TrackerSettings } from "../host/calls/settings";
 import * as L from "../assembly/layout";
+import { TimerHeap } from "../host/calls/timers";
 
 const T0 = Date.UTC(2026, 10, 22, 10, 0, 0) * 1000; // µs
 const S = 1_000_000;
@@ -200,6 +201,25 @@ test("timeouts are checked against their ranges", () => {
   assert.is(applySettings(defaultSettings(), "invite=60,grace=0", TIMEOUTS, "--call-timeout").inviteSeconds, 60);
   assert.throws(() => applySettings(defaultSettings(), "invite=5", TIMEOUTS, "--call-timeout"), /invite=5 is not a whole number from 32 to 3600/);
   assert.throws(() => applySettings(defaultSettings(), "bogus=5", TIMEOUTS, "--call-timeout"), /unknown name 'bogus'/);
+});
+
+test("the timer heap hands back every armed deadline in order, after re-arms and disarms", () => {
+  const heap = new TimerHeap<{ deadline: number; heapIndex: number }>();
+  const items = Array.from({ length: 2000 }, () => ({ deadline: 0, heapIndex: -1 }));
+  let seed = 1;
+  const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  for (const item of items) heap.arm(item, Math.floor(random() * 1e6));
+  for (let k = 0; k < 3000; k++) {
+    const item = items[Math.floor(random() * items.length)];
+    if (random() < 0.3) heap.disarm(item);
+    else heap.arm(item, Math.floor(random() * 1e6));
+  }
+  const armed = items.filter((i) => i.heapIndex >= 0).map((i) => i.deadline).sort((a, b) => a - b);
+  const fired: number[] = [];
+  for (let item = heap.due(Infinity); item !== undefined; item = heap.due(Infinity)) fired.push(item.deadline);
+  assert.ok(armed.length > 1000);
+  assert.equal(fired, armed);
+  assert.is(heap.size, 0);
 });
 
 // ---------------------------------------------------------------- bounds

@@ -51,10 +51,18 @@ export interface SipEvent {
   counters?: Record<string, number>;
 }
 
-// RFC 3339 with microseconds, as the envelope's `time`.
+let cachedSecond = NaN;
+let cachedPrefix = "";
+
+// RFC 3339 with microseconds, as the envelope's `time`. Events come in bursts
+// within one second, so the date part is formatted once per second.
 export function isoTime(us: number): string {
-  const ms = Math.floor(us / 1000);
-  return `${new Date(ms).toISOString().slice(0, -1)}${String(us - ms * 1000).padStart(3, "0")}Z`;
+  const second = Math.floor(us / 1_000_000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  return `${cachedPrefix}${String(us - second * 1_000_000).padStart(6, "0")}Z`;
 }
 
 // Microseconds since the epoch from an isoTime() string (for consumers of events).

@@ -29,31 +29,49 @@ export interface Observed {
   problems: number;          // PROB_* bits
 }
 
+// The fields every message needs are read at once; the rest (only a new call,
+// transaction or binding needs them) when first asked for. Valid while the
+// batch the message came in is.
+class ObservedMessage implements Observed {
+  readonly timeUs: number;
+  readonly method: string;
+  readonly callId: string;
+  readonly fromTag: string;
+  readonly toTag: string;
+
+  constructor(private readonly m: SipMessage) {
+    this.timeUs = m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
+    this.method = this.span(L.SPAN_METHOD).toUpperCase();
+    this.callId = this.span(L.SPAN_CALL_ID);
+    this.fromTag = this.span(L.SPAN_FROM_TAG);
+    this.toTag = this.span(L.SPAN_TO_TAG);
+  }
+
+  private span(which: number): string {
+    return this.m.has(which) ? this.m.text(which) : "";
+  }
+
+  get src(): Endpoint { return this.m.src; }
+  get dst(): Endpoint { return this.m.dst; }
+  get transport(): Transport { return this.m.transport; }
+  get isRequest(): boolean { return this.m.isRequest; }
+  get status(): number { return this.m.status; }
+  get cseq(): number { return this.m.cseq; }
+  get expires(): number { return this.m.expires; }
+  get problems(): number { return this.m.problems; }
+  get reason(): string { return this.span(L.SPAN_REASON); }
+  get from(): string { return this.span(L.SPAN_FROM); }
+  get to(): string { return this.span(L.SPAN_TO); }
+  get contact(): string { return this.span(L.SPAN_CONTACT); }
+  get userAgent(): string { return this.span(L.SPAN_USER_AGENT); }
+  get reasonHeader(): string { return this.span(L.SPAN_REASON_HEADER); }
+  get xCid(): string { return this.span(L.SPAN_X_CID); }
+  get sessionId(): string { return this.span(L.SPAN_SESSION_ID); }
+  get chargingVector(): string { return this.span(L.SPAN_P_CHARGING_VECTOR); }
+}
+
 export function observe(m: SipMessage): Observed {
-  return {
-    timeUs: m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000),
-    src: m.src,
-    dst: m.dst,
-    transport: m.transport,
-    isRequest: m.isRequest,
-    method: m.text(L.SPAN_METHOD).toUpperCase(),
-    status: m.status,
-    reason: m.text(L.SPAN_REASON),
-    callId: m.text(L.SPAN_CALL_ID),
-    cseq: m.cseq,
-    from: m.text(L.SPAN_FROM),
-    fromTag: m.text(L.SPAN_FROM_TAG),
-    to: m.text(L.SPAN_TO),
-    toTag: m.text(L.SPAN_TO_TAG),
-    contact: m.text(L.SPAN_CONTACT),
-    expires: m.expires,
-    userAgent: m.text(L.SPAN_USER_AGENT),
-    reasonHeader: m.text(L.SPAN_REASON_HEADER),
-    xCid: m.text(L.SPAN_X_CID),
-    sessionId: m.text(L.SPAN_SESSION_ID),
-    chargingVector: m.text(L.SPAN_P_CHARGING_VECTOR),
-    problems: m.problems,
-  };
+  return new ObservedMessage(m);
 }
 
 // The URI of a name-addr or addr-spec (RFC 3261 §20.10): inside <> when

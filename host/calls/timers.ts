@@ -1,6 +1,9 @@
 // Timers on capture time: an indexed binary min-heap of entries by deadline.
 // Each entry holds at most one place in the heap, so re-arming moves it and
 // dropping it removes it: the heap never holds more than the live entries.
+// Deadlines are kept in a parallel array: comparing numbers there, rather than
+// reading `deadline` off calls, bindings and transactions of different shapes,
+// keeps the sift loops monomorphic.
 
 export interface Timed {
   deadline: number;   // microseconds of capture time
@@ -8,70 +11,75 @@ export interface Timed {
 }
 
 export class TimerHeap<T extends Timed> {
-  private readonly heap: T[] = [];
+  private readonly entries: T[] = [];
+  private readonly deadlines: number[] = [];
 
   get size(): number {
-    return this.heap.length;
+    return this.entries.length;
   }
 
   arm(entry: T, deadline: number): void {
     entry.deadline = deadline;
-    if (entry.heapIndex < 0) {
-      entry.heapIndex = this.heap.length;
-      this.heap.push(entry);
+    let at = entry.heapIndex;
+    if (at < 0) {
+      at = this.entries.length;
+      this.entries.push(entry);
+      this.deadlines.push(deadline);
+    } else {
+      this.deadlines[at] = deadline;
     }
-    this.siftUp(entry.heapIndex);
-    this.siftDown(entry.heapIndex);
+    this.place(this.siftUp(at, entry, deadline), entry, deadline);
   }
 
   disarm(entry: T): void {
     const at = entry.heapIndex;
     if (at < 0) return;
     entry.heapIndex = -1;
-    const last = this.heap.pop() as T;
-    if (at === this.heap.length) return;
-    this.heap[at] = last;
-    last.heapIndex = at;
-    this.siftUp(at);
-    this.siftDown(last.heapIndex);
+    const last = this.entries.pop() as T;
+    const lastDeadline = this.deadlines.pop() as number;
+    if (at === this.entries.length) return;
+    this.place(this.siftUp(at, last, lastDeadline), last, lastDeadline);
   }
 
   // The earliest entry whose deadline is at or before `now`, taken off the heap.
   due(now: number): T | undefined {
-    const top = this.heap[0];
-    if (top === undefined || top.deadline > now) return undefined;
+    if (this.entries.length === 0 || this.deadlines[0] > now) return undefined;
+    const top = this.entries[0];
     this.disarm(top);
     return top;
   }
 
-  private siftUp(at: number): void {
-    const heap = this.heap;
-    const entry = heap[at];
+  // Moves the hole at `at` up while the parent is later; returns where it stops.
+  private siftUp(at: number, entry: T, deadline: number): number {
+    const { entries, deadlines } = this;
     while (at > 0) {
       const parent = (at - 1) >> 1;
-      if (heap[parent].deadline <= entry.deadline) break;
-      heap[at] = heap[parent];
-      heap[at].heapIndex = at;
+      if (deadlines[parent] <= deadline) break;
+      entries[at] = entries[parent];
+      deadlines[at] = deadlines[parent];
+      entries[at].heapIndex = at;
       at = parent;
     }
-    heap[at] = entry;
-    entry.heapIndex = at;
+    return at;
   }
 
-  private siftDown(at: number): void {
-    const heap = this.heap;
-    const entry = heap[at];
+  // Moves the hole at `at` down while a child is earlier, then puts the entry there.
+  private place(at: number, entry: T, deadline: number): void {
+    const { entries, deadlines } = this;
+    const n = entries.length;
     for (;;) {
       const left = 2 * at + 1;
-      if (left >= heap.length) break;
+      if (left >= n) break;
       const right = left + 1;
-      const child = right < heap.length && heap[right].deadline < heap[left].deadline ? right : left;
-      if (heap[child].deadline >= entry.deadline) break;
-      heap[at] = heap[child];
-      heap[at].heapIndex = at;
+      const child = right < n && deadlines[right] < deadlines[left] ? right : left;
+      if (deadlines[child] >= deadline) break;
+      entries[at] = entries[child];
+      deadlines[at] = deadlines[child];
+      entries[at].heapIndex = at;
       at = child;
     }
-    heap[at] = entry;
+    entries[at] = entry;
+    deadlines[at] = deadline;
     entry.heapIndex = at;
   }
 }

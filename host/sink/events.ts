@@ -40,7 +40,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
     tracker,
     written: () => written,
     write(batch: MessageBatch) {
-      for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i)));
+      for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i, true)));
       flush();
     },
     backlog() {
