@@ -28,7 +28,7 @@ export class TimerHeap<T extends Timed> {
     } else {
       this.deadlines[at] = deadline;
     }
-    this.place(this.siftUp(at, entry, deadline), entry, deadline);
+    this.place(this.siftUp(at, deadline), entry, deadline);
   }
 
   disarm(entry: T): void {
@@ -38,7 +38,7 @@ export class TimerHeap<T extends Timed> {
     const last = this.entries.pop() as T;
     const lastDeadline = this.deadlines.pop() as number;
     if (at === this.entries.length) return;
-    this.place(this.siftUp(at, last, lastDeadline), last, lastDeadline);
+    this.place(this.siftUp(at, lastDeadline), last, lastDeadline);
   }
 
   // The earliest entry whose deadline is at or before `now`, taken off the heap.
@@ -50,7 +50,7 @@ export class TimerHeap<T extends Timed> {
   }
 
   // Moves the hole at `at` up while the parent is later; returns where it stops.
-  private siftUp(at: number, entry: T, deadline: number): number {
+  private siftUp(at: number, deadline: number): number {
     const { entries, deadlines } = this;
     while (at > 0) {
       const parent = (at - 1) >> 1;
