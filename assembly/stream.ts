@@ -30,7 +30,8 @@ export const DIR_FIN = 44;      // u32, 1 once a FIN was seen
 export const DIR_RANGE = 48;    // RANGE_MAX x (u32 first seq, u32 end seq)
 export const RANGE_MAX: u32 = 4;
 export const DIR_STARTED = 80;  // u32, 1 once the sequence numbers are known
-export const DIR_SIZE: u32 = 88;
+export const DIR_HOLE_SINCE = 88; // i64, capture second the oldest hole opened
+export const DIR_SIZE: u32 = 96;
 
 export const MODE_NEW: u32 = 0;      // no byte seen yet
 export const MODE_SYNC: u32 = 1;     // a message starts at the first byte

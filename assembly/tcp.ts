@@ -25,7 +25,7 @@ import { cfg, count, reserve } from "./state";
 import { be16, be32, setPorts, srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec } from "./packet";
 import {
   DIR_MODE, DIR_NEXT_SEQ, DIR_BASE_SEQ, DIR_BUFFER, DIR_START, DIR_RANGES, DIR_FIN,
-  DIR_RANGE, DIR_SIZE, DIR_STARTED, RANGE_MAX, MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP,
+  DIR_RANGE, DIR_SIZE, DIR_STARTED, DIR_HOLE_SINCE, RANGE_MAX, MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP,
   frameStream, setMode, startResync, setStreamMessageMax, upgradeSeen, clearUpgrade,
 } from "./stream";
 import { resetWebSocket } from "./websocket";
@@ -52,6 +52,9 @@ const F_BUCKET = 60;   // u32
 const F_DIRS = 64;     // two direction records: A to B, then B to A
 const FLOW_SIZE: u32 = 64 + 2 * DIR_SIZE;
 const EXPIRE_PER_SEGMENT = 2;
+// A retransmission comes within a few round trips; a hole older than this (capture time)
+// was lost by the capture, not by the network.
+const HOLE_SECONDS: i64 = 3;
 
 let flowCap: u32 = 0;
 let flows: usize = 0;
@@ -171,7 +174,10 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
   }
   const dir = at + F_DIRS + (towardA ? DIR_SIZE : 0);
   if ((flags & SYN) != 0) synchronize(dir, seq);
-  else if (len > 0) segment(dir, seq, payload, len);
+  else if (len > 0) {
+    giveUpOldHoles(dir, seq);
+    segment(dir, seq, payload, len);
+  }
   if ((flags & ACK) != 0) acknowledged(at + F_DIRS + (towardA ? 0 : DIR_SIZE), be32(h + 8));
   if (upgradeSeen) {
     clearUpgrade();
@@ -179,6 +185,8 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
     setMode(other, MODE_WS_HTTP);
   }
   if ((flags & FIN) != 0) {
+    // Nothing more comes on this direction: what is held after its holes is framed now.
+    while (giveUpHole(dir)) {}
     store<u32>(dir + DIR_FIN, 1);
     if (load<u32>(at + F_DIRS + DIR_FIN) != 0 && load<u32>(at + F_DIRS + DIR_SIZE + DIR_FIN) != 0) {
       freeFlow(flow, C_TCP_CLOSED);
@@ -287,7 +295,9 @@ function outOfOrder(dir: usize, seq: u32, p: usize, len: u32): void {
     return;
   }
   makeRoom(dir);
-  if (write(dir, seq, p, len)) addRange(dir, seq, seq + len);
+  if (!write(dir, seq, p, len)) return;
+  if (load<u32>(dir + DIR_RANGES) == 0) store<i64>(dir + DIR_HOLE_SINCE, tsSec);
+  addRange(dir, seq, seq + len);
 }
 
 // Copies a segment to its place in the buffer. The window keeps it inside
@@ -350,6 +360,14 @@ function heldExtent(dir: usize): u32 {
 }
 
 // ---- holes ----
+
+// Holes open longer than HOLE_SECONDS are given up when a later segment comes
+// (not when the segment is the one that fills the first of them).
+function giveUpOldHoles(dir: usize, seq: u32): void {
+  if (load<u32>(dir + DIR_RANGES) == 0 || load<i64>(dir + DIR_HOLE_SINCE) + HOLE_SECONDS >= tsSec) return;
+  if (<i32>(seq - load<u32>(dir + DIR_NEXT_SEQ)) <= 0) return;
+  while (giveUpHole(dir)) {}
+}
 
 // The peer acknowledged bytes this direction never showed us: the capture
 // missed them, so holes up to the acknowledgement are given up at once. The
@@ -425,6 +443,7 @@ function giveUpHole(dir: usize): bool {
   store<u32>(dir + DIR_BASE_SEQ, first);
   store<u32>(dir + DIR_NEXT_SEQ, first);
   absorbRanges(dir);
+  store<i64>(dir + DIR_HOLE_SINCE, tsSec);
   restart(dir);
   frameHeld(dir);
   return true;

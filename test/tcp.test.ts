@@ -93,6 +93,29 @@ test("a hole acknowledged by the peer is given up; the stream resyncs at the nex
   assert.equal(run.messages[0].src, { ip: "192.0.2.1", port: 40000 });
 });
 
+test("a hole older than 3 s of capture time is given up when a later segment comes", () => {
+  const stream = INVITE + OK + BYE;
+  const at = INVITE.length + OK.length;
+  const cuts = (late: number): Segment[] => [{ at: 0, len: 40, sec: 100 }, { at: INVITE.length, len: OK.length, sec: 100 },
+    { at, len: 20, sec: late }, { at: at + 20, len: BYE.length - 20, sec: late }];
+  const run = runFrames([syn(), ...segments(stream, cuts(104))]);
+  assert.equal(texts(run), [OK, BYE]);
+  assert.is(run.counters.tcp_gap, 1);
+  const soon = runFrames([syn(), ...segments(stream, cuts(103))]);
+  assert.equal(texts(soon), [], "within 3 s the hole is still waited for");
+  const filled = runFrames([syn(), ...segments(stream, [...cuts(104), { at: 40, len: INVITE.length - 40, sec: 104 }])]);
+  assert.equal(texts(filled), [OK, BYE], "the late retransmission comes after the hole was given up: it is old");
+  const inTime = runFrames([syn(), ...segments(stream, [...cuts(103), { at: 40, len: INVITE.length - 40, sec: 104 }])]);
+  assert.equal(texts(inTime), [INVITE, OK, BYE], "the retransmission that fills the hole is not preceded by a give-up");
+});
+
+test("a FIN frames what is held after the holes of its direction", () => {
+  const stream = INVITE + OK;
+  const run = runFrames([syn(), ...segments(stream, [{ at: 0, len: 40 }, { at: INVITE.length, len: OK.length, flags: TCP_FIN }])]);
+  assert.equal(texts(run), [OK]);
+  assert.is(run.counters.tcp_gap, 1);
+});
+
 test("junk on the stream: resync at the next SIP start line, not giving up", () => {
   const stream = INVITE + "\x00\x01garbage line\r\nmore junk\r\n" + OK + BYE;
   const run = runFrames([syn(), ...segments(stream, even(stream, 33))]);
