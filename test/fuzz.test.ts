@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as L from "../assembly/layout";
 import { Core, type MessageBatch } from "../host/core";
 import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip, tcpFrame, TCP_FIN, TCP_SYN, TCP_RST } from "./helpers";
+import { vxlan, geneve, gre, erspanII, erspanIII, ipInIp, udpDatagram, ipv4Fragment, ipv6Fragment, pieces } from "./wrap";
 
 const FRAMES = Number(process.env.SIPHON_FUZZ_FRAMES ?? 200_000);
 const SEED = Number(process.env.SIPHON_FUZZ_SEED ?? 20261123);
@@ -42,7 +43,13 @@ function seedFrames(): Uint8Array[] {
   return [
     udpFrame(INVITE), udpFrame(INVITE, { vlans: [1, 2] }), udpFrame(two), udpFrame(INVITE, { src: "::1", dst: "fe80::1" }),
     udpFrame(INVITE, { ipOptions: 12 }), v6, ...torture.map((t) => udpFrame(t)),
+    ...tunnelled(udpFrame(INVITE)),
   ];
+}
+
+function tunnelled(inner: Uint8Array): Uint8Array[] {
+  return [vxlan(inner), geneve(inner), gre(inner, { key: 1, sequence: 2 }), erspanII(inner), erspanIII(inner, 3, 0, true),
+    ipInIp(inner), vxlan(gre(inner))];
 }
 
 const INTERESTING = [0, 0xff, 0x0d, 0x0a, 0x20, 0x3a, 0x3b, 0x2c, 0x22, 0x3c, 0x3e, 0x30, 0x39, 0x7f, 0x80, 0x11, 0x06, 0x2c];
@@ -166,6 +173,53 @@ function wsFrame(payload: Uint8Array, mask: number | undefined): Uint8Array {
   return concat(Uint8Array.from(head), body);
 }
 
+// Fragment trains: UDP SIP datagrams over IPv4 and IPv6, some inside VXLAN or
+// GRE, cut into fragments of 8 to 512 bytes sent slightly out of order, some
+// twice, some overlapping with other bytes, some lost; on a forward clock with
+// jumps past the timeout, since reassembly runs on capture time. A small table
+// so that eviction happens.
+const DEFRAG_LIMITS = { defragSlots: 8, defragTimeout: 30 };
+
+class FragmentTraffic {
+  private readonly pending: Uint8Array[] = [];
+  private clock = 1_800_000_000;
+  private id = 0;
+  constructor(private readonly next: () => number, private readonly messages: Uint8Array[]) {}
+
+  frame(): { data: Uint8Array; sec: number } {
+    const next = this.next;
+    if (next() % 128 === 0) this.clock += next() % 2 === 0 ? 1 : 45;
+    if (this.pending.length === 0 || next() % 12 === 0) this.train();
+    return { data: this.pending.splice(next() % Math.min(this.pending.length, 4), 1)[0], sec: this.clock };
+  }
+
+  private train(): void {
+    const next = this.next;
+    const id = ++this.id;
+    const datagram = udpDatagram(this.messages[next() % this.messages.length]);
+    const v6 = next() % 3 === 0;
+    const wrap = next() % 6;
+    const fragment = (l4: Uint8Array, offset: number, length: number, more?: boolean): Uint8Array => {
+      const piece = { offset, length, more };
+      const frame = v6 ? ipv6Fragment(l4, piece, id, 17, "2001:db8::f", "2001:db8::9")
+        : ipv4Fragment(l4, piece, id & 0xffff, `10.2.${id & 255}.1`, "192.0.2.9");
+      return wrap === 0 ? vxlan(frame, id & 0xffffff) : wrap === 1 ? gre(frame, { key: id }) : frame;
+    };
+    for (const p of pieces(datagram.length, 8 * (1 + (next() % 64)))) {
+      const roll = next() % 100;
+      if (roll < 3) continue; // lost
+      if (roll < 6 && p.offset >= 8) {
+        const other = Uint8Array.from(datagram);
+        other[p.offset - 1] ^= 0xff;
+        this.pending.push(fragment(other, p.offset - 8, p.length + 8));
+        continue;
+      }
+      this.pending.push(fragment(datagram, p.offset, p.length));
+      if (roll < 10) this.pending.push(fragment(datagram, p.offset, p.length));
+    }
+  }
+}
+
 // Envelopes and records are hashed apart, so batch boundaries do not matter.
 class Digest {
   private readonly envelopes: Hash = createHash("sha256");
@@ -202,20 +256,24 @@ function fuzz(seed: number, frames: number): void {
     Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: big", "CSeq: 2 MESSAGE", "Content-Length: 20000"], "b".repeat(20000))),
     ...readdirSync("fixtures/torture/rfc4475").slice(0, 8).map((f) => readFileSync(`fixtures/torture/rfc4475/${f}`)),
   ]);
+  const fragments = new FragmentTraffic(next, [Buffer.from(INVITE), Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: f",
+    "CSeq: 3 MESSAGE", "Content-Length: 3000"], "f".repeat(3000)))]);
   const reference = new Digest(), isolated = new Digest(), scalar = new Digest();
+  const limits = { ...TCP_LIMITS, ...DEFRAG_LIMITS };
   const cores = {
-    reference: new Core({ sensor: "fuzz", agent: "fuzz", ...TCP_LIMITS }, reference.take),
-    isolated: new Core({ sensor: "fuzz", agent: "fuzz", ...TCP_LIMITS }, isolated.take),
-    scalar: new Core({ sensor: "fuzz", agent: "fuzz", build: "scalar", ...TCP_LIMITS }, scalar.take),
+    reference: new Core({ sensor: "fuzz", agent: "fuzz", ...limits }, reference.take),
+    isolated: new Core({ sensor: "fuzz", agent: "fuzz", ...limits }, isolated.take),
+    scalar: new Core({ sensor: "fuzz", agent: "fuzz", build: "scalar", ...limits }, scalar.take),
   };
   const memoryAfterConfigure = Object.values(cores).map((c) => c.memoryBytes);
   for (let n = 0; n < frames; n++) {
-    const tcp = next() % 3 === 0 ? traffic.frame() : undefined;
-    const data = tcp ? (next() % 16 === 0 ? mutate(tcp.data, next) : tcp.data)
+    // TCP flows and fragment trains run on their own clocks; other frames get any time.
+    const timed = next() % 3 === 0 ? traffic.frame() : next() % 5 === 0 ? fragments.frame() : undefined;
+    const data = timed ? (next() % 16 === 0 ? mutate(timed.data, next) : timed.data)
       : next() % 4 === 0 ? randomFrame(next) : mutate(corpus[next() % corpus.length], next);
-    const linkType = !tcp && next() % 8 === 0 ? LINK_TYPES[next() % LINK_TYPES.length] : 1;
+    const linkType = !timed && next() % 8 === 0 ? LINK_TYPES[next() % LINK_TYPES.length] : 1;
     const origLen = data.length + (next() % 16 === 0 ? next() % 100 : 0);
-    const sec = tcp ? tcp.sec : next() % 4_000_000_000, nsec = next() % 1_000_000_000;
+    const sec = timed ? timed.sec : next() % 4_000_000_000, nsec = next() % 1_000_000_000;
     try {
       cores.reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
       cores.scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
@@ -239,6 +297,10 @@ function fuzz(seed: number, frames: number): void {
   const c = cores.reference.counters();
   for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_no_buffer"]) {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
+  }
+  for (const name of ["defrag_done", "defrag_duplicate", "defrag_overlap", "defrag_timeout", "defrag_evicted",
+    "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip"]) {
+    assert.ok(c[name] > 0, `${context}: the fragment trains and tunnel seeds never reached ${name}`);
   }
 }
 
