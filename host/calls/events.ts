@@ -51,18 +51,20 @@ export interface SipEvent {
   counters?: Record<string, number>;
 }
 
-let cachedSecond = NaN;
-let cachedPrefix = "";
+const datePrefixes = new Map<number, string>(); // second -> "YYYY-MM-DDTHH:MM:SS."
+const PREFIXES_HELD = 4096;
 
-// RFC 3339 with microseconds, as the envelope's `time`. Events come in bursts
-// within one second, so the date part is formatted once per second.
+// RFC 3339 with microseconds, as the envelope's `time`. A call's times fall in
+// a few seconds that recur, so each second's date text is formatted once.
 export function isoTime(us: number): string {
   const second = Math.floor(us / 1_000_000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  let prefix = datePrefixes.get(second);
+  if (prefix === undefined) {
+    if (datePrefixes.size >= PREFIXES_HELD) datePrefixes.clear();
+    prefix = new Date(second * 1000).toISOString().slice(0, 20);
+    datePrefixes.set(second, prefix);
   }
-  return `${cachedPrefix}${String(us - second * 1_000_000).padStart(6, "0")}Z`;
+  return `${prefix}${String(us - second * 1_000_000).padStart(6, "0")}Z`;
 }
 
 // Microseconds since the epoch from an isoTime() string (for consumers of events).
