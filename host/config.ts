@@ -84,6 +84,13 @@ export const OPTIONS: OptionSpec[] = [
 
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
+  { name: "tcp-flows", type: "number", arg: "N", default: 65536, min: 0, group: "TCP streams",
+    help: "TCP connections followed at once, the least recently seen evicted beyond (0: each segment framed on its own); docs/network.md" },
+  { name: "tcp-buffers", type: "number", arg: "N", default: 256, min: 1, group: "TCP streams",
+    help: "partial SIP messages held at once over all connections (192 KiB each, reserved twice over)" },
+  { name: "tcp-idle", type: "number", arg: "SECONDS", default: 300, min: 1, group: "TCP streams",
+    help: "capture time a silent TCP connection is kept before it is freed" },
+
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
     help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
   { name: "bpf", short: "f", type: "string", arg: "BPF", group: "Live capture", commands: ["capture"],

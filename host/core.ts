@@ -25,6 +25,9 @@ export interface CoreOptions {
   tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
 }
 
+// The TCP flow table's bounds, as the run commands' options give them.
+export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle">;
+
 export type Transport = "udp" | "tcp" | "ws";
 
 export interface Endpoint {

@@ -8,6 +8,7 @@ import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
 import { capture, listInterfaces } from "./capture";
+import type { StreamLimits } from "./core";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -86,6 +87,7 @@ async function runReplay(args: string[]): Promise<number> {
       agent: AGENT,
       progress: !config.bool("no-progress"),
       filterProgram,
+      streams: streamLimits(config),
       sinks: service.outputs.sinks,
       onCore: service.attach,
       stopRequested: () => service.signals.received,
@@ -121,8 +123,13 @@ async function runCapture(args: string[]): Promise<number> {
     sensor: config.str("sensor") ?? hostname(),
     agent: AGENT,
     filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
+    streams: streamLimits(config),
   });
   return EXIT_OK;
+}
+
+function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
+  return { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle") };
 }
 
 function quitQuietlyOnClosedPipe(): void {

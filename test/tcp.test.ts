@@ -2,6 +2,7 @@
 // SIP over WebSocket (assembly/websocket.ts), through the real core.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
 import { runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
 
 const ISN = 1000;
@@ -223,6 +224,18 @@ test("with no flow table (tcpFlows 0) each segment's whole messages are framed o
   const run = runFrames(segments(stream, [{ at: 0, len: cut }, { at: cut, len: stream.length - cut }]), { tcpFlows: 0 });
   assert.equal(texts(run), [INVITE, BYE]);
   assert.is(run.counters.tcp_flows, 0);
+});
+
+test("the command line sets the table's bounds: --tcp-flows, SIPHON_TCP_FLOWS", () => {
+  const run = (args: string[], env: Record<string, string> = {}): string => {
+    const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", "fixtures/captures/sip-body-large.pcap", ...args],
+      { env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+    assert.is(r.status, 0, r.stderr.toString());
+    return r.stderr.toString();
+  };
+  assert.match(run([]), / 2 SIP messages /);
+  assert.match(run(["--tcp-flows", "0"]), / 1 SIP messages /, "without a table the 65,536-octet INVITE over 5 segments is lost");
+  assert.match(run([], { SIPHON_TCP_FLOWS: "0" }), / 1 SIP messages /);
 });
 
 // ---- WebSocket (RFC 6455, RFC 7118) ----
