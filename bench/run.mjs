@@ -47,6 +47,13 @@ const CASES = [
     showSummary: true,
   },
   {
+    name: "fragment-heavy",
+    about: "the mixed workload with an IP MTU of 576: every SIP message longer than a fragment (most INVITEs, 200s with SDP, large MESSAGEs) sent as IPv4 or IPv6 fragments",
+    generate: ["--seed", "1", "--messages", "160000", "--mtu", "576"],
+    siphon: (file) => ["replay", file],
+    tshark: (file) => ["-r", file, "-Y", "sip", "-T", "ek"],
+  },
+  {
     name: "calls-tracker",
     about: "mixed-udp's workload with the call tracker on: envelopes to stdout as in mixed-udp, events as NDJSON to /dev/null (mixed-udp is the rate without it)",
     generate: ["--seed", "1", "--messages", "160000"],
