@@ -23,7 +23,7 @@ export function defaultClientId(): string {
   return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
-export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>): Outputs {
+export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, stop?: AbortSignal): Outputs {
   const sinks: Sink[] = [];
   let mqtt: MqttSink | undefined;
   let hep: HepSink | undefined;
@@ -84,6 +84,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
       flushTimeout: config.num("flush-timeout"),
+      stop,
       log,
     });
     sinks.push(mqtt);

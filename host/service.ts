@@ -33,12 +33,13 @@ export async function startService(config: Config, command: string): Promise<Ser
   const networked = config.has("mqtt") || config.has("hep") || config.has("metrics");
   const level = (config.str("log-level") ?? (networked ? "info" : "warn")) as Level;
   const log = createLogger({ level, logSip: config.bool("log-sip") });
-  const outputs = openOutputs(config, log, pipelineCounters);
+  const stopping = new AbortController();
+  const outputs = openOutputs(config, log, pipelineCounters, stopping.signal);
   log.info("configuration", { command, options: config.printable() });
   const metricsAddr = config.str("metrics");
   const server = metricsAddr === undefined ? undefined
     : await serveMetrics(metricsAddr, () => registry, outputs.health, log);
-  const stoppers: Array<() => void> = [];
+  const stoppers: Array<() => void> = [() => stopping.abort()];
   const signals = watchStopSignals(log, config.num("flush-timeout"), () => stoppers.forEach((stop) => stop()));
   return {
     log,

@@ -34,6 +34,7 @@ export interface MqttOptions {
   telemetryInterval?: number; // seconds
   telemetry?: () => Record<string, number>; // counters of the rest of the pipeline
   flushTimeout: number;      // seconds close() waits for the queue to drain
+  stop?: AbortSignal;        // a stop signal: nothing waits on the sink any longer
   log: Logger;
 }
 
@@ -100,6 +101,7 @@ export function mqttSink(o: MqttOptions): MqttSink {
   const where = brokerName(o.url);
 
   const client: MqttClient = mqtt.connect(o.url, clientOptions(o));
+  o.stop?.addEventListener("abort", () => wake());
 
   const wake = (): void => {
     const w = waiters;
@@ -244,10 +246,11 @@ export function mqttSink(o: MqttOptions): MqttSink {
       }
       if (online) schedulePump();
     },
-    // Reading waits while the broker keeps up more slowly than the source, but
-    // not while it is away: then the bounded queue holds (and drops) instead.
+    // A source that can wait (a file) waits while the queue is half full, for a
+    // slow broker or one that is away, until the run is stopped; one that cannot
+    // (live capture) goes on, and the bounded queue drops its oldest instead.
     backlog() {
-      if (!online || queue.length < queue.capacity / 2 && queue.bytes < o.queueBytes / 2) return undefined;
+      if (o.stop?.aborted || queue.length < queue.capacity / 2 && queue.bytes < o.queueBytes / 2) return undefined;
       return new Promise<void>((resolve) => waiters.push(resolve));
     },
     async close() {

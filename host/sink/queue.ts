@@ -27,7 +27,9 @@ export class DeliveryQueue {
 
   // Encodes each newline-terminated envelope of `ndjson` as a PUBLISH packet;
   // returns how many of the oldest were dropped to stay within bounds.
-  addBatch(ndjson: Uint8Array, prefix: PublishPrefix): number {
+  addBatch(view: Uint8Array, prefix: PublishPrefix): number {
+    // Buffer's indexOf is memchr; a plain Uint8Array's is an element-by-element loop.
+    const ndjson = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
     const ends: number[] = [];
     let size = 0;
     for (let at = 0; at < ndjson.length; ) {
@@ -47,8 +49,7 @@ export class DeliveryQueue {
       out = writeLength(buf, out, prefix.afterLength.length + payload);
       const idAt = prefix.idAt < 0 ? -1 : out + prefix.idAt;
       out += prefix.afterLength.copy(buf, out);
-      buf.set(ndjson.subarray(from, end), out);
-      out += payload;
+      out += ndjson.copy(buf, out, from, end);
       this.items.push({ buf, start, end: out, idAt, seq: this.seq++ });
       this.bytes += out - start;
       from = end + 1;
