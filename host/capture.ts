@@ -54,7 +54,7 @@ export async function capture(options: CaptureOptions): Promise<void> {
   }
   const bpf = options.bpf ?? captureFilter({
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
-    vxlanPorts: DEFAULT_VXLAN_PORTS,
+    vxlanPorts: options.streams?.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
     genevePorts: DEFAULT_GENEVE_PORTS,
   });
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);

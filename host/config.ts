@@ -91,6 +91,13 @@ export const OPTIONS: OptionSpec[] = [
   { name: "tcp-idle", type: "number", arg: "SECONDS", default: 300, min: 1, group: "TCP streams",
     help: "capture time a silent TCP connection is kept before it is freed" },
 
+  { name: "vxlan-port", type: "string", arg: "PORT", multiple: true, group: "Network",
+    help: "a UDP port read as VXLAN instead of 4789 (give two for both, e.g. 4789 and 8472); docs/network.md" },
+  { name: "defrag-slots", type: "number", arg: "N", default: 64, min: 0, group: "Network",
+    help: "IP datagrams reassembled from fragments at once, the oldest evicted beyond (0: fragments dropped); 64 KiB each" },
+  { name: "defrag-timeout", type: "number", arg: "SECONDS", default: 30, min: 1, group: "Network",
+    help: "capture time a datagram may wait for its missing fragments" },
+
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
     help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
   { name: "bpf", short: "f", type: "string", arg: "BPF", group: "Live capture", commands: ["capture"],

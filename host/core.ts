@@ -26,7 +26,8 @@ export interface CoreOptions {
 }
 
 // The TCP flow table's bounds, as the run commands' options give them.
-export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle">;
+// The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
+export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "defragSlots" | "defragTimeout" | "vxlanPorts">;
 
 export type Transport = "udp" | "tcp" | "ws";
 

@@ -129,7 +129,18 @@ async function runCapture(args: string[]): Promise<number> {
 }
 
 function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
-  return { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle") };
+  return { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
+    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
+}
+
+function vxlanPorts(config: ReturnType<typeof loadConfig>): number[] | undefined {
+  const given = config.list("vxlan-port");
+  if (given.length === 0) return undefined;
+  const ports = given.map(Number);
+  const bad = ports.findIndex((n) => !Number.isInteger(n) || n < 1 || n > 65535);
+  if (bad >= 0) throw new UsageError(`--vxlan-port: ${given[bad]} is not a UDP port (1-65535)`);
+  if (ports.length > 2) throw new UsageError(`--vxlan-port: ${ports.length} ports given; at most 2 are read`);
+  return ports;
 }
 
 function quitQuietlyOnClosedPipe(): void {

@@ -210,6 +210,24 @@ if (!tshark) {
   });
 }
 
+test("siphon replay --vxlan-port: VXLAN on 8472 read only when given, bad ports refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "siphon-tunnel-cli-"));
+  try {
+    const path = join(dir, "vxlan-8472.pcap");
+    writeFileSync(path, pcap([vxlan(INNER, 11, 8472)]));
+    const replay = (...args: string[]) => spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, ...args], { encoding: "utf8" });
+    assert.is(replay().stdout, "");
+    const given = replay("--vxlan-port", "4789", "--vxlan-port", "8472");
+    assert.is(given.status, 0, given.stderr);
+    assert.equal(JSON.parse(given.stdout).outer, { src: "10.0.0.1", dst: "10.0.0.2", type: "vxlan", vni: 11 });
+    const bad = replay("--vxlan-port", "70000");
+    assert.is.not(bad.status, 0);
+    assert.match(bad.stderr, "--vxlan-port: 70000 is not a UDP port");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 function pcap(frames: Uint8Array[]): Uint8Array {
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0);
