@@ -4,12 +4,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "../bench/generate";
 import { postgres } from "./postgres";
+import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
+import mqtt from "mqtt";
 
 const database = await postgres();
 if (typeof database === "string") {
@@ -21,6 +23,7 @@ if (typeof database === "string") {
   const suffix = `${process.pid}_${Date.now()}`;
   const sensorTable = `siphon_test_cdr_${suffix}`;
   const streamTable = `siphon_test_cdr_stream_${suffix}`;
+  const topicTable = `siphon_test_cdr_topic_${suffix}`;
   const eventsFile = join(directory, "events.ndjson");
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
@@ -83,6 +86,36 @@ if (typeof database === "string") {
     assert.equal(await rows(streamTable), await rows(sensorTable));
   });
 
+  if (MOSQUITTO === undefined) {
+    console.log("cdr: mosquitto is not installed; the siphon cdr --mqtt test is not registered");
+  } else {
+    test("siphon cdr --mqtt reads events from a topic until SIGTERM, and writes the same rows", async () => {
+      const broker = await Broker.start();
+      const reader = spawn(process.execPath, ["dist/siphon.mjs", "cdr", "--mqtt", broker.url, "--events", "t/events", "--cdr", `${database.url}?table=${topicTable}`],
+        { stdio: ["ignore", "ignore", "pipe"] });
+      onCleanup(() => { if (reader.exitCode === null) reader.kill("SIGKILL"); });
+      let stderr = "";
+      reader.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+      await waitFor("siphon cdr to subscribe", () => stderr.includes("reading events from t/events"));
+      const publisher = await mqtt.connectAsync(broker.url);
+      for (const line of readFileSync(eventsFile, "utf8").trim().split("\n")) await publisher.publishAsync("t/events", line, { qos: 1 });
+      await publisher.endAsync();
+      const count = async (): Promise<number> =>
+        Number((await client.query(`SELECT count(*) AS n FROM ${topicTable}`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
+      let rowsNow = 0;
+      const deadline = Date.now() + 20000;
+      while (rowsNow < truth.calls.length && Date.now() < deadline) {
+        rowsNow = await count();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.is(rowsNow, truth.calls.length, "every call's row arrived");
+      const exited = new Promise<number | null>((resolve) => reader.on("close", resolve));
+      reader.kill("SIGTERM");
+      assert.is(await exited, 0, stderr);
+      assert.equal(await rows(topicTable), await rows(sensorTable));
+    });
+  }
+
   test("a PostgreSQL that is not there is a clear error, exit 1", () => {
     const run = siphon(["cdr", "--events", eventsFile, "--cdr", "postgres://postgres@127.0.0.1:1/none"]);
     assert.is(run.status, 1);
@@ -98,6 +131,8 @@ if (typeof database === "string") {
   test.after(async () => {
     await client.query(`DROP TABLE IF EXISTS ${sensorTable}`);
     await client.query(`DROP TABLE IF EXISTS ${streamTable}`);
+    await client.query(`DROP TABLE IF EXISTS ${topicTable}`);
+    await cleanUp();
     await client.end();
     database.stop();
     rmSync(directory, { recursive: true, force: true });

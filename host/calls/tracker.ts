@@ -189,11 +189,13 @@ export class Tracker {
     this.now = timeUs;
   }
 
-  // End of input: failures waiting out their grace period are final now.
+  // End of input: failures waiting out their grace period are final now, and
+  // the counters are reported once more, as of the last capture time.
   finish(): void {
     for (const call of this.calls.values()) {
       if (call.state === "failed" || call.state === "challenged") this.callAttempt(call, call.finalUs);
     }
+    if (this.settings.countersSeconds > 0 && this.now > -Infinity) this.reportCounters(this.now);
   }
 
   // ---------------------------------------------------------------- timers

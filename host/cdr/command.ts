@@ -86,7 +86,9 @@ async function fromTopic(url: string, topic: string, take: (line: string) => voi
   client.on("message", (_topic, payload) => {
     for (const line of payload.toString("utf8").split("\n")) take(line);
   });
-  client.on("connect", () => client.subscribe(topic, { qos: 1 }));
+  client.on("connect", () => client.subscribe(topic, { qos: 1 }, (err) => {
+    process.stderr.write(err ? `siphon cdr: cannot subscribe to ${topic} on ${url}: ${err.message}\n` : `siphon cdr: reading events from ${topic} on ${url}\n`);
+  }));
   client.on("error", (err) => process.stderr.write(`siphon cdr: mqtt ${url}: ${err.message}\n`));
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());

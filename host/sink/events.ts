@@ -25,7 +25,8 @@ export interface EventsSink extends Sink {
   written(): number;
 }
 
-export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[]): EventsSink {
+export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
+  report?: (line: string) => void): EventsSink {
   let written = 0;
   const tracker = makeTracker((event) => {
     if (!gate.pass(event)) return;
@@ -51,8 +52,17 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
       tracker.finish();
       flush();
       await Promise.all(outputs.map((o) => o.close()));
+      report?.(eventsSummary(written, gate, tracker));
     },
   };
+}
+
+// One line for stderr at the end: what was written, held back and evicted.
+export function eventsSummary(written: number, gate: EventGate, tracker: Tracker): string {
+  const c = tracker.counters();
+  const evicted = c.calls_evicted + c.bindings_evicted + c.transactions_evicted + c.challenges_evicted;
+  return `siphon: ${written} events written, ${gate.suppressed} suppressed by --event-rate, ${gate.blockedTotal} blocked by --no-events; ` +
+    `${c.calls_held} calls and ${c.bindings_held} bindings held at the end, ${evicted} entries evicted (--call-limit)`;
 }
 
 const FLUSH_BYTES = 1 << 16;
@@ -163,5 +173,5 @@ export function openEventsSink(c: EventsConfig, publish?: (topic: string) => Sin
   }
   if (c.cdr !== undefined) outputs.push(cdrWriter({ url: c.cdr }));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs);
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
 }

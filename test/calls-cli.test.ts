@@ -1,0 +1,68 @@
+// The event options as a user runs them: --events FILE and -, --no-events,
+// --event-rate, --call-timeout; what goes to stdout and stderr; bad values.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const CAPTURE = "fixtures/captures/wireshark.pcap";
+const directory = mkdtempSync(join(tmpdir(), "siphon-calls-cli-"));
+
+function siphon(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8" });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+const types = (ndjson: string): string[] => ndjson.trim().split("\n").map((l) => (JSON.parse(l) as { event: { type: string } }).event.type);
+
+test("--events FILE: one event per line beside the envelopes; a summary on stderr", () => {
+  const file = join(directory, "events.ndjson");
+  const run = siphon(["replay", CAPTURE, "--events", file, "--no-progress", "--sensor", "s1"]);
+  assert.is(run.status, 0, run.stderr);
+  assert.is(run.stdout.trim().split("\n").length, 81, "the 81 envelopes still on stdout");
+  const written = types(readFileSync(file, "utf8"));
+  assert.equal(written.filter((t) => t !== "counters").sort(), [
+    "auth-failed", "auth-failed", "auth-failed", "auth-failed", "auth-failed", "auth-failed", "auth-failed", "auth-failed",
+    "call-attempt", "call-attempt", "reg-new", "reg-new",
+  ]);
+  assert.ok(written.filter((t) => t === "counters").length >= 2, "periodic counters, and a last one at the end");
+  assert.match(run.stderr, `siphon: ${written.length} events written, 0 suppressed by --event-rate, 0 blocked by --no-events`);
+});
+
+test("--events -: stdout carries the events only", () => {
+  const run = siphon(["replay", CAPTURE, "--events", "-", "--no-progress", "--call-timeout", "counters=0"]);
+  assert.is(run.status, 0, run.stderr);
+  assert.is(types(run.stdout).length, 12);
+});
+
+test("--no-events and --event-rate hold events back and say how many", () => {
+  const run = siphon(["replay", CAPTURE, "--events", "-", "--no-progress", "--call-timeout", "counters=0", "--no-events", "reg-new", "--event-rate", "1,2,3"]);
+  assert.is(run.status, 0, run.stderr);
+  const written = types(run.stdout);
+  assert.not.ok(written.includes("reg-new"));
+  const authFailed = written.filter((t) => t === "auth-failed").length;
+  assert.is(authFailed, 3, "the eight from one source over twenty minutes: three an hour pass");
+  assert.is(written.filter((t) => t === "call-attempt").length, 2, "calls are never limited");
+  assert.match(run.stderr, "5 events written, 5 suppressed by --event-rate, 2 blocked by --no-events");
+});
+
+test("bad event options are usage errors (exit 2) that say what is allowed", () => {
+  const cases: [string[], RegExp][] = [
+    [["--call-timeout", "invite=5"], /--call-timeout: invite=5 is not a whole number from 32 to 3600/],
+    [["--call-limit", "calls=0"], /--call-limit: calls=0 is not a whole number from 1 to 10000000/],
+    [["--no-events", "call-stop"], /--no-events: 'call-stop' is not an event type/],
+    [["--event-rate", "fast"], /--event-rate: 'fast' is not three whole numbers/],
+    [["--events-topic", "t/e"], /--events-topic needs --mqtt URL/],
+  ];
+  for (const [args, message] of cases) {
+    const run = siphon(["replay", CAPTURE, "--events", "/dev/null", ...args]);
+    assert.is(run.status, 2, args.join(" "));
+    assert.match(run.stderr, message);
+  }
+});
+
+test.after(() => rmSync(directory, { recursive: true, force: true }));
+
+test.run();
