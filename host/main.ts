@@ -88,7 +88,7 @@ async function runReplay(args: string[]): Promise<number> {
       progress: !config.bool("no-progress"),
       filterProgram,
       streams: streamLimits(config),
-      sinks: service.outputs.sinks,
+      sinks: service.outputs().sinks,
       onCore: service.attach,
       stopRequested: () => service.signals.received,
     });
@@ -111,21 +111,33 @@ async function runCapture(args: string[]): Promise<number> {
   if (config.positionals.length > 0) {
     throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
   }
-  await capture({
-    interfaces: config.list("interface"),
-    bpf: config.str("bpf"),
-    sipPorts: config.list("sip-port"),
-    snaplen: config.num("snaplen"),
-    bufferMb: config.num("buffer-mb"),
-    promisc: config.bool("promisc"),
-    user: config.str("user"),
-    out: config.str("out"),
-    sensor: config.str("sensor") ?? hostname(),
-    agent: AGENT,
-    filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
-    streams: streamLimits(config),
-  });
-  return EXIT_OK;
+  const service = await startService(config, "capture");
+  let failure: unknown;
+  try {
+    await capture({
+      // Read after capture has opened the interfaces and dropped root (--user).
+      get sinks() {
+        return service.outputs().sinks;
+      },
+      onCore: service.attach,
+      stopRequested: () => service.signals.received,
+      interfaces: config.list("interface"),
+      bpf: config.str("bpf"),
+      sipPorts: config.list("sip-port"),
+      snaplen: config.num("snaplen"),
+      bufferMb: config.num("buffer-mb"),
+      promisc: config.bool("promisc"),
+      user: config.str("user"),
+      out: config.str("out"),
+      sensor: config.str("sensor") ?? hostname(),
+      agent: AGENT,
+      filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
+      streams: streamLimits(config),
+    });
+  } catch (err) {
+    failure = err;
+  }
+  return service.finish(failure);
 }
 
 function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {

@@ -23,7 +23,21 @@ export function defaultClientId(): string {
   return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
+// The outputs' addresses, checked before anything is opened: a typo is a usage error.
+export function checkOutputs(config: Config): void {
+  const mqttUrl = config.str("mqtt");
+  if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
+  const hepUrl = config.str("hep");
+  if (hepUrl === undefined) return;
+  try {
+    parseHepUrl(hepUrl);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, stop?: AbortSignal): Outputs {
+  checkOutputs(config);
   const sinks: Sink[] = [];
   let mqtt: MqttSink | undefined;
   let hep: HepSink | undefined;
@@ -91,11 +105,6 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   }
   const hepUrl = config.str("hep");
   if (hepUrl !== undefined) {
-    try {
-      parseHepUrl(hepUrl);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"), log });
     sinks.push(hep);
   }

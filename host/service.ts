@@ -4,8 +4,8 @@
 import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import { createLogger, type Level, type Logger } from "./log";
-import { openOutputs, type Outputs } from "./outputs";
-import { metricsRegistry, serveMetrics } from "./metrics";
+import { checkOutputs, openOutputs, type Outputs } from "./outputs";
+import { metricsRegistry, serveMetrics, type Health } from "./metrics";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 
 export interface PipelineCounters {
@@ -14,7 +14,9 @@ export interface PipelineCounters {
 
 export interface Service {
   log: Logger;
-  outputs: Outputs;
+  // The outputs, opened on the first call: live capture opens them only after it
+  // has dropped root, so files it writes belong to the unprivileged user.
+  outputs(): Outputs;
   signals: StopSignals;
   // Runs `stop` when a signal asks the run to end (e.g. closes a stdin source).
   onStop(stop: () => void): void;
@@ -34,11 +36,14 @@ export async function startService(config: Config, command: string): Promise<Ser
   const level = (config.str("log-level") ?? (networked ? "info" : "warn")) as Level;
   const log = createLogger({ level, logSip: config.bool("log-sip") });
   const stopping = new AbortController();
-  const outputs = openOutputs(config, log, pipelineCounters, stopping.signal);
+  checkOutputs(config);
   log.info("configuration", { command, options: config.printable() });
+  let opened: Outputs | undefined;
+  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, stopping.signal));
+  const health = (): Health => opened?.health() ?? { healthy: false, outputs: "not open yet" };
   const metricsAddr = config.str("metrics");
   const server = metricsAddr === undefined ? undefined
-    : await serveMetrics(metricsAddr, () => registry, outputs.health, log);
+    : await serveMetrics(metricsAddr, () => registry, health, log);
   const stoppers: Array<() => void> = [() => stopping.abort()];
   const signals = watchStopSignals(log, config.num("flush-timeout"), () => stoppers.forEach((stop) => stop()));
   return {
@@ -48,13 +53,13 @@ export async function startService(config: Config, command: string): Promise<Ser
     onStop: (stop) => void stoppers.push(stop),
     attach(p) {
       pipeline = p;
-      if (server) registry = metricsRegistry([pipelineCounters, outputs.counters]);
+      if (server) registry = metricsRegistry([pipelineCounters, () => outputs().counters()]);
     },
     finish(failure) {
       signals.dispose();
       server?.close();
-      const undelivered = outputs.undelivered();
-      if (outputs.networked) log.info("delivery", outputs.counters());
+      const undelivered = opened?.undelivered() ?? 0;
+      if (opened?.networked) log.info("delivery", opened.counters());
       if (failure instanceof Interrupted || failure && signals.received) log.info("stopped", { signal: signals.received, undelivered });
       else if (failure) throw failure;
       if (undelivered > 0) {
