@@ -286,6 +286,7 @@ function clientOptions(o: MqttOptions): IClientOptions {
     reconnectPeriod: 0,          // we reconnect ourselves, with backoff and jitter
     connectTimeout: 10000,
     queueQoSZero: false,         // MQTT.js's offline queue has no bound: never use it
+    reschedulePings: false,      // not a timer reset per PUBACK; a PINGREQ each keepalive is cheap
     messageIdProvider: new UpperIdProvider(),
     properties: o.protocolVersion === 5 ? { receiveMaximum: 65535 } : undefined,
     rejectUnauthorized: !o.insecure,
