@@ -44,21 +44,37 @@ export interface BrokerTls {
   clientCert: string; clientKey: string;
 }
 
+// Whether this mosquitto can open a WebSocket listener: some builds or sandboxes cannot
+// ("Unable to start any listening sockets"). A broker that is still up after a second can.
+export function websocketsWork(port: number): boolean {
+  if (!MOSQUITTO) return false;
+  const dir = mkdtempSync(join(tmpdir(), "siphon-mosquitto-ws-"));
+  writeFileSync(join(dir, "ws.conf"), `listener ${port} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n`);
+  const r = spawnSync(MOSQUITTO, ["-c", join(dir, "ws.conf")], { timeout: 1000, stdio: "ignore" });
+  return r.signal === "SIGTERM";
+}
+
+export interface BrokerOptions {
+  websockets?: boolean;                       // the listener speaks MQTT over WebSocket
+  users?: Record<string, string>;             // name -> password; anonymous clients refused
+}
+
 export class Broker {
   private child: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), "siphon-mosquitto-"));
   log = "";
 
-  private constructor(readonly port: number, private readonly tls?: BrokerTls) {}
+  private constructor(readonly port: number, private readonly tls?: BrokerTls, private readonly options: BrokerOptions = {}) {}
 
-  static async start(tls?: BrokerTls, port?: number): Promise<Broker> {
-    const broker = new Broker(port ?? await freePort(), tls);
+  static async start(tls?: BrokerTls, port?: number, options?: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(port ?? await freePort(), tls, options);
     cleanups.push(() => broker.stop());
     await broker.restart();
     return broker;
   }
 
   get url(): string {
+    if (this.options.websockets) return `ws://127.0.0.1:${this.port}/mqtt`;
     return `${this.tls ? "mqtts" : "mqtt"}://127.0.0.1:${this.port}`;
   }
 
@@ -66,7 +82,8 @@ export class Broker {
     if (!MOSQUITTO) throw new Error("mosquitto is not installed");
     const lines = [
       `listener ${this.port} 127.0.0.1`,
-      "allow_anonymous true",
+      ...(this.options.websockets ? ["protocol websockets"] : []),
+      `allow_anonymous ${this.options.users ? "false" : "true"}`,
       "persistence false",
       "max_queued_messages 0",
       "max_queued_bytes 0",
@@ -77,6 +94,16 @@ export class Broker {
     if (this.tls) {
       lines.push(`cafile ${this.tls.ca}`, `certfile ${this.tls.serverCert}`, `keyfile ${this.tls.serverKey}`,
         "require_certificate true", "tls_version tlsv1.2");
+    }
+    if (this.options.users) {
+      const file = join(this.dir, "passwords");
+      writeFileSync(file, "");
+      for (const [user, password] of Object.entries(this.options.users)) {
+        spawnSync("mosquitto_passwd", ["-b", file, user, password], { stdio: "ignore" });
+      }
+      chmodSync(this.dir, 0o755);
+      chmodSync(file, 0o644);
+      lines.push(`password_file ${file}`);
     }
     const conf = join(this.dir, "mosquitto.conf");
     writeFileSync(conf, lines.join("\n") + "\n");

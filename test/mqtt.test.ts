@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor } from "./mosquitto";
+import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, websocketsWork } from "./mosquitto";
 import { generateWorkload, workloadOptions } from "../bench/generate";
 import { Core } from "../host/core";
 import { readCapture, type FrameSink } from "../host/source/capture";
@@ -33,8 +33,9 @@ const SAMPLE = "fixtures/captures/sip-method.pcap";
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
-function siphon(args: string[], options: { onStderr?: (text: string) => void; stdin?: "pipe" } = {}) {
-  const child = spawn(process.execPath, ["dist/siphon.mjs", ...args], { stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
+function siphon(args: string[], options: { onStderr?: (text: string) => void; stdin?: "pipe"; env?: Record<string, string> } = {}) {
+  const child = spawn(process.execPath, ["dist/siphon.mjs", ...args],
+    { stdio: [options.stdin ?? "ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
@@ -173,6 +174,33 @@ if (!MOSQUITTO) {
     assert.equal(sub.payloads.map(keyOf), expectedWorkload.slice(-500));
     await sub.close();
     await broker.stop();
+  });
+
+  const wsPort = await freePort();
+  if (!websocketsWork(wsPort)) console.log("mqtt WebSocket test not registered: this mosquitto cannot open a WebSocket listener");
+  else test("MQTT over WebSocket (ws://): every envelope arrives", async () => {
+    const broker = await Broker.start(undefined, wsPort, { websockets: true });
+    const sub = await subscriber(broker.url, "t/ws");
+    const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/ws"]).done;
+    assert.is(r.code, 0, r.stderr);
+    await waitFor("81 envelopes over WebSocket", () => sub.payloads.length >= 81);
+    assert.equal(compare(expectedKeys(SAMPLE), sub.payloads), { missing: 0, duplicates: 0 });
+  });
+
+  test("user name and password: accepted when right; refused with what to check when wrong", async () => {
+    const broker = await Broker.start(undefined, undefined, { users: { sensor: "right", reader: "r" } });
+    const sub = await subscriber(broker.url, "t/auth", { username: "reader", password: "r" });
+    const ok = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/auth",
+      "--username", "sensor"], { env: { SIPHON_PASSWORD: "right" } }).done;
+    assert.is(ok.code, 0, ok.stderr);
+    await waitFor("81 envelopes", () => sub.payloads.length >= 81);
+    const wrong = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/auth",
+      "--username", "sensor", "--password", "wrong", "--flush-timeout", "1"]).done;
+    assert.is(wrong.code, 1);
+    assert.match(wrong.stderr, /refused the connection \((not authorized|bad user name or password)\): check --username\/--password/);
+    assert.match(wrong.stderr, /"password":"\*\*\*"/);
+    assert.not.match(wrong.stderr, /wrong/);
+    assert.is(sub.payloads.length, 81);
   });
 
   const certs = makeCertificates(mkdtempSync(join(tmpdir(), "siphon-tls-")));
