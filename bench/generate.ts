@@ -947,6 +947,8 @@ export interface CallTruth {
   answer: number | null;
   bye: number | null;
   durationMs: number | null;
+  /** Who sent the BYE of an answered call. */
+  hangup: "caller" | "callee" | null;
 }
 
 export interface RegistrationTruth {
@@ -1344,6 +1346,7 @@ function planCall(scenario: Scenario, outcome: CallOutcome): void {
     answer: null,
     bye: null,
     durationMs: null,
+    hangup: null,
   };
   const progressUs = ringingUs ?? tryingUs;
   if (outcome === "answered") planAnswer(scenario, dialog, progressUs, truth);
@@ -1376,6 +1379,7 @@ function planAnswer(scenario: Scenario, dialog: Dialog, progressUs: number, trut
     answer: epochMs(answerUs),
     bye: epochMs(byeUs),
     durationMs: (Math.round(byeUs) - Math.round(answerUs)) / 1000,
+    hangup: callerHangsUp ? "caller" : "callee",
   });
 }
 

@@ -66,7 +66,7 @@ test("every generated call gives the events its truth says, to the millisecond",
       assert.is(us(end.sip?.call?.times.answer), truthUs(call.answer));
       assert.is(end.sip?.from, call.caller);
       assert.is(end.sip?.to, call.callee);
-      assert.ok(end.sip?.originator === "caller" || end.sip?.originator === "callee");
+      assert.is(end.sip?.originator, call.hangup, `who hung up ${call.callId}`);
       assert.is(Math.round((start.sip?.pdd ?? -1) * 1000), (truthUs(call.ringing ?? call.answer) as number) - (truthUs(call.invite) as number));
     } else {
       const attempt = attempts.get(call.callId);

@@ -65,7 +65,7 @@ if (typeof database === "string") {
       if (call.outcome === "answered") {
         assert.is(row.end_time, truthUs(call.bye));
         assert.is(Number(row.duration_ms), call.durationMs);
-        assert.ok(row.hangup === "caller" || row.hangup === "callee");
+        assert.is(row.hangup, call.hangup);
       } else {
         assert.is(row.duration_ms, null);
         assert.is(row.hangup, null);
