@@ -198,9 +198,11 @@ if (noCap !== undefined) {
   console.log(`live.test: cap does not load here (${noCap}): the capture tests are not registered`);
 } else {
   test("an interface that does not exist: named, the ones that do listed, exit 2", () => {
-    const r = runOnce(["-i", "siphon-nosuch0"]);
+    const r = runOnce(["-i", "siphon-nosuch0", "--vxlan-port", "8472", "--sip-port", "5080"]);
     assert.is(r.code, 2);
     assert.match(r.stderr, /-i siphon-nosuch0: no such interface; libpcap can capture on: .*\blo\b/);
+    // The filter built from the configuration is logged first, with the configured ports.
+    assert.match(r.stderr, /BPF filter built from the configuration .*\(port 5060 or port 5061 or port 5080\).*udp and \(port 8472 or port 6081\)/);
   });
 
   const noLibpcap = withoutFiles(/^libpcap\.so/);
