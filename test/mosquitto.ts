@@ -7,6 +7,7 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient, type IClientOptions } from "mqtt";
+import { WebSocketServer, createWebSocketStream } from "ws";
 
 export const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].find((p) => existsSync(p));
 
@@ -44,18 +45,27 @@ export interface BrokerTls {
   clientCert: string; clientKey: string;
 }
 
-// Whether this mosquitto can open a WebSocket listener: some builds or sandboxes cannot
-// ("Unable to start any listening sockets"). A broker that is still up after a second can.
-export function websocketsWork(port: number): boolean {
-  if (!MOSQUITTO) return false;
-  const dir = mkdtempSync(join(tmpdir(), "siphon-mosquitto-ws-"));
-  writeFileSync(join(dir, "ws.conf"), `listener ${port} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n`);
-  const r = spawnSync(MOSQUITTO, ["-c", join(dir, "ws.conf")], { timeout: 1000, stdio: "ignore" });
-  return r.signal === "SIGTERM";
+// MQTT over WebSocket in front of a broker's TCP port: each WebSocket (subprotocol
+// "mqtt") is piped to its own TCP connection. Used where mosquitto itself cannot open a
+// WebSocket listener (this machine's cannot: "Unable to start any listening sockets").
+export async function webSocketProxy(tcpPort: number): Promise<string> {
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false) });
+  server.on("connection", (socket) => {
+    const ws = createWebSocketStream(socket);
+    const tcp = connect(tcpPort, "127.0.0.1");
+    ws.pipe(tcp).pipe(ws);
+    ws.on("error", () => tcp.destroy());
+    tcp.on("error", () => ws.destroy());
+  });
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    for (const client of server.clients) client.terminate();
+    server.close(() => resolve());
+  }));
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}/mqtt`;
 }
 
 export interface BrokerOptions {
-  websockets?: boolean;                       // the listener speaks MQTT over WebSocket
   users?: Record<string, string>;             // name -> password; anonymous clients refused
 }
 
@@ -74,7 +84,6 @@ export class Broker {
   }
 
   get url(): string {
-    if (this.options.websockets) return `ws://127.0.0.1:${this.port}/mqtt`;
     return `${this.tls ? "mqtts" : "mqtt"}://127.0.0.1:${this.port}`;
   }
 
@@ -82,7 +91,6 @@ export class Broker {
     if (!MOSQUITTO) throw new Error("mosquitto is not installed");
     const lines = [
       `listener ${this.port} 127.0.0.1`,
-      ...(this.options.websockets ? ["protocol websockets"] : []),
       `allow_anonymous ${this.options.users ? "false" : "true"}`,
       "persistence false",
       "max_queued_messages 0",

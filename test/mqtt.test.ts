@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, websocketsWork } from "./mosquitto";
+import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, webSocketProxy } from "./mosquitto";
 import { generateWorkload, workloadOptions } from "../bench/generate";
 import { Core } from "../host/core";
 import { readCapture, type FrameSink } from "../host/source/capture";
@@ -176,12 +176,11 @@ if (!MOSQUITTO) {
     await broker.stop();
   });
 
-  const wsPort = await freePort();
-  if (!websocketsWork(wsPort)) console.log("mqtt WebSocket test not registered: this mosquitto cannot open a WebSocket listener");
-  else test("MQTT over WebSocket (ws://): every envelope arrives", async () => {
-    const broker = await Broker.start(undefined, wsPort, { websockets: true });
+  test("MQTT over WebSocket (ws://): every envelope arrives, QoS 1 and MQTT 5", async () => {
+    const broker = await Broker.start();
+    const url = await webSocketProxy(broker.port);
     const sub = await subscriber(broker.url, "t/ws");
-    const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/ws"]).done;
+    const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", url, "--topic", "t/ws", "--mqtt-version", "5"]).done;
     assert.is(r.code, 0, r.stderr);
     await waitFor("81 envelopes over WebSocket", () => sub.payloads.length >= 81);
     assert.equal(compare(expectedKeys(SAMPLE), sub.payloads), { missing: 0, duplicates: 0 });
