@@ -178,6 +178,11 @@ test("periodic counters are events on capture time", () => {
   const counters = events.filter((e) => e.event.type === "counters");
   assert.equal(counters.map(at), [60 * S, 120 * S, 180 * S, 240 * S, 300 * S]);
   assert.is(counters[0].counters?.messages, 2);
+  tracker.observe(request("OPTIONS", 20 * 365 * 86400 * S, { callId: "late" }));
+  const after = events.filter((e) => e.event.type === "counters").slice(5).map(at);
+  // the jump lands on a period boundary (twenty years are a whole number of minutes)
+  assert.equal(after, [360 * S, 20 * 365 * 86400 * S],
+    "a clock jump of twenty years: the period in which the last timers fired, then one report for the quiet years");
 });
 
 test("rate limits per (type, source IP) over three windows; the blocklist", () => {

@@ -177,6 +177,10 @@ export class Tracker {
       const countersDue = this.nextCountersUs >= 0 && this.nextCountersUs <= timeUs;
       if (countersDue && (entry === undefined || this.nextCountersUs <= entry.deadline)) {
         if (entry !== undefined) this.timers.arm(entry, entry.deadline);
+        // A quiet stretch (or a capture whose clock jumps years) gives one report, not one per period.
+        const interval = this.settings.countersSeconds * SECOND;
+        const until = Math.min(timeUs, entry?.deadline ?? Infinity);
+        this.nextCountersUs += Math.floor((until - this.nextCountersUs) / interval) * interval;
         this.now = this.nextCountersUs;
         this.reportCounters(this.nextCountersUs);
         this.nextCountersUs += this.settings.countersSeconds * SECOND;
