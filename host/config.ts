@@ -144,6 +144,12 @@ export class Config {
     return v === undefined ? [] : v.split(",").map((x) => x.trim()).filter((x) => x !== "");
   }
 
+  // Set by the user (flag, environment or file), not a default.
+  given(name: string): boolean {
+    const entry = this.values.get(spec(name).name);
+    return entry !== undefined && entry.source !== "default";
+  }
+
   bool(name: string): boolean {
     return this.values.get(spec(name).name)?.value === true;
   }
@@ -263,11 +269,12 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => c.has("filter") && c.has("filter-file"), message: "give --filter or --filter-file, not both" },
   { when: (c) => c.has("mqtt-cert") !== c.has("mqtt-key"), message: "--mqtt-cert and --mqtt-key go together: give both or neither" },
   { when: (c) => c.has("password") && !c.has("username"), message: "--password needs --username" },
-  { when: (c) => !c.has("mqtt") && ["status-topic", "telemetry-topic", "client-id", "username", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-insecure"].some((n) => c.has(n)),
+  { when: (c) => !c.has("mqtt") && OPTIONS.some((o) => o.group === "MQTT output" && o.name !== "mqtt" && c.given(o.name)),
     message: "MQTT options were given without --mqtt URL: name the broker or drop them" },
   { when: (c) => c.has("events-topic") && !c.has("mqtt"), message: "--events-topic needs --mqtt URL: name the broker the events go to" },
   { when: (c) => c.has("events-topic") && c.str("events-topic") === c.str("topic"), message: "--events-topic must differ from --topic" },
-  { when: (c) => !c.has("hep") && c.has("hep-password"), message: "--hep-password was given without --hep URL" },
+  { when: (c) => !c.has("hep") && OPTIONS.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
+    message: "HEP options were given without --hep URL: name the collector or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];

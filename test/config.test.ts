@@ -58,6 +58,9 @@ test("unknown, badly typed and contradictory options are refused with what to do
   refused(["--filter", "request", "--filter-file", "f"], {}, /--filter or --filter-file, not both/);
   refused(["--mqtt", "mqtt://x", "--mqtt-cert", "c"], {}, /--mqtt-cert and --mqtt-key go together/);
   refused(["--status-topic", "s"], {}, /MQTT options were given without --mqtt/);
+  refused(["--qos", "0"], {}, /MQTT options were given without --mqtt/);
+  refused([], { SIPHON_TOPIC: "x" }, /MQTT options were given without --mqtt/);
+  refused(["--hep-id", "7"], {}, /HEP options were given without --hep/);
   refused(["--mqtt", "mqtt://x", "--password", "p"], {}, /--password needs --username/);
   refused(["--mqtt", "mqtt://x", "--status-topic", "siphon/sip"], {}, /--status-topic must differ from --topic/);
   refused(["--inflight", "0", "--mqtt", "mqtt://x"], {}, /--inflight: must be at least 1/);
