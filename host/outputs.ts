@@ -15,7 +15,7 @@ export interface Outputs {
   sinks: Sink[];
   counters(): Record<string, number>;
   health(): Health;
-  undelivered(): number;   // after close: messages that never reached a broker or collector
+  undelivered(): number;   // after close: messages that never reached a broker or collector (HEP: never sent)
   networked: boolean;      // a broker or collector is named (not NDJSON only)
 }
 
@@ -105,7 +105,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   }
   const hepUrl = config.str("hep");
   if (hepUrl !== undefined) {
-    hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"), log });
+    hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"),
+      flushTimeout: config.num("flush-timeout"), log });
     sinks.push(hep);
   }
   return {
@@ -117,7 +118,10 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
       ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),
       ...(hep ? { hep: hep.connected() ? "connected" : "disconnected" } : {}),
     }),
-    undelivered: () => (mqtt?.stats().mqtt_undelivered ?? 0),
+    undelivered: () => {
+      const h = hep?.stats();
+      return (mqtt?.stats().mqtt_undelivered ?? 0) + (h ? h.hep_dropped + h.hep_too_large : 0);
+    },
   };
 }
 

@@ -124,6 +124,13 @@ test("--hep URLs: udp or tcp with a port, anything else refused with a usage err
   assert.match(r.stderr, /--hep: scheme 'sctp' is not udp or tcp/);
 });
 
+test("a collector whose name does not resolve: one warning, every message counted as undelivered, exit 1", async () => {
+  const r = await run(["replay", SAMPLES[0], "--hep", "udp://collector.invalid:9060", "--flush-timeout", "2"]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /hep: udp:\/\/collector\.invalid:9060: (ENOTFOUND|EAI_AGAIN); nothing will be sent: check --hep/);
+  assert.match(r.stderr, /siphon: 81 messages could not be delivered/);
+});
+
 test("IPv6 addresses become their 16 bytes", () => {
   assert.equal(ipBytes("2001:db8::1"), [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
   assert.equal(ipBytes("::"), new Array(16).fill(0));

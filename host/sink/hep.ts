@@ -13,6 +13,7 @@ export interface HepOptions {
   url: string;
   captureId: number;
   password?: string;
+  flushTimeout: number;   // seconds close() waits for the socket to drain
   log: Logger;
 }
 
@@ -40,6 +41,7 @@ const AF_INET6 = 10;
 const MAX_DATAGRAM = 65507;
 const SOCKET_HIGH_WATER = 8 << 20;
 const UDP_QUEUE_HIGH_WATER = 4096;
+const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
 export function hepPacket(m: SipMessage, captureId: number, password?: string): Buffer {
   const v6 = m.src.ip.includes(":");
@@ -121,18 +123,24 @@ export function hepSink(o: HepOptions): HepSink {
 
 function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStats): HepSink {
   const socket: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
+  const where = `udp://${t.host}:${t.port}`;
   socket.connect(t.port, t.host);
   let ready = false;
+  let failed = false;
   socket.on("connect", () => { ready = true; stats.hep_connected = 1; });
-  socket.on("error", (err) => o.log.warn(`hep: udp://${t.host}:${t.port}: ${err.message}`));
+  socket.on("error", (err: NodeJS.ErrnoException) => {
+    if (!ready) failed = true;
+    o.log.warn(`hep: ${where}: ${err.code ?? err.message}${ready ? "" : "; nothing will be sent: check --hep"}`);
+  });
   const pending: Buffer[] = [];
   const sendOne = (packet: Buffer): void => socket.send(packet, (err) => {
     if (err) stats.hep_dropped++;
     else stats.hep_sent++;
   });
-  const whenQueueBelow = (limit: number): Promise<void> => new Promise((resolve) => {
+  const settled = (): boolean => failed || ready && socket.getSendQueueCount() === 0;
+  const whenQueueBelow = (limit: number, deadline = Infinity): Promise<void> => new Promise((resolve) => {
     const check = (): void => {
-      if (ready && socket.getSendQueueCount() < limit) resolve();
+      if (failed || ready && socket.getSendQueueCount() < limit || Date.now() >= deadline) resolve();
       else setTimeout(check, 2);
     };
     check();
@@ -142,18 +150,25 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       for (let i = 0; i < batch.count; i++) {
         const packet = hepPacket(batch.message(i), o.captureId, o.password);
         if (packet.length > MAX_DATAGRAM) stats.hep_too_large++;
+        else if (failed) stats.hep_dropped++;
         else if (ready) sendOne(packet);
-        else pending.push(packet);
+        else if (pending.push(packet) > PENDING_MAX) {
+          pending.shift();
+          stats.hep_dropped++;
+        }
       }
       if (ready) for (const p of pending.splice(0)) sendOne(p);
     },
     backlog() {
-      return !ready || socket.getSendQueueCount() > UDP_QUEUE_HIGH_WATER ? whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2) : undefined;
+      return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
     },
     async close() {
-      await whenQueueBelow(1);
-      for (const p of pending.splice(0)) sendOne(p);
-      await whenQueueBelow(1);
+      const deadline = Date.now() + o.flushTimeout * 1000;
+      await whenQueueBelow(1, deadline);
+      if (ready) for (const p of pending.splice(0)) sendOne(p);
+      stats.hep_dropped += pending.length;
+      await whenQueueBelow(1, deadline);
+      if (!settled()) o.log.warn("hep: datagrams still queued at the flush deadline", { collector: where, queued: socket.getSendQueueCount() });
       socket.close();
     },
     stats: () => ({ ...stats }),
@@ -207,8 +222,16 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       closing = true;
       clearTimeout(timer);
       const s = socket;
-      if (s && online) await new Promise<void>((resolve) => s.end(() => resolve()));
-      else s?.destroy();
+      if (!s || !online) {
+        s?.destroy();
+        return;
+      }
+      const flushed = new Promise<boolean>((resolve) => s.end(() => resolve(true)));
+      const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), o.flushTimeout * 1000).unref());
+      if (!(await Promise.race([flushed, late]))) {
+        o.log.warn("hep: the collector did not take everything before the flush deadline", { collector: where, queued_bytes: s.writableLength });
+        s.destroy();
+      }
     },
     stats: () => ({ ...stats }),
     connected: () => online,
