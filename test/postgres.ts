@@ -45,7 +45,8 @@ function freePort(): Promise<number> {
 }
 
 export async function postgres(): Promise<Postgres | string> {
-  const local = "postgres://postgres@127.0.0.1:5432/test";
+  // SIPHON_TEST_POSTGRES names another server (or, pointing nowhere, tries the fallback).
+  const local = process.env.SIPHON_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
   if (await answers(local)) return { url: local, stop: () => undefined };
   const bin = binDir();
   if (bin === undefined) return "no PostgreSQL answers on 127.0.0.1:5432 and no initdb is installed (apt-get install postgresql)";
