@@ -52,14 +52,16 @@ export async function capture(options: CaptureOptions): Promise<void> {
     say("libpcap.so (in libpcap-dev) is missing, so cap cannot turn on immediate mode: packets arrive in " +
       "blocks, up to a second late; install libpcap-dev for prompt delivery");
   }
-  const bpf = options.bpf ?? captureFilter({
+  const configured = {
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
     vxlanPorts: options.streams?.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
     genevePorts: DEFAULT_GENEVE_PORTS,
-  });
+  };
+  const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
   const opened = openOrExplain(live, { interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
-    bufferBytes: options.bufferMb << 20 });
+    bufferBytes: options.bufferMb << 20,
+    untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
 
   const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
@@ -68,7 +70,7 @@ export async function capture(options: CaptureOptions): Promise<void> {
   options.onCore?.(core);
   const started = process.hrtime.bigint();
   live.start(core, () => core.flush());
-  announce(opened, options, account);
+  announce(opened, bpf, options, account);
 
   await (options.stopRequested ? stopRequest(options.stopRequested) : stopSignal());
   await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
@@ -168,11 +170,14 @@ function stillRoot(): boolean {
   }
 }
 
-function announce(opened: InterfaceStats[], options: CaptureOptions, account: Account | undefined): void {
+function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions, account: Account | undefined): void {
   for (const s of opened) {
     if (!DECODED_LINK_TYPES.includes(s.linkType)) {
       say(`-i ${s.name}: ${linkTypeName(s.linkType)} is not a link type siphon decodes; its packets will be counted as unsupported`);
     }
+  }
+  for (const s of opened.filter((o) => o.filter !== bpf)) {
+    say(`-i ${s.name}: libpcap has no VLAN support on ${linkTypeName(s.linkType)}, so its filter leaves out the 802.1Q branches: ${s.filter}`);
   }
   if (!options.promisc && opened.some((s) => s.name !== "lo")) {
     say("note: cap 0.2 opens every interface in promiscuous mode, with or without --promisc (see docs/capture.md)");

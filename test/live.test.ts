@@ -330,6 +330,26 @@ function registerLiveTests(): void {
     });
   }
 
+  test("-i any: Linux cooked capture (SLL), the built filter without VLAN branches, a message on lo once", async () => {
+    const port = await freeUdpPort();
+    const run = new Running(["-i", "any", "--sip-port", String(port)]);
+    try {
+      await run.ready();
+      assert.match(run.stderr, /-i any: libpcap has no VLAN support on Linux SLL, so its filter leaves out the 802\.1Q branches/);
+      assert.match(run.stderr, /capturing on any \(Linux SLL\)/);
+      const s = await boundSocket("udp4");
+      const text = request(5, s.address().port);
+      await send(s, text, port, "127.0.0.1");
+      s.close();
+      const ours = (): Envelope[] => run.envelopes().filter((e) => portOf(e.dst) === port);
+      await run.until(() => ours().length >= 1, "the envelope");
+      assert.is(await run.stop(), 0);
+      assert.equal(ours().map(sipText), [text]);
+    } finally {
+      if (run.code === undefined) await run.stop();
+    }
+  });
+
   test("-f replaces the built filter; a filter libpcap refuses is a usage error, exit 2", async () => {
     const port = await freeUdpPort();
     const bad = runOnce(["-i", "lo", "-f", "udp port ("]);

@@ -24,8 +24,9 @@ function eitherIp(proto: number): string {
 }
 
 /** The filter for untagged frames, repeated after one and two 802.1Q/802.1ad tags (QinQ): each
- *  `vlan` moves every later offset libpcap reads 4 bytes further on. */
-export function captureFilter(config: CaptureFilterConfig): string {
+ *  `vlan` moves every later offset libpcap reads 4 bytes further on. `tagged` false leaves the
+ *  tags out, for link types where libpcap has no `vlan` (Linux cooked, the 'any' device; raw IP). */
+export function captureFilter(config: CaptureFilterConfig, tagged = true): string {
   const clauses = [
     `(tcp or udp) and (${ports(config.sipPorts)})`,
     `udp and (${ports([...config.vxlanPorts, ...config.genevePorts])})`,
@@ -39,5 +40,6 @@ export function captureFilter(config: CaptureFilterConfig): string {
     "ip6[6] == 44",
   ];
   const untagged = clauses.map((c) => `(${c})`).join(" or ");
+  if (!tagged) return untagged;
   return `${untagged} or (vlan and (${untagged} or (vlan and (${untagged}))))`;
 }

@@ -104,6 +104,7 @@ export function linkTypeName(linkType: number): string {
 export interface LiveOptions {
   interfaces: string[];
   filter: string;       // BPF, compiled by libpcap
+  untaggedFilter?: string; // where libpcap refuses `filter` for want of VLAN support on the link type
   snaplen: number;      // bytes kept of each packet
   bufferBytes: number;  // the kernel ring per interface
 }
@@ -121,6 +122,7 @@ export interface InterfaceStats {
   linkType: number;
   packets: number;
   truncated: number;           // cut to --snaplen
+  filter: string;              // the BPF the handle runs
   interfaceDrops?: InterfaceDrops; // since the handle opened; undefined where /sys has none
 }
 
@@ -167,18 +169,26 @@ export class LiveCapture {
   }
 
   private openOne(name: string, options: LiveOptions): void {
-    const handle = new this.cap.Cap();
-    const buffer = Buffer.alloc(options.snaplen);
-    let capName: string;
-    try {
-      capName = handle.open(name, options.filter, options.bufferBytes, buffer);
-    } catch (err) {
-      failedHandles.push(handle);
-      this.close();
-      throw explainOpenFailure(name, options.filter, (err as Error).message);
+    let filter = options.filter;
+    for (;;) {
+      const handle = new this.cap.Cap();
+      const buffer = Buffer.alloc(options.snaplen);
+      try {
+        const linkType = linkTypeOf(handle.open(name, filter, options.bufferBytes, buffer));
+        const stats: InterfaceStats = { name, linkType, packets: 0, truncated: 0, filter };
+        this.handles.push({ stats, handle, buffer, dropsAtOpen: readInterfaceDrops(name) });
+        return;
+      } catch (err) {
+        failedHandles.push(handle);
+        const message = (err as Error).message;
+        if (/no VLAN support/i.test(message) && options.untaggedFilter !== undefined && filter !== options.untaggedFilter) {
+          filter = options.untaggedFilter;
+          continue;
+        }
+        this.close();
+        throw explainOpenFailure(name, filter, message);
+      }
     }
-    const stats: InterfaceStats = { name, linkType: linkTypeOf(capName), packets: 0, truncated: 0 };
-    this.handles.push({ stats, handle, buffer, dropsAtOpen: readInterfaceDrops(name) });
   }
 
   /** Starts delivery: each packet goes to `sink` with the index of its interface, then the sink
