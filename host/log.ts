@@ -12,7 +12,6 @@ export interface Logger {
   info(msg: string, fields?: Fields): void;
   warn(msg: string, fields?: Fields): void;
   error(msg: string, fields?: Fields): void;
-  enabled(level: Level): boolean;
   // The SIP text itself, or a placeholder saying it was withheld.
   sip(text: string): string;
 }
@@ -37,7 +36,6 @@ export function createLogger(options: LoggerOptions): Logger {
     info: (msg, fields) => emit("info", msg, fields),
     warn: (msg, fields) => emit("warn", msg, fields),
     error: (msg, fields) => emit("error", msg, fields),
-    enabled: (level) => RANK[level] >= threshold,
     sip: (text) => (options.logSip ? text : `<${Buffer.byteLength(text)} bytes of SIP withheld; --log-sip shows them>`),
   };
 }

@@ -120,7 +120,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     }),
     undelivered: () => {
       const h = hep?.stats();
-      return (mqtt?.stats().mqtt_undelivered ?? 0) + (h ? h.hep_dropped + h.hep_too_large : 0);
+      const m = mqtt?.stats();
+      return (m ? m.mqtt_undelivered + m.mqtt_rejected : 0) + (h ? h.hep_dropped + h.hep_too_large : 0);
     },
   };
 }

@@ -66,6 +66,9 @@ export async function webSocketProxy(tcpPort: number): Promise<string> {
 }
 
 export interface BrokerOptions {
+  // The text of an acl_file. Mosquitto 2.0.11 drops the connection after denying a QoS 1
+  // PUBLISH when max_queued_messages is 0, so a broker with an ACL keeps the default limits.
+  acl?: string;
   users?: Record<string, string>;             // name -> password; anonymous clients refused
 }
 
@@ -93,9 +96,7 @@ export class Broker {
       `listener ${this.port} 127.0.0.1`,
       `allow_anonymous ${this.options.users ? "false" : "true"}`,
       "persistence false",
-      "max_queued_messages 0",
-      "max_queued_bytes 0",
-      "max_inflight_messages 0",
+      ...(this.options.acl === undefined ? ["max_queued_messages 0", "max_queued_bytes 0", "max_inflight_messages 0"] : []),
       "log_dest stderr",
       "log_type error",
     ];
@@ -112,6 +113,13 @@ export class Broker {
       chmodSync(this.dir, 0o755);
       chmodSync(file, 0o644);
       lines.push(`password_file ${file}`);
+    }
+    if (this.options.acl !== undefined) {
+      const file = join(this.dir, "acl");
+      writeFileSync(file, this.options.acl);
+      chmodSync(this.dir, 0o755);
+      chmodSync(file, 0o644);
+      lines.push(`acl_file ${file}`);
     }
     const conf = join(this.dir, "mosquitto.conf");
     writeFileSync(conf, lines.join("\n") + "\n");

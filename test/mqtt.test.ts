@@ -56,6 +56,11 @@ function expectedKeys(capture: string): string[] {
   return r.stdout.toString().split("\n").filter((l) => l).map(keyOf);
 }
 
+function expectedEnvelope(capture: string): string {
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", "--sensor", "t", capture], { maxBuffer: 64 << 20 });
+  return r.stdout.toString().split("\n")[0];
+}
+
 function compare(expected: string[], received: Buffer[]): { missing: number; duplicates: number } {
   const counts = new Map<string, number>();
   for (const p of received) counts.set(keyOf(p), (counts.get(keyOf(p)) ?? 0) + 1);
@@ -200,6 +205,22 @@ if (!MOSQUITTO) {
     assert.match(wrong.stderr, /"password":"\*\*\*"/);
     assert.not.match(wrong.stderr, /wrong/);
     assert.is(sub.payloads.length, 81);
+  });
+
+  test("MQTT 5: messages the broker refuses are counted, undelivered, and logged without SIP unless --log-sip", async () => {
+    const broker = await Broker.start(undefined, undefined, { acl: "topic read #\n" });
+    const args = ["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--mqtt-version", "5", "--log-level", "debug", "--flush-timeout", "2"];
+    const quiet = await siphon(args).done;
+    assert.is(quiet.code, 1);
+    assert.match(quiet.stderr, /the broker refuses messages on siphon\/sip \(reason 135, not authorized: check the broker's ACL/);
+    assert.match(quiet.stderr, /siphon: 81 messages could not be delivered/);
+    const refused = quiet.stderr.split("\n").filter((l) => l.includes("refused a message")).map((l) => JSON.parse(l) as { envelope: string });
+    assert.is(refused.length, 81);
+    assert.ok(refused.every((l) => /^<\d+ bytes of SIP withheld; --log-sip shows them>$/.test(l.envelope)));
+    const firstSip = (JSON.parse(expectedEnvelope(SAMPLE)) as { sip: string }).sip;
+    assert.not.ok(quiet.stderr.includes(firstSip));
+    const shown = await siphon([...args, "--log-sip"]).done;
+    assert.ok(shown.stderr.includes(firstSip), "--log-sip shows the envelope");
   });
 
   const certs = makeCertificates(mkdtempSync(join(tmpdir(), "siphon-tls-")));

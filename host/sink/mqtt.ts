@@ -173,12 +173,21 @@ export function mqttSink(o: MqttOptions): MqttSink {
   client.on("packetreceive", (packet: Packet) => {
     if (packet.cmd !== "puback" || packet.messageId === undefined || packet.messageId > OWN_IDS) return;
     const id = packet.messageId;
-    if (!inflight[id]) return;
+    const item = inflight[id];
+    if (!item) return;
     inflight[id] = undefined;
     freeIds.push(id);
     stats.mqtt_inflight--;
     stats.mqtt_acked++;
-    if ((packet.reasonCode ?? 0) >= 0x80) stats.mqtt_rejected++;
+    const reason = packet.reasonCode ?? 0;
+    if (reason >= 0x80) {
+      if (stats.mqtt_rejected++ === 0) {
+        o.log.warn(`mqtt: the broker refuses messages on ${o.topic} (reason ${reason}${reason === 135 ? ", not authorized: check the broker's ACL for this client and topic" : ""})`, { broker: where });
+      }
+      // The envelope carries the SIP message: shown only with --log-sip.
+      const envelope = item.buf.toString("utf8", item.buf.indexOf(0x7b, item.start), item.end);
+      o.log.debug("mqtt: the broker refused a message", { broker: where, reason, envelope: o.log.sip(envelope) });
+    }
     schedulePump();
   });
 
