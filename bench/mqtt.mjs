@@ -21,9 +21,8 @@ const siphon = join(root, "dist", "siphon.mjs");
 const TOPIC = "bench/sip";
 const READY_TOPIC = "bench/ready";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, messages: { type: "string", default: "160000" } } });
-const runs = Number(values.runs);
-const messages = Number(values.messages);
+let runs = 3;
+let messages = 160000;
 
 function workload() {
   mkdirSync(benchDir, { recursive: true });
@@ -58,7 +57,7 @@ const listening = (port) => new Promise((resolve) => {
   s.once("error", () => resolve(false));
 });
 
-async function startBroker() {
+export async function startBroker() {
   const mosquitto = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find(existsSync);
   if (!mosquitto) throw new Error("mosquitto is not installed");
   const port = await freePort();
@@ -68,7 +67,7 @@ async function startBroker() {
   const child = spawn(mosquitto, ["-c", join(dir, "m.conf")], { stdio: "ignore" });
   await until("mosquitto to listen", () => listening(port));
   spawnSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(port), "-t", READY_TOPIC, "-r", "-q", "1", "-m", "ready"]);
-  return { port, stop: () => child.kill() };
+  return { port, url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill() };
 }
 
 function timed(args, { stdout = "ignore" } = {}) {
@@ -95,6 +94,9 @@ async function subscriber(port, qos, count) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
+  const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, messages: { type: "string", default: "160000" } } });
+  runs = Number(values.runs);
+  messages = Number(values.messages);
   const pcap = workload();
   const broker = await startBroker();
   const results = [];
@@ -142,7 +144,9 @@ async function main() {
   writeFileSync(join(benchDir, "mqtt-results.json"), JSON.stringify({ date: new Date().toISOString(), command: ["node bench/mqtt.mjs", ...process.argv.slice(2)].join(" "), messages, runs, results }, null, 2) + "\n");
 }
 
-main().catch((err) => {
-  console.error(`bench/mqtt: ${err.message}`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(`bench/mqtt: ${err.message}`);
+    process.exit(1);
+  });
+}

@@ -14,6 +14,7 @@ import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startBroker } from "./mqtt.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
@@ -59,7 +60,22 @@ const CASES = [
     generate: ["--seed", "1", "--messages", "160000"],
     siphon: (file) => ["replay", file, "--events", "/dev/null"],
   },
+  ...mqttCases(),
 ];
+
+// MQTT delivery: mixed-udp's workload published to a Mosquitto the benchmark starts (queue limits
+// lifted), timed until every message is acknowledged (QoS 1) or written (QoS 0). Delivery to a
+// subscriber is measured by bench/mqtt.mjs (docs/performance.md, "MQTT delivery").
+let brokerUrl = "mqtt://127.0.0.1:1883";
+function mqttCases() {
+  return [1, 0].map((qos) => ({
+    name: `mqtt-qos${qos}`,
+    about: `mixed-udp's workload to a local Mosquitto at QoS ${qos}: siphon replay FILE --mqtt URL --qos ${qos}`,
+    generate: ["--seed", "1", "--messages", "160000"],
+    broker: true,
+    siphon: (file) => ["replay", file, "--mqtt", brokerUrl, "--topic", "bench/sip", "--qos", String(qos), "--log-level", "warn"],
+  }));
+}
 
 // Filter cost (docs/filter.md): the same 40,000-message workload decoded without JSON and
 // counted by `siphon filter test`, with the empty filter, a simple one and one with three regular
@@ -317,6 +333,8 @@ async function main() {
   const host = machine();
   const results = [];
   for (const benchCase of options.cases) {
+    const broker = benchCase.broker ? await startBroker() : undefined;
+    if (broker) brokerUrl = broker.url;
     const workload = ensureWorkload(benchCase);
     console.error(`${benchCase.name}: ${workload.sipMessages} SIP messages, ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
     // One untimed pass so the first timed tool doesn't pay for reading the file from disk.
@@ -333,6 +351,7 @@ async function main() {
       if (problem) notes.push(`${benchCase.name}: ${problem}`);
       tools.push(result);
     }
+    broker?.stop();
     const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
     results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools), showSummary: benchCase.showSummary });
   }
