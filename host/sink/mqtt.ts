@@ -103,6 +103,10 @@ export function mqttSink(o: MqttOptions): MqttSink {
   const client: MqttClient = mqtt.connect(o.url, clientOptions(o));
   o.stop?.addEventListener("abort", () => wake());
 
+  // How far a source that can wait may run ahead of the broker: a few windows while it
+  // keeps up (more only costs memory), half the queue while it is away.
+  const readAhead = (): number => (online ? Math.min(queue.capacity / 2, Math.max(4 * window, 8192)) : queue.capacity / 2);
+
   const wake = (): void => {
     const w = waiters;
     waiters = [];
@@ -149,7 +153,7 @@ export function mqttSink(o: MqttOptions): MqttSink {
     writeRun();
     if (o.qos === 0) stats.mqtt_acked = stats.mqtt_sent;
     if (queue.length > 0 && stream.writableLength >= HIGH_WATER_BYTES) stream.once("drain", schedulePump);
-    if (queue.length === 0 || queue.length < queue.capacity / 2) wake();
+    if (queue.length < readAhead()) wake();
   };
 
   // After a reconnect every unacknowledged packet goes out again, flagged DUP
@@ -259,7 +263,7 @@ export function mqttSink(o: MqttOptions): MqttSink {
     // slow broker or one that is away, until the run is stopped; one that cannot
     // (live capture) goes on, and the bounded queue drops its oldest instead.
     backlog() {
-      if (o.stop?.aborted || queue.length < queue.capacity / 2 && queue.bytes < o.queueBytes / 2) return undefined;
+      if (o.stop?.aborted || queue.length < readAhead() && queue.bytes < o.queueBytes / 2) return undefined;
       return new Promise<void>((resolve) => waiters.push(resolve));
     },
     async close() {
