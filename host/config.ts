@@ -78,7 +78,7 @@ export const OPTIONS: OptionSpec[] = [
   { name: "event-rate", type: "string", arg: "S,M,H", default: "20,300,3000", group: "Call events",
     help: "per event type and source IP, at most S a second, M a minute, H an hour (0: no limit) of the types a source can provoke" },
   { name: "call-timeout", type: "string", arg: "NAME=SECONDS,...", group: "Call events",
-    help: "tracker timeouts: invite, grace, established, linger, transaction, expiry-grace, counters (docs/events.md)" },
+    help: "tracker timeouts: invite, grace, established, linger, transaction, challenge, expiry-grace, counters (docs/events.md)" },
   { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
   { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
 
