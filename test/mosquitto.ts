@@ -2,7 +2,9 @@
 // its broker (the machine's 1883 is never touched), with queue limits raised so
 // the broker itself never drops QoS 1 messages to a slow subscriber.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,8 +50,10 @@ export interface BrokerTls {
 // MQTT over WebSocket in front of a broker's TCP port: each WebSocket (subprotocol
 // "mqtt") is piped to its own TCP connection. Used where mosquitto itself cannot open a
 // WebSocket listener (this machine's cannot: "Unable to start any listening sockets").
-export async function webSocketProxy(tcpPort: number): Promise<string> {
-  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false) });
+// With `tls`, the proxy speaks wss:// with the server certificate.
+export async function webSocketProxy(tcpPort: number, tls?: BrokerTls): Promise<string> {
+  const http = tls ? createHttpsServer({ cert: readFileSync(tls.serverCert), key: readFileSync(tls.serverKey) }) : createHttpServer();
+  const server = new WebSocketServer({ server: http, handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false) });
   server.on("connection", (socket) => {
     const ws = createWebSocketStream(socket);
     const tcp = connect(tcpPort, "127.0.0.1");
@@ -57,12 +61,13 @@ export async function webSocketProxy(tcpPort: number): Promise<string> {
     ws.on("error", () => tcp.destroy());
     tcp.on("error", () => ws.destroy());
   });
-  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", () => resolve()));
   cleanups.push(() => new Promise<void>((resolve) => {
     for (const client of server.clients) client.terminate();
-    server.close(() => resolve());
+    server.close();
+    http.close(() => resolve());
   }));
-  return `ws://127.0.0.1:${(server.address() as { port: number }).port}/mqtt`;
+  return `${tls ? "wss" : "ws"}://127.0.0.1:${(http.address() as { port: number }).port}/mqtt`;
 }
 
 export interface BrokerOptions {

@@ -227,7 +227,7 @@ if (!MOSQUITTO) {
   if (!certs) {
     console.log("mqtt TLS test not registered: openssl could not make certificates");
   } else {
-    test("TLS with a client certificate, against a broker that requires one", async () => {
+    test("TLS with a client certificate, against a broker that requires one; and wss://", async () => {
       const broker = await Broker.start(certs);
       const tlsSub = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
       const sub = await subscriber(broker.url, "t/tls", tlsSub);
@@ -236,6 +236,15 @@ if (!MOSQUITTO) {
       assert.is(r.code, 0, r.stderr);
       await waitFor("81 envelopes over TLS", () => sub.payloads.length >= 81);
       assert.equal(compare(expectedKeys(SAMPLE), sub.payloads), { missing: 0, duplicates: 0 });
+
+      // wss:// (TLS WebSocket, through a proxy to the same broker) with the same CA.
+      const plain = await Broker.start();
+      const wssSub = await subscriber(plain.url, "t/wss");
+      const wss = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", await webSocketProxy(plain.port, certs), "--topic", "t/wss",
+        "--mqtt-ca", certs.ca]).done;
+      assert.is(wss.code, 0, wss.stderr);
+      await waitFor("81 envelopes over wss://", () => wssSub.payloads.length >= 81);
+      assert.equal(compare(expectedKeys(SAMPLE), wssSub.payloads), { missing: 0, duplicates: 0 });
 
       // The same without the client certificate: the broker refuses, nothing is published.
       const refused = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/tls",
