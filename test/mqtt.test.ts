@@ -5,6 +5,7 @@
 import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,6 +124,25 @@ if (!MOSQUITTO) {
       await sub.close();
     }
     await broker.stop();
+  });
+
+  test("three outputs at once: MQTT, HEP over UDP and NDJSON on stdout each get every message", async () => {
+    const broker = await Broker.start();
+    const sub = await subscriber(broker.url, "t/all");
+    const udp = createSocket("udp4");
+    const datagrams: Buffer[] = [];
+    udp.on("message", (m) => datagrams.push(m));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", () => resolve()));
+    onCleanup(() => udp.close());
+    const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/all",
+      "--hep", `udp://127.0.0.1:${udp.address().port}`, "--out", "-"]).done;
+    assert.is(r.code, 0, r.stderr);
+    const expected = expectedKeys(SAMPLE);
+    assert.equal(r.stdout.split("\n").filter((l) => l).map(keyOf), expected);
+    await waitFor("81 envelopes and 81 HEP packets", () => sub.payloads.length >= 81 && datagrams.length >= 81);
+    assert.equal(compare(expected, sub.payloads), { missing: 0, duplicates: 0 });
+    assert.is(datagrams.length, 81);
+    assert.ok(datagrams.every((d) => d.toString("latin1", 0, 4) === "HEP3"));
   });
 
   test("broker stopped mid-replay and restarted: with a queue large enough nothing is lost", async () => {
