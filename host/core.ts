@@ -23,6 +23,22 @@ export interface CoreOptions {
   tcpBuffers?: number;         // stream buffers for partial messages (default 256)
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
   tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
+  defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
+  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
+  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
+  genevePort?: number;         // UDP port read as Geneve (default 6081, 0 for none)
+}
+
+export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
+
+// The outermost tunnel a message arrived in: its IP endpoints, its type, and
+// the VNI, GRE key or ERSPAN session where the tunnel has one.
+export interface OuterTunnel {
+  src: string;
+  dst: string;
+  type: TunnelType;
+  id: number | undefined;
+  depth: number;               // tunnels around the message, 1 unless nested
 }
 
 // The TCP flow table's bounds, as the run commands' options give them.
@@ -56,6 +72,7 @@ export class SipMessage {
     readonly headerCount: number,
     readonly problems: number,       // PROB_* bits
     private readonly spans: Uint32Array,
+    readonly outer: OuterTunnel | undefined,
   ) {}
 
   span(which: number): [offset: number, length: number] {
@@ -101,6 +118,8 @@ interface CoreExports {
   region(r: number): number;
   push(n: number): number;
   resultCount(): number;
+  reassembledAddress(): number;
+  reassembledLength(): number;
   loadFilter(length: number): number;
 }
 
@@ -177,7 +196,7 @@ export class Core implements FrameSink, MessageBatch {
     const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
     const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
     const records = Math.ceil(frameMax / 15) + 1;
-    const envelopeMax = 320 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
+    const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
     const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
@@ -189,6 +208,12 @@ export class Core implements FrameSink, MessageBatch {
     put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
     put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
     put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
+    put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
+    put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
+    const vxlan = options.vxlanPorts ?? [4789];
+    if (vxlan.length > 2) throw new Error(`core: ${vxlan.length} VXLAN ports given; at most 2 are read`);
+    put(L.CFG_VXLAN_PORTS, ((vxlan[0] ?? 0) & 0xffff) | (((vxlan[1] ?? 0) & 0xffff) << 16));
+    put(L.CFG_GENEVE_PORT, options.genevePort ?? 6081);
     put(L.CFG_SENSOR_LEN, sensor.length);
     put(L.CFG_AGENT_LEN, agent.length);
     new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);
@@ -296,7 +321,21 @@ export class Core implements FrameSink, MessageBatch {
       u32(L.REC_HEADER_COUNT),
       u32(L.REC_PROBLEMS),
       this.spansOf(rec),
+      this.outer(rec, flags),
     );
+  }
+
+  private outer(rec: number, flags: number): OuterTunnel | undefined {
+    const type = this.view.getUint32(rec + L.REC_OUTER_TYPE, true);
+    if (type === L.TUNNEL_NONE) return undefined;
+    const ipv6 = (flags & L.REC_F_OUTER_IPV6) !== 0;
+    return {
+      src: formatIp(this.u8, rec + L.REC_OUTER_SRC, ipv6),
+      dst: formatIp(this.u8, rec + L.REC_OUTER_DST, ipv6),
+      type: L.TUNNEL_NAMES[type] as TunnelType,
+      id: (flags & L.REC_F_OUTER_ID) !== 0 ? this.view.getUint32(rec + L.REC_OUTER_ID, true) : undefined,
+      depth: this.view.getUint32(rec + L.REC_OUTER_DEPTH, true),
+    };
   }
 
   private spansOf(rec: number): Uint32Array {
@@ -305,6 +344,13 @@ export class Core implements FrameSink, MessageBatch {
     for (let i = 0; i < L.SPAN_BASE_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS + i * 4, true);
     for (let i = L.SPAN_BASE_COUNT * 2; i < L.SPAN_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS_MORE + (i - L.SPAN_BASE_COUNT * 2) * 4, true);
     return spans;
+  }
+
+  // The IP payload of the last datagram reassembled from fragments, copied; for
+  // tests and diagnostics (call after flush(): the next push reuses its buffer).
+  lastReassembled(): Uint8Array | undefined {
+    const at = this.exports.reassembledAddress();
+    return at === 0 ? undefined : this.u8.slice(at, at + this.exports.reassembledLength());
   }
 
   // Linear memory in bytes: fixed after configure(), which tests check.
