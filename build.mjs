@@ -35,6 +35,10 @@ export async function build() {
     ...bundleOptions,
     entryPoints: ["host/main.ts"],
     outfile: "dist/siphon.mjs",
+    // Start-up parses the whole bundle; without white space and with simpler
+    // syntax it parses faster. Names stay, so a stack trace still reads.
+    minifyWhitespace: true,
+    minifySyntax: true,
     banner: { js: "#!/usr/bin/env node\n" + bundleOptions.banner.js },
   });
   chmodSync("dist/siphon.mjs", 0o755);

@@ -2,7 +2,8 @@
 // the core and the sinks, prefixed siphon_, read at scrape time (nothing on the
 // hot path); /healthz answers 200 while every broker is connected, else 503.
 import { createServer, type Server } from "node:http";
-import { Registry, Gauge, Counter, collectDefaultMetrics } from "prom-client";
+import type { Registry } from "prom-client";
+import { promLibrary } from "./lazy";
 import type { Logger } from "./log";
 
 export type CounterSource = () => Record<string, number>;
@@ -16,6 +17,7 @@ export interface Health {
 const GAUGES = /(_depth|_bytes|_inflight|_connected|_queue_.*)$/;
 
 export function metricsRegistry(sources: CounterSource[]): Registry {
+  const { Registry, Gauge, Counter, collectDefaultMetrics } = promLibrary();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "siphon_" });
   const names = new Set<string>();

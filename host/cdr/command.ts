@@ -4,7 +4,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import mqtt from "mqtt";
+import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "./postgres";
 import { parseEvent } from "./record";
 
@@ -82,7 +82,7 @@ async function fromFile(path: string, writer: CdrWriter, take: (line: string) =>
 }
 
 async function fromTopic(url: string, topic: string, take: (line: string) => void): Promise<void> {
-  const client = mqtt.connect(url, { reconnectPeriod: 1000 });
+  const client = mqttLibrary().connect(url, { reconnectPeriod: 1000 });
   client.on("message", (_topic, payload) => {
     for (const line of payload.toString("utf8").split("\n")) take(line);
   });

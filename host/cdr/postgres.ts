@@ -2,7 +2,7 @@
 // created on first use, rows written in batches (one multi-row INSERT per
 // batch, in the background) and keyed by (sensor, call_id) so that a replay of
 // the same capture rewrites the same rows instead of adding duplicates.
-import pg from "pg";
+import { pgLibrary } from "../lazy";
 import type { SipEvent } from "../calls/events";
 import type { EventOutput } from "../sink/events";
 import { RECORD_COLUMNS, recordOf, type CallRecord } from "./record";
@@ -65,7 +65,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   const batchRows = options.batchRows ?? 500;
   const flushMs = options.flushMs ?? 1000;
   const queueRows = options.queueRows ?? 20000;
-  const client = new pg.Client({ connectionString });
+  const client = new (pgLibrary().Client)({ connectionString });
   let ready: Promise<void> | undefined;
   let queue: CallRecord[] = [];
   let written = 0;

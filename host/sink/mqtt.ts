@@ -6,7 +6,8 @@
 // stream, so a batch costs a handful of socket writes instead of one publish
 // call (and one callback, one store entry) per message. QoS 1 packet ids come
 // from our own range; PUBACKs are read from the client's packet events.
-import mqtt, { type IClientOptions, type MqttClient, type Packet, type IConnackPacket } from "mqtt";
+import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
+import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
 import type { MessageBatch } from "../core";
 import type { Sink } from "./sink";
@@ -100,7 +101,7 @@ export function mqttSink(o: MqttOptions): MqttSink {
   let waiters: Array<() => void> = [];
   const where = brokerName(o.url);
 
-  const client: MqttClient = mqtt.connect(o.url, clientOptions(o));
+  const client: MqttClient = mqttLibrary().connect(o.url, clientOptions(o));
   o.stop?.addEventListener("abort", () => wake());
 
   // How far a source that can wait may run ahead of the broker: a few windows while it
