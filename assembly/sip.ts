@@ -341,31 +341,52 @@ function addToBucket(len: u32, first: u32, id: i32): void {
   unreachable(); // the table above is sized so this cannot happen; a test checks
 }
 
+// The names as lower-case bytes, one 32-byte slot per id (the longest known
+// name has 19), and each compact form as one byte: compared without touching
+// the AssemblyScript strings on the hot path.
+const NAME_SLOT: u32 = 32;
+const longNames: usize = memory.data(64 * NAME_SLOT);
+const longLengths: usize = memory.data(64);
+const compactNames: usize = memory.data(64);
+
 export function buildHeaderBuckets(): void {
   if (bucketsReady) return;
+  // The tables above hold 64 names of up to 32 bytes; configure() traps, and
+  // every test fails, if layout.ts ever lists more or longer.
+  if (HEADER_NAMES.length > 64) unreachable();
   for (let id = 1; id < HEADER_NAMES.length; id++) {
     const long = HEADER_NAMES[id];
+    if (<u32>long.length > NAME_SLOT) unreachable();
+    store<u8>(longLengths + id, long.length);
+    for (let i = 0; i < long.length; i++) store<u8>(longNames + id * NAME_SLOT + i, long.charCodeAt(i));
     addToBucket(long.length, long.charCodeAt(0), id);
     const compact = HEADER_COMPACT[id];
-    if (compact.length == 1) addToBucket(1, compact.charCodeAt(0), id);
+    if (compact.length == 1) {
+      store<u8>(compactNames + id, compact.charCodeAt(0));
+      addToBucket(1, compact.charCodeAt(0), id);
+    }
   }
   bucketsReady = true;
 }
 
 export function headerId(p: usize, len: u32): i32 {
-  const b = bucketOf(len, lower(load<u8>(p)));
+  const first = lower(load<u8>(p));
+  const b = bucketOf(len, first);
   for (let s = 0; s < BUCKET_SLOTS; s++) {
     const id = <i32>load<u8>(b + s);
     if (id == 0) return H_OTHER;
-    const name = len == 1 ? HEADER_COMPACT[id] : HEADER_NAMES[id];
-    if (<u32>name.length == len && sameName(p, len, name)) return id;
+    if (len == 1) {
+      if (load<u8>(compactNames + id) == first) return id;
+    } else if (load<u8>(longLengths + id) == len && sameName(p, len, longNames + id * NAME_SLOT)) {
+      return id;
+    }
   }
   return H_OTHER;
 }
 
-function sameName(p: usize, len: u32, name: string): bool {
+function sameName(p: usize, len: u32, name: usize): bool {
   for (let i: u32 = 0; i < len; i++) {
-    if (lower(load<u8>(p + i)) != <u32>name.charCodeAt(i)) return false;
+    if (lower(load<u8>(p + i)) != <u32>load<u8>(name + i)) return false;
   }
   return true;
 }
