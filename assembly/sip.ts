@@ -263,6 +263,21 @@ function parseNumber(start: u32, end: u32): i32 {
 // Finds `;name=value` among a header value's parameters, outside quotes and <>.
 // `name` is packed little-endian into a u64 (lower-case), `nameLen` bytes long.
 function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): void {
+  for (let i = nextOutside(start, end, 0x3b); i < end; i = nextOutside(i + 1, end, 0x3b)) {
+    const valueAt = matchParam(i + 1, end, name, nameLen);
+    if (valueAt >= 0) {
+      let j = <u32>valueAt;
+      while (j < end && isParamChar(load<u8>(msgBase + j))) j++;
+      setSpan(span, <u32>valueAt, j - <u32>valueAt);
+      return;
+    }
+  }
+}
+
+// The next `wanted` byte (';' or ',') in [start, end) that is outside quoted
+// strings and <...>, or end. Starting after such a byte is starting outside
+// both, so a caller can resume from there.
+function nextOutside(start: u32, end: u32, wanted: u32): u32 {
   let quoted = false, angle = false;
   for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
     const c = <u32>load<u8>(msgBase + i);
@@ -272,16 +287,9 @@ function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): vo
     } else if (c == 0x22) quoted = true;
     else if (c == 0x3c) angle = true;
     else if (c == 0x3e) angle = false;
-    else if (c == 0x3b && !angle) {
-      const valueAt = matchParam(i + 1, end, name, nameLen);
-      if (valueAt >= 0) {
-        let j = <u32>valueAt;
-        while (j < end && isParamChar(load<u8>(msgBase + j))) j++;
-        setSpan(span, <u32>valueAt, j - <u32>valueAt);
-        return;
-      }
-    }
+    else if (c == wanted && !angle) return i;
   }
+  return end;
 }
 
 // After a ';': LWS, the parameter name (case-insensitive), LWS, '=', LWS.
@@ -303,18 +311,7 @@ function matchParam(at: u32, end: u32, name: u64, nameLen: u32): i32 {
 }
 
 function topLevelComma(start: u32, end: u32): u32 {
-  let quoted = false, angle = false;
-  for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
-    const c = <u32>load<u8>(msgBase + i);
-    if (quoted) {
-      if (c == 0x5c) i++;
-      else if (c == 0x22) quoted = false;
-    } else if (c == 0x22) quoted = true;
-    else if (c == 0x3c) angle = true;
-    else if (c == 0x3e) angle = false;
-    else if (c == 0x2c && !angle) return i;
-  }
-  return end;
+  return nextOutside(start, end, 0x2c);
 }
 
 // ---- header names ----

@@ -78,28 +78,12 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (events) sinks.push(events);
   if (mqttUrl !== undefined) {
     mqtt = mqttSink({
-      url: checkedMqttUrl(mqttUrl),
-      topic: config.str("topic") ?? "siphon/sip",
-      clientId: config.str("client-id") ?? defaultClientId(),
-      qos: config.num("qos") === 0 ? 0 : 1,
-      protocolVersion: config.num("mqtt-version") === 5 ? 5 : 4,
-      username: config.str("username"),
-      password: config.str("password"),
-      ca: config.str("mqtt-ca"),
-      cert: config.str("mqtt-cert"),
-      key: config.str("mqtt-key"),
-      insecure: config.bool("mqtt-insecure"),
-      keepalive: config.num("keepalive"),
-      inflight: config.num("inflight"),
-      queueMessages: config.num("queue-messages"),
-      queueBytes: config.num("queue-bytes"),
+      ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
       statusTopic: config.str("status-topic"),
       telemetryTopic: config.str("telemetry-topic"),
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
-      flushTimeout: config.num("flush-timeout"),
       stop,
-      log,
     });
     sinks.push(mqtt);
   }

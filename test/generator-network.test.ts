@@ -4,27 +4,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions, type WorkloadOptions, type Truth } from "../bench/generate";
-import { runFrames, type Frame } from "./helpers";
-import { CaptureParser } from "../host/source/capture";
+import { runFrames, framesOf } from "./helpers";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-generator-network-"));
 const tshark = spawnSync("tshark", ["--version"]).status === 0;
-
-function framesOf(path: string): Frame[] {
-  const frames: Frame[] = [];
-  const parser = new CaptureParser(path, {
-    frame(data, start, caplen, origLen, linkType, sec, nsec) {
-      frames.push({ data: data.slice(start, start + caplen), origLen, linkType, sec, nsec });
-    },
-  });
-  parser.feed(readFileSync(path));
-  parser.end();
-  return frames;
-}
 
 function byKind(kinds: string[]): Record<string, number> {
   const out: Record<string, number> = {};

@@ -1,5 +1,7 @@
 // Test helpers: frames built byte by byte, and runs of the real core.
+import { readFileSync } from "node:fs";
 import { Core, type SipMessage, type CoreOptions } from "../host/core";
+import { CaptureParser } from "../host/source/capture";
 
 export const LINKTYPE_ETHERNET = 1;
 
@@ -137,4 +139,17 @@ export function tcpFrame(payload: string | Uint8Array, o: TcpOptions): Uint8Arra
   const tcp = concat(Uint8Array.from(tcpHeader(o.sport ?? 40000, o.dport ?? 5060, o.seq, o.flags ?? 0)), bytes);
   if (src.includes(":")) return ethernet(0x86dd, ipv6Packet(6, tcp, src, dst));
   return ethernet(0x0800, ipv4Packet(6, tcp, src, dst));
+}
+
+// Every frame of a capture file, copied, with its capture record's fields.
+export function framesOf(path: string): Frame[] {
+  const frames: Frame[] = [];
+  const parser = new CaptureParser(path, {
+    frame(data, start, caplen, origLen, linkType, sec, nsec) {
+      frames.push({ data: data.slice(start, start + caplen), origLen, linkType, sec, nsec });
+    },
+  });
+  parser.feed(readFileSync(path));
+  parser.end();
+  return frames;
 }

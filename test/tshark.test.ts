@@ -5,25 +5,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import * as L from "../assembly/layout";
-import { runFrames, type Frame } from "./helpers";
-import { CaptureParser } from "../host/source/capture";
+import { runFrames, framesOf } from "./helpers";
 
 const DIR = "fixtures/captures";
 const tshark = spawnSync("tshark", ["--version"]).status === 0;
-
-function framesOf(path: string): Frame[] {
-  const frames: Frame[] = [];
-  const parser = new CaptureParser(path, {
-    frame(data, start, caplen, origLen, linkType, sec, nsec) {
-      frames.push({ data: data.slice(start, start + caplen), origLen, linkType, sec, nsec });
-    },
-  });
-  parser.feed(readFileSync(path));
-  parser.end();
-  return frames;
-}
 
 function microseconds(sec: number, nsec: number): string {
   return `${sec}.${String(Math.floor(nsec / 1000)).padStart(6, "0")}`;

@@ -4,13 +4,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFrames, udpFrame, INVITE, concat, type Frame, type Run } from "./helpers";
+import { runFrames, udpFrame, INVITE, concat, framesOf, type Run } from "./helpers";
 import { vxlan, geneve, gre, erspanI, erspanII, erspanIII, ipInIp, ipv4Fragment, udpDatagram, pieces, outerUdp } from "./wrap";
 import type { CoreOptions } from "../host/core";
-import { CaptureParser } from "../host/source/capture";
 
 const INNER = udpFrame(INVITE, { src: "192.0.2.10", dst: "198.51.100.20" });
 
@@ -140,18 +139,6 @@ test("truncated tunnel headers never trap and decode nothing", () => {
 
 const tshark = spawnSync("tshark", ["--version"]).status === 0;
 
-function captureFrames(path: string): Frame[] {
-  const frames: Frame[] = [];
-  const parser = new CaptureParser(path, {
-    frame(data, start, caplen, origLen, linkType, sec, nsec) {
-      frames.push({ data: data.slice(start, start + caplen), origLen, linkType, sec, nsec });
-    },
-  });
-  parser.feed(readFileSync(path));
-  parser.end();
-  return frames;
-}
-
 function tsharkFields(path: string, fields: string[], extra: string[] = [], filter = ""): string[] {
   const r = spawnSync("tshark", ["-r", path, ...extra, ...(filter ? ["-Y", filter] : []), "-T", "fields",
     "-E", "occurrence=a", "-E", "aggregator=,", ...fields.flatMap((f) => ["-e", f])], { encoding: "utf8" });
@@ -179,7 +166,7 @@ if (!tshark) {
   for (const c of CAPTURES) {
     test(`tshark agrees: ${c.file}: tunnel packets and the IP headers inside them`, () => {
       const path = `fixtures/tunnels/${c.file}`;
-      const r = runFrames(captureFrames(path), c.options);
+      const r = runFrames(framesOf(path), c.options);
       const tunnelled = tsharkFields(path, ["frame.number"], c.extra ?? [], c.filter).length;
       assert.ok(tunnelled > 0, "tshark found no tunnel");
       assert.is(r.counters[c.tunnel], tunnelled);
@@ -198,7 +185,7 @@ if (!tshark) {
       ];
       const path = join(dir, "sip-tunnels.pcap");
       writeFileSync(path, pcap(frames));
-      const ours = runFrames(captureFrames(path)).messages.map((m) => [m.src.ip, m.src.port, m.dst.ip, m.callId].join(" "));
+      const ours = runFrames(framesOf(path)).messages.map((m) => [m.src.ip, m.src.port, m.dst.ip, m.callId].join(" "));
       // occurrence=l: the innermost IP header's addresses.
       const theirs = tsharkFields(path, ["ip.src", "udp.srcport", "ip.dst", "sip.Call-ID"], [], "sip")
         .map((l) => l.split("\t").map((f) => f.split(",").pop()).join(" "));
