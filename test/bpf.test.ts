@@ -7,7 +7,7 @@ import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../host/source/bpf";
-import { concat, ethernet, INVITE, ipv4Packet, ipv6Packet, tcpFrame, udpFrame, udpHeader } from "./helpers";
+import { concat, ethernet, INVITE, ipv4Packet, ipv6Packet, pcapFile, tcpFrame, udpFrame, udpHeader } from "./helpers";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-bpf-"));
 const builtFilter = (extraSipPorts: number[] = []): string => captureFilter({
@@ -16,24 +16,10 @@ const builtFilter = (extraSipPorts: number[] = []): string => captureFilter({
   genevePorts: DEFAULT_GENEVE_PORTS,
 });
 
-// A one-packet classic pcap (LINKTYPE_ETHERNET) for tcpdump to read.
-function pcapOf(frame: Uint8Array): Uint8Array {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  const record = Buffer.alloc(16);
-  record.writeUInt32LE(frame.length, 8);
-  record.writeUInt32LE(frame.length, 12);
-  return concat(header, record, frame);
-}
-
 let fileNumber = 0;
 function passes(frame: Uint8Array, filter: string): boolean {
   const file = join(tmp, `f${fileNumber++}.pcap`);
-  writeFileSync(file, pcapOf(frame));
+  writeFileSync(file, pcapFile([frame]));
   const out = `${file}.out`;
   const r = spawnSync("tcpdump", ["-r", file, "-w", out, filter], { encoding: "latin1" });
   if (r.status !== 0) throw new Error(`tcpdump refused the filter: ${r.stderr}`);

@@ -7,7 +7,7 @@ import { createSocket } from "node:dgram";
 import { createServer, type AddressInfo } from "node:net";
 import { HEP, ipBytes, parseHepUrl } from "../host/sink/hep";
 import { waitFor } from "./mosquitto";
-import { udpFrame } from "./helpers";
+import { udpFrame, pcapFile } from "./helpers";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -154,27 +154,10 @@ if (!tsharkHep) {
     await waitFor("every datagram", () => received.length >= expected.length);
     socket.close();
     const file = join(mkdtempSync(join(tmpdir(), "siphon-hep-")), "hep.pcap");
-    writeFileSync(file, pcapOf(received.map((d) => udpFrame(d, { sport: 40000, dport: 9060 }))));
+    writeFileSync(file, pcapFile(received.map((d) => udpFrame(d, { sport: 40000, dport: 9060 }))));
     const t = spawnSync("tshark", ["-r", file, "-d", "udp.port==9060,hep", "-T", "fields", "-e", "sip.Call-ID"], { encoding: "utf8" });
     assert.equal(t.stdout.split("\n").filter((l) => l), expected.map((e) => e.call_id));
   });
-}
-
-function pcapOf(frames: Uint8Array[]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  const records = frames.map((f, i) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(1700000000 + i, 0);
-    r.writeUInt32LE(f.length, 8);
-    r.writeUInt32LE(f.length, 12);
-    return Buffer.concat([r, f]);
-  });
-  return Buffer.concat([header, ...records]);
 }
 
 test.run();

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFrames, udpFrame, INVITE, concat, framesOf, type Run } from "./helpers";
+import { runFrames, udpFrame, INVITE, framesOf, pcapFile, type Run } from "./helpers";
 import { vxlan, geneve, gre, erspanI, erspanII, erspanIII, ipInIp, ipv4Fragment, udpDatagram, pieces, outerUdp } from "./wrap";
 import type { CoreOptions } from "../host/core";
 
@@ -184,7 +184,7 @@ if (!tshark) {
         vxlan(vxlan(inner(5, "192.0.2.15"), 7), 8),
       ];
       const path = join(dir, "sip-tunnels.pcap");
-      writeFileSync(path, pcap(frames));
+      writeFileSync(path, pcapFile(frames));
       const ours = runFrames(framesOf(path)).messages.map((m) => [m.src.ip, m.src.port, m.dst.ip, m.callId].join(" "));
       // occurrence=l: the innermost IP header's addresses.
       const theirs = tsharkFields(path, ["ip.src", "udp.srcport", "ip.dst", "sip.Call-ID"], [], "sip")
@@ -201,7 +201,7 @@ test("siphon replay --vxlan-port: VXLAN on 8472 read only when given, bad ports 
   const dir = mkdtempSync(join(tmpdir(), "siphon-tunnel-cli-"));
   try {
     const path = join(dir, "vxlan-8472.pcap");
-    writeFileSync(path, pcap([vxlan(INNER, 11, 8472)]));
+    writeFileSync(path, pcapFile([vxlan(INNER, 11, 8472)]));
     const replay = (...args: string[]) => spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, ...args], { encoding: "utf8" });
     assert.is(replay().stdout, "");
     const given = replay("--vxlan-port", "4789", "--vxlan-port", "8472");
@@ -214,22 +214,5 @@ test("siphon replay --vxlan-port: VXLAN on 8472 read only when given, bad ports 
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-function pcap(frames: Uint8Array[]): Uint8Array {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(262144, 16);
-  header.writeUInt32LE(1, 20);
-  const records = frames.map((f, i) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(1795428000 + i, 0);
-    r.writeUInt32LE(f.length, 8);
-    r.writeUInt32LE(f.length, 12);
-    return concat(r, f);
-  });
-  return concat(header, ...records);
-}
 
 test.run();
