@@ -36,6 +36,36 @@ function findHeaderEndScalar(base: usize, start: u32, end: u32): i32 {
   return -1;
 }
 
+// findHeaderEnd that also notes where each header line ends, so the tokenizer
+// walks the lines without scanning them a second time. The CRLFs at or after
+// `linesFrom` are noted in order, up to LINE_ENDS_MAX; past that (or in a tail
+// shorter than a block) the tokenizer finds the rest with findLineEnd.
+export const LINE_ENDS_MAX: u32 = 256;
+export const lineEnds: usize = memory.data(LINE_ENDS_MAX * 4, 4);
+export let lineEndCount: u32 = 0;
+
+export function findHeaderEndNotingLines(base: usize, start: u32, end: u32, linesFrom: u32): i32 {
+  lineEndCount = 0;
+  if (!ASC_FEATURE_SIMD) return findHeaderEndScalar(base, start, end);
+  const cr = i8x16.splat(0x0d);
+  let i = start;
+  while (i + 19 <= end) {
+    let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
+    while (bits != 0) {
+      const at = i + <u32>ctz(bits);
+      const next4 = load<u32>(base + at);
+      if (next4 == CRLFCRLF) return <i32>at;
+      if ((next4 & 0xffff) == 0x0a0d && at >= linesFrom && lineEndCount < LINE_ENDS_MAX) {
+        store<u32>(lineEnds + (<usize>lineEndCount << 2), at);
+        lineEndCount++;
+      }
+      bits &= bits - 1;
+    }
+    i += 16;
+  }
+  return findHeaderEndScalar(base, i, end);
+}
+
 // Offset of the first CRLF in [start, end), or -1.
 export function findLineEnd(base: usize, start: u32, end: u32): i32 {
   if (ASC_FEATURE_SIMD) return findLineEndSimd(base, start, end);

@@ -1,7 +1,7 @@
 // SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
-import { findHeaderEnd, findLineEnd, nextStructural } from "./scan";
+import { findHeaderEndNotingLines, findLineEnd, nextStructural, lineEnds, lineEndCount } from "./scan";
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
@@ -48,7 +48,7 @@ export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   msgBase = base;
   const lineEnd = startLine(avail);
   if (lineEnd < 0) return TOKENIZE_NOT_SIP;
-  const headersEnd = findHeaderEnd(base, <u32>lineEnd, avail);
+  const headersEnd = findHeaderEndNotingLines(base, <u32>lineEnd, avail, <u32>lineEnd + 2);
   // A message with no header fields has its CRLF CRLF at the start line's end.
   if (headersEnd < 0) return TOKENIZE_MALFORMED;
   resetFields();
@@ -140,8 +140,9 @@ function isSipVersion(p: usize): bool {
 function indexHeaders(start: u32, end: u32): void {
   let line = start;
   let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
+  let noted: u32 = 0; // line ends noted by the header-end scan, used first
   while (line < end) {
-    let eol = findLineEnd(msgBase, line, end);
+    let eol = noted < lineEndCount ? <i32>load<u32>(lineEnds + (<usize>noted++ << 2)) : findLineEnd(msgBase, line, end);
     if (eol < 0) eol = <i32>end;
     const c = <u32>load<u8>(msgBase + line);
     if (c == SP || c == HT) {
