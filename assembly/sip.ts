@@ -142,7 +142,13 @@ function indexHeaders(start: u32, end: u32): void {
   let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
   let noted: u32 = 0; // line ends noted by the header-end scan, used first
   while (line < end) {
-    let eol = noted < lineEndCount ? <i32>load<u32>(lineEnds + (<usize>noted++ << 2)) : findLineEnd(msgBase, line, end);
+    let eol: i32;
+    if (noted < lineEndCount) {
+      eol = <i32>load<u32>(lineEnds + (<usize>noted << 2));
+      noted++;
+    } else {
+      eol = findLineEnd(msgBase, line, end);
+    }
     if (eol < 0) eol = <i32>end;
     const c = <u32>load<u8>(msgBase + line);
     if (c == SP || c == HT) {

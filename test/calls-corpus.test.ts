@@ -1,6 +1,6 @@
 // Captures with known calls give the expected events. The expectations come
 // from the captures themselves (read with tshark when they were chosen) and,
-// for wireshark.pcap, from Zeek's sip.log of it when the shared corpus is here.
+// for wireshark.pcap, from Zeek's sip.log of it.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync } from "node:fs";
@@ -72,26 +72,23 @@ test("wireshark.pcap: registrations and challenged calls as Zeek saw them", asyn
   assert.equal(found.map(line), WIRESHARK_EVENTS);
 });
 
-const ZEEK_LOG = "../shared/corpus/pcaps/zeek/baseline/wireshark/sip.log";
-if (existsSync(ZEEK_LOG)) {
-  test("wireshark.pcap: every INVITE Call-ID in Zeek's sip.log ends in exactly one call event, with Zeek's final status", async () => {
-    const rows = readFileSync(ZEEK_LOG, "utf8").split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t"));
-    const finalOfInvite = new Map<string, number>();
-    for (const r of rows) {
-      const [method, callId, status] = [r[7], r[15], Number(r[21])];
-      if (method === "INVITE" && status >= 200) finalOfInvite.set(callId, status);
-    }
-    const found = await events("fixtures/captures/wireshark.pcap");
-    const callEvents = found.filter((e) => e.sip?.request?.method === "INVITE");
-    for (const [callId, status] of finalOfInvite) {
-      const mine = callEvents.filter((e) => e.sip?.call_id === callId);
-      assert.is(mine.length, 1, callId);
-      assert.is(mine[0].sip?.response?.status, status, callId);
-    }
-  });
-} else {
-  console.log(`calls-corpus: Zeek's sip.log not here (${ZEEK_LOG}); that cross-check is not registered`);
-}
+// Zeek's sip.log of the same capture (fixtures/SOURCES.md): a second implementation's view.
+const ZEEK_LOG = "fixtures/calls/wireshark.zeek-sip.tsv";
+test("wireshark.pcap: every INVITE Call-ID in Zeek's sip.log ends in exactly one call event, with Zeek's final status", async () => {
+  const rows = readFileSync(ZEEK_LOG, "utf8").split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t"));
+  const finalOfInvite = new Map<string, number>();
+  for (const r of rows) {
+    const [method, callId, status] = [r[7], r[15], Number(r[21])];
+    if (method === "INVITE" && status >= 200) finalOfInvite.set(callId, status);
+  }
+  const found = await events("fixtures/captures/wireshark.pcap");
+  const callEvents = found.filter((e) => e.sip?.request?.method === "INVITE");
+  for (const [callId, status] of finalOfInvite) {
+    const mine = callEvents.filter((e) => e.sip?.call_id === callId);
+    assert.is(mine.length, 1, callId);
+    assert.is(mine[0].sip?.response?.status, status, callId);
+  }
+});
 
 const SIPP = "../shared/corpus/pcaps/sipnab/sipp-branch-scenario.pcapng";
 if (existsSync(SIPP)) {
