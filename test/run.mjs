@@ -2,13 +2,23 @@
 // tests run the very core that ships) and runs them with uvu. Ends with the
 // line CI reads: "N passed, N failed".
 import * as esbuild from "esbuild";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { bundleOptions } from "../build.mjs";
 
 // One directory per run, so runs at the same time (several engineers, CI) do not
 // delete each other's bundles.
 const outdir = `build/test-${process.pid}`;
+
+// Tests bundle build/core.*.wasm: refuse a core older than its sources (a build
+// that failed leaves the old one in place, and the tests would pass on it).
+const coreBuilt = Math.min(...["build/core.simd.wasm", "build/core.scalar.wasm"].map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0));
+const stale = readdirSync("assembly").filter((f) => statSync(`assembly/${f}`).mtimeMs > coreBuilt);
+if (stale.length > 0) {
+  console.error(`test: the core in build/ is older than ${stale.join(", ")}: run 'node build.mjs' (npm test does)`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
 const only = process.argv.slice(2);
 const entries = readdirSync("test")
   .filter((f) => f.endsWith(".test.ts"))
