@@ -8,24 +8,7 @@ const CRLFCRLF: u32 = 0x0a0d0a0d; // "\r\n\r\n" read as a little-endian u32
 
 // Offset of the first CRLF CRLF in [start, end), or -1.
 export function findHeaderEnd(base: usize, start: u32, end: u32): i32 {
-  if (ASC_FEATURE_SIMD) return findHeaderEndSimd(base, start, end);
-  return findHeaderEndScalar(base, start, end);
-}
-
-function findHeaderEndSimd(base: usize, start: u32, end: u32): i32 {
-  const cr = i8x16.splat(0x0d);
-  let i = start;
-  // Only blocks that end at least 3 bytes before `end`, so the u32 check stays in bounds.
-  while (i + 19 <= end) {
-    let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
-    while (bits != 0) {
-      const at = i + <u32>ctz(bits);
-      if (load<u32>(base + at) == CRLFCRLF) return <i32>at;
-      bits &= bits - 1;
-    }
-    i += 16;
-  }
-  return findHeaderEndScalar(base, i, end);
+  return findHeaderEndNotingLines(base, start, end, u32.MAX_VALUE);
 }
 
 function findHeaderEndScalar(base: usize, start: u32, end: u32): i32 {

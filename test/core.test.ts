@@ -6,7 +6,7 @@ import {
   runFrames, udpFrame, sip, INVITE, ethernet, ipv4Packet, ipv6Packet, udpHeader, concat,
 } from "./helpers";
 
-function only(run: ReturnType<typeof runFrames>) {
+function singleMessage(run: ReturnType<typeof runFrames>) {
   assert.is(run.messages.length, 1, `one message expected, counters ${JSON.stringify(run.counters)}`);
   return run.messages[0];
 }
@@ -20,7 +20,7 @@ test("layout: the compiled core agrees with the host's memory map, in both build
 
 test("an INVITE in Ethernet/IPv4/UDP gives one envelope with every field", () => {
   const run = runFrames([{ data: udpFrame(INVITE), sec: 1795428000, nsec: 123456789 }]);
-  const m = only(run);
+  const m = singleMessage(run);
   const env = JSON.parse(run.ndjson.trim());
   assert.equal(Object.keys(env), ["v", "id", "time", "src", "dst", "transport", "call_id", "sensor", "agent", "sip"]);
   assert.is(env.v, 1);
@@ -37,7 +37,7 @@ test("an INVITE in Ethernet/IPv4/UDP gives one envelope with every field", () =>
 });
 
 test("tokenizer: start line and header fields are reachable as spans", () => {
-  const m = only(runFrames([{ data: udpFrame(INVITE) }]));
+  const m = singleMessage(runFrames([{ data: udpFrame(INVITE) }]));
   assert.ok(m.isRequest);
   assert.is(m.method, "INVITE");
   assert.is(m.text(L.SPAN_URI), "sip:bob@biloxi.example.com");
@@ -57,7 +57,7 @@ test("tokenizer: start line and header fields are reachable as spans", () => {
 });
 
 test("tokenizer: a response's method comes from CSeq, its reason from the status line", () => {
-  const m = only(runFrames([{ data: udpFrame(sip([
+  const m = singleMessage(runFrames([{ data: udpFrame(sip([
     "SIP/2.0 486 Busy Here", "v: SIP/2.0/UDP h;branch=z9hG4bKx", "f: <sip:a@h>;tag=1", "t: <sip:b@h> ; tag = 2",
     "i: cid-1", "CSeq: 7 INVITE", "Server: pbx 2", "l: 0"])) }]));
   assert.not.ok(m.isRequest);
@@ -70,7 +70,7 @@ test("tokenizer: a response's method comes from CSeq, its reason from the status
 });
 
 test("tokenizer: header names are case-insensitive, spaces before the colon allowed, folded lines joined", () => {
-  const m = only(runFrames([{ data: udpFrame(sip([
+  const m = singleMessage(runFrames([{ data: udpFrame(sip([
     "OPTIONS sip:x SIP/2.0", "cALL-iD   : folded-", " id", "cseq: 1 OPTIONS", "EXPIRES: 0060", "CONTENT-LENGTH : 0"])) }]));
   assert.is(m.callId, "folded-\r\n id");
   assert.is(m.expires, 60);
@@ -78,7 +78,7 @@ test("tokenizer: header names are case-insensitive, spaces before the colon allo
 });
 
 test("tokenizer: a tag inside the URI's angle brackets is not the header's tag", () => {
-  const m = only(runFrames([{ data: udpFrame(sip([
+  const m = singleMessage(runFrames([{ data: udpFrame(sip([
     "BYE sip:x SIP/2.0", "From: \"a;tag=no\" <sip:a@h;tag=no>;TAG=yes", "Call-ID: c", "CSeq: 2 BYE"])) }]));
   assert.is(m.text(L.SPAN_FROM_TAG), "yes");
 });
@@ -93,13 +93,13 @@ test("UDP: two messages in one datagram are split by Content-Length; trailing by
 });
 
 test("UDP: without Content-Length the body runs to the end of the datagram", () => {
-  const m = only(runFrames([{ data: udpFrame(sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE"], "body")) }]));
+  const m = singleMessage(runFrames([{ data: udpFrame(sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE"], "body")) }]));
   assert.is(m.text(L.SPAN_BODY), "body");
 });
 
 test("UDP: a Content-Length past the datagram keeps what is there and counts it", () => {
   const run = runFrames([{ data: udpFrame(sip(["MESSAGE sip:a SIP/2.0", "Call-ID: c", "CSeq: 1 MESSAGE", "l: 99"], "short")) }]);
-  assert.is(only(run).text(L.SPAN_BODY), "short");
+  assert.is(singleMessage(run).text(L.SPAN_BODY), "short");
   assert.is(run.counters.clen_short, 1);
 });
 
