@@ -70,28 +70,14 @@ const FLUSH_BYTES = 1 << 16;
 // NDJSON to a file, or to stdout for '-'. Lines are gathered and written in
 // blocks; stdout as a pipe is written through the stream so it can push back.
 export function ndjsonEvents(path: string): EventOutput {
-  let pending: string[] = [];
-  let pendingBytes = 0;
   if (path === "-") {
     const stdout = process.stdout;
-    return {
-      write(_event, json) {
-        pending.push(json);
-        pendingBytes += json.length + 1;
-        if (pendingBytes > FLUSH_BYTES) this.flush();
-      },
-      flush() {
-        if (pending.length === 0) return;
-        stdout.write(pending.join("\n") + "\n");
-        pending = [];
-        pendingBytes = 0;
-      },
-      backlog: () => (stdout.writableLength > 16 << 20 ? new Promise((resolve) => stdout.once("drain", () => resolve())) : undefined),
-      close: () => new Promise((resolve) => {
-        if (stdout.writableLength === 0) resolve();
-        else stdout.once("drain", () => resolve());
-      }),
-    };
+    const drained = (): Promise<void> => new Promise((resolve) => {
+      if (stdout.writableLength === 0) resolve();
+      else stdout.once("drain", () => resolve());
+    });
+    return linesInBlocks((text) => void stdout.write(text),
+      () => (stdout.writableLength > 16 << 20 ? drained() : undefined), drained);
   }
   let fd: number;
   try {
@@ -103,6 +89,13 @@ export function ndjsonEvents(path: string): EventOutput {
     const data = Buffer.from(text);
     for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
   };
+  return linesInBlocks(writeAll, () => undefined, async () => closeSync(fd));
+}
+
+function linesInBlocks(writeText: (text: string) => void, backlog: () => Promise<void> | undefined,
+  close: () => Promise<void>): EventOutput {
+  let pending: string[] = [];
+  let pendingBytes = 0;
   return {
     write(_event, json) {
       pending.push(json);
@@ -111,12 +104,12 @@ export function ndjsonEvents(path: string): EventOutput {
     },
     flush() {
       if (pending.length === 0) return;
-      writeAll(pending.join("\n") + "\n");
+      writeText(pending.join("\n") + "\n");
       pending = [];
       pendingBytes = 0;
     },
-    backlog: () => undefined,
-    close: async () => closeSync(fd),
+    backlog,
+    close,
   };
 }
 
