@@ -6,7 +6,10 @@
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 
-export type OptionType = "string" | "boolean" | "number";
+// "integer": a whole number (counts, bytes, ports, whole seconds); "number": a decimal
+// that may have a fraction. Both need `min`, `max` and `unit`: every number a user
+// gives is bounded, so none can wrap, trap or size something past the core's memory.
+export type OptionType = "string" | "boolean" | "integer" | "number";
 export type Value = string | number | boolean;
 
 export interface OptionSpec {
@@ -19,9 +22,19 @@ export interface OptionSpec {
   arg?: string;              // the placeholder in --help ("URL", "N")
   secret?: boolean;          // masked when the configuration is printed
   choices?: readonly Value[];
-  min?: number;              // numbers: the least accepted value
+  min?: number;              // integers and numbers: the least accepted value
+  max?: number;              // integers and numbers: the greatest accepted value
+  unit?: string;             // integers and numbers: what one of it is ("seconds", "flows"), shown with the range
   commands?: readonly string[]; // default: every run command
-  multiple?: boolean;        // strings: the flag may repeat; the environment and file give a comma-separated list
+  multiple?: boolean;        // strings and integers: the flag may repeat; the environment and file give a comma-separated list
+}
+
+// The range one number must fall in: an option row's, or one field of a compound option.
+export interface Bounds {
+  type: "integer" | "number";
+  min: number;
+  max: number;
+  unit: string;
 }
 
 export const RUN_COMMANDS = ["replay", "capture"] as const;
@@ -35,7 +48,7 @@ export const OPTIONS: OptionSpec[] = [
     help: "JSON log lines on stderr at or above LEVEL (default: warn with NDJSON output only, else info)" },
   { name: "log-sip", type: "boolean", group: "General", help: "let debug logs include SIP message content (off: never logged)" },
   { name: "no-progress", type: "boolean", group: "General", help: "no progress line on stderr (it is only ever shown on a terminal)" },
-  { name: "flush-timeout", type: "number", arg: "SECONDS", default: 10, min: 0, group: "General",
+  { name: "flush-timeout", type: "number", arg: "SECONDS", default: 10, min: 0, max: 3600, unit: "seconds", group: "General",
     help: "on SIGTERM/SIGINT or at the end, how long outputs may take to deliver what is queued" },
 
   { name: "filter", type: "string", arg: "EXPR", group: "Filter",
@@ -48,27 +61,27 @@ export const OPTIONS: OptionSpec[] = [
   { name: "mqtt", type: "string", arg: "URL", group: "MQTT output", help: "publish envelopes to a broker: mqtt://, mqtts://, ws:// or wss://host[:port]" },
   { name: "topic", type: "string", arg: "TOPIC", default: "siphon/sip", group: "MQTT output", help: "the topic envelopes are published on" },
   { name: "client-id", type: "string", arg: "ID", group: "MQTT output", help: "MQTT client id (default: siphon-HOSTNAME, stable across restarts)" },
-  { name: "qos", type: "number", arg: "N", default: 1, choices: [0, 1], group: "MQTT output", help: "0 (at most once) or 1 (at least once)" },
-  { name: "mqtt-version", type: "number", arg: "V", default: 4, choices: [4, 5], group: "MQTT output", help: "protocol: 4 (MQTT 3.1.1) or 5" },
+  { name: "qos", type: "integer", arg: "N", default: 1, min: 0, max: 1, unit: "QoS level", group: "MQTT output", help: "0 (at most once) or 1 (at least once)" },
+  { name: "mqtt-version", type: "integer", arg: "V", default: 4, min: 4, max: 5, unit: "protocol level", group: "MQTT output", help: "protocol: 4 (MQTT 3.1.1) or 5" },
   { name: "username", type: "string", arg: "USER", group: "MQTT output", help: "broker user name" },
   { name: "password", type: "string", arg: "PASS", secret: true, group: "MQTT output", help: "broker password (prefer SIPHON_PASSWORD or the config file)" },
   { name: "mqtt-ca", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: CA certificate(s) to trust the broker by (PEM)" },
   { name: "mqtt-cert", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: client certificate (PEM); needs --mqtt-key" },
   { name: "mqtt-key", type: "string", arg: "FILE", group: "MQTT output", help: "TLS: client private key (PEM); needs --mqtt-cert" },
   { name: "mqtt-insecure", type: "boolean", group: "MQTT output", help: "TLS: do not verify the broker's certificate (testing only)" },
-  { name: "keepalive", type: "number", arg: "SECONDS", default: 30, min: 0, group: "MQTT output", help: "MQTT keepalive interval" },
-  { name: "inflight", type: "number", arg: "N", default: 4096, min: 1, group: "MQTT output",
+  { name: "keepalive", type: "integer", arg: "SECONDS", default: 30, min: 0, max: 65535, unit: "seconds", group: "MQTT output", help: "MQTT keepalive interval" },
+  { name: "inflight", type: "integer", arg: "N", default: 4096, min: 1, max: 65535, unit: "messages", group: "MQTT output",
     help: "QoS 1 messages sent and not yet acknowledged, at most (MQTT 5: also the broker's Receive Maximum)" },
-  { name: "queue-messages", type: "number", arg: "N", default: 100000, min: 1, group: "MQTT output",
+  { name: "queue-messages", type: "integer", arg: "N", default: 100000, min: 1, max: 100_000_000, unit: "messages", group: "MQTT output",
     help: "messages held while the broker is away; beyond it the oldest are dropped and counted" },
-  { name: "queue-bytes", type: "number", arg: "BYTES", default: 128 << 20, min: 1, group: "MQTT output", help: "the same bound in bytes" },
+  { name: "queue-bytes", type: "integer", arg: "BYTES", default: 128 << 20, min: 1, max: 2 ** 34, unit: "bytes", group: "MQTT output", help: "the same bound in bytes" },
   { name: "status-topic", type: "string", arg: "TOPIC", group: "MQTT output",
     help: "retained \"online\"/\"offline\" presence (offline is the last will)" },
   { name: "telemetry-topic", type: "string", arg: "TOPIC", group: "MQTT output", help: "periodic JSON counters" },
-  { name: "telemetry-interval", type: "number", arg: "SECONDS", default: 30, min: 1, group: "MQTT output", help: "how often telemetry is published" },
+  { name: "telemetry-interval", type: "integer", arg: "SECONDS", default: 30, min: 1, max: 86400, unit: "seconds", group: "MQTT output", help: "how often telemetry is published" },
 
   { name: "hep", type: "string", arg: "URL", group: "HEP output", help: "send HEPv3 to a collector: udp://host:9060 or tcp://host:9061" },
-  { name: "hep-id", type: "number", arg: "N", default: 2001, min: 0, group: "HEP output", help: "HEP capture agent id" },
+  { name: "hep-id", type: "integer", arg: "N", default: 2001, min: 0, max: 0xffffffff, unit: "agent id", group: "HEP output", help: "HEP capture agent id" },
   { name: "hep-password", type: "string", arg: "KEY", secret: true, group: "HEP output", help: "HEP authentication key" },
 
   { name: "events", type: "string", arg: "FILE", group: "Call events",
@@ -84,29 +97,29 @@ export const OPTIONS: OptionSpec[] = [
 
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
-  { name: "tcp-flows", type: "number", arg: "N", default: 65536, min: 0, group: "TCP streams",
+  { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
     help: "TCP connections followed at once, the least recently seen evicted beyond (0: each segment framed on its own); docs/network.md" },
-  { name: "tcp-buffers", type: "number", arg: "N", default: 256, min: 1, group: "TCP streams",
+  { name: "tcp-buffers", type: "integer", arg: "N", default: 256, min: 1, max: 5000, unit: "buffers", group: "TCP streams",
     help: "partial SIP messages held at once over all connections (192 KiB each, reserved twice over)" },
-  { name: "tcp-idle", type: "number", arg: "SECONDS", default: 300, min: 1, group: "TCP streams",
+  { name: "tcp-idle", type: "integer", arg: "SECONDS", default: 300, min: 1, max: 86400, unit: "seconds", group: "TCP streams",
     help: "capture time a silent TCP connection is kept before it is freed" },
 
-  { name: "vxlan-port", type: "string", arg: "PORT", multiple: true, group: "Network",
+  { name: "vxlan-port", type: "integer", arg: "PORT", multiple: true, min: 1, max: 65535, unit: "UDP port", group: "Network",
     help: "a UDP port read as VXLAN instead of 4789 (give two for both, e.g. 4789 and 8472); docs/network.md" },
-  { name: "defrag-slots", type: "number", arg: "N", default: 64, min: 0, group: "Network",
+  { name: "defrag-slots", type: "integer", arg: "N", default: 64, min: 0, max: 1024, unit: "datagrams", group: "Network",
     help: "IP datagrams reassembled from fragments at once, the oldest evicted beyond (0: fragments dropped); 64 KiB each" },
-  { name: "defrag-timeout", type: "number", arg: "SECONDS", default: 30, min: 1, group: "Network",
+  { name: "defrag-timeout", type: "integer", arg: "SECONDS", default: 30, min: 1, max: 3600, unit: "seconds", group: "Network",
     help: "capture time a datagram may wait for its missing fragments" },
 
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
     help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
   { name: "bpf", short: "f", type: "string", arg: "BPF", group: "Live capture", commands: ["capture"],
     help: "libpcap filter, replacing the one built from the configuration (SIP ports, tunnels, fragments)" },
-  { name: "sip-port", type: "string", arg: "PORT", multiple: true, group: "Live capture", commands: ["capture"],
+  { name: "sip-port", type: "integer", arg: "PORT", multiple: true, min: 1, max: 65535, unit: "port", group: "Live capture", commands: ["capture"],
     help: "a SIP port the built filter takes besides 5060 and 5061 (repeatable)" },
-  { name: "snaplen", type: "number", arg: "BYTES", default: 65535, min: 64, group: "Live capture", commands: ["capture"],
+  { name: "snaplen", type: "integer", arg: "BYTES", default: 65535, min: 64, max: 65535, unit: "bytes", group: "Live capture", commands: ["capture"],
     help: "bytes kept of each packet (at most 65535, libpcap's limit through cap)" },
-  { name: "buffer-mb", type: "number", arg: "MB", default: 32, min: 1, group: "Live capture", commands: ["capture"],
+  { name: "buffer-mb", type: "integer", arg: "MB", default: 32, min: 1, max: 4096, unit: "MiB", group: "Live capture", commands: ["capture"],
     help: "the kernel's capture buffer per interface, in MiB" },
   { name: "promisc", type: "boolean", group: "Live capture", commands: ["capture"],
     help: "promiscuous mode (cap 0.2 always turns it on; see docs/capture.md)" },
@@ -245,13 +258,8 @@ function convert(s: OptionSpec, raw: unknown, where: string, fromFile = false): 
     else if (!fromFile && (raw === "1" || raw === "true" || raw === "yes")) value = true;
     else if (!fromFile && (raw === "0" || raw === "false" || raw === "no")) value = false;
     else throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
-  } else if (s.type === "number") {
-    // Text only from flags and the environment; a config file says 30, not "30".
-    const text = typeof raw === "string" && !fromFile && raw.trim() !== "";
-    const n = typeof raw === "number" ? raw : text ? Number(raw) : NaN;
-    if (!Number.isFinite(n)) throw new UsageError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
-    if (s.min !== undefined && n < s.min) throw new UsageError(`${where}: must be at least ${s.min}, got ${n}`);
-    value = n;
+  } else if (s.type === "integer" || s.type === "number") {
+    value = s.multiple ? numberList(s, raw, where, fromFile) : boundedNumber(raw, boundsOf(s), where, fromFile);
   } else if (s.multiple && Array.isArray(raw) && raw.every((x) => typeof x === "string" || typeof x === "number")) {
     value = raw.join(",");
   } else {
@@ -262,6 +270,55 @@ function convert(s: OptionSpec, raw: unknown, where: string, fromFile = false): 
     throw new UsageError(`${where}: must be one of ${s.choices.join(", ")}, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+export function boundsOf(s: OptionSpec): Bounds {
+  if (s.type !== "integer" && s.type !== "number" || s.min === undefined || s.max === undefined || s.unit === undefined) {
+    throw new Error(`config: option --${s.name} is not a number with min, max and unit in the table`);
+  }
+  return { type: s.type, min: s.min, max: s.max, unit: s.unit };
+}
+
+// "an integer from 0 to 1048576 (flows)": what a bounded value may be, for messages and --help.
+export function describeBounds(b: Bounds): string {
+  return `${b.type === "integer" ? "an integer" : "a number"} from ${b.min} to ${b.max} (${b.unit})`;
+}
+
+// Plain decimal only: "1e10", "0x10", " 5", "Infinity" are refused, not read as
+// JavaScript's Number() would read them (1e10 once wrapped in the core and spun forever).
+const INTEGER_TEXT = /^-?[0-9]+$/;
+const DECIMAL_TEXT = /^-?[0-9]+(\.[0-9]+)?$/;
+
+// A value a flag, the environment (text) or a config file (a JSON number, never a
+// string) gives: within `b`, or a UsageError that names the option, the value and the range.
+export function boundedNumber(raw: unknown, b: Bounds, where: string, fromFile = false): number {
+  const fail = (problem: string): never => {
+    const shown = typeof raw === "string" && !fromFile && /^\S+$/.test(raw) ? raw : JSON.stringify(raw) ?? String(raw);
+    throw new UsageError(`${where}: ${shown} ${problem}: ${describeBounds(b)}`);
+  };
+  let n: number;
+  if (typeof raw === "number") n = raw;
+  else if (typeof raw === "string" && !fromFile) {
+    if (!(b.type === "integer" ? INTEGER_TEXT : DECIMAL_TEXT).test(raw)) fail(`is not ${b.type === "integer" ? "an integer" : "a decimal number"}`);
+    n = Number(raw);
+  } else return fail(typeof raw === "string" ? "is a string, not a number (write it without quotes)" : "is not a number");
+  if (b.type === "integer" && !Number.isInteger(n)) fail("is not an integer");
+  if (!(n >= b.min && n <= b.max)) fail("is out of range");
+  return n;
+}
+
+// The port a URL option names, when it names one: the URL parser refuses
+// past 65535 and non-digits; 0 is no port to connect to.
+export function checkUrlPort(u: URL, option: string): void {
+  if (u.port !== "") boundedNumber(u.port, { type: "integer", min: 1, max: 65535, unit: "port" }, `${option} port`);
+}
+
+// A repeatable number option (--sip-port 5080 --sip-port 5090; "5080,5090" in the
+// environment; [5080, 5090] in a file): each one checked, kept as a comma-separated list.
+function numberList(s: OptionSpec, raw: unknown, where: string, fromFile: boolean): string {
+  const fromArray = fromFile && Array.isArray(raw);
+  const items: unknown[] = fromArray ? raw as unknown[] : typeof raw === "string" ? raw.split(",").map((x) => x.trim()) : [raw];
+  return items.map((item) => boundedNumber(item, boundsOf(s), where, fromArray)).join(",");
 }
 
 // Options that only mean something together, or that contradict each other.
@@ -288,9 +345,19 @@ export function optionsHelp(command: string): string {
   const groups = new Map<string, string[]>();
   for (const s of optionsFor(command)) {
     const flag = `${s.short ? `-${s.short}, ` : "    "}--${s.name}${s.arg ? ` ${s.arg}` : ""}`;
-    const def = s.default !== undefined && s.type !== "boolean" ? ` (default ${s.default})` : "";
-    const line = `  ${flag.padEnd(30)} ${s.help}${def}`;
+    const line = `  ${flag.padEnd(30)} ${s.help}${helpSuffix(s)}`;
     groups.set(s.group, [...(groups.get(s.group) ?? []), line]);
   }
   return [...groups].map(([group, lines]) => `${group} options:\n${lines.join("\n")}`).join("\n\n");
+}
+
+// " (1 to 65535 seconds, default 30)": the range, unit and default after an option's help.
+function helpSuffix(s: OptionSpec): string {
+  const parts: string[] = [];
+  if (s.type === "integer" || s.type === "number") {
+    const b = boundsOf(s);
+    parts.push(`${b.type === "number" ? "a number" : "an integer"} ${b.min} to ${b.max} ${b.unit}`);
+  }
+  if (s.default !== undefined && s.type !== "boolean") parts.push(`default ${s.default}`);
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`;
 }

@@ -10,6 +10,21 @@ import type { FrameSink } from "./source/capture";
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
 const TCP_TAIL_ROOM = 65536;     // TAIL_ROOM in assembly/tcp.ts: a buffer holds its size less this
+const INPUT_BYTES = 2 << 20;     // frame bytes per batch, by default
+const MAX_FRAMES = 16384;        // frames per batch, by default
+
+// What configure() reserves per entry, as assembly/ reserves it (test/core.test.ts
+// checks these against the memory a configured core really has).
+const TCP_FLOW_BYTES = 256;      // FLOW_SIZE in assembly/tcp.ts: 64 + two 96-byte directions
+const TCP_BUCKET_BYTES = 4;      // a u32 per hash bucket, at least two buckets per flow
+const TCP_BUFFER_EXTRA = 12;     // per physical buffer: its push number and free-ring entry
+const TCP_SPARE_BUFFERS = 8;     // physical buffers: twice --tcp-buffers and these
+const DEFRAG_SLOT_BYTES = 80 + 1024 + 65536; // META_SIZE, BITMAP_BYTES, DATAGRAM_MAX + 1 in assembly/defrag.ts
+const DEFRAG_HELD_SLOTS = 16;    // HELD_SLOTS in assembly/defrag.ts
+const DEFRAG_SLOTS_MAX = 1024;   // SLOTS_MAX in assembly/defrag.ts
+const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure() (128 KiB today)
+// WebAssembly memory (32-bit) ends at 4 GiB, and the core's offsets are u32: stay at half of it.
+export const CORE_MEMORY_BUDGET = 2 ** 31;
 
 export interface CoreOptions {
   sensor: string;
@@ -130,6 +145,45 @@ export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
   return WebAssembly.validate(simdWasm) ? "simd" : "scalar";
 }
 
+// The output must hold one maximal frame's worst case, one message per 15 bytes
+// (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
+// A TCP segment may also complete a message held in a stream buffer (assembly/tcp.ts).
+function outputRegions(inputBytes: number, tcpBufferBytes: number): { records: number; jsonBytes: number } {
+  const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
+  const records = Math.ceil(frameMax / 15) + 1;
+  const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
+  return { records, jsonBytes: Math.max(inputBytes * 3, records * envelopeMax + frameMax * 8) };
+}
+
+// The bytes of WebAssembly memory a core configured with `options` holds: the
+// batch regions, the TCP flow table and stream buffers, the fragment slots.
+// Each reservation is rounded up to 16 bytes in the core; the slack covers it.
+export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">): number {
+  const inputBytes = options.inputBytes ?? INPUT_BYTES;
+  const tcpBufferBytes = Math.max(options.tcpBufferBytes ?? TCP_BUFFER_BYTES, TCP_TAIL_ROOM + 4096);
+  const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
+  const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
+    + L.COUNTER_COUNT * 8 + Math.max(64, options.filterProgram?.length ?? 0);
+  const flows = options.tcpFlows ?? 65536;
+  const physicalBuffers = Math.max(options.tcpBuffers ?? 256, 1) * 2 + TCP_SPARE_BUFFERS;
+  const tcp = flows === 0 ? 0
+    : flows * TCP_FLOW_BYTES + 2 ** Math.ceil(Math.log2(flows * 2)) * TCP_BUCKET_BYTES
+      + physicalBuffers * (tcpBufferBytes + TCP_BUFFER_EXTRA);
+  const slots = Math.min(options.defragSlots ?? 64, DEFRAG_SLOTS_MAX);
+  const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
+  return CORE_STATIC_BYTES + batch + tcp + defrag;
+}
+
+// Why the core cannot be configured so, or undefined when it fits.
+export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">): string | undefined {
+  const bytes = coreMemoryBytes(options);
+  if (bytes <= CORE_MEMORY_BUDGET) return undefined;
+  const mib = (n: number): string => `${Math.ceil(n / 2 ** 20)} MiB`;
+  return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
+    `(tcp-flows ${options.tcpFlows ?? 65536} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${options.tcpBuffers ?? 256} x 2 x ` +
+    `${options.tcpBufferBytes ?? TCP_BUFFER_BYTES} bytes, defrag-slots ${options.defragSlots ?? 64} x 64 KiB): lower them`;
+}
+
 export class Core implements FrameSink, MessageBatch {
   readonly build: "simd" | "scalar";
   private readonly exports: CoreExports;
@@ -158,8 +212,10 @@ export class Core implements FrameSink, MessageBatch {
     if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
       throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
     }
-    this.inCapacity = options.inputBytes ?? 2 << 20;
-    this.maxFrames = options.maxFrames ?? 16384;
+    this.inCapacity = options.inputBytes ?? INPUT_BYTES;
+    this.maxFrames = options.maxFrames ?? MAX_FRAMES;
+    const tooLarge = coreMemoryProblem(options);
+    if (tooLarge !== undefined) throw new Error(`core: ${tooLarge}`);
     this.configure(options);
     // configure() grows memory once; the views taken after it stay valid for good.
     this.u8 = new Uint8Array(this.exports.memory.buffer);
@@ -190,14 +246,8 @@ export class Core implements FrameSink, MessageBatch {
     if (sensor.length > L.CFG_SENSOR_MAX) throw new Error(`core: sensor name is ${sensor.length} bytes; at most ${L.CFG_SENSOR_MAX} fit`);
     if (agent.length > L.CFG_AGENT_MAX) throw new Error(`core: agent string is ${agent.length} bytes; at most ${L.CFG_AGENT_MAX} fit`);
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
-    // The output must hold one maximal frame's worst case, one message per 15 bytes
-    // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
-    // A TCP segment may also complete a message held in a stream buffer (assembly/tcp.ts).
     const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
-    const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
-    const records = Math.ceil(frameMax / 15) + 1;
-    const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
-    const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
+    const { records, jsonBytes } = outputRegions(this.inCapacity, tcpBufferBytes);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);

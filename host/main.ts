@@ -8,7 +8,7 @@ import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
 import { capture, listInterfaces } from "./capture";
-import type { StreamLimits } from "./core";
+import { coreMemoryProblem, type StreamLimits } from "./core";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -77,6 +77,7 @@ async function runReplay(args: string[]): Promise<number> {
     throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
+  const streams = streamLimits(config);
   const service = await startService(config, "replay");
   if (config.positionals[0] === "-") service.onStop(() => process.stdin.destroy());
   let failure: unknown;
@@ -87,7 +88,7 @@ async function runReplay(args: string[]): Promise<number> {
       agent: AGENT,
       progress: !config.bool("no-progress"),
       filterProgram,
-      streams: streamLimits(config),
+      streams,
       sinks: service.outputs().sinks,
       onCore: service.attach,
       stopRequested: () => service.signals.received,
@@ -111,6 +112,7 @@ async function runCapture(args: string[]): Promise<number> {
   if (config.positionals.length > 0) {
     throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
   }
+  const streams = streamLimits(config);
   const service = await startService(config, "capture");
   let failure: unknown;
   try {
@@ -132,7 +134,7 @@ async function runCapture(args: string[]): Promise<number> {
       sensor: config.str("sensor") ?? hostname(),
       agent: AGENT,
       filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
-      streams: streamLimits(config),
+      streams,
     });
   } catch (err) {
     failure = err;
@@ -140,17 +142,20 @@ async function runCapture(args: string[]): Promise<number> {
   return service.finish(failure);
 }
 
+// The core's table sizes, refused (exit 2) before anything starts when together
+// they need more memory than the core may have; each one alone is in range (config.ts).
 function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
-  return { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
+  const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
+  const tooLarge = coreMemoryProblem(limits);
+  if (tooLarge !== undefined) throw new UsageError(tooLarge);
+  return limits;
 }
 
+// Each port is checked by its option row; at most two fit the core's configuration.
 function vxlanPorts(config: ReturnType<typeof loadConfig>): number[] | undefined {
-  const given = config.list("vxlan-port");
-  if (given.length === 0) return undefined;
-  const ports = given.map(Number);
-  const bad = ports.findIndex((n) => !Number.isInteger(n) || n < 1 || n > 65535);
-  if (bad >= 0) throw new UsageError(`--vxlan-port: ${given[bad]} is not a UDP port (1-65535)`);
+  const ports = config.list("vxlan-port").map(Number);
+  if (ports.length === 0) return undefined;
   if (ports.length > 2) throw new UsageError(`--vxlan-port: ${ports.length} ports given; at most 2 are read`);
   return ports;
 }

@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 import { promLibrary } from "./lazy";
 import type { Logger } from "./log";
+import { boundedNumber, UsageError } from "./config";
 
 export type CounterSource = () => Record<string, number>;
 
@@ -38,9 +39,10 @@ export function metricsRegistry(sources: CounterSource[]): Registry {
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {
-  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(addr);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new Error(`--metrics: '${addr}' is not [HOST:]PORT (e.g. 127.0.0.1:9090 or 9090)`);
+  // What starts with a digit is meant as the port, and checked as one (1e3 and 99999 are refused).
+  const m = /^(?:\[?([^\]]*?)\]?:)?([-+]?[0-9][^:\]]*)$/.exec(addr);
+  if (!m) throw new UsageError(`--metrics: '${addr}' is not [HOST:]PORT (e.g. 127.0.0.1:9090 or 9090)`);
+  const port = boundedNumber(m[2], { type: "integer", min: 1, max: 65535, unit: "TCP port" }, "--metrics port");
   return { host: m[1] || "0.0.0.0", port };
 }
 

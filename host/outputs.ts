@@ -2,14 +2,16 @@
 // no broker or collector is named, or with --out), MQTT, HEP; any together.
 // Also what the operator sees of them: counters, health, undelivered count.
 import { hostname } from "node:os";
-import { UsageError, type Config } from "./config";
+import { checkUrlPort, UsageError, type Config } from "./config";
 import type { Logger } from "./log";
-import type { Health } from "./metrics";
+import { parseListenAddress, type Health } from "./metrics";
 import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
 import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
 import { allSinks, type Sink } from "./sink/sink";
 import { openEventsSink } from "./sink/events";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./calls/settings";
+import { parseRate } from "./calls/ratelimit";
 
 export interface Outputs {
   sinks: Sink[];
@@ -23,8 +25,14 @@ export function defaultClientId(): string {
   return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
-// The outputs' addresses, checked before anything is opened: a typo is a usage error.
+// The outputs' addresses and the compound options' numbers, checked before
+// anything is opened: a typo is a usage error.
 export function checkOutputs(config: Config): void {
+  const metricsAddr = config.str("metrics");
+  if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
+  applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
+  applySettings(defaultSettings(), config.str("call-limit") ?? "", LIMITS, "--call-limit");
+  parseRate(config.str("event-rate") ?? "20,300,3000");
   const mqttUrl = config.str("mqtt");
   if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
   const hepUrl = config.str("hep");
@@ -120,15 +128,17 @@ function usageErrors<T>(open: () => T): T {
 }
 
 function checkedMqttUrl(url: string): string {
-  let scheme: string;
+  let parsed: URL;
   try {
-    scheme = new URL(url).protocol;
+    parsed = new URL(url);
   } catch {
     throw new UsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883 or mqtts://broker:8883`);
   }
+  const scheme = parsed.protocol;
   if (!["mqtt:", "mqtts:", "ws:", "wss:"].includes(scheme)) {
     throw new UsageError(`--mqtt: scheme '${scheme.replace(/:$/, "")}' is not mqtt, mqtts, ws or wss`);
   }
+  checkUrlPort(parsed, "--mqtt");
   return url;
 }
 

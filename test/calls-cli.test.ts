@@ -50,10 +50,10 @@ test("--no-events and --event-rate hold events back and say how many", () => {
 
 test("bad event options are usage errors (exit 2) that say what is allowed", () => {
   const cases: [string[], RegExp][] = [
-    [["--call-timeout", "invite=5"], /--call-timeout: invite=5 is not a whole number from 32 to 3600/],
-    [["--call-limit", "calls=0"], /--call-limit: calls=0 is not a whole number from 1 to 10000000/],
+    [["--call-timeout", "invite=5"], /--call-timeout invite: 5 is out of range: an integer from 32 to 3600 \(seconds\)/],
+    [["--call-limit", "calls=0"], /--call-limit calls: 0 is out of range: an integer from 1 to 10000000 \(calls\)/],
     [["--no-events", "call-stop"], /--no-events: 'call-stop' is not an event type/],
-    [["--event-rate", "fast"], /--event-rate: 'fast' is not three whole numbers/],
+    [["--event-rate", "fast"], /--event-rate: 'fast' is not three integers/],
     [["--events-topic", "t/e"], /--events-topic needs --mqtt URL/],
   ];
   for (const [args, message] of cases) {

@@ -199,12 +199,12 @@ test("rate limits per (type, source IP) over three windows; the blocklist", () =
   assert.is(passed("msg-probe", "192.0.2.9", 0, 3), 0, "blocked");
   assert.equal(gate.counters(), { "blocked_msg-probe": 3, "suppressed_other-failed": 18, rate_keys_evicted: 0 });
   assert.throws(() => parseBlocklist("call-stop"), /'call-stop' is not an event type/);
-  assert.throws(() => parseRate("1,2"), /three whole numbers/);
+  assert.throws(() => parseRate("1,2"), /three integers/);
 });
 
 test("timeouts are checked against their ranges", () => {
   assert.is(applySettings(defaultSettings(), "invite=60,grace=0", TIMEOUTS, "--call-timeout").inviteSeconds, 60);
-  assert.throws(() => applySettings(defaultSettings(), "invite=5", TIMEOUTS, "--call-timeout"), /invite=5 is not a whole number from 32 to 3600/);
+  assert.throws(() => applySettings(defaultSettings(), "invite=5", TIMEOUTS, "--call-timeout"), /--call-timeout invite: 5 is out of range: an integer from 32 to 3600/);
   assert.throws(() => applySettings(defaultSettings(), "bogus=5", TIMEOUTS, "--call-timeout"), /unknown name 'bogus'/);
 });
 

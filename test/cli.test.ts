@@ -99,6 +99,51 @@ test("no progress line when stderr is not a terminal", () => {
   assert.not.match(r.stderr, /packets\/s|\r/);
 });
 
+// Issue 9, fault 4: these trapped, wrapped to 0 (reassembly silently off) or spun
+// forever ignoring SIGTERM; each is now refused before anything starts. The
+// timeout only keeps a regression (a hang) from hanging the suite.
+function refusedAtOnce(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8", timeout: 60_000, env: { ...process.env, ...env } });
+  assert.is(r.signal, null, `${args.join(" ")}: did not exit by itself; stderr: ${r.stderr}`);
+  assert.is(r.status, 2, `${args.join(" ")}: exit ${r.status}; stderr: ${r.stderr}`);
+  assert.is(r.stdout, "", "no envelope is written");
+  return r.stderr;
+}
+
+test("numeric options out of range exit 2 at once with the option, the value, the range and the unit", () => {
+  const cases: Array<[string[], string]> = [
+    [["--tcp-flows", "50000000"], "--tcp-flows: 50000000 is out of range: an integer from 0 to 1048576 (flows)"],
+    [["--tcp-buffers", "1000000000"], "--tcp-buffers: 1000000000 is out of range: an integer from 1 to 5000 (buffers)"],
+    [["--tcp-flows", "4294967296"], "--tcp-flows: 4294967296 is out of range: an integer from 0 to 1048576 (flows)"],
+    [["--tcp-flows", "1e10"], "--tcp-flows: 1e10 is not an integer: an integer from 0 to 1048576 (flows)"],
+    [["--defrag-slots", "4294967296"], "--defrag-slots: 4294967296 is out of range: an integer from 0 to 1024 (datagrams)"],
+    [["--vxlan-port", "0x12b5"], "--vxlan-port: 0x12b5 is not an integer: an integer from 1 to 65535 (UDP port)"],
+    [["--events", "/dev/null", "--call-limit", "calls=1e10"], "--call-limit calls: 1e10 is not an integer: an integer from 1 to 10000000 (calls)"],
+    [["--events", "/dev/null", "--call-timeout", "invite=4294967296"], "--call-timeout invite: 4294967296 is out of range: an integer from 32 to 3600 (seconds)"],
+    [["--events", "/dev/null", "--event-rate", "20,1.5,3000"], "--event-rate per minute: 1.5 is not an integer: an integer from 0 to 1000000 (events per minute, 0 for no limit)"],
+    [["--metrics", "127.0.0.1:1e3"], "--metrics port: 1e3 is not an integer: an integer from 1 to 65535 (TCP port)"],
+    [["--mqtt", "mqtt://127.0.0.1:0"], "--mqtt port: 0 is out of range: an integer from 1 to 65535 (port)"],
+    [["--hep", "udp://127.0.0.1:0"], "--hep port: 0 is out of range: an integer from 1 to 65535 (port)"],
+  ];
+  for (const [args, message] of cases) assert.is(refusedAtOnce(["replay", SAMPLE, ...args]), `siphon: ${message}\n`);
+  assert.is(refusedAtOnce(["replay", SAMPLE], { SIPHON_TCP_FLOWS: "1e10" }),
+    "siphon: SIPHON_TCP_FLOWS: 1e10 is not an integer: an integer from 0 to 1048576 (flows)\n");
+  const file = join(tmp, "fraction.json");
+  writeFileSync(file, JSON.stringify({ "tcp-flows": 1.5 }));
+  assert.is(refusedAtOnce(["replay", SAMPLE, "--config", file]),
+    `siphon: ${file}: "tcp-flows": 1.5 is not an integer: an integer from 0 to 1048576 (flows)\n`);
+  assert.is(refusedAtOnce(["capture", "-i", "lo", "--sip-port", "65536"]),
+    "siphon: --sip-port: 65536 is out of range: an integer from 1 to 65535 (port)\n");
+});
+
+test("tables that each fit but together pass the core's memory budget exit 2 with what they would cost", () => {
+  const stderr = refusedAtOnce(["replay", SAMPLE, "--tcp-flows", "1048576", "--tcp-buffers", "5000"]);
+  assert.match(stderr, /^siphon: the configured tables need (\d+) MiB of core memory, more than the 2048 MiB it may use \(tcp-flows 1048576 x 256 bytes, tcp-buffers 5000 x 2 x 196608 bytes, defrag-slots 64 x 64 KiB\): lower them\n$/);
+  assert.ok(Number(/need (\d+) MiB/.exec(stderr)![1]) > 2048, stderr);
+  const alone = siphon(["replay", SAMPLE, "--tcp-buffers", "5000", "--defrag-slots", "1024"]);
+  assert.is(alone.code, 0, `each at its maximum with the rest at their defaults fits: ${alone.stderr}`);
+});
+
 // `script` runs the command on a pseudo-terminal, as an operator's shell would.
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 if (hasScript) {

@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, envName, OPTIONS, UsageError } from "../host/config";
+import { readFileSync } from "node:fs";
+import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS, UsageError } from "../host/config";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-config-"));
 const SAMPLE = "fixtures/captures/sip-method.pcap";
@@ -52,9 +53,9 @@ test("unknown, badly typed and contradictory options are refused with what to do
   refused(["--config", file("c.json", { topik: "x" })], {}, /unknown option "topik"/);
   refused(["--config", file("d.json", "{ not json")], {}, /cannot read/);
   refused(["--config", file("e.json", [1, 2])], {}, /one JSON object/);
-  refused(["--qos", "2"], {}, /--qos: must be one of 0, 1/);
-  refused([], { SIPHON_QOS: "high" }, /SIPHON_QOS: expected a number/);
-  refused(["--config", file("f.json", { keepalive: "30" })], {}, /"keepalive": expected a number/);
+  refused(["--qos", "2"], {}, /--qos: 2 is out of range: an integer from 0 to 1 \(QoS level\)/);
+  refused([], { SIPHON_QOS: "high" }, /SIPHON_QOS: high is not an integer: an integer from 0 to 1/);
+  refused(["--config", file("f.json", { keepalive: "30" })], {}, /"keepalive": "30" is a string, not a number \(write it without quotes\): an integer from 0 to 65535 \(seconds\)/);
   refused(["--filter", "request", "--filter-file", "f"], {}, /--filter or --filter-file, not both/);
   refused(["--mqtt", "mqtt://x", "--mqtt-cert", "c"], {}, /--mqtt-cert and --mqtt-key go together/);
   refused(["--status-topic", "s"], {}, /MQTT options were given without --mqtt/);
@@ -63,7 +64,7 @@ test("unknown, badly typed and contradictory options are refused with what to do
   refused(["--hep-id", "7"], {}, /HEP options were given without --hep/);
   refused(["--mqtt", "mqtt://x", "--password", "p"], {}, /--password needs --username/);
   refused(["--mqtt", "mqtt://x", "--status-topic", "siphon/sip"], {}, /--status-topic must differ from --topic/);
-  refused(["--inflight", "0", "--mqtt", "mqtt://x"], {}, /--inflight: must be at least 1/);
+  refused(["--inflight", "0", "--mqtt", "mqtt://x"], {}, /--inflight: 0 is out of range: an integer from 1 to 65535 \(messages\)/);
 });
 
 test("the configuration is printed at start with secrets masked", () => {
@@ -83,7 +84,77 @@ test("command line: a bad option exits 2 with one line, never a stack trace", ()
   assert.is(r.stderr, "siphon: --mqtt: scheme 'http' is not mqtt, mqtts, ws or wss\n");
   const e = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", SAMPLE], { encoding: "utf8", env: { ...process.env, SIPHON_QOS: "7" } });
   assert.is(e.status, 2);
-  assert.match(e.stderr, /^siphon: SIPHON_QOS: must be one of 0, 1, got "7"\n$/);
+  assert.match(e.stderr, /^siphon: SIPHON_QOS: 7 is out of range: an integer from 0 to 1 \(QoS level\)\n$/);
+});
+
+// Issue 9: numbers were read with Number(): 4294967296 wrapped to 0 in the core
+// (reassembly silently off), 1e10 spun it forever, 1.5 in a file became 1.
+const NUMBER_OPTIONS = OPTIONS.filter((o) => o.type === "integer" || o.type === "number");
+
+test("every number option has a type, a range and a unit, shown in --help and in docs/configuration.md", () => {
+  const help = optionsHelp("replay") + optionsHelp("capture");
+  const docs = readFileSync("docs/configuration.md", "utf8");
+  assert.ok(NUMBER_OPTIONS.length >= 15, `only ${NUMBER_OPTIONS.length} number options`);
+  for (const o of NUMBER_OPTIONS) {
+    const b = boundsOf(o);
+    assert.ok(b.min <= b.max && Number.isSafeInteger(b.max) && b.unit !== "", o.name);
+    const shown = `${b.type === "number" ? "a number" : "an integer"} ${b.min} to ${b.max} ${b.unit}`;
+    assert.ok(help.includes(shown), `--help does not show "${shown}" for --${o.name}`);
+    const row = `| \`--${o.name}\` | ${b.type} | ${b.min} to ${b.max} | ${b.unit} |`;
+    assert.ok(docs.includes(row), `docs/configuration.md has no row "${row}"`);
+  }
+});
+
+function refusal(args: string[], env: Record<string, string> = {}): string {
+  try {
+    loadConfig("replay", args, env);
+  } catch (err) {
+    assert.instance(err, UsageError, String(err));
+    return (err as Error).message;
+  }
+  assert.unreachable(`accepted: ${JSON.stringify(args)} ${JSON.stringify(env)}`);
+  return "";
+}
+
+test("a number outside its type or range is refused from a flag, SIPHON_* and the file, naming option, value, range and unit", () => {
+  const flows = describeBounds(boundsOf(OPTIONS.find((o) => o.name === "tcp-flows")!));
+  assert.is(flows, "an integer from 0 to 1048576 (flows)");
+  const texts = ["50000000", "4294967296", "1e10", "0x10", "1.5", "-1", "NaN", "Infinity", "+5", " 5", "5 ", "1_000", "٣"];
+  for (const text of texts) {
+    const shown = /^\S+$/.test(text) ? text : JSON.stringify(text);
+    assert.is(refusal([`--tcp-flows=${text}`, "x"]).endsWith(`: ${flows}`), true, text);
+    assert.ok(refusal([`--tcp-flows=${text}`, "x"]).startsWith(`--tcp-flows: ${shown} is `), refusal([`--tcp-flows=${text}`, "x"]));
+    assert.ok(refusal(["x"], { SIPHON_TCP_FLOWS: text }).startsWith(`SIPHON_TCP_FLOWS: ${shown} is `), text);
+  }
+  assert.is(refusal(["--tcp-flows", "", "x"]), `--tcp-flows: "" is not an integer: ${flows}`);
+  assert.is(refusal(["--tcp-flows", "4294967296", "x"]), `--tcp-flows: 4294967296 is out of range: ${flows}`);
+  assert.is(refusal(["--tcp-buffers", "1000000000", "x"]), "--tcp-buffers: 1000000000 is out of range: an integer from 1 to 5000 (buffers)");
+  assert.is(refusal(["--defrag-slots", "4294967296", "x"]), "--defrag-slots: 4294967296 is out of range: an integer from 0 to 1024 (datagrams)");
+  const inFile = (value: unknown): string => refusal(["--config", file("n.json", { "tcp-flows": value }), "x"]);
+  assert.match(inFile(1.5), /"tcp-flows": 1\.5 is not an integer: an integer from 0 to 1048576 \(flows\)$/);
+  assert.match(inFile(4294967296), /"tcp-flows": 4294967296 is out of range: /);
+  assert.match(inFile(-1), /"tcp-flows": -1 is out of range: /);
+  assert.match(inFile(1e10), /"tcp-flows": 10000000000 is out of range: /);
+  assert.match(inFile("100"), /"tcp-flows": "100" is a string, not a number \(write it without quotes\): /);
+  assert.match(inFile(null), /"tcp-flows": null is not a number: /);
+});
+
+test("the edges of a range are accepted, and a fraction only where the option is a number", () => {
+  const c = loadConfig("replay", ["--tcp-flows", "1048576", "--tcp-buffers", "1", "--defrag-slots", "0", "--flush-timeout", "0.5", "x"], {});
+  assert.equal([c.num("tcp-flows"), c.num("tcp-buffers"), c.num("defrag-slots"), c.num("flush-timeout")], [1048576, 1, 0, 0.5]);
+  assert.is(loadConfig("replay", ["--config", file("m.json", { "tcp-flows": 0, "flush-timeout": 2.5 }), "x"], {}).num("flush-timeout"), 2.5);
+  assert.match(refusal(["--flush-timeout", "1e1", "x"]), /^--flush-timeout: 1e1 is not a decimal number: a number from 0 to 3600 \(seconds\)$/);
+  assert.match(refusal(["--tcp-idle", "2.5", "x"]), /^--tcp-idle: 2\.5 is not an integer: an integer from 1 to 86400 \(seconds\)$/);
+});
+
+test("repeatable port options check each port, from flags, SIPHON_* and the file", () => {
+  const c = loadConfig("capture", ["--sip-port", "5080", "--sip-port", "65535", "--vxlan-port", "8472"], {});
+  assert.equal([c.list("sip-port"), c.list("vxlan-port")], [["5080", "65535"], ["8472"]]);
+  assert.equal(loadConfig("replay", ["x"], { SIPHON_VXLAN_PORT: "4789, 8472" }).list("vxlan-port"), ["4789", "8472"]);
+  assert.match(refusal(["--vxlan-port", "0x12b5", "x"]), /^--vxlan-port: 0x12b5 is not an integer: an integer from 1 to 65535 \(UDP port\)$/);
+  assert.match(refusal(["x"], { SIPHON_VXLAN_PORT: "4789,70000" }), /^SIPHON_VXLAN_PORT: 70000 is out of range: /);
+  assert.match(refusal(["--config", file("p.json", { "vxlan-port": [4789, 1.5] }), "x"]), /"vxlan-port": 1\.5 is not an integer/);
+  assert.throws(() => loadConfig("capture", ["--sip-port", "0"], {}), /--sip-port: 0 is out of range: an integer from 1 to 65535 \(port\)/);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as L from "../assembly/layout";
-import { Core } from "../host/core";
+import { Core, coreMemoryBytes, coreMemoryProblem } from "../host/core";
 import {
   runFrames, udpFrame, sip, INVITE, ethernet, ipv4Packet, ipv6Packet, udpHeader, concat,
 } from "./helpers";
@@ -225,6 +225,20 @@ test("batches: more frames than fit one push all come out, in order", () => {
 test("the SIMD and scalar builds give the same bytes", () => {
   const frames = [{ data: udpFrame(INVITE) }, { data: udpFrame(INVITE + INVITE, { src: "2001:db8::5", dst: "::1" }) }];
   assert.is(runFrames(frames, { build: "simd" }).ndjson, runFrames(frames, { build: "scalar" }).ndjson);
+});
+
+// The host checks what a configuration costs before configuring the core (issue 9):
+// its per-entry sizes must follow assembly/ or the check passes what traps.
+test("the host's memory estimate covers what a configured core reserves, and not much more", () => {
+  const configurations = [{}, { tcpFlows: 0, defragSlots: 0 }, { tcpFlows: 1 << 20, tcpBuffers: 16 }, { tcpBuffers: 600, defragSlots: 1024 }];
+  for (const options of configurations) {
+    const core = new Core({ sensor: "mem", agent: "test", ...options }, () => {});
+    const estimate = coreMemoryBytes(options);
+    const over = estimate - core.memoryBytes;
+    assert.ok(over >= 0 && over < 2 << 20, `${JSON.stringify(options)}: estimated ${estimate}, the core has ${core.memoryBytes}`);
+  }
+  assert.throws(() => new Core({ sensor: "mem", agent: "test", tcpFlows: 2 ** 32 }, () => {}), /core: the configured tables need \d+ MiB/);
+  assert.is(coreMemoryProblem({ tcpFlows: 1 << 20, tcpBuffers: 5000 })?.includes("more than the 2048 MiB"), true);
 });
 
 test.run();

@@ -2,6 +2,7 @@
 // (--no-events) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
+import { boundedNumber, UsageError } from "../config";
 import { BoundedMap } from "./bounded";
 
 export interface RateLimits {
@@ -94,11 +95,16 @@ export function parseBlocklist(text: string): Set<EventType> {
 }
 
 // "20,300,3000": per second, per minute, per hour; 0 lifts that window's limit.
+// Each window's limit: 0 lifts it; the bound keeps a typo from meaning "no limit" by overflow.
+const RATE_WINDOWS = ["per second", "per minute", "per hour"] as const;
+const RATE_MAX = 1_000_000;
+
 export function parseRate(text: string): RateLimits {
   const parts = text.split(",").map((s) => s.trim());
-  const numbers = parts.map(Number);
-  if (parts.length !== 3 || numbers.some((n) => !Number.isInteger(n) || n < 0)) {
-    throw new Error(`--event-rate: '${text}' is not three whole numbers PER_SECOND,PER_MINUTE,PER_HOUR (0 for no limit), e.g. 20,300,3000`);
+  if (parts.length !== 3) {
+    throw new UsageError(`--event-rate: '${text}' is not three integers PER_SECOND,PER_MINUTE,PER_HOUR (0 for no limit), e.g. 20,300,3000`);
   }
-  return { perSecond: numbers[0], perMinute: numbers[1], perHour: numbers[2] };
+  const [perSecond, perMinute, perHour] = parts.map((part, i) =>
+    boundedNumber(part, { type: "integer", min: 0, max: RATE_MAX, unit: `events ${RATE_WINDOWS[i]}, 0 for no limit` }, `--event-rate ${RATE_WINDOWS[i]}`));
+  return { perSecond, perMinute, perHour };
 }

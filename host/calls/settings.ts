@@ -1,6 +1,7 @@
 // The tracker's timeouts and limits: defaults, allowed ranges, and the
 // `--call-timeout NAME=SECONDS` / `--call-limit NAME=N` parsing. docs/events.md
 // explains each one.
+import { boundedNumber, UsageError } from "../config";
 
 export interface TrackerSettings {
   inviteSeconds: number;       // INVITE with no final response
@@ -21,23 +22,24 @@ interface Range {
   fallback: number;
   low: number;
   high: number;
+  unit: string;
 }
 
 export const TIMEOUTS: Record<string, Range> = {
-  invite: { key: "inviteSeconds", fallback: 180, low: 32, high: 3600 },
-  grace: { key: "graceSeconds", fallback: 5, low: 0, high: 32 },
-  established: { key: "establishedSeconds", fallback: 7200, low: 60, high: 86400 },
-  linger: { key: "lingerSeconds", fallback: 32, low: 1, high: 300 },
-  transaction: { key: "transactionSeconds", fallback: 32, low: 1, high: 300 },
-  challenge: { key: "challengeSeconds", fallback: 60, low: 1, high: 600 },
-  "expiry-grace": { key: "expiryGraceSeconds", fallback: 0, low: 0, high: 3600 },
-  counters: { key: "countersSeconds", fallback: 60, low: 0, high: 86400 },
+  invite: { key: "inviteSeconds", fallback: 180, low: 32, high: 3600, unit: "seconds" },
+  grace: { key: "graceSeconds", fallback: 5, low: 0, high: 32, unit: "seconds" },
+  established: { key: "establishedSeconds", fallback: 7200, low: 60, high: 86400, unit: "seconds" },
+  linger: { key: "lingerSeconds", fallback: 32, low: 1, high: 300, unit: "seconds" },
+  transaction: { key: "transactionSeconds", fallback: 32, low: 1, high: 300, unit: "seconds" },
+  challenge: { key: "challengeSeconds", fallback: 60, low: 1, high: 600, unit: "seconds" },
+  "expiry-grace": { key: "expiryGraceSeconds", fallback: 0, low: 0, high: 3600, unit: "seconds" },
+  counters: { key: "countersSeconds", fallback: 60, low: 0, high: 86400, unit: "seconds" },
 };
 
 export const LIMITS: Record<string, Range> = {
-  calls: { key: "maxCalls", fallback: 100_000, low: 1, high: 10_000_000 },
-  bindings: { key: "maxBindings", fallback: 100_000, low: 1, high: 10_000_000 },
-  transactions: { key: "maxTransactions", fallback: 100_000, low: 1, high: 10_000_000 },
+  calls: { key: "maxCalls", fallback: 100_000, low: 1, high: 10_000_000, unit: "calls" },
+  bindings: { key: "maxBindings", fallback: 100_000, low: 1, high: 10_000_000, unit: "bindings" },
+  transactions: { key: "maxTransactions", fallback: 100_000, low: 1, high: 10_000_000, unit: "transactions" },
 };
 
 export function defaultSettings(): TrackerSettings {
@@ -53,12 +55,9 @@ export function applySettings(settings: TrackerSettings, text: string, table: Re
     const [name, value] = item.split("=").map((s) => s.trim());
     const range = table[name];
     if (range === undefined) {
-      throw new Error(`${option}: unknown name '${name}'; one of ${Object.keys(table).join(", ")}`);
+      throw new UsageError(`${option}: unknown name '${name}'; one of ${Object.keys(table).join(", ")}`);
     }
-    const number = Number(value);
-    if (value === undefined || value === "" || !Number.isInteger(number) || number < range.low || number > range.high) {
-      throw new Error(`${option}: ${name}=${value ?? ""} is not a whole number from ${range.low} to ${range.high}`);
-    }
+    const number = boundedNumber(value ?? "", { type: "integer", min: range.low, max: range.high, unit: range.unit }, `${option} ${name}`);
     settings[range.key] = number;
   }
   return settings;

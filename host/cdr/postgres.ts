@@ -2,6 +2,7 @@
 // created on first use, rows written in batches (one multi-row INSERT per
 // batch, in the background) and keyed by (sensor, call_id) so that a replay of
 // the same capture rewrites the same rows instead of adding duplicates.
+import { checkUrlPort } from "../config";
 import { pgLibrary } from "../lazy";
 import type { SipEvent } from "../calls/events";
 import type { EventOutput } from "../sink/events";
@@ -47,6 +48,7 @@ export function splitCdrUrl(url: string): { connectionString: string; table: str
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
     throw new Error(`--cdr: scheme '${parsed.protocol.replace(/:$/, "")}' is not postgres or postgresql`);
   }
+  checkUrlPort(parsed, "--cdr");
   const table = parsed.searchParams.get("table") ?? DEFAULT_TABLE;
   if (!TABLE_NAME.test(table)) throw new Error(`--cdr: table '${table}' is not a plain SQL name (letters, digits, _)`);
   parsed.searchParams.delete("table");

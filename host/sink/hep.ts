@@ -2,6 +2,7 @@
 // its own HEP packet with the standard chunks, so Homer and other collectors
 // take Siphon's messages. Over UDP one datagram per message; over TCP the
 // packets follow one another on a connection that is re-made with backoff.
+import { checkUrlPort } from "../config";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
 import type { MessageBatch, SipMessage } from "../core";
@@ -112,6 +113,7 @@ export function parseHepUrl(url: string): { transport: "udp" | "tcp"; host: stri
   const transport = u.protocol.replace(/:$/, "");
   if (transport !== "udp" && transport !== "tcp") throw new Error(`--hep: scheme '${transport}' is not udp or tcp`);
   if (!u.port) throw new Error(`--hep: '${url}' names no port, e.g. udp://${u.hostname || "host"}:9060`);
+  checkUrlPort(u, "--hep");
   return { transport, host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
 }
 
