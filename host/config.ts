@@ -5,6 +5,7 @@
 // add a row to OPTIONS (and, if it constrains others, a rule to checkOptions).
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
+import { maskUrlPasswords } from "./redact";
 
 // "integer": a whole number (counts, bytes, ports, whole seconds); "number": a decimal
 // that may have a fraction. Both need `min`, `max` and `unit`: every number a user
@@ -167,10 +168,12 @@ export class Config {
     return this.values.get(spec(name).name)?.value === true;
   }
 
-  // name=value pairs of every option set, secrets masked: the line printed at start.
+  // name=value pairs of every option set, secrets and URL passwords masked: the line printed at start.
   printable(): Record<string, Value> {
     const out: Record<string, Value> = {};
-    for (const [name, { value }] of this.values) out[name] = spec(name).secret ? "***" : value;
+    for (const [name, { value }] of this.values) {
+      out[name] = spec(name).secret ? "***" : typeof value === "string" ? maskUrlPasswords(value) : value;
+    }
     return out;
   }
 }

@@ -1,6 +1,8 @@
 // Logs: one JSON object per line on stderr, with a time, a level and a message.
 // SIP content (message bytes, headers) is passed only through sip(), which
 // drops it unless --log-sip was given, so debug logs never leak calls by default.
+import { maskUrlPasswords, maskUrlPasswordsIn } from "./redact";
+
 export type Level = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -29,7 +31,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
   const emit = (level: Level, msg: string, fields?: Fields): void => {
     if (RANK[level] < threshold) return;
-    write(JSON.stringify({ time: now().toISOString(), level, msg, ...fields }) + "\n");
+    const line = { time: now().toISOString(), level, msg: maskUrlPasswords(msg), ...maskUrlPasswordsIn(fields) as Fields };
+    write(JSON.stringify(line) + "\n");
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),

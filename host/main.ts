@@ -9,6 +9,7 @@ import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
 import { capture, listInterfaces } from "./capture";
 import { coreMemoryProblem, type StreamLimits } from "./core";
+import { maskUrlPasswords } from "./redact";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -171,7 +172,7 @@ quitQuietlyOnClosedPipe();
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: Error) => {
-    process.stderr.write(`siphon: ${err.message}\n`);
+    process.stderr.write(`siphon: ${maskUrlPasswords(err.message)}\n`);
     if (process.env.SIPHON_DEBUG) process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError ? EXIT_USAGE : EXIT_FAILED;
   },

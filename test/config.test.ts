@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { maskUrlPasswords } from "../host/redact";
 import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS, UsageError } from "../host/config";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-config-"));
@@ -85,6 +86,47 @@ test("command line: a bad option exits 2 with one line, never a stack trace", ()
   const e = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", SAMPLE], { encoding: "utf8", env: { ...process.env, SIPHON_QOS: "7" } });
   assert.is(e.status, 2);
   assert.match(e.stderr, /^siphon: SIPHON_QOS: 7 is out of range: an integer from 0 to 1 \(QoS level\)\n$/);
+});
+
+// Issue 9, fault 5: the --mqtt password was printed in clear in the start-up line.
+test("a URL's password is masked in one helper, the user name and the rest of the URL kept", () => {
+  assert.is(maskUrlPasswords("mqtt://alice:s3cret@broker:1883/x"), "mqtt://alice:***@broker:1883/x");
+  assert.is(maskUrlPasswords("at 'postgres://u:p@ss:w@rd@db/x?table=t' and wss://:k@h"), "at 'postgres://u:***@db/x?table=t' and wss://:***@h");
+  for (const unchanged of ["mqtt://alice@broker:1883", "mqtt://broker:1883", "udp://[::1]:9060", "sip:alice:pw@example.com"]) {
+    assert.is(maskUrlPasswords(unchanged), unchanged);
+  }
+});
+
+const PASSWORDS = ["PWmqtt", "PWhep", "PWcdr"];
+const hasNoPassword = (text: string): void => {
+  for (const pw of PASSWORDS) assert.not.ok(text.includes(pw), `${pw} printed: ${text}`);
+};
+
+test("no URL password is printed: the start-up line, the logs and the end of a run", () => {
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", file("empty.pcap", ""), "--log-level", "debug", "--flush-timeout", "1",
+    "--mqtt", "mqtt://alice:PWmqtt@127.0.0.1:1", "--hep", "udp://bob:PWhep@127.0.0.1:9",
+    "--cdr", "postgres://carol:PWcdr@127.0.0.1:1/test?table=siphon_mask_test"], { encoding: "utf8" });
+  assert.match(r.stderr, /no capture data/, "the run ended with its error");
+  const options = (JSON.parse(r.stderr.split("\n")[0]) as { options: Record<string, string> }).options;
+  assert.equal([options.mqtt, options.hep, options.cdr],
+    ["mqtt://alice:***@127.0.0.1:1", "udp://bob:***@127.0.0.1:9", "postgres://carol:***@127.0.0.1:1/test?table=siphon_mask_test"]);
+  hasNoPassword(r.stderr + r.stdout);
+});
+
+test("an error that echoes a URL hides its password, for every URL option", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["replay", SAMPLE, "--mqtt", "mqtt://alice:PWmqtt@127.0.0.1:99999"], /--mqtt: 'mqtt:\/\/alice:\*\*\*@127\.0\.0\.1:99999' is not a URL/],
+    [["replay", SAMPLE, "--mqtt", "mqtt://alice:p@ss:PWmqtt@127.0.0.1:99999"], /--mqtt: 'mqtt:\/\/alice:\*\*\*@127\.0\.0\.1:99999' is not a URL/],
+    [["replay", SAMPLE, "--hep", "udp://bob:PWhep@127.0.0.1"], /--hep: 'udp:\/\/bob:\*\*\*@127\.0\.0\.1' names no port/],
+    [["replay", SAMPLE, "--events", "/dev/null", "--cdr", "postgres://carol:PWcdr@127.0.0.1:99999/x"], /--cdr: 'postgres:\/\/carol:\*\*\*@127\.0\.0\.1:99999\/x' is not a URL/],
+    [["cdr", "--events", "/dev/null", "--cdr", "postgres://carol:PWcdr@127.0.0.1:99999/x"], /--cdr: 'postgres:\/\/carol:\*\*\*@/],
+  ];
+  for (const [args, message] of cases) {
+    const r = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8" });
+    assert.is(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+    hasNoPassword(r.stderr);
+  }
 });
 
 // Issue 9: numbers were read with Number(): 4294967296 wrapped to 0 in the core

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "./postgres";
 import { parseEvent } from "./record";
+import { maskUrlPasswords } from "../redact";
 
 export const CDR_HELP = `Usage:
   siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
@@ -87,9 +88,9 @@ async function fromTopic(url: string, topic: string, take: (line: string) => voi
     for (const line of payload.toString("utf8").split("\n")) take(line);
   });
   client.on("connect", () => client.subscribe(topic, { qos: 1 }, (err) => {
-    process.stderr.write(err ? `siphon cdr: cannot subscribe to ${topic} on ${url}: ${err.message}\n` : `siphon cdr: reading events from ${topic} on ${url}\n`);
+    process.stderr.write(err ? `siphon cdr: cannot subscribe to ${topic} on ${maskUrlPasswords(url)}: ${err.message}\n` : `siphon cdr: reading events from ${topic} on ${maskUrlPasswords(url)}\n`);
   }));
-  client.on("error", (err) => process.stderr.write(`siphon cdr: mqtt ${url}: ${err.message}\n`));
+  client.on("error", (err) => process.stderr.write(`siphon cdr: mqtt ${maskUrlPasswords(url)}: ${maskUrlPasswords(err.message)}\n`));
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());

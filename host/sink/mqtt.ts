@@ -6,6 +6,7 @@
 // stream, so a batch costs a handful of socket writes instead of one publish
 // call (and one callback, one store entry) per message. QoS 1 packet ids come
 // from our own range; PUBACKs are read from the client's packet events.
+import { maskUrlPasswords } from "../redact";
 import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
 import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
@@ -363,7 +364,7 @@ function brokerName(url: string): string {
     const u = new URL(url);
     return `${u.protocol}//${u.host}`;
   } catch {
-    return url;
+    return maskUrlPasswords(url);
   }
 }
 
