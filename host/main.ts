@@ -7,6 +7,7 @@ import { FilterError } from "./filter/errors";
 import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
+import { Interrupted } from "./signals";
 import { capture, listInterfaces } from "./capture";
 import { coreMemoryProblem, type StreamLimits } from "./core";
 import { maskUrlPasswords } from "./redact";
@@ -80,7 +81,8 @@ async function runReplay(args: string[]): Promise<number> {
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
   const streams = streamLimits(config);
   const service = await startService(config, "replay");
-  if (config.positionals[0] === "-") service.onStop(() => process.stdin.destroy());
+  const reading = new AbortController();
+  service.onStop(() => reading.abort(new Interrupted(service.signals.received ?? "a signal")));
   let failure: unknown;
   try {
     await replay({
@@ -93,6 +95,7 @@ async function runReplay(args: string[]): Promise<number> {
       sinks: service.outputs().sinks,
       onCore: service.attach,
       stopRequested: () => service.signals.received,
+      stop: reading.signal,
     });
   } catch (err) {
     failure = err;

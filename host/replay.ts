@@ -19,6 +19,7 @@ export interface ReplayOptions {
   sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
   onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
   stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
+  stop?: AbortSignal;         // ends reading a stream (stdin, a FIFO) even while it waits for data
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
@@ -32,13 +33,13 @@ export async function replay(options: ReplayOptions): Promise<void> {
   try {
     await readCapture(options.input, core, (bytesRead, totalBytes) => {
       progress.update(bytesRead, totalBytes, core.framesTaken);
-      // A stream (tcpdump -U -w - | siphon replay -) may pause for long: what arrived
-      // goes out now, not when a batch fills. Files keep their large batches.
-      if (options.input === "-") core.flush();
+      // A stream (tcpdump -U -w - | siphon replay -, or a FIFO) may pause for long: what
+      // arrived goes out now, not when a batch fills. Regular files keep their large batches.
+      if (totalBytes === undefined) core.flush();
       const signal = options.stopRequested?.();
       if (signal !== undefined) throw new Interrupted(signal);
       return sink.backlog();
-    });
+    }, options.stop);
   } catch (err) {
     failure = err;
   }

@@ -1,8 +1,11 @@
 // The command as a user runs it: the bundled dist/siphon.mjs under plain node.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { INVITE, pcapFile, sip, udpFrame } from "./helpers";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -143,6 +146,61 @@ test("tables that each fit but together pass the core's memory budget exit 2 wit
   const alone = siphon(["replay", SAMPLE, "--tcp-buffers", "5000", "--defrag-slots", "1024"]);
   assert.is(alone.code, 0, `each at its maximum with the rest at their defaults fits: ${alone.stderr}`);
 });
+
+// Issue 9, fault 6: a FIFO (or /dev/stdin) was read synchronously: nothing came
+// out, and SIGTERM was not handled, until the writer closed it.
+const hasMkfifo = spawnSync("mkfifo", ["--version"]).status === 0;
+
+// Resolves with `what` once it happens; a hang becomes a failure that says what was awaited
+// and what siphon printed (a guard far above any wait, not a timing).
+function guarded<T>(what: string, event: Promise<T>, seen: () => string): Promise<T> {
+  let guard: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    guard = setTimeout(() => reject(new Error(`no ${what}; siphon's stderr so far: ${seen()}`)), 60_000);
+  });
+  return Promise.race([event, hang]).finally(() => clearTimeout(guard));
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+if (hasMkfifo) {
+  test("a FIFO as the input: envelopes come out while the writer holds it open, and SIGTERM then ends the run with the summary", async () => {
+    const fifo = join(tmp, "capture.fifo");
+    assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+    const bye = sip(["BYE sip:bob@biloxi.example.com SIP/2.0", "Call-ID: fifo-second@example.com", "CSeq: 2 BYE", "Content-Length: 0"]);
+    const capture = pcapFile([udpFrame(INVITE), udpFrame(bye)]);
+    const firstEnd = 24 + 16 + udpFrame(INVITE).length;
+    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", fifo, "--sensor", "fifo"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const exit = exited(child);
+    const envelopes = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const nextEnvelope = async (what: string): Promise<{ call_id: string }> => {
+      const line = await guarded(what, envelopes.next(), () => stderr);
+      assert.not.ok(line.done, `siphon's output ended before ${what}; stderr: ${stderr}`);
+      return JSON.parse(line.value as string) as { call_id: string };
+    };
+    const writer = await guarded("reader on the FIFO", open(fifo, "w"), () => stderr);
+    // In pieces that cut the file header and a record: each envelope must come out
+    // while the writer still holds the FIFO open.
+    await writer.write(capture.subarray(0, 10));
+    await writer.write(capture.subarray(10, firstEnd - 5));
+    await writer.write(capture.subarray(firstEnd - 5, firstEnd));
+    assert.is((await nextEnvelope("envelope of the first record")).call_id, "a84b4c76e66710@pc33.atlanta.example.com");
+    await writer.write(capture.subarray(firstEnd));
+    assert.is((await nextEnvelope("envelope of the second record")).call_id, "fifo-second@example.com");
+    // Idle, the writer still open: SIGTERM must end the run without it.
+    child.kill("SIGTERM");
+    const code = await guarded("exit after SIGTERM while the FIFO's writer was open and idle", exit, () => stderr);
+    await writer.close();
+    assert.is(code, 0, stderr);
+    assert.match(stderr, /^siphon: 2 packets, 2 SIP messages \(udp 2, tcp 0, ws 0\), 0 non-SIP, 0 malformed in [\d.]+ s$/m);
+  });
+} else {
+  console.log("cli.test: mkfifo is not installed; the FIFO input tests were NOT run");
+}
 
 // `script` runs the command on a pseudo-terminal, as an operator's shell would.
 const hasScript = spawnSync("script", ["--version"]).status === 0;

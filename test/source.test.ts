@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { spawnSync } from "node:child_process";
+import { open } from "node:fs/promises";
 import {
   CaptureError, CaptureParser, readCapture, readCaptureStream, type FrameSink,
 } from "../host/source/capture";
@@ -554,6 +556,54 @@ test("readCapture: an empty file is an error", async () => {
     assert.is((err as Error).message, `${path}: no capture data (the input is empty) at byte 0`);
   }
 });
+
+// Issue 9, fault 6: a FIFO was read with readSync, which waits for data with the
+// event loop stopped. Here the writer is in this same process: a blocking read
+// would never let it write.
+const hasMkfifo = spawnSync("mkfifo", ["--version"]).status === 0;
+
+function fifoPath(name: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "siphon-fifo-")), name);
+  assert.is(spawnSync("mkfifo", [path]).status, 0);
+  return path;
+}
+
+if (hasMkfifo) {
+  test("readCapture: a FIFO is read as a stream, frames arriving while its writer holds it open; a stop ends it", async () => {
+    const file = smallPcap();
+    const fifo = fifoPath("capture.fifo");
+    const recorder = new Recorder();
+    const stop = new AbortController();
+    let allRead: () => void = () => {};
+    const read = new Promise<void>((resolve) => { allRead = resolve; });
+    const totals: Array<number | undefined> = [];
+    const reading = readCapture(fifo, recorder, (bytes, total) => {
+      totals.push(total);
+      if (bytes === file.length) allRead();
+    }, stop.signal);
+    const writer = await open(fifo, "w");
+    await writer.write(file.subarray(0, 30));
+    await writer.write(file.subarray(30));
+    await read;
+    assert.equal(recorder.frames, parseCleanly(file));
+    assert.ok(totals.every((t) => t === undefined), "a FIFO has no size to show progress against");
+    const reason = new Error("stopped by SIGTERM");
+    stop.abort(reason);
+    await reading.then(() => assert.unreachable("resolved though stopped"), (err) => assert.is(err, reason));
+    await writer.close();
+  });
+
+  test("readCapture: a stop while a FIFO waits for its first writer ends the wait", async () => {
+    const stop = new AbortController();
+    const reading = readCapture(fifoPath("unopened.fifo"), new Recorder(), undefined, stop.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    const reason = new Error("stopped by SIGINT");
+    stop.abort(reason);
+    await reading.then(() => assert.unreachable("resolved though stopped"), (err) => assert.is(err, reason));
+  });
+} else {
+  console.log("source.test: mkfifo is not installed; the FIFO tests were NOT run");
+}
 
 test("readCaptureStream: reads a stream of arbitrary chunks", async () => {
   const file = smallPcap();

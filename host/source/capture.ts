@@ -1,8 +1,11 @@
 // Capture files and streams: sniffs pcap or pcapng from the first bytes, cuts the byte stream into
 // whole units (file header, packet record, pcapng block) whatever the chunking, and hands each to
 // the format's reader. Frames go to a FrameSink synchronously, as views into our buffers.
-import { open, type FileHandle } from "node:fs/promises";
-import { readSync } from "node:fs";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, type Stats } from "node:fs";
+import { Socket } from "node:net";
+import { isatty, ReadStream } from "node:tty";
+import type { Readable } from "node:stream";
 import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
 
@@ -150,17 +153,26 @@ export class CaptureParser {
   }
 }
 
-/** Reads a capture file, or stdin when `path` is '-', into `sink`; resolves at its clean end. */
 /** Called after each chunk. A sink that needs the event loop (a network
  *  output draining) returns a promise, and reading waits for it. */
 export type ChunkHook = (bytesRead: number, totalBytes: number | undefined) => void | Promise<void>;
 
+/** Reads a capture file, or stdin when `path` is '-', into `sink`; resolves at its clean end.
+ *  When `stop` aborts, reading ends and the promise rejects with the abort's reason.
+ *  Only a regular file is read synchronously: a read there cannot wait for data. A FIFO,
+ *  a pipe, a socket, a terminal or another device (/dev/stdin is one of these) may wait
+ *  for as long as its writer likes, so it is read as a stream and the event loop keeps
+ *  running (outputs deliver, signals are handled) while it waits. */
 export async function readCapture(
   path: string,
   sink: FrameSink,
   onProgress?: ChunkHook,
+  stop?: AbortSignal,
 ): Promise<void> {
-  if (path === "-") return readCaptureStream("stdin", process.stdin, sink, onProgress);
+  if (path === "-") return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+  const kind = await statCapture(path);
+  if (kind.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
+  if (!kind.isFile()) return readCaptureStream(path, await openStream(path, stop), sink, onProgress, stop);
   const file = await openCapture(path);
   try {
     await readCaptureFile(path, file, sink, onProgress);
@@ -169,20 +181,32 @@ export async function readCapture(
   }
 }
 
-/** Reads a capture arriving as a stream of chunks (stdin, a pipe, a socket). */
+/** Reads a capture arriving as a stream of chunks (stdin, a pipe, a FIFO, a socket). */
 export async function readCaptureStream(
   name: string,
-  stream: AsyncIterable<Uint8Array>,
+  stream: Readable,
   sink: FrameSink,
   onProgress?: ChunkHook,
+  stop?: AbortSignal,
 ): Promise<void> {
   const parser = new CaptureParser(name, sink);
   let bytesRead = 0;
-  for await (const chunk of stream) {
-    parser.feed(chunk);
-    bytesRead += chunk.length;
-    await onProgress?.(bytesRead, undefined);
+  const endReading = (): void => void stream.destroy();
+  stop?.addEventListener("abort", endReading);
+  if (stop?.aborted) endReading();
+  try {
+    for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+      parser.feed(chunk);
+      bytesRead += chunk.length;
+      await onProgress?.(bytesRead, undefined);
+    }
+  } catch (err) {
+    // Destroying the stream on stop ends the loop with a premature-close error: the stop is what happened.
+    if (!stop?.aborted) throw err;
+  } finally {
+    stop?.removeEventListener("abort", endReading);
   }
+  if (stop?.aborted) throw stop.reason;
   parser.end();
 }
 
@@ -192,14 +216,13 @@ async function readCaptureFile(
   sink: FrameSink,
   onProgress?: ChunkHook,
 ): Promise<void> {
-  const stat = await file.stat();
-  if (stat.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
-  const totalBytes = stat.isFile() ? stat.size : undefined;
+  const totalBytes = (await file.stat()).size;
   const parser = new CaptureParser(path, sink);
   const buffer = new Uint8Array(FILE_CHUNK_BYTES);
   let bytesRead = 0;
-  // Synchronous reads: a thread-pool round trip per chunk costs more than the
-  // read itself from the page cache. The hook is where other work gets its turn.
+  // Synchronous reads of a regular file: a thread-pool round trip per chunk costs
+  // more than the read itself from the page cache, and a regular file never makes
+  // a read wait for data. The hook is where other work gets its turn.
   for (;;) {
     const n = readSync(file.fd, buffer, 0, buffer.length, null);
     if (n === 0) break;
@@ -211,14 +234,66 @@ async function readCaptureFile(
   parser.end();
 }
 
+/** A stream over a capture that is not a regular file, each kind read without blocking the loop. */
+async function openStream(path: string, stop?: AbortSignal): Promise<Readable> {
+  const fd = await openWaitingForWriter(path, stop);
+  // FIFOs and sockets through libuv's pipe handle (non-blocking fd, epoll); a terminal
+  // through its tty handle; any other device by reads in the thread pool.
+  if (isatty(fd)) return new ReadStream(fd);
+  const kind = fstatSync(fd);
+  if (kind.isFIFO() || kind.isSocket()) return new Socket({ fd, readable: true, writable: false });
+  return createReadStream("", { fd, highWaterMark: FILE_CHUNK_BYTES });
+}
+
+/** Opening a FIFO for reading waits, in the thread pool, for a writer to open it. A stop
+ *  meanwhile opens it for writing itself (and closes it at once), which lets the pending
+ *  open return, so no thread stays waiting and the process can end. */
+async function openWaitingForWriter(path: string, stop?: AbortSignal): Promise<number> {
+  const unblock = (): void => {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // Not a FIFO, or no open pending any more: nothing waits.
+    }
+  };
+  if (stop?.aborted) throw stop.reason;
+  stop?.addEventListener("abort", unblock);
+  try {
+    const fd = await new Promise<number>((resolve, reject) => openFd(path, "r", (err, opened) => (err ? reject(err) : resolve(opened))));
+    if (stop?.aborted) {
+      closeSync(fd);
+      throw stop.reason;
+    }
+    return fd;
+  } catch (err) {
+    if (stop?.aborted) throw stop.reason;
+    throw openFailure(path, err);
+  } finally {
+    stop?.removeEventListener("abort", unblock);
+  }
+}
+
+async function statCapture(path: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    throw openFailure(path, err);
+  }
+}
+
 async function openCapture(path: string): Promise<FileHandle> {
   try {
     return await open(path, "r");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file (check the path)"
-      : code === "EACCES" ? "permission denied"
-      : `cannot open (${code ?? String(err)})`;
-    throw new CaptureError(path, 0, reason);
+    throw openFailure(path, err);
   }
+}
+
+function openFailure(path: string, err: unknown): CaptureError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = code === "ENOENT" ? "no such file (check the path)"
+    : code === "EACCES" ? "permission denied"
+    : code === "ENXIO" ? "cannot open a socket by its name (give '-' to read stdin)"
+    : `cannot open (${code ?? String(err)})`;
+  return new CaptureError(path, 0, reason);
 }
