@@ -30,8 +30,6 @@ export interface CaptureOptions {
   stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
 }
 
-// cap opens every handle with a kernel snap length of 65535 (binding.cc); ours can only be less.
-const CAP_SNAPLEN = 65535;
 // On a stop, packets already in the kernel's buffer are read until the link has been quiet this
 // long, for at most DRAIN_MAX_MS: a busy link would otherwise never let the capture end.
 const DRAIN_QUIET_MS = 50;
@@ -92,9 +90,6 @@ function checkOptions(options: CaptureOptions): void {
   }
   const repeated = options.interfaces.find((name, i) => options.interfaces.indexOf(name) !== i);
   if (repeated) throw new UsageError(`-i ${repeated} is given twice: every message would come out twice`);
-  if (options.snaplen > CAP_SNAPLEN) {
-    throw new UsageError(`--snaplen ${options.snaplen}: at most ${CAP_SNAPLEN} (the kernel snap length cap sets)`);
-  }
   if (options.bpf !== undefined && options.sipPorts.length > 0) {
     throw new UsageError("--sip-port shapes the built filter, which -f replaces: put the ports in the -f filter");
   }

@@ -118,6 +118,7 @@ export const OPTIONS: OptionSpec[] = [
     help: "libpcap filter, replacing the one built from the configuration (SIP ports, tunnels, fragments)" },
   { name: "sip-port", type: "integer", arg: "PORT", multiple: true, min: 1, max: 65535, unit: "port", group: "Live capture", commands: ["capture"],
     help: "a SIP port the built filter takes besides 5060 and 5061 (repeatable)" },
+  // cap opens every handle with a kernel snap length of 65535 (binding.cc): --snaplen can only be less.
   { name: "snaplen", type: "integer", arg: "BYTES", default: 65535, min: 64, max: 65535, unit: "bytes", group: "Live capture", commands: ["capture"],
     help: "bytes kept of each packet (at most 65535, libpcap's limit through cap)" },
   { name: "buffer-mb", type: "integer", arg: "MB", default: 32, min: 1, max: 4096, unit: "MiB", group: "Live capture", commands: ["capture"],
