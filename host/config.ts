@@ -355,7 +355,7 @@ export function optionsHelp(command: string): string {
   return [...groups].map(([group, lines]) => `${group} options:\n${lines.join("\n")}`).join("\n\n");
 }
 
-// " (1 to 65535 seconds, default 30)": the range, unit and default after an option's help.
+// " (an integer 0 to 65535 seconds, default 30)": the range, unit and default after an option's help.
 function helpSuffix(s: OptionSpec): string {
   const parts: string[] = [];
   if (s.type === "integer" || s.type === "number") {

@@ -140,6 +140,7 @@ test("every number option has a type, a range and a unit, shown in --help and in
   for (const o of NUMBER_OPTIONS) {
     const b = boundsOf(o);
     assert.ok(b.min <= b.max && Number.isSafeInteger(b.max) && b.unit !== "", o.name);
+    if (o.default !== undefined) assert.ok(Number(o.default) >= b.min && Number(o.default) <= b.max, `--${o.name}: default ${o.default} is outside its range`);
     const shown = `${b.type === "number" ? "a number" : "an integer"} ${b.min} to ${b.max} ${b.unit}`;
     assert.ok(help.includes(shown), `--help does not show "${shown}" for --${o.name}`);
     const row = `| \`--${o.name}\` | ${b.type} | ${b.min} to ${b.max} | ${b.unit} |`;
