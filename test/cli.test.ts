@@ -127,6 +127,7 @@ test("numeric options out of range exit 2 at once with the option, the value, th
     [["--metrics", "127.0.0.1:1e3"], "--metrics port: 1e3 is not an integer: an integer from 1 to 65535 (TCP port)"],
     [["--mqtt", "mqtt://127.0.0.1:0"], "--mqtt port: 0 is out of range: an integer from 1 to 65535 (port)"],
     [["--hep", "udp://127.0.0.1:0"], "--hep port: 0 is out of range: an integer from 1 to 65535 (port)"],
+    [["--events", "/dev/null", "--cdr", "postgres://u@127.0.0.1:0/x"], "--cdr port: 0 is out of range: an integer from 1 to 65535 (port)"],
   ];
   for (const [args, message] of cases) assert.is(refusedAtOnce(["replay", SAMPLE, ...args]), `siphon: ${message}\n`);
   assert.is(refusedAtOnce(["replay", SAMPLE], { SIPHON_TCP_FLOWS: "1e10" }),
@@ -135,6 +136,8 @@ test("numeric options out of range exit 2 at once with the option, the value, th
   writeFileSync(file, JSON.stringify({ "tcp-flows": 1.5 }));
   assert.is(refusedAtOnce(["replay", SAMPLE, "--config", file]),
     `siphon: ${file}: "tcp-flows": 1.5 is not an integer: an integer from 0 to 1048576 (flows)\n`);
+  assert.is(refusedAtOnce(["cdr", "--events", "t", "--cdr", "postgres://u@h/x", "--mqtt", "mqtt://h:0"]),
+    "siphon: --mqtt port: 0 is out of range: an integer from 1 to 65535 (port)\n");
   assert.is(refusedAtOnce(["capture", "-i", "lo", "--sip-port", "65536"]),
     "siphon: --sip-port: 65536 is out of range: an integer from 1 to 65535 (port)\n");
 });

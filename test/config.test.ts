@@ -120,6 +120,7 @@ test("an error that echoes a URL hides its password, for every URL option", () =
     [["replay", SAMPLE, "--hep", "udp://bob:PWhep@127.0.0.1"], /--hep: 'udp:\/\/bob:\*\*\*@127\.0\.0\.1' names no port/],
     [["replay", SAMPLE, "--events", "/dev/null", "--cdr", "postgres://carol:PWcdr@127.0.0.1:99999/x"], /--cdr: 'postgres:\/\/carol:\*\*\*@127\.0\.0\.1:99999\/x' is not a URL/],
     [["cdr", "--events", "/dev/null", "--cdr", "postgres://carol:PWcdr@127.0.0.1:99999/x"], /--cdr: 'postgres:\/\/carol:\*\*\*@/],
+    [["cdr", "--events", "t", "--cdr", "postgres://u@h/x", "--mqtt", "mqtt://alice:PWmqtt@h:99999"], /--mqtt: 'mqtt:\/\/alice:\*\*\*@h:99999' is not a URL/],
   ];
   for (const [args, message] of cases) {
     const r = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8" });

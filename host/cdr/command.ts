@@ -8,6 +8,7 @@ import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "./postgres";
 import { parseEvent } from "./record";
 import { maskUrlPasswords } from "../redact";
+import { checkUrlPort } from "../config";
 
 export const CDR_HELP = `Usage:
   siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
@@ -41,6 +42,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
   const events = values.events as string | undefined;
   const url = values.cdr as string | undefined;
   if (events === undefined || url === undefined) throw new CdrUsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
+  if (values.mqtt !== undefined) checkBrokerUrl(values.mqtt as string);
   let writer: CdrWriter;
   try {
     writer = cdrWriter({ url });
@@ -80,6 +82,16 @@ async function fromFile(path: string, writer: CdrWriter, take: (line: string) =>
     const wait = writer.backlog();
     if (wait) await wait;
   }
+}
+
+function checkBrokerUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CdrUsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883`);
+  }
+  checkUrlPort(parsed, "--mqtt");
 }
 
 async function fromTopic(url: string, topic: string, take: (line: string) => void): Promise<void> {
