@@ -209,7 +209,7 @@ test("siphon replay --vxlan-port: VXLAN on 8472 read only when given, bad ports 
     assert.equal(JSON.parse(given.stdout).outer, { src: "10.0.0.1", dst: "10.0.0.2", type: "vxlan", vni: 11 });
     const bad = replay("--vxlan-port", "70000");
     assert.is.not(bad.status, 0);
-    assert.match(bad.stderr, "--vxlan-port: 70000 is not a UDP port");
+    assert.match(bad.stderr, "--vxlan-port: 70000 is out of range: an integer from 1 to 65535 (UDP port)");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
