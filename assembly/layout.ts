@@ -196,6 +196,9 @@ export const C_WS_FRAMES = 51;        // WebSocket frames decoded
 export const C_WS_BAD = 52;           // WebSocket streams given up: reserved bits, opcodes or lengths out of bounds
 export const C_URI_NOT_ASCII = 53;    // messages with PROB_URI_NOT_ASCII
 export const C_STATUS_RANGE = 54;     // messages with PROB_STATUS_RANGE
+export const C_PPPOE = 55;            // frames read through a PPPoE session header (RFC 2516)
+export const C_MPLS = 56;             // frames read through an MPLS label stack (RFC 3032)
+export const C_NOT_IP = 57;           // frames whose link layer carries no IP Siphon reads (ARP, PPP control, other ethertypes)
 export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -207,6 +210,7 @@ export const COUNTER_NAMES: string[] = [
   "tunnel_unsupported", "tcp_flows", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_retransmit",
   "tcp_out_of_order", "tcp_gap", "tcp_resync", "tcp_skipped", "tcp_no_buffer", "tcp_too_long",
   "ws_upgrade", "ws_frames", "ws_bad", "uri_not_ascii", "status_range",
+  "pppoe", "mpls", "not_ip",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).
