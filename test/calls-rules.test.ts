@@ -170,6 +170,8 @@ test("parse errors and scanners are reported", () => {
 test("lenient start lines give parse-error events that name their problem", () => {
   const events = run([request("OPTIONS", 0, { callId: "lenient", problems: L.PROB_URI_NOT_ASCII | L.PROB_STATUS_RANGE })]);
   assert.equal(events[0].sip?.problems, ["uri-not-ascii", "status-range"]);
+  const zero = run([response("OPTIONS", 0, 0, { callId: "zero", problems: L.PROB_STATUS_RANGE })]);
+  assert.equal(zero[0].sip?.response, { status: 0, reason: "Reason" }, "a response's status shows even when it is 000");
 });
 
 // name-addr and addr-spec forms (RFC 3261 §20.10, §25.1): [From value, its URI, its tag].

@@ -619,7 +619,7 @@ export class Tracker {
     const party = m.isRequest ? partyOfRequest(m) : partyOfResponse(m);
     const sip: NonNullable<SipEvent["sip"]> = { problems };
     if (m.method) sip.request = { method: m.method };
-    if (m.status) sip.response = { status: m.status, reason: m.reason };
+    if (!m.isRequest) sip.response = { status: m.status, reason: m.reason }; // status 000 too
     this.emitEvent("parse-error", m.timeUs, party, m.callId, sip);
   }
 
