@@ -182,11 +182,14 @@ export function startLineAt(p: usize, avail: u32): i32 {
 }
 
 // Whether the bytes so far could still begin a start line: no control byte or
-// DEL before a final CR (bytes 0x80-0xFF may be a Request-URI's raw UTF-8).
+// DEL before a final CR, and bytes 0x80-0xFF only after the first space (raw
+// UTF-8 in a Request-URI or a reason phrase; never in a method or "SIP/2.0").
 function printablePrefix(p: usize, avail: u32): bool {
+  let spaced = false;
   for (let i: u32 = 0; i < avail; i++) {
     const c = <u32>load<u8>(p + i);
-    if ((c < 0x20 || c == 0x7f) && !(c == 0x0d && i + 1 == avail)) return false;
+    if ((c < 0x20 || c == 0x7f || (c >= 0x80 && !spaced)) && !(c == 0x0d && i + 1 == avail)) return false;
+    if (c == 0x20) spaced = true;
   }
   return true;
 }

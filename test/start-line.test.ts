@@ -81,6 +81,27 @@ test("TCP: the same lines are framed in sync and found again by a resync", () =>
   assert.is(run.counters.tcp_skipped, 6);
 });
 
+test("TCP: a segment ending inside a UTF-8 reason phrase is waited for, not resynced", () => {
+  const ok = message("SIP/2.0 200 Très bien", "tcp-reason");
+  const cut = 16; // inside "Très": the line's end is in the next segment
+  const run = runFrames([
+    { data: tcpFrame("", { seq: 1000, flags: TCP_SYN }) },
+    { data: tcpFrame(ok.subarray(0, cut), { seq: 1001 }) },
+    { data: tcpFrame(ok.subarray(cut), { seq: 1001 + cut }) },
+  ]);
+  assert.equal(run.messages.map((m) => [m.status, m.problems]), [[200, 0]]);
+  assert.is(run.counters.tcp_resync, 0);
+});
+
+test("TCP: bytes 0x80-0xFF before any space cannot start a line: not waited for", () => {
+  const run = runFrames([
+    { data: tcpFrame("", { seq: 1000, flags: TCP_SYN }) },
+    { data: tcpFrame(Buffer.alloc(20, 0xc3), { seq: 1001 }) },
+  ]);
+  assert.is(run.counters.tcp_resync, 1, JSON.stringify(run.counters));
+  assert.is(run.counters.tcp_skipped, 20);
+});
+
 const tshark = spawnSync("tshark", ["--version"]).status === 0;
 if (!tshark) {
   console.log("start-line.test: tshark is not installed; the cross-check with tshark was NOT run");
