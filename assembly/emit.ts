@@ -7,8 +7,8 @@ import {
   SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
   REC_OUTER_SRC, REC_OUTER_DST, REC_OUTER_TYPE, REC_OUTER_ID, REC_OUTER_DEPTH, REC_F_OUTER_IPV6,
   REC_F_OUTER_ID,
-  PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED,
-  C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED,
+  PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED, PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
+  C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED, C_URI_NOT_ASCII, C_STATUS_RANGE,
 } from "./layout";
 import {
   recordCount, maxRecords, outJsonUsed, outJsonCap, flags, outJson, claimRecord, jsonCursor,
@@ -91,6 +91,8 @@ function countProblems(found: u32): void {
   if (found & PROB_CLEN_SHORT) count(C_CLEN_SHORT);
   if (found & PROB_HEADER_OVERFLOW) count(C_HEADER_OVERFLOW);
   if (found & PROB_TRUNCATED) count(C_TRUNCATED);
+  if (found & PROB_URI_NOT_ASCII) count(C_URI_NOT_ASCII);
+  if (found & PROB_STATUS_RANGE) count(C_STATUS_RANGE);
 }
 
 // Whether a frame of `caplen` bytes is sure to fit in what is left of the

@@ -12,7 +12,7 @@ import {
   inBytesCap, maxFrames, count,
 } from "./state";
 import { beginFrame, dstPort } from "./packet";
-import { decodeLink, linkProto, ETH_IPV4, ETH_IPV6 } from "./link";
+import { decodeLink, linkProto, linkEnd, ETH_IPV4, ETH_IPV6 } from "./link";
 import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End } from "./ipv4";
 import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End } from "./ipv6";
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
@@ -110,7 +110,7 @@ function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   beginFrame(i, load<i64>(entry + FRAME_TS_SEC), load<u32>(entry + FRAME_TS_NSEC), caplen < origLen);
   const frame = inBytes + offset;
   const at = decodeLink(frame, caplen, load<u32>(entry + FRAME_LINKTYPE));
-  if (at >= 0) network(frame, caplen, linkProto, <u32>at);
+  if (at >= 0) network(frame, linkEnd, linkProto, <u32>at);
 }
 
 // IP -> transport -> (tunnel -> IP -> transport)...: tunnel.ts bounds the nesting.

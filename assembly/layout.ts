@@ -137,6 +137,8 @@ export const PROB_NO_CALL_ID = 4;
 export const PROB_NO_CSEQ = 8;
 export const PROB_HEADER_OVERFLOW = 16; // more header fields than the index holds
 export const PROB_TRUNCATED = 32;     // frame was cut by the snap length
+export const PROB_URI_NOT_ASCII = 64; // Request-URI holds raw bytes 0x80-0xFF (RFC 3261 §25.1 wants them %-escaped)
+export const PROB_STATUS_RANGE = 128; // status code outside 100-699 (RFC 3261 §21)
 
 // ---- counters: u64 each, at R_COUNTERS + 8 * C_* ----
 export const C_FRAMES = 0;
@@ -192,6 +194,11 @@ export const C_TCP_TOO_LONG = 49;     // messages longer than a stream buffer, s
 export const C_WS_UPGRADE = 50;       // WebSocket upgrades (RFC 6455 §4) seen on a stream
 export const C_WS_FRAMES = 51;        // WebSocket frames decoded
 export const C_WS_BAD = 52;           // WebSocket streams given up: reserved bits, opcodes or lengths out of bounds
+export const C_URI_NOT_ASCII = 53;    // messages with PROB_URI_NOT_ASCII
+export const C_STATUS_RANGE = 54;     // messages with PROB_STATUS_RANGE
+export const C_PPPOE = 55;            // frames read through a PPPoE session header (RFC 2516)
+export const C_MPLS = 56;             // frames read through an MPLS label stack (RFC 3032)
+export const C_NOT_IP = 57;           // frames whose link layer carries no IP Siphon reads (ARP, PPP control, other ethertypes)
 export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -202,7 +209,8 @@ export const COUNTER_NAMES: string[] = [
   "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "tunnel_depth",
   "tunnel_unsupported", "tcp_flows", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_retransmit",
   "tcp_out_of_order", "tcp_gap", "tcp_resync", "tcp_skipped", "tcp_no_buffer", "tcp_too_long",
-  "ws_upgrade", "ws_frames", "ws_bad",
+  "ws_upgrade", "ws_frames", "ws_bad", "uri_not_ascii", "status_range",
+  "pppoe", "mpls", "not_ip",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

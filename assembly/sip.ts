@@ -9,6 +9,7 @@ import {
   SPAN_USER_AGENT, SPAN_BODY, SPAN_VIA, SPAN_EXPIRES, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID,
   SPAN_P_CHARGING_VECTOR,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_NO_CALL_ID, PROB_NO_CSEQ, PROB_HEADER_OVERFLOW,
+  PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
   HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_VIA, H_CONTACT,
   H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
   H_X_CID, H_P_CHARGING_VECTOR,
@@ -23,6 +24,7 @@ export let cseq: u32 = 0;
 export let expires: i32 = -1;
 export let contentLength: i32 = -1;
 export let problems: u32 = 0;
+let startLineProblems: u32 = 0; // PROB_* bits of the start line, kept past resetFields()
 export let bodyStart: u32 = 0;
 export const spans: usize = memory.data(SPAN_COUNT * 8, 8);
 
@@ -46,7 +48,7 @@ export const TOKENIZE_MALFORMED = -1;
 // when the start line is SIP but the header section never ends.
 export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   msgBase = base;
-  const lineEnd = startLine(avail);
+  const lineEnd = startLine(base, avail);
   if (lineEnd < 0) return TOKENIZE_NOT_SIP;
   const headersEnd = findHeaderEndNotingLines(base, <u32>lineEnd, avail, <u32>lineEnd + 2);
   // A message with no header fields has its CRLF CRLF at the start line's end.
@@ -77,29 +79,42 @@ function resetFields(): void {
   cseq = 0;
   expires = -1;
   contentLength = -1;
-  problems = 0;
+  problems = startLineProblems;
   headerCount = 0;
   userAgentFromServer = false;
 }
 
 // ---- start line (RFC 3261 §7.1, §7.2) ----
 
-// Returns the offset of the start line's CRLF, or -1 when the bytes do not
-// begin with one. Fails on the first byte that cannot belong, so binary
-// payloads (RTP, DNS) cost a byte or two, not a scan for a line end.
-function startLine(avail: u32): i32 {
-  const b = msgBase;
+// Returns the offset of the start line's CRLF at b, or -1 when the bytes do not
+// begin with one; sets the method, URI and reason spans (relative to b) and
+// startLineProblems. Fails on the first byte that cannot belong, so binary
+// payloads (RTP, DNS) cost a byte or two, not a scan for a line end. The TCP
+// framer asks the same question of a stream (assembly/stream.ts).
+//
+// Lenient where deployed parsers are (tshark, Kamailio, PJSIP): a Request-URI
+// may hold raw bytes 0x80-0xFF (unescaped UTF-8, which RFC 3261 §25.1 would
+// have %-escaped) and a status code may be any 3 digits. Both are emitted with
+// a problem bit. Control bytes, DEL and a missing "SIP/2.0" still refuse the line.
+export function startLine(b: usize, avail: u32): i32 {
   memory.fill(spans, 0, SPAN_COUNT * 8);
-  if (avail >= 13 && isSipVersion(b) && load<u8>(b + 7) == SP) return statusLine(avail);
+  startLineProblems = 0;
+  if (avail >= 13 && isSipVersion(b) && load<u8>(b + 7) == SP) return statusLine(b, avail);
   let i: u32 = 0;
   while (i < avail && isTokenChar(load<u8>(b + i))) i++;
   if (i == 0 || i >= avail || load<u8>(b + i) != SP) return -1;
   const methodLen = i;
   const uriStart = ++i;
-  while (i < avail && load<u8>(b + i) > SP && load<u8>(b + i) < 0x7f) i++;
+  let high: u32 = 0;
+  for (; i < avail; i++) {
+    const c = <u32>load<u8>(b + i);
+    if (c <= SP || c == 0x7f) break;
+    high |= c;
+  }
   // SP "SIP/2.0" CRLF
-  if (i == uriStart || i + 10 > avail || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)
+  if (i == uriStart || <u64>i + 10 > <u64>avail || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)
     || load<u16>(b + i + 8) != 0x0a0d) return -1;
+  if (high >= 0x80) startLineProblems = PROB_URI_NOT_ASCII;
   isRequest = true;
   status = 0;
   setSpan(SPAN_METHOD, 0, methodLen);
@@ -108,10 +123,10 @@ function startLine(avail: u32): i32 {
 }
 
 // "SIP/2.0" SP 3DIGIT SP Reason-Phrase CRLF; a bare "SIP/2.0 200" CRLF is accepted too.
-function statusLine(avail: u32): i32 {
-  const b = msgBase;
+// RFC 3261 §21 defines 100-699; other codes are marked PROB_STATUS_RANGE.
+function statusLine(b: usize, avail: u32): i32 {
   const d0 = <u32>load<u8>(b + 8) - 0x30, d1 = <u32>load<u8>(b + 9) - 0x30, d2 = <u32>load<u8>(b + 10) - 0x30;
-  if (d0 < 1 || d0 > 6 || d1 > 9 || d2 > 9) return -1;
+  if (d0 > 9 || d1 > 9 || d2 > 9) return -1;
   let end: i32;
   if (load<u16>(b + 11) == 0x0a0d) {
     end = 11;
@@ -123,6 +138,7 @@ function statusLine(avail: u32): i32 {
   }
   isRequest = false;
   status = d0 * 100 + d1 * 10 + d2;
+  if (status < 100 || status > 699) startLineProblems = PROB_STATUS_RANGE;
   return end;
 }
 

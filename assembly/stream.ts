@@ -8,8 +8,7 @@
 import { TRANSPORT_TCP, C_SIP_TCP, C_TCP_RESYNC, C_TCP_SKIPPED, C_TCP_TOO_LONG, C_WS_UPGRADE, PROB_CLEN_BAD } from "./layout";
 import { count } from "./state";
 import { findHeaderEnd, findLineEnd } from "./scan";
-import { tokenize, contentLength, bodyStart, problems } from "./sip";
-import { is, TOKEN } from "./chars";
+import { tokenize, startLine, contentLength, bodyStart, problems } from "./sip";
 import { emitMessage } from "./emit";
 import { acceptMessage } from "./filter";
 import { frameWebSocket } from "./websocket";
@@ -182,29 +181,22 @@ export function startLineAt(p: usize, avail: u32): i32 {
   return isStartLine(p, <u32>lineEnd) ? LINE_YES : LINE_NO;
 }
 
+// Whether the bytes so far could still begin a start line: no control byte or
+// DEL before a final CR, and bytes 0x80-0xFF only after the first space (raw
+// UTF-8 in a Request-URI or a reason phrase; never in a method or "SIP/2.0").
 function printablePrefix(p: usize, avail: u32): bool {
+  let spaced = false;
   for (let i: u32 = 0; i < avail; i++) {
     const c = <u32>load<u8>(p + i);
-    if ((c < 0x20 || c > 0x7e) && !(c == 0x0d && i + 1 == avail)) return false;
+    if ((c < 0x20 || c == 0x7f || (c >= 0x80 && !spaced)) && !(c == 0x0d && i + 1 == avail)) return false;
+    if (c == 0x20) spaced = true;
   }
   return true;
 }
 
+// The line [0, end) followed by its CRLF, judged by the tokenizer's own start-line check.
 function isStartLine(p: usize, end: u32): bool {
-  if (end >= 12 && isSipVersion(p) && load<u8>(p + 7) == 0x20) {
-    for (let i: u32 = 8; i < 11; i++) if (<u32>load<u8>(p + i) - 0x30 > 9) return false;
-    return <u32>load<u8>(p + 8) - 0x30 >= 1 && (end == 11 || load<u8>(p + 11) == 0x20);
-  }
-  let i: u32 = 0;
-  while (i < end && is(load<u8>(p + i), TOKEN)) i++;
-  if (i == 0 || i >= end || load<u8>(p + i) != 0x20) return false;
-  const uri = ++i;
-  while (i < end && load<u8>(p + i) > 0x20 && load<u8>(p + i) < 0x7f) i++;
-  return i > uri && i + 8 == end && load<u8>(p + i) == 0x20 && isSipVersion(p + i + 1);
-}
-
-function isSipVersion(p: usize): bool {
-  return (load<u32>(p) | 0x202020) == 0x2f706973 && load<u16>(p + 4) == 0x2e32 && load<u8>(p + 6) == 0x30;
+  return startLine(p, end + 2) == <i32>end;
 }
 
 // ---- WebSocket upgrade (RFC 6455 §4.1, RFC 7118 §5) ----

@@ -8,6 +8,7 @@ export function summaryLine(c: Record<string, number>, seconds: number, filtered
     `${c.non_sip} non-SIP`,
     `${malformed} malformed`,
   ];
+  if (c.not_ip > 0) parts.push(`${c.not_ip} not IP`);
   if (filtered) parts.push(`${c.filter_matched} matched and ${c.filter_rejected} rejected by the filter`);
   if (c.trailing_bytes > 0) parts.push(`${c.trailing_bytes} trailing bytes`);
   if (c.link_unsupported > 0) parts.push(`${c.link_unsupported} unsupported link type`);

@@ -5,7 +5,8 @@ import * as assert from "uvu/assert";
 import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
 import { Tracker } from "../host/calls/tracker";
-import type { Observed } from "../host/calls/message";
+import { observe, uriOf, expiresParam, type Observed } from "../host/calls/message";
+import { runFrames, udpFrame, sip } from "./helpers";
 import { parseIsoTime, type SipEvent } from "../host/calls/events";
 import { EventGate, parseBlocklist, parseRate } from "../host/calls/ratelimit";
 import { applySettings, defaultSettings, TIMEOUTS, type TrackerSettings } from "../host/calls/settings";
@@ -164,6 +165,59 @@ test("parse errors and scanners are reported", () => {
   ]);
   assert.equal(types(events).filter((t) => t !== "other-timeout"), ["parse-error", "msg-probe"]);
   assert.equal(events[0].sip?.problems, ["no-call-id"]);
+});
+
+test("lenient start lines give parse-error events that name their problem", () => {
+  const events = run([request("OPTIONS", 0, { callId: "lenient", problems: L.PROB_URI_NOT_ASCII | L.PROB_STATUS_RANGE })]);
+  assert.equal(events[0].sip?.problems, ["uri-not-ascii", "status-range"]);
+  const zero = run([response("OPTIONS", 0, 0, { callId: "zero", problems: L.PROB_STATUS_RANGE })]);
+  assert.equal(zero[0].sip?.response, { status: 0, reason: "Reason" }, "a response's status shows even when it is 000");
+});
+
+// name-addr and addr-spec forms (RFC 3261 §20.10, §25.1): [From value, its URI, its tag].
+const NAME_ADDRS: [string, string, string][] = [
+  ['"a<b" <sip:alice@example.com>;tag=1', "sip:alice@example.com", "1"],
+  ['"a>b" <sip:alice@example.com>;tag=2', "sip:alice@example.com", "2"],
+  ['"a\\"<b" <sip:alice@example.com>;tag=3', "sip:alice@example.com", "3"],
+  ['"a\\\\" <sip:alice@example.com>;tag=4', "sip:alice@example.com", "4"],
+  ['"a;tag=evil" <sip:alice@example.com>;tag=5', "sip:alice@example.com", "5"],
+  ['"a, b" <sip:alice@example.com>;tag=6', "sip:alice@example.com", "6"],
+  ['"" <sip:alice@example.com>;tag=7', "sip:alice@example.com", "7"],
+  ["Alice Smith <sip:alice@example.com> ;tag=8", "sip:alice@example.com", "8"],
+  ["<sip:alice@example.com;transport=tcp>;tag=9", "sip:alice@example.com;transport=tcp", "9"],
+  ["<sip:alice@example.com;tag=inside>", "sip:alice@example.com;tag=inside", ""],
+  ["sip:alice@example.com;tag=10", "sip:alice@example.com", "10"],
+  ["sip:alice@example.com", "sip:alice@example.com", ""],
+  ['"never closed <sip:alice@example.com>;tag=11', "", ""],
+];
+
+test("name-addr: the URI and tag of each From form, through the core and the host", () => {
+  const frames = NAME_ADDRS.map(([from], i) => ({ data: udpFrame(sip([
+    "OPTIONS sip:bob@example.com SIP/2.0", `From: ${from}`, `To: ${from}`, `Call-ID: name-addr-${i}`, "CSeq: 1 OPTIONS",
+    "Content-Length: 0"])) }));
+  const seen = runFrames(frames).messages.map((m) => observe(m)).map((m) => [m.from, uriOf(m.from), m.fromTag, uriOf(m.to), m.toTag]);
+  assert.equal(seen, NAME_ADDRS.map(([from, uri, tag]) => [from, uri, tag, uri, tag]));
+});
+
+test("name-addr: events carry the URI from outside the quoted display name", () => {
+  const events = run([request("OPTIONS", 0, { callId: "q", from: '"Bob <boss>" <sip:alice@example.com>;tag=a1' }),
+    response("OPTIONS", 200, 1000, { callId: "q" })]);
+  assert.is(events[0].sip?.from, "sip:alice@example.com");
+});
+
+test("Contact ;expires=: the first contact's own parameter, quoted values skipped", () => {
+  const table: [string, number][] = [
+    ['<sip:a@example.com>;expires=60;+sip.instance="<urn:uuid:1>"', 60],
+    ['<sip:a@example.com>;+sip.instance="<urn:uuid:1>";expires=60', 60],
+    ['<sip:a@example.com>;+sip.instance="<urn:uuid:1>"', -1],
+    ['"x;expires=5" <sip:a@example.com>', -1],
+    ["<sip:a@example.com;expires=5>", -1],
+    ["sip:a@example.com;expires=30", 30],
+    ["<sip:a@example.com> ; EXPIRES = 45", 45],
+    ["<sip:a@example.com>;expires=10, <sip:b@example.com>;expires=20", 10],
+    ["<sip:a@example.com>, <sip:b@example.com>;expires=20", -1],
+  ];
+  assert.equal(table.map(([contact]) => [contact, expiresParam(contact)]), table);
 });
 
 test("leg correlation headers ride on the call's events", () => {

@@ -28,7 +28,7 @@ test("replay FILE: NDJSON envelopes on stdout, one summary line on stderr", () =
   assert.is(envelopes.length, 81);
   assert.ok(envelopes.every((e) => e.sensor === "cli" && e.v === 1));
   assert.equal(lines(r.stderr).length, 1);
-  assert.match(r.stderr, /^siphon: 691 packets, 81 SIP messages \(udp 81, tcp 0, ws 0\), 509 non-SIP, 0 malformed in [\d.]+ s\n$/);
+  assert.match(r.stderr, /^siphon: 691 packets, 81 SIP messages \(udp 81, tcp 0, ws 0\), 509 non-SIP, 0 malformed, 44 not IP in [\d.]+ s\n$/);
 });
 
 test("replay -: a pcap stream on stdin gives the same envelopes as the file", () => {

@@ -43,8 +43,16 @@ function seedFrames(): Uint8Array[] {
   return [
     udpFrame(INVITE), udpFrame(INVITE, { vlans: [1, 2] }), udpFrame(two), udpFrame(INVITE, { src: "::1", dst: "fe80::1" }),
     udpFrame(INVITE, { ipOptions: 12 }), v6, ...torture.map((t) => udpFrame(t)),
-    ...tunnelled(udpFrame(INVITE)),
+    ...tunnelled(udpFrame(INVITE)), ...linkLayers(udpFrame(INVITE).subarray(14)),
+    udpFrame(INVITE.replace("sip:bob@", "sip:j\xc3\xbcrgen@")), udpFrame(sip(["SIP/2.0 999 X", "i: s", "CSeq: 1 X"])),
   ];
+}
+
+// The IP packet behind PPPoE (session 0x1234, PPP IPv4) and behind a two-label MPLS stack.
+function linkLayers(ip: Uint8Array): Uint8Array[] {
+  const pppoe = concat(Uint8Array.from([0x11, 0, 0x12, 0x34, (ip.length + 2) >> 8, (ip.length + 2) & 255, 0, 0x21]), ip);
+  const mpls = concat(Uint8Array.from([0, 1, 0, 64, 0, 1, 1, 64]), ip);
+  return [ethernet(0x8864, pppoe), ethernet(0x8847, mpls, [7])];
 }
 
 function tunnelled(inner: Uint8Array): Uint8Array[] {
@@ -245,6 +253,7 @@ function countersWithout(core: Core, poisonFrames: number): Record<string, numbe
   const c = core.counters();
   c.frames -= poisonFrames;
   c.bytes -= poisonFrames * POISON.length;
+  c.not_ip -= poisonFrames; // ethertype 0xaaaa
   return c;
 }
 
@@ -299,8 +308,9 @@ function fuzz(seed: number, frames: number): void {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
   }
   for (const name of ["defrag_done", "defrag_duplicate", "defrag_overlap", "defrag_timeout", "defrag_evicted",
-    "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip"]) {
-    assert.ok(c[name] > 0, `${context}: the fragment trains and tunnel seeds never reached ${name}`);
+    "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "pppoe", "mpls", "uri_not_ascii",
+    "status_range"]) {
+    assert.ok(c[name] > 0, `${context}: the fragment trains and seeds never reached ${name}`);
   }
 }
 

@@ -74,24 +74,60 @@ export function observe(m: SipMessage): Observed {
   return new ObservedMessage(m);
 }
 
-// The URI of a name-addr or addr-spec (RFC 3261 §20.10): inside <> when
-// present, else up to the first ';' (header parameters follow it).
-export function uriOf(value: string): string {
-  const open = value.indexOf("<");
-  if (open >= 0) {
-    const close = value.indexOf(">", open);
-    return value.slice(open + 1, close < 0 ? undefined : close).trim();
+// The host's one scan of a header value by RFC 3261 §25.1's structure, the rule
+// the core's tokenizer follows too (nextOutside in assembly/sip.ts): the index
+// of the first character of `stops` at or after `from` that is outside a
+// quoted-string (whose quoted-pairs, '\\' and the character after it, never
+// end it) and outside <...>; -1 when there is none or a quoted-string never ends.
+function nextOutside(value: string, from: number, stops: string): number {
+  let quoted = false, angle = false;
+  for (let i = from; i < value.length; i++) {
+    const c = value[i];
+    if (quoted) {
+      if (c === "\\") i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (!angle && stops.includes(c)) return i;
+    else if (c === "<") angle = true;
+    else if (c === ">") angle = false;
   }
-  const semi = value.indexOf(";");
-  return (semi < 0 ? value : value.slice(0, semi)).trim();
+  return -1;
 }
 
-const EXPIRES_PARAM = /;\s*expires\s*=\s*(\d+)/i;
+// Where the address of a From/To/Contact value is (RFC 3261 §20.10, §25.1):
+//   name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, display-name = *(token LWS) / quoted-string
+//   addr-spec, with no display name, ends at the first ';' (header parameters) or ',' (next value)
+// `end` is where the header parameters may start.
+function address(value: string): { uri: string; end: number } {
+  const at = nextOutside(value, 0, "<;,");
+  if (at >= 0 && value[at] === "<") {
+    const close = value.indexOf(">", at + 1); // an addr-spec holds no '>'
+    return close < 0 ? { uri: value.slice(at + 1).trim(), end: value.length } : { uri: value.slice(at + 1, close).trim(), end: close + 1 };
+  }
+  // A quote outside any name-addr is a display name whose closing quote or address never came.
+  if (at < 0 && value.includes('"')) return { uri: "", end: value.length };
+  const end = at < 0 ? value.length : at;
+  return { uri: value.slice(0, end).trim(), end };
+}
 
-// Contact's ;expires= parameter (RFC 3261 §10.2.1.1), after the closing '>'
-// of a name-addr or after the URI of an addr-spec; -1 when absent.
+// The URI of a From, To or Contact value: inside the name-addr's <> (a quoted
+// display name may hold '<', '>', ';' or escaped quotes), or the addr-spec
+// before its parameters; "" when a quoted display name never ends.
+export function uriOf(value: string): string {
+  return address(value).uri;
+}
+
+const EXPIRES_PARAM = /^\s*expires\s*=\s*(\d+)/i;
+
+// Contact's ;expires= parameter (RFC 3261 §10.2.1.1): among the first contact's
+// header parameters, after its address and before a ',' that starts the next
+// contact; a quoted parameter value (+sip.instance="<urn:...>") is skipped whole.
+// -1 when absent.
 export function expiresParam(contact: string): number {
-  const close = contact.lastIndexOf(">");
-  const match = EXPIRES_PARAM.exec(close >= 0 ? contact.slice(close + 1) : contact);
-  return match ? Math.min(Number(match[1]), 0x7fffffff) : -1;
+  for (let semi = nextOutside(contact, address(contact).end, ";,"); semi >= 0 && contact[semi] === ";";
+    semi = nextOutside(contact, semi + 1, ";,")) {
+    const match = EXPIRES_PARAM.exec(contact.slice(semi + 1));
+    if (match) return Math.min(Number(match[1]), 0x7fffffff);
+  }
+  return -1;
 }

@@ -103,6 +103,7 @@ const PROBLEM_NAMES: [number, string][] = [
   [L.PROB_CLEN_BAD, "content-length-bad"], [L.PROB_CLEN_SHORT, "content-length-short"],
   [L.PROB_NO_CALL_ID, "no-call-id"], [L.PROB_NO_CSEQ, "no-cseq"],
   [L.PROB_HEADER_OVERFLOW, "header-overflow"], [L.PROB_TRUNCATED, "truncated"],
+  [L.PROB_URI_NOT_ASCII, "uri-not-ascii"], [L.PROB_STATUS_RANGE, "status-range"],
 ];
 // User-Agent strings of well-known SIP scanners.
 const SCANNER = /friendly-scanner|sipvicious|sipcli|sundayddr|iwar|sip-scan|sipsak|smap|pplsip|vaxsipuseragent/i;
@@ -618,7 +619,7 @@ export class Tracker {
     const party = m.isRequest ? partyOfRequest(m) : partyOfResponse(m);
     const sip: NonNullable<SipEvent["sip"]> = { problems };
     if (m.method) sip.request = { method: m.method };
-    if (m.status) sip.response = { status: m.status, reason: m.reason };
+    if (!m.isRequest) sip.response = { status: m.status, reason: m.reason }; // status 000 too
     this.emitEvent("parse-error", m.timeUs, party, m.callId, sip);
   }
 
