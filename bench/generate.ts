@@ -701,6 +701,8 @@ class TcpTransport implements SipTransport {
   private readonly streams = new Map<string, TcpStream>();
   private readonly holding = new Set<TcpStream>();
   private lastUs = 0;
+  /** Runs a step at a later capture time (the simulation's queue): a held tail goes out within a second. */
+  schedule: (atUs: number, run: () => void) => void = () => undefined;
 
   constructor(private readonly rng: Rng) {}
 
@@ -714,7 +716,18 @@ class TcpTransport implements SipTransport {
     this.send(out, timeUs, stream, bytes.subarray(0, bytes.byteLength - hold));
     stream.held = bytes.subarray(bytes.byteLength - hold);
     stream.heldSinceUs = timeUs;
-    if (hold > 0) this.holding.add(stream);
+    if (hold > 0) {
+      this.holding.add(stream);
+      this.schedule(timeUs + TCP_HOLD_US, () => this.sendHeld(out, timeUs + TCP_HOLD_US, stream, timeUs));
+    }
+  }
+
+  /** Sends the tail a stream holds since heldSinceUs, unless a later message took it along already. */
+  private sendHeld(out: PcapWriter, timeUs: number, stream: TcpStream, heldSinceUs: number): void {
+    if (!this.holding.has(stream) || stream.heldSinceUs !== heldSinceUs) return;
+    this.holding.delete(stream);
+    this.send(out, timeUs, stream, stream.held);
+    stream.held = Buffer.alloc(0);
   }
 
   /** Sends every tail still held; the workload ends with no byte unsent. */
@@ -1711,6 +1724,7 @@ export function generateWorkload(options: WorkloadOptions, pcapPath: string): Tr
   rng.fork().fill(randomBytes);
   const tcp = options.tcp ? new TcpTransport(rng.fork()) : undefined;
   const sim = new Simulation(writer, options, tcp ?? udpTransport, randomBytes);
+  if (tcp) tcp.schedule = (atUs, run) => sim.at(atUs, run);
   const meanGapUs = SECOND / options.scenariosPerSecond;
   let startUs = 0;
   while (!enoughPlanned(sim)) {
