@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { generateWorkload, workloadOptions } from "./generate";
+import { generateWorkload, workloadOptions } from "../test/support/generate";
 import { Core } from "../host/core";
 import { readCapture } from "../host/source/capture";
 import { compileFilter } from "../host/filter/compile";

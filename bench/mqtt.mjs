@@ -28,8 +28,8 @@ function workload() {
   mkdirSync(benchDir, { recursive: true });
   const pcap = join(benchDir, `mqtt-workload-${messages}.pcap`);
   if (!existsSync(pcap)) {
-    const r = spawnSync(process.execPath, [join(root, "bench/generate.mjs"), "--seed", "1", "--messages", String(messages), "--out", pcap], { stdio: "inherit" });
-    if (r.status !== 0) throw new Error("bench/generate.mjs failed");
+    const r = spawnSync(process.execPath, [join(root, "test/support/generate.mjs"), "--seed", "1", "--messages", String(messages), "--out", pcap], { stdio: "inherit" });
+    if (r.status !== 0) throw new Error("test/support/generate.mjs failed");
   }
   return pcap;
 }
@@ -133,7 +133,7 @@ async function main() {
   }
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   console.log(`\nmachine: ${cpu}, ${availableParallelism()} CPUs, node ${process.version}, ${spawnSync("mosquitto", ["-h"], { encoding: "utf8" }).stdout.split("\n")[0]}`);
-  console.log(`workload: ${messages} SIP messages (bench/generate.mjs --seed 1), median of ${runs} runs, wall time of the whole replay\n`);
+  console.log(`workload: ${messages} SIP messages (test/support/generate.mjs --seed 1), median of ${runs} runs, wall time of the whole replay\n`);
   console.log("| case | what | s to acked/written | msgs/s | s to delivered | msgs/s delivered |");
   console.log("| --- | --- | ---: | ---: | ---: | ---: |");
   for (const r of results) {

@@ -9,7 +9,7 @@
 // installed, else from polling the child's VmHWM in /proc.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,7 +42,7 @@ const CASES = [
   {
     name: "tcp-million-flows",
     about: "1,000,000 concurrent TCP flows offered (never closed), each a whole OPTIONS and a partial one; the table holds 65,536 (evictions in siphon's summary)",
-    generator: "tcp-flows.mjs",
+    generator: "bench/tcp-flows.mjs",
     generate: ["--flows", "1000000"],
     siphon: (file) => ["replay", file],
     showSummary: true,
@@ -128,15 +128,23 @@ function positive(text, name) {
 
 // ---------------------------------------------------------------- workloads
 
+// The workload generator (test/support/generate/) and its command line, relative to the root.
+const GENERATOR = "test/support/generate.mjs";
+const GENERATOR_SOURCES = "test/support/generate";
+
 /**
  * The cache key covers the options and the generator's source, so a changed generator regenerates
  * and cases with the same options share one file.
  */
 function workloadKey(args, generator) {
   const hash = createHash("sha256").update(JSON.stringify(args));
-  const sources = generator === undefined ? ["generate.ts", "generate.mjs"] : [generator];
-  for (const file of sources) hash.update(readFileSync(join(root, "bench", file)));
+  const sources = generator === undefined ? [GENERATOR, ...generatorSources()] : [generator];
+  for (const file of sources) hash.update(readFileSync(join(root, file)));
   return hash.digest("hex").slice(0, 12);
+}
+
+function generatorSources() {
+  return readdirSync(join(root, GENERATOR_SOURCES)).sort().map((file) => join(GENERATOR_SOURCES, file));
 }
 
 function ensureWorkload(benchCase) {
@@ -144,9 +152,9 @@ function ensureWorkload(benchCase) {
   const pcap = `${base}.pcap`;
   const truthFile = `${base}.truth.json`;
   if (!existsSync(pcap) || !existsSync(truthFile)) {
-    const generator = benchCase.generator ?? "generate.mjs";
-    console.error(`generating ${benchCase.name}: node bench/${generator} ${benchCase.generate.join(" ")}`);
-    const args = [join(root, "bench", generator), ...benchCase.generate, "--out", `${pcap}.tmp`, "--truth", `${truthFile}.tmp`];
+    const generator = benchCase.generator ?? GENERATOR;
+    console.error(`generating ${benchCase.name}: node ${generator} ${benchCase.generate.join(" ")}`);
+    const args = [join(root, generator), ...benchCase.generate, "--out", `${pcap}.tmp`, "--truth", `${truthFile}.tmp`];
     const run = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
     if (run.status !== 0) throw new Error(`generating ${benchCase.name} failed`);
     renameSync(`${pcap}.tmp`, pcap);

@@ -10,7 +10,7 @@ import { readCapture } from "../host/source/capture";
 import { Tracker } from "../host/calls/tracker";
 import { observe, type Observed } from "../host/calls/message";
 import type { SipEvent } from "../host/calls/events";
-import { Rng } from "../bench/generate";
+import { Rng } from "./support/generate";
 
 const SEED = Number(process.env.SIPHON_FUZZ_SEED ?? 1);
 const SEQUENCES = Number(process.env.SIPHON_CALLS_FUZZ ?? 300);

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions, type Truth } from "../bench/generate";
+import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
 import { Core } from "../host/core";
 import { readCapture } from "../host/source/capture";
 import { Tracker } from "../host/calls/tracker";

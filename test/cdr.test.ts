@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions } from "../bench/generate";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { postgres } from "./postgres";
 import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
 import mqtt from "mqtt";

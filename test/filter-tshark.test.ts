@@ -1,5 +1,5 @@
 // The filter selects the same messages as tshark's display filters, on a
-// capture made by the bench's deterministic generator (bench/generate.ts).
+// capture made by the deterministic workload generator (test/support/generate/).
 //
 // Messages are compared by (capture time, Call-ID, CSeq number, method or
 // status), which the generator never repeats. Siphon's (method m) matches a
@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions } from "../bench/generate";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core, type SipMessage } from "../host/core";
 import { readCapture } from "../host/source/capture";
 import { compileFilter } from "../host/filter/compile";

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions, type WorkloadOptions, type Truth } from "../bench/generate";
+import { generateWorkload, workloadOptions, type WorkloadOptions, type Truth } from "./support/generate";
 import { runFrames, framesOf } from "./helpers";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-generator-network-"));

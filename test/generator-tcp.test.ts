@@ -1,4 +1,4 @@
-// The generator's TCP option (bench/generate.ts): segments cut at random places, swapped and
+// The generator's TCP option (test/support/generate/sip-transport.ts): segments cut at random places, swapped and
 // repeated. Its truth (messages by method and status) must be what the core reassembles from
 // the pcap, and what tshark decodes from it where tshark is installed.
 import { test } from "uvu";
@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions } from "../bench/generate";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
 import { CaptureParser } from "../host/source/capture";
 

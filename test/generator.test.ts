@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateWorkload, workloadOptions, type Truth } from "../bench/generate";
+import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-generator-test-"));
 

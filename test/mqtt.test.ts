@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, webSocketProxy } from "./mosquitto";
-import { generateWorkload, workloadOptions } from "../bench/generate";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
 import { readCapture, type FrameSink } from "../host/source/capture";
 import { mqttSink, backoff, type MqttOptions, type MqttSink } from "../host/sink/mqtt";

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Runs the workload generator (bench/generate.ts) without npm or a build step: bundles it with
-// esbuild's JS API into a temporary directory, imports it, and calls its main().
+// Runs the workload generator (test/support/generate/) from the command line without npm or a
+// build step: bundles its command line with esbuild's JS API into a temporary directory, imports
+// it, and calls its main(). `node test/support/generate.mjs --out FILE.pcap ...`; the benchmark
+// (bench/run.mjs, bench/mqtt.mjs) runs it this way.
 import { build } from "esbuild";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +13,7 @@ const directory = mkdtempSync(join(tmpdir(), "siphon-generate-"));
 try {
   const outfile = join(directory, "generate.mjs");
   await build({
-    entryPoints: [fileURLToPath(new URL("./generate.ts", import.meta.url))],
+    entryPoints: [fileURLToPath(new URL("./generate/command-line.ts", import.meta.url))],
     bundle: true,
     platform: "node",
     format: "esm",
