@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -28,7 +28,9 @@ export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
 export const CFG_SENSOR_MAX = 128;
 export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
 export const CFG_AGENT_MAX = 64;
-export const CFG_SIZE = 256;
+export const CFG_TCP_PARTIAL_IDLE = 256; // seconds of capture time a stream may hold a partial message without completing one
+export const CFG_MAX_BODY = 260;      // bytes a Content-Length on a stream may claim; a larger claim is malformed
+export const CFG_SIZE = 272;
 
 export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
 
@@ -192,6 +194,10 @@ export const C_TCP_TOO_LONG = 49;     // messages longer than a stream buffer, s
 export const C_WS_UPGRADE = 50;       // WebSocket upgrades (RFC 6455 §4) seen on a stream
 export const C_WS_FRAMES = 51;        // WebSocket frames decoded
 export const C_WS_BAD = 52;           // WebSocket streams given up: reserved bits, opcodes or lengths out of bounds
+export const C_TCP_BUFFER_EVICTED = 53; // partial messages dropped to give their stream buffer to another direction (the one waiting longest)
+export const C_TCP_PARTIAL_IDLE = 54; // partial messages given up after CFG_TCP_PARTIAL_IDLE seconds without a message completed
+export const C_TCP_CLEN_OVER = 55;    // messages whose Content-Length claimed more than CFG_MAX_BODY: malformed, resynced after the header
+export const C_TCP_CLEN_UNMET = 56;   // messages whose claimed body did not arrive within CFG_TCP_PARTIAL_IDLE: malformed, resynced in the body
 export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -202,7 +208,8 @@ export const COUNTER_NAMES: string[] = [
   "tunnel_vxlan", "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "tunnel_depth",
   "tunnel_unsupported", "tcp_flows", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_retransmit",
   "tcp_out_of_order", "tcp_gap", "tcp_resync", "tcp_skipped", "tcp_no_buffer", "tcp_too_long",
-  "ws_upgrade", "ws_frames", "ws_bad",
+  "ws_upgrade", "ws_frames", "ws_bad", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over",
+  "tcp_clen_unmet",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

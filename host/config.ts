@@ -90,6 +90,10 @@ export const OPTIONS: OptionSpec[] = [
     help: "partial SIP messages held at once over all connections (192 KiB each, reserved twice over)" },
   { name: "tcp-idle", type: "number", arg: "SECONDS", default: 300, min: 1, group: "TCP streams",
     help: "capture time a silent TCP connection is kept before it is freed" },
+  { name: "tcp-partial-idle", type: "number", arg: "SECONDS", default: 5, min: 1, group: "TCP streams",
+    help: "capture time a TCP connection may hold a partial SIP message without completing one, at most 3600; then it is given up" },
+  { name: "max-body", type: "number", arg: "BYTES", default: 262144, min: 0, group: "TCP streams",
+    help: "the largest body a Content-Length on a TCP stream may claim, at most 16777216; a larger claim is a malformed message" },
 
   { name: "vxlan-port", type: "string", arg: "PORT", multiple: true, group: "Network",
     help: "a UDP port read as VXLAN instead of 4789 (give two for both, e.g. 4789 and 8472); docs/network.md" },

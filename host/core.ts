@@ -23,6 +23,8 @@ export interface CoreOptions {
   tcpBuffers?: number;         // stream buffers for partial messages (default 256)
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
   tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
+  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one (default 5)
+  maxBody?: number;            // bytes a Content-Length on a stream may claim (default 262144)
   defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
   defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
@@ -43,7 +45,8 @@ export interface OuterTunnel {
 
 // The TCP flow table's bounds, as the run commands' options give them.
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
-export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "defragSlots" | "defragTimeout" | "vxlanPorts">;
+export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
+  | "defragSlots" | "defragTimeout" | "vxlanPorts">;
 
 export type Transport = "udp" | "tcp" | "ws";
 
@@ -192,9 +195,10 @@ export class Core implements FrameSink, MessageBatch {
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
     // The output must hold one maximal frame's worst case, one message per 15 bytes
     // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
-    // A TCP segment may also complete a message held in a stream buffer (assembly/tcp.ts).
+    // A TCP segment may also complete a message held in a stream buffer, and frame what
+    // another partial message given up holds (streamReserve in assembly/tcp.ts).
     const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
-    const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
+    const frameMax = MAX_FRAME + 2 * (tcpBufferBytes - TCP_TAIL_ROOM);
     const records = Math.ceil(frameMax / 15) + 1;
     const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
     const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
@@ -208,6 +212,8 @@ export class Core implements FrameSink, MessageBatch {
     put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
     put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
     put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
+    put(L.CFG_TCP_PARTIAL_IDLE, options.tcpPartialIdle ?? 5);
+    put(L.CFG_MAX_BODY, options.maxBody ?? 262144);
     put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
     put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
     const vxlan = options.vxlanPorts ?? [4789];

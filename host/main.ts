@@ -142,6 +142,7 @@ async function runCapture(args: string[]): Promise<number> {
 
 function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
   return { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
+    tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
 }
 
