@@ -204,8 +204,10 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
     setMode(other, MODE_WS_HTTP);
   }
   if ((flags & FIN) != 0) {
-    // Nothing more comes on this direction: what is held after its holes is framed now.
+    // Nothing more comes on this direction: what is held after its holes is framed now,
+    // and a body still awaited never will be.
     while (giveUpHole(dir)) {}
+    if (claimUnmet(dir)) lookInsideClaim(dir);
     store<u32>(dir + DIR_FIN, 1);
     if (load<u32>(at + F_DIRS + DIR_FIN) != 0 && load<u32>(at + F_DIRS + DIR_SIZE + DIR_FIN) != 0) {
       freeFlow(flow, C_TCP_CLOSED);
@@ -555,21 +557,26 @@ function giveUpWaiting(dir: usize): void {
     load<u32>(flowBase + F_VERSION));
   const framedBefore = messagesFramed();
   while (giveUpHole(dir)) {}
-  if (load<u32>(dir + DIR_BUFFER) != 0 && claimUnmet(dir)) {
-    count(C_TCP_CLEN_UNMET);
-    count(C_SIP_MALFORMED);
-    startResync(dir, true);
-    frameHeld(dir);
-  }
+  if (claimUnmet(dir)) lookInsideClaim(dir);
   if (load<u32>(dir + DIR_BUFFER) != 0 && messagesFramed() == framedBefore) dropHeld(dir);
   restorePacketEndpoints();
 }
 
-// The message at the start has its header block and waits for the body its
-// Content-Length claims. A body may hold a start line (message/sipfrag); only
-// a claim not met in time makes the framer look for the messages inside it.
+// The held message at the start has its header block and waits for the body
+// its Content-Length claims.
 function claimUnmet(dir: usize): bool {
-  return load<u32>(dir + DIR_MODE) == MODE_SYNC && load<u32>(dir + DIR_NEED) != 0;
+  return load<u32>(dir + DIR_BUFFER) != 0 && load<u32>(dir + DIR_MODE) == MODE_SYNC && load<u32>(dir + DIR_NEED) != 0;
+}
+
+// A claim that will not be met (the direction is given up or ended): the
+// message is malformed, and what the claim swallowed is framed from the line
+// after its start line. A body may hold a start line (message/sipfrag), so
+// only a claim not met makes the framer look inside it.
+function lookInsideClaim(dir: usize): void {
+  count(C_TCP_CLEN_UNMET);
+  count(C_SIP_MALFORMED);
+  startResync(dir, true);
+  frameHeld(dir);
 }
 
 // Drops everything the direction holds; the stream goes on after the last byte

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFrames, tcpFrame, sip, pcapFile, INVITE, TCP_SYN, type Frame, type TcpOptions } from "./helpers";
+import { runFrames, tcpFrame, sip, pcapFile, INVITE, TCP_SYN, TCP_FIN, type Frame, type TcpOptions } from "./helpers";
 
 const T0 = 1795428000;
 const ISN = 1000;
@@ -16,13 +16,14 @@ function options(i: number): Partial<TcpOptions> {
   return { src: `10.1.${i >> 8}.${i & 255}`, sport: 20000 + i };
 }
 
-// One direction's stream cut at the given offsets, all segments at second `sec`.
-function cut(stream: string, at: number[], o: Partial<TcpOptions> = {}, sec = T0): Frame[] {
+// One direction's stream cut at the given offsets, all segments at second `sec`; `lastFlags` on the last.
+function cut(stream: string, at: number[], o: Partial<TcpOptions> = {}, sec = T0, lastFlags = 0): Frame[] {
   const bytes = Buffer.from(stream, "latin1");
   const ends = [...at, bytes.length];
   let from = 0;
-  return ends.map((end) => {
-    const frame = { data: tcpFrame(bytes.subarray(from, end), { ...o, seq: ISN + 1 + from }), sec };
+  return ends.map((end, i) => {
+    const flags = i === ends.length - 1 ? lastFlags : 0;
+    const frame = { data: tcpFrame(bytes.subarray(from, end), { ...o, seq: ISN + 1 + from, flags }), sec };
     from = end;
     return frame;
   });
@@ -153,6 +154,15 @@ test("a claim within the bound not met in --tcp-partial-idle: the messages insid
   assert.equal(texts(byOther), [...follow, INVITE]);
   assert.ok(byOther.messages.slice(0, 40).every((m) => m.src.ip === "192.0.2.1" && m.src.port === 40000 && m.dst.port === 5060));
   assert.is(byOther.messages[40].src.ip, "198.51.100.99");
+});
+
+test("a claim within the bound not met when its connection ends: the messages inside the body come out", () => {
+  const follow = AFTER.slice(0, 40);
+  const stream = claiming(100000) + follow.join("");
+  const run = runFrames([syn(), ...cut(stream, every(stream, 1448), {}, T0, TCP_FIN)]);
+  assert.equal(texts(run), follow);
+  assert.is(run.counters.tcp_clen_unmet, 1);
+  assert.is(run.counters.tcp_partial_idle, 0);
 });
 
 test("a claim within the bound met by the messages after it: they are its body, the rest come out, the cut is counted", () => {
