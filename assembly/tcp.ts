@@ -583,8 +583,12 @@ function lookInsideClaim(dir: usize): void {
 // held, at the next SIP start line.
 function dropHeld(dir: usize): void {
   const extent = heldExtent(dir);
+  if (extent == 0) { // a buffer taken for a segment that did not fit: nothing is lost
+    releaseDirBuffer(dir);
+    return;
+  }
   const end = load<u32>(dir + DIR_BASE_SEQ) + extent;
-  const lastByte = extent == 0 ? LF : load<u8>(bufferAt(load<u32>(dir + DIR_BUFFER)) + load<u32>(dir + DIR_START) + extent - 1);
+  const lastByte = load<u8>(bufferAt(load<u32>(dir + DIR_BUFFER)) + load<u32>(dir + DIR_START) + extent - 1);
   releaseDirBuffer(dir);
   store<u32>(dir + DIR_RANGES, 0);
   store<u32>(dir + DIR_NEXT_SEQ, end);
