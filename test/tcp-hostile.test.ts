@@ -201,15 +201,18 @@ test("a NOTIFY whose message/sipfrag body is a status line is one message, howev
 });
 
 test("siphon replay: the summary counts the bad claim as malformed and names it", () => {
-  const stream = claiming(999999999, "short body\r\n") + AFTER.slice(0, 10).join("");
+  const stream = claiming(10000000, "short body\r\n") + AFTER.slice(0, 10).join("");
   const path = join(directory, "clen.pcap");
   writeFileSync(path, pcapFile([syn(), ...cut(stream, [])].map((f) => f.data)));
   const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "-o", join(directory, "out.ndjson")], { encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, / 10 SIP messages .* 1 malformed, 1 TCP Content-Length claims not met \(resynced\) in /, r.stderr);
-  const bounded = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "--max-body", "2000000000", "-o", join(directory, "out.ndjson")],
+  const bounded = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "--max-body", "16777216", "-o", join(directory, "out.ndjson")],
     { encoding: "utf8" });
   assert.match(bounded.stderr, / 0 SIP messages .* 1 TCP messages too long to hold \(skipped\)/, bounded.stderr);
+  const refused = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "--max-body", "-1"], { encoding: "utf8" });
+  assert.is(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /--max-body/);
 });
 
 test.after(() => rmSync(directory, { recursive: true, force: true }));
