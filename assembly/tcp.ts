@@ -544,10 +544,10 @@ function expireWaiting(own: usize): void {
   else if (oldestHolder != 0 && waitedTooLong(oldestHolder)) giveUpWaiting(oldestHolder);
 }
 
-// A direction that completed nothing for CFG_TCP_PARTIAL_IDLE seconds: what
-// can still be framed is (held bytes after its holes; messages inside a body
-// whose claimed length never came), the rest is dropped. Its messages carry
-// its own endpoints, whichever segment this is.
+// A direction that completed nothing for CFG_TCP_PARTIAL_IDLE seconds frames
+// what it still can (held bytes after its holes, messages inside a body whose
+// claimed length never came); if that gives no message, what it holds is
+// dropped. Its messages carry its own endpoints, whichever segment this is.
 function giveUpWaiting(dir: usize): void {
   count(C_TCP_PARTIAL_IDLE);
   const flowBase = flows + (dir - flows) / FLOW_SIZE * FLOW_SIZE;
