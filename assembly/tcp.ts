@@ -147,10 +147,14 @@ export function streamsMustEnd(): bool {
   return mustEnd;
 }
 
-// Output a frame may need beyond its own bytes: messages completed from its
-// direction's buffer, and from the one partial message it gives up (expireWaiting).
+// Output a frame may need beyond its own bytes: a buffer's window of messages
+// from each direction a segment may frame held bytes of: its own, the reverse
+// one (holes given up by an acknowledgement), and one given up for waiting
+// (expireWaiting). Each held byte is framed once, so a window each is enough.
+const STREAM_RESERVE_WINDOWS: u32 = 3;
+
 export function streamReserve(): u32 {
-  return flowCap == 0 ? 0 : windowBytes * 2;
+  return flowCap == 0 ? 0 : windowBytes * STREAM_RESERVE_WINDOWS;
 }
 
 // ---- segments ----

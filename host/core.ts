@@ -10,6 +10,7 @@ import type { FrameSink } from "./source/capture";
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
 const TCP_TAIL_ROOM = 65536;     // TAIL_ROOM in assembly/tcp.ts: a buffer holds its size less this
+const TCP_RESERVE_WINDOWS = 3;   // STREAM_RESERVE_WINDOWS in assembly/tcp.ts
 
 export interface CoreOptions {
   sensor: string;
@@ -195,10 +196,10 @@ export class Core implements FrameSink, MessageBatch {
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
     // The output must hold one maximal frame's worst case, one message per 15 bytes
     // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
-    // A TCP segment may also complete a message held in a stream buffer, and frame what
-    // another partial message given up holds (streamReserve in assembly/tcp.ts).
+    // A TCP segment may also frame what three stream buffers hold: its direction's, the
+    // reverse direction's and one given up for waiting (streamReserve in assembly/tcp.ts).
     const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
-    const frameMax = MAX_FRAME + 2 * (tcpBufferBytes - TCP_TAIL_ROOM);
+    const frameMax = MAX_FRAME + TCP_RESERVE_WINDOWS * (tcpBufferBytes - TCP_TAIL_ROOM);
     const records = Math.ceil(frameMax / 15) + 1;
     const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
     const jsonBytes = Math.max(this.inCapacity * 3, records * envelopeMax + frameMax * 8);
