@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -28,7 +28,9 @@ export const CFG_SENSOR = 64;         // sensor name, JSON-safe UTF-8
 export const CFG_SENSOR_MAX = 128;
 export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
 export const CFG_AGENT_MAX = 64;
-export const CFG_SIZE = 256;
+export const CFG_TCP_PARTIAL_IDLE = 256; // seconds of capture time a stream may hold a partial message without completing one
+export const CFG_MAX_BODY = 260;      // bytes a Content-Length on a stream may claim; a larger claim is malformed
+export const CFG_SIZE = 272;
 
 export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
 
@@ -199,6 +201,10 @@ export const C_STATUS_RANGE = 54;     // messages with PROB_STATUS_RANGE
 export const C_PPPOE = 55;            // frames read through a PPPoE session header (RFC 2516)
 export const C_MPLS = 56;             // frames read through an MPLS label stack (RFC 3032)
 export const C_NOT_IP = 57;           // frames whose link layer carries no IP Siphon reads (ARP, PPP control, other ethertypes)
+export const C_TCP_BUFFER_EVICTED = 58; // partial messages dropped to give their stream buffer to another direction (the one waiting longest)
+export const C_TCP_PARTIAL_IDLE = 59; // partial messages given up after CFG_TCP_PARTIAL_IDLE seconds without a message completed
+export const C_TCP_CLEN_OVER = 60;    // messages whose Content-Length claimed more than CFG_MAX_BODY: malformed, resynced after the header
+export const C_TCP_CLEN_UNMET = 61;   // messages whose claimed body did not arrive within CFG_TCP_PARTIAL_IDLE: malformed, resynced in the body
 export const COUNTER_COUNT = 64;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -211,6 +217,7 @@ export const COUNTER_NAMES: string[] = [
   "tcp_out_of_order", "tcp_gap", "tcp_resync", "tcp_skipped", "tcp_no_buffer", "tcp_too_long",
   "ws_upgrade", "ws_frames", "ws_bad", "uri_not_ascii", "status_range",
   "pppoe", "mpls", "not_ip",
+  "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

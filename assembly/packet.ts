@@ -21,6 +21,57 @@ export let outerId: u32 = 0;
 export let outerHasId = false;
 export let tunnelDepth: u32 = 0;
 
+// A message of another stream direction, framed while this packet is decoded (a
+// partial message given up, assembly/tcp.ts), carries that direction's endpoints
+// and no tunnel: useStreamEndpoints sets them, restorePacketEndpoints puts the
+// packet's back.
+const savedSrc: usize = memory.data(16, 8);
+const savedDst: usize = memory.data(16, 8);
+let savedVersion: u32 = 0;
+let savedSrcPort: u32 = 0;
+let savedDstPort: u32 = 0;
+let savedTruncated = false;
+let savedOuterType: u32 = 0;
+let savedOuterVersion: u32 = 0;
+let savedOuterHasId = false;
+let savedDepth: u32 = 0;
+
+export function useStreamEndpoints(src: usize, dst: usize, sport: u32, dport: u32, version: u32): void {
+  memory.copy(savedSrc, srcAddr, 16);
+  memory.copy(savedDst, dstAddr, 16);
+  savedVersion = ipVersion;
+  savedSrcPort = srcPort;
+  savedDstPort = dstPort;
+  savedTruncated = truncated;
+  savedOuterType = outerType;
+  savedOuterVersion = outerVersion;
+  savedOuterHasId = outerHasId;
+  savedDepth = tunnelDepth;
+  memory.copy(srcAddr, src, 16);
+  memory.copy(dstAddr, dst, 16);
+  srcPort = sport;
+  dstPort = dport;
+  ipVersion = version;
+  truncated = false;
+  outerType = 0;
+  outerVersion = 0;
+  outerHasId = false;
+  tunnelDepth = 0;
+}
+
+export function restorePacketEndpoints(): void {
+  memory.copy(srcAddr, savedSrc, 16);
+  memory.copy(dstAddr, savedDst, 16);
+  ipVersion = savedVersion;
+  srcPort = savedSrcPort;
+  dstPort = savedDstPort;
+  truncated = savedTruncated;
+  outerType = savedOuterType;
+  outerVersion = savedOuterVersion;
+  outerHasId = savedOuterHasId;
+  tunnelDepth = savedDepth;
+}
+
 export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
   frameIndex = index;
   tsSec = sec;

@@ -5,7 +5,10 @@
 // or a flow buffer) and says how many bytes it consumed; the caller keeps the
 // rest. Its state lives in the direction record `dir` (laid out below), so
 // the framing is a function of the stream's bytes alone, whatever the segments.
-import { TRANSPORT_TCP, C_SIP_TCP, C_TCP_RESYNC, C_TCP_SKIPPED, C_TCP_TOO_LONG, C_WS_UPGRADE, PROB_CLEN_BAD } from "./layout";
+import {
+  TRANSPORT_TCP, C_SIP_TCP, C_SIP_MALFORMED, C_TCP_RESYNC, C_TCP_SKIPPED, C_TCP_TOO_LONG, C_TCP_CLEN_OVER,
+  C_WS_UPGRADE, PROB_CLEN_BAD,
+} from "./layout";
 import { count } from "./state";
 import { findHeaderEnd, findLineEnd } from "./scan";
 import { tokenize, startLine, contentLength, bodyStart, problems } from "./sip";
@@ -29,8 +32,11 @@ export const DIR_FIN = 44;      // u32, 1 once a FIN was seen
 export const DIR_RANGE = 48;    // RANGE_MAX x (u32 first seq, u32 end seq)
 export const RANGE_MAX: u32 = 4;
 export const DIR_STARTED = 80;  // u32, 1 once the sequence numbers are known
+export const DIR_OLDER = 84;    // u32, address of the buffer holder that progressed before this one, 0 for none
 export const DIR_HOLE_SINCE = 88; // i64, capture second the oldest hole opened
-export const DIR_SIZE: u32 = 96;
+export const DIR_WAIT_SINCE = 96; // i64, capture second the buffer was taken or last gave a message
+export const DIR_NEWER = 104;   // u32, address of the buffer holder that progressed after this one
+export const DIR_SIZE: u32 = 112;
 
 export const MODE_NEW: u32 = 0;      // no byte seen yet
 export const MODE_SYNC: u32 = 1;     // a message starts at the first byte
@@ -48,11 +54,17 @@ const LINE_MORE: i32 = 2;
 
 // The longest message a caller can hold; longer ones are skipped by their Content-Length.
 export let streamMessageMax: u32 = 65536;
+// The largest body a Content-Length may claim (CFG_MAX_BODY): a larger claim is not believed.
+let bodyMax: u32 = 0xffffffff;
 // Set when a WebSocket upgrade is seen, for the caller to switch the other direction.
 export let upgradeSeen = false;
 
 export function setStreamMessageMax(n: u32): void {
   streamMessageMax = n;
+}
+
+export function setStreamBodyMax(n: u32): void {
+  bodyMax = n;
 }
 
 @inline function mode(dir: usize): u32 {
@@ -116,6 +128,7 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
     return 0;
   }
   if (contentLength >= 0) {
+    if (<u32>contentLength > bodyMax) return claimTooLarge(dir);
     const total = <u64>bodyStart + <u64>contentLength;
     if (total > <u64>streamMessageMax) return tooLong(dir, total);
     if (total > <u64>avail) {
@@ -129,6 +142,16 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
   // Without a readable Content-Length the body's end is unknown: look for the next start line.
   if ((problems & PROB_CLEN_BAD) != 0) startResync(dir, false);
   return len;
+}
+
+// A Content-Length past the bound is a lie or an attack: skipping by it would
+// swallow every message after it. The message is malformed; its header block
+// is dropped and the stream resyncs at the next start line after it.
+function claimTooLarge(dir: usize): i32 {
+  count(C_TCP_CLEN_OVER);
+  count(C_SIP_MALFORMED);
+  startResync(dir, false);
+  return <i32>bodyStart;
 }
 
 function tooLong(dir: usize, total: u64): i32 {

@@ -10,6 +10,13 @@
 // only while it has a partial message or out-of-order bytes: whole messages in
 // an in-order segment are framed in place in the frame.
 //
+// Buffers go to the directions that make progress. The holders are listed by
+// when each last completed a message (or took its buffer): when none is free,
+// the one waiting longest loses its partial message to the newcomer, and one
+// that completed nothing for CFG_TCP_PARTIAL_IDLE seconds is given up. SIP
+// over TCP writes a whole message at once, so its segments come within round
+// trips; spoofed partial messages cannot hold the buffers.
+//
 // Records point at message bytes in place until the next push(), so a buffer
 // that messages were framed from in this push is never compacted or reused
 // before the push ends. Its held bytes sit at DIR_START, kept at most
@@ -17,16 +24,20 @@
 // before the next frame and the next push compacts; should a hole given up
 // mid-frame need the room at once, the held bytes move to another buffer.
 import {
-  CFG_TCP_FLOWS, CFG_TCP_BUFFERS, CFG_TCP_BUFFER_BYTES, CFG_TCP_IDLE, C_FRAME_MALFORMED,
-  C_TCP_FLOWS, C_TCP_CLOSED, C_TCP_IDLE, C_TCP_EVICTED, C_TCP_RETRANSMIT, C_TCP_OUT_OF_ORDER,
-  C_TCP_GAP, C_TCP_NO_BUFFER,
+  CFG_TCP_FLOWS, CFG_TCP_BUFFERS, CFG_TCP_BUFFER_BYTES, CFG_TCP_IDLE, CFG_TCP_PARTIAL_IDLE, CFG_MAX_BODY,
+  C_FRAME_MALFORMED, C_SIP_MALFORMED, C_SIP_TCP, C_SIP_WS, C_TCP_FLOWS, C_TCP_CLOSED, C_TCP_IDLE,
+  C_TCP_EVICTED, C_TCP_RETRANSMIT, C_TCP_OUT_OF_ORDER, C_TCP_GAP, C_TCP_NO_BUFFER, C_TCP_BUFFER_EVICTED,
+  C_TCP_PARTIAL_IDLE, C_TCP_CLEN_UNMET,
 } from "./layout";
-import { cfg, count, reserve } from "./state";
-import { be16, be32, setPorts, srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec } from "./packet";
+import { cfg, count, counters, reserve } from "./state";
 import {
-  DIR_MODE, DIR_NEXT_SEQ, DIR_BASE_SEQ, DIR_BUFFER, DIR_START, DIR_RANGES, DIR_FIN,
-  DIR_RANGE, DIR_SIZE, DIR_STARTED, DIR_HOLE_SINCE, RANGE_MAX, MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP,
-  frameStream, setMode, startResync, setStreamMessageMax, upgradeSeen, clearUpgrade,
+  be16, be32, setPorts, srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec, useStreamEndpoints, restorePacketEndpoints,
+} from "./packet";
+import {
+  DIR_MODE, DIR_NEXT_SEQ, DIR_BASE_SEQ, DIR_BUFFER, DIR_START, DIR_RANGES, DIR_FIN, DIR_NEED,
+  DIR_RANGE, DIR_SIZE, DIR_STARTED, DIR_HOLE_SINCE, DIR_WAIT_SINCE, DIR_OLDER, DIR_NEWER, RANGE_MAX,
+  MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP,
+  frameStream, setMode, startResync, setStreamMessageMax, setStreamBodyMax, upgradeSeen, clearUpgrade,
 } from "./stream";
 import { resetWebSocket } from "./websocket";
 
@@ -51,6 +62,7 @@ const F_NEWER = 56;    // u32
 const F_BUCKET = 60;   // u32
 const F_DIRS = 64;     // two direction records: A to B, then B to A
 const FLOW_SIZE: u32 = 64 + 2 * DIR_SIZE;
+const LF: u8 = 0x0a;
 const EXPIRE_PER_SEGMENT = 2;
 // A retransmission comes within a few round trips; a hole older than this (capture time)
 // was lost by the capture, not by the network.
@@ -65,6 +77,9 @@ let neverUsed: u32 = 0;   // flows from here on were never used (untouched memor
 let oldest: u32 = 0;      // least recently seen flow + 1
 let newest: u32 = 0;
 let idleSeconds: i64 = 0;
+let partialIdleSeconds: i64 = 0;
+let oldestHolder: usize = 0; // the buffer holder that progressed least recently (a direction's address)
+let newestHolder: usize = 0;
 
 let bufferCount: u32 = 0;    // buffers directions may hold at once (CFG_TCP_BUFFERS)
 let physicalBuffers: u32 = 0; // twice that and a few: room for the ones set aside until the push ends
@@ -91,6 +106,8 @@ export function configureTcp(): bool {
   bufferCount = cfg(CFG_TCP_BUFFERS);
   bufferBytes = cfg(CFG_TCP_BUFFER_BYTES);
   idleSeconds = <i64>cfg(CFG_TCP_IDLE);
+  partialIdleSeconds = <i64>cfg(CFG_TCP_PARTIAL_IDLE);
+  setStreamBodyMax(cfg(CFG_MAX_BODY));
   if (bufferBytes < TAIL_ROOM + 4096) bufferBytes = TAIL_ROOM + 4096;
   if (flowCap == 0) {
     setStreamMessageMax(TAIL_ROOM);
@@ -130,9 +147,14 @@ export function streamsMustEnd(): bool {
   return mustEnd;
 }
 
-// Output a frame may need beyond its own bytes: a message completed from a buffer.
+// Output a frame may need beyond its own bytes: a buffer's window of messages
+// from each direction a segment may frame held bytes of: its own, the reverse
+// one (holes given up by an acknowledgement), and one given up for waiting
+// (expireWaiting). Each held byte is framed once, so a window each is enough.
+const STREAM_RESERVE_WINDOWS: u32 = 3;
+
 export function streamReserve(): u32 {
-  return flowCap == 0 ? 0 : windowBytes;
+  return flowCap == 0 ? 0 : windowBytes * STREAM_RESERVE_WINDOWS;
 }
 
 // ---- segments ----
@@ -173,6 +195,7 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
     return;
   }
   const dir = at + F_DIRS + (towardA ? DIR_SIZE : 0);
+  expireWaiting(dir);
   if ((flags & SYN) != 0) synchronize(dir, seq);
   else if (len > 0) {
     giveUpOldHoles(dir, seq);
@@ -185,8 +208,10 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
     setMode(other, MODE_WS_HTTP);
   }
   if ((flags & FIN) != 0) {
-    // Nothing more comes on this direction: what is held after its holes is framed now.
+    // Nothing more comes on this direction: what is held after its holes is framed now,
+    // and a body still awaited never will be.
     while (giveUpHole(dir)) {}
+    if (claimUnmet(dir)) lookInsideClaim(dir);
     store<u32>(dir + DIR_FIN, 1);
     if (load<u32>(at + F_DIRS + DIR_FIN) != 0 && load<u32>(at + F_DIRS + DIR_SIZE + DIR_FIN) != 0) {
       freeFlow(flow, C_TCP_CLOSED);
@@ -251,8 +276,7 @@ function inPlace(dir: usize, seq: u32, p: usize, len: u32): void {
     loseBytes(dir, seq + len);
     return;
   }
-  store<u32>(dir + DIR_BUFFER, buffer);
-  store<u32>(dir + DIR_START, 0);
+  hold(dir, buffer);
   memory.copy(bufferAt(buffer), p + used, rest);
 }
 
@@ -278,8 +302,7 @@ function outOfOrder(dir: usize, seq: u32, p: usize, len: u32): void {
       count(C_TCP_NO_BUFFER);
       return;
     }
-    store<u32>(dir + DIR_BUFFER, buffer);
-    store<u32>(dir + DIR_START, 0);
+    hold(dir, buffer);
   }
   makeRoom(dir);
   // Beyond the window, or a hole too many: the oldest hole is given up.
@@ -318,8 +341,10 @@ function frameHeld(dir: usize): void {
   const buffer = load<u32>(dir + DIR_BUFFER);
   const start = load<u32>(dir + DIR_START);
   const base = load<u32>(dir + DIR_BASE_SEQ);
+  const framedBefore = messagesFramed();
   const used = frameStream(dir, bufferAt(buffer) + start, load<u32>(dir + DIR_NEXT_SEQ) - base);
   if (used > 0) store<u32>(referenced + (<usize>(buffer - 1) << 2), pushNumber);
+  if (messagesFramed() != framedBefore) progressed(dir);
   store<u32>(dir + DIR_START, start + used);
   store<u32>(dir + DIR_BASE_SEQ, base + used);
   if (base + used == load<u32>(dir + DIR_NEXT_SEQ) && load<u32>(dir + DIR_RANGES) == 0) {
@@ -472,6 +497,110 @@ function restart(dir: usize): void {
   startResync(dir, false);
 }
 
+// ---- buffer holders, least recent progress first ----
+
+// Messages framed on streams so far: whether framing some bytes completed one.
+function messagesFramed(): u64 {
+  return load<u64>(counters + (<usize>C_SIP_TCP << 3)) + load<u64>(counters + (<usize>C_SIP_WS << 3));
+}
+
+function hold(dir: usize, buffer: u32): void {
+  store<u32>(dir + DIR_BUFFER, buffer);
+  store<u32>(dir + DIR_START, 0);
+  linkNewestHolder(dir);
+}
+
+function linkNewestHolder(dir: usize): void {
+  store<i64>(dir + DIR_WAIT_SINCE, tsSec);
+  store<u32>(dir + DIR_OLDER, <u32>newestHolder);
+  store<u32>(dir + DIR_NEWER, 0);
+  if (newestHolder != 0) store<u32>(newestHolder + DIR_NEWER, <u32>dir);
+  else oldestHolder = dir;
+  newestHolder = dir;
+}
+
+function unlinkHolder(dir: usize): void {
+  const older = <usize>load<u32>(dir + DIR_OLDER), newer = <usize>load<u32>(dir + DIR_NEWER);
+  if (older != 0) store<u32>(older + DIR_NEWER, <u32>newer);
+  else oldestHolder = newer;
+  if (newer != 0) store<u32>(newer + DIR_OLDER, <u32>older);
+  else newestHolder = older;
+}
+
+// A message came out of the direction's buffer: it waits afresh, as the newest holder.
+function progressed(dir: usize): void {
+  if (load<u32>(dir + DIR_BUFFER) == 0) return;
+  unlinkHolder(dir);
+  linkNewestHolder(dir);
+}
+
+function waitedTooLong(dir: usize): bool {
+  return load<u32>(dir + DIR_BUFFER) != 0 && load<i64>(dir + DIR_WAIT_SINCE) + partialIdleSeconds < tsSec;
+}
+
+// One holder is given up per segment when it completed no message for
+// CFG_TCP_PARTIAL_IDLE seconds: the segment's own direction (so late bytes do
+// not complete a claim already too old), else the one waiting longest. With
+// one new holder at most per segment, stale ones cannot pile up; one per
+// segment keeps the output a segment may need bounded (streamReserve).
+function expireWaiting(own: usize): void {
+  if (waitedTooLong(own)) giveUpWaiting(own);
+  else if (oldestHolder != 0 && waitedTooLong(oldestHolder)) giveUpWaiting(oldestHolder);
+}
+
+// A direction that completed nothing for CFG_TCP_PARTIAL_IDLE seconds frames
+// what it still can (held bytes after its holes, messages inside a body whose
+// claimed length never came); if that gives no message, what it holds is
+// dropped. Its messages carry its own endpoints, whichever segment this is.
+function giveUpWaiting(dir: usize): void {
+  count(C_TCP_PARTIAL_IDLE);
+  const flowBase = flows + (dir - flows) / FLOW_SIZE * FLOW_SIZE;
+  const fromA = dir == flowBase + F_DIRS;
+  useStreamEndpoints(flowBase + (fromA ? F_ADDR_A : F_ADDR_B), flowBase + (fromA ? F_ADDR_B : F_ADDR_A),
+    <u32>load<u16>(flowBase + (fromA ? F_PORT_A : F_PORT_B)), <u32>load<u16>(flowBase + (fromA ? F_PORT_B : F_PORT_A)),
+    load<u32>(flowBase + F_VERSION));
+  const framedBefore = messagesFramed();
+  while (giveUpHole(dir)) {}
+  if (claimUnmet(dir)) lookInsideClaim(dir);
+  if (load<u32>(dir + DIR_BUFFER) != 0 && messagesFramed() == framedBefore) dropHeld(dir);
+  restorePacketEndpoints();
+}
+
+// The held message at the start has its header block and waits for the body
+// its Content-Length claims.
+function claimUnmet(dir: usize): bool {
+  return load<u32>(dir + DIR_BUFFER) != 0 && load<u32>(dir + DIR_MODE) == MODE_SYNC && load<u32>(dir + DIR_NEED) != 0;
+}
+
+// A claim that will not be met (the direction is given up or ended): the
+// message is malformed, and what the claim swallowed is framed from the line
+// after its start line. A body may hold a start line (message/sipfrag), so
+// only a claim not met makes the framer look inside it.
+function lookInsideClaim(dir: usize): void {
+  count(C_TCP_CLEN_UNMET);
+  count(C_SIP_MALFORMED);
+  startResync(dir, true);
+  frameHeld(dir);
+}
+
+// Drops everything the direction holds; the stream goes on after the last byte
+// held, at the next SIP start line.
+function dropHeld(dir: usize): void {
+  const extent = heldExtent(dir);
+  if (extent == 0) { // a buffer taken for a segment that did not fit: nothing is lost
+    releaseDirBuffer(dir);
+    return;
+  }
+  const end = load<u32>(dir + DIR_BASE_SEQ) + extent;
+  const lastByte = load<u8>(bufferAt(load<u32>(dir + DIR_BUFFER)) + load<u32>(dir + DIR_START) + extent - 1);
+  releaseDirBuffer(dir);
+  store<u32>(dir + DIR_RANGES, 0);
+  store<u32>(dir + DIR_NEXT_SEQ, end);
+  store<u32>(dir + DIR_BASE_SEQ, end);
+  resetWebSocket(dir);
+  startResync(dir, lastByte != LF);
+}
+
 // ---- stream buffers ----
 
 @inline function bufferAt(buffer: u32): usize {
@@ -482,9 +611,15 @@ function restart(dir: usize): void {
   return load<u32>(referenced + (<usize>(buffer - 1) << 2)) == pushNumber;
 }
 
-// A free buffer + 1, or 0 when directions hold CFG_TCP_BUFFERS already.
+// A free buffer + 1. When directions hold CFG_TCP_BUFFERS already, the one
+// waiting longest for its message to complete gives its buffer up; 0 only
+// when no buffer released before this push is left (see takePhysical).
 function takeBuffer(): u32 {
-  if (buffersHeld >= bufferCount) return 0;
+  if (buffersHeld >= bufferCount) {
+    if (oldestHolder == 0) return 0;
+    count(C_TCP_BUFFER_EVICTED);
+    dropHeld(oldestHolder);
+  }
   const buffer = takePhysical();
   if (buffer != 0) buffersHeld++;
   return buffer;
@@ -517,6 +652,7 @@ function releasePhysical(buffer: u32): void {
 function releaseDirBuffer(dir: usize): void {
   const buffer = load<u32>(dir + DIR_BUFFER);
   if (buffer == 0) return;
+  unlinkHolder(dir);
   releasePhysical(buffer);
   buffersHeld--;
   store<u32>(dir + DIR_BUFFER, 0);

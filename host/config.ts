@@ -104,6 +104,10 @@ export const OPTIONS: OptionSpec[] = [
     help: "partial SIP messages held at once over all connections (192 KiB each, reserved twice over)" },
   { name: "tcp-idle", type: "integer", arg: "SECONDS", default: 300, min: 1, max: 86400, unit: "seconds", group: "TCP streams",
     help: "capture time a silent TCP connection is kept before it is freed" },
+  { name: "tcp-partial-idle", type: "integer", arg: "SECONDS", default: 5, min: 1, max: 3600, unit: "seconds", group: "TCP streams",
+    help: "capture time a TCP connection may hold a partial SIP message without completing one; then it is given up" },
+  { name: "max-body", type: "integer", arg: "BYTES", default: 262144, min: 0, max: 16777216, unit: "bytes", group: "TCP streams",
+    help: "the largest body a Content-Length on a TCP stream may claim; a larger claim is a malformed message" },
 
   { name: "vxlan-port", type: "integer", arg: "PORT", multiple: true, min: 1, max: 65535, unit: "UDP port", group: "Network",
     help: "a UDP port read as VXLAN instead of 4789 (give two for both, e.g. 4789 and 8472); docs/network.md" },

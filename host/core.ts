@@ -15,7 +15,7 @@ const MAX_FRAMES = 16384;        // frames per batch, by default
 
 // What configure() reserves per entry, as assembly/ reserves it (test/core.test.ts
 // checks these against the memory a configured core really has).
-const TCP_FLOW_BYTES = 256;      // FLOW_SIZE in assembly/tcp.ts: 64 + two 96-byte directions
+const TCP_FLOW_BYTES = 288;      // FLOW_SIZE in assembly/tcp.ts: 64 + two 112-byte directions
 const TCP_BUCKET_BYTES = 4;      // a u32 per hash bucket, at least two buckets per flow
 const TCP_BUFFER_EXTRA = 12;     // per physical buffer: its push number and free-ring entry
 const TCP_SPARE_BUFFERS = 8;     // physical buffers: twice --tcp-buffers and these
@@ -25,6 +25,7 @@ const DEFRAG_SLOTS_MAX = 1024;   // SLOTS_MAX in assembly/defrag.ts
 const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure() (128 KiB today)
 // WebAssembly memory (32-bit) ends at 4 GiB, and the core's offsets are u32: stay at half of it.
 export const CORE_MEMORY_BUDGET = 2 ** 31;
+const TCP_RESERVE_WINDOWS = 3;   // STREAM_RESERVE_WINDOWS in assembly/tcp.ts
 
 export interface CoreOptions {
   sensor: string;
@@ -38,6 +39,8 @@ export interface CoreOptions {
   tcpBuffers?: number;         // stream buffers for partial messages (default 256)
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
   tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
+  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one (default 5)
+  maxBody?: number;            // bytes a Content-Length on a stream may claim (default 262144)
   defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
   defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
@@ -58,7 +61,8 @@ export interface OuterTunnel {
 
 // The TCP flow table's bounds, as the run commands' options give them.
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
-export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "defragSlots" | "defragTimeout" | "vxlanPorts">;
+export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
+  | "defragSlots" | "defragTimeout" | "vxlanPorts">;
 
 export type Transport = "udp" | "tcp" | "ws";
 
@@ -147,9 +151,10 @@ export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
 
 // The output must hold one maximal frame's worst case, one message per 15 bytes
 // (see frameFits in assembly/emit.ts); a batch that outgrows it is pushed in parts.
-// A TCP segment may also complete a message held in a stream buffer (assembly/tcp.ts).
+// A TCP segment may also frame what three stream buffers hold: its direction's, the
+// reverse direction's and one given up for waiting (streamReserve in assembly/tcp.ts).
 function outputRegions(inputBytes: number, tcpBufferBytes: number): { records: number; jsonBytes: number } {
-  const frameMax = MAX_FRAME + tcpBufferBytes - TCP_TAIL_ROOM;
+  const frameMax = MAX_FRAME + TCP_RESERVE_WINDOWS * (tcpBufferBytes - TCP_TAIL_ROOM);
   const records = Math.ceil(frameMax / 15) + 1;
   const envelopeMax = 480 + L.CFG_SENSOR_MAX + L.CFG_AGENT_MAX + 1;
   return { records, jsonBytes: Math.max(inputBytes * 3, records * envelopeMax + frameMax * 8) };
@@ -258,6 +263,8 @@ export class Core implements FrameSink, MessageBatch {
     put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
     put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
     put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
+    put(L.CFG_TCP_PARTIAL_IDLE, options.tcpPartialIdle ?? 5);
+    put(L.CFG_MAX_BODY, options.maxBody ?? 262144);
     put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
     put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
     const vxlan = options.vxlanPorts ?? [4789];

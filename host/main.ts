@@ -150,6 +150,7 @@ async function runCapture(args: string[]): Promise<number> {
 // they need more memory than the core may have; each one alone is in range (config.ts).
 function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
   const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
+    tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
   const tooLarge = coreMemoryProblem(limits);
   if (tooLarge !== undefined) throw new UsageError(tooLarge);

@@ -16,6 +16,10 @@ export function summaryLine(c: Record<string, number>, seconds: number, filtered
   if (c.out_overflow > 0) parts.push(`${c.out_overflow} dropped (output full)`);
   if (c.tcp_evicted > 0) parts.push(`${c.tcp_evicted} TCP flows evicted (table full)`);
   if (c.tcp_gap > 0) parts.push(`${c.tcp_gap} TCP gaps resynced`);
+  if (c.tcp_buffer_evicted > 0) parts.push(`${c.tcp_buffer_evicted} partial TCP messages evicted (stream buffers full)`);
+  if (c.tcp_partial_idle > 0) parts.push(`${c.tcp_partial_idle} partial TCP messages given up (incomplete too long)`);
+  if (c.tcp_clen_over + c.tcp_clen_unmet > 0) parts.push(`${c.tcp_clen_over + c.tcp_clen_unmet} TCP Content-Length claims not met (resynced)`);
+  if (c.tcp_too_long > 0) parts.push(`${c.tcp_too_long} TCP messages too long to hold (skipped)`);
   if (c.tcp_no_buffer > 0) parts.push(`${c.tcp_no_buffer} partial TCP messages dropped (no stream buffer free)`);
   return `siphon: ${parts.join(", ")} in ${seconds.toFixed(2)} s`;
 }

@@ -90,7 +90,7 @@ function randomFrame(next: () => number): Uint8Array {
 // junk cut into segments of random size, sent out of order, retransmitted,
 // overlapping, lost, closed and reset; on a clock that moves forward (with
 // jumps past the idle timeout), since flows live on capture time.
-const TCP_LIMITS = { tcpFlows: 16, tcpBuffers: 6, tcpBufferBytes: 65536 + 16384, tcpIdle: 60 };
+const TCP_LIMITS = { tcpFlows: 16, tcpBuffers: 6, tcpBufferBytes: 65536 + 16384, tcpIdle: 60, maxBody: 40000 };
 const WS_UPGRADE = "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
 const WS_REPLY = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
 
@@ -263,6 +263,7 @@ function fuzz(seed: number, frames: number): void {
   const traffic = new TcpTraffic(next, [
     Buffer.from(INVITE), Buffer.from(sip(["SIP/2.0 200 OK", "i: x", "CSeq: 1 INVITE", "l: 0"])),
     Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: big", "CSeq: 2 MESSAGE", "Content-Length: 20000"], "b".repeat(20000))),
+    Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: lie", "CSeq: 4 MESSAGE", "Content-Length: 99999999"], "short\r\n")),
     ...readdirSync("fixtures/torture/rfc4475").slice(0, 8).map((f) => readFileSync(`fixtures/torture/rfc4475/${f}`)),
   ]);
   const fragments = new FragmentTraffic(next, [Buffer.from(INVITE), Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: f",
@@ -304,7 +305,7 @@ function fuzz(seed: number, frames: number): void {
   assert.equal(cores.scalar.counters(), cores.reference.counters(), context);
   assert.equal(Object.values(cores).map((c) => c.memoryBytes), memoryAfterConfigure, `${context}: memory grew`);
   const c = cores.reference.counters();
-  for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_no_buffer"]) {
+  for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet"]) {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
   }
   for (const name of ["defrag_done", "defrag_duplicate", "defrag_overlap", "defrag_timeout", "defrag_evicted",

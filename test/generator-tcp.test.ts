@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
 import { CaptureParser } from "../host/source/capture";
+import { tcpFrame, INVITE } from "./helpers";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-generator-tcp-"));
 const path = join(directory, "tcp.pcap");
@@ -52,6 +53,37 @@ test("generator --tcp: the core's messages by method and status are the truth", 
   core.flush();
   assert.equal(tally(keys), expected());
   assert.is(core.counters().tcp_gap, 0);
+});
+
+test("generator --tcp: 300 spoofed partial messages first, and still every message of the truth", () => {
+  // Each spoofed flow sends the start of an INVITE that never completes (issue 9, fault 7):
+  // they held all 256 stream buffers for --tcp-idle, and real partial messages were refused.
+  const keys: string[] = [];
+  const core = new Core({ sensor: "t", agent: "t", renderJson: false }, (batch) => {
+    for (let i = 0; i < batch.count; i++) {
+      const m = batch.message(i);
+      keys.push(m.isRequest ? m.method : String(m.status));
+    }
+  });
+  let spoofed = false;
+  const parser = new CaptureParser(path, {
+    frame(data, start, caplen, origLen, linkType, sec, nsec, iface) {
+      if (!spoofed) {
+        for (let i = 0; i < 300; i++) {
+          const f = tcpFrame(INVITE.slice(0, 60), { src: `203.0.113.${i & 255}`, sport: 10000 + i, seq: 1 });
+          core.frame(f, 0, f.length, f.length, 1, sec, nsec, 0);
+        }
+        spoofed = true;
+      }
+      core.frame(data, start, caplen, origLen, linkType, sec, nsec, iface);
+    },
+  });
+  parser.feed(readFileSync(path));
+  parser.end();
+  core.flush();
+  assert.equal(tally(keys), expected());
+  const c = core.counters();
+  assert.ok(c.tcp_buffer_evicted + c.tcp_partial_idle >= 300 - 256, `evicted ${c.tcp_buffer_evicted}, given up ${c.tcp_partial_idle}`);
 });
 
 if (tshark) {

@@ -150,10 +150,10 @@ test("idle flows are freed after the timeout, by capture time", () => {
   frames[0].sec = 1000;
   const other: Frame = { data: tcpFrame(OK, { sport: 40001, seq: 1 }), sec: 1000 + 301 };
   const late = segments(INVITE, [{ at: 50, len: INVITE.length - 50, sec: 1000 + 302 }]);
-  const run = runFrames([...frames, other, ...late]);
+  const run = runFrames([...frames, other, ...late], { tcpPartialIdle: 3600 });
   assert.is(run.counters.tcp_idle, 1);
   assert.equal(texts(run), [OK], "the first flow's partial message was freed with it");
-  const within = runFrames([...frames, { ...other, sec: 1100 }, ...late.map((f) => ({ ...f, sec: 1101 }))]);
+  const within = runFrames([...frames, { ...other, sec: 1100 }, ...late.map((f) => ({ ...f, sec: 1101 }))], { tcpPartialIdle: 3600 });
   assert.is(within.counters.tcp_idle, 0);
   assert.equal(texts(within), [OK, INVITE]);
 });
@@ -171,13 +171,14 @@ test("a full table evicts the least recently seen flow and counts it", () => {
   assert.is(roomy.messages.length, 6);
 });
 
-test("no stream buffer left: the partial message is dropped and counted", () => {
+test("no stream buffer left: the holder waiting longest loses its partial message, counted", () => {
   const frames: Frame[] = [];
   for (let i = 0; i < 3; i++) frames.push(...segments(INVITE, [{ at: 0, len: 60 }], { sport: 42000 + i }));
   for (let i = 0; i < 3; i++) frames.push(...segments(INVITE + OK, [{ at: 60, len: INVITE.length + OK.length - 60 }], { sport: 42000 + i }));
   const run = runFrames(frames, { tcpBuffers: 2 });
-  assert.is(run.counters.tcp_no_buffer, 1);
-  assert.equal(texts(run), [INVITE, OK, INVITE, OK, OK]);
+  assert.is(run.counters.tcp_buffer_evicted, 1);
+  assert.is(run.counters.tcp_no_buffer, 0);
+  assert.equal(texts(run), [OK, INVITE, OK, INVITE, OK], "the first flow's INVITE went for the third flow's");
 });
 
 test("a 65,536-octet body and a 100 KiB one arrive whole over 1,448-byte segments", () => {
