@@ -343,7 +343,7 @@ function jsonEscaped(p: usize, n: u32): void {
       const seq = utf8Length(p + i, n - i);
       if (seq == 0) {
         ascii("\\ufffd");
-        i++;
+        i += invalidLength(p + i, n - i);
       } else {
         raw(p + i, seq);
         i += seq;
@@ -388,6 +388,34 @@ function utf8Length(p: usize, avail: u32): u32 {
   }
   if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
   return n;
+}
+
+// Bytes one U+FFFD stands for at p, where no well-formed sequence starts: the
+// maximal subpart of a sequence (Unicode 15 §3.9, U+FFFD Substitution of Maximal
+// Subparts), as TextDecoder and Node's Buffer decode, so that the host's strings
+// and the envelope agree: a lead byte and the continuation bytes that could
+// still have completed it; any other byte alone.
+function invalidLength(p: usize, avail: u32): u32 {
+  const c = <u32>load<u8>(p);
+  let n: u32 = 0, lo: u32 = 0x80, hi: u32 = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) n = 3;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4;
+  else return 1;
+  // Table 3-7: the second byte's range narrows after E0, ED, F0 and F4.
+  if (c == 0xe0) lo = 0xa0;
+  else if (c == 0xed) hi = 0x9f;
+  else if (c == 0xf0) lo = 0x90;
+  else if (c == 0xf4) hi = 0x8f;
+  let k: u32 = 1;
+  while (k < n && k < avail) {
+    const d = <u32>load<u8>(p + k);
+    if (d < lo || d > hi) break;
+    lo = 0x80;
+    hi = 0xbf;
+    k++;
+  }
+  return k;
 }
 
 // ---- base64 (RFC 4648 §4), with padding ----

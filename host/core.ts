@@ -104,7 +104,7 @@ export class SipMessage {
 
   text(which: number): string {
     const [offset, length] = this.span(which);
-    return this.bytes.toString("latin1", offset, offset + length);
+    return this.bytes.toString("utf8", offset, offset + length);  // invalid UTF-8: U+FFFD, as the envelope
   }
 
   get method(): string {

@@ -82,6 +82,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
     sensor: config.str("sensor") ?? hostname(),
+    log,
   }, (topic) => mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`))));
   if (events) sinks.push(events);
   if (mqttUrl !== undefined) {

@@ -28,7 +28,7 @@ if (MOSQUITTO === undefined) {
     child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     assert.is(code, 0, stderr);
-    await waitFor(`${expected.length} events on t/events`, () => sub.payloads.length >= expected.length);
+    await waitFor(`${expected.length} events on t/events`, () => sub.payloads.length >= expected.length, () => `${sub.payloads.length} events`);
     assert.equal(sub.payloads.map((p) => p.toString("utf8")), expected);
     await sub.close();
   });

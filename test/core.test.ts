@@ -186,6 +186,19 @@ test("envelope: Call-ID bytes are escaped for JSON; invalid UTF-8 becomes U+FFFD
   assert.equal(Buffer.from(env.sip, "base64"), msg);
 });
 
+test("envelope and host decode a Call-ID alike: UTF-8, one U+FFFD per maximal invalid subpart", () => {
+  const cases = [[0xe6, 0x97], [0xe6, 0x97, 0x41], [0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80],
+    [0xf0, 0x9f, 0x98], [0xe0, 0x9f, 0x80], [0x80, 0xbf], [0xc3, 0xbc, 0xc3], [0xf0, 0x9f, 0x98, 0x80]];
+  for (const bytes of cases) {
+    const callId = Buffer.concat([Buffer.from("a"), Buffer.from(bytes), Buffer.from("@例え.jp")]);
+    const msg = Buffer.concat([Buffer.from("OPTIONS sip:x SIP/2.0\r\nCall-ID: "), callId, Buffer.from("\r\nCSeq: 1 OPTIONS\r\n\r\n")]);
+    const run = runFrames([{ data: udpFrame(msg) }]);
+    const want = new TextDecoder().decode(callId);
+    assert.is(JSON.parse(run.ndjson).call_id, want, `envelope call_id of ${callId.toString("hex")}`);
+    assert.is(run.messages[0].callId, want, `host text() of ${callId.toString("hex")}`);
+  }
+});
+
 test("envelope: a message without Call-ID has call_id null", () => {
   const env = JSON.parse(runFrames([{ data: udpFrame(sip(["OPTIONS sip:x SIP/2.0", "CSeq: 1 OPTIONS"])) }]).ndjson);
   assert.is(env.call_id, null);

@@ -5,9 +5,9 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer, type AddressInfo } from "node:net";
-import { HEP, ipBytes, parseHepUrl } from "../host/sink/hep";
+import { HEP, hepPacket, ipBytes, parseHepUrl } from "../host/sink/hep";
 import { waitFor } from "./mosquitto";
-import { udpFrame, pcapFile } from "./helpers";
+import { udpFrame, pcapFile, runFrames } from "./helpers";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ function check(packet: Buffer, e: Envelope, password: string): void {
   assert.is(c.get(HEP.CAPTURE_ID)?.readUInt32BE(0), 2424);
   assert.is(c.get(HEP.AUTH_KEY)?.toString(), password);
   assert.is(c.get(HEP.PAYLOAD)?.toString("base64"), e.sip, "the exact SIP bytes");
-  assert.is(c.get(HEP.CORRELATION_ID)?.toString("latin1"), e.call_id);
+  assert.is(c.get(HEP.CORRELATION_ID)?.toString("utf8"), e.call_id);
 }
 
 function splitEndpoint(endpoint: string): [string, number] {
@@ -129,6 +129,16 @@ test("a collector whose name does not resolve: one warning, every message counte
   assert.is(r.code, 1);
   assert.match(r.stderr, /hep: udp:\/\/collector\.invalid:9060: (ENOTFOUND|EAI_AGAIN); nothing will be sent: check --hep/);
   assert.match(r.stderr, /siphon: 81 messages could not be delivered/);
+});
+
+test("the correlation id is the envelope's call_id in UTF-8: non-ASCII kept, invalid bytes as U+FFFD", () => {
+  for (const callId of [Buffer.from("日本語@例え.jp"), Buffer.from([0x4a, 0xc3, 0xbc, 0xff, 0xe6, 0x97, 0x40, 0x78])]) {
+    const msg = Buffer.concat([Buffer.from("OPTIONS sip:x SIP/2.0\r\nCall-ID: "), callId, Buffer.from("\r\nCSeq: 1 OPTIONS\r\n\r\n")]);
+    const run = runFrames([{ data: udpFrame(msg) }]);
+    const correlation = decode(hepPacket(run.messages[0], 1)).get(HEP.CORRELATION_ID);
+    assert.is(correlation?.toString("utf8"), JSON.parse(run.ndjson).call_id, `Call-ID ${callId.toString("hex")}`);
+    assert.ok(correlation?.equals(Buffer.from(new TextDecoder().decode(callId))), "valid UTF-8 bytes");
+  }
 });
 
 test("IPv6 addresses become their 16 bytes", () => {

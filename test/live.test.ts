@@ -1,6 +1,11 @@
 // `siphon capture` on the loopback interface, as a user runs it: SIP sent on 127.0.0.1 and ::1
 // (by sipp where installed, and by the test's own sockets) while the bundled command captures;
 // every message sent comes out exactly once. Then the ways it refuses to start.
+// Each capture test waits on what it needs, never on a time window: after the ready line it
+// sends probes until the capture shows one (so the traffic that matters is not sent before
+// the capture sees packets), sends at most a few messages ahead of what has come out, and
+// waits for the count of envelopes. BOUND_MS only ends a test that would otherwise hang, and
+// the failure says what was seen.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -11,7 +16,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 const SIPHON = "dist/siphon.mjs";
-const DEADLINE_MS = 15000;
+const BOUND_MS = 90000;      // last-resort failure bound for a wait, never a condition for passing
+const PROBE_EVERY_MS = 100;  // probes are repeated at this pace until one comes out
+const WINDOW = 8;            // messages sent ahead of the envelopes seen: far below what the kernel ring holds
+const PROBE_CALL_ID = "siphon-live-probe-";
 const CAP_NET_RAW = 13; // bit in /proc/self/status CapEff
 
 interface Envelope {
@@ -20,18 +28,24 @@ interface Envelope {
   sip: string;
 }
 
+function isProbe(e: Envelope): boolean {
+  return sipText(e).includes(`Call-ID: ${PROBE_CALL_ID}`);
+}
+
 // Follows a running `siphon capture`: its output as it comes, and waits on conditions over it.
 class Running {
-  stdout = "";
   stderr = "";
   code: number | null | undefined;
+  private partial = "";                      // stdout after its last newline: a chunk may end mid-line
+  private readonly seen: Envelope[] = [];    // every envelope but the probes, parsed once as it comes
+  private probes = 0;
   private readonly child: ChildProcess;
   private readonly watchers = new Set<() => void>();
 
   constructor(args: string[], prefix: string[] = []) {
     const [command, ...argv] = [...prefix, process.execPath, SIPHON, "capture", ...args];
     this.child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout?.on("data", (d: Buffer) => { this.stdout += d.toString(); this.notify(); });
+    this.child.stdout?.on("data", (d: Buffer) => { this.take(d.toString()); this.notify(); });
     this.child.stderr?.on("data", (d: Buffer) => { this.stderr += d.toString(); this.notify(); });
     this.child.on("close", (code) => { this.code = code; this.notify(); });
   }
@@ -41,20 +55,38 @@ class Running {
   }
 
   envelopes(): Envelope[] {
-    const whole = this.stdout.slice(0, this.stdout.lastIndexOf("\n") + 1); // a chunk may end mid-line
-    return whole.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Envelope);
+    return this.seen;
   }
 
-  until(condition: () => boolean, what: string, ms = DEADLINE_MS): Promise<void> {
+  // Sends probes to port until the capture shows one: from then on it sees what is sent there.
+  async probe(port: number, host = "127.0.0.1"): Promise<void> {
+    const socket = await boundSocket(host.includes(":") ? "udp6" : "udp4");
+    let n = 0;
+    const sendProbe = (): void => {
+      n++;
+      const text = `OPTIONS sip:probe@${host} SIP/2.0\r\nCall-ID: ${PROBE_CALL_ID}${n}\r\nCSeq: ${n} OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+      send(socket, text, port, host).catch(() => undefined);
+    };
+    sendProbe();
+    const timer = setInterval(sendProbe, PROBE_EVERY_MS);
+    try {
+      await this.until(() => this.probes > 0, `a probe envelope (${n} probes sent to ${host}:${port})`);
+    } finally {
+      clearInterval(timer);
+      socket.close();
+    }
+  }
+
+  until(condition: () => boolean, what: string, ms = BOUND_MS): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (!condition()) {
-          if (this.code !== undefined) finish(new Error(`siphon exited (${this.code}) before ${what}; stderr:\n${this.stderr}`));
+          if (this.code !== undefined) finish(new Error(`siphon exited (${this.code}) before ${what}; ${this.sawSoFar()}`));
           return;
         }
         finish();
       };
-      const timer = setTimeout(() => finish(new Error(`no ${what} within ${ms} ms; stderr:\n${this.stderr}`)), ms);
+      const timer = setTimeout(() => finish(new Error(`no ${what} after ${ms} ms; ${this.sawSoFar()}`)), ms);
       const finish = (err?: Error): void => {
         clearTimeout(timer);
         this.watchers.delete(check);
@@ -64,6 +96,23 @@ class Running {
       this.watchers.add(check);
       check();
     });
+  }
+
+  // What a failure reports: the envelopes so far (other traffic the filter admits, such as
+  // SIP on port 5060 from elsewhere on this machine, shows here) and siphon's stderr.
+  private sawSoFar(): string {
+    const last = this.seen.slice(-3).map((e) => `${e.src} > ${e.dst}: ${sipText(e).split("\r\n")[0]}`);
+    return `saw ${this.probes} probes and ${this.seen.length} other envelopes${last.length ? ` (last: ${last.join("; ")})` : ""}; stderr:\n${this.stderr}`;
+  }
+
+  private take(text: string): void {
+    const lines = (this.partial + text).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines.filter((l) => l.length > 0)) {
+      const e = JSON.parse(line) as Envelope;
+      if (isProbe(e)) this.probes++;
+      else this.seen.push(e);
+    }
   }
 
   ready(): Promise<void> {
@@ -84,7 +133,7 @@ class Running {
 function runOnce(args: string[], env: NodeJS.ProcessEnv = process.env, prefix: string[] = []) {
   const command = prefix.length > 0 ? prefix[0] : process.execPath;
   const argv = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), SIPHON, "capture", ...args];
-  const r = spawnSync(command, argv, { env, timeout: DEADLINE_MS });
+  const r = spawnSync(command, argv, { env, timeout: BOUND_MS });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -251,20 +300,22 @@ function registerLiveTests(): void {
       await run.ready();
       assert.match(run.stderr, /BPF filter built from the configuration/);
       assert.match(run.stderr, /capturing on lo \(ethernet\)/); // Linux loopback: LINKTYPE_ETHERNET
+      await run.probe(ports[1]);
+      await run.probe(ports[3], "::1");
       const sent: string[] = [];
+      const ours = (): Envelope[] => run.envelopes().filter((e) => ports.includes(portOf(e.src)) && ports.includes(portOf(e.dst)));
+      const sendAhead = async (s: Socket, text: string, port: number, host: string): Promise<void> => {
+        await run.until(() => ours().length >= sent.length - WINDOW, `${sent.length - WINDOW} of our envelopes before sending more`);
+        await send(s, text, port, host);
+        sent.push(text);
+      };
       const big = "x".repeat(20000);
       for (let n = 1; n <= 40; n++) {
-        const req = request(n, ports[0], n === 7 ? big : `hello ${n}`);
-        const res = response(n, ports[0]);
-        await send(a, req, ports[1], "127.0.0.1");
-        await send(b, res, ports[0], "127.0.0.1");
-        sent.push(req, res);
+        await sendAhead(a, request(n, ports[0], n === 7 ? big : `hello ${n}`), ports[1], "127.0.0.1");
+        await sendAhead(b, response(n, ports[0]), ports[0], "127.0.0.1");
       }
-      const req6 = request(41, ports[2]);
-      await send(a6, req6, ports[3], "::1");
-      sent.push(req6);
-      const ours = (): Envelope[] => run.envelopes().filter((e) => ports.includes(portOf(e.src)) && ports.includes(portOf(e.dst)));
-      await run.until(() => ours().length >= sent.length, `${sent.length} envelopes`);
+      await sendAhead(a6, request(41, ports[2]), ports[3], "::1");
+      await run.until(() => ours().length >= sent.length, `${sent.length} envelopes (${ours().length} of ours so far)`);
       assert.is(await run.stop(), 0);
       assert.equal(sorted(ours().map(sipText)), sorted(sent));
       assert.ok(ours().some((e) => e.src.startsWith("[::1]") || e.src.startsWith("::1")), "the IPv6 message");
@@ -284,19 +335,20 @@ function registerLiveTests(): void {
       const run = new Running(["-i", "lo", "--sip-port", String(uasPort), "--sip-port", String(uacPort)]);
       try {
         await run.ready();
+        await run.probe(uasPort);
         const calls = "5";
         const uas = spawn("sipp", ["-sn", "uas", "-i", "127.0.0.1", "-p", String(uasPort), "-m", calls, "-nostdin",
           "-trace_msg", "-message_file", join(dir, "uas.log")], { stdio: "ignore" });
         const uasDone = new Promise<number | null>((resolve) => uas.on("close", resolve));
         const uac = spawnSync("sipp", ["-sn", "uac", "-i", "127.0.0.1", "-p", String(uacPort), "-m", calls, "-r", "50",
           "-nostdin", "-trace_msg", "-message_file", join(dir, "uac.log"), `127.0.0.1:${uasPort}`],
-          { stdio: "ignore", timeout: DEADLINE_MS });
+          { stdio: "ignore", timeout: BOUND_MS });
         assert.is(uac.status, 0, "sipp uac completed its calls");
         assert.is(await uasDone, 0, "sipp uas completed its calls");
         const sent = [...sippSent(join(dir, "uac.log")), ...sippSent(join(dir, "uas.log"))];
         assert.ok(sent.length >= 30, `5 calls are at least 30 messages, sipp logged ${sent.length}`);
         const ours = (): Envelope[] => run.envelopes().filter((e) => [uasPort, uacPort].includes(portOf(e.dst)));
-        await run.until(() => ours().length >= sent.length, `${sent.length} envelopes`);
+        await run.until(() => ours().length >= sent.length, `${sent.length} envelopes (${ours().length} of ours so far)`);
         assert.is(await run.stop(), 0);
         assert.equal(sorted(ours().map(sipText)), sorted(sent));
       } finally {
@@ -315,6 +367,7 @@ function registerLiveTests(): void {
       try {
         await run.ready();
         assert.match(run.stderr, new RegExp(`capturing on lo \\(ethernet\\), ${other} \\([^)]+\\)`));
+        await run.probe(port);
         const s = await boundSocket("udp4");
         const text = request(4, s.address().port);
         await send(s, text, port, "127.0.0.1");
@@ -337,6 +390,7 @@ function registerLiveTests(): void {
       await run.ready();
       assert.match(run.stderr, /-i any: libpcap has no VLAN support on Linux SLL, so its filter leaves out the 802\.1Q branches/);
       assert.match(run.stderr, /capturing on any \(Linux SLL\)/);
+      await run.probe(port);
       const s = await boundSocket("udp4");
       const text = request(5, s.address().port);
       await send(s, text, port, "127.0.0.1");
@@ -359,6 +413,7 @@ function registerLiveTests(): void {
     try {
       await run.ready();
       assert.not.match(run.stderr, /built from the configuration/);
+      await run.probe(port);
       const s = await boundSocket("udp4");
       const text = request(1, s.address().port);
       await send(s, text, port, "127.0.0.1");
@@ -366,7 +421,8 @@ function registerLiveTests(): void {
       await run.until(() => run.envelopes().length >= 1, "the envelope");
       assert.is(await run.stop("SIGTERM"), 0);
       assert.equal(run.envelopes().map(sipText), [text]);
-      assert.match(run.stderr, /siphon: 1 packets, 1 SIP messages/);
+      const [, packets, messages] = /siphon: (\d+) packets, (\d+) SIP messages/.exec(run.stderr) ?? [];
+      assert.ok(Number(packets) >= 2 && packets === messages, `the probes and the message, all SIP: ${packets} packets, ${messages} messages`);
     } finally {
       if (run.code === undefined) await run.stop();
     }
@@ -382,6 +438,7 @@ function registerLiveTests(): void {
       try {
         await run.ready();
         assert.match(run.stderr, /libpcap\.so \(in libpcap-dev\) is missing.*install libpcap-dev/);
+        await run.probe(port);
         const s = await boundSocket("udp4");
         const text = request(3, s.address().port);
         await send(s, text, port, "127.0.0.1");
@@ -408,6 +465,7 @@ function registerLiveTests(): void {
         const gids = /Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(status)?.slice(1).map(Number);
         assert.ok(uids !== undefined && uids.every((u) => u !== 0), `no root uid left: ${uids}`);
         assert.ok(gids !== undefined && gids.every((g) => g !== 0), `no root gid left: ${gids}`);
+        await run.probe(port);
         const s = await boundSocket("udp4");
         const text = request(2, s.address().port);
         await send(s, text, port, "127.0.0.1");

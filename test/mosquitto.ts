@@ -25,11 +25,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-// Polls `condition` until it holds or `ms` pass; the failure says what was awaited.
-export async function waitFor(what: string, condition: () => boolean, ms = 15000): Promise<void> {
+// Polls `condition` until it holds. `ms` is only a last-resort bound for a test that
+// would otherwise hang (a loaded machine is slow, not wrong): the failure says what was
+// awaited and, from `seen`, what there was instead.
+export async function waitFor(what: string, condition: () => boolean, seen?: () => string, ms = 90000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`no ${what} after ${ms} ms${seen ? `; saw ${seen()}` : ""}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

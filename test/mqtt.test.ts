@@ -46,6 +46,16 @@ function siphon(args: string[], options: { onStderr?: (text: string) => void; st
   return { child, done, stderr: () => stderr };
 }
 
+// A replay of SAMPLE from stdin whose input ends only once `ready` holds over its stderr:
+// what the test looks for then happened before --flush-timeout starts, however slow the machine.
+async function replayUntil(args: string[], what: string, ready: (stderr: string) => boolean, env?: Record<string, string>): Promise<Result> {
+  const run = siphon(["replay", "--sensor", "t", "-", ...args], { stdin: "pipe", env });
+  run.child.stdin?.write(readFileSync(SAMPLE));
+  await waitFor(what, () => ready(run.stderr()), () => `stderr:\n${run.stderr()}`);
+  run.child.stdin?.end();
+  return run.done;
+}
+
 // Each envelope's key: its id and time (a retransmission has the id of the original).
 function keyOf(line: string | Buffer): string {
   const e = JSON.parse(line.toString()) as { id: string; time: string };
@@ -104,7 +114,7 @@ if (!MOSQUITTO) {
     const r = await run.done;
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stdout, "", "no NDJSON on stdout when a broker is named");
-    await waitFor("every envelope at the subscriber", () => sub.payloads.length >= expectedWorkload.length);
+    await waitFor("every envelope at the subscriber", () => sub.payloads.length >= expectedWorkload.length, () => `${sub.payloads.length} payloads`);
     assert.equal(compare(expectedWorkload, sub.payloads), { missing: 0, duplicates: 0 });
     await sub.close();
     await broker.stop();
@@ -119,7 +129,7 @@ if (!MOSQUITTO) {
       assert.is(r.code, 0, r.stderr);
       const expected = expectedKeys(SAMPLE);
       assert.equal(r.stdout.split("\n").filter((l) => l).map(keyOf), expected);
-      await waitFor(`81 envelopes (MQTT ${version}, QoS ${qos})`, () => sub.payloads.length >= expected.length);
+      await waitFor(`81 envelopes (MQTT ${version}, QoS ${qos})`, () => sub.payloads.length >= expected.length, () => `${sub.payloads.length} payloads`);
       assert.equal(compare(expected, sub.payloads), { missing: 0, duplicates: 0 });
       await sub.close();
     }
@@ -139,7 +149,7 @@ if (!MOSQUITTO) {
     assert.is(r.code, 0, r.stderr);
     const expected = expectedKeys(SAMPLE);
     assert.equal(r.stdout.split("\n").filter((l) => l).map(keyOf), expected);
-    await waitFor("81 envelopes and 81 HEP packets", () => sub.payloads.length >= 81 && datagrams.length >= 81);
+    await waitFor("81 envelopes and 81 HEP packets", () => sub.payloads.length >= 81 && datagrams.length >= 81, () => `${sub.payloads.length} payloads, ${datagrams.length} datagrams`);
     assert.equal(compare(expected, sub.payloads), { missing: 0, duplicates: 0 });
     assert.is(datagrams.length, 81);
     assert.ok(datagrams.every((d) => d.toString("latin1", 0, 4) === "HEP3"));
@@ -168,7 +178,8 @@ if (!MOSQUITTO) {
     assert.is(stats.mqtt_undelivered, 0);
     assert.is(stats.mqtt_dropped, 0);
     assert.ok(stats.mqtt_reconnects >= 1, "reconnected");
-    await waitFor("every envelope at the subscriber", () => compare(expectedWorkload, sub.payloads).missing === 0);
+    await waitFor("every envelope at the subscriber", () => compare(expectedWorkload, sub.payloads).missing === 0,
+      () => `${compare(expectedWorkload, sub.payloads).missing} of ${expectedWorkload.length} missing`);
     const { duplicates } = compare(expectedWorkload, sub.payloads);
     assert.ok(duplicates <= stats.mqtt_resent, `${duplicates} duplicates, ${stats.mqtt_resent} resent`);
     await sub.close();
@@ -191,7 +202,7 @@ if (!MOSQUITTO) {
     await sink.close();
     const stats = sink.stats();
     assert.is(stats.mqtt_dropped, expectedWorkload.length - 500);
-    await waitFor("the 500 kept at the subscriber", () => sub.payloads.length >= 500);
+    await waitFor("the 500 kept at the subscriber", () => sub.payloads.length >= 500, () => `${sub.payloads.length} payloads`);
     const { missing, duplicates } = compare(expectedWorkload, sub.payloads);
     assert.is(missing, stats.mqtt_dropped);
     assert.is(duplicates, 0);
@@ -207,7 +218,7 @@ if (!MOSQUITTO) {
     const sub = await subscriber(broker.url, "t/ws");
     const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", url, "--topic", "t/ws", "--mqtt-version", "5"]).done;
     assert.is(r.code, 0, r.stderr);
-    await waitFor("81 envelopes over WebSocket", () => sub.payloads.length >= 81);
+    await waitFor("81 envelopes over WebSocket", () => sub.payloads.length >= 81, () => `${sub.payloads.length} payloads`);
     assert.equal(compare(expectedKeys(SAMPLE), sub.payloads), { missing: 0, duplicates: 0 });
   });
 
@@ -217,9 +228,9 @@ if (!MOSQUITTO) {
     const ok = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/auth",
       "--username", "sensor"], { env: { SIPHON_PASSWORD: "right" } }).done;
     assert.is(ok.code, 0, ok.stderr);
-    await waitFor("81 envelopes", () => sub.payloads.length >= 81);
-    const wrong = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/auth",
-      "--username", "sensor", "--password", "wrong", "--flush-timeout", "1"]).done;
+    await waitFor("81 envelopes", () => sub.payloads.length >= 81, () => `${sub.payloads.length} payloads`);
+    const wrong = await replayUntil(["--mqtt", broker.url, "--topic", "t/auth", "--username", "sensor", "--password", "wrong",
+      "--flush-timeout", "1"], "the refused connection in the log", (stderr) => stderr.includes("refused the connection"));
     assert.is(wrong.code, 1);
     assert.match(wrong.stderr, /refused the connection \((not authorized|bad user name or password)\): check --username\/--password/);
     assert.match(wrong.stderr, /"password":"\*\*\*"/);
@@ -229,8 +240,9 @@ if (!MOSQUITTO) {
 
   test("MQTT 5: messages the broker refuses are counted, undelivered, and logged without SIP unless --log-sip", async () => {
     const broker = await Broker.start(undefined, undefined, { acl: "topic read #\n" });
-    const args = ["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--mqtt-version", "5", "--log-level", "debug", "--flush-timeout", "2"];
-    const quiet = await siphon(args).done;
+    const args = ["--mqtt", broker.url, "--mqtt-version", "5", "--log-level", "debug", "--flush-timeout", "2"];
+    const refusals = (stderr: string): number => stderr.split("\n").filter((l) => l.includes("refused a message")).length;
+    const quiet = await replayUntil(args, "81 refused messages in the log", (stderr) => refusals(stderr) >= 81);
     assert.is(quiet.code, 1);
     assert.match(quiet.stderr, /the broker refuses messages on siphon\/sip \(reason 135, not authorized: check the broker's ACL/);
     assert.match(quiet.stderr, /siphon: 81 messages could not be delivered/);
@@ -239,7 +251,7 @@ if (!MOSQUITTO) {
     assert.ok(refused.every((l) => /^<\d+ bytes of SIP withheld; --log-sip shows them>$/.test(l.envelope)));
     const firstSip = (JSON.parse(expectedEnvelope(SAMPLE)) as { sip: string }).sip;
     assert.not.ok(quiet.stderr.includes(firstSip));
-    const shown = await siphon([...args, "--log-sip"]).done;
+    const shown = await replayUntil([...args, "--log-sip"], "81 refused messages in the log", (stderr) => refusals(stderr) >= 81);
     assert.ok(shown.stderr.includes(firstSip), "--log-sip shows the envelope");
   });
 
@@ -254,7 +266,7 @@ if (!MOSQUITTO) {
       const r = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", broker.url, "--topic", "t/tls",
         "--mqtt-ca", certs.ca, "--mqtt-cert", certs.clientCert, "--mqtt-key", certs.clientKey]).done;
       assert.is(r.code, 0, r.stderr);
-      await waitFor("81 envelopes over TLS", () => sub.payloads.length >= 81);
+      await waitFor("81 envelopes over TLS", () => sub.payloads.length >= 81, () => `${sub.payloads.length} payloads`);
       assert.equal(compare(expectedKeys(SAMPLE), sub.payloads), { missing: 0, duplicates: 0 });
 
       // wss:// (TLS WebSocket, through a proxy to the same broker) with the same CA.
@@ -263,7 +275,7 @@ if (!MOSQUITTO) {
       const wss = await siphon(["replay", "--sensor", "t", SAMPLE, "--mqtt", await webSocketProxy(plain.port, certs), "--topic", "t/wss",
         "--mqtt-ca", certs.ca]).done;
       assert.is(wss.code, 0, wss.stderr);
-      await waitFor("81 envelopes over wss://", () => wssSub.payloads.length >= 81);
+      await waitFor("81 envelopes over wss://", () => wssSub.payloads.length >= 81, () => `${wssSub.payloads.length} payloads`);
       assert.equal(compare(expectedKeys(SAMPLE), wssSub.payloads), { missing: 0, duplicates: 0 });
 
       // The same without the client certificate: the broker refuses, nothing is published.

@@ -64,7 +64,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
   if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, take);
   else await fromFile(events, writer, take);
   await writer.close();
-  process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.written()} call records written to ${writer.table}` +
+  process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.summary()}` +
     `${counts.notEvents ? `, ${counts.notEvents} lines were not events` : ""}\n`);
   return 0;
 }

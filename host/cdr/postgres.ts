@@ -1,9 +1,12 @@
 // Call records into PostgreSQL with `pg`: one row per finished call, the table
 // created on first use, rows written in batches (one multi-row INSERT per
 // batch, in the background) and keyed by (sensor, call_id) so that a replay of
-// the same capture rewrites the same rows instead of adding duplicates.
+// the same capture rewrites the same rows instead of adding duplicates. A row
+// the database refuses for what it holds is logged, counted and skipped; only
+// a server that cannot be reached or used stops the writer.
 import { checkUrlPort } from "../config";
 import { pgLibrary } from "../lazy";
+import { createLogger, type Logger } from "../log";
 import type { SipEvent } from "../calls/events";
 import type { EventOutput } from "../sink/events";
 import { RECORD_COLUMNS, recordOf, type CallRecord } from "./record";
@@ -13,15 +16,36 @@ export interface CdrOptions {
   batchRows?: number;     // rows per INSERT (default 500)
   flushMs?: number;       // a partial batch waits at most this long (default 1000)
   queueRows?: number;     // rows queued before the source is held back (default 20000)
+  log?: Logger;           // where refused rows are reported (default: JSON lines on stderr)
 }
 
 export interface CdrWriter extends EventOutput {
   written(): number;
+  refused(): number;
+  summary(): string;
   table: string;
 }
 
 const DEFAULT_TABLE = "siphon_calls";
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+// SQLSTATE classes of a refusal for what one row holds: 22 data exception, 23
+// integrity constraint, 54 program limit (an index row too large). Any other
+// error (connection, authentication, permissions, a missing database) is about
+// the server, and every later row would meet it too.
+const ROW_REFUSED = /^(22|23|54)[0-9A-Z]{3}$/;
+const REFUSALS_LOGGED = 20;   // a flood of hostile calls is counted, not logged line by line
+const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the log
+
+// PostgreSQL text cannot hold U+0000: a NUL from the wire is stored as U+FFFD,
+// the character that stands for every byte that is not text (docs/cdr.md).
+function storable(value: CallRecord[keyof CallRecord]): CallRecord[keyof CallRecord] {
+  return typeof value === "string" && value.includes("\0") ? value.replaceAll("\0", "\ufffd") : value;
+}
+
+function refusesRow(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && ROW_REFUSED.test(code);
+}
 
 const COLUMN_TYPES: Record<keyof CallRecord, string> = {
   sensor: "text NOT NULL", call_id: "text NOT NULL", x_cid: "text", session_id: "text", p_charging_vector: "text",
@@ -71,6 +95,8 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   let ready: Promise<void> | undefined;
   let queue: CallRecord[] = [];
   let written = 0;
+  let refused = 0;
+  const log = options.log ?? createLogger({ level: "warn" });
   let inFlight = 0;       // rows handed to a pending INSERT
   let running: Promise<void> = Promise.resolve();
   let failure: Error | undefined;
@@ -78,22 +104,54 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
 
   const explain = (err: Error): Error => {
     const code = (err as { code?: string }).code;
-    return new Error(`cdr: PostgreSQL at ${where}: ${err.message}${code ? ` (${code})` : ""}; check --cdr URL and that the server accepts this user`);
+    return new Error(`cdr: cannot write call records to PostgreSQL at ${where}: ${err.message}${code ? ` (${code})` : ""}; ` +
+      "check --cdr URL, that the server is up and that it accepts this user");
   };
-  client.on("error", (err) => { failure ??= explain(err); });
+  const refuse = (row: CallRecord, err: Error): void => {
+    refused++;
+    if (refused > REFUSALS_LOGGED) return;
+    const code = (err as { code?: string }).code;
+    log.warn(`cdr: PostgreSQL at ${where} refused the call record of one call: ${err.message} (${code}); that row is skipped, the others are written` +
+      (refused === REFUSALS_LOGGED ? `; further refused rows are only counted (cdr_rows_refused)` : ""),
+      { sensor: row.sensor, call_id: row.call_id.slice(0, KEY_LOGGED) });
+  };
+  // The first failure is logged when it happens (a live capture runs on), and thrown at close.
+  const fail = (err: Error): void => {
+    if (failure) return;
+    failure = explain(err);
+    log.error(`${failure.message}; no further call records are written in this run`);
+  };
+  client.on("error", fail);
 
   const connect = (): Promise<void> => {
     ready ??= client.connect().then(() => client.query(schemaSql(table))).then(() => undefined);
     return ready;
   };
 
+  const insert = async (rows: CallRecord[]): Promise<void> => {
+    await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+    written += rows.length;
+  };
+
+  // One INSERT is all or nothing: when the database refuses a row of it, the
+  // halves are tried apart until the refused rows stand alone.
+  const insertAround = async (rows: CallRecord[]): Promise<void> => {
+    try {
+      await insert(rows);
+    } catch (err) {
+      if (!refusesRow(err)) throw err;
+      if (rows.length === 1) return refuse(rows[0], err as Error);
+      const half = rows.length >> 1;
+      await insertAround(rows.slice(0, half));
+      await insertAround(rows.slice(half));
+    }
+  };
+
   // Rows of one batch with the same key would make one INSERT touch a row twice; the last wins.
   const writeBatch = async (rows: CallRecord[]): Promise<void> => {
     const byKey = new Map(rows.map((r) => [`${r.sensor}\n${r.call_id}`, r]));
-    const unique = [...byKey.values()];
     await connect();
-    await client.query(insertSql(table, unique.length), unique.flatMap((r) => RECORD_COLUMNS.map((c) => r[c])));
-    written += unique.length;
+    await insertAround([...byKey.values()]);
   };
 
   const flush = (): void => {
@@ -106,7 +164,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
       inFlight += rows.length;
       running = running
         .then(() => (failure ? undefined : writeBatch(rows)))
-        .catch((err: Error) => { failure ??= explain(err); })
+        .catch(fail)
         .finally(() => { inFlight -= rows.length; });
     }
   };
@@ -114,6 +172,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   return {
     table,
     written: () => written,
+    refused: () => refused,
     write(event: SipEvent) {
       const record = recordOf(event);
       if (record === undefined) return;
@@ -134,6 +193,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
       if (ready !== undefined) await client.end().catch(() => undefined);
       if (failure) throw failure;
     },
-    counters: () => ({ cdr_rows_written: written, cdr_rows_queued: queue.length }),
+    counters: () => ({ cdr_rows_written: written, cdr_rows_queued: queue.length, cdr_rows_refused: refused }),
+    summary: () => `${written} call records written to ${table}` + (refused ? `, ${refused} refused by PostgreSQL and skipped (logged above)` : ""),
   };
 }

@@ -11,6 +11,7 @@ import type { SipEvent } from "../calls/events";
 import { EventGate, parseBlocklist, parseRate } from "../calls/ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
 import { cdrWriter } from "../cdr/postgres";
+import type { Logger } from "../log";
 
 export interface EventOutput {
   write(event: SipEvent, json: string): void;
@@ -18,6 +19,7 @@ export interface EventOutput {
   backlog(): Promise<void> | undefined;
   close(): Promise<void>;
   counters?(): Record<string, number>;
+  summary?(): string;                          // its part of the end-of-run summary
 }
 
 export interface EventsSink extends Sink {
@@ -51,8 +53,12 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
     async close() {
       tracker.finish();
       flush();
-      await Promise.all(outputs.map((o) => o.close()));
+      // Every output is closed and the summary printed even when one of them failed; then its error.
+      const closed = await Promise.allSettled(outputs.map((o) => o.close()));
       report?.(eventsSummary(written, gate, tracker));
+      for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
+      const failed = closed.find((c): c is PromiseRejectedResult => c.status === "rejected");
+      if (failed) throw failed.reason;
     },
   };
 }
@@ -148,6 +154,7 @@ export interface EventsConfig {
   limits?: string;            // --call-limit
   cdr?: string;               // --cdr URL
   sensor?: string;
+  log?: Logger;               // where an output reports what it skipped
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -164,7 +171,7 @@ export function openEventsSink(c: EventsConfig, publish?: (topic: string) => Sin
     if (publish === undefined) throw new Error("--events-topic needs --mqtt URL: name the broker the events go to");
     outputs.push(mqttEvents(publish(c.eventsTopic)));
   }
-  if (c.cdr !== undefined) outputs.push(cdrWriter({ url: c.cdr }));
+  if (c.cdr !== undefined) outputs.push(cdrWriter({ url: c.cdr, log: c.log }));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
 }

@@ -61,7 +61,7 @@ export function hepPacket(m: SipMessage, captureId: number, password?: string): 
   if (password) chunks.push(chunk(HEP.AUTH_KEY, Buffer.from(password, "utf8")));
   chunks.push(chunk(HEP.PAYLOAD, m.bytes));
   const callId = m.callId;
-  if (callId) chunks.push(chunk(HEP.CORRELATION_ID, Buffer.from(callId, "latin1")));
+  if (callId) chunks.push(chunk(HEP.CORRELATION_ID, Buffer.from(callId, "utf8")));  // the envelope's call_id
   const body = Buffer.concat(chunks);
   const header = Buffer.alloc(6);
   header.write("HEP3", 0, "latin1");
