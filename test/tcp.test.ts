@@ -309,4 +309,28 @@ test("WebSocket: extension bits cannot be read: the direction is given up, count
   assert.is(run.counters.ws_bad, 1);
 });
 
+// A frame header with a 64-bit length (RFC 6455 §5.2), masked, and a few payload bytes.
+function wsHuge(length: bigint): Buffer {
+  const head = Buffer.alloc(14);
+  head[0] = 0x81;
+  head[1] = 0x80 | 127;
+  head.writeBigUInt64BE(length, 2);
+  head.set([0x11, 0x22, 0x33, 0x44], 10);
+  return Buffer.concat([head, Buffer.from("REGISTER sip:x SIP/2.0\r\n")]);
+}
+
+test("WebSocket: a 64-bit length near 2^64 or past a stream buffer gives the direction up; no read outside the frame", () => {
+  const ok = Buffer.from(OK.replace("Content-Length: 0\r\n", ""));
+  const max = 2n ** 64n;
+  for (const length of [max - 1n, max - 14n, max - 15n, max - 2n ** 32n, 2n ** 63n, 2n ** 32n + 5n, 2n ** 32n - 1n, 2n ** 17n + 1n]) {
+    for (const cut of [0, 7]) {
+      const run = wsRun([wsFrame(Buffer.from(WS_REGISTER), 1, true, [5, 6, 7, 8]), wsHuge(length)], [wsFrame(ok, 2, true)], cut);
+      const what = `length ${length}, segments of ${cut || "all"}`;
+      assert.equal(texts(run), [WS_REGISTER, ok.toString("latin1")], `${what}: the message before, and the other direction's`);
+      assert.is(run.counters.ws_bad, 1, what);
+      assert.is(run.counters.ws_frames, 2, what);
+    }
+  }
+});
+
 test.run();
