@@ -21,6 +21,11 @@ export let outerId: u32 = 0;
 export let outerHasId = false;
 export let tunnelDepth: u32 = 0;
 
+// Before a batch's first frame: a trap before it is blamed on frame 0, not on a past batch's.
+export function beginBatch(): void {
+  frameIndex = 0;
+}
+
 export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
   frameIndex = index;
   tsSec = sec;

@@ -8,6 +8,7 @@ import { cdrCommand, CdrUsageError } from "./cdr/command";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
 import { capture, listInterfaces } from "./capture";
+import { trapDirectory, trapReporter } from "./traps";
 import type { StreamLimits } from "./core";
 
 declare const SIPHON_VERSION: string;
@@ -77,6 +78,7 @@ async function runReplay(args: string[]): Promise<number> {
     throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
+  const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "replay");
   if (config.positionals[0] === "-") service.onStop(() => process.stdin.destroy());
   let failure: unknown;
@@ -90,6 +92,7 @@ async function runReplay(args: string[]): Promise<number> {
       streams: streamLimits(config),
       sinks: service.outputs().sinks,
       onCore: service.attach,
+      onTrap: trapReporter(keepTraps, service.log),
       stopRequested: () => service.signals.received,
     });
   } catch (err) {
@@ -111,6 +114,7 @@ async function runCapture(args: string[]): Promise<number> {
   if (config.positionals.length > 0) {
     throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
   }
+  const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "capture");
   let failure: unknown;
   try {
@@ -120,6 +124,7 @@ async function runCapture(args: string[]): Promise<number> {
         return service.outputs().sinks;
       },
       onCore: service.attach,
+      onTrap: trapReporter(keepTraps, service.log),
       stopRequested: () => service.signals.received,
       interfaces: config.list("interface"),
       bpf: config.str("bpf"),

@@ -15,6 +15,7 @@ export function summaryLine(c: Record<string, number>, seconds: number, filtered
   if (c.out_overflow > 0) parts.push(`${c.out_overflow} dropped (output full)`);
   if (c.tcp_evicted > 0) parts.push(`${c.tcp_evicted} TCP flows evicted (table full)`);
   if (c.tcp_gap > 0) parts.push(`${c.tcp_gap} TCP gaps resynced`);
+  if (c.core_traps > 0) parts.push(`${c.core_traps} packets skipped: the core trapped on them (see the warnings)`);
   if (c.tcp_no_buffer > 0) parts.push(`${c.tcp_no_buffer} partial TCP messages dropped (no stream buffer free)`);
   return `siphon: ${parts.join(", ")} in ${seconds.toFixed(2)} s`;
 }
