@@ -1,6 +1,7 @@
 // The boundary to the WebAssembly core. This is the only host file that knows
 // the core's memory map (assembly/layout.ts); everything else sees typed
-// records. Frames are copied into the core's input region and pushed in
+// records. Frames are copied into a staging copy of the core's input region
+// (kept so that a trap cannot lose them), then into the core, and pushed in
 // batches: one call into the core per batch, never per packet.
 import * as L from "../assembly/layout";
 import simdWasm from "../build/core.simd.wasm";
@@ -32,8 +33,7 @@ export interface CoreOptions {
 }
 
 // A frame that made the core trap (a WebAssembly RuntimeError or abort() in the
-// core), as it sat in the core's memory: WebSocket payloads the core had unmasked
-// in place before the trap stay unmasked; the headers are the wire's.
+// core), as it was read: from the host's copy of the batch.
 export interface CoreTrap {
   error: string;
   frame: { data: Uint8Array; origLen: number; linkType: number; tsSec: number; tsNsec: number };
@@ -269,8 +269,8 @@ export class Core implements FrameSink, MessageBatch {
   }
 
   // Frames that sit one after another in the reader's buffer are copied into
-  // the core in one move when the reader releases the buffer, record headers
-  // and all, instead of one copy per frame: the index points between them.
+  // the staging copy in one move when the reader releases the buffer, record
+  // headers and all, instead of one copy per frame: the index points between them.
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
     tsSec: number, tsNsec: number, iface: number): void {
     const len = Math.min(caplen, MAX_FRAME, this.inCapacity);
