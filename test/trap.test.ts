@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Core, instantiateCore, type CoreOptions, type CoreTrap, type Instantiate, type SipMessage } from "../host/core";
 import { compileFilter } from "../host/filter/compile";
 import { createLogger } from "../host/log";
+import { summaryLine } from "../host/summary";
 import { trapDirectory, trapReporter } from "../host/traps";
 import * as L from "../assembly/layout";
 import { framesOf, pcapFile, sip, tcpFrame, udpFrame, TCP_SYN, LINKTYPE_ETHERNET } from "./helpers";
@@ -69,7 +70,9 @@ interface Run {
 function run(frames: Uint8Array[], options: Partial<CoreOptions>): Run {
   const messages: SipMessage[] = [];
   const traps: CoreTrap[] = [];
-  const core = new Core({ sensor: "t", agent: "t", onTrap: (t) => traps.push(t), instantiate: trapping(MARK), ...options }, (batch) => {
+  // A small flow table: each trap goes over all memory from the frame on.
+  const small = { tcpFlows: 64, tcpBuffers: 4 };
+  const core = new Core({ sensor: "t", agent: "t", onTrap: (t) => traps.push(t), instantiate: trapping(MARK), ...small, ...options }, (batch) => {
     for (let i = 0; i < batch.count; i++) messages.push(batch.message(i));
   });
   frames.forEach((f, i) => core.frame(f, 0, f.length, f.length, LINKTYPE_ETHERNET, 1795428000 + i, 1000 + i, 0));
@@ -145,6 +148,7 @@ test("--keep-traps: the frame in a pcap of its own, named by a warning; the dire
   const { frames } = six([1, 4]);
   const r = run(frames, { onTrap: trapReporter(trapDirectory(dir), log) });
   assert.is(r.counters.core_traps, 2);
+  assert.match(summaryLine(r.counters, 1), /, 2 packets skipped: the core trapped on them \(see the warnings\)/);
   const files = readdirSync(dir).sort();
   assert.is(files.length, 2, `files in ${dir}: ${files}`);
   const warnings = lines.map((l) => JSON.parse(l) as { level: string; msg: string; file: string; traps: number });
