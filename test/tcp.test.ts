@@ -3,6 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
+import { Core } from "../host/core";
 import { runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
 
 const ISN = 1000;
@@ -236,6 +237,13 @@ test("the command line sets the table's bounds: --tcp-flows, SIPHON_TCP_FLOWS", 
   assert.match(run([]), / 2 SIP messages /);
   assert.match(run(["--tcp-flows", "0"]), / 1 SIP messages /, "without a table the 65,536-octet INVITE over 5 segments is lost");
   assert.match(run([], { SIPHON_TCP_FLOWS: "0" }), / 1 SIP messages /);
+});
+
+test("flow and buffer counts whose tables would pass 4 GiB are refused when the core is configured, not wrapped", () => {
+  // 2^24 flows of 256 bytes are 2^32 bytes; 2^31 buffers make 2^32 + 8 buffer slots.
+  for (const limits of [{ tcpFlows: 2 ** 24 }, { tcpBuffers: 2 ** 31 }, { tcpFlows: 2 ** 31 }]) {
+    assert.throws(() => new Core({ sensor: "t", agent: "t", ...limits }, () => undefined), /not enough memory/, JSON.stringify(limits));
+  }
 });
 
 // ---- WebSocket (RFC 6455, RFC 7118) ----
