@@ -11,7 +11,7 @@ import {
   configBase, configureRegions, regionAddress, resetOutput, recordCount, inBytes, inIndex,
   inBytesCap, maxFrames, count,
 } from "./state";
-import { beginFrame, dstPort } from "./packet";
+import { beginBatch, beginFrame, frameIndex, dstPort } from "./packet";
 import { decodeLink, linkProto, linkEnd, ETH_IPV4, ETH_IPV6 } from "./link";
 import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End } from "./ipv4";
 import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End } from "./ipv6";
@@ -69,6 +69,7 @@ export function region(r: i32): usize {
 // Decodes up to n frames; returns how many were consumed. Fewer than n means
 // the output regions filled up: the host reads the results and pushes the rest.
 export function push(n: u32): u32 {
+  beginBatch();
   resetOutput();
   releaseHeld();
   beginStreams();
@@ -83,6 +84,12 @@ export function push(n: u32): u32 {
     decodeFrame(i, entry, caplen);
   }
   return frames;
+}
+
+// The frame of the batch push() was decoding when it stopped: after a trap, the
+// frame that caused it (host/core.ts skips it and builds the core anew).
+export function currentFrame(): u32 {
+  return frameIndex;
 }
 
 // The payload of the last datagram reassembled (IP header left out), for tests

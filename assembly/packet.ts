@@ -72,6 +72,11 @@ export function restorePacketEndpoints(): void {
   tunnelDepth = savedDepth;
 }
 
+// Before a batch's first frame: a trap before it is blamed on frame 0, not on a past batch's.
+export function beginBatch(): void {
+  frameIndex = 0;
+}
+
 export function beginFrame(index: u32, sec: i64, nsec: u32, cut: bool): void {
   frameIndex = index;
   tsSec = sec;

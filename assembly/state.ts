@@ -39,15 +39,20 @@ export function regionAddress(r: i32): usize {
   return load<usize>(regions + <usize>(r << 3));
 }
 
-// Bump allocation from __heap_base, growing memory as needed; 16-byte aligned.
-export function reserve(size: usize): usize {
+// Bump allocation from __heap_base, growing memory as needed; 16-byte aligned;
+// 0 when memory ran out. Sizes come as u64 (count * size computed by the caller in
+// 64 bits), so a configured count too large for the 4 GiB of wasm32 is refused, not wrapped.
+const ADDRESS_SPACE: u64 = 0x1_0000_0000;
+
+export function reserve(size: u64): usize {
   if (heapTop == 0) heapTop = (__heap_base + 15) & ~15;
   const start = heapTop;
-  const end = (start + size + 15) & ~15;
-  const havePages = <usize>memory.size();
+  const end = (<u64>start + size + 15) & ~15;
+  if (end >= ADDRESS_SPACE) return 0;
+  const havePages = <u64>memory.size();
   const needPages = (end + 0xffff) >> 16;
   if (needPages > havePages && memory.grow(<i32>(needPages - havePages)) < 0) return 0;
-  heapTop = end;
+  heapTop = <usize>end;
   return start;
 }
 
@@ -66,8 +71,8 @@ export function configureRegions(): i32 {
   if (inBytesCap < 65536 || maxFrames == 0 || maxRecords == 0
     || outJsonCap < 65536 || filterCap < 64) return CONFIGURE_BAD_SIZE;
   inBytes = reserve(inBytesCap);
-  inIndex = reserve(<usize>maxFrames * FRAME_SIZE);
-  records = reserve(<usize>maxRecords * REC_SIZE);
+  inIndex = reserve(<u64>maxFrames * FRAME_SIZE);
+  records = reserve(<u64>maxRecords * REC_SIZE);
   outJson = reserve(outJsonCap);
   counters = reserve(COUNTER_COUNT * 8);
   filterBase = reserve(filterCap);

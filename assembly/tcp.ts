@@ -64,6 +64,9 @@ const F_DIRS = 64;     // two direction records: A to B, then B to A
 const FLOW_SIZE: u32 = 64 + 2 * DIR_SIZE;
 const LF: u8 = 0x0a;
 const EXPIRE_PER_SEGMENT = 2;
+// Flows or buffers beyond this cannot fit 4 GiB anyway; below it flowCap * 2,
+// the bucket count and bufferCount * 2 + 8 stay within 32 bits.
+const MAX_COUNT: u32 = 1 << 30;
 // A retransmission comes within a few round trips; a hole older than this (capture time)
 // was lost by the capture, not by the network.
 const HOLE_SECONDS: i64 = 3;
@@ -114,17 +117,19 @@ export function configureTcp(): bool {
     return true;
   }
   if (bufferCount == 0) bufferCount = 1;
+  // Counts and sizes in 64 bits: a count too large for memory is refused by reserve(), not wrapped.
+  if (bufferCount > MAX_COUNT || flowCap > MAX_COUNT) return false;
   physicalBuffers = bufferCount * 2 + 8;
   windowBytes = bufferBytes - TAIL_ROOM;
   setStreamMessageMax(windowBytes);
   let bucketCount: u32 = 1;
   while (bucketCount < flowCap * 2) bucketCount <<= 1;
   bucketMask = bucketCount - 1;
-  flows = reserve(<usize>flowCap * FLOW_SIZE);
-  buckets = reserve(<usize>bucketCount * 4);
-  bufferBase = reserve(<usize>physicalBuffers * bufferBytes);
-  referenced = reserve(<usize>physicalBuffers * 4);
-  ring = reserve(<usize>physicalBuffers * 8);
+  flows = reserve(<u64>flowCap * FLOW_SIZE);
+  buckets = reserve(<u64>bucketCount * 4);
+  bufferBase = reserve(<u64>physicalBuffers * bufferBytes);
+  referenced = reserve(<u64>physicalBuffers * 4);
+  ring = reserve(<u64>physicalBuffers * 8);
   if (flows == 0 || buckets == 0 || bufferBase == 0 || referenced == 0 || ring == 0) return false;
   // Fresh linear memory is zero and configure() runs once: the table is touched only as flows come.
   for (let i: u32 = 0; i < physicalBuffers; i++) {
@@ -327,12 +332,12 @@ function outOfOrder(dir: usize, seq: u32, p: usize, len: u32): void {
 // whenever the held bytes could be moved to the front; when they could not
 // (a hole given up in this frame left them far in), the segment is dropped.
 function write(dir: usize, seq: u32, p: usize, len: u32): bool {
-  const at = load<u32>(dir + DIR_START) + (seq - load<u32>(dir + DIR_BASE_SEQ));
-  if (<u64>at + <u64>len > <u64>bufferBytes) {
+  const at = <u64>load<u32>(dir + DIR_START) + <u64>(seq - load<u32>(dir + DIR_BASE_SEQ));
+  if (at + <u64>len > <u64>bufferBytes) {
     count(C_TCP_NO_BUFFER);
     return false;
   }
-  memory.copy(bufferAt(load<u32>(dir + DIR_BUFFER)) + at, p, len);
+  memory.copy(bufferAt(load<u32>(dir + DIR_BUFFER)) + <usize>at, p, len);
   return true;
 }
 

@@ -21,6 +21,7 @@ const OP_PONG: u32 = 10;
 export function frameWebSocket(dir: usize, p: usize, avail: u32): i32 {
   let done = load<u32>(dir + DIR_WS_DONE);
   let raw = load<u32>(dir + DIR_WS_RAW);
+  // raw is a frame end, never past streamMessageMax (2^16 and more below 2^32): raw + 10 cannot wrap.
   while (raw + 2 <= avail) {
     const b0 = <u32>load<u8>(p + raw);
     const b1 = <u32>load<u8>(p + raw + 1);
@@ -38,9 +39,11 @@ export function frameWebSocket(dir: usize, p: usize, avail: u32): i32 {
     if ((b1 & 0x80) != 0) header += 4;
     const op = b0 & 0x0f;
     // Extensions (RSV bits, e.g. permessage-deflate) and unknown opcodes cannot be read;
-    // a message that could never fit a stream buffer is not waited for.
+    // a message that could never fit a stream buffer is not waited for. The 64-bit length
+    // is any value up to 2^64-1 on the wire: it is bounded alone first, so that the sum
+    // cannot wrap in 64 bits, and the frame end, at most streamMessageMax, fits 32.
     if ((b0 & 0x70) != 0 || (op > OP_BINARY && op < OP_CLOSE) || op > OP_PONG
-      || <u64>raw + <u64>header + len > <u64>streamMessageMax) return giveUp(dir, avail);
+      || len > <u64>streamMessageMax || <u64>raw + <u64>header + len > <u64>streamMessageMax) return giveUp(dir, avail);
     const frameEnd = raw + header + <u32>len;
     if (frameEnd > avail) break;
     count(C_WS_FRAMES);

@@ -2,7 +2,7 @@
 // SIGINT or SIGTERM; then the last batch is flushed and a summary, drops included, goes to stderr.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Core, type MessageBatch, type StreamLimits } from "./core";
+import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
 import { UsageError } from "./config";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./source/bpf";
 import {
@@ -27,6 +27,7 @@ export interface CaptureOptions {
   streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
   sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
   onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
+  onTrap?: (trap: CoreTrap) => void; // a frame the core trapped on, skipped (host/traps.ts)
   stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
 }
 
@@ -63,7 +64,8 @@ export async function capture(options: CaptureOptions): Promise<void> {
   if (account) dropPrivileges(live, account);
 
   const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
-  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams },
+  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams,
+    onTrap: options.onTrap },
     (batch: MessageBatch) => sink.write(batch));
   options.onCore?.(core);
   const started = process.hrtime.bigint();

@@ -49,6 +49,8 @@ export const OPTIONS: OptionSpec[] = [
     help: "JSON log lines on stderr at or above LEVEL (default: warn with NDJSON output only, else info)" },
   { name: "log-sip", type: "boolean", group: "General", help: "let debug logs include SIP message content (off: never logged)" },
   { name: "no-progress", type: "boolean", group: "General", help: "no progress line on stderr (it is only ever shown on a terminal)" },
+  { name: "keep-traps", type: "string", arg: "DIR", group: "General",
+    help: "write each frame that makes the core trap (counted and skipped) to a pcap file in DIR, created if missing" },
   { name: "flush-timeout", type: "number", arg: "SECONDS", default: 10, min: 0, max: 3600, unit: "seconds", group: "General",
     help: "on SIGTERM/SIGINT or at the end, how long outputs may take to deliver what is queued" },
 

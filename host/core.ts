@@ -1,6 +1,7 @@
 // The boundary to the WebAssembly core. This is the only host file that knows
 // the core's memory map (assembly/layout.ts); everything else sees typed
-// records. Frames are copied into the core's input region and pushed in
+// records. Frames are copied into a staging copy of the core's input region
+// (kept so that a trap cannot lose them), then into the core, and pushed in
 // batches: one call into the core per batch, never per packet.
 import * as L from "../assembly/layout";
 import simdWasm from "../build/core.simd.wasm";
@@ -45,6 +46,22 @@ export interface CoreOptions {
   defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
   genevePort?: number;         // UDP port read as Geneve (default 6081, 0 for none)
+  onTrap?: (trap: CoreTrap) => void; // a frame made the core trap: it was skipped and the core built anew
+  instantiate?: Instantiate;   // how the module becomes an instance; tests wrap it to make push() trap
+}
+
+// A frame that made the core trap (a WebAssembly RuntimeError or abort() in the
+// core), as it was read: from the host's copy of the batch.
+export interface CoreTrap {
+  error: string;
+  frame: { data: Uint8Array; origLen: number; linkType: number; tsSec: number; tsNsec: number };
+  traps: number;               // traps so far, this one included
+}
+
+export type Instantiate = (module: WebAssembly.Module, imports: WebAssembly.Imports) => CoreExports;
+
+export function instantiateCore(module: WebAssembly.Module, imports: WebAssembly.Imports): CoreExports {
+  return new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
 }
 
 export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
@@ -128,7 +145,7 @@ export interface MessageBatch {
 
 export type BatchHandler = (batch: MessageBatch) => void;
 
-interface CoreExports {
+export interface CoreExports {
   memory: WebAssembly.Memory;
   layoutSignature(): number;
   simd(): number;
@@ -136,6 +153,7 @@ interface CoreExports {
   configure(): number;
   region(r: number): number;
   push(n: number): number;
+  currentFrame(): number;
   resultCount(): number;
   reassembledAddress(): number;
   reassembledLength(): number;
@@ -191,14 +209,22 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
 
 export class Core implements FrameSink, MessageBatch {
   readonly build: "simd" | "scalar";
-  private readonly exports: CoreExports;
-  private readonly u8: Uint8Array;
-  private readonly view: DataView;
-  private readonly inBytes: number;
-  private readonly inIndex: number;
-  private readonly records: number;
-  private readonly outJson: number;
-  private readonly countersAt: number;
+  private readonly module: WebAssembly.Module;
+  // The instance and what is known of its memory: replaced when the core traps.
+  private exports!: CoreExports;
+  private u8!: Uint8Array;
+  private view!: DataView;
+  private inBytes!: number;
+  private inIndex!: number;
+  private records!: number;
+  private outJson!: number;
+  private countersAt!: number;
+  private traps = 0;
+  // The batch as the host wrote it, outside the core: a trap may have overwritten the core's copy.
+  private readonly stagedBytes: Uint8Array;
+  private readonly stagedIndex: Uint8Array;
+  private readonly stagedView: DataView;
+  private readonly countersBefore = new Uint8Array(L.COUNTER_COUNT * 8);
   private readonly inCapacity: number;
   private readonly maxFrames: number;
   private frames = 0;
@@ -210,19 +236,30 @@ export class Core implements FrameSink, MessageBatch {
   private runAt = 0;            // where runStart lands in the input region
   count = 0;
 
-  constructor(options: CoreOptions, private readonly onBatch: BatchHandler) {
+  constructor(private readonly options: CoreOptions, private readonly onBatch: BatchHandler) {
     this.build = chooseBuild(options.build);
-    const module = new WebAssembly.Module(this.build === "simd" ? simdWasm : scalarWasm);
-    this.exports = new WebAssembly.Instance(module, { env: { abort: coreAbort } }).exports as unknown as CoreExports;
-    if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
-      throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
-    }
+    this.module = new WebAssembly.Module(this.build === "simd" ? simdWasm : scalarWasm);
     this.inCapacity = options.inputBytes ?? INPUT_BYTES;
     this.maxFrames = options.maxFrames ?? MAX_FRAMES;
     const tooLarge = coreMemoryProblem(options);
     if (tooLarge !== undefined) throw new Error(`core: ${tooLarge}`);
-    this.configure(options);
-    // configure() grows memory once; the views taken after it stay valid for good.
+    this.stagedBytes = new Uint8Array(this.inCapacity);
+    this.stagedIndex = new Uint8Array(this.maxFrames * L.FRAME_SIZE);
+    this.stagedView = new DataView(this.stagedIndex.buffer);
+    this.instantiate();
+  }
+
+  // A new instance, configured and with the filter loaded: at start, and after a trap.
+  private instantiate(): void {
+    const abort = (message: number, file: number, line: number, column: number): never => {
+      throw new CoreAbort(`abort: ${this.coreString(message)} at ${this.coreString(file)}:${line}:${column}`);
+    };
+    this.exports = (this.options.instantiate ?? instantiateCore)(this.module, { env: { abort } });
+    if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
+      throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
+    }
+    this.configure(this.options);
+    // configure() grows memory once; the views taken after it stay valid for the instance's life.
     this.u8 = new Uint8Array(this.exports.memory.buffer);
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
@@ -230,7 +267,15 @@ export class Core implements FrameSink, MessageBatch {
     this.records = this.exports.region(L.R_OUT_RECORDS);
     this.outJson = this.exports.region(L.R_OUT_JSON);
     this.countersAt = this.exports.region(L.R_COUNTERS);
-    if (options.filterProgram) this.loadFilter(options.filterProgram);
+    if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
+  }
+
+  // An AssemblyScript string in the core's memory (UTF-16, its byte length in the 4 bytes before it).
+  private coreString(at: number): string {
+    const bytes = new Uint8Array(this.exports.memory.buffer);
+    if (at < 4 || at > bytes.length) return "?";
+    const length = new DataView(bytes.buffer).getUint32(at - 4, true);
+    return at + length > bytes.length ? "?" : Buffer.from(bytes.buffer, at, length).toString("utf16le");
   }
 
   // The program was compiled by host/filter from this same layout, so a refusal
@@ -281,8 +326,8 @@ export class Core implements FrameSink, MessageBatch {
   }
 
   // Frames that sit one after another in the reader's buffer are copied into
-  // the core in one move when the reader releases the buffer, record headers
-  // and all, instead of one copy per frame: the index points between them.
+  // the staging copy in one move when the reader releases the buffer, record
+  // headers and all, instead of one copy per frame: the index points between them.
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
     tsSec: number, tsNsec: number, iface: number): void {
     const len = Math.min(caplen, MAX_FRAME, this.inCapacity);
@@ -296,8 +341,8 @@ export class Core implements FrameSink, MessageBatch {
     }
     this.runEnd = start + len;
     this.cursor = at + len;
-    const entry = this.inIndex + this.frames * L.FRAME_SIZE;
-    const v = this.view;
+    const entry = this.frames * L.FRAME_SIZE;
+    const v = this.stagedView;
     v.setUint32(entry + L.FRAME_OFFSET, at, true);
     v.setUint32(entry + L.FRAME_CAPLEN, len, true);
     v.setUint32(entry + L.FRAME_ORIGLEN, Math.max(origLen, caplen), true);
@@ -318,27 +363,67 @@ export class Core implements FrameSink, MessageBatch {
 
   release(): void {
     if (this.run === undefined) return;
-    this.u8.set(this.run.subarray(this.runStart, this.runEnd), this.inBytes + this.runAt);
+    this.stagedBytes.set(this.run.subarray(this.runStart, this.runEnd), this.runAt);
     this.run = undefined;
   }
 
   // Pushes the pending frames through the core, as many calls as the output needs.
+  // A trap costs the frame that caused it, never the process (see survive()).
   flush(): void {
     this.release();
-    let pending = this.frames;
-    while (pending > 0) {
-      const consumed = this.exports.push(pending);
+    this.u8.set(this.stagedBytes.subarray(0, this.cursor), this.inBytes);
+    let done = 0;
+    while (done < this.frames) {
+      const pending = this.frames - done;
+      this.u8.set(this.stagedIndex.subarray(done * L.FRAME_SIZE, this.frames * L.FRAME_SIZE), this.inIndex);
+      this.countersBefore.set(this.u8.subarray(this.countersAt, this.countersAt + this.countersBefore.length));
+      let consumed: number;
+      try {
+        consumed = this.exports.push(pending);
+      } catch (err) {
+        this.survive(err, done + Math.min(this.exports.currentFrame(), pending - 1));
+        continue;
+      }
       this.count = this.exports.resultCount();
       if (this.count > 0) this.onBatch(this);
-      pending -= consumed;
-      if (pending > 0) {
-        const from = this.inIndex + consumed * L.FRAME_SIZE;
-        this.u8.copyWithin(this.inIndex, from, from + pending * L.FRAME_SIZE);
-      }
+      done += consumed;
     }
     this.frames = 0;
     this.cursor = 0;
     this.count = 0;
+  }
+
+  // push() trapped (a WebAssembly RuntimeError, or abort() in the core) on frame
+  // `trapped` of the batch. Nothing in the old memory can be trusted after a trap
+  // (a runaway write may have gone over any of it), so the core is built anew (same
+  // configuration and filter), given the counters as they were before the push and
+  // the batch from the host's copy, less that frame; the push goes again from there.
+  // Streams and fragments in progress are lost with the old core: they resync as if
+  // picked up in the middle.
+  private survive(err: unknown, trapped: number): void {
+    if (!(err instanceof WebAssembly.RuntimeError || err instanceof RangeError || err instanceof CoreAbort)) throw err;
+    const frame = this.stagedFrame(trapped);
+    this.instantiate();
+    this.u8.set(this.countersBefore, this.countersAt);
+    this.u8.set(this.stagedBytes.subarray(0, this.cursor), this.inBytes);
+    this.stagedIndex.copyWithin(trapped * L.FRAME_SIZE, (trapped + 1) * L.FRAME_SIZE, this.frames * L.FRAME_SIZE);
+    this.frames--;
+    this.traps++;
+    this.options.onTrap?.({ error: (err as Error).message, frame, traps: this.traps });
+  }
+
+  private stagedFrame(i: number): CoreTrap["frame"] {
+    const v = this.stagedView;
+    const entry = i * L.FRAME_SIZE;
+    const u32 = (at: number): number => v.getUint32(entry + at, true);
+    const at = u32(L.FRAME_OFFSET);
+    return {
+      data: this.stagedBytes.slice(at, at + u32(L.FRAME_CAPLEN)),
+      origLen: u32(L.FRAME_ORIGLEN),
+      linkType: u32(L.FRAME_LINKTYPE),
+      tsSec: u32(L.FRAME_TS_SEC) + v.getInt32(entry + L.FRAME_TS_SEC + 4, true) * 4294967296,
+      tsNsec: u32(L.FRAME_TS_NSEC),
+    };
   }
 
   ndjson(): Buffer {
@@ -420,6 +505,7 @@ export class Core implements FrameSink, MessageBatch {
     L.COUNTER_NAMES.forEach((name, i) => {
       out[name] = Number(this.view.getBigUint64(this.countersAt + i * 8, true));
     });
+    out.core_traps = this.traps;
     return out;
   }
 }
@@ -451,6 +537,5 @@ function compressIPv6(groups: string[]): string {
   return `${groups.slice(0, bestAt).join(":")}::${groups.slice(bestAt + bestLen).join(":")}`;
 }
 
-function coreAbort(): never {
-  throw new Error("core: the WebAssembly core aborted; this is a bug, please report the capture that caused it");
-}
+// abort() in the core: a bug, survived like a trap.
+class CoreAbort extends Error {}

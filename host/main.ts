@@ -11,6 +11,7 @@ import { Interrupted } from "./signals";
 import { capture, listInterfaces } from "./capture";
 import { coreMemoryProblem, type StreamLimits } from "./core";
 import { maskUrlPasswords } from "./redact";
+import { trapDirectory, trapReporter } from "./traps";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -80,6 +81,7 @@ async function runReplay(args: string[]): Promise<number> {
   }
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
   const streams = streamLimits(config);
+  const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "replay");
   const reading = new AbortController();
   service.onStop(() => reading.abort(new Interrupted(service.signals.received ?? "a signal")));
@@ -94,6 +96,7 @@ async function runReplay(args: string[]): Promise<number> {
       streams,
       sinks: service.outputs().sinks,
       onCore: service.attach,
+      onTrap: trapReporter(keepTraps, service.log),
       stopRequested: () => service.signals.received,
       stop: reading.signal,
     });
@@ -117,6 +120,7 @@ async function runCapture(args: string[]): Promise<number> {
     throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
   }
   const streams = streamLimits(config);
+  const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "capture");
   let failure: unknown;
   try {
@@ -126,6 +130,7 @@ async function runCapture(args: string[]): Promise<number> {
         return service.outputs().sinks;
       },
       onCore: service.attach,
+      onTrap: trapReporter(keepTraps, service.log),
       stopRequested: () => service.signals.received,
       interfaces: config.list("interface"),
       bpf: config.str("bpf"),

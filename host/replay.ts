@@ -1,6 +1,6 @@
 // `siphon replay`: a capture file (or a pcap stream on stdin) through the core,
 // one NDJSON envelope per SIP message on stdout or --out, a summary on stderr.
-import { Core, type MessageBatch, type StreamLimits } from "./core";
+import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
 import { readCapture } from "./source/capture";
 import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { allSinks, type Sink } from "./sink/sink";
@@ -18,13 +18,15 @@ export interface ReplayOptions {
   streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
   sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
   onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
+  onTrap?: (trap: CoreTrap) => void; // a frame the core trapped on, skipped (host/traps.ts)
   stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
   stop?: AbortSignal;         // ends reading a stream (stdin, a FIFO) even while it waits for data
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
   const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
-  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams },
+  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams,
+    onTrap: options.onTrap },
     (batch: MessageBatch) => sink.write(batch));
   options.onCore?.(core);
   const progress = progressOnTerminal(process.stderr, options.progress);

@@ -4,15 +4,20 @@
 //   isolated:  SIMD build, each frame alone and followed in memory by poison
 //              bytes, so any read past a frame's end would change its output;
 //   scalar:    the scalar build, batched.
-// All three must give the same envelopes, spans and counters; none may trap;
+// All three must give the same envelopes, spans and counters; none may trap
+// (host/core.ts would survive a trap: here it fails the test, naming the frame);
 // linear memory must not grow after configure. A failing case prints its seed
 // and frame number: add the seed to REGRESSION_SEEDS so it runs every time.
+// Before the random frames, a deterministic sweep puts every length field at and
+// around every power of two its width holds (2^k-1, 2^k, 2^k+1): the bytes of the
+// link, IP, UDP, TCP and tunnel headers of the seed frames, TCP sequence numbers,
+// the WebSocket 7-, 16- and 64-bit payload lengths and Content-Length on streams.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash, type Hash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as L from "../assembly/layout";
-import { Core, type MessageBatch } from "../host/core";
+import { Core, type CoreOptions, type CoreTrap, type MessageBatch } from "../host/core";
 import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip, tcpFrame, TCP_FIN, TCP_SYN, TCP_RST } from "./helpers";
 import { vxlan, geneve, gre, erspanII, erspanIII, ipInIp, udpDatagram, ipv4Fragment, ipv6Fragment, pieces } from "./wrap";
 
@@ -155,7 +160,8 @@ class TcpTraffic {
     const ws = side.stream.subarray(0, 4).toString() === (d === 0 ? "GET " : "HTTP");
     for (let i = 1 + (next() % 4); i > 0; i--) {
       const msg = this.messages[next() % this.messages.length];
-      if (ws) parts.push(wsFrame(msg, d === 0 ? next() : undefined));
+      if (ws && next() % 64 === 0) parts.push(wsHeader(WS_FORMS[next() % 3], pick(HOSTILE_LENGTHS, next), next() % 2 === 0));
+      else if (ws) parts.push(wsFrame(msg, d === 0 ? next() : undefined, next() % 4 === 0));
       else if (next() % 10 === 0) parts.push(Buffer.from(next() % 2 ? "\r\n\r\n" : "junk \x00\x01\r\n"));
       else parts.push(msg);
     }
@@ -167,10 +173,12 @@ class TcpTraffic {
   }
 }
 
-function wsFrame(payload: Uint8Array, mask: number | undefined): Uint8Array {
+// `wide`: the 64-bit length form even where a shorter one would do (RFC 6455 §5.2 allows it).
+function wsFrame(payload: Uint8Array, mask: number | undefined, wide = false): Uint8Array {
   const head = [0x81];
   const m = mask === undefined ? 0 : 0x80;
-  if (payload.length < 126) head.push(m | payload.length);
+  if (wide) head.push(m | 127, ...bigEndian(64, BigInt(payload.length)));
+  else if (payload.length < 126) head.push(m | payload.length);
   else head.push(m | 126, payload.length >> 8, payload.length & 255);
   const body = Buffer.from(payload);
   if (mask !== undefined) {
@@ -179,6 +187,107 @@ function wsFrame(payload: Uint8Array, mask: number | undefined): Uint8Array {
     for (let i = 0; i < body.length; i++) body[i] ^= key[i % 4];
   }
   return concat(Uint8Array.from(head), body);
+}
+
+// ---- lengths at and around every power of two ----
+
+// 2^k-1, 2^k, 2^k+1 for k from 0 to `bits`, as a field of that width holds them.
+function boundaries(bits: number): bigint[] {
+  const mask = (1n << BigInt(bits)) - 1n;
+  const values = new Set<bigint>();
+  for (let k = 0n; k <= BigInt(bits); k++) for (const d of [-1n, 0n, 1n]) if ((1n << k) + d >= 0n) values.add(((1n << k) + d) & mask);
+  return [...values];
+}
+
+// Lengths a hostile frame claims: the boundaries, and the top of the 64-bit range where sums wrap.
+const HOSTILE_LENGTHS = [...boundaries(64), ...Array.from({ length: 64 }, (_, i) => 2n ** 64n - BigInt(i + 1))];
+
+function pick<T>(list: T[], next: () => number): T {
+  return list[next() % list.length];
+}
+
+function bigEndian(bits: number, value: bigint): number[] {
+  return Array.from({ length: bits / 8 }, (_, i) => Number((value >> BigInt(bits - 8 - 8 * i)) & 255n));
+}
+
+// A WebSocket frame header of the given length form claiming `length`, masked or not, and a
+// few payload bytes: 7 puts the length in the second byte itself (126 and 127 included).
+const WS_FORMS = [7, 16, 64] as const;
+function wsHeader(form: 7 | 16 | 64, length: bigint, masked: boolean): Uint8Array {
+  const m = masked ? 0x80 : 0;
+  const head = form === 7 ? [0x81, m | Number(length & 127n)]
+    : form === 16 ? [0x81, m | 126, ...bigEndian(16, length & 0xffffn)]
+    : [0x81, m | 127, ...bigEndian(64, length)];
+  if (masked) head.push(0x5a, 0xa5, 0x0f, 0xf0);
+  return concat(Uint8Array.from(head), Buffer.from("SIP/2.0 200 OK\r\n\r\n".repeat(4)));
+}
+
+// Every byte and byte pair of the seeds' headers (link, IP, UDP, TCP, tunnels) set to every
+// 8- and 16-bit boundary: IHL, total and payload lengths, extension lengths, UDP length, TCP
+// data offset, GRE flags, VXLAN and Geneve fields, ERSPAN headers wherever they sit.
+const HEADER_BYTES = 110;
+function headerSweep(): Uint8Array[] {
+  const v6ext = ethernet(0x86dd, ipv6Packet(0, concat(Uint8Array.from(udpHeader(Buffer.from(INVITE), 5060, 5060)), Buffer.from(INVITE)),
+    "2001:db8::1", "::2", Uint8Array.from([17, 0, 1, 4, 0, 0, 0, 0])));
+  const seeds = [udpFrame(INVITE), udpFrame(INVITE, { vlans: [1, 2] }), udpFrame(INVITE, { src: "::1", dst: "fe80::1" }),
+    udpFrame(INVITE, { ipOptions: 12 }), v6ext, tcpFrame(INVITE, { seq: 1 }), tcpFrame(INVITE, { src: "2001:db8::7", dst: "::9", seq: 1 }),
+    ...tunnelled(udpFrame(INVITE)), vxlan(tcpFrame(INVITE, { seq: 1 }))];
+  const out: Uint8Array[] = [];
+  for (const seed of seeds) {
+    for (const bits of [8, 16]) {
+      for (let at = 0; at + bits / 8 <= Math.min(seed.length, HEADER_BYTES); at++) {
+        for (const v of boundaries(bits)) {
+          const frame = Uint8Array.from(seed);
+          frame.set(bigEndian(bits, v), at);
+          out.push(frame);
+        }
+      }
+    }
+  }
+  // TCP sequence and acknowledgement numbers (bytes 38 and 42 behind Ethernet and IPv4).
+  for (const at of [38, 42]) {
+    for (const v of boundaries(32)) {
+      const frame = Uint8Array.from(seeds[5]);
+      frame.set(bigEndian(32, v), at);
+      out.push(frame);
+    }
+  }
+  return out;
+}
+
+// Streams on their own connections: a WebSocket upgrade, a valid message, then a frame header
+// of each length form claiming each boundary length; and SIP messages claiming each boundary
+// Content-Length (to 2^64 and past it in decimal), on TCP whole and cut, and on UDP.
+function streamSweep(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let port = 20000;
+  const stream = (bytes: Uint8Array, cuts: number[]): void => {
+    const o = { src: "10.9.0.1", dst: "192.0.2.9", sport: port++, dport: 5060 };
+    out.push(tcpFrame("", { ...o, seq: 0xfffffff0, flags: TCP_SYN }));
+    let at = 0;
+    for (const end of [...cuts, bytes.length]) {
+      out.push(tcpFrame(bytes.subarray(at, end), { ...o, seq: (0xfffffff1 + at) >>> 0 }));
+      at = end;
+    }
+  };
+  const valid = wsFrame(Buffer.from(INVITE), 0x01020304);
+  for (const form of WS_FORMS) {
+    for (const length of boundaries(form)) {
+      for (const masked of [false, true]) {
+        const upgrade = Buffer.from(WS_UPGRADE);
+        stream(concat(upgrade, valid, wsHeader(form, length, masked), valid), [upgrade.length + valid.length + 3]);
+      }
+    }
+  }
+  const claims = [...boundaries(64).map(String), String(2n ** 64n), String(2n ** 64n + 1n), "1" + "0".repeat(40)];
+  for (const claim of claims) {
+    const msg = Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: clen", "CSeq: 1 MESSAGE", `Content-Length: ${claim}`], "body"));
+    const bytes = concat(msg, Buffer.from(INVITE));
+    stream(bytes, []);
+    stream(bytes, [msg.length - 6]);
+    out.push(udpFrame(bytes));
+  }
+  return out;
 }
 
 // Fragment trains: UDP SIP datagrams over IPv4 and IPv6, some inside VXLAN or
@@ -249,6 +358,54 @@ class Digest {
   }
 }
 
+// The three cores and their digests; a trap in any of them fails the run at once.
+class Cores {
+  readonly reference = new Digest();
+  readonly isolated = new Digest();
+  readonly scalar = new Digest();
+  readonly cores: { reference: Core; isolated: Core; scalar: Core };
+  readonly memoryAfterConfigure: number[];
+  fed = 0;
+
+  constructor(limits: Partial<CoreOptions>) {
+    const onTrap = (t: CoreTrap): never => {
+      throw new Error(`the core trapped (${t.error}) on a ${t.frame.data.length}-byte frame`);
+    };
+    const options = { sensor: "fuzz", agent: "fuzz", onTrap, ...limits };
+    this.cores = {
+      reference: new Core(options, this.reference.take),
+      isolated: new Core(options, this.isolated.take),
+      scalar: new Core({ ...options, build: "scalar" }, this.scalar.take),
+    };
+    this.memoryAfterConfigure = Object.values(this.cores).map((c) => c.memoryBytes);
+  }
+
+  feed(data: Uint8Array, linkType: number, origLen: number, sec: number, nsec: number): void {
+    const { reference, isolated, scalar } = this.cores;
+    reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
+    scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
+    isolated.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
+    isolated.flush();
+    isolated.frame(POISON, 0, POISON.length, POISON.length, 1, 0, 0, 0);
+    isolated.flush();
+    this.fed++;
+  }
+
+  // The three agree, none trapped, memory did not grow; the reference's counters.
+  check(context: string): Record<string, number> {
+    this.cores.reference.flush();
+    this.cores.scalar.flush();
+    assert.is(this.isolated.value(), this.reference.value(), `${context}: output depends on bytes after the frame`);
+    assert.is(this.scalar.value(), this.reference.value(), `${context}: the scalar build differs from the SIMD build`);
+    assert.equal(countersWithout(this.cores.isolated, this.fed), this.cores.reference.counters(), context);
+    assert.equal(this.cores.scalar.counters(), this.cores.reference.counters(), context);
+    assert.equal(Object.values(this.cores).map((c) => c.memoryBytes), this.memoryAfterConfigure, `${context}: memory grew`);
+    const c = this.cores.reference.counters();
+    assert.is(c.core_traps, 0, `${context}: traps`);
+    return c;
+  }
+}
+
 function countersWithout(core: Core, poisonFrames: number): Record<string, number> {
   const c = core.counters();
   c.frames -= poisonFrames;
@@ -268,14 +425,7 @@ function fuzz(seed: number, frames: number): void {
   ]);
   const fragments = new FragmentTraffic(next, [Buffer.from(INVITE), Buffer.from(sip(["MESSAGE sip:a SIP/2.0", "i: f",
     "CSeq: 3 MESSAGE", "Content-Length: 3000"], "f".repeat(3000)))]);
-  const reference = new Digest(), isolated = new Digest(), scalar = new Digest();
-  const limits = { ...TCP_LIMITS, ...DEFRAG_LIMITS };
-  const cores = {
-    reference: new Core({ sensor: "fuzz", agent: "fuzz", ...limits }, reference.take),
-    isolated: new Core({ sensor: "fuzz", agent: "fuzz", ...limits }, isolated.take),
-    scalar: new Core({ sensor: "fuzz", agent: "fuzz", build: "scalar", ...limits }, scalar.take),
-  };
-  const memoryAfterConfigure = Object.values(cores).map((c) => c.memoryBytes);
+  const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
   for (let n = 0; n < frames; n++) {
     // TCP flows and fragment trains run on their own clocks; other frames get any time.
     const timed = next() % 3 === 0 ? traffic.frame() : next() % 5 === 0 ? fragments.frame() : undefined;
@@ -285,26 +435,14 @@ function fuzz(seed: number, frames: number): void {
     const origLen = data.length + (next() % 16 === 0 ? next() % 100 : 0);
     const sec = timed ? timed.sec : next() % 4_000_000_000, nsec = next() % 1_000_000_000;
     try {
-      cores.reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
-      cores.scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
-      cores.isolated.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
-      cores.isolated.flush();
-      cores.isolated.frame(POISON, 0, POISON.length, POISON.length, 1, 0, 0, 0);
-      cores.isolated.flush();
+      cores.feed(data, linkType, origLen, sec, nsec);
     } catch (err) {
       throw new Error(`fuzz seed ${seed}, frame ${n}: ${(err as Error).message}`);
     }
   }
-  cores.reference.flush();
-  cores.scalar.flush();
   const context = `fuzz seed ${seed} (${frames} frames)`;
-  assert.ok(reference.messages > frames / 10, `${context}: too few messages decoded (${reference.messages}) to mean anything`);
-  assert.is(isolated.value(), reference.value(), `${context}: output depends on bytes after the frame`);
-  assert.is(scalar.value(), reference.value(), `${context}: the scalar build differs from the SIMD build`);
-  assert.equal(countersWithout(cores.isolated, frames), cores.reference.counters(), context);
-  assert.equal(cores.scalar.counters(), cores.reference.counters(), context);
-  assert.equal(Object.values(cores).map((c) => c.memoryBytes), memoryAfterConfigure, `${context}: memory grew`);
-  const c = cores.reference.counters();
+  const c = cores.check(context);
+  assert.ok(cores.reference.messages > frames / 10, `${context}: too few messages decoded (${cores.reference.messages}) to mean anything`);
   for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet"]) {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
   }
@@ -314,6 +452,23 @@ function fuzz(seed: number, frames: number): void {
     assert.ok(c[name] > 0, `${context}: the fragment trains and seeds never reached ${name}`);
   }
 }
+
+test("length fields at and around every power of two, through three cores", () => {
+  const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
+  const frames = [...headerSweep(), ...streamSweep()];
+  frames.forEach((data, n) => {
+    try {
+      cores.feed(data, 1, data.length, 1_800_000_000 + (n >> 10), n);
+    } catch (err) {
+      throw new Error(`length sweep, frame ${n}: ${(err as Error).message}`);
+    }
+  });
+  const c = cores.check(`length sweep (${frames.length} frames)`);
+  for (const name of ["ws_bad", "sip_ws", "tcp_too_long", "frame_malformed", "ipv4", "ipv6", "tunnel_vxlan",
+    "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip"]) {
+    assert.ok(c[name] > 0, `the length sweep never reached ${name}`);
+  }
+});
 
 for (const seed of REGRESSION_SEEDS) {
   test(`fuzz regression seed ${seed}`, () => fuzz(seed, 5000));

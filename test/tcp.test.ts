@@ -3,6 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
+import { Core } from "../host/core";
 import { runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
 
 const ISN = 1000;
@@ -239,6 +240,14 @@ test("the command line sets the table's bounds: --tcp-flows, SIPHON_TCP_FLOWS", 
   assert.match(run([], { SIPHON_TCP_FLOWS: "0" }), / 1 SIP messages /);
 });
 
+test("flow and buffer counts whose tables would pass 4 GiB are refused before the core is built, not wrapped", () => {
+  // 2^24 flows of 288 bytes pass 2^32 bytes; 2^31 buffers make 2^32 + 8 buffer slots. The host's
+  // estimate (coreMemoryProblem) refuses them first; configure() in the core would refuse them too.
+  for (const limits of [{ tcpFlows: 2 ** 24 }, { tcpBuffers: 2 ** 31 }, { tcpFlows: 2 ** 31 }]) {
+    assert.throws(() => new Core({ sensor: "t", agent: "t", ...limits }, () => undefined), /configured tables need \d+ MiB/, JSON.stringify(limits));
+  }
+});
+
 // ---- WebSocket (RFC 6455, RFC 7118) ----
 
 const UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -308,6 +317,30 @@ test("WebSocket: extension bits cannot be read: the direction is given up, count
   const run = wsRun([compressed, wsFrame(Buffer.from(INVITE), 1, true)], []);
   assert.is(run.messages.length, 0);
   assert.is(run.counters.ws_bad, 1);
+});
+
+// A frame header with a 64-bit length (RFC 6455 §5.2), masked, and a few payload bytes.
+function wsHuge(length: bigint): Buffer {
+  const head = Buffer.alloc(14);
+  head[0] = 0x81;
+  head[1] = 0x80 | 127;
+  head.writeBigUInt64BE(length, 2);
+  head.set([0x11, 0x22, 0x33, 0x44], 10);
+  return Buffer.concat([head, Buffer.from("REGISTER sip:x SIP/2.0\r\n")]);
+}
+
+test("WebSocket: a 64-bit length near 2^64 or past a stream buffer gives the direction up; no read outside the frame", () => {
+  const ok = Buffer.from(OK.replace("Content-Length: 0\r\n", ""));
+  const max = 2n ** 64n;
+  for (const length of [max - 1n, max - 14n, max - 15n, max - 2n ** 32n, 2n ** 63n, 2n ** 32n + 5n, 2n ** 32n - 1n, 2n ** 17n + 1n]) {
+    for (const cut of [0, 7]) {
+      const run = wsRun([wsFrame(Buffer.from(WS_REGISTER), 1, true, [5, 6, 7, 8]), wsHuge(length)], [wsFrame(ok, 2, true)], cut);
+      const what = `length ${length}, segments of ${cut || "all"}`;
+      assert.equal(texts(run), [WS_REGISTER, ok.toString("latin1")], `${what}: the message before, and the other direction's`);
+      assert.is(run.counters.ws_bad, 1, what);
+      assert.is(run.counters.ws_frames, 2, what);
+    }
+  }
 });
 
 test.run();
