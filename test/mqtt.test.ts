@@ -87,6 +87,11 @@ async function framesOf(capture: string): Promise<Array<Parameters<FrameSink["fr
   return frames;
 }
 
+// The in-process sinks' flush deadline: long enough for a broker that restarts.
+function deadline(): number {
+  return Date.now() + 20000;
+}
+
 function sinkOptions(url: string, topic: string, extra: Partial<MqttOptions> = {}): MqttOptions {
   return { url, topic, clientId: `siphon-test-${Math.random().toString(16).slice(2)}`, qos: 1, protocolVersion: 4, keepalive: 30,
     inflight: 256, queueMessages: 100000, queueBytes: 1 << 30, flushTimeout: 20, log: silentLogger, ...extra };
@@ -149,7 +154,7 @@ if (!MOSQUITTO) {
     const broker = await Broker.start();
     const sub = await subscriber(broker.url, "t/restart");
     const sink = mqttSink(sinkOptions(broker.url, "t/restart"));
-    onCleanup(() => sink.close());
+    onCleanup(() => sink.close(deadline()));
     const core = new Core({ sensor: "t", agent: "siphon/test" }, (batch) => sink.write(batch));
     const frames = await framesOf(WORKLOAD);
     const half = frames.length >> 1;
@@ -163,7 +168,7 @@ if (!MOSQUITTO) {
     for (const f of frames.slice(half)) core.frame(...f);
     core.flush();
     await broker.restart();
-    await sink.close();
+    await sink.close(deadline());
     const stats = sink.stats();
     assert.is(stats.mqtt_undelivered, 0);
     assert.is(stats.mqtt_dropped, 0);
@@ -179,7 +184,7 @@ if (!MOSQUITTO) {
     const broker = await Broker.start();
     const sub = await subscriber(broker.url, "t/drop");
     const sink = mqttSink(sinkOptions(broker.url, "t/drop", { queueMessages: 500 }));
-    onCleanup(() => sink.close());
+    onCleanup(() => sink.close(deadline()));
     const core = new Core({ sensor: "t", agent: "siphon/test" }, (batch) => sink.write(batch));
     await waitFor("the sink to connect", () => sink.connected());
     await broker.stop();
@@ -188,7 +193,7 @@ if (!MOSQUITTO) {
     core.flush();
     assert.is(sink.stats().mqtt_queue_depth, 500);
     await broker.restart();
-    await sink.close();
+    await sink.close(deadline());
     const stats = sink.stats();
     assert.is(stats.mqtt_dropped, expectedWorkload.length - 500);
     await waitFor("the 500 kept at the subscriber", () => sub.payloads.length >= 500);
@@ -345,7 +350,7 @@ if (!MOSQUITTO) {
   test("in-process sink: QoS 1 window bounded, counters consistent", async () => {
     const broker = await Broker.start();
     const sink: MqttSink = mqttSink(sinkOptions(broker.url, "t/window", { inflight: 16 }));
-    onCleanup(() => sink.close());
+    onCleanup(() => sink.close(deadline()));
     let maxInflight = 0;
     const core = new Core({ sensor: "t", agent: "siphon/test" }, (batch) => {
       sink.write(batch);
@@ -354,7 +359,7 @@ if (!MOSQUITTO) {
     await waitFor("the sink to connect", () => sink.connected());
     for (const f of await framesOf(WORKLOAD)) core.frame(...f);
     core.flush();
-    await sink.close();
+    await sink.close(deadline());
     const s = sink.stats();
     assert.ok(maxInflight <= 16);
     assert.is(s.mqtt_queued, expectedWorkload.length);
