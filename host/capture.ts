@@ -89,7 +89,7 @@ function nothingDecodable(stats: InterfaceStats[], c: Record<string, number>): E
   if (c.frames === 0 || c.link_unsupported !== c.frames) return undefined;
   const which = stats.filter((s) => !DECODED_LINK_TYPES.includes(s.linkType)).map((s) => `-i ${s.name} (${linkTypeName(s.linkType)})`);
   return new NothingDecodable(`all ${c.frames} packets were of a link type siphon does not decode (${which.join(", ")}), ` +
-    "so nothing was delivered: capture on an Ethernet, Linux cooked (-i any), loopback or raw IP interface");
+    "so no SIP message could be read: capture on an Ethernet, Linux cooked (-i any), loopback or raw IP interface");
 }
 
 function say(line: string): void {

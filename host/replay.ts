@@ -59,12 +59,12 @@ export async function replay(options: ReplayOptions): Promise<void> {
 
 // A capture whose every frame is of a link type the core does not decode gives
 // nothing at all: that is the input's failure, not an empty result.
-function nothingDecodable(input: string, c: Record<string, number>): NothingDecodable | undefined {
+export function nothingDecodable(input: string, c: Record<string, number>): NothingDecodable | undefined {
   if (c.frames === 0 || c.link_unsupported !== c.frames) return undefined;
   const types = input === "-" ? [] : linkTypesOf(input);
   const which = types.length === 0 ? "a link type" : types.map(linkTypeName).join(", ");
   return new NothingDecodable(`${input === "-" ? "stdin" : input}: all ${c.frames} packets are of ${which}, which siphon does not decode, ` +
-    "so nothing was delivered: capture on an Ethernet, Linux cooked (tcpdump -i any), loopback or raw IP interface");
+    "so no SIP message could be read from it: capture on an Ethernet, Linux cooked (tcpdump -i any), loopback or raw IP interface");
 }
 
 const LINK_TYPE_PEEK_BYTES = 1 << 20;

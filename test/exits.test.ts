@@ -176,9 +176,12 @@ test("a capture whose every packet is of an unsupported link type: the summary c
   assert.is(r.code, 1, r.stderr);
   const [summary, failure, ...more] = plainLines(r.stderr);
   assert.match(summary, /^siphon: 3 packets, 0 SIP messages .*, 3 unsupported link type in/);
-  assert.is(failure, `siphon: ${path}: all 3 packets are of link type ${USER0}, which siphon does not decode, so nothing was delivered: ` +
+  assert.is(failure, `siphon: ${path}: all 3 packets are of link type ${USER0}, which siphon does not decode, so no SIP message could be read from it: ` +
     "capture on an Ethernet, Linux cooked (tcpdump -i any), loopback or raw IP interface");
   assert.equal(more, []);
+  const filtered = await siphon(["filter", "test", "request", path], ["ignore", "pipe", "pipe"]).done;
+  assert.is(filtered.code, 1, filtered.stderr);
+  assert.is(filtered.stderr, `${failure}\n`);
 });
 
 test("some packets of an unsupported link type among decoded ones: counted in the summary, exit 0", async () => {
