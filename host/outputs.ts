@@ -86,14 +86,15 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   }));
   if (events) sinks.push(events);
   if (mqttUrl !== undefined) {
-    mqtt = mqttSink({
+    // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
+    mqtt = usageErrors(() => mqttSink({
       ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
       statusTopic: config.str("status-topic"),
       telemetryTopic: config.str("telemetry-topic"),
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
       stop,
-    });
+    }));
     sinks.push(mqtt);
     delivering.push(mqtt);
   }
