@@ -6,9 +6,9 @@ import { UsageError, type Config } from "./config";
 import type { Logger } from "./log";
 import type { Health } from "./metrics";
 import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
-import { mqttSink, type MqttSink, type MqttOptions, type Shortfall } from "./sink/mqtt";
+import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
 import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
-import { allSinks, type Failed, type Sink } from "./sink/sink";
+import { allSinks, type Failed, type Shortfall, type Sink } from "./sink/sink";
 import { openEventsSink } from "./sink/events";
 import { OutputError } from "./exits";
 

@@ -5,9 +5,9 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
 import type { MessageBatch, SipMessage } from "../core";
-import { byDeadline, type Sink } from "./sink";
+import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
-import { backoff, type Shortfall } from "./mqtt";
+import { backoff } from "./mqtt";
 import { shownUrl } from "../exits";
 
 export interface HepOptions {

@@ -10,7 +10,7 @@ import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
 import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
 import type { MessageBatch } from "../core";
-import { byDeadline, type Sink } from "./sink";
+import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
 import { DeliveryQueue, type Queued } from "./queue";
 import { shownUrl } from "../exits";
@@ -62,12 +62,6 @@ export interface MqttSink extends Sink {
   shortfall(): Shortfall | undefined;
 }
 
-export interface Shortfall {
-  output: string;   // "--mqtt mqtt://broker:1883 (topic siphon/sip)", the password masked
-  count: number;    // messages not delivered
-  detail: string;   // "81 not acknowledged"
-  advice: string;   // what to do
-}
 
 // Packet ids 1..OWN_IDS are the envelopes'; MQTT.js numbers its own (presence,
 // telemetry) above them, so an acknowledgement is never claimed by both.

@@ -14,6 +14,14 @@ export interface Sink {
   close(deadline: number): Promise<void>;
 }
 
+// What an output that delivers to a broker or collector could not deliver, for the run's failure line.
+export interface Shortfall {
+  output: string;   // "--mqtt mqtt://sensor:***@broker:1883 (topic siphon/sip)": the password masked
+  count: number;    // messages not delivered
+  detail: string;   // "81 not acknowledged"
+  advice: string;   // what to do
+}
+
 // How an output says it failed (host/exits.ts: OutputError, StdoutClosed); the run stops.
 export type Failed = (err: Error) => void;
 
