@@ -62,9 +62,9 @@ async function until(what: string, condition: () => Promise<boolean>): Promise<v
 // A CONNECT answered with CONNACK (MQTT 3.1.1, session not present, accepted).
 const CONNACK = Buffer.from([0x20, 2, 0, 0]);
 
-// `answers`: the broker accepts the session, then stops reading and never writes again,
-// as a Mosquitto stopped with SIGSTOP does; otherwise it never answers at all.
-async function frozenBroker(answers: boolean): Promise<{ port: number; close(): void }> {
+// A server that freezes. `answers`: as an MQTT broker it accepts the session, then stops reading and never writes again,
+// as a Mosquitto stopped with SIGSTOP does; otherwise it accepts the connection and never answers at all.
+async function frozenServer(answers: boolean): Promise<{ port: number; close(): void }> {
   const sockets: Socket[] = [];
   const server = createServer((socket) => {
     sockets.push(socket);
@@ -90,7 +90,7 @@ async function frozenBroker(answers: boolean): Promise<{ port: number; close(): 
 for (const answers of [true, false]) {
   const what = answers ? "a broker that froze after accepting the session" : "a broker that accepts the connection and never answers";
   test(`SIGTERM with ${what}: the summary, one line naming the broker, exit 3`, async () => {
-    const broker = await frozenBroker(answers);
+    const broker = await frozenServer(answers);
     const metrics = await freePort();
     const run = siphon(["replay", "--sensor", "t", "-", "--mqtt", `mqtt://sensor:s3cret@127.0.0.1:${broker.port}`,
       "--flush-timeout", "1", "--metrics", `127.0.0.1:${metrics}`], ["pipe", "ignore", "pipe"]);
@@ -157,6 +157,34 @@ test("an --out and an --events that cannot be created: the same exit code, 3, ea
   assert.is(events.code, 3, events.stderr);
   assert.is(out.stderr, `siphon: --out ${missing}: cannot create it (ENOENT, its directory does not exist: create the directory or name another file)\n`);
   assert.is(events.stderr, `siphon: --events ${missing}: cannot create it (ENOENT, its directory does not exist: create the directory or name another file)\n`);
+});
+
+// A server that accepts and never answers, as a PostgreSQL that froze: the call records'
+// writer cannot hold the run past --flush-timeout, in `siphon cdr` or `siphon replay --cdr`.
+test("a PostgreSQL that never answers: the summary, one line naming the database (password masked), exit 3", async () => {
+  const db = await frozenServer(false);
+  const events = join(tmp, "events.ndjson");
+  const made = await siphon(["replay", SAMPLE, "--out", "/dev/null", "--events", events]).done;
+  assert.is(made.code, 0, made.stderr);
+  const url = `postgres://sensor:s3cret@127.0.0.1:${db.port}/calls`;
+  const line = `siphon: --cdr postgres://sensor:***@127.0.0.1:${db.port}/calls: PostgreSQL did not take every call record within ` +
+    "--flush-timeout";
+  try {
+    const cdr = await siphon(["cdr", "--events", events, "--cdr", url, "--flush-timeout", "1"]).done;
+    assert.is(cdr.code, 3, cdr.stderr);
+    const [summary, failure, ...more] = plainLines(cdr.stderr);
+    assert.match(summary, /^siphon cdr: \d+ events read, 0 call records written to siphon_calls$/);
+    assert.ok(failure.startsWith(`${line} 1 s: `), failure);
+    assert.equal(more, []);
+    const replay = await siphon(["replay", SAMPLE, "--out", "/dev/null", "--cdr", url, "--flush-timeout", "1"]).done;
+    assert.is(replay.code, 3, replay.stderr);
+    const plain = plainLines(replay.stderr);
+    assert.match(plain[plain.length - 2], SUMMARY);
+    assert.ok(plain[plain.length - 1].startsWith(line), plain.join("\n"));
+    assert.not.match(cdr.stderr + replay.stderr, /s3cret/);
+  } finally {
+    db.close();
+  }
 });
 
 // LINKTYPE_USER0: a link type no capture of SIP uses.
