@@ -117,6 +117,28 @@ for (const answers of [true, false]) {
   });
 }
 
+test("a second SIGTERM while the outputs flush: the run ends at once, with the summary and a line saying so, exit 3", async () => {
+  const broker = await frozenServer(true);
+  const run = siphon(["replay", "--sensor", "t", "-", "--mqtt", `mqtt://127.0.0.1:${broker.port}`, "--flush-timeout", "600"],
+    ["pipe", "ignore", "pipe"]);
+  run.child.stdin?.write(readFileSync(SAMPLE));
+  try {
+    await waitFor("the session accepted", () => /"msg":"mqtt: connected"/.test(run.stderr()));
+    run.child.kill("SIGTERM");
+    await waitFor("the first signal taken", () => /"msg":"stopping: delivering what is queued"/.test(run.stderr()));
+    run.child.kill("SIGTERM");
+    const r = await run.done;
+    assert.is(r.code, 3, r.stderr);
+    const plain = plainLines(r.stderr);
+    assert.is(plain.length, 2, r.stderr);
+    assert.match(plain[0], SUMMARY);
+    assert.match(plain[1], /^siphon: a second SIGTERM: exited without waiting for the outputs to deliver what they held/);
+  } finally {
+    run.child.kill("SIGKILL");
+    broker.close();
+  }
+});
+
 const WORKLOAD = join(tmp, "workload.pcap");
 generateWorkload(workloadOptions({ seed: 9, messages: 3000 }), WORKLOAD);
 
