@@ -19,9 +19,9 @@ export interface ReplayOptions {
   streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
   sinks: Sink[];              // the outputs (host/outputs.ts)
   onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
-  stopRequested?: () => string | undefined; // why the run should stop (a signal's name), once it should
-  stopped?: Promise<void>;    // resolves then: waiting on a backed-up output ends
-  deadline?: () => number;    // when the outputs must have closed (default: 10 s from the end of reading)
+  stopRequested: () => string | undefined; // why the run should stop (a signal's name), once it should
+  stopped: Promise<void>;     // resolves then: waiting on a backed-up output ends
+  deadline: () => number;     // when the outputs must have closed
 }
 
 export async function replay(options: ReplayOptions): Promise<void> {
@@ -30,7 +30,6 @@ export async function replay(options: ReplayOptions): Promise<void> {
     (batch: MessageBatch) => sink.write(batch));
   options.onCore?.(core);
   const progress = progressOnTerminal(process.stderr, options.progress);
-  const stopped = options.stopped ?? new Promise<void>(() => {});
   let failure: unknown;
   try {
     await readCapture(options.input, core, (bytesRead, totalBytes) => {
@@ -38,20 +37,20 @@ export async function replay(options: ReplayOptions): Promise<void> {
       // A stream (tcpdump -U -w - | siphon replay -) may pause for long: what arrived
       // goes out now, not when a batch fills. Files keep their large batches.
       if (options.input === "-") core.flush();
-      const reason = options.stopRequested?.();
+      const reason = options.stopRequested();
       if (reason !== undefined) throw new Interrupted(reason);
       const backlog = sink.backlog();
-      return backlog && Promise.race([backlog, stopped]);
+      return backlog && Promise.race([backlog, options.stopped]);
     });
   } catch (err) {
     // A read that fails once a stop was asked for (stdin closed under it) is the stop, not the input.
-    const reason = options.stopRequested?.();
+    const reason = options.stopRequested();
     failure = reason === undefined ? err : new Interrupted(reason);
   }
   // Everything read before a failure is still decoded and written.
   core.flush();
   progress.done();
-  await sink.close(options.deadline?.() ?? Date.now() + 10000);
+  await sink.close(options.deadline());
   if (failure) throw failure;
   const undecodable = nothingDecodable(options.input, core.counters());
   if (undecodable) throw undecodable;
