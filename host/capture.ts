@@ -1,5 +1,6 @@
 // `siphon capture -i IFACE`: live packets through the same core and sinks as replay, until
-// SIGINT or SIGTERM; then the last batch is flushed and a summary, drops included, goes to stderr.
+// SIGINT or SIGTERM (or an output failure); then the last batch is flushed, and the
+// interfaces' drop counters go with the run's summary (host/service.ts).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
@@ -8,9 +9,8 @@ import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_P
 import {
   immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
 } from "./source/live";
-import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { allSinks, type Sink } from "./sink/sink";
-import { summaryLine } from "./summary";
+import { NothingDecodable } from "./exits";
 
 export interface CaptureOptions {
   interfaces: string[];
@@ -20,15 +20,20 @@ export interface CaptureOptions {
   bufferMb: number;
   promisc: boolean;
   user?: string;
-  out?: string;
   sensor: string;
   agent: string;
   filterProgram?: Uint8Array; // compiled by host/filter
   streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
-  sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
+  sinks: Sink[];              // the outputs (host/outputs.ts)
   onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
   onTrap?: (trap: CoreTrap) => void; // a frame the core trapped on, skipped (host/traps.ts)
-  stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
+  stopRequested: () => string | undefined; // why the run should stop (a signal's name), once it should
+  deadline: () => number;     // when the outputs must have closed
+}
+
+export interface CaptureResult {
+  interfaces: string[];       // one line per interface: packets, drops
+  failure?: Error;            // every packet was of a link type siphon does not decode
 }
 
 // On a stop, packets already in the kernel's buffer are read until the link has been quiet this
@@ -43,7 +48,7 @@ interface Account {
   gid: number;
 }
 
-export async function capture(options: CaptureOptions): Promise<void> {
+export async function capture(options: CaptureOptions): Promise<CaptureResult> {
   checkOptions(options);
   const account = options.user === undefined ? undefined : lookupAccount(options.user);
   const live = new LiveCapture(loadCap());
@@ -63,23 +68,28 @@ export async function capture(options: CaptureOptions): Promise<void> {
     untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
 
-  const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
+  const sink: Sink = allSinks(options.sinks);
   const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams,
     onTrap: options.onTrap },
     (batch: MessageBatch) => sink.write(batch));
   options.onCore?.(core);
-  const started = process.hrtime.bigint();
   live.start(core, () => core.flush());
   announce(opened, bpf, options, account);
 
-  await (options.stopRequested ? stopRequest(options.stopRequested) : stopSignal());
+  await stopRequest(options.stopRequested);
   await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
   const stats = live.close();
   core.flush();
-  await sink.close();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stderr.write(summaryLine(core.counters(), seconds, options.filterProgram !== undefined) + "\n");
-  for (const s of stats) say(interfaceSummary(s));
+  await sink.close(options.deadline());
+  return { interfaces: stats.map((s) => `siphon: ${interfaceSummary(s)}`), failure: nothingDecodable(stats, core.counters()) };
+}
+
+// Interfaces whose every packet was of a link type the core does not decode gave nothing.
+function nothingDecodable(stats: InterfaceStats[], c: Record<string, number>): Error | undefined {
+  if (c.frames === 0 || c.link_unsupported !== c.frames) return undefined;
+  const which = stats.filter((s) => !DECODED_LINK_TYPES.includes(s.linkType)).map((s) => `-i ${s.name} (${linkTypeName(s.linkType)})`);
+  return new NothingDecodable(`all ${c.frames} packets were of a link type siphon does not decode (${which.join(", ")}), ` +
+    "so no SIP message could be read: capture on an Ethernet, Linux cooked (-i any), loopback or raw IP interface");
 }
 
 function say(line: string): void {
@@ -179,19 +189,7 @@ function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions
   say(`capturing on ${where}${as}; SIGINT or SIGTERM stops`);
 }
 
-function stopSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
-}
-
-// Whoever watches the signals sets a flag; a live source never ends by itself, so look for it.
+// Whoever watches the signals and the outputs sets a flag; a live source never ends by itself, so look for it.
 const STOP_POLL_MS = 100;
 
 function stopRequest(stopRequested: () => string | undefined): Promise<void> {

@@ -12,13 +12,11 @@ import { capture, listInterfaces } from "./capture";
 import { coreMemoryProblem, type StreamLimits } from "./core";
 import { maskUrlPasswords } from "./redact";
 import { trapDirectory, trapReporter } from "./traps";
+import { stdoutAbandoned } from "./sink/ndjson";
+import { EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STDOUT_CLOSED, EXIT_USAGE, OutputError } from "./exits";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
-
-const EXIT_OK = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 
 const HELP = `siphon ${SIPHON_VERSION}: a passive SIP sensor
 
@@ -46,9 +44,13 @@ Every option can also be set by its SIPHON_* environment variable (--flush-timeo
 SIPHON_FLUSH_TIMEOUT) or by a JSON file (--config FILE); flags win over the
 environment, the environment over the file. docs/configuration.md has the details.
 
-Output: envelopes on stdout (or --out), nothing else; a one-line summary on stderr.
-Exit codes: 0 done; 1 the input could not be read to its end (what was read before
-the damage is still written) or an output failed; 2 bad usage or a bad filter.
+Output: envelopes on stdout (or --out), nothing else; a one-line summary on stderr,
+then, if something failed, one line saying what and what to do.
+Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with everything delivered);
+1 the input could not be read to its end (what was read before the damage is still
+written) or held no packet siphon decodes; 2 bad usage or a bad filter; 3 an output
+could not be opened or written, or did not take everything within --flush-timeout;
+141 stdout was closed by its reader (| head), as for other tools.
 Documentation: README.md and docs/ in the source tree.
 `;
 
@@ -84,7 +86,7 @@ async function runReplay(args: string[]): Promise<number> {
   const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "replay");
   const reading = new AbortController();
-  service.onStop(() => reading.abort(new Interrupted(service.signals.received ?? "a signal")));
+  service.onStop(() => reading.abort(new Interrupted(service.stopRequested() ?? "a signal")));
   let failure: unknown;
   try {
     await replay({
@@ -97,7 +99,9 @@ async function runReplay(args: string[]): Promise<number> {
       sinks: service.outputs().sinks,
       onCore: service.attach,
       onTrap: trapReporter(keepTraps, service.log),
-      stopRequested: () => service.signals.received,
+      stopRequested: service.stopRequested,
+      stopped: service.stopped,
+      deadline: service.deadline,
       stop: reading.signal,
     });
   } catch (err) {
@@ -123,15 +127,17 @@ async function runCapture(args: string[]): Promise<number> {
   const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, "capture");
   let failure: unknown;
+  let interfaces: string[] = [];
   try {
-    await capture({
+    const result = await capture({
       // Read after capture has opened the interfaces and dropped root (--user).
       get sinks() {
         return service.outputs().sinks;
       },
       onCore: service.attach,
       onTrap: trapReporter(keepTraps, service.log),
-      stopRequested: () => service.signals.received,
+      stopRequested: service.stopRequested,
+      deadline: service.deadline,
       interfaces: config.list("interface"),
       bpf: config.str("bpf"),
       sipPorts: config.list("sip-port"),
@@ -139,16 +145,17 @@ async function runCapture(args: string[]): Promise<number> {
       bufferMb: config.num("buffer-mb"),
       promisc: config.bool("promisc"),
       user: config.str("user"),
-      out: config.str("out"),
       sensor: config.str("sensor") ?? hostname(),
       agent: AGENT,
       filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
       streams,
     });
+    interfaces = result.interfaces;
+    failure = result.failure;
   } catch (err) {
     failure = err;
   }
-  return service.finish(failure);
+  return service.finish(failure, interfaces);
 }
 
 // The core's table sizes, refused (exit 2) before anything starts when together
@@ -170,19 +177,36 @@ function vxlanPorts(config: ReturnType<typeof loadConfig>): number[] | undefined
   return ports;
 }
 
+// A closed stdout outside a run's outputs (siphon --help | head -1): quietly, as other tools.
+// During a run the NDJSON output listens too, and the run ends with its summary.
 function quitQuietlyOnClosedPipe(): void {
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(EXIT_OK);
+    if (process.stdout.listenerCount("error") > 1) return;
+    if (err.code === "EPIPE") process.exit(EXIT_STDOUT_CLOSED);
     throw err;
   });
 }
 
+function exitCodeOf(err: Error): number {
+  if (err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError) return EXIT_USAGE;
+  return err instanceof OutputError ? EXIT_OUTPUT : EXIT_INPUT;
+}
+
+// The run is over and reported: end once stdout and stderr have taken what was written,
+// so that nothing an output gave up on at the deadline (a connection a frozen peer holds
+// open) keeps the process. The NDJSON output drained stdout already, or gave up on it.
+function exit(code: number): void {
+  const pending = [process.stdout, process.stderr]
+    .filter((s) => s.writableLength > 0 && !s.destroyed && !(s === process.stdout && stdoutAbandoned()));
+  if (pending.length === 0) process.exit(code);
+  process.exitCode = code;
+  Promise.all(pending.map((s) => new Promise((resolve) => s.once("drain", resolve).once("close", resolve))))
+    .then(() => process.exit(code));
+}
+
 quitQuietlyOnClosedPipe();
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: Error) => {
-    process.stderr.write(`siphon: ${maskUrlPasswords(err.message)}\n`);
-    if (process.env.SIPHON_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError ? EXIT_USAGE : EXIT_FAILED;
-  },
-);
+main(process.argv.slice(2)).then(exit, (err: Error) => {
+  process.stderr.write(`siphon: ${maskUrlPasswords(err.message)}\n`);
+  if (process.env.SIPHON_DEBUG) process.stderr.write(`${err.stack}\n`);
+  exit(exitCodeOf(err));
+});

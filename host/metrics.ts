@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import { promLibrary } from "./lazy";
 import type { Logger } from "./log";
 import { boundedNumber, UsageError } from "./config";
+import { OutputError } from "./exits";
 
 export type CounterSource = () => Record<string, number>;
 
@@ -70,7 +71,8 @@ export async function serveMetrics(addr: string, registry: () => Registry | unde
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`--metrics: cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new OutputError(`--metrics: cannot listen on ${host}:${port}: ${err.code ?? err.message}` +
+      `${err.code === "EADDRINUSE" ? " (another program has that port): name another port" : ""}`)));
     server.listen(port, host, () => resolve());
   });
   server.unref();

@@ -8,16 +8,18 @@ import { parseListenAddress, type Health } from "./metrics";
 import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
 import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
-import { allSinks, type Sink } from "./sink/sink";
+import { allSinks, type Failed, type Shortfall, type Sink } from "./sink/sink";
 import { openEventsSink } from "./sink/events";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./calls/settings";
 import { parseRate } from "./calls/ratelimit";
+import { OutputError } from "./exits";
 
 export interface Outputs {
   sinks: Sink[];
   counters(): Record<string, number>;
   health(): Health;
-  undelivered(): number;   // after close: messages that never reached a broker or collector (HEP: never sent)
+  // After close: one line on what never reached a broker or collector (HEP: never sent), or undefined.
+  undelivered(): string | undefined;
   networked: boolean;      // a broker or collector is named (not NDJSON only)
 }
 
@@ -44,15 +46,18 @@ export function checkOutputs(config: Config): void {
   }
 }
 
-export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, stop?: AbortSignal): Outputs {
+// `failed` hears of an output that fails while the run goes on (a write error, stdout closed).
+export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, failed: Failed,
+  stop?: AbortSignal): Outputs {
   checkOutputs(config);
   const sinks: Sink[] = [];
+  const delivering: Array<MqttSink | HepSink> = [];
   let mqtt: MqttSink | undefined;
   let hep: HepSink | undefined;
   const out = config.str("out");
   const networked = config.has("mqtt") || config.has("hep");
-  if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out));
-  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout());
+  if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
+  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout(failed));
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
     url: checkedMqttUrl(mqttUrl ?? ""),
@@ -83,24 +88,31 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     cdr: config.str("cdr"),
     sensor: config.str("sensor") ?? hostname(),
     log,
-  }, (topic) => mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`))));
+  }, failed, (topic) => {
+    const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`));
+    delivering.push(sink);
+    return sink;
+  }));
   if (events) sinks.push(events);
   if (mqttUrl !== undefined) {
-    mqtt = mqttSink({
+    // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
+    mqtt = usageErrors(() => mqttSink({
       ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
       statusTopic: config.str("status-topic"),
       telemetryTopic: config.str("telemetry-topic"),
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
       stop,
-    });
+    }));
     sinks.push(mqtt);
+    delivering.push(mqtt);
   }
   const hepUrl = config.str("hep");
   if (hepUrl !== undefined) {
     hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"),
       flushTimeout: config.num("flush-timeout"), log });
     sinks.push(hep);
+    delivering.push(hep);
   }
   return {
     sinks,
@@ -111,19 +123,28 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
       ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),
       ...(hep ? { hep: hep.connected() ? "connected" : "disconnected" } : {}),
     }),
-    undelivered: () => {
-      const h = hep?.stats();
-      const m = mqtt?.stats();
-      return (m ? m.mqtt_undelivered + m.mqtt_rejected : 0) + (h ? h.hep_dropped + h.hep_too_large : 0);
-    },
+    undelivered: () => undeliveredLine(delivering.map((d) => d.shortfall()).filter((s): s is Shortfall => s !== undefined),
+      config.num("flush-timeout")),
   };
 }
 
-// A bad option value found while opening an output is a usage error (exit 2).
+// "81 messages could not be delivered within --flush-timeout 1 s, to --mqtt mqtt://b:1883 (topic t):
+// 81 not acknowledged; check that the broker is up and keeps up, or raise --flush-timeout"
+function undeliveredLine(shortfalls: Shortfall[], flushTimeout: number): string | undefined {
+  if (shortfalls.length === 0) return undefined;
+  const total = shortfalls.reduce((sum, s) => sum + s.count, 0);
+  const where = shortfalls.map((s) => `to ${s.output}: ${s.detail}`).join(", ");
+  const advice = [...new Set(shortfalls.map((s) => s.advice))].join("; ");
+  return `${total} messages could not be delivered within --flush-timeout ${flushTimeout} s, ${where}; ${advice}`;
+}
+
+// A bad option value found while opening an output is a usage error (exit 2); a file
+// that cannot be created is the output's failure (exit 3).
 function usageErrors<T>(open: () => T): T {
   try {
     return open();
   } catch (err) {
+    if (err instanceof OutputError) throw err;
     throw new UsageError((err as Error).message);
   }
 }

@@ -1,12 +1,15 @@
 // What every run command shares around its pipeline: the logger, the printed
 // configuration, the outputs, the metrics endpoint and the stop signals; and,
-// at the end, the report of what could not be delivered and the exit code.
+// at the end, the one way every run ends (host/exits.ts): the summary on
+// stderr, then one line naming what failed and what to do, and the exit code.
 import type { Registry } from "prom-client";
-import type { Config } from "./config";
+import { UsageError, type Config } from "./config";
 import { createLogger, type Level, type Logger } from "./log";
 import { checkOutputs, openOutputs, type Outputs } from "./outputs";
 import { metricsRegistry, serveMetrics, type Health } from "./metrics";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
+import { summaryLine } from "./summary";
+import { exitCodeFor, failureLine, OutputError } from "./exits";
 
 export interface PipelineCounters {
   counters(): Record<string, number>;
@@ -18,54 +21,99 @@ export interface Service {
   // has dropped root, so files it writes belong to the unprivileged user.
   outputs(): Outputs;
   signals: StopSignals;
-  // Runs `stop` when a signal asks the run to end (e.g. closes a stdin source).
+  // Runs `stop` when the run is asked to end (e.g. closes a stdin source).
   onStop(stop: () => void): void;
-  // Called with the core (or anything with counters) once it exists.
+  // Why the run should stop: a signal's name, or "an output failure"; undefined while it goes on.
+  stopRequested(): string | undefined;
+  // Resolves when the run is asked to stop: whatever waits on an output waits no longer.
+  stopped: Promise<void>;
+  // By when the outputs must have closed: --flush-timeout after the stop signal, or from now.
+  deadline(): number;
+  // Called with the core (or anything with counters) once it exists; its summary ends the run.
   attach(pipeline: PipelineCounters): void;
-  // Reports undelivered messages and closes what the service opened; the exit code.
-  finish(failure: unknown): number;
+  // Prints the summary, `lines` (e.g. per interface) and the failure line; the exit code.
+  finish(failure: unknown, lines?: string[]): number;
 }
-
-export class DeliveryError extends Error {}
 
 export async function startService(config: Config, command: string): Promise<Service> {
   let pipeline: PipelineCounters | undefined;
+  let started = 0;
   let registry: Registry | undefined;
   const pipelineCounters = (): Record<string, number> => pipeline?.counters() ?? {};
   const networked = config.has("mqtt") || config.has("hep") || config.has("metrics");
   const level = (config.str("log-level") ?? (networked ? "info" : "warn")) as Level;
   const log = createLogger({ level, logSip: config.bool("log-sip") });
+  const flushTimeout = config.num("flush-timeout");
   const stopping = new AbortController();
+  const stopped = new Promise<void>((resolve) => stopping.signal.addEventListener("abort", () => resolve()));
+  const outputFailures: Error[] = [];
   checkOutputs(config);
   log.info("configuration", { command, options: config.printable() });
+  const stoppers: Array<() => void> = [];
+  const stop = (): void => {
+    if (stopping.signal.aborted) return;
+    stopping.abort();
+    stoppers.forEach((s) => s());
+  };
+  const failed = (err: Error): void => {
+    outputFailures.push(err);
+    stop();
+  };
   let opened: Outputs | undefined;
-  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, stopping.signal));
+  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal));
   const health = (): Health => opened?.health() ?? { healthy: false, outputs: "not open yet" };
   const metricsAddr = config.str("metrics");
   const server = metricsAddr === undefined ? undefined
     : await serveMetrics(metricsAddr, () => registry, health, log);
-  const stoppers: Array<() => void> = [() => stopping.abort()];
-  const signals = watchStopSignals(log, config.num("flush-timeout"), () => stoppers.forEach((stop) => stop()));
+
+  // The report of a run that got as far as making its pipeline; the exit code.
+  const end = (failure: unknown, lines: string[]): number => {
+    signals.dispose();
+    server?.close();
+    if (opened?.networked) log.info("delivery", opened.counters());
+    const stopReason = stopRequested();
+    if (stopReason !== undefined) log.info("stopped", { reason: stopReason });
+    const inputFailure = failure instanceof Interrupted ? undefined : failure as Error | undefined;
+    const undelivered = opened?.undelivered();
+    const failures = [inputFailure, ...outputFailures, undelivered === undefined ? undefined : new OutputError(undelivered)]
+      .filter((f): f is Error => f !== undefined);
+    if (pipeline) {
+      const seconds = (Date.now() - started) / 1000;
+      process.stderr.write(summaryLine(pipeline.counters(), seconds, config.has("filter") || config.has("filter-file")) + "\n");
+    }
+    for (const line of lines) process.stderr.write(`${line}\n`);
+    const line = failureLine(failures);
+    if (line) process.stderr.write(`${line}\n`);
+    return exitCodeFor(failures);
+  };
+
+  const signals = watchStopSignals(log, flushTimeout, stop, (signal) => {
+    outputFailures.push(new OutputError(`a second ${signal}: exited without waiting for the outputs to deliver what they held`));
+    process.exit(end(undefined, []));
+  });
+  const stopRequested = (): string | undefined =>
+    signals.received ?? (outputFailures.length > 0 ? "an output failure" : undefined);
+
   return {
     log,
     outputs,
     signals,
-    onStop: (stop) => void stoppers.push(stop),
+    onStop: (s) => void stoppers.push(s),
+    stopRequested,
+    stopped,
+    deadline: () => (signals.receivedAt ?? Date.now()) + flushTimeout * 1000,
     attach(p) {
       pipeline = p;
+      started = Date.now();
       if (server) registry = metricsRegistry([pipelineCounters, () => outputs().counters()]);
     },
-    finish(failure) {
-      signals.dispose();
-      server?.close();
-      const undelivered = opened?.undelivered() ?? 0;
-      if (opened?.networked) log.info("delivery", opened.counters());
-      if (failure instanceof Interrupted || failure && signals.received) log.info("stopped", { signal: signals.received, undelivered });
-      else if (failure) throw failure;
-      if (undelivered > 0) {
-        throw new DeliveryError(`${undelivered} messages could not be delivered within --flush-timeout ${config.num("flush-timeout")} s`);
+    finish(failure, lines = []) {
+      if (failure instanceof UsageError) {
+        signals.dispose();
+        server?.close();
+        throw failure;
       }
-      return 0;
+      return end(failure, lines);
     },
   };
 }

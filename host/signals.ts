@@ -1,39 +1,37 @@
 // SIGTERM and SIGINT: the first stops reading input and lets the outputs
-// deliver what they hold within --flush-timeout; the run then ends as usual,
-// reporting what could not be delivered. A second signal, or outputs that
-// overrun the deadline by a grace period, end the process at once.
+// deliver what they hold until --flush-timeout after it (every output's close
+// is bounded by that deadline); the run then ends as usual, reporting what
+// could not be delivered. A second signal ends the run at once.
 import type { Logger } from "./log";
 
 export class Interrupted extends Error {
-  constructor(signal: string) {
-    super(`stopped by ${signal}`);
+  constructor(reason: string) {
+    super(`stopped by ${reason}`);
     this.name = "Interrupted";
   }
 }
 
-const GRACE_MS = 3000;
-const EXIT_INTERRUPTED = 1;
-
 export interface StopSignals {
   // The signal's name once one arrived.
   readonly received: string | undefined;
+  // When it arrived (Date.now() milliseconds).
+  readonly receivedAt: number | undefined;
   dispose(): void;
 }
 
-export function watchStopSignals(log: Logger, flushTimeoutSeconds: number, onStop: () => void): StopSignals {
+export function watchStopSignals(log: Logger, flushTimeoutSeconds: number, onStop: () => void,
+  onSecond: (signal: string) => void): StopSignals {
   let received: string | undefined;
+  let receivedAt: number | undefined;
   const handler = (signal: NodeJS.Signals): void => {
     if (received !== undefined) {
       log.error("second signal: exiting without waiting for the outputs", { signal });
-      process.exit(EXIT_INTERRUPTED);
+      onSecond(signal);
+      return;
     }
     received = signal;
+    receivedAt = Date.now();
     log.info("stopping: delivering what is queued", { signal, flush_timeout_s: flushTimeoutSeconds });
-    const hardStop = setTimeout(() => {
-      log.error("outputs did not finish within the flush deadline; exiting", { flush_timeout_s: flushTimeoutSeconds });
-      process.exit(EXIT_INTERRUPTED);
-    }, flushTimeoutSeconds * 1000 + GRACE_MS);
-    hardStop.unref();
     onStop();
   };
   process.on("SIGTERM", handler);
@@ -41,6 +39,9 @@ export function watchStopSignals(log: Logger, flushTimeoutSeconds: number, onSto
   return {
     get received() {
       return received;
+    },
+    get receivedAt() {
+      return receivedAt;
     },
     dispose() {
       process.off("SIGTERM", handler);

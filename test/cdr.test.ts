@@ -116,9 +116,10 @@ if (typeof database === "string") {
     });
   }
 
-  test("a PostgreSQL that is not there is a clear error, exit 1", () => {
+  test("a PostgreSQL that is not there is a clear error after the summary, exit 3 (an output failed)", () => {
     const run = siphon(["cdr", "--events", eventsFile, "--cdr", "postgres://postgres@127.0.0.1:1/none"]);
-    assert.is(run.status, 1);
+    assert.is(run.status, 3);
+    assert.match(run.stderr, /^siphon cdr: \d+ events read, 0 call records written to siphon_calls$/m);
     assert.match(run.stderr, /cdr: cannot write call records to PostgreSQL at 127\.0\.0\.1:1\/none: .*check --cdr URL, that the server is up/);
   });
 

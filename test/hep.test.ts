@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { createServer, type AddressInfo } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { HEP, hepPacket, ipBytes, parseHepUrl } from "../host/sink/hep";
 import { waitFor } from "./mosquitto";
 import { udpFrame, pcapFile, runFrames } from "./helpers";
@@ -114,6 +114,54 @@ test("HEP over TCP: the packets follow one another on one connection", async () 
   packets.forEach((packet, i) => check(packet, expected[i], "k"));
 });
 
+// Packets of a HEP stream, as far as it holds whole ones.
+function packetsOf(stream: Buffer): Buffer[] {
+  const packets: Buffer[] = [];
+  for (let at = 0; at + 6 <= stream.length; ) {
+    const length = stream.readUInt16BE(at + 4);
+    if (at + length > stream.length) break;
+    packets.push(stream.subarray(at, at + length));
+    at += length;
+  }
+  return packets;
+}
+
+test("HEP over TCP to a collector that reads to the end and never closes its side: siphon ends, the collector has every packet", async () => {
+  const capture = SAMPLES[0];
+  const expected = envelopes(capture);
+  let stream = Buffer.alloc(0);
+  let finished = false;
+  const held: Socket[] = [];
+  // allowHalfOpen: our FIN does not close the collector's side; it keeps the socket until the test ends.
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    held.push(s);
+    s.on("data", (d: Buffer) => { stream = Buffer.concat([stream, d]); });
+    s.on("end", () => { finished = true; });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", capture, "--hep", `tcp://127.0.0.1:${port}`, "--hep-id", "2424",
+    "--hep-password", "k"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  let code: number | null | undefined;
+  child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+  child.on("close", (c) => { code = c; });
+  try {
+    await waitFor("siphon to exit with the collector's side still open", () => code !== undefined);
+    const r = { code, stderr };
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stderr, /"msg":"delivery","hep_sent":81,"hep_dropped":0/);
+    await waitFor("siphon's FIN after the last packet", () => finished);
+    const packets = packetsOf(stream);
+    assert.is(packets.length, expected.length);
+    packets.forEach((packet, i) => check(packet, expected[i], "k"));
+  } finally {
+    child.kill("SIGKILL");
+    for (const s of held) s.destroy();
+    server.close();
+  }
+});
+
 test("--hep URLs: udp or tcp with a port, anything else refused with a usage error", async () => {
   assert.equal(parseHepUrl("udp://10.0.0.1:9060"), { transport: "udp", host: "10.0.0.1", port: 9060 });
   assert.equal(parseHepUrl("tcp://[2001:db8::1]:9061"), { transport: "tcp", host: "2001:db8::1", port: 9061 });
@@ -124,11 +172,11 @@ test("--hep URLs: udp or tcp with a port, anything else refused with a usage err
   assert.match(r.stderr, /--hep: scheme 'sctp' is not udp or tcp/);
 });
 
-test("a collector whose name does not resolve: one warning, every message counted as undelivered, exit 1", async () => {
+test("a collector whose name does not resolve: one warning, every message counted as undelivered, exit 3", async () => {
   const r = await run(["replay", SAMPLES[0], "--hep", "udp://collector.invalid:9060", "--flush-timeout", "2"]);
-  assert.is(r.code, 1);
+  assert.is(r.code, 3);
   assert.match(r.stderr, /hep: udp:\/\/collector\.invalid:9060: (ENOTFOUND|EAI_AGAIN); nothing will be sent: check --hep/);
-  assert.match(r.stderr, /siphon: 81 messages could not be delivered/);
+  assert.match(r.stderr, /siphon: 81 messages could not be delivered within --flush-timeout 2 s, to --hep udp:\/\/collector\.invalid:9060: 81 not sent; check that the collector is up and that --hep names it/);
 });
 
 test("the correlation id is the envelope's call_id in UTF-8: non-ASCII kept, invalid bytes as U+FFFD", () => {

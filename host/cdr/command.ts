@@ -8,7 +8,9 @@ import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "./postgres";
 import { parseEvent } from "./record";
 import { maskUrlPasswords } from "../redact";
-import { checkUrlPort } from "../config";
+import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "../config";
+import { byDeadline } from "../sink/sink";
+import { exitCodeFor, failureLine, OutputError } from "../exits";
 
 export const CDR_HELP = `Usage:
   siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
@@ -17,7 +19,10 @@ export const CDR_HELP = `Usage:
   --cdr URL       postgres://user[:password]@host[:port]/database[?table=NAME] (table default siphon_calls)
   --events        the event stream: a file written by 'siphon replay --events', '-' for stdin, or a topic
   --mqtt URL      read the events from this broker (mqtt://, mqtts://, ws://, wss://)
+  --flush-timeout SECONDS  how long PostgreSQL may take for the last rows at the end (default 10)
 Rows are keyed by (sensor, call_id): the same events read twice leave the same rows. docs/cdr.md
+Exit codes: 0 done; 1 the events could not be read; 2 bad usage; 3 PostgreSQL could not be reached or did
+not take every record in time (README.md, "Exit codes").
 `;
 
 export class CdrUsageError extends Error {}
@@ -31,7 +36,8 @@ interface Counts {
 export async function cdrCommand(args: string[]): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: { events: { type: "string" }, cdr: { type: "string" }, mqtt: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }));
+    ({ values } = parseArgs({ args, options: { events: { type: "string" }, cdr: { type: "string" }, mqtt: { type: "string" },
+      "flush-timeout": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }));
   } catch (err) {
     throw new CdrUsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
   }
@@ -43,6 +49,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
   const url = values.cdr as string | undefined;
   if (events === undefined || url === undefined) throw new CdrUsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
   if (values.mqtt !== undefined) checkBrokerUrl(values.mqtt as string);
+  const flushTimeout = flushTimeoutOf(values["flush-timeout"] as string | undefined);
   let writer: CdrWriter;
   try {
     writer = cdrWriter({ url });
@@ -61,18 +68,45 @@ export async function cdrCommand(args: string[]): Promise<number> {
     counts.events++;
     writer.write(event, line);
   };
-  if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, take);
-  else await fromFile(events, writer, take);
-  await writer.close();
+  const failures: Error[] = [];
+  try {
+    if (values.mqtt !== undefined) await fromTopic(values.mqtt as string, events, take);
+    else await fromFile(events, writer, take);
+  } catch (err) {
+    failures.push(err as Error);
+  }
+  const closing = await closeWithin(writer, url, flushTimeout);
+  if (closing) failures.push(closing);
   process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.summary()}` +
     `${counts.notEvents ? `, ${counts.notEvents} lines were not events` : ""}\n`);
-  return 0;
+  const line = failureLine(failures);
+  if (line) process.stderr.write(`${line}\n`);
+  return exitCodeFor(failures);
+}
+
+// The run commands' --flush-timeout row: the same default and range.
+function flushTimeoutOf(text: string | undefined): number {
+  const row = OPTIONS.find((o) => o.name === "flush-timeout")!;
+  if (text === undefined) return row.default as number;
+  return boundedNumber(text, boundsOf(row), "--flush-timeout");
+}
+
+// The writer's last rows within the flush timeout; a database that refuses or does not answer is the failure.
+async function closeWithin(writer: CdrWriter, url: string, flushTimeout: number): Promise<OutputError | undefined> {
+  const deadline = Date.now() + flushTimeout * 1000;
+  try {
+    if (await byDeadline(writer.close(deadline), deadline) !== "late") return undefined;
+    return new OutputError(`--cdr ${maskUrlPasswords(url)}: PostgreSQL did not take every call record within --flush-timeout ${flushTimeout} s: ` +
+      "check that the server is up and not locked, or raise --flush-timeout");
+  } catch (err) {
+    return new OutputError((err as Error).message);
+  }
 }
 
 async function fromFile(path: string, writer: CdrWriter, take: (line: string) => void): Promise<void> {
   const input = path === "-" ? process.stdin : createReadStream(path);
   const opened = new Promise<void>((resolve, reject) => {
-    input.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`cdr: cannot read '${path}': ${err.message}`)));
+    input.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`--events ${path}: cannot read it (${err.code ?? err.message}): check the path`)));
     input.once("readable", () => resolve());
     input.once("end", () => resolve());
   });
@@ -107,5 +141,6 @@ async function fromTopic(url: string, topic: string, take: (line: string) => voi
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
   });
-  await client.endAsync();
+  // Forced: a broker that froze would never answer a DISCONNECT, and a reader has nothing to flush.
+  await client.endAsync(true);
 }

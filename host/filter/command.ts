@@ -8,6 +8,7 @@ import { readCapture } from "../source/capture";
 import { compileFilter, compileFilterFile, type CompiledFilter } from "./compile";
 import { FilterError } from "./errors";
 import { checkReport } from "./print";
+import { nothingDecodable } from "../replay";
 
 export async function filterCommand(args: string[]): Promise<number> {
   const [subcommand, ...rest] = args;
@@ -52,5 +53,7 @@ async function countMatches(compiled: CompiledFilter, capture: string): Promise<
   await readCapture(capture, core);
   core.flush();
   const counters = core.counters();
+  const undecodable = nothingDecodable(capture, counters);
+  if (undecodable) throw undecodable;
   return { matched: counters.filter_matched, rejected: counters.filter_rejected };
 }

@@ -2,9 +2,11 @@
 // its events through the blocklist and rate limits, then to every event
 // output (NDJSON file or stdout, MQTT topic, call records). Events are written
 // once per batch, so a busy capture costs a few writes per batch.
-import { openSync, writeSync, closeSync } from "node:fs";
 import type { MessageBatch } from "../core";
-import type { Sink } from "./sink";
+import { byDeadline, type Failed, type Sink } from "./sink";
+import { fileOutput, stdoutOutput, type ByteOutput } from "./ndjson";
+import { OutputError } from "../exits";
+import { maskUrlPasswords } from "../redact";
 import { Tracker } from "../calls/tracker";
 import { observe } from "../calls/message";
 import type { SipEvent } from "../calls/events";
@@ -17,7 +19,7 @@ export interface EventOutput {
   write(event: SipEvent, json: string): void;
   flush(): void;                               // end of a batch
   backlog(): Promise<void> | undefined;
-  close(): Promise<void>;
+  close(deadline: number): Promise<void>;   // by the deadline at the latest (host/sink/sink.ts)
   counters?(): Record<string, number>;
   summary?(): string;                          // its part of the end-of-run summary
 }
@@ -50,15 +52,12 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
       const waits = outputs.map((o) => o.backlog()).filter((w): w is Promise<void> => w !== undefined);
       return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
     },
-    async close() {
+    async close(deadline) {
       tracker.finish();
       flush();
-      // Every output is closed and the summary printed even when one of them failed; then its error.
-      const closed = await Promise.allSettled(outputs.map((o) => o.close()));
+      await Promise.all(outputs.map((o) => o.close(deadline)));
       report?.(eventsSummary(written, gate, tracker));
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
-      const failed = closed.find((c): c is PromiseRejectedResult => c.status === "rejected");
-      if (failed) throw failed.reason;
     },
   };
 }
@@ -75,31 +74,11 @@ const FLUSH_BYTES = 1 << 16;
 
 // NDJSON to a file, or to stdout for '-'. Lines are gathered and written in
 // blocks; stdout as a pipe is written through the stream so it can push back.
-export function ndjsonEvents(path: string): EventOutput {
-  if (path === "-") {
-    const stdout = process.stdout;
-    const drained = (): Promise<void> => new Promise((resolve) => {
-      if (stdout.writableLength === 0) resolve();
-      else stdout.once("drain", () => resolve());
-    });
-    return linesInBlocks((text) => void stdout.write(text),
-      () => (stdout.writableLength > 16 << 20 ? drained() : undefined), drained);
-  }
-  let fd: number;
-  try {
-    fd = openSync(path, "w");
-  } catch (err) {
-    throw new Error(`--events: cannot open '${path}' for writing: ${(err as Error).message}`);
-  }
-  const writeAll = (text: string): void => {
-    const data = Buffer.from(text);
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
-  };
-  return linesInBlocks(writeAll, () => undefined, async () => closeSync(fd));
+export function ndjsonEvents(path: string, failed: Failed): EventOutput {
+  return linesInBlocks(path === "-" ? stdoutOutput(failed) : fileOutput(path, "--events", failed));
 }
 
-function linesInBlocks(writeText: (text: string) => void, backlog: () => Promise<void> | undefined,
-  close: () => Promise<void>): EventOutput {
+function linesInBlocks(out: ByteOutput): EventOutput {
   let pending: string[] = [];
   let pendingBytes = 0;
   return {
@@ -110,12 +89,34 @@ function linesInBlocks(writeText: (text: string) => void, backlog: () => Promise
     },
     flush() {
       if (pending.length === 0) return;
-      writeText(pending.join("\n") + "\n");
+      out.write(Buffer.from(pending.join("\n") + "\n"));
       pending = [];
       pendingBytes = 0;
     },
-    backlog,
-    close,
+    backlog: () => out.backlog(),
+    close: (deadline) => out.close(deadline),
+  };
+}
+
+// The call records' writer (host/cdr/postgres.ts) within the flush deadline: a
+// database that refuses, or does not answer in time, is reported as this output's failure.
+function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutput {
+  return {
+    write: (event, json) => writer.write(event, json),
+    flush: () => writer.flush(),
+    backlog: () => writer.backlog(),
+    counters: () => writer.counters?.() ?? {},
+    summary: () => writer.summary?.() ?? "",
+    async close(deadline) {
+      try {
+        if (await byDeadline(writer.close(deadline), deadline) !== "late") return;
+        const queued = writer.counters?.().cdr_rows_queued ?? 0;
+        failed(new OutputError(`--cdr ${maskUrlPasswords(url)}: PostgreSQL did not take every call record within --flush-timeout` +
+          `${queued > 0 ? ` (${queued} not written)` : ""}: check that the server is up and not locked, or raise --flush-timeout`));
+      } catch (err) {
+        failed(new OutputError((err as Error).message));
+      }
+    },
   };
 }
 
@@ -141,7 +142,7 @@ export function mqttEvents(publisher: Sink): EventOutput {
       });
     },
     backlog: () => publisher.backlog(),
-    close: () => publisher.close(),
+    close: (deadline) => publisher.close(deadline),
   };
 }
 
@@ -159,19 +160,19 @@ export interface EventsConfig {
 
 // The events sink a run's options ask for, or undefined when they ask for none.
 // `publish` opens an MQTT sink on a topic of the run's broker.
-export function openEventsSink(c: EventsConfig, publish?: (topic: string) => Sink): EventsSink | undefined {
+export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic: string) => Sink): EventsSink | undefined {
   if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
   let settings = defaultSettings();
   if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
   if (c.limits) settings = applySettings(settings, c.limits, LIMITS, "--call-limit");
   const gate = new EventGate(parseBlocklist(c.blocked), parseRate(c.rate));
   const outputs: EventOutput[] = [];
-  if (c.events !== undefined) outputs.push(ndjsonEvents(c.events));
+  if (c.events !== undefined) outputs.push(ndjsonEvents(c.events, failed));
   if (c.eventsTopic !== undefined) {
     if (publish === undefined) throw new Error("--events-topic needs --mqtt URL: name the broker the events go to");
     outputs.push(mqttEvents(publish(c.eventsTopic)));
   }
-  if (c.cdr !== undefined) outputs.push(cdrWriter({ url: c.cdr, log: c.log }));
+  if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
 }

@@ -6,21 +6,22 @@ import { checkUrlPort } from "../config";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
 import type { MessageBatch, SipMessage } from "../core";
-import type { Sink } from "./sink";
+import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
 import { backoff } from "./mqtt";
+import { maskUrlPasswords } from "../redact";
 
 export interface HepOptions {
   url: string;
   captureId: number;
   password?: string;
-  flushTimeout: number;   // seconds close() waits for the socket to drain
+  flushTimeout: number;   // seconds, only for messages: close() is given its deadline
   log: Logger;
 }
 
 export interface HepStats {
-  hep_sent: number;
-  hep_dropped: number;     // not sent: collector unreachable (TCP) or a send error
+  hep_sent: number;        // written to the socket (handed to the kernel)
+  hep_dropped: number;     // not sent: collector unreachable, a send error, or still queued at the flush deadline
   hep_too_large: number;   // larger than a UDP datagram can carry
   hep_connected: number;
 }
@@ -28,6 +29,7 @@ export interface HepStats {
 export interface HepSink extends Sink {
   stats(): HepStats;
   connected(): boolean;
+  shortfall(): Shortfall | undefined;   // after close, as for MQTT
 }
 
 // Chunk types of HEPv3 (the HEP/EEP specification, generic chunks, vendor 0).
@@ -123,6 +125,24 @@ export function hepSink(o: HepOptions): HepSink {
   return target.transport === "udp" ? udpHep(o, target, stats) : tcpHep(o, target, stats);
 }
 
+// `reached`: the collector's address resolved (UDP) or a connection was made (TCP).
+function hepShortfall(url: string, stats: HepStats, reached: boolean): Shortfall | undefined {
+  const lost = stats.hep_dropped + stats.hep_too_large;
+  if (lost === 0) return undefined;
+  const detail: string[] = [];
+  const advice: string[] = [];
+  if (stats.hep_dropped > 0) {
+    detail.push(`${stats.hep_dropped} not sent`);
+    advice.push(reached ? "check that the collector is up and keeps up, or raise --flush-timeout"
+      : "check that the collector is up and that --hep names it (its host resolves, its port listens)");
+  }
+  if (stats.hep_too_large > 0) {
+    detail.push(`${stats.hep_too_large} larger than a UDP datagram`);
+    advice.push("use tcp:// for messages that large");
+  }
+  return { output: `--hep ${maskUrlPasswords(url)}`, count: lost, detail: detail.join(" and "), advice: advice.join("; ") };
+}
+
 function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStats): HepSink {
   const socket: UdpSocket = createSocket(isIPv6(t.host) ? "udp6" : "udp4");
   const where = `udp://${t.host}:${t.port}`;
@@ -164,8 +184,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     backlog() {
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
     },
-    async close() {
-      const deadline = Date.now() + o.flushTimeout * 1000;
+    async close(deadline) {
       await whenQueueBelow(1, deadline);
       if (ready) for (const p of pending.splice(0)) sendOne(p);
       stats.hep_dropped += pending.length;
@@ -175,27 +194,42 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     },
     stats: () => ({ ...stats }),
     connected: () => ready,
+    shortfall: () => hepShortfall(o.url, stats, ready),
   };
 }
 
 function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStats): HepSink {
   let socket: TcpSocket | undefined;
   let online = false;
+  let everConnected = false;
   let closing = false;
   let attempt = 0;
   let timer: NodeJS.Timeout | undefined;
   const where = `tcp://${t.host}:${t.port}`;
+  let inSocket = 0;   // packets written to the socket whose write has not completed
+  const written = (err?: Error | null): void => {
+    if (closing && socket?.destroyed) return;   // counted by close()
+    inSocket--;
+    if (err) stats.hep_dropped++;
+    else stats.hep_sent++;
+  };
   const open = (): void => {
     const s = connect(t.port, t.host);
     socket = s;
     s.setNoDelay(true);
+    // A collector has nothing to say; what it sends anyway is read and dropped, so that
+    // closing with unread bytes does not reset the connection under packets still in flight.
+    s.resume();
     s.on("connect", () => {
       online = true;
+      everConnected = true;
       attempt = 0;
       stats.hep_connected = 1;
       o.log.info("hep: connected", { collector: where });
     });
-    s.on("error", (err: NodeJS.ErrnoException) => o.log.warn(`hep: ${where}: ${err.code ?? err.message}; retrying with backoff`));
+    s.on("error", (err: NodeJS.ErrnoException) => {
+      if (!closing) o.log.warn(`hep: ${where}: ${err.code ?? err.message}; retrying with backoff`);
+    });
     s.on("close", () => {
       online = false;
       stats.hep_connected = 0;
@@ -211,8 +245,8 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
           stats.hep_dropped++;
           continue;
         }
-        socket.write(hepPacket(batch.message(i), o.captureId, o.password));
-        stats.hep_sent++;
+        inSocket++;
+        socket.write(hepPacket(batch.message(i), o.captureId, o.password), written);
       }
     },
     backlog() {
@@ -220,22 +254,26 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       if (!online || !s || s.writableLength < SOCKET_HIGH_WATER) return undefined;
       return new Promise<void>((resolve) => s.once("drain", () => resolve()));
     },
-    async close() {
+    // Our side is finished once every packet has been written and the FIN queued after
+    // them ('finish'); the kernel delivers what is in flight. The collector need not
+    // close its side (a sink that reads to the end and keeps the socket would hold us in
+    // FIN-WAIT-2 forever), so the socket is closed then, or at the deadline at the latest.
+    async close(deadline) {
       closing = true;
       clearTimeout(timer);
       const s = socket;
-      if (!s || !online) {
-        s?.destroy();
-        return;
+      if (s && online) {
+        const finished = new Promise<void>((resolve) => s.end(() => resolve()));
+        if (await byDeadline(finished, deadline) === "late") {
+          o.log.warn("hep: the collector did not take everything before the flush deadline", { collector: where, queued_bytes: s.writableLength });
+        }
       }
-      const flushed = new Promise<boolean>((resolve) => s.end(() => resolve(true)));
-      const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), o.flushTimeout * 1000).unref());
-      if (!(await Promise.race([flushed, late]))) {
-        o.log.warn("hep: the collector did not take everything before the flush deadline", { collector: where, queued_bytes: s.writableLength });
-        s.destroy();
-      }
+      s?.destroy();
+      stats.hep_dropped += inSocket;
+      inSocket = 0;
     },
     stats: () => ({ ...stats }),
     connected: () => online,
+    shortfall: () => hepShortfall(o.url, stats, everConnected),
   };
 }

@@ -11,7 +11,7 @@ import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
 import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
 import type { MessageBatch } from "../core";
-import type { Sink } from "./sink";
+import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
 import { DeliveryQueue, type Queued } from "./queue";
 
@@ -35,7 +35,7 @@ export interface MqttOptions {
   telemetryTopic?: string;
   telemetryInterval?: number; // seconds
   telemetry?: () => Record<string, number>; // counters of the rest of the pipeline
-  flushTimeout: number;      // seconds close() waits for the queue to drain
+  flushTimeout: number;      // seconds, only for messages: close() is given its deadline
   stop?: AbortSignal;        // a stop signal: nothing waits on the sink any longer
   log: Logger;
 }
@@ -58,7 +58,10 @@ export interface MqttStats {
 export interface MqttSink extends Sink {
   stats(): MqttStats;
   connected(): boolean;
+  // After close: what this output could not deliver, for the run's failure line; undefined when nothing.
+  shortfall(): Shortfall | undefined;
 }
+
 
 // Packet ids 1..OWN_IDS are the envelopes'; MQTT.js numbers its own (presence,
 // telemetry) above them, so an acknowledgement is never claimed by both.
@@ -242,6 +245,15 @@ export function mqttSink(o: MqttOptions): MqttSink {
     : undefined;
   telemetryTimer?.unref();
 
+  // Telemetry's last word, `offline` on the status topic, DISCONNECT.
+  const goodbye = async (): Promise<void> => {
+    if (o.telemetryTopic) client.publish(o.telemetryTopic, JSON.stringify(telemetry(o, stats, queue)), { qos: 0 });
+    if (o.statusTopic) {
+      await new Promise<void>((resolve) => client.publish(o.statusTopic as string, "offline", { qos: 1, retain: true }, () => resolve()));
+    }
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  };
+
   const drainedOrDeadline = (deadline: number): Promise<void> => new Promise((resolve) => {
     const check = (): void => {
       if (queue.length === 0 && stats.mqtt_inflight === 0 && (client.stream?.writableLength ?? 0) === 0) return resolve();
@@ -268,8 +280,10 @@ export function mqttSink(o: MqttOptions): MqttSink {
       if (o.stop?.aborted || queue.length < readAhead() && queue.bytes < o.queueBytes / 2) return undefined;
       return new Promise<void>((resolve) => waiters.push(resolve));
     },
-    async close() {
-      await drainedOrDeadline(Date.now() + o.flushTimeout * 1000);
+    // A broker that took everything gets a clean goodbye (offline status, DISCONNECT)
+    // if there is time left; any other connection is cut: nothing more would get through.
+    async close(deadline) {
+      await drainedOrDeadline(deadline);
       closing = true;
       clearTimeout(reconnectTimer);
       if (telemetryTimer) clearInterval(telemetryTimer);
@@ -277,11 +291,29 @@ export function mqttSink(o: MqttOptions): MqttSink {
       if (stats.mqtt_undelivered > 0) {
         o.log.warn("mqtt: envelopes not delivered before the flush deadline", { broker: where, undelivered: stats.mqtt_undelivered, flush_timeout_s: o.flushTimeout });
       }
-      if (online && o.telemetryTopic) client.publish(o.telemetryTopic, JSON.stringify(telemetry(o, stats, queue)), { qos: 0 });
-      if (online && o.statusTopic) {
-        await new Promise<void>((resolve) => client.publish(o.statusTopic as string, "offline", { qos: 1, retain: true }, () => resolve()));
+      if (!online || stats.mqtt_undelivered > 0 || await byDeadline(goodbye(), deadline) === "late") {
+        client.end(true);
+        client.stream?.destroy();
       }
-      await new Promise<void>((resolve) => client.end(!online, {}, () => resolve()));
+    },
+    shortfall() {
+      const lost = stats.mqtt_undelivered + stats.mqtt_rejected + stats.mqtt_dropped;
+      if (lost === 0) return undefined;
+      const detail: string[] = [];
+      const advice: string[] = [];
+      if (stats.mqtt_undelivered > 0) {
+        detail.push(`${stats.mqtt_undelivered} not acknowledged${stats.mqtt_sent === 0 ? " (none sent at all)" : ""}`);
+        advice.push(everConnected ? "check that the broker is up and keeps up, or raise --flush-timeout" : "check that the broker is up and --mqtt names it");
+      }
+      if (stats.mqtt_rejected > 0) {
+        detail.push(`${stats.mqtt_rejected} refused by the broker`);
+        advice.push("check the broker's ACL for this client and topic");
+      }
+      if (stats.mqtt_dropped > 0) {
+        detail.push(`${stats.mqtt_dropped} dropped from the full queue`);
+        advice.push("raise --queue-messages and --queue-bytes for longer outages");
+      }
+      return { output: `--mqtt ${maskUrlPasswords(o.url)} (topic ${o.topic})`, count: lost, detail: detail.join(" and "), advice: advice.join("; ") };
     },
     stats() {
       stats.mqtt_queue_depth = queue.length;

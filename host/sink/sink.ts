@@ -4,13 +4,26 @@
 import type { MessageBatch } from "../core";
 
 export interface Sink {
-  // Called once per batch; the batch's views are valid only during the call.
+  // Called once per batch; the batch's views are valid only during the call. Never
+  // throws: an output that fails reports it (Failed) and takes nothing more.
   write(batch: MessageBatch): void;
   // A promise to wait on before reading more input, when this output is backed up.
   backlog(): Promise<void> | undefined;
-  // Flushes what is queued; resolves when done (or the sink's own deadline passed).
-  close(): Promise<void>;
+  // Flushes what is queued. Resolves by `deadline` (Date.now() milliseconds) at the
+  // latest: what is still held then is given up, counted, and the connection closed.
+  close(deadline: number): Promise<void>;
 }
+
+// What an output that delivers to a broker or collector could not deliver, for the run's failure line.
+export interface Shortfall {
+  output: string;   // "--mqtt mqtt://sensor:***@broker:1883 (topic siphon/sip)": the password masked
+  count: number;    // messages not delivered
+  detail: string;   // "81 not acknowledged"
+  advice: string;   // what to do
+}
+
+// How an output says it failed (host/exits.ts: OutputError, StdoutClosed); the run stops.
+export type Failed = (err: Error) => void;
 
 export function allSinks(sinks: Sink[]): Sink {
   return {
@@ -21,8 +34,19 @@ export function allSinks(sinks: Sink[]): Sink {
       const waits = sinks.map((s) => s.backlog()).filter((w): w is Promise<void> => w !== undefined);
       return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
     },
-    async close() {
-      await Promise.all(sinks.map((s) => s.close()));
+    async close(deadline) {
+      await Promise.all(sinks.map((s) => s.close(deadline)));
     },
   };
+}
+
+// `work`'s result, or "late" once `deadline` (Date.now() milliseconds) has passed.
+export async function byDeadline<T>(work: Promise<T>, deadline: number): Promise<T | "late"> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => { timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now())); });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
