@@ -48,7 +48,6 @@ export async function startService(config: Config, command: string): Promise<Ser
   const stopped = new Promise<void>((resolve) => stopping.signal.addEventListener("abort", () => resolve()));
   const outputFailures: Error[] = [];
   checkOutputs(config);
-  log.info("configuration", { command, options: config.printable() });
   const stoppers: Array<() => void> = [];
   const stop = (): void => {
     if (stopping.signal.aborted) return;
@@ -91,6 +90,8 @@ export async function startService(config: Config, command: string): Promise<Ser
     outputFailures.push(new OutputError(`a second ${signal}: exited without waiting for the outputs to deliver what they held`));
     process.exit(end(undefined, []));
   });
+  // Logged once the signals are watched: whoever waits for this line may stop the run.
+  log.info("configuration", { command, options: config.printable() });
   const stopRequested = (): string | undefined =>
     signals.received ?? (outputFailures.length > 0 ? "an output failure" : undefined);
 
