@@ -171,3 +171,24 @@ export function pcapFile(frames: Uint8Array[], firstSecond = 1795428000): Uint8A
   });
   return concat(header, ...records);
 }
+
+// SIP over WebSocket (RFC 7118): the HTTP upgrade (RFC 6455 §4) and its answer, and a frame
+// (RFC 6455 §5.2) with its payload masked when a mask is given, as a client sends it.
+export const WS_UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+export const WS_SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+
+export function wsFrame(payload: Buffer, opcode: number, fin: boolean, mask?: number[]): Buffer {
+  const head: number[] = [(fin ? 0x80 : 0) | opcode];
+  const m = mask ? 0x80 : 0;
+  if (payload.length < 126) head.push(m | payload.length);
+  else if (payload.length < 65536) head.push(m | 126, payload.length >> 8, payload.length & 255);
+  else head.push(m | 127, 0, 0, 0, 0, payload.length >>> 24, (payload.length >>> 16) & 255, (payload.length >>> 8) & 255, payload.length & 255);
+  const body = Buffer.from(payload);
+  if (mask) {
+    head.push(...mask);
+    for (let i = 0; i < body.length; i++) body[i] ^= mask[i % 4];
+  }
+  return Buffer.concat([Buffer.from(head), body]);
+}

@@ -12,14 +12,11 @@ import { createRequire } from "node:module";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { get } from "node:http";
 import { join } from "node:path";
+import { wsFrame, WS_SWITCHING, WS_UPGRADE } from "./helpers";
 
 const SIPHON = "dist/siphon.mjs";
 const DEADLINE_MS = 15000;
 
-const UPGRADE = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
-const SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-  + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
 // 0x81 0xFF, the 64-bit length 0xFFFFFFFFFFFFFFFF, a mask, and bytes that would be its payload.
 const CRASH = Buffer.concat([Buffer.from([0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x12, 0x34, 0x56, 0x78]),
   Buffer.from("x".repeat(200))]);
@@ -29,16 +26,6 @@ function sipMessage(first: string, n: number): string {
     + `To: <sip:bob@127.0.0.1>\r\nCall-ID: live-trap-${n}@test\r\nCSeq: ${n} REGISTER\r\nContent-Length: 0\r\n\r\n`;
 }
 
-function wsText(payload: string, mask?: number[]): Buffer {
-  const body = Buffer.from(payload);
-  const head = [0x81, (mask ? 0x80 : 0) | (body.length < 126 ? body.length : 126)];
-  if (body.length >= 126) head.push(body.length >> 8, body.length & 255);
-  if (mask) {
-    head.push(...mask);
-    body.forEach((b, i) => (body[i] = b ^ mask[i % 4]));
-  }
-  return Buffer.concat([Buffer.from(head), body]);
-}
 
 // Bytes a socket received, and waits on them.
 class Received {
@@ -174,15 +161,15 @@ if (!capLoads() || process.getuid?.() !== 0) {
       const ws = await connected(sipPort);
       sockets.push(ws);
       const fromServer = new Received(ws);
-      ws.write(UPGRADE);
+      ws.write(WS_UPGRADE);
       await run.until(() => accepted.length === 1, "the connection accepted");
       const atServer = accepted[0];
-      await atServer.until(UPGRADE.length, "the upgrade at the server");
-      const clientBytes = Buffer.concat([Buffer.from(UPGRADE), wsText(register, [7, 7, 7, 7]), CRASH]);
-      ws.write(clientBytes.subarray(UPGRADE.length));
+      await atServer.until(WS_UPGRADE.length, "the upgrade at the server");
+      const clientBytes = Buffer.concat([Buffer.from(WS_UPGRADE), wsFrame(Buffer.from(register), 1, true, [7, 7, 7, 7]), CRASH]);
+      ws.write(clientBytes.subarray(WS_UPGRADE.length));
       await atServer.until(clientBytes.length, "the frames at the server");
       // The same connection, the other way, after the bad frame.
-      const reply = Buffer.concat([Buffer.from(SWITCHING), wsText(ok)]);
+      const reply = Buffer.concat([Buffer.from(WS_SWITCHING), wsFrame(Buffer.from(ok), 1, true)]);
       atServer.socket.write(reply);
       await fromServer.until(reply.length, "the server's frame at the client");
 

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { Core } from "../host/core";
-import { runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
+import { wsFrame, WS_UPGRADE, WS_SWITCHING, runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
 
 const ISN = 1000;
 const OK = sip(["SIP/2.0 200 OK", "Call-ID: a84b4c76e66710@pc33.atlanta.example.com", "CSeq: 314159 INVITE", "Content-Length: 0"]);
@@ -250,30 +250,13 @@ test("flow and buffer counts whose tables would pass 4 GiB are refused before th
 
 // ---- WebSocket (RFC 6455, RFC 7118) ----
 
-const UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
-const SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-  + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
 const WS_REGISTER = sip(["REGISTER sip:proxy.example.com SIP/2.0", "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKasudf",
   "Call-ID: ws-1", "CSeq: 1 REGISTER"]);
 
-function wsFrame(payload: Buffer, opcode: number, fin: boolean, mask?: number[]): Buffer {
-  const head: number[] = [(fin ? 0x80 : 0) | opcode];
-  const m = mask ? 0x80 : 0;
-  if (payload.length < 126) head.push(m | payload.length);
-  else if (payload.length < 65536) head.push(m | 126, payload.length >> 8, payload.length & 255);
-  else head.push(m | 127, 0, 0, 0, 0, payload.length >>> 24, (payload.length >>> 16) & 255, (payload.length >>> 8) & 255, payload.length & 255);
-  const body = Buffer.from(payload);
-  if (mask) {
-    head.push(...mask);
-    for (let i = 0; i < body.length; i++) body[i] ^= mask[i % 4];
-  }
-  return Buffer.concat([Buffer.from(head), body]);
-}
 
 function wsRun(clientFrames: Buffer[], serverFrames: Buffer[], cut = 0): ReturnType<typeof runFrames> {
-  const client = Buffer.concat([Buffer.from(UPGRADE), ...clientFrames]).toString("latin1");
-  const server = Buffer.concat([Buffer.from(SWITCHING), ...serverFrames]).toString("latin1");
+  const client = Buffer.concat([Buffer.from(WS_UPGRADE), ...clientFrames]).toString("latin1");
+  const server = Buffer.concat([Buffer.from(WS_SWITCHING), ...serverFrames]).toString("latin1");
   const back = { src: "198.51.100.7", dst: "192.0.2.1", sport: 5060, dport: 40000 };
   return runFrames([
     syn(), { data: tcpFrame("", { ...back, seq: 7000, flags: TCP_SYN }) },

@@ -15,7 +15,7 @@ import { createLogger } from "../host/log";
 import { summaryLine } from "../host/summary";
 import { trapDirectory, trapReporter } from "../host/traps";
 import * as L from "../assembly/layout";
-import { framesOf, pcapFile, sip, tcpFrame, udpFrame, TCP_SYN, LINKTYPE_ETHERNET } from "./helpers";
+import { wsFrame, WS_UPGRADE, WS_SWITCHING, framesOf, pcapFile, sip, tcpFrame, udpFrame, TCP_SYN, LINKTYPE_ETHERNET } from "./helpers";
 
 const SIPHON = "dist/siphon.mjs";
 
@@ -177,20 +177,7 @@ test("--keep-traps: without it the warning says how to keep the frame; a directo
 
 const CLIENT = { src: "192.0.2.1", dst: "198.51.100.7", sport: 40000, dport: 5060 };
 const SERVER = { src: "198.51.100.7", dst: "192.0.2.1", sport: 5060, dport: 40000 };
-const UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
-const SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
 
-function wsText(payload: string, mask?: number[]): Buffer {
-  const body = Buffer.from(payload);
-  const head = [0x81, (mask ? 0x80 : 0) | (body.length < 126 ? body.length : 126)];
-  if (body.length >= 126) head.push(body.length >> 8, body.length & 255);
-  if (mask) {
-    head.push(...mask);
-    body.forEach((b, i) => (body[i] = b ^ mask[i % 4]));
-  }
-  return Buffer.concat([Buffer.from(head), body]);
-}
 
 // 0x81 0xFF, the 64-bit length 0xFFFFFFFFFFFFFFFF, a mask, and bytes after it.
 const CRASH = Buffer.from([0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef, ...Buffer.from("after")]);
@@ -201,8 +188,8 @@ test("replay: a WebSocket frame of length 2^64-1 between valid messages: exit 0,
   const notify = message(2, "NOTIFY");
   const invite = message(3, "INVITE");
   const udp = message(4);
-  const client = Buffer.concat([Buffer.from(UPGRADE), wsText(register, [1, 2, 3, 4])]);
-  const server = Buffer.concat([Buffer.from(SWITCHING), wsText(ok)]);
+  const client = Buffer.concat([Buffer.from(WS_UPGRADE), wsFrame(Buffer.from(register), 1, true, [1, 2, 3, 4])]);
+  const server = Buffer.concat([Buffer.from(WS_SWITCHING), wsFrame(Buffer.from(ok), 1, true)]);
   const other = { src: "192.0.2.2", dst: "198.51.100.7", sport: 40001, dport: 5060 };
   const frames = [
     tcpFrame("", { ...CLIENT, seq: 99, flags: TCP_SYN }),
@@ -210,7 +197,7 @@ test("replay: a WebSocket frame of length 2^64-1 between valid messages: exit 0,
     tcpFrame(client, { ...CLIENT, seq: 100 }),
     tcpFrame(server, { ...SERVER, seq: 500 }),
     tcpFrame(CRASH, { ...CLIENT, seq: 100 + client.length }),
-    tcpFrame(wsText(notify), { ...SERVER, seq: 500 + server.length }), // the same connection, the other way
+    tcpFrame(wsFrame(Buffer.from(notify), 1, true), { ...SERVER, seq: 500 + server.length }), // the same connection, the other way
     tcpFrame("", { ...other, seq: 9, flags: TCP_SYN }),
     tcpFrame(invite, { ...other, seq: 10 }), // another connection
     udpFrame(udp),
