@@ -2,7 +2,7 @@
 // its events through the blocklist and rate limits, then to every event
 // output (NDJSON file or stdout, MQTT topic, call records). Events are written
 // once per batch, so a busy capture costs a few writes per batch.
-import type { MessageBatch } from "../core";
+import type { MessageBatch } from "../core/records";
 import { byDeadline, type Failed, type Sink } from "./sink";
 import { fileOutput, stdoutOutput, type ByteOutput } from "./ndjson";
 import { OutputError } from "../exits";

@@ -5,7 +5,7 @@
 import { checkUrlPort } from "../config";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
-import type { MessageBatch, SipMessage } from "../core";
+import type { MessageBatch, SipMessage } from "../core/records";
 import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
 import { backoff } from "./mqtt";

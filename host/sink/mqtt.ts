@@ -10,7 +10,7 @@ import { maskUrlPasswords } from "../redact";
 import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
 import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
-import type { MessageBatch } from "../core";
+import type { MessageBatch } from "../core/records";
 import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
 import { DeliveryQueue, type Queued } from "./queue";

@@ -1,7 +1,7 @@
 // What every output is to the pipeline: it takes each batch of messages
 // synchronously, may ask the source to wait while it catches up, and flushes
 // on close. NDJSON, MQTT, HEP, the call tracker: each is one Sink.
-import type { MessageBatch } from "../core";
+import type { MessageBatch } from "../core/records";
 
 export interface Sink {
   // Called once per batch; the batch's views are valid only during the call. Never

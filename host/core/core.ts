@@ -1,12 +1,13 @@
-// The boundary to the WebAssembly core. This is the only host file that knows
-// the core's memory map (assembly/layout.ts); everything else sees typed
-// records. Frames are copied into a staging copy of the core's input region
+// The WebAssembly core's loader and its input side. With records.ts (the output
+// side) the only host code that knows the core's memory map (assembly/layout.ts);
+// everything else sees typed records. Frames are copied into a staging copy of the core's input region
 // (kept so that a trap cannot lose them), then into the core, and pushed in
 // batches: one call into the core per batch, never per packet.
-import * as L from "../assembly/layout";
-import simdWasm from "../build/core.simd.wasm";
-import scalarWasm from "../build/core.scalar.wasm";
-import type { FrameSink } from "./source/capture";
+import * as L from "../../assembly/layout";
+import simdWasm from "../../build/core.simd.wasm";
+import scalarWasm from "../../build/core.scalar.wasm";
+import type { FrameSink } from "../source/capture";
+import { ResultBatch, type BatchHandler } from "./records";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
@@ -64,86 +65,9 @@ export function instantiateCore(module: WebAssembly.Module, imports: WebAssembly
   return new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
 }
 
-export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
-
-// The outermost tunnel a message arrived in: its IP endpoints, its type, and
-// the VNI, GRE key or ERSPAN session where the tunnel has one.
-export interface OuterTunnel {
-  src: string;
-  dst: string;
-  type: TunnelType;
-  id: number | undefined;
-  depth: number;               // tunnels around the message, 1 unless nested
-}
-
-// The TCP flow table's bounds, as the run commands' options give them.
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
 export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
   | "defragSlots" | "defragTimeout" | "vxlanPorts">;
-
-export type Transport = "udp" | "tcp" | "ws";
-
-export interface Endpoint {
-  ip: string;
-  port: number;
-}
-
-// One SIP message as the core found it. Header values are reached through
-// spans into `bytes` (offset, length); text() decodes one on demand.
-export class SipMessage {
-  constructor(
-    readonly bytes: Buffer,
-    readonly envelope: Buffer | undefined,
-    readonly id: string,
-    readonly timeSec: number,
-    readonly timeNsec: number,
-    readonly src: Endpoint,
-    readonly dst: Endpoint,
-    readonly transport: Transport,
-    readonly isRequest: boolean,
-    readonly status: number,
-    readonly cseq: number,
-    readonly expires: number,        // -1 when absent
-    readonly contentLength: number,  // -1 when absent
-    readonly headerCount: number,
-    readonly problems: number,       // PROB_* bits
-    private readonly spans: Uint32Array,
-    readonly outer: OuterTunnel | undefined,
-  ) {}
-
-  span(which: number): [offset: number, length: number] {
-    return [this.spans[which * 2], this.spans[which * 2 + 1]];
-  }
-
-  has(which: number): boolean {
-    return this.spans[which * 2 + 1] !== 0;
-  }
-
-  text(which: number): string {
-    const [offset, length] = this.span(which);
-    return this.bytes.toString("utf8", offset, offset + length);  // invalid UTF-8: U+FFFD, as the envelope
-  }
-
-  get method(): string {
-    return this.text(L.SPAN_METHOD);
-  }
-
-  get callId(): string {
-    return this.text(L.SPAN_CALL_ID);
-  }
-}
-
-// The results of one push, valid only during the handler call.
-export interface MessageBatch {
-  readonly count: number;
-  ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
-  ndjsonView(): Uint8Array;      // the same bytes in place: valid only during the handler call
-  // inPlace: the bytes are a view into the core's memory (valid only during the
-  // handler call) and the envelope is left out: no copy, for readers such as the call tracker.
-  message(i: number, inPlace?: boolean): SipMessage;
-}
-
-export type BatchHandler = (batch: MessageBatch) => void;
 
 export interface CoreExports {
   memory: WebAssembly.Memory;
@@ -207,17 +131,16 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
     `${options.tcpBufferBytes ?? TCP_BUFFER_BYTES} bytes, defrag-slots ${options.defragSlots ?? 64} x 64 KiB): lower them`;
 }
 
-export class Core implements FrameSink, MessageBatch {
+export class Core implements FrameSink {
   readonly build: "simd" | "scalar";
   private readonly module: WebAssembly.Module;
   // The instance and what is known of its memory: replaced when the core traps.
   private exports!: CoreExports;
   private u8!: Uint8Array;
   private view!: DataView;
+  private batch!: ResultBatch;   // what handlers read of each push's results
   private inBytes!: number;
   private inIndex!: number;
-  private records!: number;
-  private outJson!: number;
   private countersAt!: number;
   private traps = 0;
   // The batch as the host wrote it, outside the core: a trap may have overwritten the core's copy.
@@ -234,7 +157,6 @@ export class Core implements FrameSink, MessageBatch {
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
   private runAt = 0;            // where runStart lands in the input region
-  count = 0;
 
   constructor(private readonly options: CoreOptions, private readonly onBatch: BatchHandler) {
     this.build = chooseBuild(options.build);
@@ -264,8 +186,7 @@ export class Core implements FrameSink, MessageBatch {
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
     this.inIndex = this.exports.region(L.R_IN_INDEX);
-    this.records = this.exports.region(L.R_OUT_RECORDS);
-    this.outJson = this.exports.region(L.R_OUT_JSON);
+    this.batch = new ResultBatch(this.u8, this.view, this.exports.region(L.R_OUT_RECORDS), this.exports.region(L.R_OUT_JSON));
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
   }
@@ -384,13 +305,16 @@ export class Core implements FrameSink, MessageBatch {
         this.survive(err, done + Math.min(this.exports.currentFrame(), pending - 1));
         continue;
       }
-      this.count = this.exports.resultCount();
-      if (this.count > 0) this.onBatch(this);
+      const results = this.exports.resultCount();
+      if (results > 0) {
+        this.batch.open(results);
+        this.onBatch(this.batch);
+        this.batch.open(0);
+      }
       done += consumed;
     }
     this.frames = 0;
     this.cursor = 0;
-    this.count = 0;
   }
 
   // push() trapped (a WebAssembly RuntimeError, or abort() in the core) on frame
@@ -426,68 +350,6 @@ export class Core implements FrameSink, MessageBatch {
     };
   }
 
-  ndjson(): Buffer {
-    return Buffer.from(this.ndjsonView());
-  }
-
-  ndjsonView(): Uint8Array {
-    if (this.count === 0) return new Uint8Array(0);
-    const last = this.records + (this.count - 1) * L.REC_SIZE;
-    const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + this.view.getUint32(last + L.REC_JSON_LEN, true) + 1;
-    return this.u8.subarray(this.outJson, this.outJson + end);
-  }
-
-  message(i: number, inPlace = false): SipMessage {
-    const rec = this.records + i * L.REC_SIZE;
-    const v = this.view;
-    const u32 = (at: number): number => v.getUint32(rec + at, true);
-    const flags = u32(L.REC_FLAGS);
-    const ipv6 = (flags & L.REC_F_IPV6) !== 0;
-    const msgOff = u32(L.REC_MSG_ADDR);
-    const jsonLen = u32(L.REC_JSON_LEN);
-    const jsonOff = this.outJson + u32(L.REC_JSON_OFF);
-    return new SipMessage(
-      inPlace ? Buffer.from(this.u8.buffer, msgOff, u32(L.REC_MSG_LEN)) : Buffer.from(this.u8.subarray(msgOff, msgOff + u32(L.REC_MSG_LEN))),
-      jsonLen > 0 && !inPlace ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined,
-      v.getBigUint64(rec + L.REC_HASH, true).toString(16).padStart(16, "0"),
-      Number(v.getBigInt64(rec + L.REC_TS_SEC, true)),
-      u32(L.REC_TS_NSEC),
-      { ip: formatIp(this.u8, rec + L.REC_SRC_ADDR, ipv6), port: v.getUint16(rec + L.REC_SRC_PORT, true) },
-      { ip: formatIp(this.u8, rec + L.REC_DST_ADDR, ipv6), port: v.getUint16(rec + L.REC_DST_PORT, true) },
-      transportName(flags & L.TRANSPORT_MASK),
-      (flags & L.REC_F_REQUEST) !== 0,
-      u32(L.REC_STATUS),
-      u32(L.REC_CSEQ),
-      v.getInt32(rec + L.REC_EXPIRES, true),
-      v.getInt32(rec + L.REC_CLEN, true),
-      u32(L.REC_HEADER_COUNT),
-      u32(L.REC_PROBLEMS),
-      this.spansOf(rec),
-      this.outer(rec, flags),
-    );
-  }
-
-  private outer(rec: number, flags: number): OuterTunnel | undefined {
-    const type = this.view.getUint32(rec + L.REC_OUTER_TYPE, true);
-    if (type === L.TUNNEL_NONE) return undefined;
-    const ipv6 = (flags & L.REC_F_OUTER_IPV6) !== 0;
-    return {
-      src: formatIp(this.u8, rec + L.REC_OUTER_SRC, ipv6),
-      dst: formatIp(this.u8, rec + L.REC_OUTER_DST, ipv6),
-      type: L.TUNNEL_NAMES[type] as TunnelType,
-      id: (flags & L.REC_F_OUTER_ID) !== 0 ? this.view.getUint32(rec + L.REC_OUTER_ID, true) : undefined,
-      depth: this.view.getUint32(rec + L.REC_OUTER_DEPTH, true),
-    };
-  }
-
-  private spansOf(rec: number): Uint32Array {
-    const spans = new Uint32Array(L.SPAN_COUNT * 2);
-    const v = this.view;
-    for (let i = 0; i < L.SPAN_BASE_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS + i * 4, true);
-    for (let i = L.SPAN_BASE_COUNT * 2; i < L.SPAN_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS_MORE + (i - L.SPAN_BASE_COUNT * 2) * 4, true);
-    return spans;
-  }
-
   // The IP payload of the last datagram reassembled from fragments, copied; for
   // tests and diagnostics (call after flush(): the next push reuses its buffer).
   lastReassembled(): Uint8Array | undefined {
@@ -508,33 +370,6 @@ export class Core implements FrameSink, MessageBatch {
     out.core_traps = this.traps;
     return out;
   }
-}
-
-function transportName(t: number): Transport {
-  if (t === L.TRANSPORT_TCP) return "tcp";
-  if (t === L.TRANSPORT_WS) return "ws";
-  return "udp";
-}
-
-function formatIp(u8: Uint8Array, at: number, ipv6: boolean): string {
-  if (!ipv6) return `${u8[at]}.${u8[at + 1]}.${u8[at + 2]}.${u8[at + 3]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((u8[at + i] << 8) | u8[at + i + 1]).toString(16));
-  return compressIPv6(groups);
-}
-
-// RFC 5952 §4.2: the longest run of two or more zero groups becomes "::".
-function compressIPv6(groups: string[]): string {
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j > i ? j : i + 1;
-  }
-  if (bestAt < 0) return groups.join(":");
-  return `${groups.slice(0, bestAt).join(":")}::${groups.slice(bestAt + bestLen).join(":")}`;
 }
 
 // abort() in the core: a bug, survived like a trap.
