@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { maskUrlPasswords } from "../host/redact";
-import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS, UsageError } from "../host/config";
+import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS, UsageError } from "../host/cli/config";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-config-"));
 const SAMPLE = "fixtures/captures/sip-method.pcap";

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { Core, instantiateCore, type CoreOptions, type CoreTrap, type Instantiate, type SipMessage } from "../host/core";
 import { compileFilter } from "../host/filter/compile";
 import { createLogger } from "../host/log";
-import { summaryLine } from "../host/summary";
-import { trapDirectory, trapReporter } from "../host/traps";
+import { summaryLine } from "../host/cli/summary";
+import { trapDirectory, trapReporter } from "../host/cli/traps";
 import * as L from "../assembly/layout";
 import { framesOf, pcapFile, sip, tcpFrame, udpFrame, TCP_SYN, LINKTYPE_ETHERNET } from "./helpers";
 

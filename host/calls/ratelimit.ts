@@ -2,7 +2,7 @@
 // (--no-events) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
-import { boundedNumber, UsageError } from "../config";
+import { boundedNumber, UsageError } from "../cli/config";
 import { BoundedMap } from "./bounded";
 
 export interface RateLimits {

@@ -6,7 +6,7 @@
 import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
-import type { FrameSink } from "../source/capture";
+import type { FrameConsumer } from "../source/frames";
 import { ResultBatch, type BatchHandler } from "./records";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
@@ -131,7 +131,7 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
     `${options.tcpBufferBytes ?? TCP_BUFFER_BYTES} bytes, defrag-slots ${options.defragSlots ?? 64} x 64 KiB): lower them`;
 }
 
-export class Core implements FrameSink {
+export class Core implements FrameConsumer {
   readonly build: "simd" | "scalar";
   private readonly module: WebAssembly.Module;
   // The instance and what is known of its memory: replaced when the core traps.

@@ -1,9 +1,9 @@
 // Live capture through libpcap, with the optional `cap` addon. One handle per interface, each
-// with its own link type; every packet goes to the FrameSink as it arrives. cap is loaded only
+// with its own link type; every packet goes to the FrameConsumer as it arrives. cap is loaded only
 // here, at run time, so the bundle runs (and replays files) on machines without it.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import type { FrameSink } from "./capture";
+import type { FrameConsumer } from "./frames";
 
 // What we use of cap 0.2.1 (node_modules/cap/src/binding.cc).
 interface CapHandle {
@@ -194,7 +194,7 @@ export class LiveCapture {
   /** Starts delivery: each packet goes to `sink` with the index of its interface, then the sink
    *  is told to copy it (cap reuses the buffer for the next packet). `onPackets` runs once
    *  after each burst the kernel handed over, the moment to push a batch through the core. */
-  start(sink: FrameSink, onPackets: () => void): void {
+  start(sink: FrameConsumer, onPackets: () => void): void {
     let scheduled = false;
     const afterBurst = (): void => {
       scheduled = false;

@@ -1,19 +1,19 @@
 // The `siphon` command line.
 import { hostname } from "node:os";
 import { replay } from "./replay";
-import { filterCommand } from "./filter/command";
-import { filterFromOptions } from "./filter/compile";
-import { FilterError } from "./filter/errors";
-import { cdrCommand, CdrUsageError } from "./cdr/command";
+import { filterCommand } from "./filter";
+import { filterFromOptions } from "../filter/compile";
+import { FilterError } from "../filter/errors";
+import { cdrCommand, CdrUsageError } from "./cdr";
 import { loadConfig, optionsHelp, UsageError } from "./config";
 import { startService } from "./service";
 import { Interrupted } from "./signals";
 import { capture, listInterfaces } from "./capture";
-import { coreMemoryProblem, type StreamLimits } from "./core";
-import { maskUrlPasswords } from "./redact";
+import { coreMemoryProblem, type StreamLimits } from "../core";
+import { maskUrlPasswords } from "../redact";
 import { trapDirectory, trapReporter } from "./traps";
-import { stdoutAbandoned } from "./sink/ndjson";
-import { EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STDOUT_CLOSED, EXIT_USAGE, OutputError } from "./exits";
+import { stdoutAbandoned } from "../sink/ndjson";
+import { EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STDOUT_CLOSED, EXIT_USAGE, OutputError } from "../exits";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;

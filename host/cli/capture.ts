@@ -3,14 +3,14 @@
 // interfaces' drop counters go with the run's summary (host/service.ts).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
+import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "../core";
 import { UsageError } from "./config";
-import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./source/bpf";
+import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
 import {
   immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
-} from "./source/live";
-import { allSinks, type Sink } from "./sink/sink";
-import { NothingDecodable } from "./exits";
+} from "../source/live";
+import { allSinks, type Sink } from "../sink/sink";
+import { NothingDecodable } from "../exits";
 
 export interface CaptureOptions {
   interfaces: string[];

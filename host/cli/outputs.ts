@@ -3,16 +3,16 @@
 // Also what the operator sees of them: counters, health, undelivered count.
 import { hostname } from "node:os";
 import { checkUrlPort, UsageError, type Config } from "./config";
-import type { Logger } from "./log";
-import { parseListenAddress, type Health } from "./metrics";
-import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
-import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
-import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
-import { allSinks, type Failed, type Shortfall, type Sink } from "./sink/sink";
-import { openEventsSink } from "./sink/events";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./calls/settings";
-import { parseRate } from "./calls/ratelimit";
-import { OutputError } from "./exits";
+import type { Logger } from "../log";
+import { parseListenAddress, type Health } from "../sink/metrics";
+import { ndjsonToFile, ndjsonToStdout } from "../sink/ndjson";
+import { mqttSink, type MqttSink, type MqttOptions } from "../sink/mqtt";
+import { hepSink, parseHepUrl, type HepSink } from "../sink/hep";
+import { allSinks, type Failed, type Shortfall, type Sink } from "../sink/sink";
+import { openEventsSink } from "../calls/publish";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
+import { parseRate } from "../calls/ratelimit";
+import { OutputError } from "../exits";
 
 export interface Outputs {
   sinks: Sink[];

@@ -4,11 +4,11 @@
 // Either takes --filter-file FILE in place of EXPR.
 import { parseArgs } from "node:util";
 import { Core } from "../core";
-import { readCapture } from "../source/capture";
-import { compileFilter, compileFilterFile, type CompiledFilter } from "./compile";
-import { FilterError } from "./errors";
-import { checkReport } from "./print";
-import { nothingDecodable } from "../replay";
+import { readCapture } from "../source/file";
+import { compileFilter, compileFilterFile, type CompiledFilter } from "../filter/compile";
+import { FilterError } from "../filter/errors";
+import { checkReport } from "../filter/print";
+import { nothingDecodable } from "./replay";
 
 export async function filterCommand(args: string[]): Promise<number> {
   const [subcommand, ...rest] = args;

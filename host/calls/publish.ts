@@ -3,26 +3,17 @@
 // output (NDJSON file or stdout, MQTT topic, call records). Events are written
 // once per batch, so a busy capture costs a few writes per batch.
 import type { MessageBatch } from "../core/records";
-import { byDeadline, type Failed, type Sink } from "./sink";
-import { fileOutput, stdoutOutput, type ByteOutput } from "./ndjson";
+import { byDeadline, type EventOutput, type Failed, type LineSink, type Sink } from "../sink/sink";
+import { fileOutput, stdoutOutput, type ByteOutput } from "../sink/ndjson";
 import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
-import { Tracker } from "../calls/tracker";
-import { observe } from "../calls/message";
-import type { SipEvent } from "../calls/events";
-import { EventGate, parseBlocklist, parseRate } from "../calls/ratelimit";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
-import { cdrWriter } from "../cdr/postgres";
+import { Tracker } from "./tracker";
+import { observe } from "./message";
+import type { SipEvent } from "./events";
+import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
+import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
-
-export interface EventOutput {
-  write(event: SipEvent, json: string): void;
-  flush(): void;                               // end of a batch
-  backlog(): Promise<void> | undefined;
-  close(deadline: number): Promise<void>;   // by the deadline at the latest (host/sink/sink.ts)
-  counters?(): Record<string, number>;
-  summary?(): string;                          // its part of the end-of-run summary
-}
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -121,9 +112,9 @@ function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutp
 }
 
 // Events on an MQTT topic through the MQTT sink (host/sink/mqtt.ts), which
-// takes NDJSON batches: each event is one PUBLISH, queued and retried as
+// takes NDJSON lines: each event is one PUBLISH, queued and retried as
 // envelopes are.
-export function mqttEvents(publisher: Sink): EventOutput {
+export function mqttEvents(publisher: LineSink): EventOutput {
   let pending: string[] = [];
   return {
     write(_event, json) {
@@ -134,12 +125,7 @@ export function mqttEvents(publisher: Sink): EventOutput {
       const lines = Buffer.from(pending.join("\n") + "\n");
       const count = pending.length;
       pending = [];
-      publisher.write({
-        count,
-        ndjson: () => lines,
-        ndjsonView: () => lines,
-        message: () => { throw new Error("events: an event batch has no SIP messages"); },
-      });
+      publisher.writeLines(lines, count);
     },
     backlog: () => publisher.backlog(),
     close: (deadline) => publisher.close(deadline),
@@ -160,7 +146,7 @@ export interface EventsConfig {
 
 // The events sink a run's options ask for, or undefined when they ask for none.
 // `publish` opens an MQTT sink on a topic of the run's broker.
-export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic: string) => Sink): EventsSink | undefined {
+export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic: string) => LineSink): EventsSink | undefined {
   if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
   let settings = defaultSettings();
   if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");

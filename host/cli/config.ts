@@ -5,7 +5,7 @@
 // add a row to OPTIONS (and, if it constrains others, a rule to checkOptions).
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
-import { maskUrlPasswords } from "./redact";
+import { maskUrlPasswords } from "../redact";
 
 // "integer": a whole number (counts, bytes, ports, whole seconds); "number": a decimal
 // that may have a fraction. Both need `min`, `max` and `unit`: every number a user

@@ -2,13 +2,13 @@
 // one NDJSON envelope per SIP message on stdout or --out. The summary and the
 // exit code are the service's (host/service.ts).
 import { closeSync, openSync, readSync } from "node:fs";
-import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
-import { CaptureParser, readCapture } from "./source/capture";
-import { allSinks, type Sink } from "./sink/sink";
+import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "../core";
+import { CaptureParser, readCapture } from "../source/file";
+import { allSinks, type Sink } from "../sink/sink";
 import { progressOnTerminal } from "./progress";
 import { Interrupted } from "./signals";
-import { NothingDecodable } from "./exits";
-import { linkTypeName } from "./source/live";
+import { NothingDecodable } from "../exits";
+import { linkTypeName } from "../source/live";
 
 export interface ReplayOptions {
   input: string;

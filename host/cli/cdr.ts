@@ -5,10 +5,10 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { mqttLibrary } from "../lazy";
-import { cdrWriter, type CdrWriter } from "./postgres";
-import { parseEvent } from "./record";
+import { cdrWriter, type CdrWriter } from "../sink/postgres";
+import { parseEvent } from "../calls/cdr";
 import { maskUrlPasswords } from "../redact";
-import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "../config";
+import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "./config";
 import { byDeadline } from "../sink/sink";
 import { exitCodeFor, failureLine, OutputError } from "../exits";
 

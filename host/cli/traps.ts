@@ -4,8 +4,8 @@
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "./config";
-import type { CoreTrap } from "./core";
-import type { Logger } from "./log";
+import type { CoreTrap } from "../core";
+import type { Logger } from "../log";
 
 const PCAP_MAGIC_NSEC = 0xa1b23c4d; // classic pcap with nanosecond timestamps
 const SNAPLEN = 262144;

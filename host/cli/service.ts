@@ -4,12 +4,12 @@
 // stderr, then one line naming what failed and what to do, and the exit code.
 import type { Registry } from "prom-client";
 import { UsageError, type Config } from "./config";
-import { createLogger, type Level, type Logger } from "./log";
+import { createLogger, type Level, type Logger } from "../log";
 import { checkOutputs, openOutputs, type Outputs } from "./outputs";
-import { metricsRegistry, serveMetrics, type Health } from "./metrics";
+import { metricsRegistry, serveMetrics, type Health } from "../sink/metrics";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 import { summaryLine } from "./summary";
-import { exitCodeFor, failureLine, OutputError } from "./exits";
+import { exitCodeFor, failureLine, OutputError } from "../exits";
 
 export interface PipelineCounters {
   counters(): Record<string, number>;
