@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "../core";
-import { UsageError } from "./config";
+import { UsageError } from "../exits";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
 import {
   immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
@@ -63,7 +63,7 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
   };
   const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
-  const opened = openOrExplain(live, { interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
+  const opened = live.open({ interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
     bufferBytes: options.bufferMb << 20,
     untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
@@ -104,15 +104,6 @@ function checkOptions(options: CaptureOptions): void {
   if (repeated) throw new UsageError(`-i ${repeated} is given twice: every message would come out twice`);
   if (options.bpf !== undefined && options.sipPorts.length > 0) {
     throw new UsageError("--sip-port shapes the built filter, which -f replaces: put the ports in the -f filter");
-  }
-}
-
-function openOrExplain(live: LiveCapture, options: Parameters<LiveCapture["open"]>[0]): InterfaceStats[] {
-  try {
-    return live.open(options);
-  } catch (err) {
-    if (err instanceof LiveCaptureError && err.usage) throw new UsageError(err.message);
-    throw err;
   }
 }
 

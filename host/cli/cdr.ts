@@ -10,7 +10,7 @@ import { parseEvent } from "../calls/cdr";
 import { maskUrlPasswords } from "../redact";
 import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "./config";
 import { byDeadline } from "../sink/sink";
-import { exitCodeFor, failureLine, OutputError } from "../exits";
+import { exitCodeFor, failureLine, OutputError, UsageError } from "../exits";
 
 export const CDR_HELP = `Usage:
   siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
@@ -25,8 +25,6 @@ Exit codes: 0 done; 1 the events could not be read; 2 bad usage; 3 PostgreSQL co
 not take every record in time (README.md, "Exit codes").
 `;
 
-export class CdrUsageError extends Error {}
-
 interface Counts {
   lines: number;
   events: number;
@@ -39,7 +37,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
     ({ values } = parseArgs({ args, options: { events: { type: "string" }, cdr: { type: "string" }, mqtt: { type: "string" },
       "flush-timeout": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }));
   } catch (err) {
-    throw new CdrUsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
   }
   if (values.help) {
     process.stdout.write(CDR_HELP);
@@ -47,14 +45,14 @@ export async function cdrCommand(args: string[]): Promise<number> {
   }
   const events = values.events as string | undefined;
   const url = values.cdr as string | undefined;
-  if (events === undefined || url === undefined) throw new CdrUsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
+  if (events === undefined || url === undefined) throw new UsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
   if (values.mqtt !== undefined) checkBrokerUrl(values.mqtt as string);
   const flushTimeout = flushTimeoutOf(values["flush-timeout"] as string | undefined);
   let writer: CdrWriter;
   try {
     writer = cdrWriter({ url });
   } catch (err) {
-    throw new CdrUsageError((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const counts: Counts = { lines: 0, events: 0, notEvents: 0 };
   const take = (line: string): void => {
@@ -123,7 +121,7 @@ function checkBrokerUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
-    throw new CdrUsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883`);
+    throw new UsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883`);
   }
   checkUrlPort(parsed, "--mqtt");
 }

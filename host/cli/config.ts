@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { maskUrlPasswords } from "../redact";
+import { UsageError } from "../exits";
 
 // "integer": a whole number (counts, bytes, ports, whole seconds); "number": a decimal
 // that may have a fraction. Both need `min`, `max` and `unit`: every number a user
@@ -40,7 +41,6 @@ export interface Bounds {
 
 export const RUN_COMMANDS = ["replay", "capture"] as const;
 
-export class UsageError extends Error {}
 
 export const OPTIONS: OptionSpec[] = [
   { name: "config", type: "string", arg: "FILE", group: "General", help: "read options from a JSON file (see docs/configuration.md)" },

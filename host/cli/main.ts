@@ -3,9 +3,8 @@ import { hostname } from "node:os";
 import { replay } from "./replay";
 import { filterCommand } from "./filter";
 import { filterFromOptions } from "../filter/compile";
-import { FilterError } from "../filter/errors";
-import { cdrCommand, CdrUsageError } from "./cdr";
-import { loadConfig, optionsHelp, UsageError } from "./config";
+import { cdrCommand } from "./cdr";
+import { loadConfig, optionsHelp } from "./config";
 import { startService } from "./service";
 import { Interrupted } from "./signals";
 import { capture, listInterfaces } from "./capture";
@@ -13,7 +12,7 @@ import { coreMemoryProblem, type StreamLimits } from "../core";
 import { maskUrlPasswords } from "../redact";
 import { trapDirectory, trapReporter } from "./traps";
 import { stdoutAbandoned } from "../sink/ndjson";
-import { EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STDOUT_CLOSED, EXIT_USAGE, OutputError } from "../exits";
+import { EXIT_OK, EXIT_STDOUT_CLOSED, EXIT_USAGE, exitCodeOf, UsageError } from "../exits";
 
 declare const SIPHON_VERSION: string;
 const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -185,11 +184,6 @@ function quitQuietlyOnClosedPipe(): void {
     if (err.code === "EPIPE") process.exit(EXIT_STDOUT_CLOSED);
     throw err;
   });
-}
-
-function exitCodeOf(err: Error): number {
-  if (err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError) return EXIT_USAGE;
-  return err instanceof OutputError ? EXIT_OUTPUT : EXIT_INPUT;
 }
 
 // The run is over and reported: end once stdout and stderr have taken what was written,

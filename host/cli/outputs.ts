@@ -2,7 +2,7 @@
 // no broker or collector is named, or with --out), MQTT, HEP; any together.
 // Also what the operator sees of them: counters, health, undelivered count.
 import { hostname } from "node:os";
-import { checkUrlPort, UsageError, type Config } from "./config";
+import { checkUrlPort, type Config } from "./config";
 import type { Logger } from "../log";
 import { parseListenAddress, type Health } from "../sink/metrics";
 import { ndjsonToFile, ndjsonToStdout } from "../sink/ndjson";
@@ -12,7 +12,7 @@ import { allSinks, type Failed, type Shortfall, type Sink } from "../sink/sink";
 import { openEventsSink } from "../calls/publish";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
 import { parseRate } from "../calls/ratelimit";
-import { OutputError } from "../exits";
+import { OutputError, UsageError } from "../exits";
 
 export interface Outputs {
   sinks: Sink[];

@@ -3,7 +3,7 @@
 // pcap file of its own, to attach to a bug report.
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "./config";
+import { UsageError } from "../exits";
 import type { CoreTrap } from "../core";
 import type { Logger } from "../log";
 

@@ -5,7 +5,8 @@ import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 import { promLibrary } from "../lazy";
 import type { Logger } from "../log";
-import { boundedNumber, UsageError } from "../cli/config";
+import { boundedNumber } from "../cli/config";
+import { UsageError } from "../exits";
 import { OutputError } from "../exits";
 
 export type CounterSource = () => Record<string, number>;

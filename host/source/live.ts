@@ -4,6 +4,7 @@
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import type { FrameConsumer } from "./frames";
+import { UsageError } from "../exits";
 
 // What we use of cap 0.2.1 (node_modules/cap/src/binding.cc).
 interface CapHandle {
@@ -23,9 +24,9 @@ export interface CapModule {
   Cap: { new (): CapHandle; deviceList(): Device[] };
 }
 
-/** Live capture could not start: the message says what to do. `usage` marks a bad argument. */
+/** Live capture could not start: the message says what to do. A bad argument is a UsageError. */
 export class LiveCaptureError extends Error {
-  constructor(message: string, readonly usage = false) {
+  constructor(message: string) {
     super(message);
     this.name = "LiveCaptureError";
   }
@@ -161,7 +162,7 @@ export class LiveCapture {
     const known = this.deviceNames();
     for (const name of options.interfaces) {
       if (known.length > 0 && !known.includes(name)) {
-        throw new LiveCaptureError(`-i ${name}: no such interface; libpcap can capture on: ${known.join(", ")}`, true);
+        throw new UsageError(`-i ${name}: no such interface; libpcap can capture on: ${known.join(", ")}`);
       }
     }
     for (const name of options.interfaces) this.openOne(name, options);
@@ -246,7 +247,7 @@ export class LiveCapture {
   }
 }
 
-function explainOpenFailure(name: string, filter: string, message: string): LiveCaptureError {
+function explainOpenFailure(name: string, filter: string, message: string): Error {
   if (/Operation not permitted|Permission denied|permission/i.test(message)) {
     const missing = /promisc/i.test(message) ? "CAP_NET_ADMIN (promiscuous mode)" : "CAP_NET_RAW";
     return new LiveCaptureError(`-i ${name}: capture not permitted (${message}): the process lacks ${missing}. ` +
@@ -254,13 +255,13 @@ function explainOpenFailure(name: string, filter: string, message: string): Live
       `or start as root with --user NAME to drop to NAME once the interfaces are open`);
   }
   if (/No such device/i.test(message)) {
-    return new LiveCaptureError(`-i ${name}: no such interface (${message})`, true);
+    return new UsageError(`-i ${name}: no such interface (${message})`);
   }
   if (/is not up|network is down/i.test(message)) {
     return new LiveCaptureError(`-i ${name}: the interface is down (${message}): bring it up (ip link set ${name} up)`);
   }
   if (filter && /can't parse|syntax|unknown|invalid|illegal|not supported|expression/i.test(message)) {
-    return new LiveCaptureError(`-f: libpcap refused the filter on ${name} (${message}): ${JSON.stringify(filter)}`, true);
+    return new UsageError(`-f: libpcap refused the filter on ${name} (${message}): ${JSON.stringify(filter)}`);
   }
   return new LiveCaptureError(`-i ${name}: libpcap could not open the interface: ${message}`);
 }
