@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, webSocketProxy } from "./mosquitto";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
-import { readCapture, type FrameConsumer } from "../host/source/file";
+import { readCapture, type FrameConsumer } from "../host/source";
 import { mqttSink, type MqttOptions, type MqttSink } from "../host/sink/mqtt";
 import { backoff } from "../host/sink/backoff";
 import { createLogger, silentLogger } from "../host/log";

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { open } from "node:fs/promises";
 import {
   CaptureError, CaptureParser, readCapture, readCaptureStream, type FrameConsumer,
-} from "../host/source/file";
+} from "../host/source";
 
 // ---------------------------------------------------------------- recording what a parser delivers
 

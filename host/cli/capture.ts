@@ -4,10 +4,10 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { NothingDecodable, UsageError } from "../exits";
-import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
+import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source";
 import {
   immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
-} from "../source/live";
+} from "../source";
 import type { Outcome, Run } from "./run";
 
 export interface CaptureOptions {

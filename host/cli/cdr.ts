@@ -5,11 +5,11 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { mqttLibrary } from "../lazy";
-import { cdrWriter, type CdrWriter } from "../sink/postgres";
-import { parseEvent } from "../calls/cdr";
+import { cdrWriter, type CdrWriter } from "../sink";
+import { parseEvent } from "../calls";
 import { maskUrlPasswords } from "../redact";
 import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "./config";
-import { byDeadline } from "../sink/sink";
+import { byDeadline } from "../sink";
 import { exitCodeFor, failureLine, OutputError, UsageError } from "../exits";
 
 export const CDR_HELP = `Usage:

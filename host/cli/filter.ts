@@ -4,10 +4,10 @@
 // Either takes --filter-file FILE in place of EXPR.
 import { parseArgs } from "node:util";
 import { Core } from "../core";
-import { readCapture } from "../source/file";
-import { compileFilter, compileFilterFile, type CompiledFilter } from "../filter/compile";
-import { FilterError } from "../filter/errors";
-import { checkReport } from "../filter/print";
+import { readCapture } from "../source";
+import { compileFilter, compileFilterFile, type CompiledFilter } from "../filter";
+import { FilterError } from "../filter";
+import { checkReport } from "../filter";
 import { nothingDecodable } from "./replay";
 
 export async function filterCommand(args: string[]): Promise<number> {

@@ -1,4 +1,11 @@
-// The `siphon` command line.
+// The command line: the one place that knows of options, commands and exit
+// codes. Takes argv, the SIPHON_* environment and --config (config.ts: every
+// option, its type, range and default, stated once); gives a run. main.ts
+// dispatches the commands; run.ts is the skeleton replay (replay.ts) and
+// capture (capture.ts) share: source -> core -> outputs (outputs.ts opens them),
+// inside the service (service.ts: logger, stop signals, metrics, and the one way
+// every run ends: summary, failure line, exit code from host/exits.ts). `siphon
+// cdr` (cdr.ts) and `siphon filter` (filter.ts) are the other commands.
 import { replay } from "./replay";
 import { filterCommand } from "./filter";
 import { cdrCommand } from "./cdr";
@@ -6,7 +13,7 @@ import { loadConfig, optionsHelp } from "./config";
 import { capture, listInterfaces } from "./capture";
 import { run } from "./run";
 import { maskUrlPasswords } from "../redact";
-import { stdoutAbandoned } from "../sink/ndjson";
+import { stdoutAbandoned } from "../sink";
 import { EXIT_OK, EXIT_STDOUT_CLOSED, EXIT_USAGE, exitCodeOf, UsageError } from "../exits";
 
 declare const SIPHON_VERSION: string;

@@ -4,14 +4,14 @@
 import { hostname } from "node:os";
 import { checkUrlPort, type Config } from "./config";
 import type { Logger } from "../log";
-import { parseListenAddress, type Health } from "../sink/metrics";
-import { ndjsonToFile, ndjsonToStdout } from "../sink/ndjson";
-import { mqttSink, type MqttSink, type MqttOptions } from "../sink/mqtt";
-import { hepSink, parseHepUrl, type HepSink } from "../sink/hep";
-import { allSinks, type Failed, type Shortfall, type Sink } from "../sink/sink";
-import { openEventsSink } from "../calls/publish";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
-import { parseRate } from "../calls/ratelimit";
+import { parseListenAddress, type Health } from "../sink";
+import { ndjsonToFile, ndjsonToStdout } from "../sink";
+import { mqttSink, type MqttSink, type MqttOptions } from "../sink";
+import { hepSink, parseHepUrl, type HepSink } from "../sink";
+import { allSinks, type Failed, type Shortfall, type Sink } from "../sink";
+import { openEventsSink } from "../calls";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
+import { parseRate } from "../calls";
 import { OutputError, UsageError } from "../exits";
 
 export interface Outputs {

@@ -2,11 +2,11 @@
 // one NDJSON envelope per SIP message on stdout or --out. The run around it
 // (core, outputs, summary, exit code) is run.ts's.
 import { closeSync, openSync, readSync } from "node:fs";
-import { CaptureParser, readCapture } from "../source/file";
+import { CaptureParser, readCapture } from "../source";
 import { progressOnTerminal } from "./progress";
 import { Interrupted } from "./signals";
 import { NothingDecodable } from "../exits";
-import { linkTypeName } from "../source/live";
+import { linkTypeName } from "../source";
 import type { Outcome, Run } from "./run";
 
 export async function replay(run: Run, input: string): Promise<Outcome> {

@@ -6,8 +6,8 @@
 // service.ts ends every run (summary, failure line, exit code).
 import { hostname } from "node:os";
 import { Core, coreMemoryProblem, type StreamLimits } from "../core";
-import { allSinks, type Sink } from "../sink/sink";
-import { filterFromOptions } from "../filter/compile";
+import { allSinks, type Sink } from "../sink";
+import { filterFromOptions } from "../filter";
 import { UsageError } from "../exits";
 import type { Config } from "./config";
 import { startService, type Service } from "./service";

@@ -6,7 +6,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import { createLogger, type Level, type Logger } from "../log";
 import { checkOutputs, openOutputs, type Outputs } from "./outputs";
-import { metricsRegistry, serveMetrics, type Health } from "../sink/metrics";
+import { metricsRegistry, serveMetrics, type Health } from "../sink";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 import { summaryLine } from "./summary";
 import { EXIT_USAGE, exitCodeFor, exitCodeOf, failureLine, OutputError } from "../exits";

@@ -10,8 +10,6 @@ import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
 import { CaptureError, type FrameConsumer, type UnitReader } from "./frames";
 
-export { CaptureError, type FrameConsumer };
-
 
 const MAGIC_BYTES = 4;
 const INITIAL_CARRY_BYTES = 64 * 1024;
