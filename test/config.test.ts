@@ -202,4 +202,13 @@ test("repeatable port options check each port, from flags, SIPHON_* and the file
   assert.throws(() => loadConfig("capture", ["--sip-port", "0"], {}), /--sip-port: 0 is out of range: an integer from 1 to 65535 \(port\)/);
 });
 
+test("an option is read by its name, which is a type: a typo or the wrong type does not compile", () => {
+  const config = loadConfig("replay", ["x.pcap"], {});
+  assert.is(config.num("tcp-flows"), 65536);
+  // @ts-expect-error: no option is named tcp-flow
+  assert.throws(() => config.num("tcp-flow"), /no option named --tcp-flow/);
+  // @ts-expect-error: --topic is a string, not a number
+  assert.throws(() => config.num("topic"), /has no number value/);
+});
+
 test.run();

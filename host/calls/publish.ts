@@ -134,7 +134,7 @@ export function mqttEvents(publisher: LineSink): EventOutput {
 
 export interface EventsConfig {
   events?: string;            // NDJSON file or '-'
-  eventsTopic?: string;       // needs publish
+  eventsTopic?: string;       // an MQTT topic, through publish
   blocked: string;            // --no-events
   rate: string;               // --event-rate
   timeouts?: string;          // --call-timeout
@@ -145,8 +145,9 @@ export interface EventsConfig {
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
-// `publish` opens an MQTT sink on a topic of the run's broker.
-export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic: string) => LineSink): EventsSink | undefined {
+// `publish` opens an MQTT sink on a topic of the run's broker (the configuration
+// refuses --events-topic without --mqtt).
+export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic: string) => LineSink): EventsSink | undefined {
   if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
   let settings = defaultSettings();
   if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
@@ -154,10 +155,7 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic
   const gate = new EventGate(parseBlocklist(c.blocked), parseRate(c.rate));
   const outputs: EventOutput[] = [];
   if (c.events !== undefined) outputs.push(ndjsonEvents(c.events, failed));
-  if (c.eventsTopic !== undefined) {
-    if (publish === undefined) throw new Error("--events-topic needs --mqtt URL: name the broker the events go to");
-    outputs.push(mqttEvents(publish(c.eventsTopic)));
-  }
+  if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));

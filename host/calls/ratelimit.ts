@@ -12,7 +12,6 @@ export interface RateLimits {
   perHour: number;
 }
 
-export const DEFAULT_RATE: RateLimits = { perSecond: 20, perMinute: 300, perHour: 3000 };
 // The types a source can provoke at will; calls and bindings are accounting and never limited.
 export const LIMITED_TYPES: ReadonlySet<EventType> = new Set(["parse-error", "msg-probe", "auth-failed", "other-ok", "other-failed", "other-timeout"]);
 const KEYS_HELD = 65536;

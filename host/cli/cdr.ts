@@ -8,7 +8,7 @@ import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "../sink";
 import { parseEvent } from "../calls";
 import { maskUrlPasswords } from "../redact";
-import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "./config";
+import { boundedNumber, boundsOf, checkUrlPort, defaultOf, optionSpec } from "./config";
 import { byDeadline } from "../sink";
 import { exitCodeFor, failureLine, OutputError, UsageError } from "../exits";
 
@@ -19,7 +19,7 @@ export const CDR_HELP = `Usage:
   --cdr URL       postgres://user[:password]@host[:port]/database[?table=NAME] (table default siphon_calls)
   --events        the event stream: a file written by 'siphon replay --events', '-' for stdin, or a topic
   --mqtt URL      read the events from this broker (mqtt://, mqtts://, ws://, wss://)
-  --flush-timeout SECONDS  how long PostgreSQL may take for the last rows at the end (default 10)
+  --flush-timeout SECONDS  how long PostgreSQL may take for the last rows at the end (default ${defaultOf("flush-timeout")})
 Rows are keyed by (sensor, call_id): the same events read twice leave the same rows. docs/cdr.md
 Exit codes: 0 done; 1 the events could not be read; 2 bad usage; 3 PostgreSQL could not be reached or did
 not take every record in time (README.md, "Exit codes").
@@ -84,9 +84,8 @@ export async function cdrCommand(args: string[]): Promise<number> {
 
 // The run commands' --flush-timeout row: the same default and range.
 function flushTimeoutOf(text: string | undefined): number {
-  const row = OPTIONS.find((o) => o.name === "flush-timeout")!;
-  if (text === undefined) return row.default as number;
-  return boundedNumber(text, boundsOf(row), "--flush-timeout");
+  if (text === undefined) return defaultOf("flush-timeout");
+  return boundedNumber(text, boundsOf(optionSpec("flush-timeout")), "--flush-timeout");
 }
 
 // The writer's last rows within the flush timeout; a database that refuses or does not answer is the failure.

@@ -34,7 +34,7 @@ export function checkOutputs(config: Config): void {
   if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
   applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
   applySettings(defaultSettings(), config.str("call-limit") ?? "", LIMITS, "--call-limit");
-  parseRate(config.str("event-rate") ?? "20,300,3000");
+  parseRate(config.str("event-rate"));
   const mqttUrl = config.str("mqtt");
   if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
   const hepUrl = config.str("hep");
@@ -82,7 +82,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     events: config.str("events"),
     eventsTopic: config.str("events-topic"),
     blocked: config.str("no-events") ?? "",
-    rate: config.str("event-rate") ?? "20,300,3000",
+    rate: config.str("event-rate"),
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
@@ -97,7 +97,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (mqttUrl !== undefined) {
     // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
     mqtt = usageErrors(() => mqttSink({
-      ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
+      ...mqttOptions(config.str("topic"), config.str("client-id") ?? defaultClientId()),
       statusTopic: config.str("status-topic"),
       telemetryTopic: config.str("telemetry-topic"),
       telemetryInterval: config.num("telemetry-interval"),

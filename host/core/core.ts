@@ -7,6 +7,8 @@ import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
 import type { FrameConsumer } from "../source/frames";
+import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
+import { defaultOf } from "../cli/config";
 import { ResultBatch, type BatchHandler } from "./records";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
@@ -37,16 +39,18 @@ export interface CoreOptions {
   maxFrames?: number;          // frames per batch
   filterProgram?: Uint8Array;  // compiled by host/filter
   build?: "simd" | "scalar";   // default: simd where the engine validates it
-  tcpFlows?: number;           // TCP connections followed at once (default 65536, 0 frames each segment alone)
-  tcpBuffers?: number;         // stream buffers for partial messages (default 256)
+  // The table sizes and timeouts: when left out, the command line's defaults
+  // (host/cli/config.ts), so a core made without them is sized as a run's is.
+  tcpFlows?: number;           // TCP connections followed at once (0 frames each segment alone)
+  tcpBuffers?: number;         // stream buffers for partial messages
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
-  tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
-  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one (default 5)
-  maxBody?: number;            // bytes a Content-Length on a stream may claim (default 262144)
-  defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
-  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
-  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
-  genevePort?: number;         // UDP port read as Geneve (default 6081, 0 for none)
+  tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept
+  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one
+  maxBody?: number;            // bytes a Content-Length on a stream may claim
+  defragSlots?: number;        // IP datagrams in reassembly at once (0 turns it off)
+  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments
+  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
+  genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
   onTrap?: (trap: CoreTrap) => void; // a frame made the core trap: it was skipped and the core built anew
   instantiate?: Instantiate;   // how the module becomes an instance; tests wrap it to make push() trap
 }
@@ -84,6 +88,25 @@ export interface CoreExports {
   loadFilter(length: number): number;
 }
 
+type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
+  | "maxBody" | "defragSlots" | "defragTimeout" | "vxlanPorts" | "genevePort">>;
+
+// Every size and timeout the core is configured with: the options', or the defaults.
+function sized(options: Omit<CoreOptions, "sensor" | "agent">): Sized {
+  return {
+    tcpFlows: options.tcpFlows ?? defaultOf("tcp-flows"),
+    tcpBuffers: options.tcpBuffers ?? defaultOf("tcp-buffers"),
+    tcpBufferBytes: options.tcpBufferBytes ?? TCP_BUFFER_BYTES,
+    tcpIdle: options.tcpIdle ?? defaultOf("tcp-idle"),
+    tcpPartialIdle: options.tcpPartialIdle ?? defaultOf("tcp-partial-idle"),
+    maxBody: options.maxBody ?? defaultOf("max-body"),
+    defragSlots: options.defragSlots ?? defaultOf("defrag-slots"),
+    defragTimeout: options.defragTimeout ?? defaultOf("defrag-timeout"),
+    vxlanPorts: options.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
+    genevePort: options.genevePort ?? DEFAULT_GENEVE_PORTS[0],
+  };
+}
+
 export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
   if (requested) return requested;
   const env = process.env.SIPHON_CORE;
@@ -107,16 +130,17 @@ function outputRegions(inputBytes: number, tcpBufferBytes: number): { records: n
 // Each reservation is rounded up to 16 bytes in the core; the slack covers it.
 export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">): number {
   const inputBytes = options.inputBytes ?? INPUT_BYTES;
-  const tcpBufferBytes = Math.max(options.tcpBufferBytes ?? TCP_BUFFER_BYTES, TCP_TAIL_ROOM + 4096);
+  const size = sized(options);
+  const tcpBufferBytes = Math.max(size.tcpBufferBytes, TCP_TAIL_ROOM + 4096);
   const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
   const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
     + L.COUNTER_COUNT * 8 + Math.max(64, options.filterProgram?.length ?? 0);
-  const flows = options.tcpFlows ?? 65536;
-  const physicalBuffers = Math.max(options.tcpBuffers ?? 256, 1) * 2 + TCP_SPARE_BUFFERS;
+  const flows = size.tcpFlows;
+  const physicalBuffers = Math.max(size.tcpBuffers, 1) * 2 + TCP_SPARE_BUFFERS;
   const tcp = flows === 0 ? 0
     : flows * TCP_FLOW_BYTES + 2 ** Math.ceil(Math.log2(flows * 2)) * TCP_BUCKET_BYTES
       + physicalBuffers * (tcpBufferBytes + TCP_BUFFER_EXTRA);
-  const slots = Math.min(options.defragSlots ?? 64, DEFRAG_SLOTS_MAX);
+  const slots = Math.min(size.defragSlots, DEFRAG_SLOTS_MAX);
   const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
   return CORE_STATIC_BYTES + batch + tcp + defrag;
 }
@@ -126,9 +150,10 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
   const bytes = coreMemoryBytes(options);
   if (bytes <= CORE_MEMORY_BUDGET) return undefined;
   const mib = (n: number): string => `${Math.ceil(n / 2 ** 20)} MiB`;
+  const size = sized(options);
   return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
-    `(tcp-flows ${options.tcpFlows ?? 65536} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${options.tcpBuffers ?? 256} x 2 x ` +
-    `${options.tcpBufferBytes ?? TCP_BUFFER_BYTES} bytes, defrag-slots ${options.defragSlots ?? 64} x 64 KiB): lower them`;
+    `(tcp-flows ${size.tcpFlows} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${size.tcpBuffers} x 2 x ` +
+    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB): lower them`;
 }
 
 export class Core implements FrameConsumer {
@@ -217,26 +242,26 @@ export class Core implements FrameConsumer {
     if (sensor.length > L.CFG_SENSOR_MAX) throw new Error(`core: sensor name is ${sensor.length} bytes; at most ${L.CFG_SENSOR_MAX} fit`);
     if (agent.length > L.CFG_AGENT_MAX) throw new Error(`core: agent string is ${agent.length} bytes; at most ${L.CFG_AGENT_MAX} fit`);
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
-    const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
-    const { records, jsonBytes } = outputRegions(this.inCapacity, tcpBufferBytes);
+    const size = sized(options);
+    const { records, jsonBytes } = outputRegions(this.inCapacity, size.tcpBufferBytes);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
     put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
     put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
-    put(L.CFG_TCP_FLOWS, options.tcpFlows ?? 65536);
-    put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
-    put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
-    put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
-    put(L.CFG_TCP_PARTIAL_IDLE, options.tcpPartialIdle ?? 5);
-    put(L.CFG_MAX_BODY, options.maxBody ?? 262144);
-    put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
-    put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
-    const vxlan = options.vxlanPorts ?? [4789];
+    put(L.CFG_TCP_FLOWS, size.tcpFlows);
+    put(L.CFG_TCP_BUFFERS, size.tcpBuffers);
+    put(L.CFG_TCP_BUFFER_BYTES, size.tcpBufferBytes);
+    put(L.CFG_TCP_IDLE, size.tcpIdle);
+    put(L.CFG_TCP_PARTIAL_IDLE, size.tcpPartialIdle);
+    put(L.CFG_MAX_BODY, size.maxBody);
+    put(L.CFG_DEFRAG_SLOTS, size.defragSlots);
+    put(L.CFG_DEFRAG_TIMEOUT, size.defragTimeout);
+    const vxlan = size.vxlanPorts;
     if (vxlan.length > 2) throw new Error(`core: ${vxlan.length} VXLAN ports given; at most 2 are read`);
     put(L.CFG_VXLAN_PORTS, ((vxlan[0] ?? 0) & 0xffff) | (((vxlan[1] ?? 0) & 0xffff) << 16));
-    put(L.CFG_GENEVE_PORT, options.genevePort ?? 6081);
+    put(L.CFG_GENEVE_PORT, size.genevePort);
     put(L.CFG_SENSOR_LEN, sensor.length);
     put(L.CFG_AGENT_LEN, agent.length);
     new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);
