@@ -1,4 +1,4 @@
-// A trap in the core never ends the process (host/core.ts): the frame that
+// A trap in the core never ends the process (host/core/core.ts): the frame that
 // caused it is counted, reported and skipped, the core is built anew, and the
 // frames around it come out as usual; --keep-traps keeps the frame in a pcap.
 // And the crash that showed the need (issue 9): a WebSocket frame length of

@@ -89,7 +89,7 @@ function linesInBlocks(out: ByteOutput): EventOutput {
   };
 }
 
-// The call records' writer (host/cdr/postgres.ts) within the flush deadline: a
+// The call records' writer (host/sink/postgres.ts) within the flush deadline: a
 // database that refuses, or does not answer in time, is reported as this output's failure.
 function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutput {
   return {

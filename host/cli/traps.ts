@@ -1,4 +1,4 @@
-// What the operator sees of a trap in the core (host/core.ts survives it): a
+// What the operator sees of a trap in the core (host/core/core.ts survives it): a
 // warning log line and, with --keep-traps DIR, the frame that caused it in a
 // pcap file of its own, to attach to a bug report.
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
