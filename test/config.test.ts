@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { maskUrlPasswords } from "../host/redact";
-import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS } from "../host/cli/config";
+import { loadConfig, envName, optionsHelp, boundsOf, OPTIONS } from "../host/cli/config";
+import { describeBounds } from "../host/bounds";
 import { UsageError } from "../host/exits";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-config-"));

@@ -2,7 +2,7 @@
 // (--no-events) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
-import { boundedNumber } from "../cli/config";
+import { boundedNumber } from "../bounds";
 import { UsageError } from "../exits";
 import { BoundedMap } from "./bounded";
 

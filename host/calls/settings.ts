@@ -1,7 +1,7 @@
 // The tracker's timeouts and limits: defaults, allowed ranges, and the
 // `--call-timeout NAME=SECONDS` / `--call-limit NAME=N` parsing. docs/events.md
 // explains each one.
-import { boundedNumber } from "../cli/config";
+import { boundedNumber } from "../bounds";
 import { UsageError } from "../exits";
 
 export interface TrackerSettings {

@@ -8,7 +8,8 @@ import { mqttLibrary } from "../lazy";
 import { cdrWriter, type CdrWriter } from "../sink";
 import { parseEvent } from "../calls";
 import { maskUrlPasswords } from "../redact";
-import { boundedNumber, boundsOf, checkUrlPort, defaultOf, optionSpec } from "./config";
+import { boundsOf, defaultOf, optionSpec } from "./config";
+import { boundedNumber, checkUrlPort } from "../bounds";
 import { byDeadline } from "../sink";
 import { exitCodeFor, failureLine, OutputError, UsageError } from "../exits";
 

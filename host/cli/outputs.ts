@@ -2,7 +2,8 @@
 // no broker or collector is named, or with --out), MQTT, HEP; any together.
 // Also what the operator sees of them: counters, health, undelivered count.
 import { hostname } from "node:os";
-import { checkUrlPort, type Config } from "./config";
+import type { Config } from "./config";
+import { checkUrlPort } from "../bounds";
 import type { Logger } from "../log";
 import { parseListenAddress, type Health } from "../sink";
 import { ndjsonToFile, ndjsonToStdout } from "../sink";

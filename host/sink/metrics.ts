@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 import { promLibrary } from "../lazy";
 import type { Logger } from "../log";
-import { boundedNumber } from "../cli/config";
+import { boundedNumber } from "../bounds";
 import { UsageError } from "../exits";
 import { OutputError } from "../exits";
 

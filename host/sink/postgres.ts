@@ -4,7 +4,7 @@
 // the same capture rewrites the same rows instead of adding duplicates. A row
 // the database refuses for what it holds is logged, counted and skipped; only
 // a server that cannot be reached or used stops the writer.
-import { checkUrlPort } from "../cli/config";
+import { checkUrlPort } from "../bounds";
 import { pgLibrary } from "../lazy";
 import { createLogger, type Logger } from "../log";
 import type { SipEvent } from "../calls/events";
