@@ -33,7 +33,7 @@ export async function build() {
   await compileCore("scalar");
   await esbuild.build({
     ...bundleOptions,
-    entryPoints: ["host/main.ts"],
+    entryPoints: ["host/cli/main.ts"],
     outfile: "dist/siphon.mjs",
     // Start-up parses the whole bundle; without white space and with simpler
     // syntax it parses faster. Names stay, so a stack trace still reads.

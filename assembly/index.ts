@@ -87,7 +87,7 @@ export function push(n: u32): u32 {
 }
 
 // The frame of the batch push() was decoding when it stopped: after a trap, the
-// frame that caused it (host/core.ts skips it and builds the core anew).
+// frame that caused it (host/core/core.ts skips it and builds the core anew).
 export function currentFrame(): u32 {
   return frameIndex;
 }

@@ -1,6 +1,6 @@
-// The core's memory map, shared by the AssemblyScript core and host/core.ts.
+// The core's memory map, shared by the AssemblyScript core and host/core/core.ts.
 // This file must stay valid as both AssemblyScript and TypeScript: plain
-// integer constants and string arrays only. host/core.ts imports it directly,
+// integer constants and string arrays only. host/core/core.ts imports it directly,
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
@@ -257,7 +257,7 @@ export const CONFIGURE_BAD_SIZE = 1;
 export const CONFIGURE_NO_MEMORY = 2;
 
 // A checksum of the layout that the core computes from its own copy of these
-// constants; host/core.ts computes the same and refuses a core that differs.
+// constants; host/core/core.ts computes the same and refuses a core that differs.
 export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +

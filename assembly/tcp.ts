@@ -36,9 +36,9 @@ import {
 import {
   DIR_MODE, DIR_NEXT_SEQ, DIR_BASE_SEQ, DIR_BUFFER, DIR_START, DIR_RANGES, DIR_FIN, DIR_NEED,
   DIR_RANGE, DIR_SIZE, DIR_STARTED, DIR_HOLE_SINCE, DIR_WAIT_SINCE, DIR_OLDER, DIR_NEWER, RANGE_MAX,
-  MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP,
-  frameStream, setMode, startResync, setStreamMessageMax, setStreamBodyMax, upgradeSeen, clearUpgrade,
-} from "./stream";
+  MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP, setMode, setStreamMessageMax,
+} from "./direction";
+import { frameStream, startResync, setStreamBodyMax, upgradeSeen, clearUpgrade } from "./stream";
 import { resetWebSocket } from "./websocket";
 
 // The largest segment payload IPv4 or IPv6 (without jumbograms) can carry.

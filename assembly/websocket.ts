@@ -10,7 +10,7 @@ import { be16 } from "./packet";
 import { tokenize, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage } from "./emit";
 import { acceptMessage } from "./filter";
-import { DIR_WS_DONE, DIR_WS_RAW, MODE_IGNORE, setMode, streamMessageMax } from "./stream";
+import { DIR_WS_DONE, DIR_WS_RAW, MODE_IGNORE, setMode, streamMessageMax } from "./direction";
 
 const OP_BINARY: u32 = 2;
 const OP_CLOSE: u32 = 8;

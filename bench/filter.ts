@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generateWorkload, workloadOptions } from "../test/support/generate";
 import { Core } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 import { compileFilter } from "../host/filter/compile";
 
 interface Frame {

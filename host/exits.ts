@@ -15,39 +15,58 @@ export const EXIT_OUTPUT = 3;
 // grep in the same place, so `set -o pipefail` treats siphon like them.
 export const EXIT_STDOUT_CLOSED = 141;
 
+// A failure that carries its exit code. Any other error is the input's (EXIT_INPUT):
+// a capture that cannot be read, an interface that cannot be opened.
+export class CodedError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+// Bad usage (an option, a value, a filter, a URL): nothing was read. The message
+// names the option and the value, and says what is allowed.
+export class UsageError extends CodedError {
+  constructor(message: string) {
+    super(message, EXIT_USAGE);
+  }
+}
+
 // An output failed: the message names the output (option, file, URL without its
 // password) and what to do.
-export class OutputError extends Error {
+export class OutputError extends CodedError {
   constructor(message: string) {
-    super(message);
-    this.name = "OutputError";
+    super(message, EXIT_OUTPUT);
   }
 }
 
 // The input held frames, none of a link type siphon decodes.
-export class NothingDecodable extends Error {
+export class NothingDecodable extends CodedError {
   constructor(message: string) {
-    super(message);
-    this.name = "NothingDecodable";
+    super(message, EXIT_INPUT);
   }
 }
 
 // stdout's reader closed its end. Not reported with a line of its own: `| head`
 // closes it on purpose, and the summary says how far the run got.
-export class StdoutClosed extends Error {
+export class StdoutClosed extends CodedError {
   constructor() {
-    super("stdout was closed by its reader");
-    this.name = "StdoutClosed";
+    super("stdout was closed by its reader", EXIT_STDOUT_CLOSED);
   }
+}
+
+// The exit code one error stands for.
+export function exitCodeOf(err: unknown): number {
+  return err instanceof CodedError ? err.exitCode : EXIT_INPUT;
 }
 
 // The exit code of a run that met these failures: the first kind in the table's
 // order (the input, then the outputs, then a closed stdout); 0 for none.
 export function exitCodeFor(failures: Error[]): number {
   if (failures.length === 0) return EXIT_OK;
-  if (failures.some((f) => !(f instanceof OutputError) && !(f instanceof StdoutClosed))) return EXIT_INPUT;
-  if (failures.some((f) => f instanceof OutputError)) return EXIT_OUTPUT;
-  return EXIT_STDOUT_CLOSED;
+  const codes = failures.map(exitCodeOf);
+  if (codes.some((c) => c !== EXIT_OUTPUT && c !== EXIT_STDOUT_CLOSED)) return EXIT_INPUT;
+  return codes.includes(EXIT_OUTPUT) ? EXIT_OUTPUT : EXIT_STDOUT_CLOSED;
 }
 
 // The one line after the summary: every failure but a closed stdout, or undefined.

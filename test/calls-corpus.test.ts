@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync } from "node:fs";
 import { Core } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 import { Tracker } from "../host/calls/tracker";
 import { observe } from "../host/calls/message";
 import { parseIsoTime, type SipEvent } from "../host/calls/events";

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync } from "node:fs";
 import { Core } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 import { Tracker } from "../host/calls/tracker";
 import { observe, type Observed } from "../host/calls/message";
 import type { SipEvent } from "../host/calls/events";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
 import { Core } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 import { Tracker } from "../host/calls/tracker";
 import { observe } from "../host/calls/message";
 import { parseIsoTime, type SipEvent } from "../host/calls/events";

@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { maskUrlPasswords } from "../host/redact";
-import { loadConfig, envName, optionsHelp, boundsOf, describeBounds, OPTIONS, UsageError } from "../host/config";
+import { loadConfig, envName, optionsHelp, boundsOf, OPTIONS } from "../host/cli/config";
+import { describeBounds } from "../host/bounds";
+import { UsageError } from "../host/exits";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-config-"));
 const SAMPLE = "fixtures/captures/sip-method.pcap";
@@ -199,6 +201,15 @@ test("repeatable port options check each port, from flags, SIPHON_* and the file
   assert.match(refusal(["x"], { SIPHON_VXLAN_PORT: "4789,70000" }), /^SIPHON_VXLAN_PORT: 70000 is out of range: /);
   assert.match(refusal(["--config", file("p.json", { "vxlan-port": [4789, 1.5] }), "x"]), /"vxlan-port": 1\.5 is not an integer/);
   assert.throws(() => loadConfig("capture", ["--sip-port", "0"], {}), /--sip-port: 0 is out of range: an integer from 1 to 65535 \(port\)/);
+});
+
+test("an option is read by its name, which is a type: a typo or the wrong type does not compile", () => {
+  const config = loadConfig("replay", ["x.pcap"], {});
+  assert.is(config.num("tcp-flows"), 65536);
+  // @ts-expect-error: no option is named tcp-flow
+  assert.throws(() => config.num("tcp-flow"), /no option named --tcp-flow/);
+  // @ts-expect-error: --topic is a string, not a number
+  assert.throws(() => config.num("topic"), /has no number value/);
 });
 
 test.run();

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { runFrames, INVITE, sip, type Frame, type Run } from "./helpers";
 import { udpDatagram, ipv4Fragment, ipv6Fragment, pieces, type Piece } from "./wrap";
 import { Core, type CoreOptions } from "../host/core";
-import { CaptureParser } from "../host/source/capture";
+import { CaptureParser } from "../host/source";
 
 const DATAGRAM = udpDatagram(INVITE);
 

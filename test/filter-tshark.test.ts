@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core, type SipMessage } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 import { compileFilter } from "../host/filter/compile";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-filter-tshark-"));

@@ -5,7 +5,7 @@
 //              bytes, so any read past a frame's end would change its output;
 //   scalar:    the scalar build, batched.
 // All three must give the same envelopes, spans and counters; none may trap
-// (host/core.ts would survive a trap: here it fails the test, naming the frame);
+// (host/core/core.ts would survive a trap: here it fails the test, naming the frame);
 // linear memory must not grow after configure. A failing case prints its seed
 // and frame number: add the seed to REGRESSION_SEEDS so it runs every time.
 // Before the random frames, a deterministic sweep puts every length field at and

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
-import { CaptureParser } from "../host/source/capture";
+import { CaptureParser } from "../host/source";
 import { tcpFrame, INVITE } from "./helpers";
 
 const directory = mkdtempSync(join(tmpdir(), "siphon-generator-tcp-"));

@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { Core } from "../host/core";
-import { readCapture } from "../host/source/capture";
+import { readCapture } from "../host/source";
 
 const DIR = "fixtures/captures";
 const UPDATE = process.env.SIPHON_GOLDEN_UPDATE === "1";

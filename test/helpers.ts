@@ -1,7 +1,7 @@
 // Test helpers: frames built byte by byte, and runs of the real core.
 import { readFileSync } from "node:fs";
 import { Core, type SipMessage, type CoreOptions } from "../host/core";
-import { CaptureParser } from "../host/source/capture";
+import { CaptureParser } from "../host/source";
 
 export const LINKTYPE_ETHERNET = 1;
 

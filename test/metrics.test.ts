@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Broker, MOSQUITTO, cleanUp, freePort, onCleanup, waitFor } from "./mosquitto";
-import { metricsRegistry, parseListenAddress } from "../host/metrics";
+import { metricsRegistry, parseListenAddress } from "../host/sink/metrics";
 
 test("counters become siphon_*_total, depths and states gauges", async () => {
   const registry = metricsRegistry([() => ({ frames: 12, sip_udp: 3 }), () => ({ mqtt_acked: 2, mqtt_queue_depth: 5, mqtt_connected: 1 })]);

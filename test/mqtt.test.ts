@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, webSocketProxy } from "./mosquitto";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
-import { readCapture, type FrameSink } from "../host/source/capture";
-import { mqttSink, backoff, type MqttOptions, type MqttSink } from "../host/sink/mqtt";
+import { readCapture, type FrameConsumer } from "../host/source";
+import { mqttSink, type MqttOptions, type MqttSink } from "../host/sink/mqtt";
+import { backoff } from "../host/sink/backoff";
 import { createLogger, silentLogger } from "../host/log";
 
 // Every test undoes what it started, pass or fail.
@@ -87,8 +88,8 @@ function compare(expected: string[], received: Buffer[]): { missing: number; dup
 }
 
 // The workload's frames, copied, so a test can push them into a core in parts.
-async function framesOf(capture: string): Promise<Array<Parameters<FrameSink["frame"]>>> {
-  const frames: Array<Parameters<FrameSink["frame"]>> = [];
+async function framesOf(capture: string): Promise<Array<Parameters<FrameConsumer["frame"]>>> {
+  const frames: Array<Parameters<FrameConsumer["frame"]>> = [];
   await readCapture(capture, {
     frame(data, start, caplen, origLen, linkType, sec, nsec, iface) {
       frames.push([data.slice(start, start + caplen), 0, caplen, origLen, linkType, sec, nsec, iface]);

@@ -10,8 +10,8 @@ import { Readable } from "node:stream";
 import { spawnSync } from "node:child_process";
 import { open } from "node:fs/promises";
 import {
-  CaptureError, CaptureParser, readCapture, readCaptureStream, type FrameSink,
-} from "../host/source/capture";
+  CaptureError, CaptureParser, readCapture, readCaptureStream, type FrameConsumer,
+} from "../host/source";
 
 // ---------------------------------------------------------------- recording what a parser delivers
 
@@ -24,7 +24,7 @@ interface Frame {
   iface: number;
 }
 
-class Recorder implements FrameSink {
+class Recorder implements FrameConsumer {
   frames: Frame[] = [];
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
         tsSec: number, tsNsec: number, iface: number): void {

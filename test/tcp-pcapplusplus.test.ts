@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { runFrames, type Frame } from "./helpers";
-import { CaptureParser } from "../host/source/capture";
+import { CaptureParser } from "../host/source";
 
 function asSip(bytes: Buffer): Buffer {
   const text = bytes.toString("latin1")

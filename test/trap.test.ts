@@ -1,4 +1,4 @@
-// A trap in the core never ends the process (host/core.ts): the frame that
+// A trap in the core never ends the process (host/core/core.ts): the frame that
 // caused it is counted, reported and skipped, the core is built anew, and the
 // frames around it come out as usual; --keep-traps keeps the frame in a pcap.
 // And the crash that showed the need (issue 9): a WebSocket frame length of
@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { Core, instantiateCore, type CoreOptions, type CoreTrap, type Instantiate, type SipMessage } from "../host/core";
 import { compileFilter } from "../host/filter/compile";
 import { createLogger } from "../host/log";
-import { summaryLine } from "../host/summary";
-import { trapDirectory, trapReporter } from "../host/traps";
+import { summaryLine } from "../host/cli/summary";
+import { trapDirectory, trapReporter } from "../host/cli/traps";
 import * as L from "../assembly/layout";
 import { wsFrame, WS_UPGRADE, WS_SWITCHING, framesOf, pcapFile, sip, tcpFrame, udpFrame, TCP_SYN, LINKTYPE_ETHERNET } from "./helpers";
 

@@ -2,7 +2,7 @@
 // and its unit). Times inside the tracker are integer microseconds of capture
 // time; an event carries them as RFC 3339 text and durations as nanoseconds
 // (event.duration, as ECS has it) or milliseconds (sip.pdd, sip.ring_time).
-import type { Endpoint, Transport } from "../core";
+import type { Endpoint, Transport } from "../core/records";
 
 export const EVENT_TYPES = [
   "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",

@@ -1,8 +1,7 @@
 // What the tracker reads of one SIP message: the core's record fields and the
 // spans it found, decoded to strings once. Nothing here parses SIP beyond
 // taking a URI out of a name-addr the core already delimited.
-import * as L from "../../assembly/layout";
-import type { Endpoint, SipMessage, Transport } from "../core";
+import type { Endpoint, SipMessage, Transport } from "../core/records";
 
 export interface Observed {
   timeUs: number;            // capture time, microseconds since the epoch
@@ -26,7 +25,7 @@ export interface Observed {
   xCid: string;
   sessionId: string;
   chargingVector: string;
-  problems: number;          // PROB_* bits
+  problems: number;          // PROBLEM bits (host/core/records.ts)
 }
 
 // The fields every message needs are read at once; the rest (only a new call,
@@ -41,14 +40,10 @@ class ObservedMessage implements Observed {
 
   constructor(private readonly m: SipMessage) {
     this.timeUs = m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
-    this.method = this.span(L.SPAN_METHOD).toUpperCase();
-    this.callId = this.span(L.SPAN_CALL_ID);
-    this.fromTag = this.span(L.SPAN_FROM_TAG);
-    this.toTag = this.span(L.SPAN_TO_TAG);
-  }
-
-  private span(which: number): string {
-    return this.m.has(which) ? this.m.text(which) : "";
+    this.method = m.method.toUpperCase();
+    this.callId = m.callId;
+    this.fromTag = m.fromTag;
+    this.toTag = m.toTag;
   }
 
   get src(): Endpoint { return this.m.src; }
@@ -59,15 +54,15 @@ class ObservedMessage implements Observed {
   get cseq(): number { return this.m.cseq; }
   get expires(): number { return this.m.expires; }
   get problems(): number { return this.m.problems; }
-  get reason(): string { return this.span(L.SPAN_REASON); }
-  get from(): string { return this.span(L.SPAN_FROM); }
-  get to(): string { return this.span(L.SPAN_TO); }
-  get contact(): string { return this.span(L.SPAN_CONTACT); }
-  get userAgent(): string { return this.span(L.SPAN_USER_AGENT); }
-  get reasonHeader(): string { return this.span(L.SPAN_REASON_HEADER); }
-  get xCid(): string { return this.span(L.SPAN_X_CID); }
-  get sessionId(): string { return this.span(L.SPAN_SESSION_ID); }
-  get chargingVector(): string { return this.span(L.SPAN_P_CHARGING_VECTOR); }
+  get reason(): string { return this.m.reason; }
+  get from(): string { return this.m.from; }
+  get to(): string { return this.m.to; }
+  get contact(): string { return this.m.contact; }
+  get userAgent(): string { return this.m.userAgent; }
+  get reasonHeader(): string { return this.m.reasonHeader; }
+  get xCid(): string { return this.m.xCid; }
+  get sessionId(): string { return this.m.sessionId; }
+  get chargingVector(): string { return this.m.chargingVector; }
 }
 
 export function observe(m: SipMessage): Observed {

@@ -2,7 +2,8 @@
 // (--no-events) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
-import { boundedNumber, UsageError } from "../config";
+import { boundedNumber } from "../bounds";
+import { UsageError } from "../exits";
 import { BoundedMap } from "./bounded";
 
 export interface RateLimits {
@@ -11,7 +12,6 @@ export interface RateLimits {
   perHour: number;
 }
 
-export const DEFAULT_RATE: RateLimits = { perSecond: 20, perMinute: 300, perHour: 3000 };
 // The types a source can provoke at will; calls and bindings are accounting and never limited.
 export const LIMITED_TYPES: ReadonlySet<EventType> = new Set(["parse-error", "msg-probe", "auth-failed", "other-ok", "other-failed", "other-timeout"]);
 const KEYS_HELD = 65536;

@@ -1,7 +1,8 @@
 // The tracker's timeouts and limits: defaults, allowed ranges, and the
 // `--call-timeout NAME=SECONDS` / `--call-limit NAME=N` parsing. docs/events.md
 // explains each one.
-import { boundedNumber, UsageError } from "../config";
+import { boundedNumber } from "../bounds";
+import { UsageError } from "../exits";
 
 export interface TrackerSettings {
   inviteSeconds: number;       // INVITE with no final response

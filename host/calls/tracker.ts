@@ -3,8 +3,7 @@
 // what happened as events (docs/events.md has the rules). Every timer runs on
 // capture time, so a replay at any speed gives the events live capture gives.
 // Every table has a limit; the oldest entry makes room and is counted.
-import type { Endpoint, Transport } from "../core";
-import * as L from "../../assembly/layout";
+import { PROBLEM, problemNames, type Endpoint, type Transport } from "../core/records";
 import { type Observed, uriOf, expiresParam } from "./message";
 import { TimerHeap, type Timed } from "./timers";
 import { BoundedMap } from "./bounded";
@@ -99,12 +98,6 @@ export interface TrackerCounters {
 }
 
 const CALL_METHODS = new Set(["INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "PRACK"]);
-const PROBLEM_NAMES: [number, string][] = [
-  [L.PROB_CLEN_BAD, "content-length-bad"], [L.PROB_CLEN_SHORT, "content-length-short"],
-  [L.PROB_NO_CALL_ID, "no-call-id"], [L.PROB_NO_CSEQ, "no-cseq"],
-  [L.PROB_HEADER_OVERFLOW, "header-overflow"], [L.PROB_TRUNCATED, "truncated"],
-  [L.PROB_URI_NOT_ASCII, "uri-not-ascii"], [L.PROB_STATUS_RANGE, "status-range"],
-];
 // User-Agent strings of well-known SIP scanners.
 const SCANNER = /friendly-scanner|sipvicious|sipcli|sundayddr|iwar|sip-scan|sipsak|smap|pplsip|vaxsipuseragent/i;
 const PROBES_REMEMBERED = 4096;
@@ -162,7 +155,7 @@ export class Tracker {
     this.advance(m.timeUs);
     this.messages++;
     if (m.problems !== 0) this.parseError(m);
-    if (m.callId === "" || (m.problems & L.PROB_NO_CSEQ) !== 0) return;
+    if (m.callId === "" || (m.problems & PROBLEM.noCseq) !== 0) return;
     if (m.isRequest && m.userAgent !== "" && SCANNER.test(m.userAgent)) this.probe(m);
     if (CALL_METHODS.has(m.method) || this.calls.has(m.callId)) this.callMessage(m);
     else if (m.isRequest) this.otherRequest(m);
@@ -615,7 +608,7 @@ export class Tracker {
   // ---------------------------------------------------------------- everything else
 
   private parseError(m: Observed): void {
-    const problems = PROBLEM_NAMES.filter(([bit]) => (m.problems & bit) !== 0).map(([, name]) => name);
+    const problems = problemNames(m.problems);
     const party = m.isRequest ? partyOfRequest(m) : partyOfResponse(m);
     const sip: NonNullable<SipEvent["sip"]> = { problems };
     if (m.method) sip.request = { method: m.method };

@@ -1,7 +1,7 @@
 // From s-expressions to a checked filter tree: every function name, argument
 // count and argument type is checked here, and every regular expression is
 // compiled to its automaton, so a filter that gets past this step runs.
-import { HEADER_NAMES, HEADER_COMPACT } from "../../assembly/layout";
+import { INDEXED_HEADERS, INDEXED_HEADERS_COMPACT } from "../core/records";
 import { FilterError, Locator, suggestion, type Position } from "./errors";
 import { describe, type Node, type StringNode } from "./syntax";
 import { parseRegex, RegexSyntaxError } from "./regex";
@@ -150,9 +150,9 @@ export function analyze(node: Node | undefined, source: string): Filter {
 // The tokenizer's id for a header name, long or compact form, any case.
 export function headerId(name: string): number {
   const lower = name.toLowerCase();
-  const long = HEADER_NAMES.indexOf(lower);
+  const long = INDEXED_HEADERS.indexOf(lower);
   if (long > 0) return long;
-  const compact = lower.length === 1 ? HEADER_COMPACT.indexOf(lower) : -1;
+  const compact = lower.length === 1 ? INDEXED_HEADERS_COMPACT.indexOf(lower) : -1;
   return compact > 0 ? compact : 0;
 }
 

@@ -17,11 +17,9 @@ export function compileFilter(source: string): CompiledFilter {
   return { filter, program: assemble(filter) };
 }
 
-// The program for `--filter EXPR` or `--filter-file FILE`; undefined for neither.
+// The program for `--filter EXPR` or `--filter-file FILE` (the configuration
+// refuses both at once); undefined for neither.
 export function filterFromOptions(expression?: string, file?: string): CompiledFilter | undefined {
-  if (expression !== undefined && file !== undefined) {
-    throw new FilterError("give --filter or --filter-file, not both");
-  }
   if (file !== undefined) return compileFilterFile(file);
   if (expression !== undefined) return compileFilter(expression);
   return undefined;

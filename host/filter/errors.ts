@@ -1,5 +1,6 @@
 // Errors of the filter language. Every error names what failed, where (line:column
 // in the expression, both 1-based) and, when there is one, what to write instead.
+import { UsageError } from "../exits";
 
 export interface Position {
   offset: number; // UTF-16 index into the source
@@ -7,14 +8,14 @@ export interface Position {
   column: number;
 }
 
-export class FilterError extends Error {
+// A bad expression is bad usage: refused at start-up, exit 2.
+export class FilterError extends UsageError {
   constructor(
     readonly reason: string,
     readonly at?: Position,
     readonly hint?: string,
   ) {
     super(`filter: ${reason}${at ? ` at ${at.line}:${at.column}` : ""}${hint ? ` (${hint})` : ""}`);
-    this.name = "FilterError";
   }
 }
 

@@ -2,13 +2,13 @@
 // its own HEP packet with the standard chunks, so Homer and other collectors
 // take Siphon's messages. Over UDP one datagram per message; over TCP the
 // packets follow one another on a connection that is re-made with backoff.
-import { checkUrlPort } from "../config";
+import { checkUrlPort } from "../bounds";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket as TcpSocket } from "node:net";
-import type { MessageBatch, SipMessage } from "../core";
+import type { MessageBatch, SipMessage } from "../core/records";
 import { byDeadline, type Shortfall, type Sink } from "./sink";
 import type { Logger } from "../log";
-import { backoff } from "./mqtt";
+import { backoff } from "./backoff";
 import { maskUrlPasswords } from "../redact";
 
 export interface HepOptions {

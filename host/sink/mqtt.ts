@@ -10,10 +10,11 @@ import { maskUrlPasswords } from "../redact";
 import type { IClientOptions, MqttClient, Packet, IConnackPacket } from "mqtt";
 import { mqttLibrary } from "../lazy";
 import { readFileSync } from "node:fs";
-import type { MessageBatch } from "../core";
-import { byDeadline, type Shortfall, type Sink } from "./sink";
+import type { MessageBatch } from "../core/records";
+import { byDeadline, type LineSink, type Shortfall } from "./sink";
 import type { Logger } from "../log";
-import { DeliveryQueue, type Queued } from "./queue";
+import { DeliveryQueue, type PublishPrefix, type Queued } from "./queue";
+import { backoff } from "./backoff";
 
 export interface MqttOptions {
   url: string;
@@ -55,7 +56,7 @@ export interface MqttStats {
   mqtt_connected: number;       // 1 or 0
 }
 
-export interface MqttSink extends Sink {
+export interface MqttSink extends LineSink {
   stats(): MqttStats;
   connected(): boolean;
   // After close: what this output could not deliver, for the run's failure line; undefined when nothing.
@@ -67,8 +68,6 @@ export interface MqttSink extends Sink {
 // telemetry) above them, so an acknowledgement is never claimed by both.
 const OWN_IDS = 60000;
 const HIGH_WATER_BYTES = 8 << 20;   // bytes in the socket before we stop writing
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 30000;
 
 class UpperIdProvider {
   private next = OWN_IDS + 1;
@@ -265,8 +264,11 @@ export function mqttSink(o: MqttOptions): MqttSink {
 
   return {
     write(batch: MessageBatch) {
-      const dropped = queue.addBatch(batch.ndjsonView(), prefix);
-      stats.mqtt_queued += batch.count;
+      this.writeLines(batch.ndjsonView(), batch.count);
+    },
+    writeLines(lines: Uint8Array, count: number) {
+      const dropped = queue.addBatch(lines, prefix);
+      stats.mqtt_queued += count;
       if (dropped > 0) {
         if (stats.mqtt_dropped === 0) o.log.warn("mqtt: queue full; dropping the oldest envelopes", { broker: where, queue_messages: o.queueMessages, queue_bytes: o.queueBytes });
         stats.mqtt_dropped += dropped;
@@ -355,25 +357,12 @@ function readPem(file: string, option: string): Buffer {
   }
 }
 
-// Fixed header byte, then (after the remaining length) the topic and, at QoS 1,
-// room for the packet id; MQTT 5 adds an empty property list (§3.3.2.3).
-export interface PublishPrefix {
-  first: number;
-  afterLength: Buffer;   // topic length, topic, [packet id], [properties length]
-  idAt: number;          // offset of the packet id in afterLength, or -1
-}
-
 function publishPrefix(topic: Buffer, qos: 0 | 1, version: 4 | 5): PublishPrefix {
   const parts = [Buffer.from([topic.length >> 8, topic.length & 255]), topic];
   const idAt = qos === 1 ? 2 + topic.length : -1;
   if (qos === 1) parts.push(Buffer.from([0, 0]));
   if (version === 5) parts.push(Buffer.from([0]));
   return { first: 0x30 | (qos << 1), afterLength: Buffer.concat(parts), idAt };
-}
-
-export function backoff(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + random() * ceiling / 2);
 }
 
 function telemetry(o: MqttOptions, s: MqttStats, queue: DeliveryQueue): Record<string, number | string> {

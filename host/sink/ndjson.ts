@@ -3,7 +3,7 @@
 // and goes straight from the core's memory; to a pipe or terminal the batch is
 // copied and queued, and reading pauses while the queue is long. A write that
 // fails (a full disk, a reader gone) is reported once and the output takes
-// nothing more. The events' NDJSON (host/sink/events.ts) is written the same way.
+// nothing more. The events' NDJSON (host/calls/publish.ts) is written the same way.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
 import { byDeadline, type Failed, type Sink } from "./sink";
 import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits";

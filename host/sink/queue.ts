@@ -1,7 +1,14 @@
 // The MQTT sink's queue: whole encoded PUBLISH packets, as views into one
 // buffer per batch, bounded in messages and in bytes. When full, the oldest
 // go first (a sensor cares most about what is happening now) and are counted.
-import type { PublishPrefix } from "./mqtt";
+
+// Fixed header byte, then (after the remaining length) the topic and, at QoS 1,
+// room for the packet id; MQTT 5 adds an empty property list (§3.3.2.3).
+export interface PublishPrefix {
+  first: number;
+  afterLength: Buffer;   // topic length, topic, [packet id], [properties length]
+  idAt: number;          // offset of the packet id in afterLength, or -1
+}
 
 export interface Queued {
   buf: Buffer;     // the batch's packets

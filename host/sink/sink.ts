@@ -1,7 +1,10 @@
 // What every output is to the pipeline: it takes each batch of messages
 // synchronously, may ask the source to wait while it catches up, and flushes
-// on close. NDJSON, MQTT, HEP, the call tracker: each is one Sink.
-import type { MessageBatch } from "../core";
+// on close. NDJSON, MQTT, HEP: each is one Sink; the call tracker
+// (host/calls/publish.ts) is one too, and writes its events through
+// EventOutputs: an NDJSON file, an MQTT topic (a LineSink), PostgreSQL.
+import type { MessageBatch } from "../core/records";
+import type { SipEvent } from "../calls/events";
 
 export interface Sink {
   // Called once per batch; the batch's views are valid only during the call. Never
@@ -12,6 +15,22 @@ export interface Sink {
   // Flushes what is queued. Resolves by `deadline` (Date.now() milliseconds) at the
   // latest: what is still held then is given up, counted, and the connection closed.
   close(deadline: number): Promise<void>;
+}
+
+// An output that also takes newline-terminated lines that are not envelopes
+// (the tracker's events): `count` lines in `lines`, each one message.
+export interface LineSink extends Sink {
+  writeLines(lines: Uint8Array, count: number): void;
+}
+
+// Where the call tracker's events go: each event with its JSON, then a flush per batch.
+export interface EventOutput {
+  write(event: SipEvent, json: string): void;
+  flush(): void;                               // end of a batch
+  backlog(): Promise<void> | undefined;
+  close(deadline: number): Promise<void>;   // by the deadline at the latest (see Sink)
+  counters?(): Record<string, number>;
+  summary?(): string;                          // its part of the end-of-run summary
 }
 
 // What an output that delivers to a broker or collector could not deliver, for the run's failure line.

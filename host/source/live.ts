@@ -1,9 +1,10 @@
 // Live capture through libpcap, with the optional `cap` addon. One handle per interface, each
-// with its own link type; every packet goes to the FrameSink as it arrives. cap is loaded only
+// with its own link type; every packet goes to the FrameConsumer as it arrives. cap is loaded only
 // here, at run time, so the bundle runs (and replays files) on machines without it.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import type { FrameSink } from "./capture";
+import type { FrameConsumer } from "./frames";
+import { UsageError } from "../exits";
 
 // What we use of cap 0.2.1 (node_modules/cap/src/binding.cc).
 interface CapHandle {
@@ -23,9 +24,9 @@ export interface CapModule {
   Cap: { new (): CapHandle; deviceList(): Device[] };
 }
 
-/** Live capture could not start: the message says what to do. `usage` marks a bad argument. */
+/** Live capture could not start: the message says what to do. A bad argument is a UsageError. */
 export class LiveCaptureError extends Error {
-  constructor(message: string, readonly usage = false) {
+  constructor(message: string) {
     super(message);
     this.name = "LiveCaptureError";
   }
@@ -161,7 +162,7 @@ export class LiveCapture {
     const known = this.deviceNames();
     for (const name of options.interfaces) {
       if (known.length > 0 && !known.includes(name)) {
-        throw new LiveCaptureError(`-i ${name}: no such interface; libpcap can capture on: ${known.join(", ")}`, true);
+        throw new UsageError(`-i ${name}: no such interface; libpcap can capture on: ${known.join(", ")}`);
       }
     }
     for (const name of options.interfaces) this.openOne(name, options);
@@ -194,7 +195,7 @@ export class LiveCapture {
   /** Starts delivery: each packet goes to `sink` with the index of its interface, then the sink
    *  is told to copy it (cap reuses the buffer for the next packet). `onPackets` runs once
    *  after each burst the kernel handed over, the moment to push a batch through the core. */
-  start(sink: FrameSink, onPackets: () => void): void {
+  start(sink: FrameConsumer, onPackets: () => void): void {
     let scheduled = false;
     const afterBurst = (): void => {
       scheduled = false;
@@ -246,7 +247,7 @@ export class LiveCapture {
   }
 }
 
-function explainOpenFailure(name: string, filter: string, message: string): LiveCaptureError {
+function explainOpenFailure(name: string, filter: string, message: string): Error {
   if (/Operation not permitted|Permission denied|permission/i.test(message)) {
     const missing = /promisc/i.test(message) ? "CAP_NET_ADMIN (promiscuous mode)" : "CAP_NET_RAW";
     return new LiveCaptureError(`-i ${name}: capture not permitted (${message}): the process lacks ${missing}. ` +
@@ -254,13 +255,13 @@ function explainOpenFailure(name: string, filter: string, message: string): Live
       `or start as root with --user NAME to drop to NAME once the interfaces are open`);
   }
   if (/No such device/i.test(message)) {
-    return new LiveCaptureError(`-i ${name}: no such interface (${message})`, true);
+    return new UsageError(`-i ${name}: no such interface (${message})`);
   }
   if (/is not up|network is down/i.test(message)) {
     return new LiveCaptureError(`-i ${name}: the interface is down (${message}): bring it up (ip link set ${name} up)`);
   }
   if (filter && /can't parse|syntax|unknown|invalid|illegal|not supported|expression/i.test(message)) {
-    return new LiveCaptureError(`-f: libpcap refused the filter on ${name} (${message}): ${JSON.stringify(filter)}`, true);
+    return new UsageError(`-f: libpcap refused the filter on ${name} (${message}): ${JSON.stringify(filter)}`);
   }
   return new LiveCaptureError(`-i ${name}: libpcap could not open the interface: ${message}`);
 }

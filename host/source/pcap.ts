@@ -1,7 +1,7 @@
 // Classic libpcap files: a 24-byte file header, then 16-byte record headers each followed by the
 // captured bytes. The magic number tells the writer's byte order and whether the fraction of a
 // second is in microseconds or nanoseconds.
-import { CaptureError, MAX_RECORD_BYTES, type FrameSink, type UnitReader } from "./capture";
+import { CaptureError, MAX_RECORD_BYTES, type FrameConsumer, type UnitReader } from "./frames";
 
 // As read big-endian from the first four bytes of a file written by a big-endian machine.
 const MICROSECOND_MAGIC = 0xa1b2c3d4;
@@ -31,7 +31,7 @@ export class PcapReader implements UnitReader {
   private snaplen = 0;
   private linkType = 0;
 
-  constructor(private readonly name: string, private readonly sink: FrameSink) {}
+  constructor(private readonly name: string, private readonly sink: FrameConsumer) {}
 
   unitLength(view: DataView, start: number, available: number, offset: number): number {
     if (!this.headerRead) return FILE_HEADER_BYTES;

@@ -1,7 +1,7 @@
 // pcapng files (draft-ietf-opsawg-pcapng): a sequence of sections, each a Section Header Block
 // that sets the byte order, Interface Description Blocks that define the link type and clock of
 // each interface, and packet blocks that refer to an interface by its index within the section.
-import { CaptureError, MAX_RECORD_BYTES, type FrameSink, type UnitReader } from "./capture";
+import { CaptureError, MAX_RECORD_BYTES, type FrameConsumer, type UnitReader } from "./frames";
 
 const SECTION_HEADER = 0x0a0d0d0a;
 const INTERFACE_DESCRIPTION = 1;
@@ -99,7 +99,7 @@ export class PcapngReader implements UnitReader {
   private littleEndian = false;
   private interfaces: CaptureInterface[] = [];
 
-  constructor(private readonly name: string, private readonly sink: FrameSink) {}
+  constructor(private readonly name: string, private readonly sink: FrameConsumer) {}
 
   unitLength(view: DataView, start: number, available: number, offset: number): number {
     if (available < BLOCK_HEADER_BYTES) return BLOCK_HEADER_BYTES;

@@ -1,7 +1,7 @@
 // A call record from the event that finishes a call (call-end, call-attempt,
 // or auth-failed on an INVITE): everything the row holds is in that event, so
 // records can be written beside the sensor or later from its event stream.
-import { parseIsoTime, type SipEvent } from "../calls/events";
+import { parseIsoTime, type SipEvent } from "./events";
 
 export interface CallRecord {
   sensor: string;

@@ -5,12 +5,13 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { mqttLibrary } from "../lazy";
-import { cdrWriter, type CdrWriter } from "./postgres";
-import { parseEvent } from "./record";
+import { cdrWriter, type CdrWriter } from "../sink";
+import { parseEvent } from "../calls";
 import { maskUrlPasswords } from "../redact";
-import { boundedNumber, boundsOf, checkUrlPort, OPTIONS } from "../config";
-import { byDeadline } from "../sink/sink";
-import { exitCodeFor, failureLine, OutputError } from "../exits";
+import { boundsOf, defaultOf, optionSpec } from "./config";
+import { boundedNumber, checkUrlPort } from "../bounds";
+import { byDeadline } from "../sink";
+import { exitCodeFor, failureLine, OutputError, UsageError } from "../exits";
 
 export const CDR_HELP = `Usage:
   siphon cdr --events FILE|- --cdr URL            call records from an NDJSON event file (or stdin)
@@ -19,13 +20,11 @@ export const CDR_HELP = `Usage:
   --cdr URL       postgres://user[:password]@host[:port]/database[?table=NAME] (table default siphon_calls)
   --events        the event stream: a file written by 'siphon replay --events', '-' for stdin, or a topic
   --mqtt URL      read the events from this broker (mqtt://, mqtts://, ws://, wss://)
-  --flush-timeout SECONDS  how long PostgreSQL may take for the last rows at the end (default 10)
+  --flush-timeout SECONDS  how long PostgreSQL may take for the last rows at the end (default ${defaultOf("flush-timeout")})
 Rows are keyed by (sensor, call_id): the same events read twice leave the same rows. docs/cdr.md
 Exit codes: 0 done; 1 the events could not be read; 2 bad usage; 3 PostgreSQL could not be reached or did
 not take every record in time (README.md, "Exit codes").
 `;
-
-export class CdrUsageError extends Error {}
 
 interface Counts {
   lines: number;
@@ -39,7 +38,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
     ({ values } = parseArgs({ args, options: { events: { type: "string" }, cdr: { type: "string" }, mqtt: { type: "string" },
       "flush-timeout": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }));
   } catch (err) {
-    throw new CdrUsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")} (try 'siphon cdr --help')`);
   }
   if (values.help) {
     process.stdout.write(CDR_HELP);
@@ -47,14 +46,14 @@ export async function cdrCommand(args: string[]): Promise<number> {
   }
   const events = values.events as string | undefined;
   const url = values.cdr as string | undefined;
-  if (events === undefined || url === undefined) throw new CdrUsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
+  if (events === undefined || url === undefined) throw new UsageError("cdr needs --events FILE|-|TOPIC and --cdr URL (try 'siphon cdr --help')");
   if (values.mqtt !== undefined) checkBrokerUrl(values.mqtt as string);
   const flushTimeout = flushTimeoutOf(values["flush-timeout"] as string | undefined);
   let writer: CdrWriter;
   try {
     writer = cdrWriter({ url });
   } catch (err) {
-    throw new CdrUsageError((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const counts: Counts = { lines: 0, events: 0, notEvents: 0 };
   const take = (line: string): void => {
@@ -86,9 +85,8 @@ export async function cdrCommand(args: string[]): Promise<number> {
 
 // The run commands' --flush-timeout row: the same default and range.
 function flushTimeoutOf(text: string | undefined): number {
-  const row = OPTIONS.find((o) => o.name === "flush-timeout")!;
-  if (text === undefined) return row.default as number;
-  return boundedNumber(text, boundsOf(row), "--flush-timeout");
+  if (text === undefined) return defaultOf("flush-timeout");
+  return boundedNumber(text, boundsOf(optionSpec("flush-timeout")), "--flush-timeout");
 }
 
 // The writer's last rows within the flush timeout; a database that refuses or does not answer is the failure.
@@ -123,7 +121,7 @@ function checkBrokerUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
-    throw new CdrUsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883`);
+    throw new UsageError(`--mqtt: '${url}' is not a URL; use e.g. mqtt://127.0.0.1:1883`);
   }
   checkUrlPort(parsed, "--mqtt");
 }

@@ -2,27 +2,18 @@
 // its events through the blocklist and rate limits, then to every event
 // output (NDJSON file or stdout, MQTT topic, call records). Events are written
 // once per batch, so a busy capture costs a few writes per batch.
-import type { MessageBatch } from "../core";
-import { byDeadline, type Failed, type Sink } from "./sink";
-import { fileOutput, stdoutOutput, type ByteOutput } from "./ndjson";
+import type { MessageBatch } from "../core/records";
+import { byDeadline, type EventOutput, type Failed, type LineSink, type Sink } from "../sink/sink";
+import { fileOutput, stdoutOutput, type ByteOutput } from "../sink/ndjson";
 import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
-import { Tracker } from "../calls/tracker";
-import { observe } from "../calls/message";
-import type { SipEvent } from "../calls/events";
-import { EventGate, parseBlocklist, parseRate } from "../calls/ratelimit";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls/settings";
-import { cdrWriter } from "../cdr/postgres";
+import { Tracker } from "./tracker";
+import { observe } from "./message";
+import type { SipEvent } from "./events";
+import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
+import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
-
-export interface EventOutput {
-  write(event: SipEvent, json: string): void;
-  flush(): void;                               // end of a batch
-  backlog(): Promise<void> | undefined;
-  close(deadline: number): Promise<void>;   // by the deadline at the latest (host/sink/sink.ts)
-  counters?(): Record<string, number>;
-  summary?(): string;                          // its part of the end-of-run summary
-}
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -98,7 +89,7 @@ function linesInBlocks(out: ByteOutput): EventOutput {
   };
 }
 
-// The call records' writer (host/cdr/postgres.ts) within the flush deadline: a
+// The call records' writer (host/sink/postgres.ts) within the flush deadline: a
 // database that refuses, or does not answer in time, is reported as this output's failure.
 function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutput {
   return {
@@ -121,9 +112,9 @@ function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutp
 }
 
 // Events on an MQTT topic through the MQTT sink (host/sink/mqtt.ts), which
-// takes NDJSON batches: each event is one PUBLISH, queued and retried as
+// takes NDJSON lines: each event is one PUBLISH, queued and retried as
 // envelopes are.
-export function mqttEvents(publisher: Sink): EventOutput {
+export function mqttEvents(publisher: LineSink): EventOutput {
   let pending: string[] = [];
   return {
     write(_event, json) {
@@ -134,12 +125,7 @@ export function mqttEvents(publisher: Sink): EventOutput {
       const lines = Buffer.from(pending.join("\n") + "\n");
       const count = pending.length;
       pending = [];
-      publisher.write({
-        count,
-        ndjson: () => lines,
-        ndjsonView: () => lines,
-        message: () => { throw new Error("events: an event batch has no SIP messages"); },
-      });
+      publisher.writeLines(lines, count);
     },
     backlog: () => publisher.backlog(),
     close: (deadline) => publisher.close(deadline),
@@ -148,7 +134,7 @@ export function mqttEvents(publisher: Sink): EventOutput {
 
 export interface EventsConfig {
   events?: string;            // NDJSON file or '-'
-  eventsTopic?: string;       // needs publish
+  eventsTopic?: string;       // an MQTT topic, through publish
   blocked: string;            // --no-events
   rate: string;               // --event-rate
   timeouts?: string;          // --call-timeout
@@ -159,8 +145,9 @@ export interface EventsConfig {
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
-// `publish` opens an MQTT sink on a topic of the run's broker.
-export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic: string) => Sink): EventsSink | undefined {
+// `publish` opens an MQTT sink on a topic of the run's broker (the configuration
+// refuses --events-topic without --mqtt).
+export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic: string) => LineSink): EventsSink | undefined {
   if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
   let settings = defaultSettings();
   if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
@@ -168,10 +155,7 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish?: (topic
   const gate = new EventGate(parseBlocklist(c.blocked), parseRate(c.rate));
   const outputs: EventOutput[] = [];
   if (c.events !== undefined) outputs.push(ndjsonEvents(c.events, failed));
-  if (c.eventsTopic !== undefined) {
-    if (publish === undefined) throw new Error("--events-topic needs --mqtt URL: name the broker the events go to");
-    outputs.push(mqttEvents(publish(c.eventsTopic)));
-  }
+  if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));

@@ -3,13 +3,13 @@
 // at the end, the one way every run ends (host/exits.ts): the summary on
 // stderr, then one line naming what failed and what to do, and the exit code.
 import type { Registry } from "prom-client";
-import { UsageError, type Config } from "./config";
-import { createLogger, type Level, type Logger } from "./log";
+import type { Config } from "./config";
+import { createLogger, type Level, type Logger } from "../log";
 import { checkOutputs, openOutputs, type Outputs } from "./outputs";
-import { metricsRegistry, serveMetrics, type Health } from "./metrics";
+import { metricsRegistry, serveMetrics, type Health } from "../sink";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 import { summaryLine } from "./summary";
-import { exitCodeFor, failureLine, OutputError } from "./exits";
+import { EXIT_USAGE, exitCodeFor, exitCodeOf, failureLine, OutputError } from "../exits";
 
 export interface PipelineCounters {
   counters(): Record<string, number>;
@@ -109,7 +109,7 @@ export async function startService(config: Config, command: string): Promise<Ser
       if (server) registry = metricsRegistry([pipelineCounters, () => outputs().counters()]);
     },
     finish(failure, lines = []) {
-      if (failure instanceof UsageError) {
+      if (exitCodeOf(failure) === EXIT_USAGE) {
         signals.dispose();
         server?.close();
         throw failure;

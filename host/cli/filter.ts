@@ -4,11 +4,11 @@
 // Either takes --filter-file FILE in place of EXPR.
 import { parseArgs } from "node:util";
 import { Core } from "../core";
-import { readCapture } from "../source/capture";
-import { compileFilter, compileFilterFile, type CompiledFilter } from "./compile";
-import { FilterError } from "./errors";
-import { checkReport } from "./print";
-import { nothingDecodable } from "../replay";
+import { readCapture } from "../source";
+import { compileFilter, compileFilterFile, type CompiledFilter } from "../filter";
+import { FilterError } from "../filter";
+import { checkReport } from "../filter";
+import { nothingDecodable } from "./replay";
 
 export async function filterCommand(args: string[]): Promise<number> {
   const [subcommand, ...rest] = args;

@@ -2,17 +2,18 @@
 // no broker or collector is named, or with --out), MQTT, HEP; any together.
 // Also what the operator sees of them: counters, health, undelivered count.
 import { hostname } from "node:os";
-import { checkUrlPort, UsageError, type Config } from "./config";
-import type { Logger } from "./log";
-import { parseListenAddress, type Health } from "./metrics";
-import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
-import { mqttSink, type MqttSink, type MqttOptions } from "./sink/mqtt";
-import { hepSink, parseHepUrl, type HepSink } from "./sink/hep";
-import { allSinks, type Failed, type Shortfall, type Sink } from "./sink/sink";
-import { openEventsSink } from "./sink/events";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./calls/settings";
-import { parseRate } from "./calls/ratelimit";
-import { OutputError } from "./exits";
+import type { Config } from "./config";
+import { checkUrlPort } from "../bounds";
+import type { Logger } from "../log";
+import { parseListenAddress, type Health } from "../sink";
+import { ndjsonToFile, ndjsonToStdout } from "../sink";
+import { mqttSink, type MqttSink, type MqttOptions } from "../sink";
+import { hepSink, parseHepUrl, type HepSink } from "../sink";
+import { allSinks, type Failed, type Shortfall, type Sink } from "../sink";
+import { openEventsSink } from "../calls";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
+import { parseRate } from "../calls";
+import { OutputError, UsageError } from "../exits";
 
 export interface Outputs {
   sinks: Sink[];
@@ -34,7 +35,7 @@ export function checkOutputs(config: Config): void {
   if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
   applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
   applySettings(defaultSettings(), config.str("call-limit") ?? "", LIMITS, "--call-limit");
-  parseRate(config.str("event-rate") ?? "20,300,3000");
+  parseRate(config.str("event-rate"));
   const mqttUrl = config.str("mqtt");
   if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
   const hepUrl = config.str("hep");
@@ -82,7 +83,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     events: config.str("events"),
     eventsTopic: config.str("events-topic"),
     blocked: config.str("no-events") ?? "",
-    rate: config.str("event-rate") ?? "20,300,3000",
+    rate: config.str("event-rate"),
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
@@ -97,7 +98,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (mqttUrl !== undefined) {
     // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
     mqtt = usageErrors(() => mqttSink({
-      ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
+      ...mqttOptions(config.str("topic"), config.str("client-id") ?? defaultClientId()),
       statusTopic: config.str("status-topic"),
       telemetryTopic: config.str("telemetry-topic"),
       telemetryInterval: config.num("telemetry-interval"),

@@ -1,62 +1,40 @@
 // `siphon replay`: a capture file (or a pcap stream on stdin) through the core,
-// one NDJSON envelope per SIP message on stdout or --out. The summary and the
-// exit code are the service's (host/service.ts).
+// one NDJSON envelope per SIP message on stdout or --out. The run around it
+// (core, outputs, summary, exit code) is run.ts's.
 import { closeSync, openSync, readSync } from "node:fs";
-import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
-import { CaptureParser, readCapture } from "./source/capture";
-import { allSinks, type Sink } from "./sink/sink";
+import { CaptureParser, readCapture } from "../source";
 import { progressOnTerminal } from "./progress";
 import { Interrupted } from "./signals";
-import { NothingDecodable } from "./exits";
-import { linkTypeName } from "./source/live";
+import { NothingDecodable } from "../exits";
+import { linkTypeName } from "../source";
+import type { Outcome, Run } from "./run";
 
-export interface ReplayOptions {
-  input: string;
-  sensor: string;
-  agent: string;
-  progress: boolean;
-  filterProgram?: Uint8Array; // compiled by host/filter
-  streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
-  sinks: Sink[];              // the outputs (host/outputs.ts)
-  onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
-  onTrap?: (trap: CoreTrap) => void; // a frame the core trapped on, skipped (host/traps.ts)
-  stopRequested: () => string | undefined; // why the run should stop (a signal's name), once it should
-  stopped: Promise<void>;     // resolves then: waiting on a backed-up output ends
-  stop?: AbortSignal;         // ends reading a stream (stdin, a FIFO) even while it waits for data
-  deadline: () => number;     // when the outputs must have closed
-}
-
-export async function replay(options: ReplayOptions): Promise<void> {
-  const sink: Sink = allSinks(options.sinks);
-  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams,
-    onTrap: options.onTrap },
-    (batch: MessageBatch) => sink.write(batch));
-  options.onCore?.(core);
-  const progress = progressOnTerminal(process.stderr, options.progress);
+export async function replay(run: Run, input: string): Promise<Outcome> {
+  const { service } = run;
+  const reading = new AbortController();
+  service.onStop(() => reading.abort(new Interrupted(service.stopRequested() ?? "a signal")));
+  const { core, sink, end } = run.pipeline();
+  const progress = progressOnTerminal(process.stderr, !run.config.bool("no-progress"));
   let failure: unknown;
   try {
-    await readCapture(options.input, core, (bytesRead, totalBytes) => {
+    await readCapture(input, core, (bytesRead, totalBytes) => {
       progress.update(bytesRead, totalBytes, core.framesTaken);
       // A stream (tcpdump -U -w - | siphon replay -, or a FIFO) may pause for long: what
       // arrived goes out now, not when a batch fills. Regular files keep their large batches.
       if (totalBytes === undefined) core.flush();
-      const reason = options.stopRequested();
+      const reason = service.stopRequested();
       if (reason !== undefined) throw new Interrupted(reason);
       const backlog = sink.backlog();
-      return backlog && Promise.race([backlog, options.stopped]);
-    }, options.stop);
+      return backlog && Promise.race([backlog, service.stopped]);
+    }, reading.signal);
   } catch (err) {
     // A read that fails once a stop was asked for (stdin closed under it) is the stop, not the input.
-    const reason = options.stopRequested();
+    const reason = service.stopRequested();
     failure = reason === undefined ? err : new Interrupted(reason);
   }
-  // Everything read before a failure is still decoded and written.
-  core.flush();
   progress.done();
-  await sink.close(options.deadline());
-  if (failure) throw failure;
-  const undecodable = nothingDecodable(options.input, core.counters());
-  if (undecodable) throw undecodable;
+  await end();   // everything read before a failure is still decoded and written
+  return { failure: failure ?? nothingDecodable(input, core.counters()) };
 }
 
 // A capture whose every frame is of a link type the core does not decode gives

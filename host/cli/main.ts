@@ -1,22 +1,22 @@
-// The `siphon` command line.
-import { hostname } from "node:os";
+// The command line: the one place that knows of options, commands and exit
+// codes. Takes argv, the SIPHON_* environment and --config (config.ts: every
+// option, its type, range and default, stated once); gives a run. main.ts
+// dispatches the commands; run.ts is the skeleton replay (replay.ts) and
+// capture (capture.ts) share: source -> core -> outputs (outputs.ts opens them),
+// inside the service (service.ts: logger, stop signals, metrics, and the one way
+// every run ends: summary, failure line, exit code from host/exits.ts). `siphon
+// cdr` (cdr.ts) and `siphon filter` (filter.ts) are the other commands.
 import { replay } from "./replay";
-import { filterCommand } from "./filter/command";
-import { filterFromOptions } from "./filter/compile";
-import { FilterError } from "./filter/errors";
-import { cdrCommand, CdrUsageError } from "./cdr/command";
-import { loadConfig, optionsHelp, UsageError } from "./config";
-import { startService } from "./service";
-import { Interrupted } from "./signals";
+import { filterCommand } from "./filter";
+import { cdrCommand } from "./cdr";
+import { loadConfig, optionsHelp } from "./config";
 import { capture, listInterfaces } from "./capture";
-import { coreMemoryProblem, type StreamLimits } from "./core";
-import { maskUrlPasswords } from "./redact";
-import { trapDirectory, trapReporter } from "./traps";
-import { stdoutAbandoned } from "./sink/ndjson";
-import { EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STDOUT_CLOSED, EXIT_USAGE, OutputError } from "./exits";
+import { run } from "./run";
+import { maskUrlPasswords } from "../redact";
+import { stdoutAbandoned } from "../sink";
+import { EXIT_OK, EXIT_STDOUT_CLOSED, EXIT_USAGE, exitCodeOf, UsageError } from "../exits";
 
 declare const SIPHON_VERSION: string;
-const AGENT = `siphon/${SIPHON_VERSION}`;
 
 const HELP = `siphon ${SIPHON_VERSION}: a passive SIP sensor
 
@@ -81,33 +81,7 @@ async function runReplay(args: string[]): Promise<number> {
   if (config.positionals.length !== 1) {
     throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
-  const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
-  const streams = streamLimits(config);
-  const keepTraps = trapDirectory(config.str("keep-traps"));
-  const service = await startService(config, "replay");
-  const reading = new AbortController();
-  service.onStop(() => reading.abort(new Interrupted(service.stopRequested() ?? "a signal")));
-  let failure: unknown;
-  try {
-    await replay({
-      input: config.positionals[0],
-      sensor: config.str("sensor") ?? hostname(),
-      agent: AGENT,
-      progress: !config.bool("no-progress"),
-      filterProgram,
-      streams,
-      sinks: service.outputs().sinks,
-      onCore: service.attach,
-      onTrap: trapReporter(keepTraps, service.log),
-      stopRequested: service.stopRequested,
-      stopped: service.stopped,
-      deadline: service.deadline,
-      stop: reading.signal,
-    });
-  } catch (err) {
-    failure = err;
-  }
-  return service.finish(failure);
+  return run(config, "replay", (r) => replay(r, config.positionals[0]));
 }
 
 async function runCapture(args: string[]): Promise<number> {
@@ -123,58 +97,16 @@ async function runCapture(args: string[]): Promise<number> {
   if (config.positionals.length > 0) {
     throw new UsageError(`capture takes no file, got '${config.positionals[0]}' (to read a file: siphon replay FILE)`);
   }
-  const streams = streamLimits(config);
-  const keepTraps = trapDirectory(config.str("keep-traps"));
-  const service = await startService(config, "capture");
-  let failure: unknown;
-  let interfaces: string[] = [];
-  try {
-    const result = await capture({
-      // Read after capture has opened the interfaces and dropped root (--user).
-      get sinks() {
-        return service.outputs().sinks;
-      },
-      onCore: service.attach,
-      onTrap: trapReporter(keepTraps, service.log),
-      stopRequested: service.stopRequested,
-      deadline: service.deadline,
-      interfaces: config.list("interface"),
-      bpf: config.str("bpf"),
-      sipPorts: config.list("sip-port"),
-      snaplen: config.num("snaplen"),
-      bufferMb: config.num("buffer-mb"),
-      promisc: config.bool("promisc"),
-      user: config.str("user"),
-      sensor: config.str("sensor") ?? hostname(),
-      agent: AGENT,
-      filterProgram: filterFromOptions(config.str("filter"), config.str("filter-file"))?.program,
-      streams,
-    });
-    interfaces = result.interfaces;
-    failure = result.failure;
-  } catch (err) {
-    failure = err;
-  }
-  return service.finish(failure, interfaces);
-}
-
-// The core's table sizes, refused (exit 2) before anything starts when together
-// they need more memory than the core may have; each one alone is in range (config.ts).
-function streamLimits(config: ReturnType<typeof loadConfig>): StreamLimits {
-  const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
-    tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
-    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
-  const tooLarge = coreMemoryProblem(limits);
-  if (tooLarge !== undefined) throw new UsageError(tooLarge);
-  return limits;
-}
-
-// Each port is checked by its option row; at most two fit the core's configuration.
-function vxlanPorts(config: ReturnType<typeof loadConfig>): number[] | undefined {
-  const ports = config.list("vxlan-port").map(Number);
-  if (ports.length === 0) return undefined;
-  if (ports.length > 2) throw new UsageError(`--vxlan-port: ${ports.length} ports given; at most 2 are read`);
-  return ports;
+  return run(config, "capture", (r) => capture(r, {
+    interfaces: config.list("interface"),
+    bpf: config.str("bpf"),
+    sipPorts: config.list("sip-port"),
+    snaplen: config.num("snaplen"),
+    bufferMb: config.num("buffer-mb"),
+    promisc: config.bool("promisc"),
+    user: config.str("user"),
+    vxlanPorts: config.list("vxlan-port").map(Number),
+  }));
 }
 
 // A closed stdout outside a run's outputs (siphon --help | head -1): quietly, as other tools.
@@ -185,11 +117,6 @@ function quitQuietlyOnClosedPipe(): void {
     if (err.code === "EPIPE") process.exit(EXIT_STDOUT_CLOSED);
     throw err;
   });
-}
-
-function exitCodeOf(err: Error): number {
-  if (err instanceof UsageError || err instanceof FilterError || err instanceof CdrUsageError) return EXIT_USAGE;
-  return err instanceof OutputError ? EXIT_OUTPUT : EXIT_INPUT;
 }
 
 // The run is over and reported: end once stdout and stderr have taken what was written,

@@ -1,6 +1,6 @@
 // Capture files and streams: sniffs pcap or pcapng from the first bytes, cuts the byte stream into
 // whole units (file header, packet record, pcapng block) whatever the chunking, and hands each to
-// the format's reader. Frames go to a FrameSink synchronously, as views into our buffers.
+// the format's reader. Frames go to a FrameConsumer synchronously, as views into our buffers.
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
@@ -8,40 +8,8 @@ import { isatty, ReadStream } from "node:tty";
 import type { Readable } from "node:stream";
 import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
+import { CaptureError, type FrameConsumer, type UnitReader } from "./frames";
 
-export interface FrameSink {
-  // Called once per packet record, synchronously. `data` is a view into the reader's buffer,
-  // valid until the sink's release() is called (or, for a sink without release(), until frame()
-  // returns); the sink copies what it needs. No per-frame allocation in the readers: pass numbers,
-  // not objects.
-  frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
-        tsSec: number, tsNsec: number, iface: number): void;
-  // The buffers behind the frames passed so far are about to be reused: copy them now. Lets a
-  // sink copy a run of frames from one buffer in a single move instead of one per frame.
-  release?(): void;
-}
-
-export class CaptureError extends Error {
-  constructor(public file: string, public offset: number, what: string) {
-    super(`${file}: ${what} at byte ${offset}`);
-    this.name = "CaptureError";
-  }
-}
-
-/** One format's walk over its units. CaptureParser guarantees a unit is whole before readUnit. */
-export interface UnitReader {
-  /** Bytes the unit at `start` occupies; or, when `available` is too short to tell, the bytes
-   *  needed to tell (always more than `available`). Throws CaptureError on an impossible length. */
-  unitLength(view: DataView, start: number, available: number, offset: number): number;
-  /** Reads the whole unit of `length` bytes at `start`, which is byte `offset` of the input. */
-  readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void;
-  /** What the unit at `start` is, for a truncation message ("packet record"). */
-  unitName(view: DataView, start: number, available: number): string;
-}
-
-/** No record or block we accept is larger: a length beyond it means the file is corrupt, and
- *  refusing it avoids a huge allocation. Every sane snaplen (libpcap's maximum is 262144) fits. */
-export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 const MAGIC_BYTES = 4;
 const INITIAL_CARRY_BYTES = 64 * 1024;
@@ -55,7 +23,7 @@ export class CaptureParser {
   private carryView = new DataView(this.carryBytes.buffer);
   private carryLength = 0;
 
-  constructor(private readonly name: string, private readonly sink: FrameSink) {}
+  constructor(private readonly name: string, private readonly sink: FrameConsumer) {}
 
   get bytesConsumed(): number {
     return this.consumed;
@@ -165,7 +133,7 @@ export type ChunkHook = (bytesRead: number, totalBytes: number | undefined) => v
  *  running (outputs deliver, signals are handled) while it waits. */
 export async function readCapture(
   path: string,
-  sink: FrameSink,
+  sink: FrameConsumer,
   onProgress?: ChunkHook,
   stop?: AbortSignal,
 ): Promise<void> {
@@ -185,7 +153,7 @@ export async function readCapture(
 export async function readCaptureStream(
   name: string,
   stream: Readable,
-  sink: FrameSink,
+  sink: FrameConsumer,
   onProgress?: ChunkHook,
   stop?: AbortSignal,
 ): Promise<void> {
@@ -213,7 +181,7 @@ export async function readCaptureStream(
 async function readCaptureFile(
   path: string,
   file: FileHandle,
-  sink: FrameSink,
+  sink: FrameConsumer,
   onProgress?: ChunkHook,
 ): Promise<void> {
   const totalBytes = (await file.stat()).size;

@@ -1,16 +1,14 @@
 // `siphon capture -i IFACE`: live packets through the same core and sinks as replay, until
 // SIGINT or SIGTERM (or an output failure); then the last batch is flushed, and the
-// interfaces' drop counters go with the run's summary (host/service.ts).
+// interfaces' drop counters go with the run's summary. The run around it is run.ts's.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Core, type CoreTrap, type MessageBatch, type StreamLimits } from "./core";
-import { UsageError } from "./config";
-import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./source/bpf";
+import { NothingDecodable, UsageError } from "../exits";
+import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source";
 import {
   immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
-} from "./source/live";
-import { allSinks, type Sink } from "./sink/sink";
-import { NothingDecodable } from "./exits";
+} from "../source";
+import type { Outcome, Run } from "./run";
 
 export interface CaptureOptions {
   interfaces: string[];
@@ -20,20 +18,7 @@ export interface CaptureOptions {
   bufferMb: number;
   promisc: boolean;
   user?: string;
-  sensor: string;
-  agent: string;
-  filterProgram?: Uint8Array; // compiled by host/filter
-  streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
-  sinks: Sink[];              // the outputs (host/outputs.ts)
-  onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
-  onTrap?: (trap: CoreTrap) => void; // a frame the core trapped on, skipped (host/traps.ts)
-  stopRequested: () => string | undefined; // why the run should stop (a signal's name), once it should
-  deadline: () => number;     // when the outputs must have closed
-}
-
-export interface CaptureResult {
-  interfaces: string[];       // one line per interface: packets, drops
-  failure?: Error;            // every packet was of a link type siphon does not decode
+  vxlanPorts: number[];  // --vxlan-port, for the built filter (none: the default)
 }
 
 // On a stop, packets already in the kernel's buffer are read until the link has been quiet this
@@ -48,7 +33,7 @@ interface Account {
   gid: number;
 }
 
-export async function capture(options: CaptureOptions): Promise<CaptureResult> {
+export async function capture(run: Run, options: CaptureOptions): Promise<Outcome> {
   checkOptions(options);
   const account = options.user === undefined ? undefined : lookupAccount(options.user);
   const live = new LiveCapture(loadCap());
@@ -58,30 +43,26 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
   }
   const configured = {
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
-    vxlanPorts: options.streams?.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
+    vxlanPorts: options.vxlanPorts.length > 0 ? options.vxlanPorts : DEFAULT_VXLAN_PORTS,
     genevePorts: DEFAULT_GENEVE_PORTS,
   };
   const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
-  const opened = openOrExplain(live, { interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
+  const opened = live.open({ interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
     bufferBytes: options.bufferMb << 20,
     untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
 
-  const sink: Sink = allSinks(options.sinks);
-  const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams,
-    onTrap: options.onTrap },
-    (batch: MessageBatch) => sink.write(batch));
-  options.onCore?.(core);
+  // The outputs are opened here, after root was dropped (--user): files they create are the user's.
+  const { core, end } = run.pipeline();
   live.start(core, () => core.flush());
   announce(opened, bpf, options, account);
 
-  await stopRequest(options.stopRequested);
+  await stopRequest(run.service.stopRequested);
   await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
   const stats = live.close();
-  core.flush();
-  await sink.close(options.deadline());
-  return { interfaces: stats.map((s) => `siphon: ${interfaceSummary(s)}`), failure: nothingDecodable(stats, core.counters()) };
+  await end();
+  return { lines: stats.map((s) => `siphon: ${interfaceSummary(s)}`), failure: nothingDecodable(stats, core.counters()) };
 }
 
 // Interfaces whose every packet was of a link type the core does not decode gave nothing.
@@ -104,15 +85,6 @@ function checkOptions(options: CaptureOptions): void {
   if (repeated) throw new UsageError(`-i ${repeated} is given twice: every message would come out twice`);
   if (options.bpf !== undefined && options.sipPorts.length > 0) {
     throw new UsageError("--sip-port shapes the built filter, which -f replaces: put the ports in the -f filter");
-  }
-}
-
-function openOrExplain(live: LiveCapture, options: Parameters<LiveCapture["open"]>[0]): InterfaceStats[] {
-  try {
-    return live.open(options);
-  } catch (err) {
-    if (err instanceof LiveCaptureError && err.usage) throw new UsageError(err.message);
-    throw err;
   }
 }
 

@@ -5,7 +5,9 @@
 // add a row to OPTIONS (and, if it constrains others, a rule to checkOptions).
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
-import { maskUrlPasswords } from "./redact";
+import { maskUrlPasswords } from "../redact";
+import { UsageError } from "../exits";
+import { boundedNumber, type Bounds } from "../bounds";
 
 // "integer": a whole number (counts, bytes, ports, whole seconds); "number": a decimal
 // that may have a fraction. Both need `min`, `max` and `unit`: every number a user
@@ -30,19 +32,11 @@ export interface OptionSpec {
   multiple?: boolean;        // strings and integers: the flag may repeat; the environment and file give a comma-separated list
 }
 
-// The range one number must fall in: an option row's, or one field of a compound option.
-export interface Bounds {
-  type: "integer" | "number";
-  min: number;
-  max: number;
-  unit: string;
-}
-
 export const RUN_COMMANDS = ["replay", "capture"] as const;
 
-export class UsageError extends Error {}
-
-export const OPTIONS: OptionSpec[] = [
+// The table, its literal types kept so that an option's name is a type: reading one
+// that is not in the table (a typo), or as the wrong type, fails to compile.
+const OPTION_TABLE = [
   { name: "config", type: "string", arg: "FILE", group: "General", help: "read options from a JSON file (see docs/configuration.md)" },
   { name: "sensor", type: "string", arg: "NAME", group: "General", help: "the envelope's \"sensor\" field (default: this host's name)" },
   { name: "log-level", type: "string", arg: "LEVEL", group: "General", choices: ["debug", "info", "warn", "error"],
@@ -133,7 +127,23 @@ export const OPTIONS: OptionSpec[] = [
     help: "promiscuous mode (cap 0.2 always turns it on; see docs/capture.md)" },
   { name: "user", type: "string", arg: "NAME", group: "Live capture", commands: ["capture"],
     help: "once the interfaces are open, drop root and run as NAME (and its groups)" },
-];
+] as const satisfies readonly OptionSpec[];
+
+export const OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
+
+type Row = (typeof OPTION_TABLE)[number];
+export type OptionName = Row["name"];
+export type NumberOption = Extract<Row, { type: "integer" | "number" }>["name"];
+export type StringOption = Extract<Row, { type: "string" }>["name"];
+export type BooleanOption = Extract<Row, { type: "boolean" }>["name"];
+type DefaultedNumber = Extract<Row, { type: "integer" | "number"; default: number }>["name"];
+type DefaultedString = Extract<Row, { type: "string"; default: string }>["name"];
+
+// The default of a number option the table gives one to: for the stages (the core's
+// table sizes) that are also used without a command line, so they have the same default.
+export function defaultOf(name: DefaultedNumber): number {
+  return spec(name).default as number;
+}
 
 export type Source = "flag" | "env" | "file" | "default";
 
@@ -144,34 +154,36 @@ export class Config {
     private readonly values: Map<string, { value: Value; source: Source }>,
   ) {}
 
-  has(name: string): boolean {
+  has(name: OptionName): boolean {
     return this.values.has(spec(name).name);
   }
 
-  str(name: string): string | undefined {
+  // A string option's value; always a string for one the table gives a default.
+  str<N extends StringOption>(name: N): N extends DefaultedString ? string : string | undefined;
+  str(name: StringOption): string | undefined {
     const v = this.values.get(spec(name).name)?.value;
     return v === undefined ? undefined : String(v);
   }
 
-  num(name: string): number {
+  num(name: NumberOption): number {
     const v = this.values.get(spec(name).name)?.value;
     if (typeof v !== "number") throw new Error(`config: option --${name} has no number value`);
     return v;
   }
 
   // A `multiple` option's values, in the order given.
-  list(name: string): string[] {
-    const v = this.str(name);
-    return v === undefined ? [] : v.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  list(name: OptionName): string[] {
+    const v = this.values.get(spec(name).name)?.value;
+    return v === undefined ? [] : String(v).split(",").map((x) => x.trim()).filter((x) => x !== "");
   }
 
   // Set by the user (flag, environment or file), not a default.
-  given(name: string): boolean {
+  given(name: OptionName): boolean {
     const entry = this.values.get(spec(name).name);
     return entry !== undefined && entry.source !== "default";
   }
 
-  bool(name: string): boolean {
+  bool(name: BooleanOption): boolean {
     return this.values.get(spec(name).name)?.value === true;
   }
 
@@ -183,6 +195,11 @@ export class Config {
     }
     return out;
   }
+}
+
+// The table's row for an option.
+export function optionSpec(name: OptionName): OptionSpec {
+  return spec(name);
 }
 
 function spec(name: string): OptionSpec {
@@ -282,45 +299,12 @@ function convert(s: OptionSpec, raw: unknown, where: string, fromFile = false): 
   return value;
 }
 
+// A number option's range, from its row.
 export function boundsOf(s: OptionSpec): Bounds {
   if (s.type !== "integer" && s.type !== "number" || s.min === undefined || s.max === undefined || s.unit === undefined) {
     throw new Error(`config: option --${s.name} is not a number with min, max and unit in the table`);
   }
   return { type: s.type, min: s.min, max: s.max, unit: s.unit };
-}
-
-// "an integer from 0 to 1048576 (flows)": what a bounded value may be, for messages and --help.
-export function describeBounds(b: Bounds): string {
-  return `${b.type === "integer" ? "an integer" : "a number"} from ${b.min} to ${b.max} (${b.unit})`;
-}
-
-// Plain decimal only: "1e10", "0x10", " 5", "Infinity" are refused, not read as
-// JavaScript's Number() would read them (1e10 once wrapped in the core and spun forever).
-const INTEGER_TEXT = /^-?[0-9]+$/;
-const DECIMAL_TEXT = /^-?[0-9]+(\.[0-9]+)?$/;
-
-// A value a flag, the environment (text) or a config file (a JSON number, never a
-// string) gives: within `b`, or a UsageError that names the option, the value and the range.
-export function boundedNumber(raw: unknown, b: Bounds, where: string, fromFile = false): number {
-  const fail = (problem: string): never => {
-    const shown = typeof raw === "string" && !fromFile && /^\S+$/.test(raw) ? raw : JSON.stringify(raw) ?? String(raw);
-    throw new UsageError(`${where}: ${shown} ${problem}: ${describeBounds(b)}`);
-  };
-  let n: number;
-  if (typeof raw === "number") n = raw;
-  else if (typeof raw === "string" && !fromFile) {
-    if (!(b.type === "integer" ? INTEGER_TEXT : DECIMAL_TEXT).test(raw)) fail(`is not ${b.type === "integer" ? "an integer" : "a decimal number"}`);
-    n = Number(raw);
-  } else return fail(typeof raw === "string" ? "is a string, not a number (write it without quotes)" : "is not a number");
-  if (b.type === "integer" && !Number.isInteger(n)) fail("is not an integer");
-  if (!(n >= b.min && n <= b.max)) fail("is out of range");
-  return n;
-}
-
-// The port a URL option names, when it names one: the URL parser refuses
-// past 65535 and non-digits; 0 is no port to connect to.
-export function checkUrlPort(u: URL, option: string): void {
-  if (u.port !== "") boundedNumber(u.port, { type: "integer", min: 1, max: 65535, unit: "port" }, `${option} port`);
 }
 
 // A repeatable number option (--sip-port 5080 --sip-port 5090; "5080,5090" in the
@@ -336,11 +320,11 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => c.has("filter") && c.has("filter-file"), message: "give --filter or --filter-file, not both" },
   { when: (c) => c.has("mqtt-cert") !== c.has("mqtt-key"), message: "--mqtt-cert and --mqtt-key go together: give both or neither" },
   { when: (c) => c.has("password") && !c.has("username"), message: "--password needs --username" },
-  { when: (c) => !c.has("mqtt") && OPTIONS.some((o) => o.group === "MQTT output" && o.name !== "mqtt" && c.given(o.name)),
+  { when: (c) => !c.has("mqtt") && OPTION_TABLE.some((o) => o.group === "MQTT output" && o.name !== "mqtt" && c.given(o.name)),
     message: "MQTT options were given without --mqtt URL: name the broker or drop them" },
   { when: (c) => c.has("events-topic") && !c.has("mqtt"), message: "--events-topic needs --mqtt URL: name the broker the events go to" },
   { when: (c) => c.has("events-topic") && c.str("events-topic") === c.str("topic"), message: "--events-topic must differ from --topic" },
-  { when: (c) => !c.has("hep") && OPTIONS.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
+  { when: (c) => !c.has("hep") && OPTION_TABLE.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
     message: "HEP options were given without --hep URL: name the collector or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },

@@ -3,10 +3,11 @@
 // hot path); /healthz answers 200 while every broker is connected, else 503.
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
-import { promLibrary } from "./lazy";
-import type { Logger } from "./log";
-import { boundedNumber, UsageError } from "./config";
-import { OutputError } from "./exits";
+import { promLibrary } from "../lazy";
+import type { Logger } from "../log";
+import { boundedNumber } from "../bounds";
+import { UsageError } from "../exits";
+import { OutputError } from "../exits";
 
 export type CounterSource = () => Record<string, number>;
 

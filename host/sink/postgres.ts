@@ -4,12 +4,12 @@
 // the same capture rewrites the same rows instead of adding duplicates. A row
 // the database refuses for what it holds is logged, counted and skipped; only
 // a server that cannot be reached or used stops the writer.
-import { checkUrlPort } from "../config";
+import { checkUrlPort } from "../bounds";
 import { pgLibrary } from "../lazy";
 import { createLogger, type Logger } from "../log";
 import type { SipEvent } from "../calls/events";
-import type { EventOutput } from "../sink/events";
-import { RECORD_COLUMNS, recordOf, type CallRecord } from "./record";
+import type { EventOutput } from "./sink";
+import { RECORD_COLUMNS, recordOf, type CallRecord } from "../calls/cdr";
 
 export interface CdrOptions {
   url: string;            // postgres://user[:password]@host[:port]/database[?table=NAME]

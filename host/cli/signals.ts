@@ -2,7 +2,7 @@
 // deliver what they hold until --flush-timeout after it (every output's close
 // is bounded by that deadline); the run then ends as usual, reporting what
 // could not be delivered. A second signal ends the run at once.
-import type { Logger } from "./log";
+import type { Logger } from "../log";
 
 export class Interrupted extends Error {
   constructor(reason: string) {

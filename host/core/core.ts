@@ -1,12 +1,15 @@
-// The boundary to the WebAssembly core. This is the only host file that knows
-// the core's memory map (assembly/layout.ts); everything else sees typed
-// records. Frames are copied into a staging copy of the core's input region
+// The WebAssembly core's loader and its input side. With records.ts (the output
+// side) the only host code that knows the core's memory map (assembly/layout.ts);
+// everything else sees typed records. Frames are copied into a staging copy of the core's input region
 // (kept so that a trap cannot lose them), then into the core, and pushed in
 // batches: one call into the core per batch, never per packet.
-import * as L from "../assembly/layout";
-import simdWasm from "../build/core.simd.wasm";
-import scalarWasm from "../build/core.scalar.wasm";
-import type { FrameSink } from "./source/capture";
+import * as L from "../../assembly/layout";
+import simdWasm from "../../build/core.simd.wasm";
+import scalarWasm from "../../build/core.scalar.wasm";
+import type { FrameConsumer } from "../source/frames";
+import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
+import { defaultOf } from "../cli/config";
+import { ResultBatch, type BatchHandler } from "./records";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
@@ -36,16 +39,18 @@ export interface CoreOptions {
   maxFrames?: number;          // frames per batch
   filterProgram?: Uint8Array;  // compiled by host/filter
   build?: "simd" | "scalar";   // default: simd where the engine validates it
-  tcpFlows?: number;           // TCP connections followed at once (default 65536, 0 frames each segment alone)
-  tcpBuffers?: number;         // stream buffers for partial messages (default 256)
+  // The table sizes and timeouts: when left out, the command line's defaults
+  // (host/cli/config.ts), so a core made without them is sized as a run's is.
+  tcpFlows?: number;           // TCP connections followed at once (0 frames each segment alone)
+  tcpBuffers?: number;         // stream buffers for partial messages
   tcpBufferBytes?: number;     // bytes of one stream buffer (default 192 KiB: messages up to 128 KiB)
-  tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept (default 300)
-  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one (default 5)
-  maxBody?: number;            // bytes a Content-Length on a stream may claim (default 262144)
-  defragSlots?: number;        // IP datagrams in reassembly at once (default 64, 0 turns it off)
-  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments (default 30)
-  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default [4789])
-  genevePort?: number;         // UDP port read as Geneve (default 6081, 0 for none)
+  tcpIdle?: number;            // seconds of capture time a silent TCP flow is kept
+  tcpPartialIdle?: number;     // seconds of capture time a stream may hold a partial message without completing one
+  maxBody?: number;            // bytes a Content-Length on a stream may claim
+  defragSlots?: number;        // IP datagrams in reassembly at once (0 turns it off)
+  defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments
+  vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
+  genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
   onTrap?: (trap: CoreTrap) => void; // a frame made the core trap: it was skipped and the core built anew
   instantiate?: Instantiate;   // how the module becomes an instance; tests wrap it to make push() trap
 }
@@ -64,86 +69,9 @@ export function instantiateCore(module: WebAssembly.Module, imports: WebAssembly
   return new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
 }
 
-export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
-
-// The outermost tunnel a message arrived in: its IP endpoints, its type, and
-// the VNI, GRE key or ERSPAN session where the tunnel has one.
-export interface OuterTunnel {
-  src: string;
-  dst: string;
-  type: TunnelType;
-  id: number | undefined;
-  depth: number;               // tunnels around the message, 1 unless nested
-}
-
-// The TCP flow table's bounds, as the run commands' options give them.
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
 export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
   | "defragSlots" | "defragTimeout" | "vxlanPorts">;
-
-export type Transport = "udp" | "tcp" | "ws";
-
-export interface Endpoint {
-  ip: string;
-  port: number;
-}
-
-// One SIP message as the core found it. Header values are reached through
-// spans into `bytes` (offset, length); text() decodes one on demand.
-export class SipMessage {
-  constructor(
-    readonly bytes: Buffer,
-    readonly envelope: Buffer | undefined,
-    readonly id: string,
-    readonly timeSec: number,
-    readonly timeNsec: number,
-    readonly src: Endpoint,
-    readonly dst: Endpoint,
-    readonly transport: Transport,
-    readonly isRequest: boolean,
-    readonly status: number,
-    readonly cseq: number,
-    readonly expires: number,        // -1 when absent
-    readonly contentLength: number,  // -1 when absent
-    readonly headerCount: number,
-    readonly problems: number,       // PROB_* bits
-    private readonly spans: Uint32Array,
-    readonly outer: OuterTunnel | undefined,
-  ) {}
-
-  span(which: number): [offset: number, length: number] {
-    return [this.spans[which * 2], this.spans[which * 2 + 1]];
-  }
-
-  has(which: number): boolean {
-    return this.spans[which * 2 + 1] !== 0;
-  }
-
-  text(which: number): string {
-    const [offset, length] = this.span(which);
-    return this.bytes.toString("utf8", offset, offset + length);  // invalid UTF-8: U+FFFD, as the envelope
-  }
-
-  get method(): string {
-    return this.text(L.SPAN_METHOD);
-  }
-
-  get callId(): string {
-    return this.text(L.SPAN_CALL_ID);
-  }
-}
-
-// The results of one push, valid only during the handler call.
-export interface MessageBatch {
-  readonly count: number;
-  ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
-  ndjsonView(): Uint8Array;      // the same bytes in place: valid only during the handler call
-  // inPlace: the bytes are a view into the core's memory (valid only during the
-  // handler call) and the envelope is left out: no copy, for readers such as the call tracker.
-  message(i: number, inPlace?: boolean): SipMessage;
-}
-
-export type BatchHandler = (batch: MessageBatch) => void;
 
 export interface CoreExports {
   memory: WebAssembly.Memory;
@@ -158,6 +86,25 @@ export interface CoreExports {
   reassembledAddress(): number;
   reassembledLength(): number;
   loadFilter(length: number): number;
+}
+
+type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
+  | "maxBody" | "defragSlots" | "defragTimeout" | "vxlanPorts" | "genevePort">>;
+
+// Every size and timeout the core is configured with: the options', or the defaults.
+function sized(options: Omit<CoreOptions, "sensor" | "agent">): Sized {
+  return {
+    tcpFlows: options.tcpFlows ?? defaultOf("tcp-flows"),
+    tcpBuffers: options.tcpBuffers ?? defaultOf("tcp-buffers"),
+    tcpBufferBytes: options.tcpBufferBytes ?? TCP_BUFFER_BYTES,
+    tcpIdle: options.tcpIdle ?? defaultOf("tcp-idle"),
+    tcpPartialIdle: options.tcpPartialIdle ?? defaultOf("tcp-partial-idle"),
+    maxBody: options.maxBody ?? defaultOf("max-body"),
+    defragSlots: options.defragSlots ?? defaultOf("defrag-slots"),
+    defragTimeout: options.defragTimeout ?? defaultOf("defrag-timeout"),
+    vxlanPorts: options.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
+    genevePort: options.genevePort ?? DEFAULT_GENEVE_PORTS[0],
+  };
 }
 
 export function chooseBuild(requested?: "simd" | "scalar"): "simd" | "scalar" {
@@ -183,16 +130,17 @@ function outputRegions(inputBytes: number, tcpBufferBytes: number): { records: n
 // Each reservation is rounded up to 16 bytes in the core; the slack covers it.
 export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">): number {
   const inputBytes = options.inputBytes ?? INPUT_BYTES;
-  const tcpBufferBytes = Math.max(options.tcpBufferBytes ?? TCP_BUFFER_BYTES, TCP_TAIL_ROOM + 4096);
+  const size = sized(options);
+  const tcpBufferBytes = Math.max(size.tcpBufferBytes, TCP_TAIL_ROOM + 4096);
   const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
   const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
     + L.COUNTER_COUNT * 8 + Math.max(64, options.filterProgram?.length ?? 0);
-  const flows = options.tcpFlows ?? 65536;
-  const physicalBuffers = Math.max(options.tcpBuffers ?? 256, 1) * 2 + TCP_SPARE_BUFFERS;
+  const flows = size.tcpFlows;
+  const physicalBuffers = Math.max(size.tcpBuffers, 1) * 2 + TCP_SPARE_BUFFERS;
   const tcp = flows === 0 ? 0
     : flows * TCP_FLOW_BYTES + 2 ** Math.ceil(Math.log2(flows * 2)) * TCP_BUCKET_BYTES
       + physicalBuffers * (tcpBufferBytes + TCP_BUFFER_EXTRA);
-  const slots = Math.min(options.defragSlots ?? 64, DEFRAG_SLOTS_MAX);
+  const slots = Math.min(size.defragSlots, DEFRAG_SLOTS_MAX);
   const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
   return CORE_STATIC_BYTES + batch + tcp + defrag;
 }
@@ -202,22 +150,22 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
   const bytes = coreMemoryBytes(options);
   if (bytes <= CORE_MEMORY_BUDGET) return undefined;
   const mib = (n: number): string => `${Math.ceil(n / 2 ** 20)} MiB`;
+  const size = sized(options);
   return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
-    `(tcp-flows ${options.tcpFlows ?? 65536} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${options.tcpBuffers ?? 256} x 2 x ` +
-    `${options.tcpBufferBytes ?? TCP_BUFFER_BYTES} bytes, defrag-slots ${options.defragSlots ?? 64} x 64 KiB): lower them`;
+    `(tcp-flows ${size.tcpFlows} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${size.tcpBuffers} x 2 x ` +
+    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB): lower them`;
 }
 
-export class Core implements FrameSink, MessageBatch {
+export class Core implements FrameConsumer {
   readonly build: "simd" | "scalar";
   private readonly module: WebAssembly.Module;
   // The instance and what is known of its memory: replaced when the core traps.
   private exports!: CoreExports;
   private u8!: Uint8Array;
   private view!: DataView;
+  private batch!: ResultBatch;   // what handlers read of each push's results
   private inBytes!: number;
   private inIndex!: number;
-  private records!: number;
-  private outJson!: number;
   private countersAt!: number;
   private traps = 0;
   // The batch as the host wrote it, outside the core: a trap may have overwritten the core's copy.
@@ -234,7 +182,6 @@ export class Core implements FrameSink, MessageBatch {
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
   private runAt = 0;            // where runStart lands in the input region
-  count = 0;
 
   constructor(private readonly options: CoreOptions, private readonly onBatch: BatchHandler) {
     this.build = chooseBuild(options.build);
@@ -264,8 +211,7 @@ export class Core implements FrameSink, MessageBatch {
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
     this.inIndex = this.exports.region(L.R_IN_INDEX);
-    this.records = this.exports.region(L.R_OUT_RECORDS);
-    this.outJson = this.exports.region(L.R_OUT_JSON);
+    this.batch = new ResultBatch(this.u8, this.view, this.exports.region(L.R_OUT_RECORDS), this.exports.region(L.R_OUT_JSON));
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
   }
@@ -296,26 +242,26 @@ export class Core implements FrameSink, MessageBatch {
     if (sensor.length > L.CFG_SENSOR_MAX) throw new Error(`core: sensor name is ${sensor.length} bytes; at most ${L.CFG_SENSOR_MAX} fit`);
     if (agent.length > L.CFG_AGENT_MAX) throw new Error(`core: agent string is ${agent.length} bytes; at most ${L.CFG_AGENT_MAX} fit`);
     const put = (slot: number, value: number): void => view.setUint32(cfg + slot, value, true);
-    const tcpBufferBytes = options.tcpBufferBytes ?? TCP_BUFFER_BYTES;
-    const { records, jsonBytes } = outputRegions(this.inCapacity, tcpBufferBytes);
+    const size = sized(options);
+    const { records, jsonBytes } = outputRegions(this.inCapacity, size.tcpBufferBytes);
     put(L.CFG_IN_BYTES, this.inCapacity);
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
     put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
     put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
-    put(L.CFG_TCP_FLOWS, options.tcpFlows ?? 65536);
-    put(L.CFG_TCP_BUFFERS, options.tcpBuffers ?? 256);
-    put(L.CFG_TCP_BUFFER_BYTES, tcpBufferBytes);
-    put(L.CFG_TCP_IDLE, options.tcpIdle ?? 300);
-    put(L.CFG_TCP_PARTIAL_IDLE, options.tcpPartialIdle ?? 5);
-    put(L.CFG_MAX_BODY, options.maxBody ?? 262144);
-    put(L.CFG_DEFRAG_SLOTS, options.defragSlots ?? 64);
-    put(L.CFG_DEFRAG_TIMEOUT, options.defragTimeout ?? 30);
-    const vxlan = options.vxlanPorts ?? [4789];
+    put(L.CFG_TCP_FLOWS, size.tcpFlows);
+    put(L.CFG_TCP_BUFFERS, size.tcpBuffers);
+    put(L.CFG_TCP_BUFFER_BYTES, size.tcpBufferBytes);
+    put(L.CFG_TCP_IDLE, size.tcpIdle);
+    put(L.CFG_TCP_PARTIAL_IDLE, size.tcpPartialIdle);
+    put(L.CFG_MAX_BODY, size.maxBody);
+    put(L.CFG_DEFRAG_SLOTS, size.defragSlots);
+    put(L.CFG_DEFRAG_TIMEOUT, size.defragTimeout);
+    const vxlan = size.vxlanPorts;
     if (vxlan.length > 2) throw new Error(`core: ${vxlan.length} VXLAN ports given; at most 2 are read`);
     put(L.CFG_VXLAN_PORTS, ((vxlan[0] ?? 0) & 0xffff) | (((vxlan[1] ?? 0) & 0xffff) << 16));
-    put(L.CFG_GENEVE_PORT, options.genevePort ?? 6081);
+    put(L.CFG_GENEVE_PORT, size.genevePort);
     put(L.CFG_SENSOR_LEN, sensor.length);
     put(L.CFG_AGENT_LEN, agent.length);
     new Uint8Array(this.exports.memory.buffer).set(sensor, cfg + L.CFG_SENSOR);
@@ -384,13 +330,16 @@ export class Core implements FrameSink, MessageBatch {
         this.survive(err, done + Math.min(this.exports.currentFrame(), pending - 1));
         continue;
       }
-      this.count = this.exports.resultCount();
-      if (this.count > 0) this.onBatch(this);
+      const results = this.exports.resultCount();
+      if (results > 0) {
+        this.batch.open(results);
+        this.onBatch(this.batch);
+        this.batch.open(0);
+      }
       done += consumed;
     }
     this.frames = 0;
     this.cursor = 0;
-    this.count = 0;
   }
 
   // push() trapped (a WebAssembly RuntimeError, or abort() in the core) on frame
@@ -426,68 +375,6 @@ export class Core implements FrameSink, MessageBatch {
     };
   }
 
-  ndjson(): Buffer {
-    return Buffer.from(this.ndjsonView());
-  }
-
-  ndjsonView(): Uint8Array {
-    if (this.count === 0) return new Uint8Array(0);
-    const last = this.records + (this.count - 1) * L.REC_SIZE;
-    const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + this.view.getUint32(last + L.REC_JSON_LEN, true) + 1;
-    return this.u8.subarray(this.outJson, this.outJson + end);
-  }
-
-  message(i: number, inPlace = false): SipMessage {
-    const rec = this.records + i * L.REC_SIZE;
-    const v = this.view;
-    const u32 = (at: number): number => v.getUint32(rec + at, true);
-    const flags = u32(L.REC_FLAGS);
-    const ipv6 = (flags & L.REC_F_IPV6) !== 0;
-    const msgOff = u32(L.REC_MSG_ADDR);
-    const jsonLen = u32(L.REC_JSON_LEN);
-    const jsonOff = this.outJson + u32(L.REC_JSON_OFF);
-    return new SipMessage(
-      inPlace ? Buffer.from(this.u8.buffer, msgOff, u32(L.REC_MSG_LEN)) : Buffer.from(this.u8.subarray(msgOff, msgOff + u32(L.REC_MSG_LEN))),
-      jsonLen > 0 && !inPlace ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined,
-      v.getBigUint64(rec + L.REC_HASH, true).toString(16).padStart(16, "0"),
-      Number(v.getBigInt64(rec + L.REC_TS_SEC, true)),
-      u32(L.REC_TS_NSEC),
-      { ip: formatIp(this.u8, rec + L.REC_SRC_ADDR, ipv6), port: v.getUint16(rec + L.REC_SRC_PORT, true) },
-      { ip: formatIp(this.u8, rec + L.REC_DST_ADDR, ipv6), port: v.getUint16(rec + L.REC_DST_PORT, true) },
-      transportName(flags & L.TRANSPORT_MASK),
-      (flags & L.REC_F_REQUEST) !== 0,
-      u32(L.REC_STATUS),
-      u32(L.REC_CSEQ),
-      v.getInt32(rec + L.REC_EXPIRES, true),
-      v.getInt32(rec + L.REC_CLEN, true),
-      u32(L.REC_HEADER_COUNT),
-      u32(L.REC_PROBLEMS),
-      this.spansOf(rec),
-      this.outer(rec, flags),
-    );
-  }
-
-  private outer(rec: number, flags: number): OuterTunnel | undefined {
-    const type = this.view.getUint32(rec + L.REC_OUTER_TYPE, true);
-    if (type === L.TUNNEL_NONE) return undefined;
-    const ipv6 = (flags & L.REC_F_OUTER_IPV6) !== 0;
-    return {
-      src: formatIp(this.u8, rec + L.REC_OUTER_SRC, ipv6),
-      dst: formatIp(this.u8, rec + L.REC_OUTER_DST, ipv6),
-      type: L.TUNNEL_NAMES[type] as TunnelType,
-      id: (flags & L.REC_F_OUTER_ID) !== 0 ? this.view.getUint32(rec + L.REC_OUTER_ID, true) : undefined,
-      depth: this.view.getUint32(rec + L.REC_OUTER_DEPTH, true),
-    };
-  }
-
-  private spansOf(rec: number): Uint32Array {
-    const spans = new Uint32Array(L.SPAN_COUNT * 2);
-    const v = this.view;
-    for (let i = 0; i < L.SPAN_BASE_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS + i * 4, true);
-    for (let i = L.SPAN_BASE_COUNT * 2; i < L.SPAN_COUNT * 2; i++) spans[i] = v.getUint32(rec + L.REC_SPANS_MORE + (i - L.SPAN_BASE_COUNT * 2) * 4, true);
-    return spans;
-  }
-
   // The IP payload of the last datagram reassembled from fragments, copied; for
   // tests and diagnostics (call after flush(): the next push reuses its buffer).
   lastReassembled(): Uint8Array | undefined {
@@ -508,33 +395,6 @@ export class Core implements FrameSink, MessageBatch {
     out.core_traps = this.traps;
     return out;
   }
-}
-
-function transportName(t: number): Transport {
-  if (t === L.TRANSPORT_TCP) return "tcp";
-  if (t === L.TRANSPORT_WS) return "ws";
-  return "udp";
-}
-
-function formatIp(u8: Uint8Array, at: number, ipv6: boolean): string {
-  if (!ipv6) return `${u8[at]}.${u8[at + 1]}.${u8[at + 2]}.${u8[at + 3]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((u8[at + i] << 8) | u8[at + i + 1]).toString(16));
-  return compressIPv6(groups);
-}
-
-// RFC 5952 §4.2: the longest run of two or more zero groups becomes "::".
-function compressIPv6(groups: string[]): string {
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j > i ? j : i + 1;
-  }
-  if (bestAt < 0) return groups.join(":");
-  return `${groups.slice(0, bestAt).join(":")}::${groups.slice(bestAt + bestLen).join(":")}`;
 }
 
 // abort() in the core: a bug, survived like a trap.

@@ -1,11 +1,11 @@
-// What the operator sees of a trap in the core (host/core.ts survives it): a
+// What the operator sees of a trap in the core (host/core/core.ts survives it): a
 // warning log line and, with --keep-traps DIR, the frame that caused it in a
 // pcap file of its own, to attach to a bug report.
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "./config";
-import type { CoreTrap } from "./core";
-import type { Logger } from "./log";
+import { UsageError } from "../exits";
+import type { CoreTrap } from "../core";
+import type { Logger } from "../log";
 
 const PCAP_MAGIC_NSEC = 0xa1b23c4d; // classic pcap with nanosecond timestamps
 const SNAPLEN = 262144;

@@ -1,0 +1,86 @@
+// One run, as replay and capture both make it: the options that size the core
+// checked before anything starts (filter, tables, trap directory), the service
+// started (logger, outputs, stop signals, metrics), one core feeding every
+// output, the source read until it ends or is stopped, then the last batch
+// flushed, the outputs closed by the deadline, and the run ended the one way
+// service.ts ends every run (summary, failure line, exit code).
+import { hostname } from "node:os";
+import { Core, coreMemoryProblem, type StreamLimits } from "../core";
+import { allSinks, type Sink } from "../sink";
+import { filterFromOptions } from "../filter";
+import { UsageError } from "../exits";
+import type { Config } from "./config";
+import { startService, type Service } from "./service";
+import { trapDirectory, trapReporter } from "./traps";
+
+declare const SIPHON_VERSION: string;
+export const AGENT = `siphon/${SIPHON_VERSION}`;
+
+// What a command's source gets from the run.
+export interface Run {
+  config: Config;
+  service: Service;
+  // Makes the core and joins the outputs into one sink. Called once the source is
+  // ready: live capture opens the outputs only after it has dropped root.
+  pipeline(): Pipeline;
+}
+
+export interface Pipeline {
+  core: Core;
+  sink: Sink;                     // every output, as one
+  // Pushes what the core still holds and closes the outputs by the run's deadline.
+  end(): Promise<void>;
+}
+
+// How reading ended: a failure (or none), and lines for the summary (capture's interfaces).
+export interface Outcome {
+  failure?: unknown;
+  lines?: string[];
+}
+
+export async function run(config: Config, command: "replay" | "capture", read: (run: Run) => Promise<Outcome>): Promise<number> {
+  const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
+  const streams = streamLimits(config);
+  const keepTraps = trapDirectory(config.str("keep-traps"));
+  const service = await startService(config, command);
+  const pipeline = (): Pipeline => {
+    const sink = allSinks(service.outputs().sinks);
+    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, ...streams,
+      onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
+    service.attach(core);
+    return {
+      core,
+      sink,
+      async end() {
+        core.flush();
+        await sink.close(service.deadline());
+      },
+    };
+  };
+  let outcome: Outcome;
+  try {
+    outcome = await read({ config, service, pipeline });
+  } catch (err) {
+    outcome = { failure: err };
+  }
+  return service.finish(outcome.failure, outcome.lines);
+}
+
+// The core's table sizes, refused (exit 2) before anything starts when together
+// they need more memory than the core may have; each one alone is in range (config.ts).
+function streamLimits(config: Config): StreamLimits {
+  const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
+    tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
+    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
+  const tooLarge = coreMemoryProblem(limits);
+  if (tooLarge !== undefined) throw new UsageError(tooLarge);
+  return limits;
+}
+
+// Each port is checked by its option row; at most two fit the core's configuration.
+function vxlanPorts(config: Config): number[] | undefined {
+  const ports = config.list("vxlan-port").map(Number);
+  if (ports.length === 0) return undefined;
+  if (ports.length > 2) throw new UsageError(`--vxlan-port: ${ports.length} ports given; at most 2 are read`);
+  return ports;
+}

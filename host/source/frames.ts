@@ -1,0 +1,36 @@
+// What every source gives and what the readers share: the FrameConsumer that
+// takes each frame (the core, or a test's recorder), the error a damaged capture
+// raises, and the walk one file format makes over its units.
+export interface FrameConsumer {
+  // Called once per packet record, synchronously. `data` is a view into the reader's buffer,
+  // valid until the sink's release() is called (or, for a sink without release(), until frame()
+  // returns); the sink copies what it needs. No per-frame allocation in the readers: pass numbers,
+  // not objects.
+  frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
+        tsSec: number, tsNsec: number, iface: number): void;
+  // The buffers behind the frames passed so far are about to be reused: copy them now. Lets a
+  // sink copy a run of frames from one buffer in a single move instead of one per frame.
+  release?(): void;
+}
+
+export class CaptureError extends Error {
+  constructor(public file: string, public offset: number, what: string) {
+    super(`${file}: ${what} at byte ${offset}`);
+    this.name = "CaptureError";
+  }
+}
+
+/** One format's walk over its units. CaptureParser guarantees a unit is whole before readUnit. */
+export interface UnitReader {
+  /** Bytes the unit at `start` occupies; or, when `available` is too short to tell, the bytes
+   *  needed to tell (always more than `available`). Throws CaptureError on an impossible length. */
+  unitLength(view: DataView, start: number, available: number, offset: number): number;
+  /** Reads the whole unit of `length` bytes at `start`, which is byte `offset` of the input. */
+  readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void;
+  /** What the unit at `start` is, for a truncation message ("packet record"). */
+  unitName(view: DataView, start: number, available: number): string;
+}
+
+/** No record or block we accept is larger: a length beyond it means the file is corrupt, and
+ *  refusing it avoids a huge allocation. Every sane snaplen (libpcap's maximum is 262144) fits. */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
