@@ -13,6 +13,7 @@ import { openEventsSink } from "./sink/events";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./calls/settings";
 import { parseRate } from "./calls/ratelimit";
 import { OutputError } from "./exits";
+import { publishTopics } from "./topics";
 
 export interface Outputs {
   sinks: Sink[];
@@ -23,8 +24,15 @@ export interface Outputs {
   networked: boolean;      // a broker or collector is named (not NDJSON only)
 }
 
-export function defaultClientId(): string {
-  return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
+// The name in envelopes, events and topic templates: --sensor, else this host's.
+export function sensorOf(config: Config): string {
+  return config.str("sensor") ?? hostname();
+}
+
+// siphon-SENSOR (the host's name when --sensor is not given): stable across restarts,
+// and distinct for sensors that share a host and a broker.
+export function defaultClientId(sensor: string): string {
+  return `siphon-${sensor.replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
 // The outputs' addresses and the compound options' numbers, checked before
@@ -37,6 +45,7 @@ export function checkOutputs(config: Config): void {
   parseRate(config.str("event-rate") ?? "20,300,3000");
   const mqttUrl = config.str("mqtt");
   if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
+  publishTopics(config, sensorOf(config));
   const hepUrl = config.str("hep");
   if (hepUrl === undefined) return;
   try {
@@ -59,6 +68,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
   else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout(failed));
   const mqttUrl = config.str("mqtt");
+  const topics = publishTopics(config, sensorOf(config));
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
     url: checkedMqttUrl(mqttUrl ?? ""),
     topic,
@@ -80,16 +90,16 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   });
   const events = usageErrors(() => openEventsSink({
     events: config.str("events"),
-    eventsTopic: config.str("events-topic"),
+    eventsTopic: topics.events,
     blocked: config.str("no-events") ?? "",
     rate: config.str("event-rate") ?? "20,300,3000",
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
-    sensor: config.str("sensor") ?? hostname(),
+    sensor: sensorOf(config),
     log,
   }, failed, (topic) => {
-    const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`));
+    const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId(sensorOf(config))}-events`));
     delivering.push(sink);
     return sink;
   }));
@@ -97,9 +107,9 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (mqttUrl !== undefined) {
     // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
     mqtt = usageErrors(() => mqttSink({
-      ...mqttOptions(config.str("topic") ?? "siphon/sip", config.str("client-id") ?? defaultClientId()),
-      statusTopic: config.str("status-topic"),
-      telemetryTopic: config.str("telemetry-topic"),
+      ...mqttOptions(topics.topic, config.str("client-id") ?? defaultClientId(sensorOf(config))),
+      statusTopic: topics.status,
+      telemetryTopic: topics.telemetry,
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
       stop,

@@ -2,7 +2,7 @@
 // the sensor (`--topic 'sip/{sensor}'`), so many sensors share one broker and
 // a consumer takes them all with a wildcard (`siphon/+/events`); subscriptions
 // may join a shared subscription (`$share/GROUP/filter`, MQTT 5 §4.8.2).
-import { UsageError } from "./config";
+import { UsageError, type Config } from "./config";
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 const KNOWN = ["sensor"] as const;
@@ -55,4 +55,20 @@ export function sharedFilter(group: string, filter: string): string {
     throw new UsageError(`--share '${group}': a group name must be non-empty, without /, + or # (MQTT 5 §4.8.2)`);
   }
   return `$share/${group}/${filter}`;
+}
+
+export interface PublishTopics {
+  topic: string;
+  events?: string;
+  status?: string;
+  telemetry?: string;
+}
+
+// The run's topics, each option's template filled with the sensor's name.
+export function publishTopics(config: Config, sensor: string): PublishTopics {
+  const expand = (option: string): string | undefined => {
+    const template = config.str(option);
+    return template === undefined ? undefined : expandTopic(template, `--${option}`, { sensor });
+  };
+  return { topic: expand("topic") ?? "siphon/sip", events: expand("events-topic"), status: expand("status-topic"), telemetry: expand("telemetry-topic") };
 }
