@@ -148,14 +148,15 @@ async function main() {
   console.log(`\nmachine: ${cpu}, ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} at the end, node ${process.version}, ` +
     `${spawnSync("mosquitto", ["-h"], { encoding: "utf8" }).stdout.split("\n")[0]}`);
   console.log(`workload: ${sensorCount} sensors, each a ${messages}-message capture (generate.mjs --seed 1..${sensorCount}); ${events} events, ${expectedRows} call records\n`);
-  console.log("| consumers | sensors publish: s | msgs/s per sensor | msgs/s into the broker | CPU: each sensor / broker | consumers drain: s | events/s | CPU: each consumer / its PostgreSQL backends / broker | CPU µs per event: consumers / PostgreSQL / broker | commits in the drain |");
-  console.log("| ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | ---: |");
+  console.log("| consumers | sensors publish: s | msgs/s per sensor | msgs/s into the broker | CPU: each sensor / broker | CPU µs per message: sensors / broker | consumers drain: s | events/s | CPU: each consumer / its PostgreSQL backends / broker | CPU µs per event: consumers / PostgreSQL / broker | commits in the drain |");
+  console.log("| ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | ---: |");
   for (const r of results) {
     const p = r.publish;
     const d = r.drain;
     const total = p.messages.reduce((a, b) => a + b, 0);
     console.log(`| ${r.consumers} | ${p.seconds.toFixed(2)} | ${Math.round(total / sensorCount / p.seconds).toLocaleString("en-US")} | ` +
       `${Math.round(total / p.seconds).toLocaleString("en-US")} | ${p.sensorCpu.map((s) => pct(s, p.seconds)).join(", ")} / ${pct(p.brokerCpu, p.seconds)} | ` +
+      `${[p.sensorCpu.reduce((a, b) => a + b, 0), p.brokerCpu].map((s) => Math.round((s * 1e6) / total)).join(" / ")} | ` +
       `${d.seconds.toFixed(2)} | ${Math.round(events / d.seconds).toLocaleString("en-US")} | ` +
       `${d.consumerCpu.map((s) => pct(s, d.seconds)).join(", ")} / ${pct(d.backendCpu, d.seconds)} / ${pct(d.brokerCpu, d.seconds)} | ` +
       `${[d.consumerCpu.reduce((a, b) => a + b, 0), d.backendCpu, d.brokerCpu].map((s) => Math.round((s * 1e6) / events)).join(" / ")} | ${d.commits} |`);
