@@ -82,6 +82,7 @@ export async function cdrCommand(args: string[]): Promise<number> {
   };
   const failures: Error[] = [];
   let closing: OutputError | undefined;
+  let closed = false;
   try {
     if (broker !== undefined) {
       // A consumer whose database fails stops: what it did not acknowledge stays with the broker.
@@ -91,14 +92,17 @@ export async function cdrCommand(args: string[]): Promise<number> {
         process.once("SIGTERM", () => resolve());
       });
       await readTopic({ url: broker, topic: events, share, clientId, take, flushSoon: () => writer.flushSoon(), stopped,
-        drain: async () => { closing = await closeWithin(writer, url, flushTimeout); } });
+        drain: async () => {
+          closed = true;
+          closing = await closeWithin(writer, url, flushTimeout);
+        } });
     } else {
       await fromFile(events, writer, take);
     }
   } catch (err) {
     failures.push(err as Error);
   }
-  closing ??= await closeWithin(writer, url, flushTimeout);
+  if (!closed) closing = await closeWithin(writer, url, flushTimeout);
   if (closing) failures.push(closing);
   process.stderr.write(`siphon cdr: ${counts.events} events read, ${writer.summary()}` +
     `${counts.notEvents ? `, ${counts.notEvents} lines were not events` : ""}\n`);
