@@ -124,6 +124,7 @@ export async function readTopic(r: TopicReader): Promise<void> {
   accepting = false;
   await r.drain();
   acknowledgeReady();
-  // Forced: a broker that froze would never answer a DISCONNECT; the PUBACKs written before go out first.
+  // Forced: a broker that froze would never answer a DISCONNECT. A PUBACK the socket had not sent
+  // yet is lost with it; the broker delivers that message again, and its row is written the same.
   await client.endAsync(true);
 }
