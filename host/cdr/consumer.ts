@@ -51,22 +51,27 @@ export function subscriptionOf(topic: string, share: string | undefined): string
 export async function readTopic(r: TopicReader): Promise<void> {
   const subscription = subscriptionOf(r.topic, r.share);
   const where = maskUrlPasswords(r.url);
-  const unacked: Unacked[] = [];
+  let unacked: Unacked[] = [];   // from `head` on: a queue without a shift() per acknowledgement
+  let head = 0;
   let accepting = true;
   let flushQueued = false;
   let client: MqttClient | undefined;
 
   // PUBACKs go in the order the messages came (MQTT 5 §4.6), so a message waits for those before it.
   const acknowledgeReady = (): void => {
-    while (unacked.length > 0 && unacked[0].waiting === 0) {
-      const { stream, id } = unacked.shift() as Unacked;
+    while (head < unacked.length && unacked[head].waiting === 0) {
+      const { stream, id } = unacked[head++];
       // PUBACK with reason 0 and no properties: the two-byte form (MQTT 5 §3.4.2.1).
       if (stream === client?.stream && !stream.destroyed) stream.write(Buffer.from([0x40, 2, id >> 8, id & 255]));
+    }
+    if (head > 1024 && head * 2 > unacked.length) {
+      unacked = unacked.slice(head);
+      head = 0;
     }
   };
   const settle = (entry: Unacked) => (): void => {
     entry.waiting--;
-    if (entry === unacked[0]) acknowledgeReady();
+    if (entry === unacked[head]) acknowledgeReady();
   };
   const flushAfterBurst = (): void => {
     if (flushQueued) return;
