@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { postgres } from "./postgres";
+import { schemaSql } from "../host/cdr/postgres";
 import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
 
 const database = await postgres();
@@ -112,6 +113,29 @@ if (typeof database === "string") {
     assert.is(await outcome(), "answered");
     write([event("call-attempt", "cancelled", "2026-11-22T10:10:00.000000Z")]);
     assert.is(await outcome(), "cancelled", "a call that ended later replaces the row");
+  });
+
+  test("an INSERT rolled back by a deadlock or a serialization failure is tried again: every row, exit 0", async () => {
+    const name = table("deadlock");
+    const url = `${database.url}?table=${name}`;
+    await client.query(schemaSql(name));
+    // The first two INSERTs fail as a deadlock and as a serialization failure would, then they pass.
+    await client.query(`CREATE SEQUENCE ${name}_seq`);
+    await client.query(`CREATE FUNCTION ${name}_fail() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE n bigint := nextval('${name}_seq'); BEGIN
+      IF n = 1 THEN RAISE EXCEPTION 'deadlock for the test' USING ERRCODE = 'deadlock_detected'; END IF;
+      IF n = 2 THEN RAISE EXCEPTION 'serialization failure for the test' USING ERRCODE = 'serialization_failure'; END IF;
+      RETURN NEW; END $$`);
+    await client.query(`CREATE TRIGGER ${name}_fail BEFORE INSERT ON ${name} FOR EACH STATEMENT EXECUTE FUNCTION ${name}_fail()`);
+    try {
+      const run = siphon(["cdr", "--events", eventsFile, "--cdr", url]);
+      assert.is(run.status, 0, run.stderr);
+      assert.is(Number((await client.query(`SELECT last_value FROM ${name}_seq`)).rows[0].last_value) >= 3, true, "the failing INSERTs ran");
+      assert.equal(await rows(name), await rows(reference));
+    } finally {
+      await client.query(`DROP TABLE IF EXISTS ${name}`);
+      await client.query(`DROP FUNCTION IF EXISTS ${name}_fail()`);
+      await client.query(`DROP SEQUENCE IF EXISTS ${name}_seq`);
+    }
   });
 
   if (MOSQUITTO === undefined) {

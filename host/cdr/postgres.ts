@@ -44,6 +44,11 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 // error (connection, authentication, permissions, a missing database) is about
 // the server, and every later row would meet it too.
 const ROW_REFUSED = /^(22|23|54)[0-9A-Z]{3}$/;
+// A serialization failure (40001) or a deadlock (40P01) rolls back one INSERT and says nothing
+// of the rows or the server: consumers that share a stream, or one restarted while its old
+// INSERT still runs, may meet on the same keys. The INSERT is tried again, a few times.
+const RETRYABLE = /^40(001|P01)$/;
+const RETRIES = 5;
 const REFUSALS_LOGGED = 20;   // a flood of hostile calls is counted, not logged line by line
 const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the log
 
@@ -155,8 +160,13 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     return ready;
   };
 
-  const insert = async (rows: CallRecord[]): Promise<void> => {
-    await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+  const insert = async (rows: CallRecord[], attempt = 0): Promise<void> => {
+    try {
+      await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+    } catch (err) {
+      if (attempt >= RETRIES || !RETRYABLE.test(String((err as { code?: unknown }).code))) throw err;
+      return insert(rows, attempt + 1);
+    }
     written += rows.length;
   };
 
