@@ -67,7 +67,7 @@ export async function startBroker() {
   const child = spawn(mosquitto, ["-c", join(dir, "m.conf")], { stdio: "ignore" });
   await until("mosquitto to listen", () => listening(port));
   spawnSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(port), "-t", READY_TOPIC, "-r", "-q", "1", "-m", "ready"]);
-  return { port, url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { port, pid: child.pid, url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill() };
 }
 
 function timed(args, { stdout = "ignore" } = {}) {

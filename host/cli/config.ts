@@ -56,8 +56,9 @@ const OPTION_TABLE = [
     help: "write envelopes to FILE ('-': stdout); the default when no --mqtt or --hep is given is stdout" },
 
   { name: "mqtt", type: "string", arg: "URL", group: "MQTT output", help: "publish envelopes to a broker: mqtt://, mqtts://, ws:// or wss://host[:port]" },
-  { name: "topic", type: "string", arg: "TOPIC", default: "siphon/sip", group: "MQTT output", help: "the topic envelopes are published on" },
-  { name: "client-id", type: "string", arg: "ID", group: "MQTT output", help: "MQTT client id (default: siphon-HOSTNAME, stable across restarts)" },
+  { name: "topic", type: "string", arg: "TOPIC", default: "siphon/sip", group: "MQTT output",
+    help: "the topic envelopes are published on; {sensor} stands for the sensor's name, e.g. siphon/{sensor}/sip" },
+  { name: "client-id", type: "string", arg: "ID", group: "MQTT output", help: "MQTT client id (default: siphon-SENSOR, the --sensor name or this host's, stable across restarts)" },
   { name: "qos", type: "integer", arg: "N", default: 1, min: 0, max: 1, unit: "QoS level", group: "MQTT output", help: "0 (at most once) or 1 (at least once)" },
   { name: "mqtt-version", type: "integer", arg: "V", default: 4, min: 4, max: 5, unit: "protocol level", group: "MQTT output", help: "protocol: 4 (MQTT 3.1.1) or 5" },
   { name: "username", type: "string", arg: "USER", group: "MQTT output", help: "broker user name" },
@@ -73,8 +74,8 @@ const OPTION_TABLE = [
     help: "messages held while the broker is away; beyond it the oldest are dropped and counted" },
   { name: "queue-bytes", type: "integer", arg: "BYTES", default: 128 << 20, min: 1, max: 2 ** 34, unit: "bytes", group: "MQTT output", help: "the same bound in bytes" },
   { name: "status-topic", type: "string", arg: "TOPIC", group: "MQTT output",
-    help: "retained \"online\"/\"offline\" presence (offline is the last will)" },
-  { name: "telemetry-topic", type: "string", arg: "TOPIC", group: "MQTT output", help: "periodic JSON counters" },
+    help: "retained \"online\"/\"offline\" presence (offline is the last will); {sensor} as in --topic" },
+  { name: "telemetry-topic", type: "string", arg: "TOPIC", group: "MQTT output", help: "periodic JSON counters; {sensor} as in --topic" },
   { name: "telemetry-interval", type: "integer", arg: "SECONDS", default: 30, min: 1, max: 86400, unit: "seconds", group: "MQTT output", help: "how often telemetry is published" },
 
   { name: "hep", type: "string", arg: "URL", group: "HEP output", help: "send HEPv3 to a collector: udp://host:9060 or tcp://host:9061" },
@@ -83,7 +84,8 @@ const OPTION_TABLE = [
 
   { name: "events", type: "string", arg: "FILE", group: "Call events",
     help: "write call and registration events as NDJSON to FILE ('-': stdout, then envelopes go only to --out); docs/events.md" },
-  { name: "events-topic", type: "string", arg: "TOPIC", group: "Call events", help: "publish events on TOPIC of the --mqtt broker" },
+  { name: "events-topic", type: "string", arg: "TOPIC", group: "Call events",
+    help: "publish events on TOPIC of the --mqtt broker; {sensor} as in --topic, e.g. siphon/{sensor}/events" },
   { name: "no-events", type: "string", arg: "TYPES", group: "Call events", help: "event types not to report, e.g. msg-probe,other-ok" },
   { name: "event-rate", type: "string", arg: "S,M,H", default: "20,300,3000", group: "Call events",
     help: "per event type and source IP, at most S a second, M a minute, H an hour (0: no limit) of the types a source can provoke" },

@@ -14,6 +14,7 @@ import { openEventsSink } from "../calls";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
 import { parseRate } from "../calls";
 import { OutputError, UsageError } from "../exits";
+import { publishTopics } from "./topics";
 
 export interface Outputs {
   sinks: Sink[];
@@ -24,8 +25,15 @@ export interface Outputs {
   networked: boolean;      // a broker or collector is named (not NDJSON only)
 }
 
-export function defaultClientId(): string {
-  return `siphon-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
+// The name in envelopes, events and topic templates: --sensor, else this host's.
+export function sensorOf(config: Config): string {
+  return config.str("sensor") ?? hostname();
+}
+
+// siphon-SENSOR (the host's name when --sensor is not given): stable across restarts,
+// and distinct for sensors that share a host and a broker.
+export function defaultClientId(sensor: string): string {
+  return `siphon-${sensor.replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
 // The outputs' addresses and the compound options' numbers, checked before
@@ -36,6 +44,7 @@ export function checkOutputs(config: Config): void {
   applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
   applySettings(defaultSettings(), config.str("call-limit") ?? "", LIMITS, "--call-limit");
   parseRate(config.str("event-rate"));
+  publishTopics(config, sensorOf(config));
   const mqttUrl = config.str("mqtt");
   if (mqttUrl !== undefined) checkedMqttUrl(mqttUrl);
   const hepUrl = config.str("hep");
@@ -51,6 +60,7 @@ export function checkOutputs(config: Config): void {
 export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, failed: Failed,
   stop?: AbortSignal): Outputs {
   checkOutputs(config);
+  const topics = publishTopics(config, sensorOf(config));
   const sinks: Sink[] = [];
   const delivering: Array<MqttSink | HepSink> = [];
   let mqtt: MqttSink | undefined;
@@ -81,16 +91,16 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   });
   const events = usageErrors(() => openEventsSink({
     events: config.str("events"),
-    eventsTopic: config.str("events-topic"),
+    eventsTopic: topics.events,
     blocked: config.str("no-events") ?? "",
     rate: config.str("event-rate"),
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
-    sensor: config.str("sensor") ?? hostname(),
+    sensor: sensorOf(config),
     log,
   }, failed, (topic) => {
-    const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId()}-events`));
+    const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId(sensorOf(config))}-events`));
     delivering.push(sink);
     return sink;
   }));
@@ -98,9 +108,9 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   if (mqttUrl !== undefined) {
     // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
     mqtt = usageErrors(() => mqttSink({
-      ...mqttOptions(config.str("topic"), config.str("client-id") ?? defaultClientId()),
-      statusTopic: config.str("status-topic"),
-      telemetryTopic: config.str("telemetry-topic"),
+      ...mqttOptions(topics.topic, config.str("client-id") ?? defaultClientId(sensorOf(config))),
+      statusTopic: topics.status,
+      telemetryTopic: topics.telemetry,
       telemetryInterval: config.num("telemetry-interval"),
       telemetry: pipelineCounters,
       stop,

@@ -10,5 +10,5 @@ export { allSinks, byDeadline, type EventOutput, type Failed, type LineSink, typ
 export { ndjsonToFile, ndjsonToStdout, stdoutAbandoned } from "./ndjson";
 export { mqttSink, type MqttOptions, type MqttSink } from "./mqtt";
 export { hepSink, parseHepUrl, type HepSink } from "./hep";
-export { cdrWriter, type CdrWriter } from "./postgres";
+export { cdrWriter, schemaSql, type CdrWriter, type Committed } from "./postgres";
 export { metricsRegistry, parseListenAddress, serveMetrics, type Health } from "./metrics";

@@ -3,11 +3,14 @@
 // batch, in the background) and keyed by (sensor, call_id) so that a replay of
 // the same capture rewrites the same rows instead of adding duplicates. A row
 // the database refuses for what it holds is logged, counted and skipped; only
-// a server that cannot be reached or used stops the writer.
+// a server that cannot be reached or used stops the writer. A reader that
+// acknowledges its source only once a row is committed (siphon cdr on a topic)
+// passes a callback with each event; rows of one call that arrive out of order
+// (several consumers) are settled by end_time, not by arrival.
 import { checkUrlPort } from "../bounds";
 import { pgLibrary } from "../lazy";
 import { createLogger, type Logger } from "../log";
-import type { SipEvent } from "../calls/events";
+import { parseIsoTime, type SipEvent } from "../calls/events";
 import type { EventOutput } from "./sink";
 import { RECORD_COLUMNS, recordOf, type CallRecord } from "../calls/cdr";
 
@@ -17,9 +20,17 @@ export interface CdrOptions {
   flushMs?: number;       // a partial batch waits at most this long (default 1000)
   queueRows?: number;     // rows queued before the source is held back (default 20000)
   log?: Logger;           // where refused rows are reported (default: JSON lines on stderr)
+  failed?: (err: Error) => void; // the server cannot be reached or used: nothing more will be committed
 }
 
+// Called once the event's row is committed (or refused for what it holds, and skipped), or
+// at once for an event that makes no row; never when the server fails.
+export type Committed = () => void;
+
 export interface CdrWriter extends EventOutput {
+  write(event: SipEvent, json: string, committed?: Committed): void;
+  // Writes what is queued as soon as the INSERT in progress, if any, is done (group commit).
+  flushSoon(): void;
   written(): number;
   refused(): number;
   summary(): string;
@@ -33,6 +44,11 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 // error (connection, authentication, permissions, a missing database) is about
 // the server, and every later row would meet it too.
 const ROW_REFUSED = /^(22|23|54)[0-9A-Z]{3}$/;
+// A serialization failure (40001) or a deadlock (40P01) rolls back one INSERT and says nothing
+// of the rows or the server: consumers that share a stream, or one restarted while its old
+// INSERT still runs, may meet on the same keys. The INSERT is tried again, a few times.
+const RETRYABLE = /^40(001|P01)$/;
+const RETRIES = 5;
 const REFUSALS_LOGGED = 20;   // a flood of hostile calls is counted, not logged line by line
 const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the log
 
@@ -79,11 +95,26 @@ export function splitCdrUrl(url: string): { connectionString: string; table: str
   return { connectionString: parsed.toString(), table, where: `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}` };
 }
 
+// Two finishing events with one key are two calls that reused a Call-ID (the
+// first one's linger over, docs/events.md): the row of the one that ended last
+// stays, whichever arrives last, so consumers sharing a stream write what one
+// reader in capture order writes. Every finishing event has an end_time.
 function insertSql(table: string, rows: number): string {
   const width = RECORD_COLUMNS.length;
   const values = Array.from({ length: rows }, (_, r) => `(${RECORD_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(",")})`);
   const updates = RECORD_COLUMNS.filter((c) => c !== "sensor" && c !== "call_id").map((c) => `${c} = EXCLUDED.${c}`).join(", ");
-  return `INSERT INTO ${table} (${RECORD_COLUMNS.join(",")}) VALUES ${values.join(",")} ON CONFLICT (sensor, call_id) DO UPDATE SET ${updates}`;
+  return `INSERT INTO ${table} (${RECORD_COLUMNS.join(",")}) VALUES ${values.join(",")} ON CONFLICT (sensor, call_id) DO UPDATE SET ${updates} ` +
+    `WHERE ${table}.end_time IS NULL OR ${table}.end_time <= EXCLUDED.end_time`;
+}
+
+// The same rule inside one batch, where an INSERT may not touch a row twice.
+function endsLater(a: CallRecord, b: CallRecord): boolean {
+  return a.end_time === null || b.end_time === null || parseIsoTime(a.end_time) >= parseIsoTime(b.end_time);
+}
+
+interface Pending {
+  row: CallRecord;
+  committed?: Committed;
 }
 
 export function cdrWriter(options: CdrOptions): CdrWriter {
@@ -93,7 +124,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   const queueRows = options.queueRows ?? 20000;
   const client = new (pgLibrary().Client)({ connectionString });
   let ready: Promise<void> | undefined;
-  let queue: CallRecord[] = [];
+  let queue: Pending[] = [];
   let written = 0;
   let refused = 0;
   const log = options.log ?? createLogger({ level: "warn" });
@@ -120,6 +151,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     if (failure) return;
     failure = explain(err);
     log.error(`${failure.message}; no further call records are written in this run`);
+    options.failed?.(failure);
   };
   client.on("error", fail);
 
@@ -128,8 +160,13 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     return ready;
   };
 
-  const insert = async (rows: CallRecord[]): Promise<void> => {
-    await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+  const insert = async (rows: CallRecord[], attempt = 0): Promise<void> => {
+    try {
+      await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+    } catch (err) {
+      if (attempt >= RETRIES || !RETRYABLE.test(String((err as { code?: unknown }).code))) throw err;
+      return insert(rows, attempt + 1);
+    }
     written += rows.length;
   };
 
@@ -147,11 +184,17 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     }
   };
 
-  // Rows of one batch with the same key would make one INSERT touch a row twice; the last wins.
-  const writeBatch = async (rows: CallRecord[]): Promise<void> => {
-    const byKey = new Map(rows.map((r) => [`${r.sensor}\n${r.call_id}`, r]));
+  // Rows of one batch with the same key would make one INSERT touch a row twice: the one that ended last stays.
+  const writeBatch = async (batch: Pending[]): Promise<void> => {
+    const byKey = new Map<string, CallRecord>();
+    for (const { row } of batch) {
+      const key = `${row.sensor}\n${row.call_id}`;
+      const held = byKey.get(key);
+      if (held === undefined || endsLater(row, held)) byKey.set(key, row);
+    }
     await connect();
     await insertAround([...byKey.values()]);
+    for (const { committed } of batch) committed?.();
   };
 
   const flush = (): void => {
@@ -169,14 +212,25 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     }
   };
 
+  let soon = false;
+  const flushSoon = (): void => {
+    if (soon) return;
+    soon = true;
+    running = running.then(() => {
+      soon = false;
+      flush();
+    });
+  };
+
   return {
     table,
+    flushSoon,
     written: () => written,
     refused: () => refused,
-    write(event: SipEvent) {
+    write(event: SipEvent, _json: string, committed?: Committed) {
       const record = recordOf(event);
-      if (record === undefined) return;
-      queue.push(record);
+      if (record === undefined) return committed?.();
+      queue.push({ row: record, committed });
       if (queue.length >= batchRows) flush();
       else timer ??= setTimeout(flush, flushMs);
     },
