@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { postgres } from "./postgres";
-import { schemaSql } from "../host/sink/postgres";
+import { cdrWriter, schemaSql } from "../host/sink/postgres";
+import { parseEvent } from "../host/calls";
 import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
 
 const database = await postgres();
@@ -118,6 +119,26 @@ if (typeof database === "string") {
     assert.is(await outcome(), "answered");
     write([event("call-attempt", "cancelled", "2026-11-22T10:10:00.000000Z")]);
     assert.is(await outcome(), "cancelled", "a call that ended later replaces the row");
+  });
+
+  test("writers that start at once on a table not made yet: each one creates it or waits, none fails", async () => {
+    const attempt = (id: string): string => JSON.stringify({
+      "@timestamp": "2026-11-22T10:00:02.000000Z", event: { type: "call-attempt" }, observer: { name: "s" },
+      sip: { call_id: id, response: { status: 486, reason: "Busy Here" },
+        call: { outcome: "failed", times: { invite: "2026-11-22T10:00:00.000000Z" } } },
+    });
+    for (let round = 0; round < 6; round++) {
+      const name = table(`race${round}`);
+      const failures: string[] = [];
+      await Promise.all([0, 1, 2, 3].map(async (w) => {
+        const writer = cdrWriter({ url: `${database.url}?table=${name}`, flushMs: 1, failed: (err) => void failures.push(err.message) });
+        const line = attempt(`race-${round}-${w}@test`);
+        writer.write(parseEvent(line)!, line);
+        await writer.close(Date.now() + 30000);
+      }));
+      assert.equal(failures, [], `round ${round}`);
+      assert.is(Number((await client.query(`SELECT count(*) AS n FROM ${name}`)).rows[0].n), 4, `round ${round}`);
+    }
   });
 
   test("an INSERT rolled back by a deadlock or a serialization failure is tried again: every row, exit 0", async () => {

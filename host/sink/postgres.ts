@@ -155,8 +155,23 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   };
   client.on("error", fail);
 
+  // CREATE TABLE IF NOT EXISTS is not safe against itself: two writers starting at once (the
+  // consumers of one --share group) both find no table, and one fails on pg_type's unique index
+  // (23505). A transaction-scoped advisory lock on the table's name lets one create it at a time.
+  const createTable = async (): Promise<void> => {
+    await client.query("BEGIN");
+    try {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [table]);
+      await client.query(schemaSql(table));
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    }
+  };
+
   const connect = (): Promise<void> => {
-    ready ??= client.connect().then(() => client.query(schemaSql(table))).then(() => undefined);
+    ready ??= client.connect().then(createTable);
     return ready;
   };
 
