@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { createServer, connect } from "node:net";
+import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient, type IClientOptions } from "mqtt";
@@ -70,6 +70,36 @@ export async function webSocketProxy(tcpPort: number, tls?: BrokerTls): Promise<
     http.close(() => resolve());
   }));
   return `${tls ? "wss" : "ws"}://127.0.0.1:${(http.address() as { port: number }).port}/mqtt`;
+}
+
+// A TCP gate in front of a broker: a client behind it loses the broker when the gate closes
+// (every connection cut, new ones refused) while clients connected straight to the broker keep
+// their sessions, so a subscriber sees everything published once the gate opens again.
+export async function tcpGate(brokerPort: number): Promise<{ url: string; close(): Promise<void>; open(): Promise<void> }> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: ReturnType<typeof createServer> | undefined;
+  const open = (): Promise<void> => new Promise((resolve) => {
+    server = createServer((client) => {
+      const upstream = connect(brokerPort, "127.0.0.1");
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => { client.destroy(); upstream.destroy(); });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  const close = (): Promise<void> => new Promise((resolve) => {
+    for (const s of sockets) s.destroy();
+    if (server === undefined) return resolve();
+    server.close(() => resolve());
+    server = undefined;
+  });
+  await open();
+  cleanups.push(close);
+  return { url: `mqtt://127.0.0.1:${port}`, close, open };
 }
 
 export interface BrokerOptions {

@@ -9,7 +9,7 @@ import { createSocket } from "node:dgram";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, waitFor, webSocketProxy } from "./mosquitto";
+import { Broker, MOSQUITTO, cleanUp, freePort, makeCertificates, onCleanup, subscriber, tcpGate, waitFor, webSocketProxy } from "./mosquitto";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { Core } from "../host/core";
 import { readCapture, type FrameConsumer } from "../host/source";
@@ -195,19 +195,23 @@ if (!MOSQUITTO) {
   test("with a small queue the drop counter equals what is missing", async () => {
     const broker = await Broker.start();
     const sub = await subscriber(broker.url, "t/drop");
-    const sink = mqttSink(sinkOptions(broker.url, "t/drop", { queueMessages: 500 }));
+    // The sink loses the broker through a gate; the subscriber stays connected, so it misses
+    // nothing the sink delivers once the gate opens, however the reconnects are timed.
+    const gate = await tcpGate(broker.port);
+    const sink = mqttSink(sinkOptions(gate.url, "t/drop", { queueMessages: 500 }));
     onCleanup(() => sink.close(deadline()));
     const core = new Core({ sensor: "t", agent: "siphon/test" }, (batch) => sink.write(batch));
     await waitFor("the sink to connect", () => sink.connected());
-    await broker.stop();
+    await gate.close();
     await waitFor("the sink to see the broker gone", () => !sink.connected());
     for (const f of await framesOf(WORKLOAD)) core.frame(...f);
     core.flush();
     assert.is(sink.stats().mqtt_queue_depth, 500);
-    await broker.restart();
+    await gate.open();
     await sink.close(deadline());
     const stats = sink.stats();
     assert.is(stats.mqtt_dropped, expectedWorkload.length - 500);
+    assert.is(stats.mqtt_queue_depth, 0, "the sink closed before it delivered what it kept");
     await waitFor("the 500 kept at the subscriber", () => sub.payloads.length >= 500, () => `${sub.payloads.length} payloads`);
     const { missing, duplicates } = compare(expectedWorkload, sub.payloads);
     assert.is(missing, stats.mqtt_dropped);
