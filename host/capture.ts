@@ -5,9 +5,8 @@ import { readFileSync } from "node:fs";
 import { Core, type MessageBatch, type StreamLimits } from "./core";
 import { UsageError } from "./config";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./source/bpf";
-import {
-  immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
-} from "./source/live";
+import { LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceStats } from "./source/live";
+import type { Logger } from "./log";
 import { ndjsonToFile, ndjsonToStdout } from "./sink/ndjson";
 import { allSinks, type Sink } from "./sink/sink";
 import { summaryLine } from "./summary";
@@ -19,6 +18,10 @@ export interface CaptureOptions {
   snaplen: number;
   bufferMb: number;
   promisc: boolean;
+  immediate: boolean;       // libpcap's immediate mode (TPACKET_V2): prompt, but the ring holds far fewer packets
+  blockTimeoutMs: number;   // TPACKET_V3's block timeout
+  ignoreOutgoing: boolean;  // PACKET_IGNORE_OUTGOING
+  log?: Logger;             // where the warning goes when the kernel starts dropping packets
   user?: string;
   out?: string;
   sensor: string;
@@ -26,14 +29,10 @@ export interface CaptureOptions {
   filterProgram?: Uint8Array; // compiled by host/filter
   streams?: StreamLimits;     // TCP flow table bounds (host/core.ts defaults otherwise)
   sinks?: Sink[];             // the outputs (host/outputs.ts); default: NDJSON to out or stdout
-  onCore?: (core: Core) => void;   // sees the core once made (metrics, telemetry)
+  onCore?: (pipeline: { counters(): Record<string, number> }) => void; // the core's and the capture's counters (metrics, telemetry)
   stopRequested?: () => string | undefined; // a signal's name once one asks the run to stop
 }
 
-// On a stop, packets already in the kernel's buffer are read until the link has been quiet this
-// long, for at most DRAIN_MAX_MS: a busy link would otherwise never let the capture end.
-const DRAIN_QUIET_MS = 50;
-const DRAIN_MAX_MS = 1000;
 const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
 
 interface Account {
@@ -45,11 +44,7 @@ interface Account {
 export async function capture(options: CaptureOptions): Promise<void> {
   checkOptions(options);
   const account = options.user === undefined ? undefined : lookupAccount(options.user);
-  const live = new LiveCapture(loadCap());
-  if (!immediateModeAvailable()) {
-    say("libpcap.so (in libpcap-dev) is missing, so cap cannot turn on immediate mode: packets arrive in " +
-      "blocks, up to a second late; install libpcap-dev for prompt delivery");
-  }
+  const live = new LiveCapture(loadPcap(), (name, drops) => warnDrops(options, name, drops));
   const configured = {
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
     vxlanPorts: options.streams?.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
@@ -58,21 +53,26 @@ export async function capture(options: CaptureOptions): Promise<void> {
   const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
   const opened = openOrExplain(live, { interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
-    bufferBytes: options.bufferMb << 20,
+    bufferBytes: options.bufferMb * 1024 * 1024, promisc: options.promisc, immediate: options.immediate,
+    blockTimeoutMs: options.blockTimeoutMs, ignoreOutgoing: options.ignoreOutgoing,
     untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
 
   const sink: Sink = allSinks(options.sinks ?? [options.out ? ndjsonToFile(options.out) : ndjsonToStdout()]);
   const core = new Core({ sensor: options.sensor, agent: options.agent, filterProgram: options.filterProgram, ...options.streams },
     (batch: MessageBatch) => sink.write(batch));
-  options.onCore?.(core);
+  options.onCore?.({ counters: () => ({ ...core.counters(), ...live.counters() }) });
   const started = process.hrtime.bigint();
   live.start(core, () => core.flush());
-  announce(opened, bpf, options, account);
+  announce(opened, bpf, account);
 
-  await (options.stopRequested ? stopRequest(options.stopRequested) : stopSignal());
-  await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
-  const stats = live.close();
+  let stats: InterfaceStats[];
+  try {
+    await Promise.race([options.stopRequested ? stopRequest(options.stopRequested) : stopSignal(), live.failure]);
+    await live.drain();
+  } finally {
+    stats = live.close();
+  }
   core.flush();
   await sink.close();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -160,7 +160,7 @@ function stillRoot(): boolean {
   }
 }
 
-function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions, account: Account | undefined): void {
+function announce(opened: InterfaceStats[], bpf: string, account: Account | undefined): void {
   for (const s of opened) {
     if (!DECODED_LINK_TYPES.includes(s.linkType)) {
       say(`-i ${s.name}: ${linkTypeName(s.linkType)} is not a link type siphon decodes; its packets will be counted as unsupported`);
@@ -169,9 +169,7 @@ function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions
   for (const s of opened.filter((o) => o.filter !== bpf)) {
     say(`-i ${s.name}: libpcap has no VLAN support on ${linkTypeName(s.linkType)}, so its filter leaves out the 802.1Q branches: ${s.filter}`);
   }
-  if (!options.promisc && opened.some((s) => s.name !== "lo")) {
-    say("note: cap 0.2 opens every interface in promiscuous mode, with or without --promisc (see docs/capture.md)");
-  }
+  for (const s of opened.filter((o) => o.warning !== undefined)) say(`-i ${s.name}: libpcap warns: ${s.warning}`);
   const where = opened.map((s) => `${s.name} (${linkTypeName(s.linkType)})`).join(", ");
   const as = account ? ` as ${account.name}` : "";
   say(`capturing on ${where}${as}; SIGINT or SIGTERM stops`);
@@ -208,11 +206,18 @@ function interfaceSummary(s: InterfaceStats): string {
     ? "interface drop counters not available"
     : `${d.rxDropped + d.rxMissed + d.rxFifo} dropped by the interface (rx_dropped ${d.rxDropped}, ` +
       `rx_missed_errors ${d.rxMissed}, rx_fifo_errors ${d.rxFifo})`;
-  return `${s.name}: ${s.packets} packets captured, ${s.truncated} cut to --snaplen, ${drops}; ` +
-    "capture-buffer drops not reported (cap has no pcap_stats)";
+  return `${s.name}: ${s.packets} packets captured, ${s.kernelDrops} dropped by the kernel (capture buffer full), ` +
+    `${s.truncated} cut to --snaplen, ${drops}`;
+}
+
+function warnDrops(options: CaptureOptions, name: string, drops: number): void {
+  const message = `-i ${name}: the kernel is dropping packets (${drops} in the last second): the capture buffer ` +
+    `(--buffer-mb ${options.bufferMb}) fills faster than siphon reads it; a larger --buffer-mb absorbs longer bursts`;
+  if (options.log) options.log.warn(message, { interface: name, drops });
+  else say(`warning: ${message}`);
 }
 
 /** `siphon capture --list`: the interfaces libpcap can open. */
 export function listInterfaces(): string[] {
-  return new LiveCapture(loadCap()).deviceNames();
+  return new LiveCapture(loadPcap()).deviceNames();
 }
