@@ -47,6 +47,10 @@ export class Running {
     return this.seen;
   }
 
+  get probeCount(): number {
+    return this.probes;
+  }
+
   // Sends probes to port until the capture shows one: from then on it sees what is sent there.
   async probe(port: number, host = "127.0.0.1"): Promise<void> {
     const socket = await boundSocket(host.includes(":") ? "udp6" : "udp4");

@@ -1,0 +1,241 @@
+// The libpcap addon under load and against other tools, on lo: every packet accounted for
+// (received + kernel drops == sent), libpcap's timestamps (the same as tcpdump's), and handles
+// opened and closed in worker threads without a crash or a leaked descriptor. Each test waits
+// on the event it needs (a ready line, a probe seen, a worker's message, an exit).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync } from "node:child_process";
+import type { Socket } from "node:dgram";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { addonPath, loadAddon } from "../host/source/libpcap/addon";
+import {
+  boundSocket, BOUND_MS, capturePermitted, freeUdpPort, onPath, Running, SIPHON, sipText, type Envelope,
+} from "./support/live";
+
+const LOSS_MESSAGES = Number(process.env.SIPHON_LIVE_LOSS_MESSAGES ?? 50000);
+const IN_FLIGHT = 256; // sends queued in the socket at once: as fast as one socket goes
+const WORKER_ROUNDS = 100;
+
+function numbered(i: number, port: number): Buffer {
+  return Buffer.from(`OPTIONS sip:loss@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKloss${i}\r\n` +
+    `From: <sip:loss@127.0.0.1>;tag=${i}\r\nTo: <sip:loss@127.0.0.1>\r\nCall-ID: loss-${i}\r\n` +
+    `CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, "latin1");
+}
+
+// Sends messages 1..count to port as fast as the socket takes them; resolves once all are sent.
+function blast(socket: Socket, port: number, count: number, message: (i: number) => Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let next = 1;
+    let inFlight = 0;
+    const pump = (): void => {
+      while (next <= count && inFlight < IN_FLIGHT) {
+        inFlight++;
+        socket.send(message(next++), port, "127.0.0.1", (err) => {
+          inFlight--;
+          if (err) reject(err);
+          else if (next > count && inFlight === 0) resolve();
+          else pump();
+        });
+      }
+    };
+    pump();
+  });
+}
+
+function scrape(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => { body += d.toString(); });
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+}
+
+function lossNumbers(envelopes: Envelope[]): number[] {
+  return envelopes.map((e) => Number(/Call-ID: loss-(\d+)/.exec(sipText(e))?.[1] ?? NaN)).filter((n) => !Number.isNaN(n));
+}
+
+function registerLossTest(bufferMb: number): void {
+  test(`${LOSS_MESSAGES} messages at full speed, --buffer-mb ${bufferMb}: received + kernel drops == sent, none twice`, async () => {
+    const port = await freeUdpPort();
+    const metricsPort = await freeUdpPort(); // a free number; TCP and UDP ports are separate spaces, and it is only a hint
+    const run = new Running(["-i", "lo", "-f", `udp dst port ${port}`, "--ignore-outgoing", "--buffer-mb", String(bufferMb),
+      "--metrics", `127.0.0.1:${metricsPort}`, "--log-level", "warn"]);
+    const socket = await boundSocket("udp4");
+    try {
+      await run.ready();
+      await run.probe(port);
+      await blast(socket, port, LOSS_MESSAGES, (i) => numbered(i, socket.address().port));
+      const metrics = await scrape(metricsPort);
+      assert.match(metrics, /siphon_capture_kernel_drops_total\{interface="lo"\} \d+/);
+      assert.is(await run.stop(), 0);
+      const received = lossNumbers(run.envelopes());
+      const unique = new Set(received);
+      assert.is(unique.size, received.length, `no message twice (${received.length - unique.size} repeated)`);
+      assert.ok(received.every((n) => n >= 1 && n <= LOSS_MESSAGES), "only numbers that were sent");
+      const summary = /siphon: lo: (\d+) packets captured, (\d+) dropped by the kernel/.exec(run.stderr);
+      assert.ok(summary, `the interface's summary line; stderr:\n${run.stderr}`);
+      const [captured, drops] = [Number(summary[1]), Number(summary[2])];
+      assert.is(received.length + drops, LOSS_MESSAGES,
+        `received ${received.length} + kernel drops ${drops} = sent ${LOSS_MESSAGES}; stderr:\n${run.stderr}`);
+      assert.is(captured, run.envelopes().length + run.probeCount, "every packet captured came out as an envelope");
+      if (drops > 0) assert.match(run.stderr, /the kernel is dropping packets/);
+    } finally {
+      socket.close();
+      if (run.code === undefined) await run.stop();
+    }
+  });
+}
+
+// The envelopes of a capture file, through siphon replay.
+function replayed(file: string): Envelope[] {
+  const r = spawnSync(process.execPath, [SIPHON, "replay", file], { maxBuffer: 1 << 26 });
+  assert.is(r.status, 0, `siphon replay ${file}: ${r.stderr}`);
+  return r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Envelope & { time: string; call_id: string });
+}
+
+function microseconds(time: string): number {
+  const [whole, fraction = "0"] = time.replace("Z", "").split(".");
+  return Date.parse(`${whole}Z`) * 1000 + Number(fraction.padEnd(6, "0").slice(0, 6));
+}
+
+function registerTimestampTest(): void {
+  test("the time of each message is libpcap's: within 1 ms of tcpdump's for the same packets", async () => {
+    const port = await freeUdpPort();
+    const file = join(mkdtempSync(join(tmpdir(), "siphon-ts-")), "tcpdump.pcap");
+    // Immediate mode: without it tcpdump's last block (its block timeout is 1 s) is lost when it
+    // stops. With it, each packet takes a 64 KiB slot on lo: -B 65536 (KiB) holds a thousand.
+    const tcpdump = spawn("tcpdump", ["-i", "lo", "--immediate-mode", "-B", "65536", "-U", "-n", "-w", "-", `udp dst port ${port}`],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let tcpdumpSays = "";
+    const written: Buffer[] = [];
+    let theirCount = 0;
+    const listening = new Promise<void>((resolve, reject) => {
+      tcpdump.stderr.on("data", (d: Buffer) => { tcpdumpSays += d.toString(); if (/listening on/.test(tcpdumpSays)) resolve(); });
+      tcpdump.on("close", (code) => reject(new Error(`tcpdump exited (${code}): ${tcpdumpSays}`)));
+    });
+    const tcpdumpDone = new Promise<void>((resolve) => tcpdump.on("close", () => resolve()));
+    let tcpdumpSaw: () => void = () => undefined;
+    tcpdump.stdout.on("data", (d: Buffer) => {
+      written.push(d);
+      // Counted over the whole stream: a chunk may end in the middle of a message.
+      theirCount = Buffer.concat(written).toString("latin1").split("Call-ID: loss-").length - 1;
+      tcpdumpSaw();
+    });
+    const run = new Running(["-i", "lo", "-f", `udp dst port ${port}`]);
+    const socket = await boundSocket("udp4");
+    const count = 50;
+    try {
+      await Promise.all([run.ready(), listening]);
+      await run.probe(port);
+      for (let i = 1; i <= count; i++) {
+        await new Promise<void>((resolve, reject) => socket.send(numbered(i, socket.address().port), port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+      }
+      await run.until(() => lossNumbers(run.envelopes()).length >= count, `${count} envelopes`);
+      await new Promise<void>((resolve, reject) => {
+        const bound = setTimeout(() => reject(new Error(`tcpdump wrote ${theirCount} of ${count} messages; it said: ${tcpdumpSays}`)), BOUND_MS);
+        tcpdumpSaw = () => { if (theirCount >= count) { clearTimeout(bound); resolve(); } };
+        tcpdumpSaw();
+      });
+      assert.is(await run.stop(), 0);
+      tcpdump.kill("SIGINT");
+      await tcpdumpDone;
+      writeFileSync(file, Buffer.concat(written));
+      const theirs = new Map(replayed(file).map((e) => [(e as Envelope & { call_id: string }).call_id, (e as Envelope & { time: string }).time]));
+      let worst = 0;
+      for (const e of run.envelopes() as Array<Envelope & { time: string; call_id: string }>) {
+        if (!e.call_id.startsWith("loss-")) continue;
+        const other = theirs.get(e.call_id);
+        assert.ok(other !== undefined, `tcpdump saw ${e.call_id}`);
+        worst = Math.max(worst, Math.abs(microseconds(e.time) - microseconds(other)));
+      }
+      assert.ok(worst < 1000, `the largest difference from tcpdump's time is ${worst} us`);
+    } finally {
+      socket.close();
+      if (run.code === undefined) await run.stop();
+      if (tcpdump.exitCode === null) tcpdump.kill("SIGINT");
+    }
+  });
+}
+
+// A worker that opens lo, reads one packet sent to `port`, then closes its handle and ends, or
+// (close: false) is terminated by the main thread with the handle open and polling.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const addon = require(workerData.path);
+const opened = addon.open("lo", { snaplen: 65535, bufferBytes: 1 << 20, timeoutMs: 1, ignoreOutgoing: true });
+addon.setFilter(opened.handle, "udp dst port " + workerData.port);
+const target = Buffer.alloc(1 << 20);
+addon.start(opened.handle, () => {
+  if (addon.read(opened.handle, target) === 0) return;
+  if (workerData.close) addon.close(opened.handle);
+  parentPort.postMessage("read");
+});
+parentPort.postMessage("open");
+`;
+
+function descriptors(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+// Runs one worker to its end; sends datagrams to port until the worker has read one.
+async function workerRound(path: string, port: number, close: boolean, sender: Socket): Promise<void> {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, port, close } });
+  const ended = new Promise<number>((resolve, reject) => { worker.on("exit", resolve); worker.on("error", reject); });
+  let poke: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve, reject) => {
+    worker.on("message", (m) => {
+      if (m === "open") {
+        const send = (): void => void sender.send("x", port, "127.0.0.1");
+        send();
+        poke = setInterval(send, 20);
+      }
+      if (m === "read") resolve();
+    });
+    worker.on("error", reject);
+  });
+  clearInterval(poke);
+  if (!close) await worker.terminate();
+  assert.is(await ended, close ? 0 : 1, close ? "the worker ended by itself once its handle was closed" : "terminated");
+}
+
+function registerWorkerTest(): void {
+  test(`capture in a worker thread, ${WORKER_ROUNDS} times, closed or terminated: no crash, no descriptor left`, async () => {
+    const path = addonPath();
+    const port = await freeUdpPort();
+    const sender = await boundSocket("udp4");
+    try {
+      await workerRound(path, port, true, sender); // the first worker's one-time descriptors
+      const before = descriptors();
+      for (let i = 0; i < WORKER_ROUNDS; i++) await workerRound(path, port, i % 2 === 0, sender);
+      assert.is(descriptors(), before, "descriptors after the rounds");
+    } finally {
+      sender.close();
+    }
+  });
+}
+
+let unavailable: string | undefined;
+try {
+  loadAddon().libVersion();
+} catch (err) {
+  unavailable = (err as Error).message.split("\n")[0];
+}
+if (unavailable !== undefined) {
+  console.log(`live-addon.test: the libpcap addon does not load here (${unavailable}): not registered`);
+} else if (!capturePermitted()) {
+  console.log("live-addon.test: no CAP_NET_RAW (not root): not registered");
+} else {
+  registerLossTest(32);
+  registerLossTest(1);
+  if (onPath("tcpdump")) registerTimestampTest();
+  else console.log("live-addon.test: tcpdump is not installed: the timestamp test is not registered");
+  registerWorkerTest();
+}
+
+test.run();
