@@ -311,13 +311,15 @@ export class LiveCapture {
     this.droppingBefore = dropping;
   }
 
-  /** Per interface: kernel drops (capture_kernel_drops{interface="lo"}) and packets read. */
+  /** Per interface: kernel drops (capture_kernel_drops{interface="lo"}) and packets read; and
+   *  kernel_drops, their sum, which telemetry reports. */
   counters(): Record<string, number> {
-    const out: Record<string, number> = {};
+    const out: Record<string, number> = { kernel_drops: 0 };
     for (const iface of this.interfaces) {
       if (!iface.closed) iface.updateCounters();
       out[`capture_kernel_drops{interface="${iface.stats.name}"}`] = iface.stats.kernelDrops;
       out[`capture_packets{interface="${iface.stats.name}"}`] = iface.stats.packets;
+      out.kernel_drops += iface.stats.kernelDrops;
     }
     return out;
   }
