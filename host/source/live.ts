@@ -303,7 +303,7 @@ export class LiveCapture {
 
   private checkDrops(): void {
     let dropping = false;
-    for (const iface of this.interfaces) {
+    for (const iface of this.interfaces.filter((i) => !i.closed)) {
       const drops = iface.updateCounters();
       if (drops > 0 && !this.droppingBefore) this.onDropsStart?.(iface.stats.name, drops);
       dropping ||= drops > 0;
@@ -338,11 +338,8 @@ export class LiveCapture {
   close(): InterfaceStats[] {
     this.stopped = true;
     clearInterval(this.dropTimer);
-    for (const iface of this.interfaces) {
-      if (iface.closed) continue;
-      iface.updateCounters();
-      iface.close();
-    }
+    this.checkDrops(); // drops since the last check are warned of too, however short the run
+    for (const iface of this.interfaces) iface.close();
     return this.interfaces.map((i) => i.stats);
   }
 }
