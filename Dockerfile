@@ -3,7 +3,8 @@
 # only needed on a platform without one, where it compiles at install.
 FROM node:20-bookworm AS build
 WORKDIR /src
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json binding.gyp ./
+COPY prebuilds ./prebuilds
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
