@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import type { Socket } from "node:dgram";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import {
 const LOSS_MESSAGES = Number(process.env.SIPHON_LIVE_LOSS_MESSAGES ?? 50000);
 const IN_FLIGHT = 256; // sends queued in the socket at once: as fast as one socket goes
 const WORKER_ROUNDS = 100;
+const NO_EVENT_LIMIT = ["--event-rate", "0,0,0"]; // 25 answered OPTIONS from one source in a few ms
 
 function numbered(i: number, port: number): Buffer {
   return Buffer.from(`OPTIONS sip:loss@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKloss${i}\r\n` +
@@ -99,18 +100,47 @@ function replayed(file: string): Envelope[] {
   return r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Envelope & { time: string; call_id: string });
 }
 
+function replayedEvents(file: string): string {
+  const r = spawnSync(process.execPath, [SIPHON, "replay", file, "--out", "/dev/null", "--events", "-", ...NO_EVENT_LIMIT], { maxBuffer: 1 << 26 });
+  assert.is(r.status, 0, `siphon replay ${file} --events -: ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+// The events of our messages (not the probes' or the periodic counters), without their
+// sequence numbers (which count the probes' events too), sorted.
+function callEvents(ndjson: string): string[] {
+  return ndjson.split("\n").filter(Boolean).map((line) => JSON.parse(line))
+    .filter((e) => e.event.kind === "event" && String(e.sip?.call_id).startsWith("loss-"))
+    .map((e) => { delete e.event.sequence; return JSON.stringify(e); })
+    .sort();
+}
+
+function answer(i: number, port: number): Buffer {
+  return Buffer.from(`SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKloss${i}\r\n` +
+    `From: <sip:loss@127.0.0.1>;tag=${i}\r\nTo: <sip:loss@127.0.0.1>;tag=s${i}\r\nCall-ID: loss-${i}\r\n` +
+    `CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`, "latin1");
+}
+
+function sendTo(socket: Socket, bytes: Buffer, port: number): Promise<void> {
+  return new Promise((resolve, reject) => socket.send(bytes, port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+}
+
 function microseconds(time: string): number {
   const [whole, fraction = "0"] = time.replace("Z", "").split(".");
   return Date.parse(`${whole}Z`) * 1000 + Number(fraction.padEnd(6, "0").slice(0, 6));
 }
 
 function registerTimestampTest(): void {
-  test("the time of each message is libpcap's: within 1 ms of tcpdump's for the same packets", async () => {
-    const port = await freeUdpPort();
+  test("the time of each message is libpcap's, as tcpdump's; the events equal those of replaying tcpdump's file", async () => {
+    const server = await boundSocket("udp4");
+    const port = server.address().port;
+    const dir = mkdtempSync(join(tmpdir(), "siphon-ts-"));
+    const liveEvents = join(dir, "events.ndjson");
     const file = join(mkdtempSync(join(tmpdir(), "siphon-ts-")), "tcpdump.pcap");
     // Immediate mode: without it tcpdump's last block (its block timeout is 1 s) is lost when it
     // stops. With it, each packet takes a 64 KiB slot on lo: -B 65536 (KiB) holds a thousand.
-    const tcpdump = spawn("tcpdump", ["-i", "lo", "--immediate-mode", "-B", "65536", "-U", "-n", "-w", "-", `udp dst port ${port}`],
+    const tcpdump = spawn("tcpdump", ["-i", "lo", "--immediate-mode", "-B", "65536",
+      "--time-stamp-precision", "nano", "-U", "-n", "-w", "-", `udp port ${port}`],
       { stdio: ["ignore", "pipe", "pipe"] });
     let tcpdumpSays = "";
     const written: Buffer[] = [];
@@ -127,36 +157,43 @@ function registerTimestampTest(): void {
       theirCount = Buffer.concat(written).toString("latin1").split("Call-ID: loss-").length - 1;
       tcpdumpSaw();
     });
-    const run = new Running(["-i", "lo", "-f", `udp dst port ${port}`]);
+    const run = new Running(["-i", "lo", "-f", `udp port ${port}`, "--events", liveEvents, ...NO_EVENT_LIMIT]);
     const socket = await boundSocket("udp4");
-    const count = 50;
+    const count = 25; // requests, each answered: 50 messages
     try {
       await Promise.all([run.ready(), listening]);
       await run.probe(port);
       for (let i = 1; i <= count; i++) {
-        await new Promise<void>((resolve, reject) => socket.send(numbered(i, socket.address().port), port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+        await sendTo(socket, numbered(i, socket.address().port), port);
+        await sendTo(server, answer(i, socket.address().port), socket.address().port);
       }
-      await run.until(() => lossNumbers(run.envelopes()).length >= count, `${count} envelopes`);
+      const messages = 2 * count;
+      await run.until(() => lossNumbers(run.envelopes()).length >= messages, `${messages} envelopes`);
       await new Promise<void>((resolve, reject) => {
-        const bound = setTimeout(() => reject(new Error(`tcpdump wrote ${theirCount} of ${count} messages; it said: ${tcpdumpSays}`)), BOUND_MS);
-        tcpdumpSaw = () => { if (theirCount >= count) { clearTimeout(bound); resolve(); } };
+        const bound = setTimeout(() => reject(new Error(`tcpdump wrote ${theirCount} of ${2 * count} messages; it said: ${tcpdumpSays}`)), BOUND_MS);
+        tcpdumpSaw = () => { if (theirCount >= messages) { clearTimeout(bound); resolve(); } };
         tcpdumpSaw();
       });
       assert.is(await run.stop(), 0);
       tcpdump.kill("SIGINT");
       await tcpdumpDone;
       writeFileSync(file, Buffer.concat(written));
-      const theirs = new Map(replayed(file).map((e) => [(e as Envelope & { call_id: string }).call_id, (e as Envelope & { time: string }).time]));
+      const key = (e: Envelope & { call_id: string; sip: string }): string => `${e.call_id} ${sipText(e).slice(0, 12)}`;
+      const theirs = new Map(replayed(file).map((e) => [key(e as Envelope & { call_id: string }), (e as Envelope & { time: string }).time]));
       let worst = 0;
       for (const e of run.envelopes() as Array<Envelope & { time: string; call_id: string }>) {
         if (!e.call_id.startsWith("loss-")) continue;
-        const other = theirs.get(e.call_id);
-        assert.ok(other !== undefined, `tcpdump saw ${e.call_id}`);
+        const other = theirs.get(key(e));
+        assert.ok(other !== undefined, `tcpdump saw ${key(e)}`);
         worst = Math.max(worst, Math.abs(microseconds(e.time) - microseconds(other)));
       }
       assert.ok(worst < 1000, `the largest difference from tcpdump's time is ${worst} us`);
+      const events = callEvents(readFileSync(liveEvents, "utf8"));
+      assert.is(events.length, count, `an other-ok event per answered OPTIONS: ${events.slice(0, 2).join("\n")}`);
+      assert.equal(events, callEvents(replayedEvents(file)), "the live run's events and those of replaying tcpdump's file");
     } finally {
       socket.close();
+      server.close();
       if (run.code === undefined) await run.stop();
       if (tcpdump.exitCode === null) tcpdump.kill("SIGINT");
     }
