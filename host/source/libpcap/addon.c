@@ -6,11 +6,12 @@
 // buffer as classic pcap records (16-byte header with libpcap's own timestamp, then the bytes)
 // until the next packet might not fit. Nothing is allocated per packet.
 //
-// libpcap is loaded with dlopen by its soname, libpcap.so.0.8 (Debian's name) or libpcap.so.1
+// libpcap is loaded at first use by its soname, libpcap.so.0.8 (Debian's name) or libpcap.so.1
 // (everyone else's), so one binary serves both, needs no libpcap-dev at run time, and loads
-// (to say what is missing) where libpcap is not installed at all.
+// (to say what is missing) where libpcap is not installed at all. It is loaded with libuv's
+// uv_dlopen, which Node exports, rather than glibc's dlopen: glibc 2.34 moved dlopen to a new
+// symbol version, and a binary built here that called it would not load on an older glibc.
 #define NAPI_VERSION 8
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/if_packet.h>
@@ -59,22 +60,25 @@ static const char *const LIBRARY_NAMES[] = {"libpcap.so.0.8", "libpcap.so.1"};
 static uv_once_t library_once = UV_ONCE_INIT;
 static char library_error[1024]; // empty once every function is found
 
+static uv_lib_t library; // never closed: the functions are used until the process ends
+
 static void load_library(void) {
-  void *lib = NULL;
   const char *loaded = NULL;
   size_t used = 0;
-  for (size_t i = 0; i < sizeof LIBRARY_NAMES / sizeof *LIBRARY_NAMES && lib == NULL; i++) {
-    lib = dlopen(LIBRARY_NAMES[i], RTLD_NOW | RTLD_LOCAL);
-    loaded = LIBRARY_NAMES[i];
-    if (lib == NULL && used < sizeof library_error) {
-      int n = snprintf(library_error + used, sizeof library_error - used, "%s%s", used ? "; " : "", dlerror());
-      if (n > 0) used += (size_t)n;
+  for (size_t i = 0; i < sizeof LIBRARY_NAMES / sizeof *LIBRARY_NAMES && loaded == NULL; i++) {
+    if (uv_dlopen(LIBRARY_NAMES[i], &library) == 0) {
+      loaded = LIBRARY_NAMES[i];
+    } else {
+      if (used < sizeof library_error) {
+        int n = snprintf(library_error + used, sizeof library_error - used, "%s%s", used ? "; " : "", uv_dlerror(&library));
+        if (n > 0) used += (size_t)n;
+      }
+      uv_dlclose(&library); // frees the error text
     }
   }
-  if (lib == NULL) return;
+  if (loaded == NULL) return;
 #define FIND_POINTER(ret, name, args)                                                          \
-  *(void **)&lib_##name = dlsym(lib, #name);                                                  \
-  if (lib_##name == NULL) {                                                                   \
+  if (uv_dlsym(&library, #name, (void **)&lib_##name) != 0) {                                 \
     snprintf(library_error, sizeof library_error, "%s has no %s (libpcap 1.5 or later is needed)", \
              loaded, #name);                                           \
     return;                                                                                   \
