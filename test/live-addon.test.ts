@@ -257,6 +257,40 @@ function registerWorkerTest(): void {
   });
 }
 
+function registerArgumentTest(): void {
+  test("the addon refuses what would size or aim a copy wrongly, with the reason", () => {
+    const addon = loadAddon();
+    const throwsCode = (fn: () => unknown, code: string, message: RegExp): void => {
+      try {
+        fn();
+      } catch (err) {
+        assert.is((err as NodeJS.ErrnoException).code, code, (err as Error).message);
+        assert.match((err as Error).message, message);
+        return;
+      }
+      assert.unreachable(`no ${code}`);
+    };
+    throwsCode(() => addon.open("lo", { timeoutMs: 0 } as never), "ERR_OUT_OF_RANGE", /timeoutMs must be an integer from 1 to 60000/);
+    throwsCode(() => addon.open("lo", { snaplen: 2 ** 40 } as never), "ERR_OUT_OF_RANGE", /snaplen must be an integer from 16 to 262144/);
+    throwsCode(() => addon.open("lo", { bufferBytes: 1.5e6 + 0.5 } as never), "ERR_OUT_OF_RANGE", /bufferBytes/);
+    throwsCode(() => addon.open("x".repeat(300), {} as never), "ERR_OUT_OF_RANGE", /shorter than 256 bytes/);
+    throwsCode(() => addon.open("siphon-nosuch0", {} as never), "PCAP_ERROR_NO_SUCH_DEVICE", /./);
+    throwsCode(() => addon.read({} as never, Buffer.alloc(1 << 20)), "ERR_INVALID_ARG_TYPE", /a handle from open/);
+    const opened = addon.open("lo", { snaplen: 1000 } as never);
+    try {
+      assert.is(opened.snaplen, 1000);
+      throwsCode(() => addon.read(opened.handle, Buffer.alloc(1015)), "ERR_OUT_OF_RANGE", /holds 1015 bytes, less than one record \(1016\)/);
+      throwsCode(() => addon.read(opened.handle, new Uint16Array(4096) as never), "ERR_INVALID_ARG_TYPE", /Uint8Array/);
+      throwsCode(() => addon.setFilter(opened.handle, "udp port ("), "PCAP_ERROR", /syntax error/);
+      assert.is(addon.read(opened.handle, new Uint8Array(1016)) % 1, 0, "a target of exactly one record is enough");
+    } finally {
+      addon.close(opened.handle);
+    }
+    addon.close(opened.handle); // twice: harmless
+    throwsCode(() => addon.read(opened.handle, Buffer.alloc(1 << 20)), "ERR_CAPTURE_CLOSED", /closed/);
+  });
+}
+
 let unavailable: string | undefined;
 try {
   loadAddon().libVersion();
@@ -273,6 +307,7 @@ if (unavailable !== undefined) {
   if (onPath("tcpdump")) registerTimestampTest();
   else console.log("live-addon.test: tcpdump is not installed: the timestamp test is not registered");
   registerWorkerTest();
+  registerArgumentTest();
 }
 
 test.run();
