@@ -11,6 +11,8 @@
 #
 # Each step is bounded by ARM64_STEP_SECONDS (600) so a Node that never starts under the
 # emulator ends the script with a message instead of hanging it.
+# On the development machine (a Firecracker VM) the arm64 Node never finishes starting under
+# qemu-user 7.2 or 10.0.2: this script stops at its first step there (docs/capture.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 node_bin=${ARM64_NODE:-/opt/siphon-arm64/package/bin/node}
