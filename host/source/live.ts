@@ -327,8 +327,9 @@ export class LiveCapture {
   /** After a stop: waits one block timeout, so the kernel hands over the block it was filling,
    *  then reads what is left (a bounded number of reads on a busy link). */
   async drain(): Promise<void> {
-    this.stopped = true;
+    // Reading goes on while waiting: a readable poll left unread would fire on every loop turn.
     await new Promise((resolve) => setTimeout(resolve, this.blockTimeoutMs + STOP_MARGIN_MS));
+    this.stopped = true;
     for (const iface of this.interfaces) {
       if (!iface.closed) iface.read(STOP_READS);
     }
