@@ -20,8 +20,8 @@ const bundleOptions = {
   format: "esm",
   target: "node20",
   loader: { ".wasm": "binary" },
-  // cap is a native addon, loaded only for live capture; it cannot be bundled.
-  external: ["cap"],
+  // The libpcap addon (a .node file) is found and loaded at run time by host/source/libpcap/addon.ts,
+  // so everything else, node-gyp-build included, is in the one file.
   // Bundled CommonJS dependencies call require() for Node's built-ins.
   banner: { js: "import { createRequire as __siphonRequire } from 'node:module';\nconst require = __siphonRequire(import.meta.url);" },
   define: { SIPHON_VERSION: JSON.stringify(version) },

@@ -8,11 +8,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { get } from "node:http";
-import { join } from "node:path";
 import { wsFrame, WS_SWITCHING, WS_UPGRADE } from "./helpers";
+import { addonProblem, capturePermitted } from "./support/live";
 
 const SIPHON = "dist/siphon.mjs";
 const DEADLINE_MS = 15000;
@@ -133,17 +132,9 @@ function metrics(port: number): Promise<string> {
   });
 }
 
-function capLoads(): boolean {
-  try {
-    createRequire(join(process.cwd(), "package.json"))("cap");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-if (!capLoads() || process.getuid?.() !== 0) {
-  console.log("live-trap.test: cap does not load or not root: the live WebSocket crash test is not registered");
+const noAddon = addonProblem();
+if (noAddon !== undefined || !capturePermitted()) {
+  console.log(`live-trap.test: ${noAddon ?? "no CAP_NET_RAW"}: the live WebSocket crash test is not registered`);
 } else {
   test("capture on lo: a WebSocket frame of 2^64-1 bytes; the sensor stays up and the valid messages come out", async () => {
     const accepted: Received[] = [];

@@ -8,157 +8,23 @@
 // the failure says what was seen.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
-import { createSocket, type Socket } from "node:dgram";
+import type { Socket } from "node:dgram";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-
-const SIPHON = "dist/siphon.mjs";
-const BOUND_MS = 90000;      // last-resort failure bound for a wait, never a condition for passing
-const PROBE_EVERY_MS = 100;  // probes are repeated at this pace until one comes out
-const WINDOW = 8;            // messages sent ahead of the envelopes seen: far below what the kernel ring holds
-const PROBE_CALL_ID = "siphon-live-probe-";
-const CAP_NET_RAW = 13; // bit in /proc/self/status CapEff
-
-interface Envelope {
-  src: string;
-  dst: string;
-  sip: string;
-}
-
-function isProbe(e: Envelope): boolean {
-  return sipText(e).includes(`Call-ID: ${PROBE_CALL_ID}`);
-}
-
-// Follows a running `siphon capture`: its output as it comes, and waits on conditions over it.
-class Running {
-  stderr = "";
-  code: number | null | undefined;
-  private partial = "";                      // stdout after its last newline: a chunk may end mid-line
-  private readonly seen: Envelope[] = [];    // every envelope but the probes, parsed once as it comes
-  private probes = 0;
-  private readonly child: ChildProcess;
-  private readonly watchers = new Set<() => void>();
-
-  constructor(args: string[], prefix: string[] = []) {
-    const [command, ...argv] = [...prefix, process.execPath, SIPHON, "capture", ...args];
-    this.child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout?.on("data", (d: Buffer) => { this.take(d.toString()); this.notify(); });
-    this.child.stderr?.on("data", (d: Buffer) => { this.stderr += d.toString(); this.notify(); });
-    this.child.on("close", (code) => { this.code = code; this.notify(); });
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  envelopes(): Envelope[] {
-    return this.seen;
-  }
-
-  // Sends probes to port until the capture shows one: from then on it sees what is sent there.
-  async probe(port: number, host = "127.0.0.1"): Promise<void> {
-    const socket = await boundSocket(host.includes(":") ? "udp6" : "udp4");
-    let n = 0;
-    const sendProbe = (): void => {
-      n++;
-      const text = `OPTIONS sip:probe@${host} SIP/2.0\r\nCall-ID: ${PROBE_CALL_ID}${n}\r\nCSeq: ${n} OPTIONS\r\nContent-Length: 0\r\n\r\n`;
-      send(socket, text, port, host).catch(() => undefined);
-    };
-    sendProbe();
-    const timer = setInterval(sendProbe, PROBE_EVERY_MS);
-    try {
-      await this.until(() => this.probes > 0, `a probe envelope (${n} probes sent to ${host}:${port})`);
-    } finally {
-      clearInterval(timer);
-      socket.close();
-    }
-  }
-
-  until(condition: () => boolean, what: string, ms = BOUND_MS): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!condition()) {
-          if (this.code !== undefined) finish(new Error(`siphon exited (${this.code}) before ${what}; ${this.sawSoFar()}`));
-          return;
-        }
-        finish();
-      };
-      const timer = setTimeout(() => finish(new Error(`no ${what} after ${ms} ms; ${this.sawSoFar()}`)), ms);
-      const finish = (err?: Error): void => {
-        clearTimeout(timer);
-        this.watchers.delete(check);
-        if (err) reject(err);
-        else resolve();
-      };
-      this.watchers.add(check);
-      check();
-    });
-  }
-
-  // What a failure reports: the envelopes so far (other traffic the filter admits, such as
-  // SIP on port 5060 from elsewhere on this machine, shows here) and siphon's stderr.
-  private sawSoFar(): string {
-    const last = this.seen.slice(-3).map((e) => `${e.src} > ${e.dst}: ${sipText(e).split("\r\n")[0]}`);
-    return `saw ${this.probes} probes and ${this.seen.length} other envelopes${last.length ? ` (last: ${last.join("; ")})` : ""}; stderr:\n${this.stderr}`;
-  }
-
-  private take(text: string): void {
-    const lines = (this.partial + text).split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines.filter((l) => l.length > 0)) {
-      const e = JSON.parse(line) as Envelope;
-      if (isProbe(e)) this.probes++;
-      else this.seen.push(e);
-    }
-  }
-
-  ready(): Promise<void> {
-    return this.until(() => /siphon: capturing on /.test(this.stderr), "ready line");
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null | undefined> {
-    this.child.kill(signal);
-    await this.until(() => this.code !== undefined, `exit after ${signal}`);
-    return this.code;
-  }
-
-  private notify(): void {
-    for (const w of [...this.watchers]) w();
-  }
-}
-
-function runOnce(args: string[], env: NodeJS.ProcessEnv = process.env, prefix: string[] = []) {
-  const command = prefix.length > 0 ? prefix[0] : process.execPath;
-  const argv = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), SIPHON, "capture", ...args];
-  const r = spawnSync(command, argv, { env, timeout: BOUND_MS });
-  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-function capLoads(): string | undefined {
-  try {
-    createRequire(join(process.cwd(), "package.json"))("cap");
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split("\n")[0];
-  }
-}
-
-function capturePermitted(): boolean {
-  if (process.getuid?.() === 0) return true;
-  const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "latin1"))?.[1];
-  return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << BigInt(CAP_NET_RAW))) !== 0n;
-}
+import {
+  addonProblem,
+  boundSocket, BOUND_MS, capturePermitted, type Envelope, freeUdpPort, onPath, portOf, Running, runOnce, send, SIPHON, sipText, WINDOW,
+} from "./support/live";
 
 // A command prefix that runs the rest in a mount namespace where the named files of the
 // directory holding libpcap are gone (an overlay with whiteouts), as on a machine without the
 // package; undefined where that cannot be done (not root, no unshare, no overlayfs).
 function withoutFiles(pattern: RegExp): string[] | undefined {
   if (process.getuid?.() !== 0 || !onPath("unshare")) return undefined;
-  const ldd = spawnSync("ldd", ["node_modules/cap/build/Release/cap.node"]).stdout?.toString() ?? "";
-  const linked = /libpcap\S* => (\S+)/.exec(ldd)?.[1];
+  const cache = spawnSync("ldconfig", ["-p"]).stdout?.toString() ?? "";
+  const linked = /libpcap\.so\.[\d.]+ \([^)]*\) => (\S+)/.exec(cache)?.[1];
   if (linked === undefined) return undefined;
   const libdir = dirname(realpathSync(linked));
   const root = mkdtempSync(join(tmpdir(), "siphon-nolib-"));
@@ -179,36 +45,6 @@ function otherInterface(): string | undefined {
   return names.find((n) => n !== "lo" && readFileSync(`/sys/class/net/${n}/operstate`, "latin1").trim() === "up");
 }
 
-function onPath(tool: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
-}
-
-async function freeUdpPort(family: "udp4" | "udp6" = "udp4"): Promise<number> {
-  const s = createSocket(family);
-  await new Promise<void>((resolve) => s.bind(0, family === "udp4" ? "127.0.0.1" : "::1", resolve));
-  const port = s.address().port;
-  s.close();
-  return port;
-}
-
-async function boundSocket(family: "udp4" | "udp6"): Promise<Socket> {
-  const s = createSocket(family);
-  await new Promise<void>((resolve) => s.bind(0, family === "udp4" ? "127.0.0.1" : "::1", resolve));
-  return s;
-}
-
-function send(s: Socket, text: string, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => s.send(Buffer.from(text, "latin1"), port, host, (err) => (err ? reject(err) : resolve())));
-}
-
-function sipText(e: Envelope): string {
-  return Buffer.from(e.sip, "base64").toString("latin1");
-}
-
-function portOf(endpoint: string): number {
-  return Number(endpoint.slice(endpoint.lastIndexOf(":") + 1));
-}
-
 function request(n: number, from: number, body = ""): string {
   return `MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${from};branch=z9hG4bKlive${n}\r\n` +
     `From: <sip:alice@127.0.0.1>;tag=a${n}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: live-${n}@test\r\n` +
@@ -225,7 +61,7 @@ function sorted(texts: string[]): string[] {
   return [...texts].sort();
 }
 
-const noCap = capLoads();
+const noAddon = addonProblem();
 const permitted = capturePermitted();
 const root = process.getuid?.() === 0;
 
@@ -235,16 +71,25 @@ test("capture without -i: a usage error naming the option, exit 2", () => {
   assert.match(r.stderr, /capture needs an interface: -i IFACE/);
 });
 
-test("cap missing: says what to install, exit 1, no stack trace", () => {
-  const r = runOnce(["-i", "lo"], { ...process.env, SIPHON_CAP_MODULE: "siphon-test-no-such-cap" });
+test("no addon for this platform: says what to install and how to build it, exit 1, no stack trace", () => {
+  // node-gyp-build looks for prebuilds/linux-riscv64 (none) and, with PREBUILDS_ONLY, not in build/.
+  const r = runOnce(["-i", "lo"], { ...process.env, npm_config_arch: "riscv64", PREBUILDS_ONLY: "1" });
   assert.is(r.code, 1);
-  assert.match(r.stderr, /needs the optional package 'siphon-test-no-such-cap'.*npm install cap/);
-  assert.match(r.stderr, /libpcap-dev/);
+  assert.match(r.stderr, /needs siphon's libpcap addon, which has no prebuilt binary for linux-\w+ and was not compiled at install/);
+  assert.match(r.stderr, /apt-get install build-essential python3 libpcap-dev\), then run 'npx node-gyp-build'/);
+  assert.match(r.stderr, /Replaying files \('siphon replay'\) needs none of it/);
   assert.not.match(r.stderr, /\n\s+at /);
 });
 
-if (noCap !== undefined) {
-  console.log(`live.test: cap does not load here (${noCap}): the capture tests are not registered`);
+test("SIPHON_PCAP_ADDON naming no file: names it and what to do, exit 1", () => {
+  const r = runOnce(["-i", "lo"], { ...process.env, SIPHON_PCAP_ADDON: "/nonexistent/siphon_pcap.node" });
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /cannot load the libpcap addon \/nonexistent\/siphon_pcap\.node .*unset SIPHON_PCAP_ADDON/);
+  assert.not.match(r.stderr, /\n\s+at /);
+});
+
+if (noAddon !== undefined) {
+  console.log(`live.test: the libpcap addon does not load here (${noAddon}): the capture tests are not registered`);
 } else {
   test("an interface that does not exist: named, the ones that do listed, exit 2", () => {
     const r = runOnce(["-i", "siphon-nosuch0", "--vxlan-port", "8472", "--sip-port", "5080"]);
@@ -319,7 +164,7 @@ function registerLiveTests(): void {
       assert.is(await run.stop(), 0);
       assert.equal(sorted(ours().map(sipText)), sorted(sent));
       assert.ok(ours().some((e) => e.src.startsWith("[::1]") || e.src.startsWith("::1")), "the IPv6 message");
-      assert.match(run.stderr, /siphon: lo: \d+ packets captured, 0 cut to --snaplen, \d+ dropped by the interface/);
+      assert.match(run.stderr, /siphon: lo: \d+ packets captured, 0 dropped by the kernel \(capture buffer full\), 0 cut to --snaplen, \d+ dropped by the interface/);
     } finally {
       [a, b, a6, b6].forEach((s) => s.close());
       if (run.code === undefined) await run.stop();
@@ -432,12 +277,12 @@ function registerLiveTests(): void {
   if (noUnversioned === undefined) {
     console.log("live.test: cannot hide libpcap.so here: the 'no libpcap-dev' test is not registered");
   } else {
-    test("libpcap.so (libpcap-dev) absent: a warning about delivery, and capture still works", async () => {
+    test("libpcap.so (libpcap-dev's name) absent: the addon loads libpcap by its soname and captures", async () => {
       const port = await freeUdpPort();
       const run = new Running(["-i", "lo", "--sip-port", String(port)], noUnversioned);
       try {
         await run.ready();
-        assert.match(run.stderr, /libpcap\.so \(in libpcap-dev\) is missing.*install libpcap-dev/);
+        assert.not.match(run.stderr, /libpcap-dev/);
         await run.probe(port);
         const s = await boundSocket("udp4");
         const text = request(3, s.address().port);

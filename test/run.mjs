@@ -36,7 +36,9 @@ await esbuild.build({
   define: { ...bundleOptions.define, SIPHON_VERSION: JSON.stringify("test") },
 });
 
-const child = spawn(process.execPath, ["node_modules/uvu/bin.js", outdir, "\\.test\\.mjs$"], {
+// SIPHON_TEST_NODE runs the bundled tests with another node (test/arm64.sh: an arm64 one under qemu).
+const [runner, ...runnerArgs] = (process.env.SIPHON_TEST_NODE || process.execPath).split(" ");
+const child = spawn(runner, [...runnerArgs, "node_modules/uvu/bin.js", outdir, "\\.test\\.mjs$"], {
   stdio: ["ignore", "pipe", "inherit"],
 });
 let output = "";

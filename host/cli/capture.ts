@@ -5,9 +5,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { NothingDecodable, UsageError } from "../exits";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source";
-import {
-  immediateModeAvailable, LiveCapture, LiveCaptureError, linkTypeName, loadCap, type InterfaceStats,
-} from "../source";
+import { LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceStats } from "../source";
+import type { Logger } from "../log";
 import type { Outcome, Run } from "./run";
 
 export interface CaptureOptions {
@@ -17,14 +16,13 @@ export interface CaptureOptions {
   snaplen: number;
   bufferMb: number;
   promisc: boolean;
+  immediate: boolean;       // libpcap's immediate mode (TPACKET_V2): prompt, but the ring holds far fewer packets
+  blockTimeoutMs: number;   // TPACKET_V3's block timeout
+  ignoreOutgoing: boolean;  // PACKET_IGNORE_OUTGOING
   user?: string;
   vxlanPorts: number[];  // --vxlan-port, for the built filter (none: the default)
 }
 
-// On a stop, packets already in the kernel's buffer are read until the link has been quiet this
-// long, for at most DRAIN_MAX_MS: a busy link would otherwise never let the capture end.
-const DRAIN_QUIET_MS = 50;
-const DRAIN_MAX_MS = 1000;
 const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
 
 interface Account {
@@ -36,11 +34,7 @@ interface Account {
 export async function capture(run: Run, options: CaptureOptions): Promise<Outcome> {
   checkOptions(options);
   const account = options.user === undefined ? undefined : lookupAccount(options.user);
-  const live = new LiveCapture(loadCap());
-  if (!immediateModeAvailable()) {
-    say("libpcap.so (in libpcap-dev) is missing, so cap cannot turn on immediate mode: packets arrive in " +
-      "blocks, up to a second late; install libpcap-dev for prompt delivery");
-  }
+  const live = new LiveCapture(loadPcap(), (name, drops) => warnDrops(run.service.log, options, name, drops));
   const configured = {
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
     vxlanPorts: options.vxlanPorts.length > 0 ? options.vxlanPorts : DEFAULT_VXLAN_PORTS,
@@ -49,18 +43,23 @@ export async function capture(run: Run, options: CaptureOptions): Promise<Outcom
   const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);
   const opened = live.open({ interfaces: options.interfaces, filter: bpf, snaplen: options.snaplen,
-    bufferBytes: options.bufferMb << 20,
+    bufferBytes: options.bufferMb * 1024 * 1024, promisc: options.promisc, immediate: options.immediate,
+    blockTimeoutMs: options.blockTimeoutMs, ignoreOutgoing: options.ignoreOutgoing,
     untaggedFilter: options.bpf === undefined ? captureFilter(configured, false) : undefined });
   if (account) dropPrivileges(live, account);
 
   // The outputs are opened here, after root was dropped (--user): files they create are the user's.
-  const { core, end } = run.pipeline();
+  const { core, end } = run.pipeline(() => live.counters());
   live.start(core, () => core.flush());
-  announce(opened, bpf, options, account);
+  announce(opened, bpf, account);
 
-  await stopRequest(run.service.stopRequested);
-  await live.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
-  const stats = live.close();
+  let stats: InterfaceStats[];
+  try {
+    await Promise.race([stopRequest(run.service.stopRequested), live.failure]);
+    await live.drain();
+  } finally {
+    stats = live.close();
+  }
   await end();
   return { lines: stats.map((s) => `siphon: ${interfaceSummary(s)}`), failure: nothingDecodable(stats, core.counters()) };
 }
@@ -144,7 +143,7 @@ function stillRoot(): boolean {
   }
 }
 
-function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions, account: Account | undefined): void {
+function announce(opened: InterfaceStats[], bpf: string, account: Account | undefined): void {
   for (const s of opened) {
     if (!DECODED_LINK_TYPES.includes(s.linkType)) {
       say(`-i ${s.name}: ${linkTypeName(s.linkType)} is not a link type siphon decodes; its packets will be counted as unsupported`);
@@ -153,9 +152,7 @@ function announce(opened: InterfaceStats[], bpf: string, options: CaptureOptions
   for (const s of opened.filter((o) => o.filter !== bpf)) {
     say(`-i ${s.name}: libpcap has no VLAN support on ${linkTypeName(s.linkType)}, so its filter leaves out the 802.1Q branches: ${s.filter}`);
   }
-  if (!options.promisc && opened.some((s) => s.name !== "lo")) {
-    say("note: cap 0.2 opens every interface in promiscuous mode, with or without --promisc (see docs/capture.md)");
-  }
+  for (const s of opened.filter((o) => o.warning !== undefined)) say(`-i ${s.name}: libpcap warns: ${s.warning}`);
   const where = opened.map((s) => `${s.name} (${linkTypeName(s.linkType)})`).join(", ");
   const as = account ? ` as ${account.name}` : "";
   say(`capturing on ${where}${as}; SIGINT or SIGTERM stops`);
@@ -180,11 +177,17 @@ function interfaceSummary(s: InterfaceStats): string {
     ? "interface drop counters not available"
     : `${d.rxDropped + d.rxMissed + d.rxFifo} dropped by the interface (rx_dropped ${d.rxDropped}, ` +
       `rx_missed_errors ${d.rxMissed}, rx_fifo_errors ${d.rxFifo})`;
-  return `${s.name}: ${s.packets} packets captured, ${s.truncated} cut to --snaplen, ${drops}; ` +
-    "capture-buffer drops not reported (cap has no pcap_stats)";
+  return `${s.name}: ${s.packets} packets captured, ${s.kernelDrops} dropped by the kernel (capture buffer full), ` +
+    `${s.truncated} cut to --snaplen, ${drops}`;
+}
+
+function warnDrops(log: Logger, options: CaptureOptions, name: string, drops: number): void {
+  log.warn(`-i ${name}: the kernel is dropping packets (${drops} in the last second): the capture buffer ` +
+    `(--buffer-mb ${options.bufferMb}) fills faster than siphon reads it; a larger --buffer-mb absorbs longer bursts`,
+  { interface: name, drops });
 }
 
 /** `siphon capture --list`: the interfaces libpcap can open. */
 export function listInterfaces(): string[] {
-  return new LiveCapture(loadCap()).deviceNames();
+  return new LiveCapture(loadPcap()).deviceNames();
 }

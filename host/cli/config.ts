@@ -120,13 +120,19 @@ const OPTION_TABLE = [
     help: "libpcap filter, replacing the one built from the configuration (SIP ports, tunnels, fragments)" },
   { name: "sip-port", type: "integer", arg: "PORT", multiple: true, min: 1, max: 65535, unit: "port", group: "Live capture", commands: ["capture"],
     help: "a SIP port the built filter takes besides 5060 and 5061 (repeatable)" },
-  // cap opens every handle with a kernel snap length of 65535 (binding.cc): --snaplen can only be less.
+  // The core takes frames of at most 65535 bytes.
   { name: "snaplen", type: "integer", arg: "BYTES", default: 65535, min: 64, max: 65535, unit: "bytes", group: "Live capture", commands: ["capture"],
-    help: "bytes kept of each packet (at most 65535, libpcap's limit through cap)" },
+    help: "bytes kept of each packet (libpcap's snap length, at most 65535)" },
   { name: "buffer-mb", type: "integer", arg: "MB", default: 32, min: 1, max: 4096, unit: "MiB", group: "Live capture", commands: ["capture"],
     help: "the kernel's capture buffer per interface, in MiB" },
   { name: "promisc", type: "boolean", group: "Live capture", commands: ["capture"],
-    help: "promiscuous mode (cap 0.2 always turns it on; see docs/capture.md)" },
+    help: "promiscuous mode: also packets not addressed to the interface (a mirror port needs it)" },
+  { name: "block-timeout", type: "integer", arg: "MS", default: 10, min: 1, max: 1000, unit: "ms", group: "Live capture", commands: ["capture"],
+    help: "the kernel hands over a block of packets when it is full or this old (TPACKET_V3); the delay before packets are read" },
+  { name: "immediate", type: "boolean", group: "Live capture", commands: ["capture"],
+    help: "libpcap's immediate mode: each packet at once, but the buffer holds far fewer (docs/capture.md)" },
+  { name: "ignore-outgoing", type: "boolean", group: "Live capture", commands: ["capture"],
+    help: "only packets arriving on the interface, none it sends (PACKET_IGNORE_OUTGOING, Linux 4.20)" },
   { name: "user", type: "string", arg: "NAME", group: "Live capture", commands: ["capture"],
     help: "once the interfaces are open, drop root and run as NAME (and its groups)" },
 ] as const satisfies readonly OptionSpec[];

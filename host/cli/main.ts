@@ -25,7 +25,7 @@ Usage:
                                    stream on stdin, e.g. tcpdump -U -w - | siphon replay -)
                                    and write one JSON envelope per SIP message (NDJSON)
   siphon capture -i IFACE [options]
-                                   capture live with libpcap (optional 'cap' package) on IFACE
+                                   capture live with libpcap (siphon's addon) on IFACE
                                    (repeat -i for several) until SIGINT/SIGTERM; the same output
                                    as replay; docs/capture.md has permissions, --user and BPF
   siphon capture --list            the interfaces libpcap can capture on
@@ -104,6 +104,9 @@ async function runCapture(args: string[]): Promise<number> {
     snaplen: config.num("snaplen"),
     bufferMb: config.num("buffer-mb"),
     promisc: config.bool("promisc"),
+    immediate: config.bool("immediate"),
+    blockTimeoutMs: config.num("block-timeout"),
+    ignoreOutgoing: config.bool("ignore-outgoing"),
     user: config.str("user"),
     vxlanPorts: config.list("vxlan-port").map(Number),
   }));

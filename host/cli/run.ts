@@ -21,8 +21,9 @@ export interface Run {
   config: Config;
   service: Service;
   // Makes the core and joins the outputs into one sink. Called once the source is
-  // ready: live capture opens the outputs only after it has dropped root.
-  pipeline(): Pipeline;
+  // ready: live capture opens the outputs only after it has dropped root. `sourceCounters`
+  // (live capture's per-interface packets and drops) join the core's in /metrics and telemetry.
+  pipeline(sourceCounters?: () => Record<string, number>): Pipeline;
 }
 
 export interface Pipeline {
@@ -43,11 +44,11 @@ export async function run(config: Config, command: "replay" | "capture", read: (
   const streams = streamLimits(config);
   const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, command);
-  const pipeline = (): Pipeline => {
+  const pipeline = (sourceCounters?: () => Record<string, number>): Pipeline => {
     const sink = allSinks(service.outputs().sinks);
     const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
-    service.attach(core);
+    service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {
       core,
       sink,

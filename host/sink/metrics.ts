@@ -19,14 +19,19 @@ export interface Health {
 // Counters that only grow get a _total counter; depths and states are gauges.
 const GAUGES = /(_depth|_bytes|_inflight|_connected|_queue_.*)$/;
 
+// A counter named `base{label="value"}` (live capture's per-interface counters) becomes one
+// metric `siphon_base_total` with that label.
+const LABELLED = /^(\w+)\{(\w+)="([^"]*)"\}$/;
+
 export function metricsRegistry(sources: CounterSource[]): Registry {
   const { Registry, Gauge, Counter, collectDefaultMetrics } = promLibrary();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "siphon_" });
   const names = new Set<string>();
   for (const source of sources) {
+    labelledCounters(registry, source, Object.keys(source()).filter((name) => LABELLED.test(name)));
     for (const name of Object.keys(source())) {
-      if (names.has(name)) continue;
+      if (names.has(name) || LABELLED.test(name)) continue;
       names.add(name);
       const read = (): number => source()[name] ?? 0;
       const metric = `siphon_${name.replace(/[^a-zA-Z0-9_]/g, "_")}`;
@@ -38,6 +43,25 @@ export function metricsRegistry(sources: CounterSource[]): Registry {
     }
   }
   return registry;
+}
+
+function labelledCounters(registry: Registry, source: CounterSource, names: string[]): void {
+  const { Counter } = promLibrary();
+  const groups = new Map<string, { label: string; names: string[] }>();
+  for (const name of names) {
+    const [, base, label] = LABELLED.exec(name) as RegExpExecArray;
+    const group = groups.get(base) ?? { label, names: [] };
+    group.names.push(name);
+    groups.set(base, group);
+  }
+  for (const [base, { label, names: members }] of groups) {
+    new Counter({ name: `siphon_${base}_total`, help: `${base} since start, per ${label}`, labelNames: [label], registers: [registry],
+      collect() {
+        this.reset();
+        const now = source();
+        for (const name of members) this.inc({ [label]: (LABELLED.exec(name) as RegExpExecArray)[3] }, now[name] ?? 0);
+      } });
+  }
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {

@@ -1,28 +1,13 @@
-// Live capture through libpcap, with the optional `cap` addon. One handle per interface, each
-// with its own link type; every packet goes to the FrameConsumer as it arrives. cap is loaded only
-// here, at run time, so the bundle runs (and replays files) on machines without it.
-import { createRequire } from "node:module";
+// Live capture through libpcap, with siphon's own addon (host/source/libpcap/). One handle per
+// interface, each with its own link type. The addon fills a buffer with classic pcap records
+// carrying libpcap's timestamps, and they go through the same pcap reader as a file's: the live
+// path and the replay path differ only in where the records come from.
 import { readFileSync } from "node:fs";
+import { endianness } from "node:os";
+import { CaptureParser } from "./file";
 import type { FrameConsumer } from "./frames";
 import { UsageError } from "../exits";
-
-// What we use of cap 0.2.1 (node_modules/cap/src/binding.cc).
-interface CapHandle {
-  // Returns the link type's name ("ETHERNET", "NULL", "RAW", "LINKTYPE_LINUX_SLL",
-  // "IEEE802_11_RADIO") or "Unknown linktype N" with the DLT number.
-  open(device: string, filter: string, bufferBytes: number, buffer: Buffer): string;
-  close(): boolean;
-  on(event: "packet", listener: (bytes: number, truncated: boolean) => void): void;
-}
-
-interface Device {
-  name: string;
-  description?: string;
-}
-
-export interface CapModule {
-  Cap: { new (): CapHandle; deviceList(): Device[] };
-}
+import { addonPath, isPcapError, loadAddon, type Opened, type PcapAddon, type PcapStats } from "./libpcap/addon";
 
 /** Live capture could not start: the message says what to do. A bad argument is a UsageError. */
 export class LiveCaptureError extends Error {
@@ -32,68 +17,68 @@ export class LiveCaptureError extends Error {
   }
 }
 
-const INSTALL_LIBPCAP = "install libpcap (Debian/Ubuntu: apt-get install libpcap0.8 libpcap-dev; " +
-  "Fedora/RHEL: dnf install libpcap libpcap-devel; Alpine: apk add libpcap libpcap-dev)";
+const INSTALL_LIBPCAP = "install libpcap (Debian/Ubuntu: apt-get install libpcap0.8; " +
+  "Fedora/RHEL: dnf install libpcap; Alpine: apk add libpcap)";
 
-/** Loads cap, or says what is missing. SIPHON_CAP_MODULE names another module to load in its
- *  place (a packager's own build of the addon; tests use it to simulate a missing one). */
-export function loadCap(): CapModule {
-  const name = process.env.SIPHON_CAP_MODULE || "cap";
+/** Loads the addon, or says what is missing. SIPHON_PCAP_ADDON names a .node file to load in
+ *  its place (a packager's own build; tests use it to simulate a missing one). */
+export function loadPcap(): PcapAddon {
+  let addon: PcapAddon;
   try {
-    return createRequire(import.meta.url)(name) as CapModule;
+    addon = loadAddon();
   } catch (err) {
-    throw new LiveCaptureError(explainLoadFailure(name, err as NodeJS.ErrnoException));
+    throw new LiveCaptureError(explainLoadFailure(err as NodeJS.ErrnoException));
+  }
+  try {
+    addon.libVersion(); // loads libpcap itself: a missing library is told here, not mid-open
+  } catch (err) {
+    throw new LiveCaptureError(explainPcapFailure(err));
+  }
+  return addon;
+}
+
+function explainLoadFailure(err: NodeJS.ErrnoException): string {
+  const message = firstLine(err.message ?? String(err));
+  if (/No native build was found/.test(message)) {
+    return `live capture needs siphon's libpcap addon, which has no prebuilt binary for ${process.platform}-${process.arch} ` +
+      "and was not compiled at install: install a C compiler, make, python3 and the libpcap headers " +
+      "(Debian/Ubuntu: apt-get install build-essential python3 libpcap-dev), then run 'npx node-gyp-build' in siphon's " +
+      "directory. Replaying files ('siphon replay') needs none of it.";
+  }
+  if (err.code === "MODULE_NOT_FOUND" || err.code === "ENOENT" || /cannot open shared object/.test(message)) {
+    return `live capture: cannot load the libpcap addon ${safeAddonPath()} (${message}): ` +
+      "unset SIPHON_PCAP_ADDON or point it at a siphon_pcap.node, or reinstall siphon. " +
+      "Replaying files ('siphon replay') needs none of it.";
+  }
+  return `live capture: cannot load the libpcap addon (${message})`;
+}
+
+function safeAddonPath(): string {
+  try {
+    return addonPath();
+  } catch {
+    return "";
   }
 }
 
-function explainLoadFailure(name: string, err: NodeJS.ErrnoException): string {
-  const message = err.message ?? String(err);
-  if (/libpcap[^:]*: cannot open shared object/.test(message)) {
-    return `live capture: libpcap is not installed (${firstLine(message)}): ${INSTALL_LIBPCAP}`;
+function explainPcapFailure(err: unknown): string {
+  if (isPcapError(err) && err.code === "PCAP_LIBRARY_MISSING") {
+    return `live capture: libpcap is not installed (${err.message}): ${INSTALL_LIBPCAP}`;
   }
-  if (err.code === "MODULE_NOT_FOUND" && message.includes(`'${name}'`)) {
-    return `live capture needs the optional package '${name}', which is not installed or did not build: ` +
-      `run 'npm install cap' in siphon's directory. Building it needs make, a C++ compiler, python3 and ` +
-      `the libpcap headers (Debian/Ubuntu: apt-get install build-essential python3 libpcap-dev), and ` +
-      `Node's headers (without internet access: npm config set nodedir /usr, or wherever include/node is). ` +
-      `Replaying files ('siphon replay') needs none of it.`;
-  }
-  if (/NODE_MODULE_VERSION|different Node\.js version/.test(message)) {
-    return `live capture: the '${name}' addon was built for another Node.js version: run 'npm rebuild cap'`;
-  }
-  return `live capture: cannot load '${name}': ${firstLine(message)}`;
+  return `live capture: libpcap does not answer: ${(err as Error).message}`;
 }
 
 function firstLine(text: string): string {
   return text.split("\n")[0];
 }
 
-/** libpcap.so (no version suffix, from libpcap-dev) is what cap dlopen()s to turn on immediate
- *  mode; without it packets still arrive, but in blocks, up to a second late. */
-export function immediateModeAvailable(): boolean {
-  try {
-    process.dlopen({ exports: {} }, "libpcap.so");
-    return true;
-  } catch (err) {
-    // A library that loads but is no Node addon says so; only a missing one is a problem.
-    return !/cannot open shared object/.test((err as Error).message);
-  }
-}
+// DLT values that are not the LINKTYPE of the same link (tcpdump.org/linktypes.html); the core
+// takes LINKTYPEs.
+const LINKTYPE_RAW = 101;
+const DLT_RAW_ALIASES = [12, 14]; // DLT_RAW on Linux and most BSDs, and on OpenBSD
 
-// cap reports DLT names; the core takes LINKTYPE numbers (tcpdump.org/linktypes.html).
-const LINK_TYPES: Record<string, number> = {
-  NULL: 0,
-  ETHERNET: 1,
-  RAW: 101,
-  LINKTYPE_LINUX_SLL: 113,
-  IEEE802_11_RADIO: 127,
-};
-const DLT_RAW_LINUX = 12; // DLT_RAW on Linux; its LINKTYPE is 101
-
-export function linkTypeOf(capName: string): number {
-  if (capName in LINK_TYPES) return LINK_TYPES[capName];
-  const dlt = Number(/Unknown linktype (\d+)/.exec(capName)?.[1] ?? -1);
-  return dlt === DLT_RAW_LINUX ? LINK_TYPES.RAW : dlt;
+export function linkTypeOf(dlt: number): number {
+  return DLT_RAW_ALIASES.includes(dlt) ? LINKTYPE_RAW : dlt;
 }
 
 export function linkTypeName(linkType: number): string {
@@ -104,14 +89,17 @@ export function linkTypeName(linkType: number): string {
 
 export interface LiveOptions {
   interfaces: string[];
-  filter: string;       // BPF, compiled by libpcap
-  untaggedFilter?: string; // where libpcap refuses `filter` for want of VLAN support on the link type
-  snaplen: number;      // bytes kept of each packet
-  bufferBytes: number;  // the kernel ring per interface
+  filter: string;           // BPF, compiled by libpcap
+  untaggedFilter?: string;  // where libpcap refuses `filter` for want of VLAN support on the link type
+  snaplen: number;          // bytes kept of each packet
+  bufferBytes: number;      // the kernel ring per interface
+  promisc: boolean;
+  immediate: boolean;       // TPACKET_V2, a slot per packet: prompt, but the ring holds far fewer
+  blockTimeoutMs: number;   // TPACKET_V3 hands a block over when full or this old
+  ignoreOutgoing: boolean;  // PACKET_IGNORE_OUTGOING: only packets arriving on the interface
 }
 
-/** Counters from the interface (/sys/class/net/IF/statistics): drops before any socket saw the
- *  packet. The socket ring's own drops (PACKET_STATISTICS) are out of reach: cap has no pcap_stats. */
+/** Counters from the interface (/sys/class/net/IF/statistics): drops before any socket saw the packet. */
 export interface InterfaceDrops {
   rxDropped: number;
   rxMissed: number;
@@ -121,40 +109,134 @@ export interface InterfaceDrops {
 export interface InterfaceStats {
   name: string;
   linkType: number;
-  packets: number;
-  truncated: number;           // cut to --snaplen
-  filter: string;              // the BPF the handle runs
+  packets: number;              // records read
+  truncated: number;            // cut to --snaplen
+  kernelReceived: number;       // pcap_stats ps_recv since open: what the filter passed, drops included
+  kernelDrops: number;          // pcap_stats ps_drop since open: the capture buffer was full
+  filter: string;               // the BPF the handle runs
+  warning?: string;             // libpcap's, from activation
   interfaceDrops?: InterfaceDrops; // since the handle opened; undefined where /sys has none
 }
 
-interface OpenHandle {
-  stats: InterfaceStats;
-  handle: CapHandle;
-  // cap keeps only a raw pointer to this buffer: dropping our reference lets the GC free
-  // it under the addon, which then writes into freed memory.
-  buffer: Buffer;
-  dropsAtOpen?: InterfaceDrops;
+// One read fills at most this much; a record of the snap length always fits (2 MiB > 16 + 262144).
+const READ_BUFFER_BYTES = 2 * 1024 * 1024;
+// Reads per interface per loop turn, so a flooded interface cannot starve the outputs and the
+// other interfaces; what is left is read on the next turn (the poll is level-triggered).
+const READS_PER_TURN = 8;
+// On a stop, the kernel hands over a partly filled block one block timeout after it opened it;
+// the wait adds a margin for the kernel timer's granularity (a jiffy is up to 10 ms).
+const STOP_MARGIN_MS = 20;
+// At a stop a busy link could keep the last read going for ever: this many reads per interface.
+const STOP_READS = 256;
+// pcap_stats counts in 32 bits and wraps; differences are taken modulo 2^32.
+const U32 = 2 ** 32;
+const RECORD_HEADER_BYTES = 16;
+const DROP_CHECK_MS = 1000;
+
+class Interface {
+  readonly stats: InterfaceStats;
+  private readonly buffer = Buffer.alloc(READ_BUFFER_BYTES);
+  private readonly recordMax: number;
+  private parser: CaptureParser | undefined;
+  private last: PcapStats;
+  private readonly dropsAtOpen: InterfaceDrops | undefined;
+  closed = false;
+
+  constructor(private readonly addon: PcapAddon, readonly opened: Opened, name: string, filter: string) {
+    this.stats = { name, linkType: linkTypeOf(opened.datalink), packets: 0, truncated: 0, kernelReceived: 0,
+      kernelDrops: 0, filter, warning: opened.warning };
+    this.recordMax = RECORD_HEADER_BYTES + opened.snaplen;
+    this.last = addon.stats(opened.handle);
+    this.dropsAtOpen = readInterfaceDrops(name);
+  }
+
+  /** Frames go to `sink` with this interface's index, as a file's frames would. */
+  start(sink: FrameConsumer, index: number, onReadable: (error?: Error) => void): void {
+    const stats = this.stats;
+    const tagged: FrameConsumer = {
+      frame(data, start, caplen, origLen, linkType, tsSec, tsNsec) {
+        stats.packets++;
+        if (caplen < origLen) stats.truncated++;
+        sink.frame(data, start, caplen, origLen, linkType, tsSec, tsNsec, index);
+      },
+      release: () => sink.release?.(),
+    };
+    this.parser = new CaptureParser(this.stats.name, tagged);
+    this.parser.feed(this.fileHeader());
+    this.addon.start(this.opened.handle, onReadable);
+  }
+
+  /** Reads up to `reads` buffers; true when libpcap had nothing more. */
+  read(reads: number): boolean {
+    for (let i = 0; i < reads; i++) {
+      const n = this.addon.read(this.opened.handle, this.buffer);
+      if (n > 0) this.parser?.feed(this.buffer.subarray(0, n));
+      if (this.buffer.length - n >= this.recordMax) return true; // stopped for want of packets
+    }
+    return false;
+  }
+
+  /** Brings kernelReceived and kernelDrops up to date; returns the drops since the last call. */
+  updateCounters(): number {
+    const now = this.addon.stats(this.opened.handle);
+    const received = (now.received - this.last.received + U32) % U32;
+    const dropped = (now.dropped - this.last.dropped + U32) % U32;
+    this.stats.truncated += (now.cut - this.last.cut + U32) % U32;
+    this.stats.kernelReceived += received;
+    this.stats.kernelDrops += dropped;
+    this.last = now;
+    return dropped;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const now = readInterfaceDrops(this.stats.name);
+    if (now && this.dropsAtOpen) this.stats.interfaceDrops = dropsBetween(this.dropsAtOpen, now);
+    this.addon.close(this.opened.handle);
+  }
+
+  // A classic pcap file header in this machine's byte order, as the addon writes its records.
+  private fileHeader(): Uint8Array {
+    const header = Buffer.alloc(24);
+    const le = endianness() === "LE";
+    const magic = this.opened.nanosecond ? 0xa1b23c4d : 0xa1b2c3d4;
+    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+    view.setUint32(0, magic, le);
+    view.setUint16(4, 2, le);
+    view.setUint16(6, 4, le);
+    view.setUint32(16, this.opened.snaplen, le);
+    view.setUint32(20, this.stats.linkType, le);
+    return header;
+  }
 }
 
-// A handle whose open() failed keeps its pcap_t but never set up its poll watcher; when the
-// collector destroys it, cap's destructor stops that watcher anyway and libuv aborts the process.
-// Holding such handles until exit keeps the destructor from running.
-const failedHandles: CapHandle[] = [];
-
 export class LiveCapture {
-  private readonly handles: OpenHandle[] = [];
+  private readonly interfaces: Interface[] = [];
   private stopped = false;
-  private lastPacketAt = 0; // performance.now() of the latest packet
+  private dropTimer: NodeJS.Timeout | undefined;
+  private droppingBefore = false;
+  private blockTimeoutMs = 0;
+  private failWith: (error: Error) => void = () => undefined;
+  /** Rejects when a handle fails while capturing (the interface went away). */
+  readonly failure = new Promise<never>((_, reject) => { this.failWith = reject; });
 
-  constructor(private readonly cap: CapModule) {}
+  /** `onDropsStart` is told when the kernel starts dropping after a second without drops. */
+  constructor(private readonly addon: PcapAddon, private readonly onDropsStart?: (name: string, drops: number) => void) {
+    this.failure.catch(() => undefined); // awaited by whoever races it; never unhandled here
+  }
 
   /** Interfaces libpcap can open, for an error message or --list. */
   deviceNames(): string[] {
     try {
-      return this.cap.Cap.deviceList().map((d) => d.name);
+      return this.addon.devices().map((d) => d.name);
     } catch {
       return [];
     }
+  }
+
+  libVersion(): string {
+    return this.addon.libVersion();
   }
 
   /** Opens one handle per interface, synchronously; throws LiveCaptureError with what to do. */
@@ -165,105 +247,126 @@ export class LiveCapture {
         throw new UsageError(`-i ${name}: no such interface; libpcap can capture on: ${known.join(", ")}`);
       }
     }
-    for (const name of options.interfaces) this.openOne(name, options);
-    return this.handles.map((h) => h.stats);
-  }
-
-  private openOne(name: string, options: LiveOptions): void {
-    let filter = options.filter;
-    for (;;) {
-      const handle = new this.cap.Cap();
-      const buffer = Buffer.alloc(options.snaplen);
-      try {
-        const linkType = linkTypeOf(handle.open(name, filter, options.bufferBytes, buffer));
-        const stats: InterfaceStats = { name, linkType, packets: 0, truncated: 0, filter };
-        this.handles.push({ stats, handle, buffer, dropsAtOpen: readInterfaceDrops(name) });
-        return;
-      } catch (err) {
-        failedHandles.push(handle);
-        const message = (err as Error).message;
-        if (/no VLAN support/i.test(message) && options.untaggedFilter !== undefined && filter !== options.untaggedFilter) {
-          filter = options.untaggedFilter;
-          continue;
-        }
-        this.close();
-        throw explainOpenFailure(name, filter, message);
-      }
+    this.blockTimeoutMs = options.blockTimeoutMs;
+    try {
+      for (const name of options.interfaces) this.interfaces.push(this.openOne(name, options));
+    } catch (err) {
+      this.close();
+      throw err;
     }
+    return this.interfaces.map((i) => i.stats);
   }
 
-  /** Starts delivery: each packet goes to `sink` with the index of its interface, then the sink
-   *  is told to copy it (cap reuses the buffer for the next packet). `onPackets` runs once
-   *  after each burst the kernel handed over, the moment to push a batch through the core. */
+  private openOne(name: string, options: LiveOptions): Interface {
+    let opened: Opened;
+    try {
+      opened = this.addon.open(name, { snaplen: options.snaplen, promisc: options.promisc, bufferBytes: options.bufferBytes,
+        timeoutMs: options.blockTimeoutMs, immediate: options.immediate, nanosecond: true, ignoreOutgoing: options.ignoreOutgoing });
+    } catch (err) {
+      throw explainOpenFailure(name, "", err);
+    }
+    let filter = options.filter;
+    try {
+      this.addon.setFilter(opened.handle, filter);
+    } catch (err) {
+      if (!/no VLAN support/i.test((err as Error).message) || options.untaggedFilter === undefined) {
+        this.addon.close(opened.handle);
+        throw explainOpenFailure(name, filter, err);
+      }
+      filter = options.untaggedFilter;
+      this.addon.setFilter(opened.handle, filter);
+    }
+    return new Interface(this.addon, opened, name, filter);
+  }
+
+  /** Starts delivery: each interface's packets go to `sink` with its index; `onPackets` runs
+   *  after each turn of reads, the moment to push a batch through the core. */
   start(sink: FrameConsumer, onPackets: () => void): void {
-    let scheduled = false;
-    const afterBurst = (): void => {
-      scheduled = false;
-      if (!this.stopped) onPackets();
-    };
-    this.handles.forEach(({ stats, handle, buffer }, iface) => {
-      handle.on("packet", (bytes, truncated) => {
-        // cap passes no pcap_pkthdr, so no kernel timestamp: the time is taken on delivery,
-        // which immediate mode keeps within the burst's processing time of the kernel's.
-        this.lastPacketAt = performance.now();
-        const ms = performance.timeOrigin + this.lastPacketAt;
-        const sec = Math.floor(ms / 1000);
-        const nsec = Math.floor((ms - sec * 1000) * 1e6);
-        stats.packets++;
-        if (truncated) stats.truncated++;
-        sink.frame(buffer, 0, bytes, bytes, stats.linkType, sec, nsec, iface);
-        sink.release?.();
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(afterBurst);
+    this.interfaces.forEach((iface, index) => {
+      iface.start(sink, index, (error) => {
+        if (this.stopped) return;
+        if (error) return this.fail(iface, error);
+        try {
+          iface.read(READS_PER_TURN);
+        } catch (err) {
+          return this.fail(iface, err as Error);
         }
+        onPackets();
       });
     });
+    this.dropTimer = setInterval(() => this.checkDrops(), DROP_CHECK_MS);
+    this.dropTimer.unref();
   }
 
-  /** Resolves once no packet has arrived for `quietMs` (or after `maxMs`): what is already in
-   *  the kernel's buffer when a stop is asked for still comes out. */
-  drain(quietMs: number, maxMs: number): Promise<void> {
-    const deadline = performance.now() + maxMs;
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const now = performance.now();
-        if (now - this.lastPacketAt >= quietMs || now >= deadline) resolve();
-        else setTimeout(check, quietMs);
-      };
-      check();
-    });
+  private fail(iface: Interface, error: Error): void {
+    this.stopped = true;
+    this.failWith(new LiveCaptureError(`-i ${iface.stats.name}: capture failed: ${error.message}`));
+  }
+
+  private checkDrops(): void {
+    let dropping = false;
+    for (const iface of this.interfaces.filter((i) => !i.closed)) {
+      const drops = iface.updateCounters();
+      if (drops > 0 && !this.droppingBefore) this.onDropsStart?.(iface.stats.name, drops);
+      dropping ||= drops > 0;
+    }
+    this.droppingBefore = dropping;
+  }
+
+  /** Per interface: kernel drops (capture_kernel_drops{interface="lo"}) and packets read; and
+   *  kernel_drops, their sum, which telemetry reports. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = { kernel_drops: 0 };
+    for (const iface of this.interfaces) {
+      if (!iface.closed) iface.updateCounters();
+      out[`capture_kernel_drops{interface="${iface.stats.name}"}`] = iface.stats.kernelDrops;
+      out[`capture_packets{interface="${iface.stats.name}"}`] = iface.stats.packets;
+      out.kernel_drops += iface.stats.kernelDrops;
+    }
+    return out;
+  }
+
+  /** After a stop: waits one block timeout, so the kernel hands over the block it was filling,
+   *  then reads what is left (a bounded number of reads on a busy link). */
+  async drain(): Promise<void> {
+    // Reading goes on while waiting: a readable poll left unread would fire on every loop turn.
+    await new Promise((resolve) => setTimeout(resolve, this.blockTimeoutMs + STOP_MARGIN_MS));
+    this.stopped = true;
+    for (const iface of this.interfaces) {
+      if (!iface.closed) iface.read(STOP_READS);
+    }
   }
 
   /** Closes every handle; returns the final counters. */
   close(): InterfaceStats[] {
     this.stopped = true;
-    for (const h of this.handles) {
-      const now = readInterfaceDrops(h.stats.name);
-      if (now && h.dropsAtOpen) h.stats.interfaceDrops = dropsBetween(h.dropsAtOpen, now);
-      h.handle.close();
-    }
-    return this.handles.map((h) => h.stats);
+    clearInterval(this.dropTimer);
+    this.checkDrops(); // drops since the last check are warned of too, however short the run
+    for (const iface of this.interfaces) iface.close();
+    return this.interfaces.map((i) => i.stats);
   }
 }
 
-function explainOpenFailure(name: string, filter: string, message: string): Error {
-  if (/Operation not permitted|Permission denied|permission/i.test(message)) {
-    const missing = /promisc/i.test(message) ? "CAP_NET_ADMIN (promiscuous mode)" : "CAP_NET_RAW";
+function explainOpenFailure(name: string, filter: string, err: unknown): LiveCaptureError | UsageError {
+  const message = (err as Error).message;
+  const code = isPcapError(err) ? err.code : "";
+  if (code === "PCAP_LIBRARY_MISSING") return new LiveCaptureError(explainPcapFailure(err));
+  if (code === "PCAP_ERROR_PERM_DENIED" || code === "PCAP_ERROR_PROMISC_PERM_DENIED" || /Operation not permitted|Permission denied/i.test(message)) {
+    const missing = code === "PCAP_ERROR_PROMISC_PERM_DENIED" ? "CAP_NET_ADMIN (promiscuous mode)" : "CAP_NET_RAW";
     return new LiveCaptureError(`-i ${name}: capture not permitted (${message}): the process lacks ${missing}. ` +
       `Either give node the capability (setcap cap_net_raw,cap_net_admin+eip "$(readlink -f "$(command -v node)")") ` +
       `or start as root with --user NAME to drop to NAME once the interfaces are open`);
   }
-  if (/No such device/i.test(message)) {
+  if (code === "PCAP_ERROR_NO_SUCH_DEVICE") {
     return new UsageError(`-i ${name}: no such interface (${message})`);
   }
-  if (/is not up|network is down/i.test(message)) {
+  if (code === "PCAP_ERROR_IFACE_NOT_UP") {
     return new LiveCaptureError(`-i ${name}: the interface is down (${message}): bring it up (ip link set ${name} up)`);
   }
-  if (filter && /can't parse|syntax|unknown|invalid|illegal|not supported|expression/i.test(message)) {
+  if (filter) {
     return new UsageError(`-f: libpcap refused the filter on ${name} (${message}): ${JSON.stringify(filter)}`);
   }
-  return new LiveCaptureError(`-i ${name}: libpcap could not open the interface: ${message}`);
+  return new LiveCaptureError(`-i ${name}: libpcap could not open the interface (${code || "error"}): ${message}`);
 }
 
 function readInterfaceDrops(name: string): InterfaceDrops | undefined {
