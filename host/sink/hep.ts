@@ -22,7 +22,7 @@ export interface HepOptions {
 export interface HepStats {
   hep_sent: number;        // written to the socket (handed to the kernel)
   hep_dropped: number;     // not sent: collector unreachable, a send error, or still queued at the flush deadline
-  hep_too_large: number;   // larger than a UDP datagram can carry
+  hep_too_large: number;   // larger than a UDP datagram (65,507 bytes) or a HEP packet (65,535) can carry
   hep_connected: number;
 }
 
@@ -46,53 +46,128 @@ const SOCKET_HIGH_WATER = 8 << 20;
 const UDP_QUEUE_HIGH_WATER = 4096;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
+// One HEP packet, in a buffer of its own (the tests decode it; the sinks use HepEncoder).
 export function hepPacket(m: SipMessage, captureId: number, password?: string): Buffer {
-  const v6 = m.src.ip.includes(":");
-  const chunks: Buffer[] = [
-    u8Chunk(HEP.IP_FAMILY, v6 ? AF_INET6 : AF_INET),
-    u8Chunk(HEP.IP_PROTO, m.transport === "udp" ? 17 : 6),
-    chunk(HEP.SRC_IP4 + (v6 ? 2 : 0), Buffer.from(ipBytes(m.src.ip))),
-    chunk(HEP.DST_IP4 + (v6 ? 2 : 0), Buffer.from(ipBytes(m.dst.ip))),
-    u16Chunk(HEP.SRC_PORT, m.src.port),
-    u16Chunk(HEP.DST_PORT, m.dst.port),
-    u32Chunk(HEP.TIME_SEC, m.timeSec),
-    u32Chunk(HEP.TIME_USEC, Math.floor(m.timeNsec / 1000)),
-    u8Chunk(HEP.PROTO_TYPE, PROTO_SIP),
-    u32Chunk(HEP.CAPTURE_ID, captureId),
-  ];
-  if (password) chunks.push(chunk(HEP.AUTH_KEY, Buffer.from(password, "utf8")));
-  chunks.push(chunk(HEP.PAYLOAD, m.bytes));
-  const callId = m.callId;
-  if (callId) chunks.push(chunk(HEP.CORRELATION_ID, Buffer.from(callId, "utf8")));  // the envelope's call_id
-  const body = Buffer.concat(chunks);
-  const header = Buffer.alloc(6);
-  header.write("HEP3", 0, "latin1");
-  header.writeUInt16BE(6 + body.length, 4);
-  return Buffer.concat([header, body]);
+  const encoder = new HepEncoder(captureId, password);
+  const length = encoder.append(m);
+  return Buffer.from(encoder.bytes().subarray(0, length));
 }
 
-function chunk(type: number, data: Buffer): Buffer {
-  const head = Buffer.alloc(6);
-  head.writeUInt16BE(0, 0);
-  head.writeUInt16BE(type, 2);
-  head.writeUInt16BE(6 + data.length, 4);
-  return Buffer.concat([head, data]);
+const CHUNK_HEAD = 6;         // vendor (u16), type (u16), length (u16)
+const MAX_HEP_PACKET = 65535; // the packet's and each chunk's length are u16
+
+// Builds HEP packets one after another into one buffer that grows as needed and is reused
+// from batch to batch (reset()), so a batch costs no allocation per packet or per chunk.
+export class HepEncoder {
+  private buffer = Buffer.allocUnsafe(1 << 20);
+  private end = 0;
+  private readonly password: Buffer | undefined;
+
+  constructor(private readonly captureId: number, password?: string) {
+    this.password = password ? Buffer.from(password, "utf8") : undefined;
+  }
+
+  // Starts the next batch: the bytes of the last one may be overwritten.
+  reset(): void {
+    this.end = 0;
+  }
+
+  // Gives up the buffer (still held by sends in flight) and starts the next batch in a new one.
+  replace(): void {
+    this.buffer = Buffer.allocUnsafe(this.buffer.length);
+    this.end = 0;
+  }
+
+  // How many bytes were appended since reset(): where the next packet starts.
+  size(): number {
+    return this.end;
+  }
+
+  // Everything appended since reset(), packets back to back.
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.end);
+  }
+
+  // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
+  // (nothing appended then).
+  append(m: SipMessage): number {
+    const v6 = m.src.ip.includes(":");
+    const callId = m.callId;
+    const payload = m.bytes;
+    const callIdLength = callId ? Buffer.byteLength(callId, "utf8") : 0;
+    const ipLength = v6 ? 16 : 4;
+    const length = 6 + 3 * (CHUNK_HEAD + 1) + 2 * (CHUNK_HEAD + ipLength) + 2 * (CHUNK_HEAD + 2) + 3 * (CHUNK_HEAD + 4)
+      + (this.password ? CHUNK_HEAD + this.password.length : 0) + CHUNK_HEAD + payload.length
+      + (callId ? CHUNK_HEAD + callIdLength : 0);
+    if (length > MAX_HEP_PACKET) return 0;
+    this.reserve(length);
+    const b = this.buffer;
+    const start = this.end;
+    b.write("HEP3", start, "latin1");
+    b.writeUInt16BE(length, start + 4);
+    let at = start + 6;
+    at = this.u8(at, HEP.IP_FAMILY, v6 ? AF_INET6 : AF_INET);
+    at = this.u8(at, HEP.IP_PROTO, m.transport === "udp" ? 17 : 6);
+    at = writeIp(b, this.head(at, HEP.SRC_IP4 + (v6 ? 2 : 0), ipLength), m.src.ip, v6);
+    at = writeIp(b, this.head(at, HEP.DST_IP4 + (v6 ? 2 : 0), ipLength), m.dst.ip, v6);
+    at = b.writeUInt16BE(m.src.port, this.head(at, HEP.SRC_PORT, 2));
+    at = b.writeUInt16BE(m.dst.port, this.head(at, HEP.DST_PORT, 2));
+    at = b.writeUInt32BE(m.timeSec >>> 0, this.head(at, HEP.TIME_SEC, 4));
+    at = b.writeUInt32BE(Math.floor(m.timeNsec / 1000) >>> 0, this.head(at, HEP.TIME_USEC, 4));
+    at = this.u8(at, HEP.PROTO_TYPE, PROTO_SIP);
+    at = b.writeUInt32BE(this.captureId >>> 0, this.head(at, HEP.CAPTURE_ID, 4));
+    if (this.password) at = this.bytesChunk(at, HEP.AUTH_KEY, this.password);
+    at = this.bytesChunk(at, HEP.PAYLOAD, payload);
+    if (callId) {   // the envelope's call_id
+      const data = this.head(at, HEP.CORRELATION_ID, callIdLength);
+      at = data + b.write(callId, data, "utf8");
+    }
+    this.end = at;
+    return length;
+  }
+
+  // A chunk's head for `dataLength` bytes of data at `at`; returns where the data goes.
+  private head(at: number, type: number, dataLength: number): number {
+    const b = this.buffer;
+    b.writeUInt16BE(0, at);
+    b.writeUInt16BE(type, at + 2);
+    return b.writeUInt16BE(CHUNK_HEAD + dataLength, at + 4);
+  }
+
+  private bytesChunk(at: number, type: number, data: Uint8Array): number {
+    const start = this.head(at, type, data.length);
+    this.buffer.set(data, start);
+    return start + data.length;
+  }
+
+  private u8(at: number, type: number, n: number): number {
+    return this.buffer.writeUInt8(n, this.head(at, type, 1));
+  }
+
+  private reserve(length: number): void {
+    if (this.end + length <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.end + length));
+    this.buffer.copy(grown, 0, 0, this.end);
+    this.buffer = grown;
+  }
 }
 
-function u8Chunk(type: number, n: number): Buffer {
-  return chunk(type, Buffer.from([n]));
-}
-
-function u16Chunk(type: number, n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return chunk(type, b);
-}
-
-function u32Chunk(type: number, n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return chunk(type, b);
+// Writes the address's bytes at `at`; returns where the next chunk goes.
+function writeIp(b: Buffer, at: number, ip: string, v6: boolean): number {
+  if (v6) {
+    for (const byte of ipBytes(ip)) b[at++] = byte;
+    return at;
+  }
+  let value = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {   // '.'
+      b[at++] = value;
+      value = 0;
+    } else value = value * 10 + c - 48;
+  }
+  b[at++] = value;
+  return at;
 }
 
 // The core formats addresses as text (RFC 5952 for IPv6); HEP wants the bytes.
@@ -137,8 +212,9 @@ function hepShortfall(url: string, stats: HepStats, reached: boolean): Shortfall
       : "check that the collector is up and that --hep names it (its host resolves, its port listens)");
   }
   if (stats.hep_too_large > 0) {
-    detail.push(`${stats.hep_too_large} larger than a UDP datagram`);
-    advice.push("use tcp:// for messages that large");
+    const udp = url.startsWith("udp:");
+    detail.push(`${stats.hep_too_large} larger than ${udp ? "a UDP datagram" : "a HEP packet (64 KiB)"}`);
+    if (udp) advice.push("use tcp:// for messages that large");
   }
   return { output: `--hep ${maskUrlPasswords(url)}`, count: lost, detail: detail.join(" and "), advice: advice.join("; ") };
 }
@@ -155,10 +231,17 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     o.log.warn(`hep: ${where}: ${err.code ?? err.message}${ready ? "" : "; nothing will be sent: check --hep"}`);
   });
   const pending: Buffer[] = [];
-  const sendOne = (packet: Buffer): void => socket.send(packet, (err) => {
+  const encoder = new HepEncoder(o.captureId, o.password);
+  let inFlight = 0;   // datagrams handed to send() whose callback has not come: they read the encoder's buffer
+  const sent = (err: Error | null): void => {
+    inFlight--;
     if (err) stats.hep_dropped++;
     else stats.hep_sent++;
-  });
+  };
+  const sendOne = (packet: Buffer, offset = 0, length = packet.length): void => {
+    inFlight++;
+    socket.send(packet, offset, length, sent);
+  };
   const settled = (): boolean => failed || ready && socket.getSendQueueCount() === 0;
   const whenQueueBelow = (limit: number, deadline = Infinity): Promise<void> => new Promise((resolve) => {
     const check = (): void => {
@@ -167,19 +250,24 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     };
     check();
   });
+  // Each datagram is a view into the encoder's buffer; a buffer some send still reads is left to it.
+  const encode = (m: SipMessage): void => {
+    const start = encoder.size();
+    const length = encoder.append(m);
+    if (length === 0 || length > MAX_DATAGRAM) stats.hep_too_large++;
+    else if (failed) stats.hep_dropped++;
+    else if (ready) sendOne(encoder.bytes(), start, length);
+    else if (pending.push(Buffer.from(encoder.bytes().subarray(start))) > PENDING_MAX) {
+      pending.shift();
+      stats.hep_dropped++;
+    }
+  };
   return {
     write(batch: MessageBatch) {
-      for (let i = 0; i < batch.count; i++) {
-        const packet = hepPacket(batch.message(i), o.captureId, o.password);
-        if (packet.length > MAX_DATAGRAM) stats.hep_too_large++;
-        else if (failed) stats.hep_dropped++;
-        else if (ready) sendOne(packet);
-        else if (pending.push(packet) > PENDING_MAX) {
-          pending.shift();
-          stats.hep_dropped++;
-        }
-      }
       if (ready) for (const p of pending.splice(0)) sendOne(p);
+      if (inFlight > 0) encoder.replace();
+      else encoder.reset();
+      for (let i = 0; i < batch.count; i++) encode(batch.message(i));
     },
     backlog() {
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
@@ -207,12 +295,13 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
   let timer: NodeJS.Timeout | undefined;
   const where = `tcp://${t.host}:${t.port}`;
   let inSocket = 0;   // packets written to the socket whose write has not completed
-  const written = (err?: Error | null): void => {
+  const written = (err: Error | null | undefined, packets: number): void => {
     if (closing && socket?.destroyed) return;   // counted by close()
-    inSocket--;
-    if (err) stats.hep_dropped++;
-    else stats.hep_sent++;
+    inSocket -= packets;
+    if (err) stats.hep_dropped += packets;
+    else stats.hep_sent += packets;
   };
+  const encoder = new HepEncoder(o.captureId, o.password);
   const open = (): void => {
     const s = connect(t.port, t.host);
     socket = s;
@@ -239,15 +328,21 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
   };
   open();
   return {
+    // The batch's packets leave in one write, copied once out of the encoder's reused buffer.
     write(batch: MessageBatch) {
-      for (let i = 0; i < batch.count; i++) {
-        if (!online || !socket) {
-          stats.hep_dropped++;
-          continue;
-        }
-        inSocket++;
-        socket.write(hepPacket(batch.message(i), o.captureId, o.password), written);
+      if (!online || !socket) {
+        stats.hep_dropped += batch.count;
+        return;
       }
+      encoder.reset();
+      let packets = 0;
+      for (let i = 0; i < batch.count; i++) {
+        if (encoder.append(batch.message(i)) === 0) stats.hep_too_large++;
+        else packets++;
+      }
+      if (packets === 0) return;
+      inSocket += packets;
+      socket.write(Buffer.from(encoder.bytes()), (err) => written(err, packets));
     },
     backlog() {
       const s = socket;
