@@ -1,14 +1,17 @@
 // NDJSON sink: the core renders each envelope followed by a newline, so a
 // batch leaves with one write. To a file (or /dev/null) the write is blocking
-// and goes straight from the core's memory; to a pipe or terminal the batch is
-// copied and queued, and reading pauses while the queue is long. A write that
-// fails (a full disk, a reader gone) is reported once and the output takes
-// nothing more. The events' NDJSON (host/calls/publish.ts) is written the same way.
+// and goes straight from the core's memory. To a pipe or terminal (non-blocking)
+// a batch is written straight from the core's memory as far as the pipe takes it;
+// what it does not take is copied and queued on stdout, and reading pauses while
+// that queue is longer than QUEUE_LIMIT, so the queue is bounded by it plus one
+// batch. A write that fails (a full disk, a reader gone) is reported once and the
+// output takes nothing more. The events' NDJSON (host/calls/publish.ts) is
+// written the same way.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
 import { byDeadline, type Failed, type Sink } from "./sink";
 import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits";
 
-const QUEUE_LIMIT = 16 << 20; // bytes queued on stdout before reading pauses
+const QUEUE_LIMIT = 1 << 20; // bytes queued on stdout before reading pauses: a few batches, a pipe's 64 KiB many times
 
 // Bytes to a file or to stdout, whichever failure it meets reported once.
 export interface ByteOutput {
@@ -47,6 +50,8 @@ export function fileOutput(path: string, option: string, failed: Failed): ByteOu
   return blockingOutput(fd, `${option} ${path}`, failed, () => closeSync(fd));
 }
 
+const STAGING_BYTES = 256 << 10;
+
 // Set once stdout's reader went away or stopped reading: what is queued there will never leave.
 let stdoutGivenUp = false;
 
@@ -59,12 +64,13 @@ export function stdoutOutput(failed: Failed): ByteOutput {
   if (stat.isFile() || stat.isCharacterDevice() && !process.stdout.isTTY) return blockingOutput(1, "stdout", failed, () => {});
   const stdout = process.stdout;
   let broken = false;
-  stdout.on("error", (err: NodeJS.ErrnoException) => {
+  const fail = (err: NodeJS.ErrnoException): void => {
     if (broken) return;
     broken = stdoutGivenUp = true;
     failed(err.code === "EPIPE" ? new StdoutClosed()
       : new OutputError(`stdout: cannot write (${writeFailure(err)}): check what reads siphon's output`));
-  });
+  };
+  stdout.on("error", fail);
   const drained = (): Promise<void> => new Promise((resolve) => {
     if (broken || stdout.writableLength === 0) return resolve();
     const done = (): void => {
@@ -73,10 +79,32 @@ export function stdoutOutput(failed: Failed): ByteOutput {
     };
     stdout.on("drain", done).on("close", done);
   });
+  // As much of data as the pipe takes now: stdout is non-blocking (EAGAIN when the pipe is full).
+  const writeNow = (data: Uint8Array): number => {
+    let done = 0;
+    try {
+      while (done < data.length) done += writeSync(1, data, done);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") fail(err as NodeJS.ErrnoException);
+    }
+    return done;
+  };
+  // What the pipe did not take is copied into a staging buffer, reused once its write completes:
+  // the buffers in use hold at most QUEUE_LIMIT plus a batch, and no garbage is made per batch.
+  const spare: Buffer[] = [];
+  const queue = (rest: Uint8Array): void => {
+    const index = spare.findIndex((b) => b.length >= rest.length);
+    const staging = index >= 0 ? spare.splice(index, 1)[0] : Buffer.allocUnsafeSlow(Math.max(rest.length, STAGING_BYTES));
+    staging.set(rest);
+    stdout.write(staging.subarray(0, rest.length), () => spare.push(staging));
+  };
   return {
     write(data) {
-      // A copy: the stream holds it past the call, and `data` may be a view into the core's memory.
-      if (!broken) stdout.write(Buffer.from(data));
+      if (broken) return;
+      // Straight from `data` while nothing is queued (so the order holds); `data` may be a view
+      // into the core's memory, so the rest is copied.
+      const done = stdout.writableLength === 0 ? writeNow(data) : 0;
+      if (!broken && done < data.length) queue(data.subarray(done));
     },
     backlog: () => (stdout.writableLength > QUEUE_LIMIT ? drained() : undefined),
     async close(deadline) {
