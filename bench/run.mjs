@@ -3,7 +3,7 @@
 // source), then times siphon, tshark and a minimal C walk on the same file in one run, and
 // prints a markdown table plus ratios. Results go to .bench/results.json.
 //
-//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark]
+//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--help]
 //
 // Wall time is measured here around each child; peak RSS comes from /usr/bin/time when it is
 // installed, else from polling the child's VmHWM in /proc.
@@ -15,6 +15,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startBroker } from "./mqtt.mjs";
+import { startCollector } from "./collector.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
@@ -61,6 +62,7 @@ const CASES = [
     siphon: (file) => ["replay", file, "--events", "/dev/null"],
   },
   ...mqttCases(),
+  ...hepCases(),
 ];
 
 // MQTT delivery: mixed-udp's workload published to a Mosquitto the benchmark starts (queue limits
@@ -74,6 +76,20 @@ function mqttCases() {
     generate: ["--seed", "1", "--messages", "160000"],
     broker: true,
     siphon: (file) => ["replay", file, "--mqtt", brokerUrl, "--topic", "bench/sip", "--qos", String(qos), "--log-level", "warn"],
+  }));
+}
+
+// HEP delivery: mixed-udp's workload to a collector the benchmark starts (bench/collector.mjs,
+// reads and discards), over TCP and UDP, envelopes to /dev/null as well; mixed-udp in the same
+// run is the NDJSON-only figure to set them beside.
+let collector;
+function hepCases() {
+  return ["tcp", "udp"].map((transport) => ({
+    name: `hep-${transport}`,
+    about: `mixed-udp's workload to a local collector that reads and discards: siphon replay FILE --hep ${transport}://127.0.0.1:PORT --out /dev/null`,
+    generate: ["--seed", "1", "--messages", "160000"],
+    collector: true,
+    siphon: (file) => ["replay", file, "--hep", collector ? collector[`${transport}Url`] : `${transport}://127.0.0.1:PORT`, "--out", "/dev/null", "--log-level", "warn"],
   }));
 }
 
@@ -107,8 +123,13 @@ function parseCommandLine() {
       runs: { type: "string", default: "5" },
       "tshark-runs": { type: "string", default: "3" },
       "no-tshark": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     },
   });
+  if (values.help) {
+    console.log(usage());
+    process.exit(0);
+  }
   const selected = values.case ?? CASES.map((c) => c.name);
   const unknown = selected.filter((name) => !CASES.some((c) => c.name === name));
   if (unknown.length > 0) throw new Error(`unknown case ${unknown.join(", ")}; cases: ${CASES.map((c) => c.name).join(", ")}`);
@@ -118,6 +139,24 @@ function parseCommandLine() {
     tsharkRuns: positive(values["tshark-runs"], "--tshark-runs"),
     tshark: !values["no-tshark"],
   };
+}
+
+function usage() {
+  const cases = CASES.map((c) => `  ${c.name.padEnd(18)} ${c.about}`).join("\n");
+  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark]
+
+Generates each case's workload (cached in .bench/), times siphon, tshark and a minimal C walk
+of the same file in one run, prints a markdown table and writes .bench/results.json.
+
+options:
+  --case NAME        run only this case (repeat for several); default: every case
+  --runs N           runs of siphon and the C walk per case, the median reported (default 5)
+  --tshark-runs N    runs of tshark per case (default 3)
+  --no-tshark        do not run tshark
+  --help             this text
+
+cases:
+${cases}`;
 }
 
 function positive(text, name) {
@@ -343,6 +382,7 @@ async function main() {
   for (const benchCase of options.cases) {
     const broker = benchCase.broker ? await startBroker() : undefined;
     if (broker) brokerUrl = broker.url;
+    collector = benchCase.collector ? await startCollector() : undefined;
     const workload = ensureWorkload(benchCase);
     console.error(`${benchCase.name}: ${workload.sipMessages} SIP messages, ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
     // One untimed pass so the first timed tool doesn't pay for reading the file from disk.
@@ -360,6 +400,7 @@ async function main() {
       tools.push(result);
     }
     broker?.stop();
+    collector?.stop();
     const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
     results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools), showSummary: benchCase.showSummary });
   }
@@ -382,6 +423,10 @@ function report(host, results, notes) {
     if (r.siphonSecondsOverCwalk !== undefined) console.log(`  siphon time ÷ cwalk time = ${r.siphonSecondsOverCwalk.toFixed(1)}`);
     const siphon = tools.find((t) => t.tool === "siphon");
     if (showSummary && siphon?.lastStderr) console.log(`  ${siphon.lastStderr}`);
+    const ndjson = results.find((c) => c.name === "mixed-udp")?.tools.find((t) => t.tool === "siphon");
+    if (name.startsWith("hep-") && siphon?.medianSeconds && ndjson?.medianSeconds) {
+      console.log(`  siphon time ÷ mixed-udp's (NDJSON to /dev/null, same run) = ${(siphon.medianSeconds / ndjson.medianSeconds).toFixed(1)} (issue 15's target: at most 1.5)`);
+    }
   }
   for (const note of notes) console.log(`note: ${note}`);
   console.log(`\nresults: ${join(".bench", "results.json")}`);
