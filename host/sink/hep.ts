@@ -154,10 +154,7 @@ export class HepEncoder {
 
 // Writes the address's bytes at `at`; returns where the next chunk goes.
 function writeIp(b: Buffer, at: number, ip: string, v6: boolean): number {
-  if (v6) {
-    for (const byte of ipBytes(ip)) b[at++] = byte;
-    return at;
-  }
+  if (v6) return writeIp6(b, at, ip);
   let value = 0;
   for (let i = 0; i < ip.length; i++) {
     const c = ip.charCodeAt(i);
@@ -168,6 +165,33 @@ function writeIp(b: Buffer, at: number, ip: string, v6: boolean): number {
   }
   b[at++] = value;
   return at;
+}
+
+// RFC 5952 text (hex groups, at most one "::", no embedded IPv4) to its 16 bytes at `at`.
+function writeIp6(b: Buffer, at: number, ip: string): number {
+  const gap = ip.indexOf("::");
+  const head = gap < 0 ? ip : ip.slice(0, gap);
+  const tail = gap < 0 ? "" : ip.slice(gap + 2);
+  const headGroups = writeGroups(b, at, head);
+  const tailGroups = tail ? tail.split(":").length : 0;
+  b.fill(0, at + 2 * headGroups, at + 16 - 2 * tailGroups);
+  writeGroups(b, at + 16 - 2 * tailGroups, tail);
+  return at + 16;
+}
+
+// Writes the colon-separated hex groups of `text` as 16-bit values; returns how many.
+function writeGroups(b: Buffer, at: number, text: string): number {
+  if (!text) return 0;
+  let groups = 0;
+  let value = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 58;
+    if (c === 58) {   // ':'
+      b.writeUInt16BE(value, at + 2 * groups++);
+      value = 0;
+    } else value = value * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return groups;
 }
 
 // The core formats addresses as text (RFC 5952 for IPv6); HEP wants the bytes.
@@ -267,7 +291,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       if (ready) for (const p of pending.splice(0)) sendOne(p);
       if (inFlight > 0) encoder.replace();
       else encoder.reset();
-      for (let i = 0; i < batch.count; i++) encode(batch.message(i));
+      for (let i = 0; i < batch.count; i++) encode(batch.message(i, true));
     },
     backlog() {
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
@@ -337,7 +361,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       encoder.reset();
       let packets = 0;
       for (let i = 0; i < batch.count; i++) {
-        if (encoder.append(batch.message(i)) === 0) stats.hep_too_large++;
+        if (encoder.append(batch.message(i, true)) === 0) stats.hep_too_large++;
         else packets++;
       }
       if (packets === 0) return;
