@@ -82,7 +82,7 @@ for (const capture of SAMPLES) {
     const r = await run(["replay", capture, "--hep", `udp://127.0.0.1:${port}`, "--hep-id", "2424", "--hep-password", "s3cret"]);
     assert.is(r.code, 0, r.stderr);
     assert.not.match(r.stderr, /s3cret/, "the key is masked in the printed configuration");
-    await waitFor(`${expected.length} datagrams`, () => received.length >= expected.length);
+    await waitFor(`${expected.length} datagrams`, () => received.length >= expected.length, () => `${received.length} datagrams`);
     socket.close();
     assert.is(received.length, expected.length);
     received.forEach((packet, i) => check(packet, expected[i], "s3cret"));
@@ -209,7 +209,7 @@ if (!tsharkHep) {
     await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
     const r = await run(["replay", capture, "--hep", `udp://127.0.0.1:${socket.address().port}`]);
     assert.is(r.code, 0, r.stderr);
-    await waitFor("every datagram", () => received.length >= expected.length);
+    await waitFor("every datagram", () => received.length >= expected.length, () => `${received.length} of ${expected.length} datagrams`);
     socket.close();
     const file = join(mkdtempSync(join(tmpdir(), "siphon-hep-")), "hep.pcap");
     writeFileSync(file, pcapFile(received.map((d) => udpFrame(d, { sport: 40000, dport: 9060 }))));
