@@ -141,6 +141,7 @@ class Interface {
   private last: PcapStats;
   private readonly dropsAtOpen: InterfaceDrops | undefined;
   closed = false;
+  dropsChecked = 0;   // kernelDrops when the drop check last looked (a /metrics scrape updates them too)
 
   constructor(private readonly addon: PcapAddon, readonly opened: Opened, name: string, filter: string) {
     this.stats = { name, linkType: linkTypeOf(opened.datalink), packets: 0, truncated: 0, kernelReceived: 0,
@@ -176,8 +177,8 @@ class Interface {
     return false;
   }
 
-  /** Brings kernelReceived and kernelDrops up to date; returns the drops since the last call. */
-  updateCounters(): number {
+  /** Brings kernelReceived and kernelDrops up to date (pcap_stats deltas modulo 2^32). */
+  updateCounters(): void {
     const now = this.addon.stats(this.opened.handle);
     const received = (now.received - this.last.received + U32) % U32;
     const dropped = (now.dropped - this.last.dropped + U32) % U32;
@@ -185,7 +186,6 @@ class Interface {
     this.stats.kernelReceived += received;
     this.stats.kernelDrops += dropped;
     this.last = now;
-    return dropped;
   }
 
   close(): void {
@@ -306,7 +306,11 @@ export class LiveCapture {
   private checkDrops(): void {
     let dropping = false;
     for (const iface of this.interfaces.filter((i) => !i.closed)) {
-      const drops = iface.updateCounters();
+      iface.updateCounters();
+      // From the totals, not updateCounters()'s delta: a scrape of /metrics between two checks
+      // takes that delta, and drops that started then would never be warned of.
+      const drops = iface.stats.kernelDrops - iface.dropsChecked;
+      iface.dropsChecked = iface.stats.kernelDrops;
       if (drops > 0 && !this.droppingBefore) this.onDropsStart?.(iface.stats.name, drops);
       dropping ||= drops > 0;
     }
