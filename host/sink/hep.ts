@@ -194,14 +194,10 @@ function writeGroups(b: Buffer, at: number, text: string): number {
   return groups;
 }
 
-// The core formats addresses as text (RFC 5952 for IPv6); HEP wants the bytes.
+// An address's bytes as the encoder writes them (the tests compare the chunks with it).
 export function ipBytes(ip: string): number[] {
-  if (!isIPv6(ip)) return ip.split(".").map(Number);
-  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  return groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]);
+  const b = Buffer.alloc(16);
+  return [...b.subarray(0, writeIp(b, 0, ip, isIPv6(ip)))];
 }
 
 export function parseHepUrl(url: string): { transport: "udp" | "tcp"; host: string; port: number } {
