@@ -231,7 +231,7 @@ function headerSweep(): Uint8Array[] {
     "2001:db8::1", "::2", Uint8Array.from([17, 0, 1, 4, 0, 0, 0, 0])));
   const seeds = [udpFrame(INVITE), udpFrame(INVITE, { vlans: [1, 2] }), udpFrame(INVITE, { src: "::1", dst: "fe80::1" }),
     udpFrame(INVITE, { ipOptions: 12 }), v6ext, tcpFrame(INVITE, { seq: 1 }), tcpFrame(INVITE, { src: "2001:db8::7", dst: "::9", seq: 1 }),
-    ...tunnelled(udpFrame(INVITE)), vxlan(tcpFrame(INVITE, { seq: 1 }))];
+    ...tunnelled(udpFrame(INVITE)), vxlan(tcpFrame(INVITE, { seq: 1 })), ...linkLayers(udpFrame(INVITE).subarray(14))];
   const out: Uint8Array[] = [];
   for (const seed of seeds) {
     for (const bits of [8, 16]) {
