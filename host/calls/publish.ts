@@ -10,6 +10,7 @@ import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observe } from "./message";
 import type { SipEvent } from "./events";
+import { renderEvent } from "./render";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
@@ -26,7 +27,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
   const tracker = makeTracker((event) => {
     if (!gate.pass(event)) return;
     written++;
-    const json = JSON.stringify(event);
+    const json = renderEvent(event);
     for (const output of outputs) output.write(event, json);
   });
   const flush = (): void => {
