@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync, readFileSync } from "node:fs";
-import { jsonString, renderEvent } from "../host/calls/render";
+import { EventRenderer } from "../host/calls/render";
 import type { SipEvent } from "../host/calls/events";
 
 const HOSTILE = [
@@ -14,12 +14,30 @@ const HOSTILE = [
   "\u0080\u00ff\u0100", "'single'", "{}[],:", "\\u0000",
 ];
 
-test("strings: each hostile string as JSON.stringify writes it", () => {
-  for (const s of HOSTILE) assert.is(jsonString(s), JSON.stringify(s), `for ${JSON.stringify(s)}`);
-  for (let c = 0; c < 0x10000; c++) {
-    const s = `a${String.fromCharCode(c)}b`;
-    if (jsonString(s) !== JSON.stringify(s)) assert.unreachable(`U+${c.toString(16)}: ${jsonString(s)} against ${JSON.stringify(s)}`);
-  }
+const renderer = new EventRenderer();
+
+// The rendered bytes against JSON.stringify's text in UTF-8 (which is well-formed:
+// JSON.stringify escapes a lone surrogate).
+function same(e: SipEvent, what: string): void {
+  const got = renderer.render(e);
+  const want = Buffer.from(JSON.stringify(e));
+  if (!got.equals(want)) assert.unreachable(`${what}: rendered ${got.toString("hex")}\n  (${got.toString()})\nJSON.stringify ${want.toString("hex")}\n  (${want.toString()})`);
+}
+
+function named(name: string): SipEvent {
+  return { "@timestamp": "t", event: { kind: "event", type: "msg-probe", sequence: 1 }, observer: { name } };
+}
+
+test("strings: each hostile string, and every UTF-16 unit, as JSON.stringify writes it", () => {
+  for (const s of HOSTILE) same(named(s), `for ${JSON.stringify(s)}`);
+  for (let c = 0; c < 0x10000; c++) same(named(`a${String.fromCharCode(c)}b`), `U+${c.toString(16)}`);
+  for (const pair of ["\ud800\udc00", "\udbff\udfff", "\ud83d\ude00x", "\ud800\ud800\udc00", "\udc00\udc00"]) same(named(pair), JSON.stringify(pair));
+});
+
+test("the buffer grows for a long event and a long string", () => {
+  same(named("x".repeat(100_000)), "100,000 characters");
+  same(named("\u0001".repeat(50_000)), "50,000 escapes");
+  same(named("日".repeat(50_000)), "50,000 three-byte characters");
 });
 
 function event(overrides: Partial<SipEvent> = {}, sip: NonNullable<SipEvent["sip"]> = {}): SipEvent {
@@ -49,10 +67,10 @@ test("events: every field and the order the tracker inserts them", () => {
     { "@timestamp": "2026-11-22T10:01:00.000000Z", event: { kind: "metric", type: "counters", sequence: 10 }, observer: { name: "s" }, counters: {} },
     event({ event: { kind: "event", type: "msg-probe", sequence: 1 } }, { pdd: NaN, ring_time: Infinity }),
   ];
-  for (const e of cases) assert.is(renderEvent(e), JSON.stringify(e));
+  cases.forEach((e, i) => same(e, `case ${i}`));
   for (const s of HOSTILE) {
     const e = event({ observer: { name: s }, user_agent: { original: s } }, { call_id: s, from: s, to: s, problems: [s], request: { method: s }, call: { outcome: "failed", times: { invite: s }, legs: { x_cid: s } } });
-    assert.is(renderEvent(e), JSON.stringify(e), `for ${JSON.stringify(s)}`);
+    same(e, `for ${JSON.stringify(s)}`);
   }
 });
 
@@ -61,7 +79,7 @@ test("events: every golden event line renders back to itself", () => {
   let lines = 0;
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".events.ndjson"))) {
     for (const line of readFileSync(`${dir}/${file}`, "utf8").split("\n").filter((l) => l !== "")) {
-      assert.is(renderEvent(JSON.parse(line) as SipEvent), line, `${file}`);
+      assert.is(renderer.render(JSON.parse(line) as SipEvent).toString(), line, file);
       lines++;
     }
   }

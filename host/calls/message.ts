@@ -13,6 +13,7 @@ export interface Observed {
   status: number;            // 0 for a request
   reason: string;            // response reason phrase
   callId: string;
+  callKey?: number;          // the core's hash of the Call-ID (SipMessage.callKey), the calls' key; hand-made summaries leave it out and are keyed by callId
   cseq: number;
   from: string;              // whole From value
   fromTag: string;
@@ -28,24 +29,33 @@ export interface Observed {
   problems: number;          // PROBLEM bits (host/core/records.ts)
 }
 
-// The fields every message needs are read at once; the rest (only a new call,
-// transaction or binding needs them) when first asked for. Valid while the
-// batch the message came in is.
+// Every field is read from the record when first asked for, and the strings once:
+// a message that only refreshes a known dialog decodes nothing but its method's
+// bytes. One ObservedMessage serves a whole run (aim() moves it to the next
+// message); valid while the batch the message came in is.
 class ObservedMessage implements Observed {
-  readonly timeUs: number;
-  readonly method: string;
-  readonly callId: string;
-  readonly fromTag: string;
-  readonly toTag: string;
+  timeUs = 0;
+  method = "";
+  callKey = 0;
+  private m!: SipMessage;
+  private callIdText: string | undefined;
+  private fromTagText: string | undefined;
+  private toTagText: string | undefined;
+  private userAgentText: string | undefined;
 
-  constructor(private readonly m: SipMessage) {
-    this.timeUs = m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
-    this.method = m.method.toUpperCase();
-    this.callId = m.callId;
-    this.fromTag = m.fromTag;
-    this.toTag = m.toTag;
+  aim(m: SipMessage): this {
+    this.m = m;
+    this.timeUs = m.timeUs;
+    this.method = methodOf(m);
+    this.callKey = m.callKey;
+    this.callIdText = this.fromTagText = this.toTagText = this.userAgentText = undefined;
+    return this;
   }
 
+  get callId(): string { return this.callIdText ??= this.m.callId; }
+  get fromTag(): string { return this.fromTagText ??= this.m.fromTag; }
+  get toTag(): string { return this.toTagText ??= this.m.toTag; }
+  get userAgent(): string { return this.userAgentText ??= this.m.userAgent; }
   get src(): Endpoint { return this.m.src; }
   get dst(): Endpoint { return this.m.dst; }
   get transport(): Transport { return this.m.transport; }
@@ -58,15 +68,30 @@ class ObservedMessage implements Observed {
   get from(): string { return this.m.from; }
   get to(): string { return this.m.to; }
   get contact(): string { return this.m.contact; }
-  get userAgent(): string { return this.m.userAgent; }
   get reasonHeader(): string { return this.m.reasonHeader; }
   get xCid(): string { return this.m.xCid; }
   get sessionId(): string { return this.m.sessionId; }
   get chargingVector(): string { return this.m.chargingVector; }
 }
 
+// The methods the tracker meets most, upper case: found by comparing bytes, so the
+// common ones are never decoded; any other is decoded and upper-cased.
+const KNOWN_METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "UPDATE", "PRACK", "REGISTER", "OPTIONS", "MESSAGE", "NOTIFY", "SUBSCRIBE", "INFO", "REFER", "PUBLISH"];
+
+function methodOf(m: SipMessage): string {
+  for (const name of KNOWN_METHODS) if (m.methodIs(name)) return name;
+  return m.method.toUpperCase();
+}
+
+// A summary of one message for the tracker.
 export function observe(m: SipMessage): Observed {
-  return new ObservedMessage(m);
+  return new ObservedMessage().aim(m);
+}
+
+// One summary re-aimed at each message in turn (see ObservedMessage).
+export function observer(): (m: SipMessage) => Observed {
+  const observed = new ObservedMessage();
+  return (m) => observed.aim(m);
 }
 
 // The host's one scan of a header value by RFC 3261 §25.1's structure, the rule

@@ -8,9 +8,9 @@ import { fileOutput, stdoutOutput, type ByteOutput } from "../sink/ndjson";
 import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
-import { observe } from "./message";
+import { observer } from "./message";
 import type { SipEvent } from "./events";
-import { renderEvent } from "./render";
+import { EventRenderer } from "./render";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
@@ -24,12 +24,14 @@ export interface EventsSink extends Sink {
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void): EventsSink {
   let written = 0;
+  const renderer = new EventRenderer();
   const tracker = makeTracker((event) => {
     if (!gate.pass(event)) return;
     written++;
-    const json = renderEvent(event);
-    for (const output of outputs) output.write(event, json);
+    const line = renderer.render(event);
+    for (const output of outputs) output.write(event, line);
   });
+  const observed = observer();
   const flush = (): void => {
     for (const output of outputs) output.flush();
   };
@@ -37,7 +39,8 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
     tracker,
     written: () => written,
     write(batch: MessageBatch) {
-      for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i, true)));
+      const cursor = batch.cursor();
+      for (let i = 0; i < batch.count; i++) tracker.observe(observed(cursor.select(i)));
       flush();
     },
     backlog() {
@@ -71,30 +74,52 @@ export function ndjsonEvents(path: string, failed: Failed): EventOutput {
 }
 
 function linesInBlocks(out: ByteOutput): EventOutput {
-  let pending: string[] = [];
-  let pendingBytes = 0;
+  const block = new LineBlock();
   return {
-    write(_event, json) {
-      pending.push(json);
-      pendingBytes += json.length + 1;
-      if (pendingBytes > FLUSH_BYTES) this.flush();
+    write(_event, line) {
+      block.add(line);
+      if (block.bytes > FLUSH_BYTES) this.flush();
     },
     flush() {
-      if (pending.length === 0) return;
-      out.write(Buffer.from(pending.join("\n") + "\n"));
-      pending = [];
-      pendingBytes = 0;
+      if (block.count > 0) out.write(block.take());
     },
     backlog: () => out.backlog(),
     close: (deadline) => out.close(deadline),
   };
 }
 
+// Event lines gathered for one write: each line and its newline copied into a
+// buffer kept from block to block; take() hands over a copy of the block.
+class LineBlock {
+  private buf = Buffer.allocUnsafe(FLUSH_BYTES * 2);
+  bytes = 0;
+  count = 0;
+
+  add(line: Uint8Array): void {
+    if (this.bytes + line.length + 1 > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + line.length + 1));
+      this.buf.copy(grown, 0, 0, this.bytes);
+      this.buf = grown;
+    }
+    this.buf.set(line, this.bytes);
+    this.buf[this.bytes + line.length] = 0x0a;
+    this.bytes += line.length + 1;
+    this.count++;
+  }
+
+  take(): Buffer {
+    const lines = Buffer.from(this.buf.subarray(0, this.bytes));
+    this.bytes = 0;
+    this.count = 0;
+    return lines;
+  }
+}
+
 // The call records' writer (host/sink/postgres.ts) within the flush deadline: a
 // database that refuses, or does not answer in time, is reported as this output's failure.
 function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutput {
   return {
-    write: (event, json) => writer.write(event, json),
+    write: (event, line) => writer.write(event, line),
     flush: () => writer.flush(),
     backlog: () => writer.backlog(),
     counters: () => writer.counters?.() ?? {},
@@ -116,17 +141,15 @@ function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutp
 // takes NDJSON lines: each event is one PUBLISH, queued and retried as
 // envelopes are.
 export function mqttEvents(publisher: LineSink): EventOutput {
-  let pending: string[] = [];
+  const block = new LineBlock();
   return {
-    write(_event, json) {
-      pending.push(json);
+    write(_event, line) {
+      block.add(line);
     },
     flush() {
-      if (pending.length === 0) return;
-      const lines = Buffer.from(pending.join("\n") + "\n");
-      const count = pending.length;
-      pending = [];
-      publisher.writeLines(lines, count);
+      if (block.count === 0) return;
+      const count = block.count;
+      publisher.writeLines(block.take(), count);
     },
     backlog: () => publisher.backlog(),
     close: (deadline) => publisher.close(deadline),

@@ -1,101 +1,215 @@
-// One event as its NDJSON line, written out field by field: byte for byte what
-// JSON.stringify gives for the SipEvent the tracker builds (keys in the order the
-// tracker inserts them, absent and undefined fields left out), at a fraction of
-// its cost. A field added to SipEvent is added here too, in the order it is
-// inserted; test/render.test.ts compares the two on every event type.
+// One event as its NDJSON line, written field by field as UTF-8 bytes: byte for
+// byte what JSON.stringify gives for the SipEvent the tracker builds (keys in the
+// order the tracker inserts them, absent and undefined fields left out), with no
+// string built on the way. A field added to SipEvent is added here too, in the
+// order it is inserted; test/render.test.ts compares the two on every event type
+// and on hostile strings.
 import type { CallTimes, Correlation, SipEvent } from "./events";
 
 type Sip = NonNullable<SipEvent["sip"]>;
 
-export function renderEvent(e: SipEvent): string {
-  const ev = e.event;
-  let out = `{"@timestamp":${jsonString(e["@timestamp"])},"event":{"kind":${jsonString(ev.kind)},"type":${jsonString(ev.type)}`;
-  if (ev.duration !== undefined) out += `,"duration":${jsonNumber(ev.duration)}`;
-  out += `,"sequence":${jsonNumber(ev.sequence)}}`;
-  if (e.observer !== undefined) out += `,"observer":{"name":${jsonString(e.observer.name)}}`;
-  if (e.sip !== undefined) out += `,"sip":${renderSip(e.sip)}`;
-  if (e.client !== undefined) {
-    out += `,"client":{"ip":${jsonString(e.client.ip)},"port":${jsonNumber(e.client.port)},"transport":${jsonString(e.client.transport)}}`;
-  }
-  if (e.server !== undefined) out += `,"server":{"ip":${jsonString(e.server.ip)},"port":${jsonNumber(e.server.port)}}`;
-  if (e.user_agent !== undefined) out += `,"user_agent":{"original":${jsonString(e.user_agent.original)}}`;
-  if (e.counters !== undefined) out += `,"counters":${renderNumbers(e.counters)}`;
-  return `${out}}`;
-}
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
-function renderSip(s: Sip): string {
-  const fields: string[] = [];
-  if (s.call_id !== undefined) fields.push(`"call_id":${jsonString(s.call_id)}`);
-  if (s.from !== undefined) fields.push(`"from":${jsonString(s.from)}`);
-  if (s.to !== undefined) fields.push(`"to":${jsonString(s.to)}`);
-  if (s.problems !== undefined) fields.push(`"problems":[${s.problems.map(jsonString).join(",")}]`);
-  if (s.request !== undefined) fields.push(`"request":{"method":${jsonString(s.request.method)}}`);
-  if (s.response !== undefined) fields.push(`"response":{"status":${jsonNumber(s.response.status)},"reason":${jsonString(s.response.reason)}}`);
-  if (s.reason_header !== undefined) fields.push(`"reason_header":${jsonString(s.reason_header)}`);
-  if (s.pdd !== undefined) fields.push(`"pdd":${jsonNumber(s.pdd)}`);
-  if (s.ring_time !== undefined) fields.push(`"ring_time":${jsonNumber(s.ring_time)}`);
-  if (s.originator !== undefined) fields.push(`"originator":${jsonString(s.originator)}`);
-  if (s.call !== undefined) fields.push(`"call":${renderCall(s.call)}`);
-  if (s.binding !== undefined) {
-    const b = s.binding;
-    fields.push(`"binding":{"aor":${jsonString(b.aor)},"contact":${jsonString(b.contact)},"expires":${jsonNumber(b.expires)}}`);
-  }
-  return `{${fields.join(",")}}`;
-}
+export class EventRenderer {
+  private buf = Buffer.allocUnsafe(4096);
+  private pos = 0;
 
-function renderCall(c: NonNullable<Sip["call"]>): string {
-  let out = `{"outcome":${jsonString(c.outcome)},"times":${renderStrings(c.times)}`;
-  if (c.implied !== undefined) out += `,"implied":${c.implied ? "true" : "false"}`;
-  if (c.legs !== undefined) out += `,"legs":${renderStrings(c.legs)}`;
-  return `${out}}`;
-}
-
-// Times and legs: their keys in insertion order (legs are filled as the headers appear).
-function renderStrings(o: CallTimes | Correlation): string {
-  const fields: string[] = [];
-  for (const [key, value] of Object.entries(o)) if (value !== undefined) fields.push(`${jsonString(key)}:${jsonString(value as string)}`);
-  return `{${fields.join(",")}}`;
-}
-
-function renderNumbers(o: Record<string, number>): string {
-  const fields: string[] = [];
-  for (const [key, value] of Object.entries(o)) if (value !== undefined) fields.push(`${jsonString(key)}:${jsonNumber(value)}`);
-  return `{${fields.join(",")}}`;
-}
-
-// JSON.stringify's number: the shortest round-trip text, null for NaN and the infinities.
-function jsonNumber(n: number): string {
-  return Number.isFinite(n) ? String(n) : "null";
-}
-
-// Characters JSON must escape (RFC 8259 §7), and surrogates, which JSON.stringify
-// escapes when they stand alone (ECMA-262 QuoteJSONString).
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
-const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-
-export function jsonString(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? `"${escaped(s)}"` : `"${s}"`;
-}
-
-function escaped(s: string): string {
-  let out = "";
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let replacement: string | undefined;
-    if (c < 0x20 || c === 0x22 || c === 0x5c) replacement = SHORT_ESCAPES[s[i]] ?? unicodeEscape(c);
-    else if (c >= 0xd800 && c <= 0xdfff) {
-      const pairs = c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-      if (pairs) i++;
-      else replacement = unicodeEscape(c);
+  // The event's JSON (no newline): a view of this renderer's buffer, valid until the next render.
+  render(e: SipEvent): Buffer {
+    this.pos = 0;
+    const ev = e.event;
+    this.raw('{"@timestamp":');
+    this.string(e["@timestamp"]);
+    this.raw(',"event":{"kind":');
+    this.string(ev.kind);
+    this.raw(',"type":');
+    this.string(ev.type);
+    if (ev.duration !== undefined) this.field(',"duration":', ev.duration);
+    this.field(',"sequence":', ev.sequence);
+    this.raw("}");
+    if (e.observer !== undefined) this.object(',"observer":{"name":', e.observer.name);
+    if (e.sip !== undefined) this.sip(e.sip);
+    if (e.client !== undefined) {
+      this.object(',"client":{"ip":', e.client.ip, false);
+      this.field(',"port":', e.client.port);
+      this.object(',"transport":', e.client.transport);
     }
-    if (replacement === undefined) continue;
-    out += s.slice(from, i) + replacement;
-    from = i + 1;
+    if (e.server !== undefined) {
+      this.object(',"server":{"ip":', e.server.ip, false);
+      this.field(',"port":', e.server.port);
+      this.raw("}");
+    }
+    if (e.user_agent !== undefined) this.object(',"user_agent":{"original":', e.user_agent.original);
+    if (e.counters !== undefined) {
+      this.raw(',"counters":');
+      this.entries(e.counters);
+    }
+    this.raw("}");
+    return this.buf.subarray(0, this.pos);
   }
-  return out + s.slice(from);
+
+  private sip(s: Sip): void {
+    this.raw(',"sip":{');
+    let comma = "";
+    const key = (name: string): void => {
+      this.raw(`${comma}"${name}":`);
+      comma = ",";
+    };
+    if (s.call_id !== undefined) { key("call_id"); this.string(s.call_id); }
+    if (s.from !== undefined) { key("from"); this.string(s.from); }
+    if (s.to !== undefined) { key("to"); this.string(s.to); }
+    if (s.problems !== undefined) { key("problems"); this.list(s.problems); }
+    if (s.request !== undefined) { key("request"); this.object('{"method":', s.request.method); }
+    if (s.response !== undefined) {
+      key("response");
+      this.field('{"status":', s.response.status);
+      this.object(',"reason":', s.response.reason);
+    }
+    if (s.reason_header !== undefined) { key("reason_header"); this.string(s.reason_header); }
+    if (s.pdd !== undefined) { key("pdd"); this.number(s.pdd); }
+    if (s.ring_time !== undefined) { key("ring_time"); this.number(s.ring_time); }
+    if (s.originator !== undefined) { key("originator"); this.string(s.originator); }
+    if (s.call !== undefined) { key("call"); this.call(s.call); }
+    if (s.binding !== undefined) {
+      key("binding");
+      this.object('{"aor":', s.binding.aor, false);
+      this.object(',"contact":', s.binding.contact, false);
+      this.field(',"expires":', s.binding.expires);
+      this.raw("}");
+    }
+    this.raw("}");
+  }
+
+  private call(c: NonNullable<Sip["call"]>): void {
+    this.object('{"outcome":', c.outcome, false);
+    this.raw(',"times":');
+    this.entries(c.times);
+    if (c.implied !== undefined) this.raw(c.implied ? ',"implied":true' : ',"implied":false');
+    if (c.legs !== undefined) {
+      this.raw(',"legs":');
+      this.entries(c.legs);
+    }
+    this.raw("}");
+  }
+
+  // Times, legs and counters: their keys in insertion order (legs are filled as the headers appear).
+  private entries(o: CallTimes | Correlation | Record<string, number>): void {
+    this.raw("{");
+    let comma = false;
+    for (const [key, value] of Object.entries(o)) {
+      if (value === undefined) continue;
+      if (comma) this.raw(",");
+      comma = true;
+      this.string(key);
+      this.raw(":");
+      if (typeof value === "number") this.number(value);
+      else this.string(value as string);
+    }
+    this.raw("}");
+  }
+
+  private list(items: string[]): void {
+    this.raw("[");
+    items.forEach((item, i) => {
+      if (i > 0) this.raw(",");
+      this.string(item);
+    });
+    this.raw("]");
+  }
+
+  private field(prefix: string, n: number): void {
+    this.raw(prefix);
+    this.number(n);
+  }
+
+  // prefix, the string, and "}" unless `close` is false.
+  private object(prefix: string, s: string, close = true): void {
+    this.raw(prefix);
+    this.string(s);
+    if (close) this.raw("}");
+  }
+
+  // JSON.stringify's number: the shortest round-trip text, null for NaN and the infinities.
+  private number(n: number): void {
+    this.raw(Number.isFinite(n) ? String(n) : "null");
+  }
+
+  // ASCII text that needs no escaping (keys, punctuation, numbers).
+  private raw(text: string): void {
+    this.room(text.length);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < text.length; i++) buf[pos++] = text.charCodeAt(i);
+    this.pos = pos;
+  }
+
+  // A JSON string (RFC 8259 §7) as ECMA-262 QuoteJSONString writes it, in UTF-8:
+  // '"', '\' and the C0 controls escaped (the short forms where JSON has them),
+  // a surrogate that stands alone escaped as \uXXXX, everything else as itself.
+  private string(s: string): void {
+    this.room(s.length * 6 + 2);  // \uXXXX is the longest any UTF-16 unit becomes
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = QUOTE;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x20 && c < 0x80 && c !== QUOTE && c !== BACKSLASH) buf[pos++] = c;
+      else if (c < 0x80) pos = escapeAscii(buf, pos, c);
+      else if (c < 0x800) {
+        buf[pos++] = 0xc0 | (c >> 6);
+        buf[pos++] = 0x80 | (c & 0x3f);
+      } else if (c < 0xd800 || c > 0xdfff) pos = utf8Three(buf, pos, c);
+      else {
+        const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && (next & 0xfc00) === 0xdc00) {
+          pos = utf8Four(buf, pos, 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00));
+          i++;
+        } else pos = unicodeEscape(buf, pos, c);
+      }
+    }
+    buf[pos++] = QUOTE;
+    this.pos = pos;
+  }
+
+  private room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
 }
 
-function unicodeEscape(c: number): string {
-  return `\\u${c.toString(16).padStart(4, "0")}`;
+const SHORT_ESCAPES: Record<number, number> = { 0x22: QUOTE, 0x5c: BACKSLASH, 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74 };
+
+function escapeAscii(buf: Buffer, pos: number, c: number): number {
+  const short = SHORT_ESCAPES[c];
+  if (short === undefined) return unicodeEscape(buf, pos, c);
+  buf[pos++] = BACKSLASH;
+  buf[pos++] = short;
+  return pos;
+}
+
+const HEX = "0123456789abcdef";
+
+function unicodeEscape(buf: Buffer, pos: number, c: number): number {
+  buf[pos++] = BACKSLASH;
+  buf[pos++] = 0x75; // u
+  for (let shift = 12; shift >= 0; shift -= 4) buf[pos++] = HEX.charCodeAt((c >> shift) & 15);
+  return pos;
+}
+
+function utf8Three(buf: Buffer, pos: number, c: number): number {
+  buf[pos++] = 0xe0 | (c >> 12);
+  buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
+  buf[pos++] = 0x80 | (c & 0x3f);
+  return pos;
+}
+
+function utf8Four(buf: Buffer, pos: number, cp: number): number {
+  buf[pos++] = 0xf0 | (cp >> 18);
+  buf[pos++] = 0x80 | ((cp >> 12) & 0x3f);
+  buf[pos++] = 0x80 | ((cp >> 6) & 0x3f);
+  buf[pos++] = 0x80 | (cp & 0x3f);
+  return pos;
 }

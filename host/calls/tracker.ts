@@ -26,6 +26,7 @@ interface Party {
 
 interface Call extends Timed, Party {
   kind: "call";
+  key: CallKey;
   callId: string;
   state: CallState;
   fromTag: string;
@@ -83,6 +84,14 @@ interface Challenge extends Timed, Party {
 
 type Entry = Call | Transaction | Binding | Challenge;
 
+// Calls are found by the core's hash of the Call-ID, so a message of a known call
+// decodes no Call-ID; a hand-made summary without one is found by the Call-ID itself.
+type CallKey = number | string;
+
+function callKeyOf(m: Observed): CallKey {
+  return m.callKey ?? m.callId;
+}
+
 export interface TrackerCounters {
   messages: number;
   calls_held: number;
@@ -105,7 +114,7 @@ const PROBES_REMEMBERED = 4096;
 export class Tracker {
   readonly settings: TrackerSettings;
   private readonly timers = new TimerHeap<Entry>();
-  private readonly calls: BoundedMap<string, Call>;
+  private readonly calls: BoundedMap<CallKey, Call>;
   private readonly transactions: BoundedMap<string, Transaction>;
   private readonly bindings: BoundedMap<string, Binding>;
   private readonly bindingsOfAor = new Map<string, Set<Binding>>();
@@ -126,7 +135,7 @@ export class Tracker {
     this.settings = { ...defaultSettings(), ...settings };
     this.extraCounters = extraCounters ?? (() => ({}));
     const disarm = (entry: Entry): void => this.timers.disarm(entry);
-    this.calls = new BoundedMap<string, Call>(this.settings.maxCalls, disarm);
+    this.calls = new BoundedMap<CallKey, Call>(this.settings.maxCalls, disarm);
     this.transactions = new BoundedMap<string, Transaction>(this.settings.maxTransactions, disarm);
     this.challenges = new BoundedMap<string, Challenge>(this.settings.maxTransactions, disarm);
     this.bindings = new BoundedMap(this.settings.maxBindings, (binding: Binding) => {
@@ -155,9 +164,10 @@ export class Tracker {
     this.advance(m.timeUs);
     this.messages++;
     if (m.problems !== 0) this.parseError(m);
-    if (m.callId === "" || (m.problems & PROBLEM.noCseq) !== 0) return;
+    const key = callKeyOf(m);
+    if (key === 0 || key === "" || (m.problems & PROBLEM.noCseq) !== 0) return;
     if (m.isRequest && m.userAgent !== "" && SCANNER.test(m.userAgent)) this.probe(m);
-    if (CALL_METHODS.has(m.method) || this.calls.has(m.callId)) this.callMessage(m);
+    if (CALL_METHODS.has(m.method) || this.calls.has(key)) this.callMessage(m, key);
     else if (m.isRequest) this.otherRequest(m);
     else this.otherResponse(m);
   }
@@ -248,8 +258,8 @@ export class Tracker {
 
   // ---------------------------------------------------------------- calls
 
-  private callMessage(m: Observed): void {
-    const call = this.calls.get(m.callId);
+  private callMessage(m: Observed, key: CallKey): void {
+    const call = this.calls.get(key);
     if (!m.isRequest) {
       if (m.method === "INVITE") this.inviteResponse(call, m);
       else if (call) this.touch(call, m.timeUs);
@@ -403,20 +413,20 @@ export class Tracker {
 
   private newCall(m: Observed, fromDialogRequest: boolean): Call {
     const call: Call = {
-      kind: "call", deadline: 0, heapIndex: -1, callId: m.callId, state: "early",
+      kind: "call", deadline: 0, heapIndex: -1, key: callKeyOf(m), callId: m.callId, state: "early",
       ...partyOfRequest(m), fromTag: m.fromTag, inviteCseq: m.cseq,
       inviteUs: -1, ringUs: -1, answerUs: -1, finalUs: -1, lastUs: m.timeUs,
       status: 0, reason: "", reasonHeader: "", failedTag: "", challenges: 0, cancelled: false, implied: fromDialogRequest,
       legs: undefined,
     };
     this.addLegs(call, m);
-    this.calls.add(m.callId, call);
+    this.calls.add(call.key, call);
     return call;
   }
 
   private forgetCall(call: Call): void {
     this.timers.disarm(call);
-    this.calls.delete(call.callId);
+    this.calls.delete(call.key);
   }
 
   private addLegs(call: Call, m: Observed): void {

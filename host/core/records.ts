@@ -64,15 +64,22 @@ interface RecordMemory {
 // taken in place (MessageBatch.message(i, true)) is valid only during the batch's
 // handler call; a copied one for as long as it is held.
 export class SipMessage {
-  private srcEndpoint: Endpoint | undefined;
-  private dstEndpoint: Endpoint | undefined;
+  protected srcEndpoint: Endpoint | undefined;
+  protected dstEndpoint: Endpoint | undefined;
 
   constructor(
-    private readonly memory: RecordMemory,
-    private readonly at: number,     // the record's first byte in memory
-    readonly bytes: Buffer,          // the message as reassembled
+    protected readonly memory: RecordMemory,
+    protected at: number,            // the record's first byte in memory
+    protected store: Buffer,         // holds the message's bytes from `base`
+    protected base: number,
+    protected length: number,
     readonly envelope: Buffer | undefined, // its JSON envelope, when rendered and copied
   ) {}
+
+  // The message as reassembled.
+  get bytes(): Buffer {
+    return this.base === 0 && this.length === this.store.length ? this.store : this.store.subarray(this.base, this.base + this.length);
+  }
 
   private u32(offset: number): number {
     return this.memory.view.getUint32(this.at + offset, true);
@@ -82,8 +89,17 @@ export class SipMessage {
     return this.u32(L.REC_FLAGS);
   }
 
+  // The core's 64-bit signature of the Call-ID bytes as a number (its low 53 bits), 0 without
+  // a Call-ID: equal Call-IDs give equal keys, different ones differ but for a 2^-53 chance.
+  get callKey(): number {
+    return (this.u32(L.REC_CALL_KEY + 4) & 0x1fffff) * 0x100000000 + this.u32(L.REC_CALL_KEY);
+  }
   get id(): string {
     return this.memory.view.getBigUint64(this.at + L.REC_HASH, true).toString(16).padStart(16, "0");
+  }
+  get timeUs(): number {  // capture time in microseconds since the epoch, read without a BigInt
+    const sec = this.memory.view.getInt32(this.at + L.REC_TS_SEC + 4, true) * 0x100000000 + this.u32(L.REC_TS_SEC);
+    return sec * 1_000_000 + Math.floor(this.u32(L.REC_TS_NSEC) / 1000);
   }
   get timeSec(): number { return Number(this.memory.view.getBigInt64(this.at + L.REC_TS_SEC, true)); }
   get timeNsec(): number { return this.u32(L.REC_TS_NSEC); }
@@ -130,6 +146,14 @@ export class SipMessage {
     return [this.spanWord(which, 0), this.spanWord(which, 1)];
   }
 
+  // Whether the method is `upper` (upper-case ASCII) in any case, compared in place: nothing decoded.
+  methodIs(upper: string): boolean {
+    if (this.spanWord(L.SPAN_METHOD, 1) !== upper.length) return false;
+    const at = this.base + this.spanWord(L.SPAN_METHOD, 0);
+    for (let i = 0; i < upper.length; i++) if ((this.store[at + i] & 0xdf) !== upper.charCodeAt(i)) return false;
+    return true;
+  }
+
   has(which: number): boolean {
     return this.spanWord(which, 1) !== 0;
   }
@@ -137,8 +161,8 @@ export class SipMessage {
   text(which: number): string {
     const length = this.spanWord(which, 1);
     if (length === 0) return "";
-    const offset = this.spanWord(which, 0);
-    return this.bytes.toString("utf8", offset, offset + length);  // invalid UTF-8: U+FFFD, as the envelope
+    const offset = this.base + this.spanWord(which, 0);
+    return this.store.toString("utf8", offset, offset + length);  // invalid UTF-8: U+FFFD, as the envelope
   }
 
   private spanWord(which: number, word: 0 | 1): number {
@@ -174,6 +198,24 @@ export interface MessageBatch {
   // inPlace: the message and its record are read in the core's memory (valid only during
   // the handler call) and the envelope is left out: no copy, for readers such as the call tracker.
   message(i: number, inPlace?: boolean): SipMessage;
+  // One reader moved from message to message (MessageCursor.select): in place, as
+  // message(i, true), and nothing allocated per message; valid until the next select.
+  cursor(): MessageCursor;
+}
+
+export class MessageCursor extends SipMessage {
+  constructor(private readonly batch: ResultBatch, memory: Buffer) {
+    super(batch, 0, memory, 0, 0, undefined);
+  }
+
+  select(i: number): this {
+    this.at = this.batch.recordAt(i);
+    this.base = this.batch.view.getUint32(this.at + L.REC_MSG_ADDR, true);
+    this.length = this.batch.view.getUint32(this.at + L.REC_MSG_LEN, true);
+    this.srcEndpoint = undefined;
+    this.dstEndpoint = undefined;
+    return this;
+  }
 }
 
 export type BatchHandler = (batch: MessageBatch) => void;
@@ -182,6 +224,7 @@ export type BatchHandler = (batch: MessageBatch) => void;
 // get; core.ts opens it on each push's record count.
 export class ResultBatch implements MessageBatch, RecordMemory {
   private results = 0;
+  private reader: MessageCursor | undefined;
 
   constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly records: number, private readonly outJson: number) {}
 
@@ -204,16 +247,24 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     return this.u8.subarray(this.outJson, this.outJson + end);
   }
 
+  recordAt(i: number): number {
+    return this.records + i * L.REC_SIZE;
+  }
+
+  cursor(): MessageCursor {
+    return this.reader ??= new MessageCursor(this, Buffer.from(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength));
+  }
+
   message(i: number, inPlace = false): SipMessage {
-    const rec = this.records + i * L.REC_SIZE;
+    const rec = this.recordAt(i);
     const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
     const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    if (inPlace) return new SipMessage(this, rec, Buffer.from(this.u8.buffer, msgOff, msgLen), undefined);
+    if (inPlace) return new SipMessage(this, rec, Buffer.from(this.u8.buffer, msgOff, msgLen), 0, msgLen, undefined);
     const jsonLen = this.view.getUint32(rec + L.REC_JSON_LEN, true);
     const jsonOff = this.outJson + this.view.getUint32(rec + L.REC_JSON_OFF, true);
     const record = this.u8.slice(rec, rec + L.REC_SIZE);
     return new SipMessage({ u8: record, view: new DataView(record.buffer) }, 0,
-      Buffer.from(this.u8.subarray(msgOff, msgOff + msgLen)),
+      Buffer.from(this.u8.subarray(msgOff, msgOff + msgLen)), 0, msgLen,
       jsonLen > 0 ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined);
   }
 }
