@@ -34,7 +34,7 @@ export class BoundedMap<K, V> {
     this.order.push(key);
     this.orderValues.push(value);
     const queued = this.order.length - this.head;
-    if (queued > 2 * this.map.size + 1024 || this.head > 1024 && this.head * 2 > this.order.length) this.compact();
+    if (queued > this.map.size + (this.map.size >> 1) + 1024 || this.head > 1024 && this.head * 2 > this.order.length) this.compact();
   }
 
   delete(key: K): boolean {
@@ -44,7 +44,10 @@ export class BoundedMap<K, V> {
   private evictOldest(): void {
     while (this.head < this.order.length) {
       const key = this.order[this.head];
-      const queued = this.orderValues[this.head++];
+      const queued = this.orderValues[this.head];
+      // Passed slots let go of what they held: an evicted entry is garbage at once.
+      this.order[this.head] = undefined as K;
+      this.orderValues[this.head++] = undefined as V;
       const value = this.map.get(key);
       if (value === undefined || value !== queued) continue;
       this.map.delete(key);
@@ -54,8 +57,9 @@ export class BoundedMap<K, V> {
     }
   }
 
-  // Keys deleted without eviction stay queued, and evicted ones before the head:
-  // rebuild the queue when either outnumbers the live ones.
+  // Keys deleted without eviction stay queued (holding their entry until then), and
+  // emptied slots before the head: rebuild the queue when the deleted ones are half
+  // as many as the live ones, or the emptied slots are half the queue.
   private compact(): void {
     this.order = [...this.map.keys()];
     this.orderValues = [...this.map.values()];

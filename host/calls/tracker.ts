@@ -412,9 +412,11 @@ export class Tracker {
   }
 
   private newCall(m: Observed, fromDialogRequest: boolean): Call {
+    // Every field in the literal, none spread in: the engine then keeps them all inside the object.
     const call: Call = {
       kind: "call", deadline: 0, heapIndex: -1, key: callKeyOf(m), callId: m.callId, state: "early",
-      ...partyOfRequest(m), fromTag: m.fromTag, inviteCseq: m.cseq,
+      client: m.src, server: m.dst, transport: m.transport, from: m.from, to: m.to, userAgent: m.isRequest ? m.userAgent : "",
+      fromTag: m.fromTag, inviteCseq: m.cseq,
       inviteUs: -1, ringUs: -1, answerUs: -1, finalUs: -1, lastUs: m.timeUs,
       status: 0, reason: "", reasonHeader: "", failedTag: "", challenges: 0, cancelled: false, implied: fromDialogRequest,
       legs: undefined,

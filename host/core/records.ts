@@ -8,9 +8,10 @@ import * as L from "../../assembly/layout";
 
 export type Transport = "udp" | "tcp" | "ws";
 
+// Shared between the messages of one address and port (see endpointOf): never changed.
 export interface Endpoint {
-  ip: string;
-  port: number;
+  readonly ip: string;
+  readonly port: number;
 }
 
 export type TunnelType = "vxlan" | "geneve" | "gre" | "erspan" | "ip";
@@ -172,7 +173,9 @@ export class SipMessage {
 
   private endpoint(addr: number, port: number): Endpoint {
     const ipv6 = (this.flags & L.REC_F_IPV6) !== 0;
-    return { ip: formatIp(this.memory.u8, this.at + addr, ipv6), port: this.memory.view.getUint16(this.at + port, true) };
+    const portNumber = this.memory.view.getUint16(this.at + port, true);
+    if (ipv6) return { ip: formatIp(this.memory.u8, this.at + addr, true), port: portNumber };
+    return endpointOf(this.memory.view.getUint32(this.at + addr, false), portNumber, this.memory.u8, this.at + addr);
   }
 
   private outerTunnel(): OuterTunnel | undefined {
@@ -267,6 +270,22 @@ export class ResultBatch implements MessageBatch, RecordMemory {
       Buffer.from(this.u8.subarray(msgOff, msgOff + msgLen)), 0, msgLen,
       jsonLen > 0 ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined);
   }
+}
+
+// IPv4 endpoints made once and shared: a capture's messages come from few
+// addresses, and every call, transaction and binding held keeps two of them.
+const ENDPOINTS_HELD = 65536;
+const endpoints = new Map<number, Endpoint>();
+
+function endpointOf(ipv4: number, port: number, u8: Uint8Array, at: number): Endpoint {
+  const key = ipv4 * 65536 + port;
+  let endpoint = endpoints.get(key);
+  if (endpoint === undefined) {
+    if (endpoints.size >= ENDPOINTS_HELD) endpoints.clear();
+    endpoint = { ip: formatIp(u8, at, false), port };
+    endpoints.set(key, endpoint);
+  }
+  return endpoint;
 }
 
 function transportName(t: number): Transport {
