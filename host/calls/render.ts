@@ -14,6 +14,7 @@ const BACKSLASH = 0x5c;
 export class EventRenderer {
   private buf = Buffer.allocUnsafe(4096);
   private pos = 0;
+  private first = true;   // no key written yet in the object being written
 
   // The event's JSON (no newline): a view of this renderer's buffer, valid until the next render.
   render(e: SipEvent): Buffer {
@@ -51,34 +52,36 @@ export class EventRenderer {
 
   private sip(s: Sip): void {
     this.raw(',"sip":{');
-    let comma = "";
-    const key = (name: string): void => {
-      this.raw(`${comma}"${name}":`);
-      comma = ",";
-    };
-    if (s.call_id !== undefined) { key("call_id"); this.string(s.call_id); }
-    if (s.from !== undefined) { key("from"); this.string(s.from); }
-    if (s.to !== undefined) { key("to"); this.string(s.to); }
-    if (s.problems !== undefined) { key("problems"); this.list(s.problems); }
-    if (s.request !== undefined) { key("request"); this.object('{"method":', s.request.method); }
+    this.first = true;
+    if (s.call_id !== undefined) this.key('"call_id":').string(s.call_id);
+    if (s.from !== undefined) this.key('"from":').string(s.from);
+    if (s.to !== undefined) this.key('"to":').string(s.to);
+    if (s.problems !== undefined) this.key('"problems":').list(s.problems);
+    if (s.request !== undefined) this.key('"request":').object('{"method":', s.request.method);
     if (s.response !== undefined) {
-      key("response");
-      this.field('{"status":', s.response.status);
+      this.key('"response":').field('{"status":', s.response.status);
       this.object(',"reason":', s.response.reason);
     }
-    if (s.reason_header !== undefined) { key("reason_header"); this.string(s.reason_header); }
-    if (s.pdd !== undefined) { key("pdd"); this.number(s.pdd); }
-    if (s.ring_time !== undefined) { key("ring_time"); this.number(s.ring_time); }
-    if (s.originator !== undefined) { key("originator"); this.string(s.originator); }
-    if (s.call !== undefined) { key("call"); this.call(s.call); }
+    if (s.reason_header !== undefined) this.key('"reason_header":').string(s.reason_header);
+    if (s.pdd !== undefined) this.key('"pdd":').number(s.pdd);
+    if (s.ring_time !== undefined) this.key('"ring_time":').number(s.ring_time);
+    if (s.originator !== undefined) this.key('"originator":').string(s.originator);
+    if (s.call !== undefined) this.key('"call":').call(s.call);
     if (s.binding !== undefined) {
-      key("binding");
-      this.object('{"aor":', s.binding.aor, false);
+      this.key('"binding":').object('{"aor":', s.binding.aor, false);
       this.object(',"contact":', s.binding.contact, false);
       this.field(',"expires":', s.binding.expires);
       this.raw("}");
     }
     this.raw("}");
+  }
+
+  // A key of sip, after a comma unless it is the first.
+  private key(quoted: string): this {
+    if (!this.first) this.raw(",");
+    this.first = false;
+    this.raw(quoted);
+    return this;
   }
 
   private call(c: NonNullable<Sip["call"]>): void {
@@ -97,30 +100,33 @@ export class EventRenderer {
   private entries(o: CallTimes | Correlation | Record<string, number>): void {
     this.raw("{");
     let comma = false;
-    for (const [key, value] of Object.entries(o)) {
+    const values = o as Record<string, string | number | undefined>;
+    for (const key in values) {
+      const value = values[key];
       if (value === undefined) continue;
       if (comma) this.raw(",");
       comma = true;
       this.string(key);
       this.raw(":");
       if (typeof value === "number") this.number(value);
-      else this.string(value as string);
+      else this.string(value);
     }
     this.raw("}");
   }
 
   private list(items: string[]): void {
     this.raw("[");
-    items.forEach((item, i) => {
+    for (let i = 0; i < items.length; i++) {
       if (i > 0) this.raw(",");
-      this.string(item);
-    });
+      this.string(items[i]);
+    }
     this.raw("]");
   }
 
-  private field(prefix: string, n: number): void {
+  private field(prefix: string, n: number): this {
     this.raw(prefix);
     this.number(n);
+    return this;
   }
 
   // prefix, the string, and "}" unless `close` is false.
@@ -131,8 +137,21 @@ export class EventRenderer {
   }
 
   // JSON.stringify's number: the shortest round-trip text, null for NaN and the infinities.
+  // Counts, ports and nanoseconds are whole: their digits are written without a string.
   private number(n: number): void {
-    this.raw(Number.isFinite(n) ? String(n) : "null");
+    if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n)) {  // -0 passes, and is written "0" as JSON.stringify writes it
+      this.raw(Number.isFinite(n) ? String(n) : "null");
+      return;
+    }
+    this.room(16);
+    const buf = this.buf;
+    let end = this.pos;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) end++;
+    this.pos = end + 1;
+    for (let rest = n; ; rest = Math.floor(rest / 10)) {
+      buf[end--] = 0x30 + (rest % 10);
+      if (rest < 10) break;
+    }
   }
 
   // ASCII text that needs no escaping (keys, punctuation, numbers).
