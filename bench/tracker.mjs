@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// The call tracker's cost (issue 15's first row): plain `siphon replay`, the same with
+// `--events /dev/null`, and the C walk of the same file, in interleaved rounds (each round
+// runs each command once on each workload, so load that comes and goes falls on all of
+// them alike), medians and spread; then the never-answered INVITE flood's peak RSS with
+// and without the tracker, as bytes per held call.
+//
+//   node bench/tracker.mjs [--rounds N] [--no-flood] [--invites N]
+//
+// Workloads (cached in .bench/): the generator's mixed workload at 160,000 and 1,300,000 SIP
+// messages (test/support/generate.mjs --seed 1), and bench/invite-flood.mjs. Wall time is
+// measured around each child; peak RSS comes from /usr/bin/time, which this needs.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const benchDir = join(root, ".bench");
+const siphon = join(root, "dist", "siphon.mjs");
+const cwalk = join(benchDir, "cwalk-native");
+
+const { values } = parseArgs({ options: {
+  rounds: { type: "string", default: "5" },
+  "no-flood": { type: "boolean", default: false },
+  invites: { type: "string", default: "1000000" },
+} });
+const rounds = Number(values.rounds);
+const invites = Number(values.invites);
+if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(invites) || invites < 1) {
+  throw new Error("--rounds and --invites want positive integers");
+}
+if (!existsSync("/usr/bin/time")) throw new Error("bench/tracker.mjs reads peak RSS from /usr/bin/time: install it (apt-get install time)");
+if (!existsSync(siphon)) throw new Error("dist/siphon.mjs is missing: run node build.mjs");
+
+function generated(name, script, args) {
+  const pcap = join(benchDir, `tracker-${name}.pcap`);
+  if (!existsSync(pcap)) {
+    console.error(`generating ${name}: node ${script} ${args.join(" ")}`);
+    const run = spawnSync(process.execPath, [join(root, script), ...args, "--out", `${pcap}.tmp`, "--truth", `${pcap}.truth.json`], { stdio: "inherit" });
+    if (run.status !== 0) throw new Error(`generating ${name} failed`);
+    renameSync(`${pcap}.tmp`, pcap);
+  }
+  return { name, pcap, messages: JSON.parse(readFileSync(`${pcap}.truth.json`, "utf8")).totals.sipMessages };
+}
+
+/** Wall seconds and peak RSS (MiB) of one run, stdout to /dev/null. */
+function measure(command, args) {
+  const rssFile = join(benchDir, `tracker-rss-${process.pid}.txt`);
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", rssFile, command, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const rss = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) / 1024;
+      rmSync(rssFile, { force: true });
+      if (code !== 0) reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-2).join(" | ")}`));
+      else resolve({ seconds, rss, stderr });
+    });
+  });
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+const COMMANDS = [
+  { name: "replay", run: (pcap) => [process.execPath, [siphon, "replay", pcap, "--out", "/dev/null"]] },
+  { name: "replay --events", run: (pcap) => [process.execPath, [siphon, "replay", pcap, "--out", "/dev/null", "--events", "/dev/null"]] },
+  { name: "cwalk", run: (pcap) => [cwalk, [pcap]] },
+];
+
+async function trackerRow(workloads) {
+  const samples = new Map();
+  for (let round = 1; round <= rounds; round++) {
+    console.error(`round ${round} of ${rounds}`);
+    for (const workload of workloads) {
+      for (const command of COMMANDS) {
+        const [program, args] = command.run(workload.pcap);
+        const key = `${workload.name}\t${command.name}`;
+        samples.set(key, [...(samples.get(key) ?? []), await measure(program, args)]);
+      }
+    }
+  }
+  console.log(`\n| workload | command | median s | min-max s | SIP msgs/s | peak RSS MiB (median) | vs replay |`);
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+  for (const workload of workloads) {
+    const replay = median(samples.get(`${workload.name}\treplay`).map((s) => s.seconds));
+    for (const command of COMMANDS) {
+      const runs = samples.get(`${workload.name}\t${command.name}`);
+      const seconds = runs.map((s) => s.seconds);
+      const wall = median(seconds);
+      const versus = command.name === "cwalk" ? `${(replay / wall).toFixed(1)}x faster` : `${((wall / replay - 1) * 100).toFixed(0)}%`;
+      console.log(`| ${workload.name} (${workload.messages.toLocaleString("en-US")} msgs) | ${command.name} | ${wall.toFixed(3)} | ` +
+        `${Math.min(...seconds).toFixed(3)}-${Math.max(...seconds).toFixed(3)} | ${Math.round(workload.messages / wall).toLocaleString("en-US")} | ` +
+        `${median(runs.map((s) => s.rss)).toFixed(1)} | ${versus} |`);
+    }
+  }
+  console.log("\nissue 15's targets: --events at most +25% wall over replay; peak RSS at most 100 MB on the large workload");
+}
+
+async function flood() {
+  const workload = generated(`flood-${invites}`, "bench/invite-flood.mjs", ["--invites", String(invites)]);
+  const plain = await measure(process.execPath, [siphon, "replay", workload.pcap, "--out", "/dev/null"]);
+  const tracked = await measure(process.execPath, [siphon, "replay", workload.pcap, "--out", "/dev/null", "--events", "/dev/null"]);
+  const held = Number(/(\d+) calls and/.exec(tracked.stderr)?.[1]);
+  const perCall = (tracked.rss - plain.rss) * 1048576 / held;
+  console.log(`\nINVITE flood (${invites.toLocaleString("en-US")} never answered, default --call-limit): peak RSS ${plain.rss.toFixed(1)} MiB without the tracker, ` +
+    `${tracked.rss.toFixed(1)} MiB with it, ${held} calls held: ${Math.round(perCall)} bytes per held call (target: at most 1 KB)`);
+}
+
+mkdirSync(benchDir, { recursive: true });
+const build = spawnSync("cc", ["-O2", "-march=native", "-o", cwalk, join(root, "bench", "cwalk.c")], { encoding: "utf8" });
+if (build.status !== 0) throw new Error(`cc failed: ${build.stderr}`);
+const workloads = [
+  generated("small", "test/support/generate.mjs", ["--seed", "1", "--messages", "160000"]),
+  generated("large", "test/support/generate.mjs", ["--seed", "1", "--messages", "1300000"]),
+];
+console.log(`load average at start ${loadavg().map((v) => v.toFixed(2)).join(" ")}; ${rounds} interleaved rounds; cwalk: cc -O2 -march=native`);
+for (const workload of workloads) spawnSync(cwalk, [workload.pcap]);  // into the page cache before the first timed run
+await trackerRow(workloads);
+if (!values["no-flood"]) await flood();
