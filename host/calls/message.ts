@@ -55,7 +55,7 @@ class ObservedMessage implements Observed {
   get callId(): string { return this.callIdText ??= this.m.callId; }
   get fromTag(): string { return this.fromTagText ??= this.m.fromTag; }
   get toTag(): string { return this.toTagText ??= this.m.toTag; }
-  get userAgent(): string { return this.userAgentText ??= this.m.userAgent; }
+  get userAgent(): string { return this.userAgentText ??= interned(this.m.userAgent); }
   get src(): Endpoint { return this.m.src; }
   get dst(): Endpoint { return this.m.dst; }
   get transport(): Transport { return this.m.transport; }
@@ -72,6 +72,19 @@ class ObservedMessage implements Observed {
   get xCid(): string { return this.m.xCid; }
   get sessionId(): string { return this.m.sessionId; }
   get chargingVector(): string { return this.m.chargingVector; }
+}
+
+// User-Agent and Server values recur across a capture's messages: each is kept
+// once, however many calls, transactions and bindings hold it.
+const AGENTS_HELD = 4096;
+const agents = new Map<string, string>();
+
+function interned(text: string): string {
+  const held = agents.get(text);
+  if (held !== undefined) return held;
+  if (agents.size >= AGENTS_HELD) agents.clear();
+  agents.set(text, text);
+  return text;
 }
 
 // The methods the tracker meets most, upper case: found by comparing bytes, so the

@@ -110,6 +110,7 @@ const CALL_METHODS = new Set(["INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "PRACK
 // User-Agent strings of well-known SIP scanners.
 const SCANNER = /friendly-scanner|sipvicious|sipcli|sundayddr|iwar|sip-scan|sipsak|smap|pplsip|vaxsipuseragent/i;
 const PROBES_REMEMBERED = 4096;
+const AGENTS_JUDGED = 4096;
 
 export class Tracker {
   readonly settings: TrackerSettings;
@@ -120,6 +121,7 @@ export class Tracker {
   private readonly bindingsOfAor = new Map<string, Set<Binding>>();
   private readonly challenges: BoundedMap<string, Challenge>;
   private readonly probes = new BoundedMap<string, true>(PROBES_REMEMBERED);
+  private readonly scanners = new Map<string, boolean>();  // User-Agent -> SCANNER matches: one test per distinct value
   private now = -Infinity;
   private nextCountersUs = -1;
   private sequence = 0;
@@ -166,7 +168,7 @@ export class Tracker {
     if (m.problems !== 0) this.parseError(m);
     const key = callKeyOf(m);
     if (key === 0 || key === "" || (m.problems & PROBLEM.noCseq) !== 0) return;
-    if (m.isRequest && m.userAgent !== "" && SCANNER.test(m.userAgent)) this.probe(m);
+    if (m.isRequest && m.userAgent !== "" && this.isScanner(m.userAgent)) this.probe(m);
     if (CALL_METHODS.has(m.method) || this.calls.has(key)) this.callMessage(m, key);
     else if (m.isRequest) this.otherRequest(m);
     else this.otherResponse(m);
@@ -533,7 +535,8 @@ export class Tracker {
     }
     const challenge: Challenge = {
       kind: "challenge", deadline: 0, heapIndex: -1, key, callId: m.callId, method: tx.method, cseq: m.cseq,
-      status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false, ...partyOf(tx),
+      status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false,
+      client: tx.client, server: tx.server, transport: tx.transport, from: tx.from, to: tx.to, userAgent: tx.userAgent,
     };
     this.challenges.add(key, challenge);
     this.timers.arm(challenge, m.timeUs + this.settings.challengeSeconds * SECOND);
@@ -548,7 +551,8 @@ export class Tracker {
   private newTransaction(key: string, m: Observed, party: Party): Transaction {
     const tx: Transaction = {
       kind: "transaction", deadline: 0, heapIndex: -1, key, callId: m.callId, method: m.method, cseq: m.cseq,
-      done: false, requestUs: -1, contact: "", expires: -1, ...party,
+      done: false, requestUs: -1, contact: "", expires: -1,
+      client: party.client, server: party.server, transport: party.transport, from: party.from, to: party.to, userAgent: party.userAgent,
     };
     this.transactions.add(key, tx);
     return tx;
@@ -597,7 +601,10 @@ export class Tracker {
   }
 
   private newBinding(key: string, aor: string, contact: string, expires: number, tx: Transaction): Binding {
-    const binding: Binding = { kind: "binding", deadline: 0, heapIndex: -1, key, aor, contact, expires, callId: tx.callId, ...partyOf(tx) };
+    const binding: Binding = {
+      kind: "binding", deadline: 0, heapIndex: -1, key, aor, contact, expires, callId: tx.callId,
+      client: tx.client, server: tx.server, transport: tx.transport, from: tx.from, to: tx.to, userAgent: tx.userAgent,
+    };
     this.bindings.add(key, binding);
     let ofAor = this.bindingsOfAor.get(aor);
     if (ofAor === undefined) this.bindingsOfAor.set(aor, (ofAor = new Set()));
@@ -626,6 +633,16 @@ export class Tracker {
     if (m.method) sip.request = { method: m.method };
     if (!m.isRequest) sip.response = { status: m.status, reason: m.reason }; // status 000 too
     this.emitEvent("parse-error", m.timeUs, party, m.callId, sip);
+  }
+
+  private isScanner(userAgent: string): boolean {
+    let verdict = this.scanners.get(userAgent);
+    if (verdict === undefined) {
+      if (this.scanners.size >= AGENTS_JUDGED) this.scanners.clear();
+      verdict = SCANNER.test(userAgent);
+      this.scanners.set(userAgent, verdict);
+    }
+    return verdict;
   }
 
   private probe(m: Observed): void {
@@ -665,10 +682,6 @@ function partyOfRequest(m: Observed): Party {
 
 function partyOfResponse(m: Observed): Party {
   return { client: m.dst, server: m.src, transport: m.transport, from: m.from, to: m.to, userAgent: "" };
-}
-
-function partyOf(p: Party): Party {
-  return { client: p.client, server: p.server, transport: p.transport, from: p.from, to: p.to, userAgent: p.userAgent };
 }
 
 function transactionKey(m: Observed): string {
