@@ -62,6 +62,8 @@ test("events: every field and the order the tracker inserts them", () => {
     event({}, { request: { method: "INVITE" }, pdd: 0.001, ring_time: -0, call: { outcome: "timeout", times: {} } }),
     event({ user_agent: undefined, observer: undefined }, { problems: ["no-cseq", "truncated"], request: { method: "X" }, response: { status: 0, reason: "" } }),
     event({}, { request: { method: "REGISTER" }, binding: { aor: "sip:u@x", contact: "sip:u@[2001:db8::2]:5060", expires: 0 } }),
+    event({}, { request: { method: "INVITE" }, call: { outcome: "failed", times: {} }, binding: { aor: "a", contact: "c", expires: 1 } }),
+    event({}, { request: { method: "INVITE" }, call: { outcome: "failed", times: { end: "e" }, legs: {} }, binding: { aor: "a", contact: "c", expires: 1 } }),
     event({}, { request: { method: "OPTIONS" }, response: { status: 404, reason: "Not \"Found\"" }, reason_header: undefined }),
     { "@timestamp": "2026-11-22T10:01:00.000000Z", event: { kind: "metric", type: "counters", sequence: 9 }, counters: { messages: 3, calls_held: 0, rate: 1.5 } },
     { "@timestamp": "2026-11-22T10:01:00.000000Z", event: { kind: "metric", type: "counters", sequence: 10 }, observer: { name: "s" }, counters: {} },

@@ -76,7 +76,7 @@ export class EventRenderer {
     this.raw("}");
   }
 
-  // A key of sip, after a comma unless it is the first.
+  // A key of the object being written, after a comma unless it is the first.
   private key(quoted: string): this {
     if (!this.first) this.raw(",");
     this.first = false;
@@ -86,8 +86,8 @@ export class EventRenderer {
 
   private call(c: NonNullable<Sip["call"]>): void {
     this.object('{"outcome":', c.outcome, false);
-    this.raw(',"times":');
-    this.entries(c.times);
+    this.raw(',"times":{');
+    this.times(c.times);
     if (c.implied !== undefined) this.raw(c.implied ? ',"implied":true' : ',"implied":false');
     if (c.legs !== undefined) {
       this.raw(',"legs":');
@@ -96,8 +96,20 @@ export class EventRenderer {
     this.raw("}");
   }
 
-  // Times, legs and counters: their keys in insertion order (legs are filled as the headers appear).
-  private entries(o: CallTimes | Correlation | Record<string, number>): void {
+  // The times in the order emitCall sets them.
+  private times(t: CallTimes): void {
+    const outer = this.first;
+    this.first = true;
+    if (t.invite !== undefined) this.key('"invite":').string(t.invite);
+    if (t.ringing !== undefined) this.key('"ringing":').string(t.ringing);
+    if (t.answer !== undefined) this.key('"answer":').string(t.answer);
+    if (t.end !== undefined) this.key('"end":').string(t.end);
+    this.raw("}");
+    this.first = outer;
+  }
+
+  // Legs and counters: their keys in insertion order (legs are filled as the headers appear).
+  private entries(o: Correlation | Record<string, number>): void {
     this.raw("{");
     let comma = false;
     const values = o as Record<string, string | number | undefined>;
