@@ -6,7 +6,7 @@ import {
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
   SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
   REC_OUTER_SRC, REC_OUTER_DST, REC_OUTER_TYPE, REC_OUTER_ID, REC_OUTER_DEPTH, REC_F_OUTER_IPV6,
-  REC_F_OUTER_ID,
+  REC_F_OUTER_ID, REC_CALL_KEY,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED, PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED, C_URI_NOT_ASCII, C_STATUS_RANGE,
 } from "./layout";
@@ -44,6 +44,8 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_TS_NSEC, tsNsec);
   store<u32>(rec + REC_STATUS, status);
   store<u64>(rec + REC_HASH, hash);
+  const callIdLen = getSpanLen(SPAN_CALL_ID);
+  store<u64>(rec + REC_CALL_KEY, callIdLen == 0 ? 0 : signature(msg + getSpanOff(SPAN_CALL_ID), callIdLen));
   store<u32>(rec + REC_MSG_ADDR, <u32>msg);
   store<u32>(rec + REC_MSG_LEN, len);
   copyWords(rec + REC_SRC_ADDR, srcAddr, 2);

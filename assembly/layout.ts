@@ -83,6 +83,7 @@ export const REC_OUTER_ID = 268;   // u32, VNI, GRE key or ERSPAN session, when 
 export const REC_OUTER_DEPTH = 272; // u32, tunnels around the message (1 unless nested)
 // Spans SPAN_BASE_COUNT and up (the leg correlation headers) continue here, same format.
 export const REC_SPANS_MORE = 280;
+export const REC_CALL_KEY = 312;  // u64, signature of the Call-ID bytes (0 when absent): the call tracker's key
 
 export const TRANSPORT_MASK = 15;
 export const TRANSPORT_UDP = 1;
