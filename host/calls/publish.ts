@@ -10,7 +10,6 @@ import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observer } from "./message";
 import type { SipEvent } from "./events";
-import { EventRenderer } from "./render";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
@@ -24,12 +23,11 @@ export interface EventsSink extends Sink {
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void): EventsSink {
   let written = 0;
-  const renderer = new EventRenderer();
   const tracker = makeTracker((event) => {
     if (!gate.pass(event)) return;
     written++;
-    const line = renderer.render(event);
-    for (const output of outputs) output.write(event, line);
+    const json = JSON.stringify(event);
+    for (const output of outputs) output.write(event, json);
   });
   const observed = observer();
   const flush = (): void => {
@@ -76,8 +74,8 @@ export function ndjsonEvents(path: string, failed: Failed): EventOutput {
 function linesInBlocks(out: ByteOutput): EventOutput {
   const block = new LineBlock();
   return {
-    write(_event, line) {
-      block.add(line);
+    write(_event, json) {
+      block.add(json);
       if (block.bytes > FLUSH_BYTES) this.flush();
     },
     flush() {
@@ -88,22 +86,23 @@ function linesInBlocks(out: ByteOutput): EventOutput {
   };
 }
 
-// Event lines gathered for one write: each line and its newline copied into a
-// buffer kept from block to block; take() hands over a copy of the block.
+// Event lines gathered for one write: each line encoded straight into a buffer
+// kept from block to block (no string joined, no buffer per line); take() hands
+// over a copy of the block.
 class LineBlock {
   private buf = Buffer.allocUnsafe(FLUSH_BYTES * 2);
   bytes = 0;
   count = 0;
 
-  add(line: Uint8Array): void {
-    if (this.bytes + line.length + 1 > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + line.length + 1));
+  add(json: string): void {
+    const most = json.length * 3 + 1;  // UTF-8 bytes of a UTF-16 unit, and the newline
+    if (this.bytes + most > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + most));
       this.buf.copy(grown, 0, 0, this.bytes);
       this.buf = grown;
     }
-    this.buf.set(line, this.bytes);
-    this.buf[this.bytes + line.length] = 0x0a;
-    this.bytes += line.length + 1;
+    this.bytes += this.buf.write(json, this.bytes);
+    this.buf[this.bytes++] = 0x0a;
     this.count++;
   }
 
@@ -119,7 +118,7 @@ class LineBlock {
 // database that refuses, or does not answer in time, is reported as this output's failure.
 function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutput {
   return {
-    write: (event, line) => writer.write(event, line),
+    write: (event, json) => writer.write(event, json),
     flush: () => writer.flush(),
     backlog: () => writer.backlog(),
     counters: () => writer.counters?.() ?? {},
@@ -143,8 +142,8 @@ function boundedCdr(writer: EventOutput, url: string, failed: Failed): EventOutp
 export function mqttEvents(publisher: LineSink): EventOutput {
   const block = new LineBlock();
   return {
-    write(_event, line) {
-      block.add(line);
+    write(_event, json) {
+      block.add(json);
     },
     flush() {
       if (block.count === 0) return;

@@ -28,7 +28,7 @@ export interface CdrOptions {
 export type Committed = () => void;
 
 export interface CdrWriter extends EventOutput {
-  write(event: SipEvent, line: Uint8Array | string, committed?: Committed): void;  // the line is not read
+  write(event: SipEvent, json: string, committed?: Committed): void;
   // Writes what is queued as soon as the INSERT in progress, if any, is done (group commit).
   flushSoon(): void;
   written(): number;
@@ -242,7 +242,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     flushSoon,
     written: () => written,
     refused: () => refused,
-    write(event: SipEvent, _line: Uint8Array | string, committed?: Committed) {
+    write(event: SipEvent, _json: string, committed?: Committed) {
       const record = recordOf(event);
       if (record === undefined) return committed?.();
       queue.push({ row: record, committed });

@@ -23,10 +23,9 @@ export interface LineSink extends Sink {
   writeLines(lines: Uint8Array, count: number): void;
 }
 
-// Where the call tracker's events go: each event with its JSON line (UTF-8, no newline;
-// a view valid only during the call), then a flush per batch.
+// Where the call tracker's events go: each event with its JSON, then a flush per batch.
 export interface EventOutput {
-  write(event: SipEvent, line: Uint8Array): void;
+  write(event: SipEvent, json: string): void;
   flush(): void;                               // end of a batch
   backlog(): Promise<void> | undefined;
   close(deadline: number): Promise<void>;   // by the deadline at the latest (see Sink)
