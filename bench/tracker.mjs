@@ -5,8 +5,10 @@
 // them alike), medians and spread; then the never-answered INVITE flood's peak RSS with
 // and without the tracker, as bytes per held call.
 //
-//   node bench/tracker.mjs [--rounds N] [--no-flood] [--invites N]
+//   node bench/tracker.mjs [--rounds N] [--no-flood] [--invites N] [--compare OTHER/siphon.mjs]
 //
+// --compare adds `--events` runs of another build (say, one made before a change) to the same
+// rounds, and the flood with it, so the two are measured under the same load.
 // Workloads (cached in .bench/): the generator's mixed workload at 160,000 and 1,300,000 SIP
 // messages (test/support/generate.mjs --seed 1), and bench/invite-flood.mjs. Wall time is
 // measured around each child; peak RSS comes from /usr/bin/time, which this needs.
@@ -26,6 +28,7 @@ const { values } = parseArgs({ options: {
   rounds: { type: "string", default: "5" },
   "no-flood": { type: "boolean", default: false },
   invites: { type: "string", default: "1000000" },
+  compare: { type: "string" },
 } });
 const rounds = Number(values.rounds);
 const invites = Number(values.invites);
@@ -76,6 +79,9 @@ const COMMANDS = [
   { name: "replay --events", run: (pcap) => [process.execPath, [siphon, "replay", pcap, "--out", "/dev/null", "--events", "/dev/null"]] },
   { name: "cwalk", run: (pcap) => [cwalk, [pcap]] },
 ];
+if (values.compare) {
+  COMMANDS.push({ name: "replay --events (compared build)", run: (pcap) => [process.execPath, [values.compare, "replay", pcap, "--out", "/dev/null", "--events", "/dev/null"]] });
+}
 
 async function trackerRow(workloads) {
   const samples = new Map();
@@ -106,14 +112,14 @@ async function trackerRow(workloads) {
   console.log("\nissue 15's targets: --events at most +25% wall over replay; peak RSS at most 100 MB on the large workload");
 }
 
-async function flood() {
+async function flood(build, label) {
   const workload = generated(`flood-${invites}`, "bench/invite-flood.mjs", ["--invites", String(invites)]);
-  const plain = await measure(process.execPath, [siphon, "replay", workload.pcap, "--out", "/dev/null"]);
-  const tracked = await measure(process.execPath, [siphon, "replay", workload.pcap, "--out", "/dev/null", "--events", "/dev/null"]);
+  const plain = await measure(process.execPath, [build, "replay", workload.pcap, "--out", "/dev/null"]);
+  const tracked = await measure(process.execPath, [build, "replay", workload.pcap, "--out", "/dev/null", "--events", "/dev/null"]);
   const held = Number(/(\d+) calls and/.exec(tracked.stderr)?.[1]);
   const perCall = (tracked.rss - plain.rss) * 1048576 / held;
-  console.log(`\nINVITE flood (${invites.toLocaleString("en-US")} never answered, default --call-limit): peak RSS ${plain.rss.toFixed(1)} MiB without the tracker, ` +
-    `${tracked.rss.toFixed(1)} MiB with it, ${held} calls held: ${Math.round(perCall)} bytes per held call (target: at most 1 KB)`);
+  console.log(`\nINVITE flood${label} (${invites.toLocaleString("en-US")} never answered, default --call-limit): peak RSS ${plain.rss.toFixed(1)} MiB without the tracker, ` +
+    `${tracked.rss.toFixed(1)} MiB with it (${tracked.seconds.toFixed(1)} s), ${held} calls held: ${Math.round(perCall)} bytes per held call (target: at most 1 KB)`);
 }
 
 mkdirSync(benchDir, { recursive: true });
@@ -126,4 +132,5 @@ const workloads = [
 console.log(`load average at start ${loadavg().map((v) => v.toFixed(2)).join(" ")}; ${rounds} interleaved rounds; cwalk: cc -O2 -march=native`);
 for (const workload of workloads) spawnSync(cwalk, [workload.pcap]);  // into the page cache before the first timed run
 await trackerRow(workloads);
-if (!values["no-flood"]) await flood();
+if (!values["no-flood"]) await flood(siphon, "");
+if (!values["no-flood"] && values.compare) await flood(values.compare, ", compared build");
