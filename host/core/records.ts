@@ -85,7 +85,8 @@ export class SipMessage {
   get id(): string {
     return this.memory.view.getBigUint64(this.at + L.REC_HASH, true).toString(16).padStart(16, "0");
   }
-  get timeSec(): number { return Number(this.memory.view.getBigInt64(this.at + L.REC_TS_SEC, true)); }
+  // i64 read as two halves: no BigInt per message (capture times fit 2^53).
+  get timeSec(): number { return this.u32(L.REC_TS_SEC) + this.memory.view.getInt32(this.at + L.REC_TS_SEC + 4, true) * 4294967296; }
   get timeNsec(): number { return this.u32(L.REC_TS_NSEC); }
   get src(): Endpoint {
     return this.srcEndpoint ??= this.endpoint(L.REC_SRC_ADDR, L.REC_SRC_PORT);
@@ -93,6 +94,9 @@ export class SipMessage {
   get dst(): Endpoint {
     return this.dstEndpoint ??= this.endpoint(L.REC_DST_ADDR, L.REC_DST_PORT);
   }
+  get ipv6(): boolean { return (this.flags & L.REC_F_IPV6) !== 0; }   // src and dst alike
+  get srcPort(): number { return this.memory.view.getUint16(this.at + L.REC_SRC_PORT, true); }
+  get dstPort(): number { return this.memory.view.getUint16(this.at + L.REC_DST_PORT, true); }
   get transport(): Transport { return transportName(this.flags & L.TRANSPORT_MASK); }
   get isRequest(): boolean { return (this.flags & L.REC_F_REQUEST) !== 0; }
   get status(): number { return this.u32(L.REC_STATUS); }          // 0 for a request
@@ -123,6 +127,20 @@ export class SipMessage {
   get sessionId(): string { return this.text(L.SPAN_SESSION_ID); }  // RFC 7989
   get xCid(): string { return this.text(L.SPAN_X_CID); }
   get chargingVector(): string { return this.text(L.SPAN_P_CHARGING_VECTOR); } // RFC 7315
+
+  // The source or destination address as bytes (4 for IPv4, 16 for IPv6), copied to `target`
+  // at `at`, for encoders that write addresses as bytes (HEP); returns where they end.
+  copyAddress(side: "src" | "dst", target: Uint8Array, at: number): number {
+    const from = this.at + (side === "src" ? L.REC_SRC_ADDR : L.REC_DST_ADDR);
+    const length = this.ipv6 ? 16 : 4;
+    const u8 = this.memory.u8;
+    for (let i = 0; i < length; i++) target[at + i] = u8[from + i];
+    return at + length;
+  }
+
+  // Where the Call-ID's value lies in `bytes` (length 0 when there is none): read as bytes, not text.
+  get callIdOffset(): number { return this.spanWord(L.SPAN_CALL_ID, 0); }
+  get callIdLength(): number { return this.spanWord(L.SPAN_CALL_ID, 1); }
 
   // A span by its number in assembly/layout.ts (SPAN_*): (offset, length) into `bytes`.
   // For tests and diagnostics that walk every span; readers use the names above.

@@ -39,6 +39,7 @@ export const HEP = {
   CAPTURE_ID: 12, AUTH_KEY: 14, PAYLOAD: 15, CORRELATION_ID: 17,
 } as const;
 const PROTO_SIP = 1;
+const HEP3 = 0x48455033;   // "HEP3", the packet's first four bytes
 const AF_INET = 2;
 const AF_INET6 = 10;
 const MAX_DATAGRAM = 65507;
@@ -91,36 +92,39 @@ export class HepEncoder {
   // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
   // (nothing appended then).
   append(m: SipMessage): number {
-    const v6 = m.src.ip.includes(":");
-    const callId = m.callId;
+    const v6 = m.ipv6;
     const payload = m.bytes;
-    const callIdLength = callId ? Buffer.byteLength(callId, "utf8") : 0;
+    // The envelope's call_id as bytes: straight from the message while it is ASCII (nearly
+    // always), else as the envelope has it, invalid UTF-8 made U+FFFD.
+    const rawLength = m.callIdLength;
+    const callIdText = rawLength > 0 && !isAscii(payload, m.callIdOffset, rawLength) ? m.callId : undefined;
+    const callIdLength = callIdText === undefined ? rawLength : Buffer.byteLength(callIdText, "utf8");
     const ipLength = v6 ? 16 : 4;
     const length = 6 + 3 * (CHUNK_HEAD + 1) + 2 * (CHUNK_HEAD + ipLength) + 2 * (CHUNK_HEAD + 2) + 3 * (CHUNK_HEAD + 4)
       + (this.password ? CHUNK_HEAD + this.password.length : 0) + CHUNK_HEAD + payload.length
-      + (callId ? CHUNK_HEAD + callIdLength : 0);
+      + (callIdLength > 0 ? CHUNK_HEAD + callIdLength : 0);
     if (length > MAX_HEP_PACKET) return 0;
     this.reserve(length);
     const b = this.buffer;
     const start = this.end;
-    b.write("HEP3", start, "latin1");
+    b.writeUInt32BE(HEP3, start);
     b.writeUInt16BE(length, start + 4);
     let at = start + 6;
     at = this.u8(at, HEP.IP_FAMILY, v6 ? AF_INET6 : AF_INET);
     at = this.u8(at, HEP.IP_PROTO, m.transport === "udp" ? 17 : 6);
-    at = writeIp(b, this.head(at, HEP.SRC_IP4 + (v6 ? 2 : 0), ipLength), m.src.ip, v6);
-    at = writeIp(b, this.head(at, HEP.DST_IP4 + (v6 ? 2 : 0), ipLength), m.dst.ip, v6);
-    at = b.writeUInt16BE(m.src.port, this.head(at, HEP.SRC_PORT, 2));
-    at = b.writeUInt16BE(m.dst.port, this.head(at, HEP.DST_PORT, 2));
+    at = m.copyAddress("src", b, this.head(at, HEP.SRC_IP4 + (v6 ? 2 : 0), ipLength));
+    at = m.copyAddress("dst", b, this.head(at, HEP.DST_IP4 + (v6 ? 2 : 0), ipLength));
+    at = b.writeUInt16BE(m.srcPort, this.head(at, HEP.SRC_PORT, 2));
+    at = b.writeUInt16BE(m.dstPort, this.head(at, HEP.DST_PORT, 2));
     at = b.writeUInt32BE(m.timeSec >>> 0, this.head(at, HEP.TIME_SEC, 4));
     at = b.writeUInt32BE(Math.floor(m.timeNsec / 1000) >>> 0, this.head(at, HEP.TIME_USEC, 4));
     at = this.u8(at, HEP.PROTO_TYPE, PROTO_SIP);
     at = b.writeUInt32BE(this.captureId >>> 0, this.head(at, HEP.CAPTURE_ID, 4));
     if (this.password) at = this.bytesChunk(at, HEP.AUTH_KEY, this.password);
     at = this.bytesChunk(at, HEP.PAYLOAD, payload);
-    if (callId) {   // the envelope's call_id
+    if (callIdLength > 0) {
       const data = this.head(at, HEP.CORRELATION_ID, callIdLength);
-      at = data + b.write(callId, data, "utf8");
+      at = callIdText === undefined ? copyBytes(payload, m.callIdOffset, callIdLength, b, data) : data + b.write(callIdText, data, "utf8");
     }
     this.end = at;
     return length;
@@ -152,52 +156,15 @@ export class HepEncoder {
   }
 }
 
-// Writes the address's bytes at `at`; returns where the next chunk goes.
-function writeIp(b: Buffer, at: number, ip: string, v6: boolean): number {
-  if (v6) return writeIp6(b, at, ip);
-  let value = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {   // '.'
-      b[at++] = value;
-      value = 0;
-    } else value = value * 10 + c - 48;
-  }
-  b[at++] = value;
-  return at;
+function isAscii(bytes: Uint8Array, from: number, length: number): boolean {
+  for (let i = from; i < from + length; i++) if (bytes[i] >= 0x80) return false;
+  return true;
 }
 
-// RFC 5952 text (hex groups, at most one "::", no embedded IPv4) to its 16 bytes at `at`.
-function writeIp6(b: Buffer, at: number, ip: string): number {
-  const gap = ip.indexOf("::");
-  const head = gap < 0 ? ip : ip.slice(0, gap);
-  const tail = gap < 0 ? "" : ip.slice(gap + 2);
-  const headGroups = writeGroups(b, at, head);
-  const tailGroups = tail ? tail.split(":").length : 0;
-  b.fill(0, at + 2 * headGroups, at + 16 - 2 * tailGroups);
-  writeGroups(b, at + 16 - 2 * tailGroups, tail);
-  return at + 16;
-}
-
-// Writes the colon-separated hex groups of `text` as 16-bit values; returns how many.
-function writeGroups(b: Buffer, at: number, text: string): number {
-  if (!text) return 0;
-  let groups = 0;
-  let value = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 58;
-    if (c === 58) {   // ':'
-      b.writeUInt16BE(value, at + 2 * groups++);
-      value = 0;
-    } else value = value * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  return groups;
-}
-
-// An address's bytes as the encoder writes them (the tests compare the chunks with it).
-export function ipBytes(ip: string): number[] {
-  const b = Buffer.alloc(16);
-  return [...b.subarray(0, writeIp(b, 0, ip, isIPv6(ip)))];
+// A loop, not Buffer.copy: a Call-ID is a few dozen bytes, less than a native call costs.
+function copyBytes(from: Uint8Array, start: number, length: number, to: Uint8Array, at: number): number {
+  for (let i = 0; i < length; i++) to[at + i] = from[start + i];
+  return at + length;
 }
 
 export function parseHepUrl(url: string): { transport: "udp" | "tcp"; host: string; port: number } {
