@@ -70,9 +70,25 @@ export class SipMessage {
   constructor(
     private readonly memory: RecordMemory,
     private readonly at: number,     // the record's first byte in memory
-    readonly bytes: Buffer,          // the message as reassembled
+    private messageBytes: Buffer | undefined, // the message, copied; undefined: read in place
     readonly envelope: Buffer | undefined, // its JSON envelope, when rendered and copied
   ) {}
+
+  // The message as reassembled (in place: a view made on first use).
+  get bytes(): Buffer {
+    return this.messageBytes ??= Buffer.from(this.memory.u8.buffer, this.u32(L.REC_MSG_ADDR), this.u32(L.REC_MSG_LEN));
+  }
+
+  get size(): number {
+    return this.messageBytes?.length ?? this.u32(L.REC_MSG_LEN);
+  }
+
+  // The message's bytes copied to `target` at `at`, without making a view of them; returns where they end.
+  copyBytes(target: Uint8Array, at: number): number {
+    const length = this.size;
+    this.copyFromMessage(0, length, target, at);
+    return at + length;
+  }
 
   private u32(offset: number): number {
     return this.memory.view.getUint32(this.at + offset, true);
@@ -138,9 +154,40 @@ export class SipMessage {
     return at + length;
   }
 
-  // Where the Call-ID's value lies in `bytes` (length 0 when there is none): read as bytes, not text.
-  get callIdOffset(): number { return this.spanWord(L.SPAN_CALL_ID, 0); }
+  // The Call-ID's value as bytes, for encoders: its length (0 when there is none), whether it
+  // is all ASCII (then its bytes are the envelope's call_id), and a copy to `target` at `at`.
   get callIdLength(): number { return this.spanWord(L.SPAN_CALL_ID, 1); }
+
+  callIdAscii(): boolean {
+    const source = this.messageSource();
+    const from = this.messageBase() + this.spanWord(L.SPAN_CALL_ID, 0);
+    const end = from + this.callIdLength;
+    for (let i = from; i < end; i++) if (source[i] >= 0x80) return false;
+    return true;
+  }
+
+  copyCallId(target: Uint8Array, at: number): number {
+    const length = this.callIdLength;
+    this.copyFromMessage(this.spanWord(L.SPAN_CALL_ID, 0), length, target, at);
+    return at + length;
+  }
+
+  // Where the message's bytes are read from: the copy, or the core's memory at the record's address.
+  private messageSource(): Uint8Array {
+    return this.messageBytes ?? this.memory.u8;
+  }
+
+  private messageBase(): number {
+    return this.messageBytes ? 0 : this.u32(L.REC_MSG_ADDR);
+  }
+
+  // A loop for short spans (a Call-ID: cheaper than making a view), one set() for long ones.
+  private copyFromMessage(offset: number, length: number, target: Uint8Array, at: number): void {
+    const source = this.messageSource();
+    const from = this.messageBase() + offset;
+    if (length > 64) target.set(source.subarray(from, from + length), at);
+    else for (let i = 0; i < length; i++) target[at + i] = source[from + i];
+  }
 
   // A span by its number in assembly/layout.ts (SPAN_*): (offset, length) into `bytes`.
   // For tests and diagnostics that walk every span; readers use the names above.
@@ -224,9 +271,9 @@ export class ResultBatch implements MessageBatch, RecordMemory {
 
   message(i: number, inPlace = false): SipMessage {
     const rec = this.records + i * L.REC_SIZE;
+    if (inPlace) return new SipMessage(this, rec, undefined, undefined);
     const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
     const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    if (inPlace) return new SipMessage(this, rec, Buffer.from(this.u8.buffer, msgOff, msgLen), undefined);
     const jsonLen = this.view.getUint32(rec + L.REC_JSON_LEN, true);
     const jsonOff = this.outJson + this.view.getUint32(rec + L.REC_JSON_OFF, true);
     const record = this.u8.slice(rec, rec + L.REC_SIZE);
