@@ -312,13 +312,16 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
   };
   open();
   return {
-    // The batch's packets leave in one write, copied once out of the encoder's reused buffer.
+    // The batch's packets leave in one write, straight from the encoder's buffer. The next
+    // batch reuses that buffer only if the socket holds nothing (the kernel took every byte);
+    // while a write is pending the socket keeps the buffer and the encoder takes a new one.
     write(batch: MessageBatch) {
       if (!online || !socket) {
         stats.hep_dropped += batch.count;
         return;
       }
-      encoder.reset();
+      if (socket.writableLength > 0) encoder.replace();
+      else encoder.reset();
       let packets = 0;
       for (let i = 0; i < batch.count; i++) {
         if (encoder.append(batch.message(i, true)) === 0) stats.hep_too_large++;
@@ -326,7 +329,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       }
       if (packets === 0) return;
       inSocket += packets;
-      socket.write(Buffer.from(encoder.bytes()), (err) => written(err, packets));
+      socket.write(encoder.bytes(), (err) => written(err, packets));
     },
     backlog() {
       const s = socket;
