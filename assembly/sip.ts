@@ -1,7 +1,7 @@
 // SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
-import { findHeaderEndNotingLines, findLineEnd, nextStructural, lineEnds, lineEndCount } from "./scan";
+import { findHeaderEndNotingLines, findLineEnd, structuralBits, lineEnds, lineEndCount } from "./scan";
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
@@ -302,15 +302,26 @@ function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): vo
 // both, so a caller can resume from there.
 function nextOutside(start: u32, end: u32, wanted: u32): u32 {
   let quoted = false, angle = false;
-  for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
-    const c = <u32>load<u8>(msgBase + i);
-    if (quoted) {
-      if (c == 0x5c) i++;
-      else if (c == 0x22) quoted = false;
-    } else if (c == 0x22) quoted = true;
-    else if (c == 0x3c) angle = true;
-    else if (c == 0x3e) angle = false;
-    else if (c == wanted && !angle) return i;
+  for (let block = start; block < end; ) {
+    const size = min<u32>(16, end - block);
+    let next = block + size;
+    let bits = structuralBits(msgBase, block, end);
+    while (bits != 0) {
+      const k = <u32>ctz(bits);
+      bits &= bits - 1;
+      const i = block + k;
+      const c = <u32>load<u8>(msgBase + i);
+      if (quoted) {
+        if (c == 0x5c) {   // the escaped byte is skipped, in this block or at the next one's start
+          if (k + 1 < size) bits &= ~(<u32>1 << (k + 1));
+          else next = i + 2;
+        } else if (c == 0x22) quoted = false;
+      } else if (c == 0x22) quoted = true;
+      else if (c == 0x3c) angle = true;
+      else if (c == 0x3e) angle = false;
+      else if (c == wanted && !angle) return i;
+    }
+    block = next;
   }
   return end;
 }
