@@ -173,13 +173,13 @@ function indexHeaders(start: u32, end: u32): void {
     } else {
       if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
       id = -1;
-      const colon = findColon(line, <u32>eol);
+      const colon = findColon(line, <u32>eol, end);
       if (colon >= 0) {
         nameOff = line;
         nameLen = trimRight(line, <u32>colon) - line;
         valOff = skipLws(<u32>colon + 1, <u32>eol);
         valEnd = <u32>eol;
-        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen);
+        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
       }
     }
     line = <u32>eol + 2;
@@ -187,8 +187,19 @@ function indexHeaders(start: u32, end: u32): void {
   if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
 }
 
-function findColon(start: u32, end: u32): i32 {
-  for (let i = start; i < end; i++) if (load<u8>(msgBase + i) == 0x3a) return <i32>i;
+// The first ':' in [start, end). The SIMD build looks at 16 bytes at once where
+// `readable` (the header section's end) lets it load them.
+function findColon(start: u32, end: u32, readable: u32): i32 {
+  let i = start;
+  if (ASC_FEATURE_SIMD && start + 16 <= readable) {
+    const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + start), i8x16.splat(0x3a)));
+    if (bits != 0) {
+      const at = start + <u32>ctz(bits);
+      return at < end ? <i32>at : -1;
+    }
+    i = min<u32>(start + 16, end);
+  }
+  for (; i < end; i++) if (load<u8>(msgBase + i) == 0x3a) return <i32>i;
   return -1;
 }
 
@@ -400,7 +411,8 @@ export function buildHeaderBuckets(): void {
   bucketsReady = true;
 }
 
-export function headerId(p: usize, len: u32): i32 {
+// The id of the header name at p (`len` bytes; `readable` bytes may be loaded from p).
+export function headerId(p: usize, len: u32, readable: u32): i32 {
   const first = lower(load<u8>(p));
   const b = bucketOf(len, first);
   for (let s = 0; s < BUCKET_SLOTS; s++) {
@@ -408,14 +420,22 @@ export function headerId(p: usize, len: u32): i32 {
     if (id == 0) return H_OTHER;
     if (len == 1) {
       if (load<u8>(compactNames + id) == first) return id;
-    } else if (load<u8>(longLengths + id) == len && sameName(p, len, longNames + id * NAME_SLOT)) {
+    } else if (load<u8>(longLengths + id) == len && sameName(p, len, longNames + id * NAME_SLOT, readable)) {
       return id;
     }
   }
   return H_OTHER;
 }
 
-function sameName(p: usize, len: u32, name: usize): bool {
+function sameName(p: usize, len: u32, name: usize, readable: u32): bool {
+  if (ASC_FEATURE_SIMD && len <= 16 && readable >= 16) {
+    // 16 bytes lowered at once (A-Z only, as lower()), compared with the name's slot.
+    const v = v128.load(p);
+    const upper = i8x16.lt_u(i8x16.sub(v, i8x16.splat(0x41)), i8x16.splat(26));
+    const same = i8x16.bitmask(i8x16.eq(v128.or(v, v128.and(upper, i8x16.splat(0x20))), v128.load(name)));
+    const wanted = (<u32>1 << len) - 1;
+    return (same & wanted) == wanted;
+  }
   for (let i: u32 = 0; i < len; i++) {
     if (lower(load<u8>(p + i)) != <u32>load<u8>(name + i)) return false;
   }
