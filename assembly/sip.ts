@@ -105,12 +105,10 @@ export function startLine(b: usize, avail: u32): i32 {
   if (i == 0 || i >= avail || load<u8>(b + i) != SP) return -1;
   const methodLen = i;
   const uriStart = ++i;
+  i = uriEnd(b, i, avail);
   let high: u32 = 0;
-  for (; i < avail; i++) {
-    const c = <u32>load<u8>(b + i);
-    if (c <= SP || c == 0x7f) break;
-    high |= c;
-  }
+  if (ASC_FEATURE_SIMD) high = highBytes(b, uriStart, i);
+  else for (let k = uriStart; k < i; k++) high |= <u32>load<u8>(b + k);
   // SP "SIP/2.0" CRLF
   if (i == uriStart || <u64>i + 10 > <u64>avail || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)
     || load<u16>(b + i + 8) != 0x0a0d) return -1;
@@ -140,6 +138,33 @@ function statusLine(b: usize, avail: u32): i32 {
   status = d0 * 100 + d1 * 10 + d2;
   if (status < 100 || status > 699) startLineProblems = PROB_STATUS_RANGE;
   return end;
+}
+
+// The first byte at or after `from` that ends a Request-URI (SP, a control byte or DEL), or avail.
+function uriEnd(b: usize, from: u32, avail: u32): u32 {
+  let i = from;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 16 <= avail; i += 16) {
+      const v = v128.load(b + i);
+      const stops = i8x16.bitmask(v128.or(i8x16.le_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f))));
+      if (stops != 0) return i + <u32>ctz(stops);
+    }
+  }
+  while (i < avail) {
+    const c = <u32>load<u8>(b + i);
+    if (c <= SP || c == 0x7f) break;
+    i++;
+  }
+  return i;
+}
+
+// 0x80 when a byte of [from, to) is 0x80 or above, else 0.
+function highBytes(b: usize, from: u32, to: u32): u32 {
+  let i = from;
+  for (; i + 16 <= to; i += 16) if (i8x16.bitmask(v128.load(b + i)) != 0) return 0x80;
+  let high: u32 = 0;
+  for (; i < to; i++) high |= <u32>load<u8>(b + i);
+  return high & 0x80;
 }
 
 function isSipVersion(p: usize): bool {
