@@ -3,7 +3,7 @@
 // source), then times siphon, tshark and a minimal C walk on the same file in one run, and
 // prints a markdown table plus ratios. Results go to .bench/results.json.
 //
-//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--help]
+//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE] [--help]
 //
 // Wall time is measured here around each child; peak RSS comes from /usr/bin/time when it is
 // installed, else from polling the child's VmHWM in /proc.
@@ -152,6 +152,7 @@ function parseCommandLine() {
       runs: { type: "string", default: "5" },
       "tshark-runs": { type: "string", default: "3" },
       "no-tshark": { type: "boolean", default: false },
+      baseline: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -167,12 +168,13 @@ function parseCommandLine() {
     runs: positive(values.runs, "--runs"),
     tsharkRuns: positive(values["tshark-runs"], "--tshark-runs"),
     tshark: !values["no-tshark"],
+    baseline: values.baseline,
   };
 }
 
 function usage() {
   const cases = CASES.map((c) => `  ${c.name.padEnd(18)} ${c.about}`).join("\n");
-  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark]
+  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE]
 
 Generates each case's workload (cached in .bench/), times siphon, tshark and a minimal C walk
 (bench/cwalk.c, cc -O2 -march=native) of the same file in one run, prints a markdown table (median,
@@ -185,6 +187,8 @@ options:
   --runs N           rounds: runs of siphon and the C walk per case, the median reported (default 5)
   --tshark-runs N    runs of tshark per case (default 3)
   --no-tshark        do not run tshark
+  --baseline FILE    also run another build of siphon (e.g. an older commit's dist/siphon.mjs) in
+                     the same rounds, as the tool "baseline": before and after in one run
   --help             this text
 
 cases:
@@ -340,6 +344,12 @@ function toolsFor(benchCase, options, notes) {
     const shown = `node dist/siphon.mjs ${benchCase.siphon("FILE").join(" ")}${benchCase.pipe ? " | cat" : ""} > /dev/null`;
     tools.push({ name: "siphon", command: process.execPath, args: (f) => [siphonPath, ...benchCase.siphon(f)], runs: options.runs, shown, pipe: benchCase.pipe });
   } else notes.push("siphon: dist/siphon.mjs is missing (run node build.mjs); not measured");
+  if (options.baseline) {
+    const bundle = options.baseline;
+    if (!existsSync(bundle)) throw new Error(`--baseline ${bundle}: no such file; give a built siphon.mjs`);
+    const shown = `node ${bundle} ${benchCase.siphon("FILE").join(" ")}${benchCase.pipe ? " | cat" : ""} > /dev/null`;
+    tools.push({ name: "baseline", command: process.execPath, args: (f) => [bundle, ...benchCase.siphon(f)], runs: options.runs, shown, pipe: benchCase.pipe });
+  }
   if (!benchCase.tshark) notes.push(`${benchCase.name}: tshark not run on this case`);
   else if (!options.tshark) notes.push("tshark: skipped (--no-tshark)");
   else if (!tsharkVersion()) notes.push("tshark: not installed; not measured");
@@ -356,7 +366,7 @@ function toolsFor(benchCase, options, notes) {
 /** Each tool's own count, where it prints one, against the truth. */
 function countCheck(result, workload) {
   if (result.error || !result.lastStderr) return undefined;
-  if (result.tool === "siphon") {
+  if (result.tool === "siphon" || result.tool === "baseline") {
     const seen = Number(/(\d+) SIP messages/.exec(result.lastStderr)?.[1]);
     if (seen !== workload.sipMessages) return `siphon reported ${seen} SIP messages; the workload has ${workload.sipMessages}`;
   }
@@ -492,6 +502,12 @@ function ndjsonRatio(caseResult, results) {
   return siphon && peer ? siphon.medianSeconds / peer.medianSeconds : undefined;
 }
 
+/** The case as if the baseline build were siphon, for its figure on the same target. */
+function asBaseline(caseResult) {
+  const tools = caseResult.tools.filter((t) => t.tool !== "siphon").map((t) => (t.tool === "baseline" ? { ...t, tool: "siphon" } : t));
+  return { ...caseResult, tools };
+}
+
 /** The case's target, its figure in this run, and whether it is met. */
 function targetLine(caseResult, results) {
   const { target } = caseResult;
@@ -525,6 +541,11 @@ function report(host, results, notes) {
     const siphon = tools.find((t) => t.tool === "siphon");
     if (showSummary && siphon?.lastStderr) console.log(`  ${siphon.lastStderr}`);
     if (caseResult.target) console.log(targetLine(caseResult, results));
+    const baseline = tools.find((t) => t.tool === "baseline" && !t.error);
+    if (baseline && siphon?.medianSeconds) {
+      console.log(`  siphon time ÷ baseline time = ${(siphon.medianSeconds / baseline.medianSeconds).toFixed(2)}`);
+      if (caseResult.target) console.log(targetLine(asBaseline(caseResult), results.map(asBaseline)).replace("target:", "baseline on the target:"));
+    }
   }
   for (const note of notes) console.log(`note: ${note}`);
   console.log(`\nresults: ${join(".bench", "results.json")}`);
