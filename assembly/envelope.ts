@@ -456,28 +456,24 @@ const B64_SIMD: usize = memory.data<u8>([
   0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0,   // byte of a lane
   0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0,
   0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f, 0, 0, 0, 0x3f,
-  25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, // index thresholds:
-  51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, // 'a', '0', '+', '/'
-  61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61, 61,
-  62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62, 62,
-  65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, 65, // 'A' - 0
-  6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,                  // ('a' - 26) - 65
-  181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, // -75: ('0' - 52) - 71
-  241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, 241, // -15: ('+' - 62) + 4
-  3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,                  // ('/' - 63) + 19
+  51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, 51, // indices 52-63 become classes 1-12
+  26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, // indices below 26 become class 13
+  13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
+  // Offset from index to ASCII by class: 0 'a' - 26 (indices 26-51), 1-10 '0' - 52,
+  // 11 '+' - 62, 12 '/' - 63, 13 'A' (indices 0-25).
+  71, 252, 252, 252, 252, 252, 252, 252, 252, 252, 252, 237, 240, 65, 0, 0,
 ], 16);
 
 // 12 input bytes to 16 characters per step: each 32-bit lane gets its group's
 // bytes as [b1, b0, b2, b1], shifts and masks put one 6-bit index in each byte,
-// and comparisons with the class thresholds add each index's offset to ASCII.
+// and each index's class (a saturating subtract and one comparison) picks its
+// offset to ASCII from a 16-byte table (W. Mula's method).
 // Loads 16 bytes per step, so it stops while 16 remain; returns bytes done.
 function base64Simd(p: usize, n: u32): u32 {
   const m0 = v128.load(B64_SIMD), m1 = v128.load(B64_SIMD, 16);
   const m2 = v128.load(B64_SIMD, 32), m3 = v128.load(B64_SIMD, 48);
-  const at25 = v128.load(B64_SIMD, 64), at51 = v128.load(B64_SIMD, 80);
-  const at61 = v128.load(B64_SIMD, 96), at62 = v128.load(B64_SIMD, 112);
-  const upper = v128.load(B64_SIMD, 128), lower = v128.load(B64_SIMD, 144);
-  const digit = v128.load(B64_SIMD, 160), plus = v128.load(B64_SIMD, 176), slash = v128.load(B64_SIMD, 192);
+  const at51 = v128.load(B64_SIMD, 64), below26 = v128.load(B64_SIMD, 80), class13 = v128.load(B64_SIMD, 96);
+  const offsets = v128.load(B64_SIMD, 112);
   let i: u32 = 0;
   for (; i + 16 <= n; i += 12) {
     const v = v128.load(p + i);
@@ -485,11 +481,8 @@ function base64Simd(p: usize, n: u32): u32 {
     const index = v128.or(
       v128.or(v128.and(i32x4.shr_u(x, 10), m0), v128.and(i32x4.shl(x, 4), m1)),
       v128.or(v128.and(i32x4.shr_u(x, 6), m2), v128.and(i32x4.shl(x, 8), m3)));
-    let offset = i8x16.add(upper, v128.and(i8x16.gt_s(index, at25), lower));
-    offset = i8x16.add(offset, v128.and(i8x16.gt_s(index, at51), digit));
-    offset = i8x16.add(offset, v128.and(i8x16.gt_s(index, at61), plus));
-    offset = i8x16.add(offset, v128.and(i8x16.gt_s(index, at62), slash));
-    v128.store(w, i8x16.add(index, offset));
+    const klass = v128.or(i8x16.sub_sat_u(index, at51), v128.and(i8x16.gt_s(below26, index), class13));
+    v128.store(w, i8x16.add(index, i8x16.swizzle(offsets, klass)));
     w += 16;
   }
   return i;

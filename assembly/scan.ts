@@ -78,22 +78,20 @@ function findLineEndScalar(base: usize, start: u32, end: u32): i32 {
   return -1;
 }
 
-// Offset of the next byte in [start, end) that can change a header value's
-// structure (a quote, backslash, angle bracket, semicolon or comma), or end.
-// Parameter searches visit only these bytes.
-export function nextStructural(base: usize, start: u32, end: u32): u32 {
-  let i = start;
-  if (ASC_FEATURE_SIMD) {
-    for (; i + 16 <= end; i += 16) {
-      const v = v128.load(base + i);
-      const hits = v128.or(
-        v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))),
-        v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x3c)), i8x16.eq(v, i8x16.splat(0x3e))),
-          v128.or(i8x16.eq(v, i8x16.splat(0x3b)), i8x16.eq(v, i8x16.splat(0x2c)))));
-      const bits = i8x16.bitmask(hits);
-      if (bits != 0) return i + <u32>ctz(bits);
-    }
+// Which of the bytes [start, start + 16) that lie before `end` can change a header
+// value's structure (a quote, backslash, angle bracket, semicolon or comma): bit k
+// for byte start + k. Parameter searches visit only these bytes, a block at a time.
+export function structuralBits(base: usize, start: u32, end: u32): u32 {
+  if (ASC_FEATURE_SIMD && start + 16 <= end) {
+    const v = v128.load(base + start);
+    const hits = v128.or(
+      v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))),
+      v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x3c)), i8x16.eq(v, i8x16.splat(0x3e))),
+        v128.or(i8x16.eq(v, i8x16.splat(0x3b)), i8x16.eq(v, i8x16.splat(0x2c)))));
+    return i8x16.bitmask(hits);
   }
-  while (i < end && !is(load<u8>(base + i), STRUCTURE)) i++;
-  return i;
+  const n = min<u32>(16, end - start);
+  let bits: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) if (is(load<u8>(base + start + k), STRUCTURE)) bits |= 1 << k;
+  return bits;
 }

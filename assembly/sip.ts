@@ -1,7 +1,7 @@
 // SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
-import { findHeaderEndNotingLines, findLineEnd, nextStructural, lineEnds, lineEndCount } from "./scan";
+import { findHeaderEndNotingLines, findLineEnd, structuralBits, lineEnds, lineEndCount } from "./scan";
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
@@ -105,12 +105,10 @@ export function startLine(b: usize, avail: u32): i32 {
   if (i == 0 || i >= avail || load<u8>(b + i) != SP) return -1;
   const methodLen = i;
   const uriStart = ++i;
+  i = uriEnd(b, i, avail);
   let high: u32 = 0;
-  for (; i < avail; i++) {
-    const c = <u32>load<u8>(b + i);
-    if (c <= SP || c == 0x7f) break;
-    high |= c;
-  }
+  if (ASC_FEATURE_SIMD) high = highBytes(b, uriStart, i);
+  else for (let k = uriStart; k < i; k++) high |= <u32>load<u8>(b + k);
   // SP "SIP/2.0" CRLF
   if (i == uriStart || <u64>i + 10 > <u64>avail || load<u8>(b + i) != SP || !isSipVersion(b + i + 1)
     || load<u16>(b + i + 8) != 0x0a0d) return -1;
@@ -140,6 +138,33 @@ function statusLine(b: usize, avail: u32): i32 {
   status = d0 * 100 + d1 * 10 + d2;
   if (status < 100 || status > 699) startLineProblems = PROB_STATUS_RANGE;
   return end;
+}
+
+// The first byte at or after `from` that ends a Request-URI (SP, a control byte or DEL), or avail.
+function uriEnd(b: usize, from: u32, avail: u32): u32 {
+  let i = from;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 16 <= avail; i += 16) {
+      const v = v128.load(b + i);
+      const stops = i8x16.bitmask(v128.or(i8x16.le_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f))));
+      if (stops != 0) return i + <u32>ctz(stops);
+    }
+  }
+  while (i < avail) {
+    const c = <u32>load<u8>(b + i);
+    if (c <= SP || c == 0x7f) break;
+    i++;
+  }
+  return i;
+}
+
+// 0x80 when a byte of [from, to) is 0x80 or above, else 0.
+function highBytes(b: usize, from: u32, to: u32): u32 {
+  let i = from;
+  for (; i + 16 <= to; i += 16) if (i8x16.bitmask(v128.load(b + i)) != 0) return 0x80;
+  let high: u32 = 0;
+  for (; i < to; i++) high |= <u32>load<u8>(b + i);
+  return high & 0x80;
 }
 
 function isSipVersion(p: usize): bool {
@@ -173,13 +198,13 @@ function indexHeaders(start: u32, end: u32): void {
     } else {
       if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
       id = -1;
-      const colon = findColon(line, <u32>eol);
+      const colon = findColon(line, <u32>eol, end);
       if (colon >= 0) {
         nameOff = line;
         nameLen = trimRight(line, <u32>colon) - line;
         valOff = skipLws(<u32>colon + 1, <u32>eol);
         valEnd = <u32>eol;
-        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen);
+        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
       }
     }
     line = <u32>eol + 2;
@@ -187,8 +212,19 @@ function indexHeaders(start: u32, end: u32): void {
   if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
 }
 
-function findColon(start: u32, end: u32): i32 {
-  for (let i = start; i < end; i++) if (load<u8>(msgBase + i) == 0x3a) return <i32>i;
+// The first ':' in [start, end). The SIMD build looks at 16 bytes at once where
+// `readable` (the header section's end) lets it load them.
+function findColon(start: u32, end: u32, readable: u32): i32 {
+  let i = start;
+  if (ASC_FEATURE_SIMD && start + 16 <= readable) {
+    const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + start), i8x16.splat(0x3a)));
+    if (bits != 0) {
+      const at = start + <u32>ctz(bits);
+      return at < end ? <i32>at : -1;
+    }
+    i = min<u32>(start + 16, end);
+  }
+  for (; i < end; i++) if (load<u8>(msgBase + i) == 0x3a) return <i32>i;
   return -1;
 }
 
@@ -302,15 +338,26 @@ function paramSpan(span: i32, start: u32, end: u32, name: u64, nameLen: u32): vo
 // both, so a caller can resume from there.
 function nextOutside(start: u32, end: u32, wanted: u32): u32 {
   let quoted = false, angle = false;
-  for (let i = nextStructural(msgBase, start, end); i < end; i = nextStructural(msgBase, i + 1, end)) {
-    const c = <u32>load<u8>(msgBase + i);
-    if (quoted) {
-      if (c == 0x5c) i++;
-      else if (c == 0x22) quoted = false;
-    } else if (c == 0x22) quoted = true;
-    else if (c == 0x3c) angle = true;
-    else if (c == 0x3e) angle = false;
-    else if (c == wanted && !angle) return i;
+  for (let block = start; block < end; ) {
+    const size = min<u32>(16, end - block);
+    let next = block + size;
+    let bits = structuralBits(msgBase, block, end);
+    while (bits != 0) {
+      const k = <u32>ctz(bits);
+      bits &= bits - 1;
+      const i = block + k;
+      const c = <u32>load<u8>(msgBase + i);
+      if (quoted) {
+        if (c == 0x5c) {   // the escaped byte is skipped, in this block or at the next one's start
+          if (k + 1 < size) bits &= ~(<u32>1 << (k + 1));
+          else next = i + 2;
+        } else if (c == 0x22) quoted = false;
+      } else if (c == 0x22) quoted = true;
+      else if (c == 0x3c) angle = true;
+      else if (c == 0x3e) angle = false;
+      else if (c == wanted && !angle) return i;
+    }
+    block = next;
   }
   return end;
 }
@@ -389,7 +436,8 @@ export function buildHeaderBuckets(): void {
   bucketsReady = true;
 }
 
-export function headerId(p: usize, len: u32): i32 {
+// The id of the header name at p (`len` bytes; `readable` bytes may be loaded from p).
+export function headerId(p: usize, len: u32, readable: u32): i32 {
   const first = lower(load<u8>(p));
   const b = bucketOf(len, first);
   for (let s = 0; s < BUCKET_SLOTS; s++) {
@@ -397,14 +445,22 @@ export function headerId(p: usize, len: u32): i32 {
     if (id == 0) return H_OTHER;
     if (len == 1) {
       if (load<u8>(compactNames + id) == first) return id;
-    } else if (load<u8>(longLengths + id) == len && sameName(p, len, longNames + id * NAME_SLOT)) {
+    } else if (load<u8>(longLengths + id) == len && sameName(p, len, longNames + id * NAME_SLOT, readable)) {
       return id;
     }
   }
   return H_OTHER;
 }
 
-function sameName(p: usize, len: u32, name: usize): bool {
+function sameName(p: usize, len: u32, name: usize, readable: u32): bool {
+  if (ASC_FEATURE_SIMD && len <= 16 && readable >= 16) {
+    // 16 bytes lowered at once (A-Z only, as lower()), compared with the name's slot.
+    const v = v128.load(p);
+    const upper = i8x16.lt_u(i8x16.sub(v, i8x16.splat(0x41)), i8x16.splat(26));
+    const same = i8x16.bitmask(i8x16.eq(v128.or(v, v128.and(upper, i8x16.splat(0x20))), v128.load(name)));
+    const wanted = (<u32>1 << len) - 1;
+    return (same & wanted) == wanted;
+  }
   for (let i: u32 = 0; i < len; i++) {
     if (lower(load<u8>(p + i)) != <u32>load<u8>(name + i)) return false;
   }

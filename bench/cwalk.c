@@ -1,6 +1,6 @@
 // The floor for any pcap reader: map a classic pcap file, walk its record headers, count the
 // records and sum their captured lengths. Nothing is decoded. Prints "records N caplen_bytes N".
-// Build: cc -O2 -o .bench/cwalk bench/cwalk.c
+// Build: cc -O2 -march=native -o .bench/cwalk bench/cwalk.c
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 // source), then times siphon, tshark and a minimal C walk on the same file in one run, and
 // prints a markdown table plus ratios. Results go to .bench/results.json.
 //
-//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--help]
+//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE] [--help]
 //
 // Wall time is measured here around each child; peak RSS comes from /usr/bin/time when it is
 // installed, else from polling the child's VmHWM in /proc.
@@ -24,6 +24,8 @@ const cwalkPath = join(benchDir, "cwalk");
 
 // Named workloads. A case says how to generate its file and how each tool is run on it, so
 // later cases (filter cost, TCP-heavy, fragment-heavy, MQTT output) are one more entry here.
+// `target` is issue 15's target for the case: a ratio to the C walk or to a peer case (`peer`,
+// mixed-udp unless named) measured in the same run, with a limit where the issue sets one.
 const CASES = [
   {
     name: "mixed-udp",
@@ -31,6 +33,22 @@ const CASES = [
     generate: ["--seed", "1", "--messages", "160000"],
     siphon: (file) => ["replay", file],
     tshark: (file) => ["-r", file, "-Y", "sip", "-T", "ek"],
+    target: { text: "siphon time ÷ cwalk time at most 4 (start-up included)", ratio: cwalkRatio, limit: 4 },
+  },
+  {
+    name: "mixed-udp-large",
+    about: "mixed-udp's generator with 1,300,000 messages (about 1.2 GB): the rate once start-up no longer counts",
+    generate: ["--seed", "1", "--messages", "1300000"],
+    siphon: (file) => ["replay", file],
+    target: { text: "siphon time ÷ cwalk time at most 3", ratio: cwalkRatio, limit: 3 },
+  },
+  {
+    name: "pipe",
+    about: "mixed-udp's workload with the envelopes to a pipe: siphon replay FILE | cat > /dev/null (mixed-udp is the same to /dev/null)",
+    generate: ["--seed", "1", "--messages", "160000"],
+    siphon: (file) => ["replay", file],
+    pipe: true,
+    target: { text: "wall at most 1.15 × mixed-udp's, peak RSS no more than mixed-udp's (+2 MiB)", ratio: ndjsonRatio, limit: 1.15, rssOverNdjson: 2 },
   },
   ...filterCases(),
   {
@@ -60,6 +78,15 @@ const CASES = [
     about: "mixed-udp's workload with the call tracker on: envelopes to stdout as in mixed-udp, events as NDJSON to /dev/null (mixed-udp is the rate without it)",
     generate: ["--seed", "1", "--messages", "160000"],
     siphon: (file) => ["replay", file, "--events", "/dev/null"],
+    target: { text: "wall at most 1.25 × mixed-udp's", ratio: ndjsonRatio, limit: 1.25 },
+  },
+  {
+    name: "calls-tracker-large",
+    about: "mixed-udp-large's workload with the call tracker on, as calls-tracker",
+    generate: ["--seed", "1", "--messages", "1300000"],
+    siphon: (file) => ["replay", file, "--events", "/dev/null"],
+    peer: "mixed-udp-large",
+    target: { text: "wall at most 1.25 × mixed-udp-large's, peak RSS at most 100 MB", ratio: ndjsonRatio, limit: 1.25, rssMiB: 100e6 / 2 ** 20 },
   },
   ...mqttCases(),
   ...hepCases(),
@@ -90,6 +117,8 @@ function hepCases() {
     generate: ["--seed", "1", "--messages", "160000"],
     collector: true,
     siphon: (file) => ["replay", file, "--hep", collector ? collector[`${transport}Url`] : `${transport}://127.0.0.1:PORT`, "--out", "/dev/null", "--log-level", "warn"],
+    target: transport === "tcp" ? { text: "wall at most 1.5 × mixed-udp's (NDJSON only)", ratio: ndjsonRatio, limit: 1.5 }
+      : { text: "measured (one datagram per message: no target)", ratio: ndjsonRatio },
   }));
 }
 
@@ -123,6 +152,7 @@ function parseCommandLine() {
       runs: { type: "string", default: "5" },
       "tshark-runs": { type: "string", default: "3" },
       "no-tshark": { type: "boolean", default: false },
+      baseline: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -138,21 +168,27 @@ function parseCommandLine() {
     runs: positive(values.runs, "--runs"),
     tsharkRuns: positive(values["tshark-runs"], "--tshark-runs"),
     tshark: !values["no-tshark"],
+    baseline: values.baseline,
   };
 }
 
 function usage() {
   const cases = CASES.map((c) => `  ${c.name.padEnd(18)} ${c.about}`).join("\n");
-  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark]
+  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE]
 
 Generates each case's workload (cached in .bench/), times siphon, tshark and a minimal C walk
-of the same file in one run, prints a markdown table and writes .bench/results.json.
+(bench/cwalk.c, cc -O2 -march=native) of the same file in one run, prints a markdown table (median,
+minimum and maximum of the runs) with each case's target from issue 15 and whether this run meets
+it, and writes .bench/results.json. The runs go in rounds: each round runs every tool of every
+case once, so a change in the machine's load falls on all of them alike.
 
 options:
   --case NAME        run only this case (repeat for several); default: every case
-  --runs N           runs of siphon and the C walk per case, the median reported (default 5)
+  --runs N           rounds: runs of siphon and the C walk per case, the median reported (default 5)
   --tshark-runs N    runs of tshark per case (default 3)
   --no-tshark        do not run tshark
+  --baseline FILE    also run another build of siphon (e.g. an older commit's dist/siphon.mjs) in
+                     the same rounds, as the tool "baseline": before and after in one run
   --help             this text
 
 cases:
@@ -207,10 +243,16 @@ function ensureWorkload(benchCase) {
 
 const timeBinary = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
 
-/** Runs command with stdout to /dev/null; resolves wall seconds, peak RSS (KiB), exit code, stderr. */
-function measure(command, args) {
+/**
+ * Runs command with stdout to /dev/null, or with `pipe` to `cat > /dev/null` through a pipe (the
+ * wall then ends when both have exited; time(1) on the shell reports its largest child's peak RSS,
+ * which is siphon's). Resolves wall seconds, peak RSS (KiB), exit code, stderr.
+ */
+function measure(command, args, pipe = false) {
   const rssFile = join(benchDir, `rss-${process.pid}.txt`);
-  const [program, programArgs] = timeBinary ? [timeBinary, ["-f", "%M", "-o", rssFile, command, ...args]] : [command, args];
+  const quoted = (word) => `'${word.replaceAll("'", "'\\''")}'`;
+  const [shown, shownArgs] = pipe ? ["bash", ["-c", `set -o pipefail; ${[command, ...args].map(quoted).join(" ")} | cat > /dev/null`]] : [command, args];
+  const [program, programArgs] = timeBinary ? [timeBinary, ["-f", "%M", "-o", rssFile, shown, ...shownArgs]] : [shown, shownArgs];
   const devNull = openSync("/dev/null", "w");
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -260,21 +302,20 @@ function median(values) {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-async function timeTool(tool, workload, runs) {
-  const samples = [];
-  for (let run = 0; run < runs; run++) {
-    const sample = await measure(tool.command, tool.args(workload.pcap));
-    if (sample.code !== 0) return { tool: tool.name, command: tool.shown, error: `exit ${sample.code}: ${sample.stderr.trim().split("\n").slice(-3).join(" | ")}` };
-    samples.push(sample);
-  }
-  const wall = median(samples.map((s) => s.wallSeconds));
+/** One tool's samples on a case, summed up: median, minimum and maximum wall, rates, median peak RSS. */
+function summarize(tool, workload, samples) {
+  const failed = samples.find((s) => s.code !== 0);
+  if (failed) return { tool: tool.name, command: tool.shown, error: `exit ${failed.code}: ${failed.stderr.trim().split("\n").slice(-3).join(" | ")}` };
+  const walls = samples.map((s) => s.wallSeconds);
+  const wall = median(walls);
   const rss = samples.map((s) => s.peakRssKiB).filter((v) => v !== undefined);
   return {
     tool: tool.name,
     command: tool.shown,
-    runs,
+    runs: samples.length,
     medianSeconds: wall,
-    minSeconds: Math.min(...samples.map((s) => s.wallSeconds)),
+    minSeconds: Math.min(...walls),
+    maxSeconds: Math.max(...walls),
     sipMessagesPerSecond: workload.sipMessages / wall,
     megabytesPerSecond: workload.bytes / 1e6 / wall,
     peakRssMiB: rss.length ? median(rss) / 1024 : undefined,
@@ -286,7 +327,7 @@ async function timeTool(tool, workload, runs) {
 
 function buildCwalk() {
   const source = join(root, "bench", "cwalk.c");
-  const build = spawnSync("cc", ["-O2", "-o", cwalkPath, source], { encoding: "utf8" });
+  const build = spawnSync("cc", ["-O2", "-march=native", "-o", cwalkPath, source], { encoding: "utf8" });
   if (build.error || build.status !== 0) return `cc failed: ${build.error?.message ?? build.stderr.trim()}`;
   return undefined;
 }
@@ -300,9 +341,15 @@ function tsharkVersion() {
 function toolsFor(benchCase, options, notes) {
   const tools = [];
   if (existsSync(siphonPath)) {
-    const shown = `node dist/siphon.mjs ${benchCase.siphon("FILE").join(" ")} > /dev/null`;
-    tools.push({ name: "siphon", command: process.execPath, args: (f) => [siphonPath, ...benchCase.siphon(f)], runs: options.runs, shown });
+    const shown = `node dist/siphon.mjs ${benchCase.siphon("FILE").join(" ")}${benchCase.pipe ? " | cat" : ""} > /dev/null`;
+    tools.push({ name: "siphon", command: process.execPath, args: (f) => [siphonPath, ...benchCase.siphon(f)], runs: options.runs, shown, pipe: benchCase.pipe });
   } else notes.push("siphon: dist/siphon.mjs is missing (run node build.mjs); not measured");
+  if (options.baseline) {
+    const bundle = options.baseline;
+    if (!existsSync(bundle)) throw new Error(`--baseline ${bundle}: no such file; give a built siphon.mjs`);
+    const shown = `node ${bundle} ${benchCase.siphon("FILE").join(" ")}${benchCase.pipe ? " | cat" : ""} > /dev/null`;
+    tools.push({ name: "baseline", command: process.execPath, args: (f) => [bundle, ...benchCase.siphon(f)], runs: options.runs, shown, pipe: benchCase.pipe });
+  }
   if (!benchCase.tshark) notes.push(`${benchCase.name}: tshark not run on this case`);
   else if (!options.tshark) notes.push("tshark: skipped (--no-tshark)");
   else if (!tsharkVersion()) notes.push("tshark: not installed; not measured");
@@ -310,7 +357,7 @@ function toolsFor(benchCase, options, notes) {
     const shown = `tshark ${benchCase.tshark("FILE").join(" ")} > /dev/null`;
     tools.push({ name: "tshark", command: "tshark", args: benchCase.tshark, runs: options.tsharkRuns, shown });
   }
-  if (existsSync(cwalkPath)) tools.push({ name: "cwalk", command: cwalkPath, args: (f) => [f], runs: options.runs, shown: ".bench/cwalk FILE (bench/cwalk.c, cc -O2)" });
+  if (existsSync(cwalkPath)) tools.push({ name: "cwalk", command: cwalkPath, args: (f) => [f], runs: options.runs, shown: ".bench/cwalk FILE (bench/cwalk.c, cc -O2 -march=native)" });
   return tools;
 }
 
@@ -319,7 +366,7 @@ function toolsFor(benchCase, options, notes) {
 /** Each tool's own count, where it prints one, against the truth. */
 function countCheck(result, workload) {
   if (result.error || !result.lastStderr) return undefined;
-  if (result.tool === "siphon") {
+  if (result.tool === "siphon" || result.tool === "baseline") {
     const seen = Number(/(\d+) SIP messages/.exec(result.lastStderr)?.[1]);
     if (seen !== workload.sipMessages) return `siphon reported ${seen} SIP messages; the workload has ${workload.sipMessages}`;
   }
@@ -338,13 +385,13 @@ function format(number, digits) {
 
 function table(results) {
   const lines = [
-    "| case | tool | runs | median s | min s | SIP msgs/s | MB/s | peak RSS MiB |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| case | tool | runs | median s | min s | max s | SIP msgs/s | MB/s | peak RSS MiB |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const { name, tools } of results) {
     for (const r of tools) {
-      if (r.error) lines.push(`| ${name} | ${r.tool} | - | failed | | | | |`);
-      else lines.push(`| ${name} | ${r.tool} | ${r.runs} | ${format(r.medianSeconds, 3)} | ${format(r.minSeconds, 3)} | ${format(r.sipMessagesPerSecond, 0)} | ${format(r.megabytesPerSecond, 1)} | ${format(r.peakRssMiB, 1)} |`);
+      if (r.error) lines.push(`| ${name} | ${r.tool} | - | failed | | | | | |`);
+      else lines.push(`| ${name} | ${r.tool} | ${r.runs} | ${format(r.medianSeconds, 3)} | ${format(r.minSeconds, 3)} | ${format(r.maxSeconds, 3)} | ${format(r.sipMessagesPerSecond, 0)} | ${format(r.megabytesPerSecond, 1)} | ${format(r.peakRssMiB, 1)} |`);
     }
   }
   return lines.join("\n");
@@ -370,6 +417,8 @@ function machine() {
   };
 }
 
+// Rounds interleave the cases and tools: round r runs every tool of every case once, so a change
+// in the machine's load falls on all of them alike; each figure is the median over the rounds.
 async function main() {
   const options = parseCommandLine();
   mkdirSync(benchDir, { recursive: true });
@@ -378,54 +427,124 @@ async function main() {
   if (cwalkProblem) notes.push(`cwalk: ${cwalkProblem}; not measured`);
   if (!timeBinary) notes.push("peak RSS: /usr/bin/time not found; sampled from /proc/PID/status VmHWM every 10 ms");
   const host = machine();
-  const results = [];
-  for (const benchCase of options.cases) {
-    const broker = benchCase.broker ? await startBroker() : undefined;
-    if (broker) brokerUrl = broker.url;
-    collector = benchCase.collector ? await startCollector() : undefined;
-    const workload = ensureWorkload(benchCase);
-    console.error(`${benchCase.name}: ${workload.sipMessages} SIP messages, ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
-    // One untimed pass so the first timed tool doesn't pay for reading the file from disk.
-    if (existsSync(cwalkPath)) {
-      const problem = cwalkCheck(workload);
-      if (problem) notes.push(`${benchCase.name}: ${problem}`);
+  const broker = options.cases.some((c) => c.broker) ? await startBroker() : undefined;
+  if (broker) brokerUrl = broker.url;
+  collector = options.cases.some((c) => c.collector) ? await startCollector() : undefined;
+  try {
+    const prepared = options.cases.map((benchCase) => prepare(benchCase, options, notes));
+    const rounds = Math.max(options.runs, options.tshark ? options.tsharkRuns : 0);
+    for (let round = 0; round < rounds; round++) {
+      console.error(`round ${round + 1} of ${rounds}`);
+      for (const { workload, tools } of prepared) {
+        for (const tool of tools) {
+          if (round < tool.runs) tool.samples.push(await measure(tool.command, tool.args(workload.pcap), tool.pipe));
+        }
+      }
     }
-    const tools = [];
-    for (const tool of toolsFor(benchCase, options, notes)) {
-      console.error(`  ${tool.name}: ${tool.runs} run${tool.runs > 1 ? "s" : ""}`);
-      const result = await timeTool(tool, workload, tool.runs);
-      if (result.error) notes.push(`${benchCase.name}: ${tool.name} failed (${result.error})`);
-      const problem = countCheck(result, workload);
-      if (problem) notes.push(`${benchCase.name}: ${problem}`);
-      tools.push(result);
-    }
+    const results = prepared.map((p) => result(p, notes));
+    if (options.tshark && options.tsharkRuns < options.runs) notes.push(`tshark: median of ${options.tsharkRuns} runs, not ${options.runs}: one run takes tens of seconds`);
+    report(host, results, [...new Set(notes)]);
+    const command = ["node bench/run.mjs", ...process.argv.slice(2)].join(" ");
+    const summary = { date: new Date().toISOString(), command, machine: host, cases: results, notes: [...new Set(notes)] };
+    writeFileSync(join(benchDir, "results.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    process.exitCode = results.some((r) => r.tools.some((t) => t.error)) ? 1 : 0;
+  } finally {
     broker?.stop();
     collector?.stop();
-    const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
-    results.push({ name: benchCase.name, about: benchCase.about, workload: { generate: benchCase.generate, ...workload, ...files }, tools, ratios: ratios(tools), showSummary: benchCase.showSummary });
   }
-  if (options.tshark && options.tsharkRuns < options.runs) notes.push(`tshark: median of ${options.tsharkRuns} runs, not ${options.runs}: one run takes tens of seconds`);
-  report(host, results, [...new Set(notes)]);
-  const command = ["node bench/run.mjs", ...process.argv.slice(2)].join(" ");
-  const summary = { date: new Date().toISOString(), command, machine: host, cases: results, notes: [...new Set(notes)] };
-  writeFileSync(join(benchDir, "results.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  const failed = results.some((r) => r.tools.some((t) => t.error));
-  process.exitCode = failed ? 1 : 0;
+}
+
+/** A case's workload (generated if missing, read once untimed) and its tools, samples still empty. */
+function prepare(benchCase, options, notes) {
+  const workload = ensureWorkload(benchCase);
+  console.error(`${benchCase.name}: ${workload.sipMessages} SIP messages, ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
+  // One untimed pass so the first timed tool doesn't pay for reading the file from disk.
+  if (existsSync(cwalkPath)) {
+    const problem = cwalkCheck(workload);
+    if (problem) notes.push(`${benchCase.name}: ${problem}`);
+  }
+  const tools = toolsFor(benchCase, options, notes).map((tool) => ({ ...tool, samples: [] }));
+  return { benchCase, workload, tools };
+}
+
+function result({ benchCase, workload, tools }, notes) {
+  const summed = tools.map((tool) => {
+    const r = summarize(tool, workload, tool.samples);
+    if (r.error) notes.push(`${benchCase.name}: ${tool.name} failed (${r.error})`);
+    const problem = countCheck(r, workload);
+    if (problem) notes.push(`${benchCase.name}: ${problem}`);
+    return r;
+  });
+  const files = { pcap: relative(root, workload.pcap), truthFile: relative(root, workload.truthFile) };
+  return {
+    name: benchCase.name, about: benchCase.about, peer: benchCase.peer ?? "mixed-udp", target: benchCase.target,
+    workload: { generate: benchCase.generate, ...workload, ...files }, tools: summed, ratios: ratios(summed), showSummary: benchCase.showSummary,
+  };
+}
+
+// ---------------------------------------------------------------- issue 15's targets
+
+function siphonOf(caseResult) {
+  return caseResult?.tools.find((t) => t.tool === "siphon" && !t.error);
+}
+
+/** siphon's median time over the C walk's on the same file, in the same run. */
+function cwalkRatio(caseResult) {
+  const siphon = siphonOf(caseResult);
+  const cwalk = caseResult.tools.find((t) => t.tool === "cwalk" && !t.error);
+  return siphon && cwalk ? siphon.medianSeconds / cwalk.medianSeconds : undefined;
+}
+
+/** siphon's median time over that of its peer case (plain NDJSON to /dev/null) in the same run. */
+function ndjsonRatio(caseResult, results) {
+  const siphon = siphonOf(caseResult);
+  const peer = siphonOf(results.find((c) => c.name === caseResult.peer));
+  return siphon && peer ? siphon.medianSeconds / peer.medianSeconds : undefined;
+}
+
+/** The case as if the baseline build were siphon, for its figure on the same target. */
+function asBaseline(caseResult) {
+  const tools = caseResult.tools.filter((t) => t.tool !== "siphon").map((t) => (t.tool === "baseline" ? { ...t, tool: "siphon" } : t));
+  return { ...caseResult, tools };
+}
+
+/** The case's target, its figure in this run, and whether it is met. */
+function targetLine(caseResult, results) {
+  const { target } = caseResult;
+  const ratio = target.ratio(caseResult, results);
+  if (ratio === undefined) return `  target: ${target.text}: not measured (its peer${target.ratio === ndjsonRatio ? ` ${caseResult.peer}` : " cwalk"} is not in this run)`;
+  const parts = [`${target.ratio === cwalkRatio ? "÷ cwalk" : `÷ ${caseResult.peer}`} ${ratio.toFixed(2)}`];
+  let met = target.limit === undefined || ratio <= target.limit;
+  const rss = siphonOf(caseResult)?.peakRssMiB;
+  if (target.rssOverNdjson !== undefined) {
+    const peerRss = siphonOf(results.find((c) => c.name === caseResult.peer))?.peakRssMiB;
+    parts.push(`peak RSS ${format(rss, 1)} MiB against ${format(peerRss, 1)}`);
+    met &&= rss !== undefined && peerRss !== undefined && rss <= peerRss + target.rssOverNdjson;
+  }
+  if (target.rssMiB !== undefined) {
+    parts.push(`peak RSS ${format(rss, 1)} MiB`);
+    met &&= rss !== undefined && rss <= target.rssMiB;
+  }
+  const verdict = target.limit === undefined ? "" : met ? " (met)" : " (NOT met)";
+  return `  target: ${target.text}: ${parts.join(", ")}${verdict}`;
 }
 
 function report(host, results, notes) {
   console.log(`\nmachine: ${host.cpu}, ${host.nproc} CPUs, Linux ${host.kernel}, node ${host.node}, ${host.tshark}; load average at start ${host.loadAverageAtStart.join(" ")}\n`);
   console.log(table(results));
   console.log("");
-  for (const { name, workload, ratios: r, tools, showSummary } of results) {
+  for (const caseResult of results) {
+    const { name, workload, ratios: r, tools, showSummary } = caseResult;
     console.log(`${name}: ${workload.sipMessages} SIP messages in ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
     if (r.siphonMsgsPerSecondOverTshark !== undefined) console.log(`  siphon msgs/s ÷ tshark msgs/s = ${r.siphonMsgsPerSecondOverTshark.toFixed(1)}`);
     if (r.siphonSecondsOverCwalk !== undefined) console.log(`  siphon time ÷ cwalk time = ${r.siphonSecondsOverCwalk.toFixed(1)}`);
     const siphon = tools.find((t) => t.tool === "siphon");
     if (showSummary && siphon?.lastStderr) console.log(`  ${siphon.lastStderr}`);
-    const ndjson = results.find((c) => c.name === "mixed-udp")?.tools.find((t) => t.tool === "siphon");
-    if (name.startsWith("hep-") && siphon?.medianSeconds && ndjson?.medianSeconds) {
-      console.log(`  siphon time ÷ mixed-udp's (NDJSON to /dev/null, same run) = ${(siphon.medianSeconds / ndjson.medianSeconds).toFixed(1)} (issue 15's target: at most 1.5)`);
+    if (caseResult.target) console.log(targetLine(caseResult, results));
+    const baseline = tools.find((t) => t.tool === "baseline" && !t.error);
+    if (baseline && siphon?.medianSeconds) {
+      console.log(`  siphon time ÷ baseline time = ${(siphon.medianSeconds / baseline.medianSeconds).toFixed(2)}`);
+      if (caseResult.target) console.log(targetLine(asBaseline(caseResult), results.map(asBaseline)).replace("target:", "baseline on the target:"));
     }
   }
   for (const note of notes) console.log(`note: ${note}`);

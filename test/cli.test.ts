@@ -46,6 +46,31 @@ test("replay --out FILE writes the envelopes there and nothing to stdout", () =>
   assert.is(readFileSync(out, "utf8"), siphon(["replay", "--sensor", "cli", SAMPLE]).stdout);
 });
 
+test("to a pipe whose reader takes a chunk per turn of its event loop: the bytes of --out FILE, in order", async () => {
+  // Megabytes of envelopes through a 64 KiB pipe read slowly: the queue fills past its limit,
+  // reading pauses and resumes, and the envelopes and the events interleave on one stdout.
+  const capture = join(tmp, "many.pcap");
+  const generated = spawnSync(process.execPath, ["test/support/generate.mjs", "--seed", "3", "--messages", "4000", "--out", capture, "--truth", join(tmp, "many.truth.json")]);
+  assert.is(generated.status, 0, generated.stderr.toString());
+  const out = join(tmp, "many.ndjson");
+  const events = join(tmp, "many.events.ndjson");
+  assert.is(siphon(["replay", "--sensor", "cli", "-o", out, "--events", events, capture]).code, 0);
+  const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", "--sensor", "cli", "--out", "-", "--events", "-", capture], { stdio: ["ignore", "pipe", "ignore"] });
+  const chunks: Buffer[] = [];
+  child.stdout.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    child.stdout.pause();
+    setImmediate(() => child.stdout.resume());
+  });
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  assert.is(code, 0);
+  const piped = Buffer.concat(chunks).toString();
+  const lines = piped.split("\n").filter((l) => l.length > 0);
+  assert.ok(piped.length > 1 << 20, `${piped.length} bytes: too few to fill the queue`);
+  assert.is(lines.filter((l) => l.startsWith('{"v":')).join("\n") + "\n", readFileSync(out, "utf8"), "the envelopes, in order");
+  assert.is(lines.filter((l) => !l.startsWith('{"v":')).join("\n") + "\n", readFileSync(events, "utf8"), "the events, in order");
+});
+
 test("a truncated capture: everything before the damage, then the file and byte offset, exit 1", () => {
   const whole = readFileSync(SAMPLE);
   const cut = join(tmp, "cut.pcap");

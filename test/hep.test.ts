@@ -5,9 +5,9 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer, type AddressInfo, type Socket } from "node:net";
-import { HEP, hepPacket, ipBytes, parseHepUrl } from "../host/sink/hep";
+import { HEP, hepPacket, parseHepUrl } from "../host/sink/hep";
 import { waitFor } from "./mosquitto";
-import { udpFrame, pcapFile, runFrames } from "./helpers";
+import { ipv4Bytes, ipv6Bytes, udpFrame, pcapFile, runFrames } from "./helpers";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +64,11 @@ function check(packet: Buffer, e: Envelope, password: string): void {
   assert.is(c.get(HEP.AUTH_KEY)?.toString(), password);
   assert.is(c.get(HEP.PAYLOAD)?.toString("base64"), e.sip, "the exact SIP bytes");
   assert.is(c.get(HEP.CORRELATION_ID)?.toString("utf8"), e.call_id);
+}
+
+// The address's bytes, read from the envelope's text (the encoder copies the core's bytes instead).
+function ipBytes(ip: string): number[] {
+  return ip.includes(":") ? ipv6Bytes(ip) : ipv4Bytes(ip);
 }
 
 function splitEndpoint(endpoint: string): [string, number] {
@@ -189,10 +194,19 @@ test("the correlation id is the envelope's call_id in UTF-8: non-ASCII kept, inv
   }
 });
 
-test("IPv6 addresses become their 16 bytes", () => {
-  assert.equal(ipBytes("2001:db8::1"), [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-  assert.equal(ipBytes("::"), new Array(16).fill(0));
-  assert.equal(ipBytes("192.0.2.1"), [192, 0, 2, 1]);
+test("IPv6 addresses become their 16 bytes, IPv4 its 4", () => {
+  const options = "OPTIONS sip:x SIP/2.0\r\nCall-ID: v6@x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+  const cases: [string, string, number[], number[]][] = [
+    ["2001:db8::1", "::", [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], new Array(16).fill(0)],
+    ["fe80::1:2:3:4", "2001:db8:0:1:1:1:1:1", [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 3, 0, 4], [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]],
+    ["192.0.2.1", "198.51.100.7", [192, 0, 2, 1], [198, 51, 100, 7]],
+  ];
+  for (const [src, dst, srcBytes, dstBytes] of cases) {
+    const chunks = decode(hepPacket(runFrames([{ data: udpFrame(options, { src, dst }) }]).messages[0], 1));
+    const v6 = src.includes(":");
+    assert.equal([...(chunks.get(v6 ? HEP.SRC_IP6 : HEP.SRC_IP4) ?? [])], srcBytes, `source ${src}`);
+    assert.equal([...(chunks.get(v6 ? HEP.DST_IP6 : HEP.DST_IP4) ?? [])], dstBytes, `destination ${dst}`);
+  }
 });
 
 const tsharkHep = spawnSync("tshark", ["-G", "protocols"], { encoding: "utf8" }).stdout?.split("\n")

@@ -82,6 +82,16 @@ export class SipMessage {
     return this.base === 0 && this.length === this.store.length ? this.store : this.store.subarray(this.base, this.base + this.length);
   }
 
+  get size(): number {
+    return this.length;
+  }
+
+  // The message's bytes copied to `target` at `at`, without making a view of them; returns where they end.
+  copyBytes(target: Uint8Array, at: number): number {
+    this.copyFromMessage(0, this.length, target, at);
+    return at + this.length;
+  }
+
   private u32(offset: number): number {
     return this.memory.view.getUint32(this.at + offset, true);
   }
@@ -99,10 +109,10 @@ export class SipMessage {
     return this.memory.view.getBigUint64(this.at + L.REC_HASH, true).toString(16).padStart(16, "0");
   }
   get timeUs(): number {  // capture time in microseconds since the epoch, read without a BigInt
-    const sec = this.memory.view.getInt32(this.at + L.REC_TS_SEC + 4, true) * 0x100000000 + this.u32(L.REC_TS_SEC);
-    return sec * 1_000_000 + Math.floor(this.u32(L.REC_TS_NSEC) / 1000);
+    return this.timeSec * 1_000_000 + Math.floor(this.u32(L.REC_TS_NSEC) / 1000);
   }
-  get timeSec(): number { return Number(this.memory.view.getBigInt64(this.at + L.REC_TS_SEC, true)); }
+  // i64 read as two halves: no BigInt per message (capture times fit 2^53).
+  get timeSec(): number { return this.u32(L.REC_TS_SEC) + this.memory.view.getInt32(this.at + L.REC_TS_SEC + 4, true) * 4294967296; }
   get timeNsec(): number { return this.u32(L.REC_TS_NSEC); }
   get src(): Endpoint {
     return this.srcEndpoint ??= this.endpoint(L.REC_SRC_ADDR, L.REC_SRC_PORT);
@@ -110,6 +120,9 @@ export class SipMessage {
   get dst(): Endpoint {
     return this.dstEndpoint ??= this.endpoint(L.REC_DST_ADDR, L.REC_DST_PORT);
   }
+  get ipv6(): boolean { return (this.flags & L.REC_F_IPV6) !== 0; }   // src and dst alike
+  get srcPort(): number { return this.memory.view.getUint16(this.at + L.REC_SRC_PORT, true); }
+  get dstPort(): number { return this.memory.view.getUint16(this.at + L.REC_DST_PORT, true); }
   get transport(): Transport { return transportName(this.flags & L.TRANSPORT_MASK); }
   get isRequest(): boolean { return (this.flags & L.REC_F_REQUEST) !== 0; }
   get status(): number { return this.u32(L.REC_STATUS); }          // 0 for a request
@@ -140,6 +153,42 @@ export class SipMessage {
   get sessionId(): string { return this.text(L.SPAN_SESSION_ID); }  // RFC 7989
   get xCid(): string { return this.text(L.SPAN_X_CID); }
   get chargingVector(): string { return this.text(L.SPAN_P_CHARGING_VECTOR); } // RFC 7315
+
+  // The source or destination address as bytes (4 for IPv4, 16 for IPv6), copied to `target`
+  // at `at`, for encoders that write addresses as bytes (HEP); returns where they end.
+  copyAddress(side: "src" | "dst", target: Uint8Array, at: number): number {
+    const from = this.at + (side === "src" ? L.REC_SRC_ADDR : L.REC_DST_ADDR);
+    const length = this.ipv6 ? 16 : 4;
+    const u8 = this.memory.u8;
+    for (let i = 0; i < length; i++) target[at + i] = u8[from + i];
+    return at + length;
+  }
+
+  // The Call-ID's value as bytes, for encoders: its length (0 when there is none), whether it
+  // is all ASCII (then its bytes are the envelope's call_id), and a copy to `target` at `at`.
+  get callIdLength(): number { return this.spanWord(L.SPAN_CALL_ID, 1); }
+
+  callIdAscii(): boolean {
+    const source = this.store;
+    const from = this.base + this.spanWord(L.SPAN_CALL_ID, 0);
+    const end = from + this.callIdLength;
+    for (let i = from; i < end; i++) if (source[i] >= 0x80) return false;
+    return true;
+  }
+
+  copyCallId(target: Uint8Array, at: number): number {
+    const length = this.callIdLength;
+    this.copyFromMessage(this.spanWord(L.SPAN_CALL_ID, 0), length, target, at);
+    return at + length;
+  }
+
+  // A loop for short spans (a Call-ID: cheaper than making a view), one set() for long ones.
+  private copyFromMessage(offset: number, length: number, target: Uint8Array, at: number): void {
+    const source = this.store;
+    const from = this.base + offset;
+    if (length > 64) target.set(source.subarray(from, from + length), at);
+    else for (let i = 0; i < length; i++) target[at + i] = source[from + i];
+  }
 
   // A span by its number in assembly/layout.ts (SPAN_*): (offset, length) into `bytes`.
   // For tests and diagnostics that walk every span; readers use the names above.
@@ -228,6 +277,7 @@ export type BatchHandler = (batch: MessageBatch) => void;
 export class ResultBatch implements MessageBatch, RecordMemory {
   private results = 0;
   private reader: MessageCursor | undefined;
+  private memory: Buffer | undefined;
 
   constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly records: number, private readonly outJson: number) {}
 
@@ -255,14 +305,19 @@ export class ResultBatch implements MessageBatch, RecordMemory {
   }
 
   cursor(): MessageCursor {
-    return this.reader ??= new MessageCursor(this, Buffer.from(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength));
+    return this.reader ??= new MessageCursor(this, this.memoryBuffer());
+  }
+
+  // The core's memory as one Buffer, made once: in-place messages read their bytes from it.
+  private memoryBuffer(): Buffer {
+    return this.memory ??= Buffer.from(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength);
   }
 
   message(i: number, inPlace = false): SipMessage {
     const rec = this.recordAt(i);
     const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
     const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    if (inPlace) return new SipMessage(this, rec, Buffer.from(this.u8.buffer, msgOff, msgLen), 0, msgLen, undefined);
+    if (inPlace) return new SipMessage(this, rec, this.memoryBuffer(), msgOff, msgLen, undefined);
     const jsonLen = this.view.getUint32(rec + L.REC_JSON_LEN, true);
     const jsonOff = this.outJson + this.view.getUint32(rec + L.REC_JSON_OFF, true);
     const record = this.u8.slice(rec, rec + L.REC_SIZE);

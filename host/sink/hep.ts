@@ -39,6 +39,7 @@ export const HEP = {
   CAPTURE_ID: 12, AUTH_KEY: 14, PAYLOAD: 15, CORRELATION_ID: 17,
 } as const;
 const PROTO_SIP = 1;
+const HEP3 = 0x48455033;   // "HEP3", the packet's first four bytes
 const AF_INET = 2;
 const AF_INET6 = 10;
 const MAX_DATAGRAM = 65507;
@@ -91,47 +92,56 @@ export class HepEncoder {
   // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
   // (nothing appended then).
   append(m: SipMessage): number {
-    const v6 = m.src.ip.includes(":");
-    const callId = m.callId;
-    const payload = m.bytes;
-    const callIdLength = callId ? Buffer.byteLength(callId, "utf8") : 0;
+    const v6 = m.ipv6;
+    const payloadLength = m.size;
+    // The envelope's call_id as bytes: straight from the message while it is ASCII (nearly
+    // always), else as the envelope has it, invalid UTF-8 made U+FFFD.
+    const rawLength = m.callIdLength;
+    const callIdText = rawLength > 0 && !m.callIdAscii() ? m.callId : undefined;
+    const callIdLength = callIdText === undefined ? rawLength : Buffer.byteLength(callIdText, "utf8");
     const ipLength = v6 ? 16 : 4;
     const length = 6 + 3 * (CHUNK_HEAD + 1) + 2 * (CHUNK_HEAD + ipLength) + 2 * (CHUNK_HEAD + 2) + 3 * (CHUNK_HEAD + 4)
-      + (this.password ? CHUNK_HEAD + this.password.length : 0) + CHUNK_HEAD + payload.length
-      + (callId ? CHUNK_HEAD + callIdLength : 0);
+      + (this.password ? CHUNK_HEAD + this.password.length : 0) + CHUNK_HEAD + payloadLength
+      + (callIdLength > 0 ? CHUNK_HEAD + callIdLength : 0);
     if (length > MAX_HEP_PACKET) return 0;
     this.reserve(length);
     const b = this.buffer;
     const start = this.end;
-    b.write("HEP3", start, "latin1");
+    b.writeUInt32BE(HEP3, start);
     b.writeUInt16BE(length, start + 4);
     let at = start + 6;
     at = this.u8(at, HEP.IP_FAMILY, v6 ? AF_INET6 : AF_INET);
     at = this.u8(at, HEP.IP_PROTO, m.transport === "udp" ? 17 : 6);
-    at = writeIp(b, this.head(at, HEP.SRC_IP4 + (v6 ? 2 : 0), ipLength), m.src.ip, v6);
-    at = writeIp(b, this.head(at, HEP.DST_IP4 + (v6 ? 2 : 0), ipLength), m.dst.ip, v6);
-    at = b.writeUInt16BE(m.src.port, this.head(at, HEP.SRC_PORT, 2));
-    at = b.writeUInt16BE(m.dst.port, this.head(at, HEP.DST_PORT, 2));
+    at = m.copyAddress("src", b, this.head(at, HEP.SRC_IP4 + (v6 ? 2 : 0), ipLength));
+    at = m.copyAddress("dst", b, this.head(at, HEP.DST_IP4 + (v6 ? 2 : 0), ipLength));
+    at = b.writeUInt16BE(m.srcPort, this.head(at, HEP.SRC_PORT, 2));
+    at = b.writeUInt16BE(m.dstPort, this.head(at, HEP.DST_PORT, 2));
     at = b.writeUInt32BE(m.timeSec >>> 0, this.head(at, HEP.TIME_SEC, 4));
     at = b.writeUInt32BE(Math.floor(m.timeNsec / 1000) >>> 0, this.head(at, HEP.TIME_USEC, 4));
     at = this.u8(at, HEP.PROTO_TYPE, PROTO_SIP);
     at = b.writeUInt32BE(this.captureId >>> 0, this.head(at, HEP.CAPTURE_ID, 4));
     if (this.password) at = this.bytesChunk(at, HEP.AUTH_KEY, this.password);
-    at = this.bytesChunk(at, HEP.PAYLOAD, payload);
-    if (callId) {   // the envelope's call_id
+    at = m.copyBytes(b, this.head(at, HEP.PAYLOAD, payloadLength));
+    if (callIdLength > 0) {
       const data = this.head(at, HEP.CORRELATION_ID, callIdLength);
-      at = data + b.write(callId, data, "utf8");
+      at = callIdText === undefined ? m.copyCallId(b, data) : data + b.write(callIdText, data, "utf8");
     }
     this.end = at;
     return length;
   }
 
   // A chunk's head for `dataLength` bytes of data at `at`; returns where the data goes.
+  // Byte stores, not writeUInt16BE: this runs 13 times a packet, and the lengths are checked above.
   private head(at: number, type: number, dataLength: number): number {
     const b = this.buffer;
-    b.writeUInt16BE(0, at);
-    b.writeUInt16BE(type, at + 2);
-    return b.writeUInt16BE(CHUNK_HEAD + dataLength, at + 4);
+    const length = CHUNK_HEAD + dataLength;
+    b[at] = 0;
+    b[at + 1] = 0;
+    b[at + 2] = type >> 8;
+    b[at + 3] = type & 0xff;
+    b[at + 4] = length >> 8;
+    b[at + 5] = length & 0xff;
+    return at + CHUNK_HEAD;
   }
 
   private bytesChunk(at: number, type: number, data: Uint8Array): number {
@@ -141,7 +151,9 @@ export class HepEncoder {
   }
 
   private u8(at: number, type: number, n: number): number {
-    return this.buffer.writeUInt8(n, this.head(at, type, 1));
+    const data = this.head(at, type, 1);
+    this.buffer[data] = n;
+    return data + 1;
   }
 
   private reserve(length: number): void {
@@ -150,54 +162,6 @@ export class HepEncoder {
     this.buffer.copy(grown, 0, 0, this.end);
     this.buffer = grown;
   }
-}
-
-// Writes the address's bytes at `at`; returns where the next chunk goes.
-function writeIp(b: Buffer, at: number, ip: string, v6: boolean): number {
-  if (v6) return writeIp6(b, at, ip);
-  let value = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {   // '.'
-      b[at++] = value;
-      value = 0;
-    } else value = value * 10 + c - 48;
-  }
-  b[at++] = value;
-  return at;
-}
-
-// RFC 5952 text (hex groups, at most one "::", no embedded IPv4) to its 16 bytes at `at`.
-function writeIp6(b: Buffer, at: number, ip: string): number {
-  const gap = ip.indexOf("::");
-  const head = gap < 0 ? ip : ip.slice(0, gap);
-  const tail = gap < 0 ? "" : ip.slice(gap + 2);
-  const headGroups = writeGroups(b, at, head);
-  const tailGroups = tail ? tail.split(":").length : 0;
-  b.fill(0, at + 2 * headGroups, at + 16 - 2 * tailGroups);
-  writeGroups(b, at + 16 - 2 * tailGroups, tail);
-  return at + 16;
-}
-
-// Writes the colon-separated hex groups of `text` as 16-bit values; returns how many.
-function writeGroups(b: Buffer, at: number, text: string): number {
-  if (!text) return 0;
-  let groups = 0;
-  let value = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 58;
-    if (c === 58) {   // ':'
-      b.writeUInt16BE(value, at + 2 * groups++);
-      value = 0;
-    } else value = value * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  return groups;
-}
-
-// An address's bytes as the encoder writes them (the tests compare the chunks with it).
-export function ipBytes(ip: string): number[] {
-  const b = Buffer.alloc(16);
-  return [...b.subarray(0, writeIp(b, 0, ip, isIPv6(ip)))];
 }
 
 export function parseHepUrl(url: string): { transport: "udp" | "tcp"; host: string; port: number } {
@@ -348,13 +312,16 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
   };
   open();
   return {
-    // The batch's packets leave in one write, copied once out of the encoder's reused buffer.
+    // The batch's packets leave in one write, straight from the encoder's buffer. The next
+    // batch reuses that buffer only if the socket holds nothing (the kernel took every byte);
+    // while a write is pending the socket keeps the buffer and the encoder takes a new one.
     write(batch: MessageBatch) {
       if (!online || !socket) {
         stats.hep_dropped += batch.count;
         return;
       }
-      encoder.reset();
+      if (socket.writableLength > 0) encoder.replace();
+      else encoder.reset();
       let packets = 0;
       for (let i = 0; i < batch.count; i++) {
         if (encoder.append(batch.message(i, true)) === 0) stats.hep_too_large++;
@@ -362,7 +329,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       }
       if (packets === 0) return;
       inSocket += packets;
-      socket.write(Buffer.from(encoder.bytes()), (err) => written(err, packets));
+      socket.write(encoder.bytes(), (err) => written(err, packets));
     },
     backlog() {
       const s = socket;

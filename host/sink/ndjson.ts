@@ -70,14 +70,21 @@ export function stdoutOutput(failed: Failed): ByteOutput {
     failed(err.code === "EPIPE" ? new StdoutClosed()
       : new OutputError(`stdout: cannot write (${writeFailure(err)}): check what reads siphon's output`));
   };
-  stdout.on("error", fail);
+  // Resolved when every write queued here has completed (or the output broke). Counted from the
+  // writes' own callbacks, not 'drain': 'drain' comes only after a write that passed stdout's
+  // high-water mark, so a short last write would leave close() waiting for the flush deadline.
+  let writing = 0;
+  const waiting: (() => void)[] = [];
+  const settle = (): void => {
+    if (writing === 0 || broken) for (const resolve of waiting.splice(0)) resolve();
+  };
+  stdout.on("error", (err: NodeJS.ErrnoException) => {
+    fail(err);
+    settle();
+  });
   const drained = (): Promise<void> => new Promise((resolve) => {
-    if (broken || stdout.writableLength === 0) return resolve();
-    const done = (): void => {
-      stdout.off("drain", done).off("close", done);
-      resolve();
-    };
-    stdout.on("drain", done).on("close", done);
+    waiting.push(resolve);
+    settle();
   });
   // As much of data as the pipe takes now: stdout is non-blocking (EAGAIN when the pipe is full).
   const writeNow = (data: Uint8Array): number => {
@@ -96,7 +103,12 @@ export function stdoutOutput(failed: Failed): ByteOutput {
     const index = spare.findIndex((b) => b.length >= rest.length);
     const staging = index >= 0 ? spare.splice(index, 1)[0] : Buffer.allocUnsafeSlow(Math.max(rest.length, STAGING_BYTES));
     staging.set(rest);
-    stdout.write(staging.subarray(0, rest.length), () => spare.push(staging));
+    writing++;
+    stdout.write(staging.subarray(0, rest.length), () => {
+      spare.push(staging);
+      writing--;
+      settle();
+    });
   };
   return {
     write(data) {
