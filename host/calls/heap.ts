@@ -9,5 +9,5 @@ import { setFlagsFromString } from "node:v8";
 
 export function boundTrackerHeap(): void {
   setFlagsFromString("--semi-space-growth-factor=1");  // young generation stays at its initial semi-space size
-  setFlagsFromString("--heap-growing-percent=50");     // next full collection at 1.5x what the last one left live
+  setFlagsFromString("--heap-growing-percent=25");     // next full collection at 1.25x what the last one left live
 }
