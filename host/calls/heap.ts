@@ -2,7 +2,7 @@
 // transactions live seconds of capture time, long enough to be promoted to the
 // old generation, then die there: by default the young generation grows to 16 MiB
 // semi-spaces and the old one fills to several times what is live before a full
-// collection, so a run held ~170 MiB for ~70 MiB of live data (docs/performance.md).
+// collection, so a run peaked at ~170 MiB where plain replay peaks at ~70 (docs/performance.md).
 // Both flags are read by the engine at each collection, so setting them when the
 // tracker starts applies to the whole run.
 import { setFlagsFromString } from "node:v8";
