@@ -12,6 +12,7 @@ import { observer } from "./message";
 import type { SipEvent } from "./events";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
+import { boundTrackerHeap } from "./heap";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
 
@@ -181,5 +182,6 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
+  boundTrackerHeap();
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
 }

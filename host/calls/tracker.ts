@@ -48,7 +48,7 @@ interface Call extends Timed, Party {
 
 interface Transaction extends Timed, Party {
   kind: "transaction";
-  key: string;
+  key: TransactionKey;
   callId: string;
   method: string;
   cseq: number;
@@ -72,6 +72,7 @@ interface Binding extends Timed, Party {
 interface Challenge extends Timed, Party {
   kind: "challenge";
   key: string;
+  callKey: CallKey;
   callId: string;
   method: string;
   cseq: number;
@@ -91,6 +92,11 @@ type CallKey = number | string;
 function callKeyOf(m: Observed): CallKey {
   return m.callKey ?? m.callId;
 }
+
+// Transactions are found by a number made of the core's Call-ID hash, the CSeq
+// number and the method, so finding one builds no string; unknown methods and
+// hand-made summaries (no hash) fall back to a string key.
+type TransactionKey = number | string;
 
 export interface TrackerCounters {
   messages: number;
@@ -116,10 +122,11 @@ export class Tracker {
   readonly settings: TrackerSettings;
   private readonly timers = new TimerHeap<Entry>();
   private readonly calls: BoundedMap<CallKey, Call>;
-  private readonly transactions: BoundedMap<string, Transaction>;
+  private readonly transactions: BoundedMap<TransactionKey, Transaction>;
   private readonly bindings: BoundedMap<string, Binding>;
   private readonly bindingsOfAor = new Map<string, Set<Binding>>();
   private readonly challenges: BoundedMap<string, Challenge>;
+  private readonly challengedCalls = new Map<CallKey, number>();  // challenges held per Call-ID: most messages need no challenge key built
   private readonly probes = new BoundedMap<string, true>(PROBES_REMEMBERED);
   private readonly scanners = new Map<string, boolean>();  // User-Agent -> SCANNER matches: one test per distinct value
   private now = -Infinity;
@@ -138,8 +145,11 @@ export class Tracker {
     this.extraCounters = extraCounters ?? (() => ({}));
     const disarm = (entry: Entry): void => this.timers.disarm(entry);
     this.calls = new BoundedMap<CallKey, Call>(this.settings.maxCalls, disarm);
-    this.transactions = new BoundedMap<string, Transaction>(this.settings.maxTransactions, disarm);
-    this.challenges = new BoundedMap<string, Challenge>(this.settings.maxTransactions, disarm);
+    this.transactions = new BoundedMap<TransactionKey, Transaction>(this.settings.maxTransactions, disarm);
+    this.challenges = new BoundedMap(this.settings.maxTransactions, (challenge: Challenge) => {
+      this.timers.disarm(challenge);
+      this.uncount(challenge);
+    });
     this.bindings = new BoundedMap(this.settings.maxBindings, (binding: Binding) => {
       this.timers.disarm(binding);
       this.unindex(binding);
@@ -250,7 +260,7 @@ export class Tracker {
   }
 
   private challengeTimeout(challenge: Challenge): void {
-    this.challenges.delete(challenge.key);
+    this.forgetChallenge(challenge);
     if (challenge.retried || challenge.reported) return;
     this.emitEvent("other-failed", challenge.atUs, challenge, challenge.callId, {
       request: { method: challenge.method },
@@ -477,7 +487,7 @@ export class Tracker {
     created.contact = m.contact;
     created.expires = m.expires;
     this.timers.arm(created, m.timeUs + this.settings.transactionSeconds * SECOND);
-    const challenge = this.challenges.get(challengeKey(m));
+    const challenge = this.challengeOf(m);
     if (challenge !== undefined && m.cseq > challenge.cseq && !challenge.retried) {
       challenge.retried = true;
       this.timers.arm(challenge, m.timeUs + this.settings.challengeSeconds * SECOND);
@@ -496,11 +506,11 @@ export class Tracker {
     if (m.status === 401 || m.status === 407) return this.challenged(tx, m);
     const response = { status: m.status, reason: m.reason };
     if (m.status < 300) {
-      this.dropChallenge(this.challenges.get(challengeKey(m)));
+      this.dropChallenge(this.challengeOf(m));
       if (tx.method === "REGISTER") return this.registered(tx, m);
       return this.emitEvent("other-ok", m.timeUs, tx, tx.callId, { request: { method: tx.method }, response }, duration);
     }
-    const refused = m.status === 403 ? this.challenges.get(challengeKey(m)) : undefined;
+    const refused = m.status === 403 ? this.challengeOf(m) : undefined;
     if (refused !== undefined && refused.retried && m.cseq > refused.cseq) {
       // A 403 to the request retried with credentials: the credentials were refused.
       refused.retried = false;
@@ -517,7 +527,7 @@ export class Tracker {
   // per Call-ID, method and To URI until a 2xx ends the episode.
   private challenged(tx: Transaction, m: Observed): void {
     const key = challengeKey(m);
-    const earlier = this.challenges.get(key);
+    const earlier = this.challengedCalls.has(callKeyOf(m)) ? this.challenges.get(key) : undefined;
     if (earlier !== undefined && earlier.retried && m.cseq > earlier.cseq) {
       if (!earlier.reported) {
         earlier.reported = true;
@@ -534,21 +544,37 @@ export class Tracker {
       return;
     }
     const challenge: Challenge = {
-      kind: "challenge", deadline: 0, heapIndex: -1, key, callId: m.callId, method: tx.method, cseq: m.cseq,
+      kind: "challenge", deadline: 0, heapIndex: -1, key, callKey: callKeyOf(m), callId: m.callId, method: tx.method, cseq: m.cseq,
       status: m.status, reason: m.reason, atUs: m.timeUs, retried: false, reported: false,
       client: tx.client, server: tx.server, transport: tx.transport, from: tx.from, to: tx.to, userAgent: tx.userAgent,
     };
     this.challenges.add(key, challenge);
+    this.challengedCalls.set(challenge.callKey, (this.challengedCalls.get(challenge.callKey) ?? 0) + 1);
     this.timers.arm(challenge, m.timeUs + this.settings.challengeSeconds * SECOND);
+  }
+
+  private challengeOf(m: Observed): Challenge | undefined {
+    return this.challengedCalls.has(callKeyOf(m)) ? this.challenges.get(challengeKey(m)) : undefined;
   }
 
   private dropChallenge(challenge: Challenge | undefined): void {
     if (challenge === undefined) return;
     this.timers.disarm(challenge);
-    this.challenges.delete(challenge.key);
+    this.forgetChallenge(challenge);
   }
 
-  private newTransaction(key: string, m: Observed, party: Party): Transaction {
+  private forgetChallenge(challenge: Challenge): void {
+    this.challenges.delete(challenge.key);
+    this.uncount(challenge);
+  }
+
+  private uncount(challenge: Challenge): void {
+    const held = (this.challengedCalls.get(challenge.callKey) ?? 1) - 1;
+    if (held > 0) this.challengedCalls.set(challenge.callKey, held);
+    else this.challengedCalls.delete(challenge.callKey);
+  }
+
+  private newTransaction(key: TransactionKey, m: Observed, party: Party): Transaction {
     const tx: Transaction = {
       kind: "transaction", deadline: 0, heapIndex: -1, key, callId: m.callId, method: m.method, cseq: m.cseq,
       done: false, requestUs: -1, contact: "", expires: -1,
@@ -684,9 +710,17 @@ function partyOfResponse(m: Observed): Party {
   return { client: m.dst, server: m.src, transport: m.transport, from: m.from, to: m.to, userAgent: "" };
 }
 
-function transactionKey(m: Observed): string {
-  return `${m.callId}\n${m.cseq}\n${m.method}`;
+// The hash's top 21 bits take the method's code and its low 32 bits the CSeq number
+// times an odd constant: within one Call-ID every (CSeq, method) gets its own key.
+function transactionKey(m: Observed): TransactionKey {
+  const code = TRANSACTION_METHODS.indexOf(m.method);
+  if (m.callKey === undefined || code < 0) return `${m.callId}\n${m.cseq}\n${m.method}`;
+  const high = Math.floor(m.callKey / 0x100000000);
+  const low = (m.callKey - high * 0x100000000) ^ Math.imul(m.cseq, 0x9e3779b1);
+  return ((high ^ (code + 1)) & 0x1fffff) * 0x100000000 + (low >>> 0);
 }
+
+const TRANSACTION_METHODS = ["REGISTER", "OPTIONS", "MESSAGE", "NOTIFY", "SUBSCRIBE", "INFO", "REFER", "PUBLISH"];
 
 function challengeKey(m: Observed): string {
   return `${m.callId}\n${m.method}\n${uriOf(m.to)}`;
