@@ -22,7 +22,7 @@ import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } fr
 import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
 import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
-import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
+import { acceptMessage, loadFilter as loadFilterProgram, loadRecordFilter as loadRecordProgram } from "./filter";
 import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
 
 const PROTO_IPV4: u32 = 4;
@@ -60,6 +60,12 @@ export function configure(): i32 {
 // for none) and runs it on every message from now on; FILTER_* result.
 export function loadFilter(length: u32): i32 {
   return loadFilterProgram(length);
+}
+
+// Checks the --record-filter program the host copied into R_FILTER at `offset`
+// and marks every message it selects with REC_F_RECORD; FILTER_* result.
+export function loadRecordFilter(offset: u32, length: u32): i32 {
+  return loadRecordProgram(offset, length);
 }
 
 export function region(r: i32): usize {

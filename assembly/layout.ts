@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -93,6 +93,7 @@ export const REC_F_REQUEST = 16;
 export const REC_F_IPV6 = 32;
 export const REC_F_OUTER_IPV6 = 64;
 export const REC_F_OUTER_ID = 128;
+export const REC_F_RECORD = 256;    // the --record-filter program (loadRecordFilter) selected the message
 
 // Tunnel types (REC_OUTER_TYPE), named in TUNNEL_NAMES for the envelope.
 export const TUNNEL_NONE = 0;

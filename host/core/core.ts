@@ -38,6 +38,7 @@ export interface CoreOptions {
   inputBytes?: number;         // frame bytes per batch
   maxFrames?: number;          // frames per batch
   filterProgram?: Uint8Array;  // compiled by host/filter
+  recordFilterProgram?: Uint8Array; // --record-filter, compiled the same way: marks messages (SipMessage.recordMatch)
   build?: "simd" | "scalar";   // default: simd where the engine validates it
   // The table sizes and timeouts: when left out, the command line's defaults
   // (host/cli/config.ts), so a core made without them is sized as a run's is.
@@ -86,6 +87,7 @@ export interface CoreExports {
   reassembledAddress(): number;
   reassembledLength(): number;
   loadFilter(length: number): number;
+  loadRecordFilter(offset: number, length: number): number;
 }
 
 type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
@@ -134,7 +136,7 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
   const tcpBufferBytes = Math.max(size.tcpBufferBytes, TCP_TAIL_ROOM + 4096);
   const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
   const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
-    + L.COUNTER_COUNT * 8 + Math.max(64, options.filterProgram?.length ?? 0);
+    + L.COUNTER_COUNT * 8 + filterBytes(options);
   const flows = size.tcpFlows;
   const physicalBuffers = Math.max(size.tcpBuffers, 1) * 2 + TCP_SPARE_BUFFERS;
   const tcp = flows === 0 ? 0
@@ -143,6 +145,15 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
   const slots = Math.min(size.defragSlots, DEFRAG_SLOTS_MAX);
   const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
   return CORE_STATIC_BYTES + batch + tcp + defrag;
+}
+
+// Both filter programs in R_FILTER: --filter at its start, --record-filter after it, 4-byte aligned.
+function recordFilterOffset(options: Pick<CoreOptions, "filterProgram">): number {
+  return ((options.filterProgram?.length ?? 0) + 3) & ~3;
+}
+
+function filterBytes(options: Pick<CoreOptions, "filterProgram" | "recordFilterProgram">): number {
+  return Math.max(64, recordFilterOffset(options) + (options.recordFilterProgram?.length ?? 0));
 }
 
 // Why the core cannot be configured so, or undefined when it fits.
@@ -214,6 +225,7 @@ export class Core implements FrameConsumer {
     this.batch = new ResultBatch(this.u8, this.view, this.exports.region(L.R_OUT_RECORDS), this.exports.region(L.R_OUT_JSON));
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
+    if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
   }
 
   // An AssemblyScript string in the core's memory (UTF-16, its byte length in the 4 bytes before it).
@@ -234,6 +246,15 @@ export class Core implements FrameConsumer {
     }
   }
 
+  private loadRecordFilter(program: Uint8Array): void {
+    const offset = recordFilterOffset(this.options);
+    this.u8.set(program, this.exports.region(L.R_FILTER) + offset);
+    const result = this.exports.loadRecordFilter(offset, program.length);
+    if (result !== L.FILTER_OK) {
+      throw new Error(`core: the --record-filter program was refused (code ${result}); this is a bug in host/filter, please report the expression`);
+    }
+  }
+
   private configure(options: CoreOptions): void {
     const cfg = this.exports.configArea();
     const view = new DataView(this.exports.memory.buffer);
@@ -248,7 +269,7 @@ export class Core implements FrameConsumer {
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
-    put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
+    put(L.CFG_FILTER_BYTES, filterBytes(options));
     put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
     put(L.CFG_TCP_FLOWS, size.tcpFlows);
     put(L.CFG_TCP_BUFFERS, size.tcpBuffers);

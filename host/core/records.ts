@@ -101,6 +101,8 @@ export class SipMessage {
   get contentLength(): number { return this.memory.view.getInt32(this.at + L.REC_CLEN, true); }      // -1 when absent
   get headerCount(): number { return this.u32(L.REC_HEADER_COUNT); }
   get problems(): number { return this.u32(L.REC_PROBLEMS); }      // PROBLEM bits
+  get frame(): number { return this.u32(L.REC_FRAME); }            // the batch's index of the message's last frame
+  get recordMatch(): boolean { return (this.flags & L.REC_F_RECORD) !== 0; } // --record-filter selected it
   get outer(): OuterTunnel | undefined { return this.outerTunnel(); }
 
   // Start line and indexed headers, by name; "" when the message has none.

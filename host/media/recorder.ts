@@ -1,0 +1,285 @@
+// The recorder, a Sink: for each call chosen (every call; with --record-filter those whose
+// initial INVITE the core marked; and those a started address names, control.ts) it writes the
+// call's own pcap, every SIP and RTP/RTCP frame byte for byte as captured, and for G.711 a WAV
+// with a channel per direction (wav.ts). Files are named and budgeted by files.ts. A recording
+// ends a few seconds of capture time after the call does (its last ACK or 200 still go in), or
+// when it has been idle for --record-idle; all are finished when the run ends.
+import type { MessageBatch, SipMessage } from "../core/records";
+import type { Sink } from "../sink/sink";
+import type { Logger } from "../log";
+import { DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
+import { pcapHeader, pcapRecord } from "./pcap-writer";
+import { isG711, WavTrack } from "./wav";
+import type { RecordingControl } from "./control";
+import { join } from "node:path";
+
+// The media side of a batch, as host/core/records.ts gives it.
+export interface MediaPacket {
+  readonly call: number;
+  readonly callId: string;
+  readonly direction: 0 | 1;
+  readonly rtcp: boolean;
+  readonly ssrc: number;
+  readonly seq: number;
+  readonly rtpTime: number;
+  readonly payloadType: number;
+  readonly marker: boolean;
+  readonly payload: Uint8Array;
+  readonly timeUs: number;
+  readonly frame: number;
+}
+
+export interface BatchFrame {
+  bytes: Uint8Array;
+  linkType: number;
+  timeUs: number;
+  origLen: number;
+}
+
+export interface MediaBatch extends MessageBatch {
+  readonly mediaCount: number;
+  media(i: number): MediaPacket;
+  frame(i: number): BatchFrame;
+}
+
+// Where a call's recording is, for its events (docs/events.md: siphon.recording.*).
+export interface RecordingPaths {
+  pcap: string;
+  wav?: string;
+  note?: string;
+}
+
+export interface RecorderOptions {
+  dir: string;
+  filtered: boolean;          // --record-filter given: only calls whose initial INVITE matched
+  maxBytes: number;           // --record-max-mb in bytes; 0: no budget
+  openFiles: number;          // --record-open-files
+  idleSeconds: number;        // --record-idle
+  log: Logger;
+  control?: RecordingControl;
+  report?: (line: string) => void;
+}
+
+interface Recording {
+  callId: string;
+  base: string;
+  pcap: PooledFile;
+  linkType: number | undefined;
+  wav: WavTrack | undefined;
+  otherCodec: number | undefined;
+  answered: boolean;
+  lastUs: number;
+  endUs: number | undefined;
+  lastBatch: number;
+  lastFrame: number;
+}
+
+const END_LINGER_US = 4_000_000;     // after the call ends: time for the 200 to BYE, an ACK, late RTP
+const SWEEP_US = 1_000_000;
+const MAX_RECORDINGS = 10_000;       // recordings open at once; beyond, the oldest is finished early (counted)
+const FINISHED_HELD = 4096;          // finished recordings' paths kept for events that come after
+
+export class Recorder implements Sink {
+  readonly counts = { started: 0, finished: 0, evicted: 0, frames: 0, otherLinkType: 0, errors: 0 };
+  private readonly recordings = new Map<string, Recording>();
+  private readonly finishedPaths = new Map<string, RecordingPaths>();
+  private readonly budget: DiskBudget;
+  private readonly pool: FilePool;
+  private readonly days = new Set<string>();
+  private batchNumber = 0;
+  private nowUs = 0;
+  private sweptUs = 0;
+  private late = 0;
+  private readonly idleUs: number;
+
+  constructor(private readonly options: RecorderOptions) {
+    this.budget = new DiskBudget(options.maxBytes, options.log);
+    this.budget.adopt(options.dir);
+    this.pool = new FilePool(options.openFiles, this.budget);
+    this.idleUs = options.idleSeconds * 1e6;
+  }
+
+  write(batch: MessageBatch): void {
+    const media = batch as Partial<MediaBatch>;
+    if (media.frame === undefined) return;   // a core without media records: nothing to record
+    this.batchNumber++;
+    try {
+      this.walk(batch as MediaBatch);
+      if (this.nowUs - this.sweptUs >= SWEEP_US) this.sweep();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  backlog(): undefined {
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const recording of [...this.recordings.values()]) this.finish(recording);
+    const c = this.counters();
+    this.options.report?.(`siphon: ${c.recordings_started} calls recorded in ${this.options.dir} (${c.recording_bytes} bytes held), ` +
+      `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once)`);
+  }
+
+  // The recording of a call, while it is written and for a while after.
+  paths(callId: string): RecordingPaths | undefined {
+    const recording = this.recordings.get(callId);
+    if (recording === undefined) return this.finishedPaths.get(callId);
+    return this.pathsOf(recording);
+  }
+
+  counters(): Record<string, number> {
+    return {
+      recordings_started: this.counts.started,
+      recordings_finished: this.counts.finished,
+      recordings_evicted: this.counts.evicted,
+      recordings_removed: this.budget.removed,
+      recording_bytes: this.budget.bytes,
+      recording_frames: this.counts.frames,
+      recording_late_packets: this.late,
+      recording_files_reopened: this.pool.reopened,
+      recording_errors: this.counts.errors,
+    };
+  }
+
+  // SIP messages and media packets in frame order, so each call's pcap is in capture order.
+  private walk(batch: MediaBatch): void {
+    let m = 0;
+    let p = 0;
+    const messages = batch.count;
+    const packets = batch.mediaCount;
+    while (m < messages || p < packets) {
+      const message = m < messages ? batch.message(m, true) : undefined;
+      const packet = message === undefined || (p < packets && batch.media(p).frame < message.frame) ? batch.media(p) : undefined;
+      if (packet !== undefined) {
+        this.onMedia(batch, packet);
+        p++;
+      } else if (message !== undefined) {
+        this.onMessage(batch, message);
+        m++;
+      }
+    }
+  }
+
+  private onMessage(batch: MediaBatch, m: SipMessage): void {
+    const callId = m.callId;
+    if (callId === "") return;
+    const timeUs = m.timeSec * 1e6 + Math.floor(m.timeNsec / 1000);
+    this.nowUs = Math.max(this.nowUs, timeUs);
+    const recording = this.recordings.get(callId) ?? (this.chosen(m) ? this.open(callId, timeUs) : undefined);
+    if (recording === undefined) return;
+    recording.lastUs = timeUs;
+    this.writeFrame(recording, batch, m.frame);
+    if (m.isRequest || m.status < 200) return;
+    if (m.cseqMethod === "INVITE" && m.status < 300) recording.answered = true;
+    const ends = m.cseqMethod === "BYE" || (m.cseqMethod === "INVITE" && m.status >= 300 && !recording.answered);
+    if (ends) recording.endUs ??= timeUs + END_LINGER_US;
+  }
+
+  private chosen(m: SipMessage): boolean {
+    const initialInvite = m.isRequest && m.method === "INVITE" && m.toTag === "";
+    if (initialInvite && (!this.options.filtered || m.recordMatch)) return true;
+    return this.options.control?.claim([m.src.ip, m.dst.ip]) !== undefined;
+  }
+
+  private onMedia(batch: MediaBatch, packet: MediaPacket): void {
+    const recording = this.recordings.get(packet.callId);
+    this.nowUs = Math.max(this.nowUs, packet.timeUs);
+    if (recording === undefined) return;
+    recording.lastUs = packet.timeUs;
+    this.writeFrame(recording, batch, packet.frame);
+    if (packet.rtcp) return;
+    if (!isG711(packet.payloadType)) {
+      recording.otherCodec ??= packet.payloadType;
+      return;
+    }
+    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), packet.timeUs);
+    recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, packet.timeUs, packet.payloadType, packet.payload);
+  }
+
+  // A frame holding several of the call's messages (TCP) goes in once.
+  private writeFrame(recording: Recording, batch: MediaBatch, index: number): void {
+    if (recording.lastBatch === this.batchNumber && recording.lastFrame === index) return;
+    recording.lastBatch = this.batchNumber;
+    recording.lastFrame = index;
+    const frame = batch.frame(index);
+    if (recording.linkType === undefined) {
+      recording.linkType = frame.linkType;
+      recording.pcap.append(pcapHeader(frame.linkType), true);
+    } else if (frame.linkType !== recording.linkType) {
+      this.counts.otherLinkType++;   // a classic pcap holds one link type
+      return;
+    }
+    const timeSec = Math.floor(frame.timeUs / 1e6);
+    recording.pcap.append(pcapRecord({ bytes: frame.bytes, linkType: frame.linkType, timeSec,
+      timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen }), true);
+    this.counts.frames++;
+  }
+
+  private open(callId: string, timeUs: number): Recording {
+    if (this.recordings.size >= MAX_RECORDINGS) {
+      const [oldest] = this.recordings.values();
+      if (oldest !== undefined) {
+        this.finish(oldest);
+        this.counts.evicted++;
+      }
+    }
+    const { day, base } = recordingName(callId, timeUs);
+    const folder = dayFolder(this.options.dir, day, this.days);
+    let path = join(folder, base);
+    let pcap = this.pool.create(`${path}.pcap`);
+    for (let n = 2; pcap === undefined; n++) {   // the same Call-ID again (a new call, or a rerun)
+      path = join(folder, `${base}-${n}`);
+      pcap = this.pool.create(`${path}.pcap`);
+    }
+    const recording: Recording = { callId, base: path, pcap, linkType: undefined, wav: undefined, otherCodec: undefined,
+      answered: false, lastUs: timeUs, endUs: undefined, lastBatch: 0, lastFrame: -1 };
+    this.recordings.set(callId, recording);
+    this.counts.started++;
+    return recording;
+  }
+
+  private createFile(path: string): PooledFile {
+    const file = this.pool.create(path);
+    if (file === undefined) throw new Error(`${path} exists already`);
+    return file;
+  }
+
+  private sweep(): void {
+    this.sweptUs = this.nowUs;
+    for (const recording of [...this.recordings.values()]) {
+      const over = recording.endUs !== undefined ? this.nowUs >= recording.endUs : this.nowUs - recording.lastUs >= this.idleUs;
+      if (over) this.finish(recording);
+    }
+  }
+
+  private finish(recording: Recording): void {
+    this.recordings.delete(recording.callId);
+    this.counts.finished++;
+    const paths = this.pathsOf(recording);
+    if (this.finishedPaths.size >= FINISHED_HELD) this.finishedPaths.delete(this.finishedPaths.keys().next().value as string);
+    this.finishedPaths.set(recording.callId, paths);
+    recording.pcap.close();
+    this.budget.finish(recording.pcap.path, recording.pcap.size);
+    if (recording.wav === undefined) return;
+    this.late += recording.wav.late;
+    const bytes = recording.wav.finish();
+    this.budget.finish(`${recording.base}.wav`, bytes);
+  }
+
+  private pathsOf(recording: Recording): RecordingPaths {
+    const paths: RecordingPaths = { pcap: `${recording.base}.pcap` };
+    if (recording.wav !== undefined) paths.wav = `${recording.base}.wav`;
+    else if (recording.otherCodec !== undefined) paths.note = `payload type ${recording.otherCodec} is not G.711 (PCMU, PCMA): no WAV, the media is in the pcap`;
+    return paths;
+  }
+
+  private failed(err: unknown): void {
+    const e = err as NodeJS.ErrnoException;
+    if (this.counts.errors++ === 0) {
+      this.options.log.error(`--record ${this.options.dir}: a recording could not be written (${e.code ?? e.message}); ` +
+        "recording goes on for other calls, check the directory's space and permissions", {});
+    }
+  }
+}
