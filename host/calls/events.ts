@@ -49,6 +49,15 @@ export interface SipEvent {
   server?: { ip: string; port: number };
   user_agent?: { original: string };
   counters?: Record<string, number>;
+  // With --record, on a recorded call's events: where its files are (docs/recording.md).
+  siphon?: { recording?: RecordingRef };
+}
+
+// Where a call's recording is: its pcap, its WAV (G.711 only), or a note on why there is none.
+export interface RecordingRef {
+  pcap: string;
+  wav?: string;
+  note?: string;
 }
 
 const datePrefixes = new Map<number, string>(); // second -> "YYYY-MM-DDTHH:MM:SS."

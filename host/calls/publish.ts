@@ -9,7 +9,7 @@ import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observe } from "./message";
-import type { SipEvent } from "./events";
+import type { RecordingRef, SipEvent } from "./events";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
@@ -21,10 +21,11 @@ export interface EventsSink extends Sink {
 }
 
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
-  report?: (line: string) => void): EventsSink {
+  report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"]): EventsSink {
   let written = 0;
   const tracker = makeTracker((event) => {
     if (!gate.pass(event)) return;
+    if (recordingOf) addRecording(event, recordingOf);
     written++;
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
@@ -51,6 +52,14 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
+}
+
+// A call's events name its recording (--record): the one hook between the recorder and the tracker.
+function addRecording(event: SipEvent, recordingOf: NonNullable<EventsConfig["recordingOf"]>): void {
+  const callId = event.sip?.call_id;
+  if (callId === undefined || !event.event.type.startsWith("call-")) return;
+  const recording = recordingOf(callId);
+  if (recording !== undefined) event.siphon = { recording };
 }
 
 // One line for stderr at the end: what was written, held back and evicted.
@@ -142,6 +151,7 @@ export interface EventsConfig {
   cdr?: string;               // --cdr URL
   sensor?: string;
   log?: Logger;               // where an output reports what it skipped
+  recordingOf?: (callId: string) => RecordingRef | undefined; // --record: a recorded call's files
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -158,5 +168,5 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`), c.recordingOf);
 }

@@ -94,6 +94,17 @@ const OPTION_TABLE = [
   { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
   { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
 
+  { name: "record", type: "string", arg: "DIR", group: "Recording",
+    help: "record calls into DIR (created if missing): a pcap of each call's SIP and RTP/RTCP packets, a WAV for G.711; docs/recording.md" },
+  { name: "record-filter", type: "string", arg: "EXPR", group: "Recording",
+    help: "record only the calls whose initial INVITE the filter selects (the --filter language), e.g. '(from \"^<sip:10[0-9]{2}@\")'" },
+  { name: "record-max-mb", type: "integer", arg: "MB", default: 0, min: 0, max: 16_777_216, unit: "MiB", group: "Recording",
+    help: "disk budget for DIR: past it the oldest finished recordings are removed, each counted and logged (0: no budget)" },
+  { name: "record-open-files", type: "integer", arg: "N", default: 256, min: 4, max: 65536, unit: "files", group: "Recording",
+    help: "recording files held open at once; beyond, the least recently written is closed and reopened when needed" },
+  { name: "record-idle", type: "integer", arg: "SECONDS", default: 60, min: 1, max: 86400, unit: "seconds", group: "Recording",
+    help: "capture time a recording may go without a packet before it is finished (a call that ends is finished 4 s after)" },
+
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
   { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
@@ -334,6 +345,8 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => c.has("events-topic") && c.str("events-topic") === c.str("topic"), message: "--events-topic must differ from --topic" },
   { when: (c) => !c.has("hep") && OPTION_TABLE.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
     message: "HEP options were given without --hep URL: name the collector or drop them" },
+  { when: (c) => !c.has("record") && OPTION_TABLE.some((o) => o.group === "Recording" && o.name !== "record" && c.given(o.name)),
+    message: "recording options were given without --record DIR: name the directory or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];

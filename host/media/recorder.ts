@@ -7,6 +7,7 @@
 import type { MessageBatch, SipMessage } from "../core/records";
 import type { Sink } from "../sink/sink";
 import type { Logger } from "../log";
+import type { RecordingRef } from "../calls/events";
 import { DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
 import { pcapHeader, pcapRecord } from "./pcap-writer";
 import { isG711, WavTrack } from "./wav";
@@ -43,11 +44,7 @@ export interface MediaBatch extends MessageBatch {
 }
 
 // Where a call's recording is, for its events (docs/events.md: siphon.recording.*).
-export interface RecordingPaths {
-  pcap: string;
-  wav?: string;
-  note?: string;
-}
+export type RecordingPaths = RecordingRef;
 
 export interface RecorderOptions {
   dir: string;
@@ -74,6 +71,8 @@ interface Recording {
   lastFrame: number;
 }
 
+// Methods of an INVITE dialog: an address started mid-call picks the call up from any of them, never a REGISTER or OPTIONS.
+const CALL_METHODS = new Set(["INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"]);
 const END_LINGER_US = 4_000_000;     // after the call ends: time for the 200 to BYE, an ACK, late RTP
 const SWEEP_US = 1_000_000;
 const MAX_RECORDINGS = 10_000;       // recordings open at once; beyond, the oldest is finished early (counted)
@@ -92,7 +91,10 @@ export class Recorder implements Sink {
   private late = 0;
   private readonly idleUs: number;
 
+  readonly control: RecordingControl | undefined;
+
   constructor(private readonly options: RecorderOptions) {
+    this.control = options.control;
     this.budget = new DiskBudget(options.maxBytes, options.log);
     this.budget.adopt(options.dir);
     this.pool = new FilePool(options.openFiles, this.budget);
@@ -180,7 +182,8 @@ export class Recorder implements Sink {
   private chosen(m: SipMessage): boolean {
     const initialInvite = m.isRequest && m.method === "INVITE" && m.toTag === "";
     if (initialInvite && (!this.options.filtered || m.recordMatch)) return true;
-    return this.options.control?.claim([m.src.ip, m.dst.ip]) !== undefined;
+    if (this.options.control === undefined || !CALL_METHODS.has(m.cseqMethod)) return false;
+    return this.options.control.claim([m.src.ip, m.dst.ip]) !== undefined;
   }
 
   private onMedia(batch: MediaBatch, packet: MediaPacket): void {

@@ -1,0 +1,152 @@
+// Feeds a generated --media workload through the real core and the recorder, one frame per push,
+// giving the recorder the media side of each batch as host/core/records.ts gives it
+// (MediaPacket, frame(i)): built here from the generator's truth (which ports carry which call's
+// RTP and RTCP) until the core ties media to calls itself. Also what each call's pcap must hold.
+import { readFileSync } from "node:fs";
+import { Core, type CoreOptions } from "../../host/core";
+import type { MessageBatch, SipMessage } from "../../host/core/records";
+import type { BatchFrame, MediaBatch, MediaPacket, Recorder } from "../../host/media";
+import type { Truth } from "./generate";
+
+export interface Frame extends BatchFrame {
+  tsSec: number;
+  tsUsec: number;
+}
+
+export function readPcap(path: string): Frame[] {
+  const file = readFileSync(path);
+  const nanoseconds = file.readUInt32LE(0) === 0xa1b23c4d;
+  const linkType = file.readUInt32LE(20);
+  const frames: Frame[] = [];
+  for (let at = 24; at < file.length; ) {
+    const tsSec = file.readUInt32LE(at);
+    const fraction = file.readUInt32LE(at + 4);
+    const caplen = file.readUInt32LE(at + 8);
+    const origLen = file.readUInt32LE(at + 12);
+    const tsUsec = nanoseconds ? Math.floor(fraction / 1000) : fraction;
+    frames.push({ bytes: file.subarray(at + 16, at + 16 + caplen), linkType, timeUs: tsSec * 1e6 + tsUsec, origLen, tsSec, tsUsec });
+    at += 16 + caplen;
+  }
+  return frames;
+}
+
+interface Udp {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+function canonical(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytes.join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  return new URL(`http://[${groups.join(":")}]`).hostname.slice(1, -1);
+}
+
+export function udpOf(frame: Uint8Array): Udp | undefined {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  let at = 12;
+  while (view.getUint16(at) === 0x8100 || view.getUint16(at) === 0x88a8) at += 4;
+  const type = view.getUint16(at);
+  at += 2;
+  let udp: number;
+  let src: string;
+  let dst: string;
+  if (type === 0x0800 && frame[at + 9] === 17) {
+    udp = at + ((frame[at] ?? 0) & 15) * 4;
+    src = canonical(frame.subarray(at + 12, at + 16));
+    dst = canonical(frame.subarray(at + 16, at + 20));
+  } else if (type === 0x86dd && frame[at + 6] === 17) {
+    udp = at + 40;
+    src = canonical(frame.subarray(at + 8, at + 24));
+    dst = canonical(frame.subarray(at + 24, at + 40));
+  } else return undefined;
+  return { src, dst, srcPort: view.getUint16(udp), dstPort: view.getUint16(udp + 2), payload: frame.subarray(udp + 8, udp + view.getUint16(udp + 4)) };
+}
+
+/** Which call and direction each media flow belongs to, from the truth's streams (RTCP: ports + 1). */
+export function mediaFlows(truth: Truth): Map<string, { callId: string; direction: 0 | 1; rtcp: boolean }> {
+  const flows = new Map<string, { callId: string; direction: 0 | 1; rtcp: boolean }>();
+  for (const call of truth.calls) {
+    for (const s of call.streams ?? []) {
+      const direction = s.sender === "caller" ? 0 : 1;
+      flows.set(`${s.src} ${s.srcPort} ${s.dst} ${s.dstPort}`, { callId: call.callId, direction, rtcp: false });
+      flows.set(`${s.src} ${s.srcPort + 1} ${s.dst} ${s.dstPort + 1}`, { callId: call.callId, direction, rtcp: true });
+    }
+  }
+  return flows;
+}
+
+export function mediaPacketOf(frame: Frame, flows: ReturnType<typeof mediaFlows>): MediaPacket | undefined {
+  const udp = udpOf(frame.bytes);
+  if (udp === undefined) return undefined;
+  const flow = flows.get(`${udp.src} ${udp.srcPort} ${udp.dst} ${udp.dstPort}`);
+  if (flow === undefined) return undefined;
+  const p = udp.payload;
+  const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  return {
+    call: 0, callId: flow.callId, direction: flow.direction, rtcp: flow.rtcp,
+    ssrc: view.getUint32(flow.rtcp ? 4 : 8), seq: flow.rtcp ? 0 : view.getUint16(2), rtpTime: flow.rtcp ? 0 : view.getUint32(4),
+    payloadType: (p[1] ?? 0) & 0x7f, marker: ((p[1] ?? 0) & 0x80) !== 0, payload: p.subarray(12), timeUs: frame.timeUs, frame: 0,
+  };
+}
+
+const NO_MESSAGES: MessageBatch = { count: 0, ndjson: () => Buffer.alloc(0), ndjsonView: () => new Uint8Array(0), message: () => { throw new Error("no message"); } };
+
+function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | undefined): MediaBatch {
+  return Object.assign(Object.create(null) as object, {
+    count: batch.count, ndjson: () => batch.ndjson(), ndjsonView: () => batch.ndjsonView(),
+    message: (i: number, inPlace?: boolean) => batch.message(i, inPlace),
+    mediaCount: packet === undefined ? 0 : 1,
+    media: () => packet as MediaPacket,
+    frame: () => frame,
+  }) as MediaBatch;
+}
+
+export interface Fed {
+  /** Per Call-ID, the frames a recording of the call must hold, in capture order (their index in the file). */
+  framesOf: Map<string, number[]>;
+  /** Per Call-ID, the addresses its SIP messages came from or went to. */
+  addressesOf: Map<string, Set<string>>;
+  /** Call-IDs whose initial INVITE the core marked for --record-filter. */
+  marked: Set<string>;
+}
+
+/** Every frame through the core then the recorder, one push each. */
+export async function feed(frames: readonly Frame[], truth: Truth, recorder: Recorder, core: Partial<CoreOptions> = {}): Promise<Fed> {
+  const flows = mediaFlows(truth);
+  const fed: Fed = { framesOf: new Map(), addressesOf: new Map(), marked: new Set() };
+  const note = (callId: string, index: number): void => {
+    const list = fed.framesOf.get(callId) ?? [];
+    if (list[list.length - 1] !== index) list.push(index);
+    fed.framesOf.set(callId, list);
+  };
+  let current = 0;
+  let packet: MediaPacket | undefined;
+  let handled = false;
+  const instance = new Core({ sensor: "t", agent: "t", ...core }, (batch) => {
+    handled = true;
+    for (let i = 0; i < batch.count; i++) {
+      const m: SipMessage = batch.message(i, true);
+      note(m.callId, current);
+      const addresses = fed.addressesOf.get(m.callId) ?? new Set<string>();
+      addresses.add(m.src.ip).add(m.dst.ip);
+      fed.addressesOf.set(m.callId, addresses);
+      if (m.recordMatch && m.isRequest && m.method === "INVITE" && m.toTag === "") fed.marked.add(m.callId);
+    }
+    recorder.write(oneFrameBatch(batch, frames[current] as Frame, packet));
+  });
+  frames.forEach((frame, index) => {
+    current = index;
+    packet = mediaPacketOf(frame, flows);
+    if (packet !== undefined) note(packet.callId, index);
+    handled = false;
+    instance.frame(frame.bytes, 0, frame.bytes.length, frame.origLen, frame.linkType, frame.tsSec, frame.tsUsec * 1000, 0);
+    instance.flush();
+    if (!handled && packet !== undefined) recorder.write(oneFrameBatch(NO_MESSAGES, frame, packet));
+  });
+  await recorder.close();
+  return fed;
+}
