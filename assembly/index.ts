@@ -25,7 +25,7 @@ import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
 import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
 import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
 import {
-  configureMedia, beginMedia, mediaEndsFull, mediaPacket, countUnknownRtp, readMessageMedia, mediaCount, endsCount,
+  configureMedia, beginMedia, releaseAll, mediaEndsFull, mediaPacket, countUnknownRtp, readMessageMedia, mediaCount, endsCount,
 } from "./media";
 
 const PROTO_IPV4: u32 = 4;
@@ -118,6 +118,12 @@ export function mediaResultCount(): u32 {
 
 export function mediaEndCount(): u32 {
   return endsCount;
+}
+
+// At the end of the input: the calls still in the media table leave, their stats
+// records written as a push's; returns how many (call again until 0).
+export function releaseMedia(): u32 {
+  return releaseAll();
 }
 
 function decodeFrame(i: u32, entry: usize, caplen: u32): void {

@@ -350,7 +350,8 @@ export const MEDIA_END_BYE = 1;
 export const MEDIA_END_FAILED = 2; // a final answer >= 300 before any 2xx
 export const MEDIA_END_IDLE = 3;
 export const MEDIA_END_EVICTED = 4;
-export const MEDIA_END_NAMES: string[] = ["", "bye", "failed", "idle", "evicted"];
+export const MEDIA_END_CAPTURE = 5; // the input ended with the call still held
+export const MEDIA_END_NAMES: string[] = ["", "bye", "failed", "idle", "evicted", "end"];
 
 // configure() results
 export const CONFIGURE_OK = 0;

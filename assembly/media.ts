@@ -24,7 +24,7 @@ import {
   DIR_SIZE, CALL_ID, CALL_STATS_SIZE, CALL_SLOT_SIZE, DIR_PACKETS, DIR_EXPECTED, DIR_LOST,
   DIR_DUPLICATES, DIR_OUT_OF_ORDER, DIR_SSRC_CHANGES, DIR_SSRC, DIR_PT, DIR_CLOCK, DIR_RTCP_PACKETS,
   DIR_JITTER, DIR_MAX_JITTER, DIR_RTCP_REPORTS, DIR_RTCP_FRACTION, DIR_RTCP_LOST, DIR_RTCP_JITTER,
-  DIR_CODEC, DIR_WORK, MEDIA_END_BYE, MEDIA_END_FAILED, MEDIA_END_IDLE, MEDIA_END_EVICTED,
+  DIR_CODEC, DIR_WORK, MEDIA_END_BYE, MEDIA_END_FAILED, MEDIA_END_IDLE, MEDIA_END_EVICTED, MEDIA_END_CAPTURE,
   C_RTP, C_RTCP, C_RTP_UNKNOWN, C_MEDIA_MALFORMED, C_MEDIA_CALLS, C_MEDIA_ENDED, C_MEDIA_IDLE,
   C_MEDIA_EVICTED, C_MEDIA_ENDS_LOST, C_MEDIA_ID_TOO_LONG,
 } from "./layout";
@@ -95,8 +95,12 @@ let endpoints: usize = 0;
 let endpointBuckets: usize = 0;
 let endpointMask: u32 = 0;
 let portCounts: usize = 0;
-let freeCalls: usize = 0;      // stack of free slots
+// Free slots in a ring, taken from the head and given back at the tail: a slot
+// freed stays free the longest, so a media record written before a release still
+// names its call when the host reads it (MED_GEN).
+let freeCalls: usize = 0;
 let freeCallCount: u32 = 0;
+let freeCallHead: u32 = 0;
 let freeEndpoints: usize = 0;
 let freeEndpointCount: u32 = 0;
 let hand: u32 = 0;
@@ -141,7 +145,7 @@ export function configureMedia(): bool {
   memory.fill(endpoints, 0, <usize>endpointCap * EP_SIZE);
   memory.fill(endpointBuckets, 0, <usize>endpointBucketCount * 4);
   memory.fill(portCounts, 0, 65536 * 4);
-  for (let i: u32 = 0; i < callCap; i++) store<u32>(freeCalls + (<usize>i << 2), callCap - 1 - i);
+  for (let i: u32 = 0; i < callCap; i++) store<u32>(freeCalls + (<usize>i << 2), i);
   for (let i: u32 = 0; i < endpointCap; i++) store<u32>(freeEndpoints + (<usize>i << 2), endpointCap - 1 - i);
   freeCallCount = callCap;
   freeEndpointCount = endpointCap;
@@ -283,7 +287,9 @@ function enterCall(): u32 {
   }
   if (freeCallCount == 0) evictOne(NO_CALL);
   if (freeCallCount == 0) return NO_CALL;
-  const slot = load<u32>(freeCalls + (<usize>(--freeCallCount) << 2));
+  const slot = load<u32>(freeCalls + (<usize>freeCallHead << 2));
+  freeCallHead = freeCallHead + 1 == callCap ? 0 : freeCallHead + 1;
+  freeCallCount--;
   const c = slotAt(slot);
   const gen = load<u32>(c + CALL_GEN) + 1;
   memory.fill(c, 0, CALL_SLOT_SIZE);
@@ -507,7 +513,20 @@ function release(slot: u32, reason: u32): void {
   store<u32>(c + CALL_STATE, 0);
   store<u32>(c + W_EP_HEAD, 0);
   store<u32>(c + W_EP_COUNT, 0);
-  store<u32>(freeCalls + (<usize>(freeCallCount++) << 2), slot);
+  const tail = (freeCallHead + freeCallCount) % callCap;
+  store<u32>(freeCalls + (<usize>tail << 2), slot);
+  freeCallCount++;
+}
+
+// At the end of the input: every call still held leaves (MEDIA_END_CAPTURE), at
+// most ENDS_MAX per call; the host calls again until none is left.
+export function releaseAll(): u32 {
+  endsCount = 0;
+  mediaCount = 0;
+  for (let s: u32 = 0; s < callCap && endsCount < ENDS_MAX; s++) {
+    if (load<u32>(slotAt(s) + CALL_STATE) != 0) release(s, MEDIA_END_CAPTURE);
+  }
+  return endsCount;
 }
 
 // ---- hashing endpoints ----
@@ -673,6 +692,7 @@ function newSource(d: usize, ssrc: u32, seq: u32): void {
     store<u32>(d + DIR_SSRC_CHANGES, load<u32>(d + DIR_SSRC_CHANGES) + 1);
     store<u32>(d + D_PRIOR, load<u32>(d + D_PRIOR) + load<u32>(d + D_MAX) - load<u32>(d + D_BASE) + 1);
     store<u32>(d + D_HAS_PREV, 0);
+    store<f64>(d + DIR_JITTER, 0); // jitter is per source (RFC 3550 §6.4.1); the maximum spans them
   }
   store<u32>(d + D_STARTED, 1);
   store<u32>(d + DIR_SSRC, ssrc);

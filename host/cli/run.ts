@@ -53,7 +53,7 @@ export async function run(config: Config, command: "replay" | "capture", read: (
       core,
       sink,
       async end() {
-        core.flush();
+        core.finish();
         await sink.close(service.deadline());
       },
     };

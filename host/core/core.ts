@@ -92,6 +92,7 @@ export interface CoreExports {
   resultCount(): number;
   mediaResultCount(): number;
   mediaEndCount(): number;
+  releaseMedia(): number;
   reassembledAddress(): number;
   reassembledLength(): number;
   loadFilter(length: number): number;
@@ -370,6 +371,17 @@ export class Core implements FrameConsumer {
     }
     this.frames = 0;
     this.cursor = 0;
+  }
+
+  // At the end of the input: the pending frames, then the stats of every call the
+  // media table still holds, handed on as batches of their own.
+  finish(): void {
+    this.flush();
+    for (let ends = this.exports.releaseMedia(); ends > 0; ends = this.exports.releaseMedia()) {
+      this.batch.open(0, 0, ends);
+      this.onBatch(this.batch);
+      this.batch.open(0, 0, 0);
+    }
   }
 
   // push() trapped (a WebAssembly RuntimeError, or abort() in the core) on frame

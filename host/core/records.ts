@@ -249,7 +249,7 @@ export interface CapturedFrame {
 // A call's media as the core counted it, given once when the call leaves the media table.
 export interface CallMedia {
   callId: string;
-  reason: "bye" | "failed" | "idle" | "evicted";
+  reason: "bye" | "failed" | "idle" | "evicted" | "end"; // "end": the input ended with the call held
   firstUs: number;               // capture time of its first SDP
   lastUs: number;                // of its last SDP or media packet
   streams: [StreamQuality, StreamQuality]; // direction 0 (from the first offerer), direction 1
