@@ -125,6 +125,13 @@ const OPTION_TABLE = [
   { name: "defrag-timeout", type: "integer", arg: "SECONDS", default: 30, min: 1, max: 3600, unit: "seconds", group: "Network",
     help: "capture time a datagram may wait for its missing fragments" },
 
+  { name: "media-calls", type: "integer", arg: "N", default: 8192, min: 0, max: 1 << 20, unit: "calls", group: "Media",
+    help: "calls whose RTP/RTCP is followed at once (loss, jitter), the least recently active evicted beyond (0: media not followed); 1 KiB each; docs/media.md" },
+  { name: "media-endpoints", type: "integer", arg: "N", default: 32768, min: 4, max: 1 << 22, unit: "endpoints", group: "Media",
+    help: "media addresses and ports from SDP held at once over all calls; 64 bytes each" },
+  { name: "media-idle", type: "integer", arg: "SECONDS", default: 300, min: 1, max: 86400, unit: "seconds", group: "Media",
+    help: "capture time a call's media may stay silent (no RTP, no SDP) before the call's media is released" },
+
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
     help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
   { name: "bpf", short: "f", type: "string", arg: "BPF", group: "Live capture", commands: ["capture"],

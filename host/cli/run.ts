@@ -47,14 +47,14 @@ export async function run(config: Config, command: "replay" | "capture", read: (
   const service = await startService(config, command);
   const pipeline = (sourceCounters?: () => Record<string, number>): Pipeline => {
     const sink = allSinks(service.outputs().sinks);
-    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, recordFilterProgram, ...streams,
+    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, recordFilterProgram, mediaPackets: config.has("record"), ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
     service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {
       core,
       sink,
       async end() {
-        core.flush();
+        core.finish();
         await sink.close(service.deadline());
       },
     };
@@ -84,7 +84,8 @@ function recordFilter(expression: string | undefined): Uint8Array | undefined {
 function streamLimits(config: Config): StreamLimits {
   const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
     tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
-    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
+    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config),
+    mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle") };
   const tooLarge = coreMemoryProblem(limits);
   if (tooLarge !== undefined) throw new UsageError(tooLarge);
   return limits;

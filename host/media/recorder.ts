@@ -4,7 +4,7 @@
 // with a channel per direction (wav.ts). Files are named and budgeted by files.ts. A recording
 // ends a few seconds of capture time after the call does (its last ACK or 200 still go in), or
 // when it has been idle for --record-idle; all are finished when the run ends.
-import type { MessageBatch, SipMessage } from "../core/records";
+import type { CapturedFrame, MediaPacket, MessageBatch, SipMessage } from "../core/records";
 import type { Sink } from "../sink/sink";
 import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
@@ -14,34 +14,8 @@ import { isG711, WavTrack } from "./wav";
 import type { RecordingControl } from "./control";
 import { join } from "node:path";
 
-// The media side of a batch, as host/core/records.ts gives it.
-export interface MediaPacket {
-  readonly call: number;
-  readonly callId: string;
-  readonly direction: 0 | 1;
-  readonly rtcp: boolean;
-  readonly ssrc: number;
-  readonly seq: number;
-  readonly rtpTime: number;
-  readonly payloadType: number;
-  readonly marker: boolean;
-  readonly payload: Uint8Array;
-  readonly timeUs: number;
-  readonly frame: number;
-}
-
-export interface BatchFrame {
-  bytes: Uint8Array;
-  linkType: number;
-  timeUs: number;
-  origLen: number;
-}
-
-export interface MediaBatch extends MessageBatch {
-  readonly mediaCount: number;
-  media(i: number): MediaPacket;
-  frame(i: number): BatchFrame;
-}
+export type MediaBatch = MessageBatch;
+export type BatchFrame = CapturedFrame;
 
 // Where a call's recording is, for its events (docs/events.md: siphon.recording.*).
 export type RecordingPaths = RecordingRef;
@@ -102,11 +76,9 @@ export class Recorder implements Sink {
   }
 
   write(batch: MessageBatch): void {
-    const media = batch as Partial<MediaBatch>;
-    if (media.frame === undefined) return;   // a core without media records: nothing to record
     this.batchNumber++;
     try {
-      this.walk(batch as MediaBatch);
+      this.walk(batch);
       if (this.nowUs - this.sweptUs >= SWEEP_US) this.sweep();
     } catch (err) {
       this.failed(err);
@@ -187,7 +159,7 @@ export class Recorder implements Sink {
   }
 
   private onMedia(batch: MediaBatch, packet: MediaPacket): void {
-    const recording = this.recordings.get(packet.callId);
+    const recording = packet.callId === "" ? undefined : this.recordings.get(packet.callId);
     this.nowUs = Math.max(this.nowUs, packet.timeUs);
     if (recording === undefined) return;
     recording.lastUs = packet.timeUs;

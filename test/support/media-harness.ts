@@ -4,8 +4,8 @@
 // RTP and RTCP) until the core ties media to calls itself. Also what each call's pcap must hold.
 import { readFileSync } from "node:fs";
 import { Core, type CoreOptions } from "../../host/core";
-import type { MessageBatch, SipMessage } from "../../host/core/records";
-import type { BatchFrame, MediaBatch, MediaPacket, Recorder } from "../../host/media";
+import type { MediaPacket, MessageBatch, SipMessage } from "../../host/core/records";
+import type { BatchFrame, MediaBatch, Recorder } from "../../host/media";
 import type { Truth } from "./generate";
 
 export interface Frame extends BatchFrame {
@@ -93,7 +93,7 @@ export function mediaPacketOf(frame: Frame, flows: ReturnType<typeof mediaFlows>
   };
 }
 
-const NO_MESSAGES: MessageBatch = { count: 0, ndjson: () => Buffer.alloc(0), ndjsonView: () => new Uint8Array(0), message: () => { throw new Error("no message"); } };
+const NO_MESSAGES = { count: 0, ndjson: () => Buffer.alloc(0), ndjsonView: () => new Uint8Array(0), message: () => { throw new Error("no message"); } } as unknown as MessageBatch;
 
 function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | undefined): MediaBatch {
   return Object.assign(Object.create(null) as object, {
@@ -102,7 +102,9 @@ function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | 
     mediaCount: packet === undefined ? 0 : 1,
     media: () => packet as MediaPacket,
     frame: () => frame,
-  }) as MediaBatch;
+    mediaEndCount: 0,
+    mediaEnd: () => { throw new Error("no media end"); },
+  }) as unknown as MediaBatch;
 }
 
 export interface Fed {
