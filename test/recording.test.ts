@@ -10,8 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
-import { chirpSample } from "./support/generate/media";
-import { feed, readPcap, udpOf, type Fed, type Frame } from "./support/media-harness";
+import { expectedFrames, feed, readPcap, readWav, wavDirection, type Fed, type Frame } from "./support/media-harness";
 import { Recorder, RecordingControl, recordingName } from "../host/media";
 import { compileFilter } from "../host/filter";
 import { createLogger, silentLogger } from "../host/log";
@@ -36,6 +35,10 @@ const all = recorderIn("all");
 const fedAll: Fed = await feed(frames, truth, all.recorder);
 const answered = truth.calls.filter((c) => c.streams !== undefined && c.streams.length > 0);
 
+function callFrames(callId: string): Frame[] {
+  return (fedAll.framesOf.get(callId) ?? []).map((i) => frames[i] as Frame);
+}
+
 function pathsOf(callId: string): { pcap: string; wav?: string } {
   const paths = all.recorder.paths(callId);
   if (paths === undefined) throw new Error(`no recording named for ${callId}`);
@@ -49,7 +52,9 @@ test("every call is recorded, one pcap each, and the workload has media in it", 
 });
 
 test("each call's pcap holds exactly its frames, byte for byte, in capture order", () => {
+  const independent = expectedFrames(frames, truth);
   for (const call of truth.calls) {
+    assert.equal(fedAll.framesOf.get(call.callId), independent.get(call.callId), `${call.callId}: the frames the core saw as the call's are the file's`);
     const recorded = readPcap(pathsOf(call.callId).pcap);
     const expected = (fedAll.framesOf.get(call.callId) ?? []).map((i) => frames[i] as Frame);
     assert.is(recorded.length, expected.length, `${call.callId}: ${recorded.length} frames recorded, ${expected.length} belong to it`);
@@ -84,76 +89,6 @@ test("tshark reads each pcap as the call's SIP with one Call-ID, its RTP streams
 
 // ---------------------------------------------------------------- the WAV
 
-interface Wav {
-  channels: number;
-  rate: number;
-  samples: Int16Array;
-}
-
-function readWav(path: string): Wav {
-  const file = readFileSync(path);
-  assert.is(file.toString("ascii", 0, 4), "RIFF");
-  assert.is(file.readUInt32LE(40), file.length - 44, "data size in the header");
-  const samples = new Int16Array(file.buffer.slice(file.byteOffset + 44, file.byteOffset + file.length));
-  return { channels: file.readUInt16LE(22), rate: file.readUInt32LE(24), samples };
-}
-
-function correlation(a: number[], b: number[]): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  a.forEach((x, i) => {
-    const y = b[i] ?? 0;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  });
-  return ab / Math.sqrt(aa * bb);
-}
-
-// Where the recorder puts packet `index` of a direction: its first captured packet at its capture
-// time from the recording's start, the rest by RTP timestamp (160 samples a packet).
-function directionCheck(callId: string, direction: 0 | 1, wav: Wav): { heard: number; lostChecked: number } {
-  const call = truth.calls.find((c) => c.callId === callId);
-  const streams = (call?.streams ?? []).filter((s) => (s.sender === "caller" ? 0 : 1) === direction);
-  const first = streams[0];
-  if (first === undefined) return { heard: 0, lostChecked: 0 };
-  const mediaFrames = (fedAll.framesOf.get(callId) ?? []).map((i) => frames[i] as Frame).filter((f) => {
-    const udp = udpOf(f.bytes);
-    return udp !== undefined && streams.some((s) => s.src === udp.src && s.srcPort === udp.srcPort && s.dstPort === udp.dstPort);
-  });
-  const startUs = Math.min(...(fedAll.framesOf.get(callId) ?? []).map((i) => frames[i] as Frame)
-    .filter((f) => { const u = udpOf(f.bytes); return u !== undefined && (call?.streams ?? []).some((s) => s.src === u.src && s.srcPort === u.srcPort); })
-    .map((f) => f.timeUs));
-  const lost = new Set(streams.flatMap((s) => s.lostIndexes));
-  // The packet index from the sequence number: the lowest received is the first one not lost.
-  let lowest = first.firstIndex;
-  while (lost.has(lowest)) lowest++;
-  const firstFrame = mediaFrames[0] as Frame;
-  const firstUdp = udpOf(firstFrame.bytes);
-  const firstIndex = lowest + ((((firstUdp?.payload[2] ?? 0) << 8 | (firstUdp?.payload[3] ?? 0)) - first.firstSeq) & 0xffff);
-  const anchorFrame = Math.round(((firstFrame.timeUs - startUs) * 8000) / 1e6);
-  const source: number[] = [];
-  const recorded: number[] = [];
-  let lostChecked = 0;
-  const packets = Math.floor(((streams[streams.length - 1]?.firstTime ?? 0) - first.directionStart) / 20) + 40;
-  for (let index = Math.max(firstIndex, 0); index < packets; index++) {
-    const position = anchorFrame + (index - firstIndex) * 160;
-    if ((position + 160) * 2 > wav.samples.length) break;
-    const samples = Array.from({ length: 160 }, (_, k) => wav.samples[(position + k) * 2 + direction] ?? 0);
-    if (lost.has(index)) {
-      assert.ok(samples.every((s) => s === 0), `${callId} direction ${direction}: packet ${index} was lost, its 20 ms must be silence`);
-      lostChecked++;
-      continue;
-    }
-    for (let k = 0; k < 160; k++) source.push(chirpSample(first.chirp, index * 160 + k));
-    recorded.push(...samples);
-  }
-  const r = correlation(source, recorded);
-  assert.ok(r > 0.99, `${callId} direction ${direction}: correlation with the source chirp ${r.toFixed(4)} over ${recorded.length} samples`);
-  return { heard: recorded.length, lostChecked };
-}
-
 test("the WAV has a channel per direction carrying the source chirp, and silence where packets were lost", () => {
   // Directions whose stream keeps one SSRC: placed by RTP timestamp from their first packet throughout.
   let checked = 0;
@@ -162,12 +97,15 @@ test("the WAV has a channel per direction carrying the source chirp, and silence
     const wavPath = pathsOf(call.callId).wav;
     assert.ok(wavPath !== undefined && existsSync(wavPath), `${call.callId}: a WAV for G.711`);
     const wav = readWav(wavPath as string);
+    assert.is(wav.dataBytesInHeader, wav.samples.length * 2, "data size in the header");
     assert.is(wav.channels, 2);
     assert.is(wav.rate, 8000);
     for (const direction of [0, 1] as const) {
       const ssrcs = new Set((call.streams ?? []).filter((s) => (s.sender === "caller" ? 0 : 1) === direction).map((s) => s.ssrc));
       if (ssrcs.size !== 1) continue;
-      const result = directionCheck(call.callId, direction, wav);
+      const result = wavDirection(callFrames(call.callId), call, direction, wav);
+      assert.is(result.lostNotSilent, 0, `${call.callId} direction ${direction}: lost packets that are not silence`);
+      assert.ok(result.correlation > 0.99, `${call.callId} direction ${direction}: correlation with the source ${result.correlation.toFixed(4)} over ${result.heard} samples`);
       checked += result.heard > 0 ? 1 : 0;
       lostChecked += result.lostChecked;
     }

@@ -6,7 +6,9 @@ import { readFileSync } from "node:fs";
 import { Core, type CoreOptions } from "../../host/core";
 import type { MediaPacket, MessageBatch, SipMessage } from "../../host/core/records";
 import type { BatchFrame, MediaBatch, Recorder } from "../../host/media";
-import type { Truth } from "./generate";
+import type { CallTruth, Truth } from "./generate";
+import { chirpSample } from "./generate/media";
+import type { StreamTruth } from "./generate/truth";
 
 export interface Frame extends BatchFrame {
   tsSec: number;
@@ -151,4 +153,93 @@ export async function feed(frames: readonly Frame[], truth: Truth, recorder: Rec
   });
   await recorder.close();
   return fed;
+}
+
+const CALL_ID = /^(?:Call-ID|i)[ \t]*:[ \t]*(.*?)\r$/im;
+
+/** Per Call-ID, the indexes of the frames that belong to the call, read from the file alone: SIP by its Call-ID header, media by the truth's flows. */
+export function expectedFrames(frames: readonly Frame[], truth: Truth): Map<string, number[]> {
+  const flows = mediaFlows(truth);
+  const calls = new Set(truth.calls.map((c) => c.callId));
+  const byCall = new Map<string, number[]>();
+  frames.forEach((frame, index) => {
+    const udp = udpOf(frame.bytes);
+    if (udp === undefined) return;
+    const callId = flows.get(`${udp.src} ${udp.srcPort} ${udp.dst} ${udp.dstPort}`)?.callId
+      ?? CALL_ID.exec(Buffer.from(udp.payload).toString("latin1"))?.[1];
+    if (callId === undefined || !calls.has(callId)) return;
+    byCall.set(callId, [...(byCall.get(callId) ?? []), index]);
+  });
+  return byCall;
+}
+
+export interface Wav {
+  channels: number;
+  rate: number;
+  dataBytesInHeader: number;
+  samples: Int16Array;
+}
+
+export function readWav(path: string): Wav {
+  const file = readFileSync(path);
+  if (file.toString("ascii", 0, 4) !== "RIFF" || file.toString("ascii", 36, 40) !== "data") throw new Error(`${path}: not the WAV layout the recorder writes`);
+  const samples = new Int16Array(file.buffer.slice(file.byteOffset + 44, file.byteOffset + file.length));
+  return { channels: file.readUInt16LE(22), rate: file.readUInt32LE(24), dataBytesInHeader: file.readUInt32LE(40), samples };
+}
+
+function correlation(a: readonly number[], b: readonly number[]): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  a.forEach((x, i) => {
+    const y = b[i] ?? 0;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  });
+  return ab / Math.sqrt(aa * bb);
+}
+
+/**
+ * One direction of a call's WAV against the source chirp, for a direction that keeps one SSRC.
+ * The recorder's rule: the direction's first captured packet at its capture time from the
+ * recording's first media packet, the rest by RTP timestamp (160 samples a packet). Packet
+ * indexes come from sequence numbers: the lowest received is the first one not lost.
+ */
+export function wavDirection(callFrames: readonly Frame[], call: CallTruth, direction: 0 | 1, wav: Wav): { correlation: number; heard: number; lostChecked: number; lostNotSilent: number } {
+  const all = call.streams ?? [];
+  const streams = all.filter((s) => (s.sender === "caller" ? 0 : 1) === direction);
+  const first = streams[0] as StreamTruth;
+  const isMedia = (udp: ReturnType<typeof udpOf>, of: readonly StreamTruth[]): boolean =>
+    udp !== undefined && of.some((s) => s.src === udp.src && s.srcPort === udp.srcPort && s.dstPort === udp.dstPort);
+  const startUs = Math.min(...callFrames.filter((f) => isMedia(udpOf(f.bytes), all)).map((f) => f.timeUs));
+  const mine = callFrames.filter((f) => isMedia(udpOf(f.bytes), streams));
+  const lost = new Set(streams.flatMap((s) => s.lostIndexes));
+  let lowest = first.firstIndex;
+  while (lost.has(lowest)) lowest++;
+  const indexOf = (frame: Frame): number => {
+    const payload = udpOf(frame.bytes)?.payload ?? new Uint8Array(4);
+    return lowest + (((((payload[2] ?? 0) << 8) | (payload[3] ?? 0)) - first.firstSeq) & 0xffff);
+  };
+  const firstFrame = mine[0] as Frame;
+  const firstIndex = indexOf(firstFrame);
+  const lastIndex = Math.max(...mine.map(indexOf));
+  const anchorFrame = Math.round(((firstFrame.timeUs - startUs) * 8000) / 1e6);
+  const source: number[] = [];
+  const recorded: number[] = [];
+  let lostChecked = 0;
+  let lostNotSilent = 0;
+  for (let index = firstIndex; index <= lastIndex; index++) {
+    const position = anchorFrame + (index - firstIndex) * 160;
+    if ((position + 160) * 2 > wav.samples.length) throw new Error(`${call.callId}: the WAV ends before packet ${index} of direction ${direction}`);
+    const samples = Array.from({ length: 160 }, (_, k) => wav.samples[(position + k) * 2 + direction] ?? 0);
+    if (lost.has(index)) {
+      lostChecked++;
+      if (!samples.every((s) => s === 0)) lostNotSilent++;
+      continue;
+    }
+    for (let k = 0; k < 160; k++) source.push(chirpSample(first.chirp, index * 160 + k));
+    recorded.push(...samples);
+  }
+  return { correlation: correlation(source, recorded), heard: recorded.length, lostChecked, lostNotSilent };
 }
