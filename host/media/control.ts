@@ -1,6 +1,6 @@
 // Recording chosen at run time by address, as SIPdrop does: start(address) records, from then
-// on, every call whose SIP messages come from or go to that address (and, where the core gives
-// them, whose media does); stop(address) ends that (calls already being recorded go on to their
+// on, every call whose SIP messages come from or go to that address, or whose SDP names it as
+// the media's connection address; stop(address) ends that (calls already being recorded go on to their
 // end). The web view drives it through the Recordings interface; the recorder asks matches().
 import { isIP } from "node:net";
 

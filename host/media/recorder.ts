@@ -154,8 +154,10 @@ export class Recorder implements Sink {
   private chosen(m: SipMessage): boolean {
     const initialInvite = m.isRequest && m.method === "INVITE" && m.toTag === "";
     if (initialInvite && (!this.options.filtered || m.recordMatch)) return true;
-    if (this.options.control === undefined || !CALL_METHODS.has(m.cseqMethod)) return false;
-    return this.options.control.claim([m.src.ip, m.dst.ip]) !== undefined;
+    const control = this.options.control;
+    if (control === undefined || control.empty || !CALL_METHODS.has(m.cseqMethod)) return false;
+    const media = m.sdp?.ip;   // the SDP's connection address: media may flow elsewhere than SIP
+    return control.claim(media ? [m.src.ip, m.dst.ip, media] : [m.src.ip, m.dst.ip]) !== undefined;
   }
 
   private onMedia(batch: MediaBatch, packet: MediaPacket): void {
