@@ -192,7 +192,7 @@ test("open files stay within the bound; a file closed for room is reopened and w
   let most = 0;
   for (let round = 0; round < 50; round++) {
     files.forEach((file, i) => {
-      file?.append(Buffer.alloc(1000, i), true);
+      file?.append(Buffer.alloc(1000, i));
       file?.flush();
       most = Math.max(most, pool.openCount);
     });

@@ -10,7 +10,7 @@ import type { Logger } from "../log";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
-const FLUSH_BYTES = 32 * 1024;     // per file: a few packets' worth, so many open recordings stay small
+export const BLOCK_BYTES = 32 * 1024; // per file being written: written out when full
 
 // "2026-11-22" and "100000-a84b4c76e66710-9f86d081884c7d65": the capture day, a folder; the time of
 // day, up to 24 characters of the Call-ID that are letters, digits, '.', '_' or '-' (others
@@ -23,23 +23,40 @@ export function recordingName(callId: string, timeUs: number): { day: string; ba
   return { day: iso.slice(0, 10), base: `${iso.slice(11, 19).replace(/:/g, "")}-${prefix}-${hash}` };
 }
 
-// A file written at positions through a shared pool of descriptors: appends are gathered and
-// written in blocks; writeAt (a header) goes out at once.
+// A file written at positions through a shared pool of descriptors: appends are gathered in the
+// file's own block and written when it fills; writeAt (a header) goes out at once.
 export class PooledFile {
   fd: number | undefined;
   size = 0;                        // bytes in the file, pending ones included
   private written = 0;             // bytes on disk
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+  private chunk: Buffer | undefined;
+  private used = 0;
 
   constructor(readonly path: string, private readonly pool: FilePool) {}
 
-  // owned: the caller hands the buffer over; else it is copied (views are reused after a batch).
-  append(bytes: Uint8Array, owned = false): void {
-    this.pending.push(owned ? bytes as Buffer : Buffer.from(bytes));
-    this.pendingBytes += bytes.byteLength;
-    this.size += bytes.byteLength;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+  // A copy of bytes goes in (views are reused after a batch).
+  append(bytes: Uint8Array): void {
+    if (bytes.byteLength > BLOCK_BYTES) {
+      this.flush();
+      this.size += bytes.byteLength;
+      this.writeOut(bytes);
+      return;
+    }
+    this.block.set(bytes, this.room(bytes.byteLength));
+  }
+
+  // Reserves n bytes (at most BLOCK_BYTES) of the block for the caller to fill in place; where they start.
+  room(n: number): number {
+    if (this.chunk === undefined) this.chunk = Buffer.allocUnsafe(BLOCK_BYTES);
+    else if (this.used + n > BLOCK_BYTES) this.flush();
+    const at = this.used;
+    this.used += n;
+    this.size += n;
+    return at;
+  }
+
+  get block(): Buffer {
+    return this.chunk ??= Buffer.allocUnsafe(BLOCK_BYTES);
   }
 
   writeAt(position: number, bytes: Uint8Array): void {
@@ -52,18 +69,22 @@ export class PooledFile {
   }
 
   flush(): void {
-    if (this.pendingBytes === 0) return;
-    const block = this.pending.length === 1 ? this.pending[0] as Uint8Array : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    writeAll(this.pool.descriptor(this), block, this.written);
-    this.written += block.byteLength;
-    this.pool.budget.grew(block.byteLength);
+    if (this.used === 0) return;
+    const used = this.used;
+    this.used = 0;
+    this.writeOut((this.chunk as Buffer).subarray(0, used));
   }
 
   close(): void {
     this.flush();
+    this.chunk = undefined;
     this.pool.release(this);
+  }
+
+  private writeOut(bytes: Uint8Array): void {
+    writeAll(this.pool.descriptor(this), bytes, this.written);
+    this.written += bytes.byteLength;
+    this.pool.budget.grew(bytes.byteLength);
   }
 }
 

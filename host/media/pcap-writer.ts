@@ -5,7 +5,7 @@
 const PCAP_MAGIC_NSEC = 0xa1b23c4d;
 const SNAPLEN = 262144;
 export const PCAP_HEADER_BYTES = 24;
-const RECORD_HEADER_BYTES = 16;
+export const RECORD_HEADER_BYTES = 16;
 
 export interface CapturedFrame {
   bytes: Uint8Array;
@@ -25,14 +25,18 @@ export function pcapHeader(linkType: number): Buffer {
   return header;
 }
 
-// The record of one frame: header and bytes in one buffer.
+// The record of one frame written into `out` at `at`: header, then the bytes.
+export function writePcapRecord(out: Buffer, at: number, frame: CapturedFrame): void {
+  out.writeUInt32LE(frame.timeSec >>> 0, at);
+  out.writeUInt32LE(frame.timeNsec, at + 4);
+  out.writeUInt32LE(frame.bytes.byteLength, at + 8);
+  out.writeUInt32LE(Math.max(frame.origLen, frame.bytes.byteLength), at + 12);
+  out.set(frame.bytes, at + RECORD_HEADER_BYTES);
+}
+
 export function pcapRecord(frame: CapturedFrame): Buffer {
   const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + frame.bytes.byteLength);
-  record.writeUInt32LE(frame.timeSec >>> 0, 0);
-  record.writeUInt32LE(frame.timeNsec, 4);
-  record.writeUInt32LE(frame.bytes.byteLength, 8);
-  record.writeUInt32LE(Math.max(frame.origLen, frame.bytes.byteLength), 12);
-  record.set(frame.bytes, RECORD_HEADER_BYTES);
+  writePcapRecord(record, 0, frame);
   return record;
 }
 

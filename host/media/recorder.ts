@@ -8,8 +8,8 @@ import type { CapturedFrame, MediaPacket, MessageBatch, SipMessage } from "../co
 import type { Sink } from "../sink/sink";
 import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
-import { DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
-import { pcapHeader, pcapRecord } from "./pcap-writer";
+import { BLOCK_BYTES, DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
+import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writePcapRecord } from "./pcap-writer";
 import { isG711, WavTrack } from "./wav";
 import type { RecordingControl } from "./control";
 import { join } from "node:path";
@@ -119,19 +119,19 @@ export class Recorder implements Sink {
 
   // SIP messages and media packets in frame order, so each call's pcap is in capture order.
   private walk(batch: MediaBatch): void {
-    let m = 0;
-    let p = 0;
     const messages = batch.count;
     const packets = batch.mediaCount;
-    while (m < messages || p < packets) {
-      const message = m < messages ? batch.message(m, true) : undefined;
-      const packet = message === undefined || (p < packets && batch.media(p).frame < message.frame) ? batch.media(p) : undefined;
-      if (packet !== undefined) {
+    let m = 0;
+    let p = 0;
+    let message = messages > 0 ? batch.message(0, true) : undefined;
+    let packet = packets > 0 ? batch.media(0) : undefined;
+    while (message !== undefined || packet !== undefined) {
+      if (packet !== undefined && (message === undefined || packet.frame < message.frame)) {
         this.onMedia(batch, packet);
-        p++;
+        packet = ++p < packets ? batch.media(p) : undefined;
       } else if (message !== undefined) {
         this.onMessage(batch, message);
-        m++;
+        message = ++m < messages ? batch.message(m, true) : undefined;
       }
     }
   }
@@ -161,18 +161,21 @@ export class Recorder implements Sink {
   }
 
   private onMedia(batch: MediaBatch, packet: MediaPacket): void {
-    const recording = packet.callId === "" ? undefined : this.recordings.get(packet.callId);
-    this.nowUs = Math.max(this.nowUs, packet.timeUs);
+    const callId = packet.callId;
+    const timeUs = packet.timeUs;
+    if (timeUs > this.nowUs) this.nowUs = timeUs;
+    const recording = callId === "" ? undefined : this.recordings.get(callId);
     if (recording === undefined) return;
-    recording.lastUs = packet.timeUs;
+    recording.lastUs = timeUs;
     this.writeFrame(recording, batch, packet.frame);
     if (packet.rtcp) return;
-    if (!isG711(packet.payloadType)) {
-      recording.otherCodec ??= packet.payloadType;
+    const payloadType = packet.payloadType;
+    if (!isG711(payloadType)) {
+      recording.otherCodec ??= payloadType;
       return;
     }
-    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), packet.timeUs);
-    recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, packet.timeUs, packet.payloadType, packet.payload);
+    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs);
+    recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
   }
 
   // A frame holding several of the call's messages (TCP) goes in once.
@@ -181,16 +184,19 @@ export class Recorder implements Sink {
     recording.lastBatch = this.batchNumber;
     recording.lastFrame = index;
     const frame = batch.frame(index);
+    const pcap = recording.pcap;
     if (recording.linkType === undefined) {
       recording.linkType = frame.linkType;
-      recording.pcap.append(pcapHeader(frame.linkType), true);
+      pcap.append(pcapHeader(frame.linkType));
     } else if (frame.linkType !== recording.linkType) {
       this.counts.otherLinkType++;   // a classic pcap holds one link type
       return;
     }
     const timeSec = Math.floor(frame.timeUs / 1e6);
-    recording.pcap.append(pcapRecord({ bytes: frame.bytes, linkType: frame.linkType, timeSec,
-      timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen }), true);
+    const record = { bytes: frame.bytes, linkType: frame.linkType, timeSec, timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen };
+    const length = RECORD_HEADER_BYTES + frame.bytes.byteLength;
+    if (length > BLOCK_BYTES) pcap.append(pcapRecord(record));
+    else writePcapRecord(pcap.block, pcap.room(length), record);
     this.counts.frames++;
   }
 

@@ -10,7 +10,7 @@ export const SAMPLE_RATE = 8000;
 const CHANNELS = 2;
 const FRAME_BYTES = 2 * CHANNELS;
 const WAV_HEADER_BYTES = 44;
-const WINDOW_FRAMES = SAMPLE_RATE;          // reordering taken: 1 s, 32 KiB a recording
+const WINDOW_FRAMES = SAMPLE_RATE;          // reordering taken: 1 s
 const JUMP_FRAMES = SAMPLE_RATE;            // a timestamp this far from the capture time is re-anchored
 
 export const PCMU = 0;
@@ -66,11 +66,20 @@ export function wavHeader(dataBytes: number): Buffer {
   return header;
 }
 
+// A window holds each direction's samples as codes, not yet decoded: the G.711 byte, plus 256 for
+// PCMA; SILENT where no packet came. Copying a packet in is then a plain copy, and decoding runs
+// once per sample over contiguous memory when the window is written out.
+const SILENT = 512;
+const DECODE = new Int16Array(SILENT + 1);
+DECODE.set(ULAW, 0);
+DECODE.set(ALAW, 256);
+const interleaved = new Int16Array(WINDOW_FRAMES * CHANNELS);   // one track writes at a time: shared
+
 export class WavTrack {
   late = 0;                                   // packets behind the window, dropped
   private readonly anchors: (Anchor | undefined)[] = [undefined, undefined];
-  private readonly window = new Int16Array(WINDOW_FRAMES * CHANNELS);
-  private windowStart = 0;                    // frame number of window[0]
+  private readonly planes = [new Uint16Array(WINDOW_FRAMES).fill(SILENT), new Uint16Array(WINDOW_FRAMES).fill(SILENT)] as const;
+  private windowStart = 0;                    // frame number of the window's first sample
   private end = 0;                            // one past the last frame written into
   private readonly startUs: number;
 
@@ -86,11 +95,15 @@ export class WavTrack {
       this.late++;
       return;
     }
-    if (frame + payload.byteLength > this.windowStart + WINDOW_FRAMES) this.slide(frame + payload.byteLength - WINDOW_FRAMES);
-    const table = payloadType === PCMA ? ALAW : ULAW;
-    let at = (frame - this.windowStart) * CHANNELS + direction;
-    for (let i = 0; i < payload.byteLength; i++, at += CHANNELS) this.window[at] = table[payload[i] as number] as number;
-    this.end = Math.max(this.end, frame + payload.byteLength);
+    const length = Math.min(payload.byteLength, WINDOW_FRAMES);
+    // The window moves on by at least half its length at a time: one copy per half second, not per packet.
+    const past = frame + length - (this.windowStart + WINDOW_FRAMES);
+    if (past > 0) this.slide(this.windowStart + Math.max(past, WINDOW_FRAMES / 2));
+    const plane = this.planes[direction];
+    const at = frame - this.windowStart;
+    plane.set(length === payload.byteLength ? payload : payload.subarray(0, length), at);
+    if (payloadType === PCMA) for (let i = at; i < at + length; i++) plane[i] = (plane[i] as number) + 256;
+    if (frame + length > this.end) this.end = frame + length;
   }
 
   // Writes what is held and the header with the final sizes; returns the file's bytes.
@@ -119,20 +132,26 @@ export class WavTrack {
   private slide(frame: number): void {
     const skipped = frame - this.windowStart;
     this.writeFrames(Math.min(skipped, WINDOW_FRAMES));
-    if (skipped >= WINDOW_FRAMES) {
-      this.window.fill(0);
-      this.writeSilence(skipped - WINDOW_FRAMES);
-    } else {
-      this.window.copyWithin(0, skipped * CHANNELS);
-      this.window.fill(0, (WINDOW_FRAMES - skipped) * CHANNELS);
+    for (const plane of this.planes) {
+      if (skipped >= WINDOW_FRAMES) plane.fill(SILENT);
+      else {
+        plane.copyWithin(0, skipped);
+        plane.fill(SILENT, WINDOW_FRAMES - skipped);
+      }
     }
+    if (skipped > WINDOW_FRAMES) this.writeSilence(skipped - WINDOW_FRAMES);
     this.windowStart = frame;
   }
 
+  // The window's first `count` frames, decoded and interleaved.
   private writeFrames(count: number): void {
     if (count <= 0) return;
-    const samples = this.window.subarray(0, count * CHANNELS);
-    this.file.append(new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength));
+    const [caller, callee] = this.planes;
+    for (let i = 0, o = 0; i < count; i++, o += CHANNELS) {
+      interleaved[o] = DECODE[caller[i] as number] as number;
+      interleaved[o + 1] = DECODE[callee[i] as number] as number;
+    }
+    this.file.append(new Uint8Array(interleaved.buffer, 0, count * FRAME_BYTES));
   }
 
   // A gap past everything held: silence written in window-sized blocks.
