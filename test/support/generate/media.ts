@@ -128,19 +128,21 @@ function direction(rng: Rng, media: CallMedia, sender: "caller" | "callee"): Med
   };
   const segments = [first];
   const packets = Math.floor((media.endUs - startUs) / PTIME_US);
+  const changes: { at: number; restart: boolean }[] = [];
   const move = media.move;
-  if (move !== undefined) {
-    const at = packetIndexAt(startUs, fromCaller ? move.callerUs : move.calleeUs);
+  const movedPort = move?.port ?? 0;
+  if (move !== undefined) changes.push({ at: packetIndexAt(startUs, fromCaller ? move.callerUs : move.calleeUs), restart: false });
+  // The sender restarts its stream (a transfer, a new source): new SSRC, sequence and timestamp.
+  if (packets > 100 && rng.chance(0.15)) changes.push({ at: rng.between(25, packets - 25), restart: true });
+  changes.sort((a, b) => a.at - b.at || Number(a.restart) - Number(b.restart));
+  for (const change of changes) {
     const last = segments[segments.length - 1] as Segment;
-    if (at < packets) segments.push({ ...last, first: at, srcPort: fromCaller ? move.port : last.srcPort, dstPort: fromCaller ? last.dstPort : move.port,
-      seq0: (last.seq0 + at - last.first) & 0xffff, ts0: (last.ts0 + (at - last.first) * SAMPLES_PER_PACKET) >>> 0 });
-  }
-  if (packets > 100 && rng.chance(0.15)) {
-    // The sender restarts its stream (a transfer, a new source): new SSRC, sequence and timestamp.
-    const at = rng.between(25, packets - 25);
-    const index = segments.findIndex((s) => s.first > at);
-    const before = segments[index < 0 ? segments.length - 1 : index - 1] as Segment;
-    segments.splice(index < 0 ? segments.length : index, 0, { ...before, first: at, ssrc: rng.u32(), seq0: rng.below(65536), ts0: rng.u32() });
+    if (change.at >= packets || change.at <= last.first) continue;
+    const step = change.at - last.first;
+    segments.push(change.restart
+      ? { ...last, first: change.at, ssrc: rng.u32(), seq0: rng.below(65536), ts0: rng.u32() }
+      : { ...last, first: change.at, srcPort: fromCaller ? movedPort : last.srcPort, dstPort: fromCaller ? last.dstPort : movedPort,
+        seq0: (last.seq0 + step) & 0xffff, ts0: (last.ts0 + step * SAMPLES_PER_PACKET) >>> 0 });
   }
   return { sender, src: fromCaller ? media.caller : media.callee, dst: fromCaller ? media.callee : media.caller, vlans: media.vlans,
     payloadType: media.payloadType, chirp: rng.below(CHIRPS.length), startUs, endUs: media.endUs, segments, ...impairments(rng) };
