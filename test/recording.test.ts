@@ -97,9 +97,11 @@ test("the WAV has a channel per direction carrying the source chirp, and silence
     const wavPath = pathsOf(call.callId).wav;
     assert.ok(wavPath !== undefined && existsSync(wavPath), `${call.callId}: a WAV for G.711`);
     const wav = readWav(wavPath as string);
-    assert.is(wav.dataBytesInHeader, wav.samples.length * 2, "data size in the header");
     assert.is(wav.channels, 2);
     assert.is(wav.rate, 8000);
+    assert.is(wav.bits, 8);
+    assert.is(wav.format, call.streams?.[0]?.codec === "PCMA" ? 6 : 7, "the call's own law");
+    assert.is(wav.factFrames * 2, wav.raw.length, "the fact chunk counts the frames");
     for (const direction of [0, 1] as const) {
       const ssrcs = new Set((call.streams ?? []).filter((s) => (s.sender === "caller" ? 0 : 1) === direction).map((s) => s.ssrc));
       if (ssrcs.size !== 1) continue;

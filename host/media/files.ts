@@ -10,7 +10,7 @@ import type { Logger } from "../log";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
-export const BLOCK_BYTES = 32 * 1024; // per file being written: written out when full
+export const BLOCK_BYTES = 64 * 1024; // per file being written: written out when full
 
 // "2026-11-22" and "100000-a84b4c76e66710-9f86d081884c7d65": the capture day, a folder; the time of
 // day, up to 24 characters of the Call-ID that are letters, digits, '.', '_' or '-' (others

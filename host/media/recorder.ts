@@ -10,7 +10,8 @@ import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
 import { BLOCK_BYTES, DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
 import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writePcapRecord } from "./pcap-writer";
-import { isG711, WavTrack } from "./wav";
+import { WavTrack } from "./wav";
+import { isG711, PCMA, PCMU } from "./g711";
 import type { RecordingControl } from "./control";
 import { join } from "node:path";
 
@@ -174,7 +175,7 @@ export class Recorder implements Sink {
       recording.otherCodec ??= payloadType;
       return;
     }
-    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs);
+    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs, payloadType === PCMA ? PCMA : PCMU);
     recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
   }
 

@@ -8,6 +8,7 @@ import type { MediaPacket, MessageBatch, SipMessage } from "../../host/core/reco
 import type { BatchFrame, MediaBatch, Recorder } from "../../host/media";
 import type { CallTruth, Truth } from "./generate";
 import { chirpSample } from "./generate/media";
+import { alawToLinear, ulawToLinear } from "../../host/media/g711";
 import type { StreamTruth } from "./generate/truth";
 
 export interface Frame extends BatchFrame {
@@ -174,17 +175,38 @@ export function expectedFrames(frames: readonly Frame[], truth: Truth): Map<stri
 }
 
 export interface Wav {
+  format: number;              // 7 mu-law, 6 A-law
   channels: number;
   rate: number;
+  bits: number;
   dataBytesInHeader: number;
-  samples: Int16Array;
+  factFrames: number;
+  raw: Uint8Array;             // the data as written, one byte a sample, channels interleaved
+  samples: Int16Array;         // the same decoded to linear
+  silence: number;             // the law's silence byte
 }
 
+/** The recorder's WAV, its chunks read by their lengths. */
 export function readWav(path: string): Wav {
   const file = readFileSync(path);
-  if (file.toString("ascii", 0, 4) !== "RIFF" || file.toString("ascii", 36, 40) !== "data") throw new Error(`${path}: not the WAV layout the recorder writes`);
-  const samples = new Int16Array(file.buffer.slice(file.byteOffset + 44, file.byteOffset + file.length));
-  return { channels: file.readUInt16LE(22), rate: file.readUInt32LE(24), dataBytesInHeader: file.readUInt32LE(40), samples };
+  if (file.toString("ascii", 0, 4) !== "RIFF" || file.toString("ascii", 8, 12) !== "WAVE") throw new Error(`${path}: not a RIFF WAVE file`);
+  if (file.readUInt32LE(4) !== file.length - 8) throw new Error(`${path}: the RIFF size is not the file's`);
+  const chunks = new Map<string, Buffer>();
+  for (let at = 12; at + 8 <= file.length; ) {
+    const size = file.readUInt32LE(at + 4);
+    chunks.set(file.toString("ascii", at, at + 4), file.subarray(at + 8, at + 8 + size));
+    at += 8 + size + (size & 1);
+  }
+  const fmt = chunks.get("fmt ");
+  const data = chunks.get("data");
+  if (fmt === undefined || data === undefined) throw new Error(`${path}: no fmt or data chunk`);
+  const format = fmt.readUInt16LE(0);
+  const decode = format === 6 ? alawToLinear : ulawToLinear;
+  return {
+    format, channels: fmt.readUInt16LE(2), rate: fmt.readUInt32LE(4), bits: fmt.readUInt16LE(14),
+    dataBytesInHeader: data.length, factFrames: chunks.get("fact")?.readUInt32LE(0) ?? -1,
+    raw: data, samples: Int16Array.from(data, decode), silence: format === 6 ? 0xd5 : 0xff,
+  };
 }
 
 function correlation(a: readonly number[], b: readonly number[]): number {
@@ -235,7 +257,7 @@ export function wavDirection(callFrames: readonly Frame[], call: CallTruth, dire
     const samples = Array.from({ length: 160 }, (_, k) => wav.samples[(position + k) * 2 + direction] ?? 0);
     if (lost.has(index)) {
       lostChecked++;
-      if (!samples.every((s) => s === 0)) lostNotSilent++;
+      if (!Array.from({ length: 160 }, (_, k) => wav.raw[(position + k) * 2 + direction]).every((b) => b === wav.silence)) lostNotSilent++;
       continue;
     }
     for (let k = 0; k < 160; k++) source.push(chirpSample(first.chirp, index * 160 + k));

@@ -6,7 +6,7 @@
 // sees it (counts, RFC 3550 A.3 loss and A.8 jitter from the capture times written).
 
 import { TOS_MEDIA, type Flow } from "./frames";
-import { linearToAlaw, linearToUlaw } from "./g711";
+import { linearToAlaw, linearToUlaw } from "../../../host/media/g711";
 import type { Host } from "./hosts";
 import { writeUdpFrame } from "./packets";
 import type { Rng } from "./rng";
