@@ -97,7 +97,7 @@ const OPTION_TABLE = [
   { name: "record", type: "string", arg: "DIR", group: "Recording",
     help: "record calls into DIR (created if missing): a pcap of each call's SIP and RTP/RTCP packets, a WAV for G.711; docs/recording.md" },
   { name: "record-filter", type: "string", arg: "EXPR", group: "Recording",
-    help: "record only the calls whose initial INVITE the filter selects (the --filter language), e.g. '(from \"^<sip:10[0-9]{2}@\")'" },
+    help: "record only the calls whose initial INVITE the filter selects (the --filter language), e.g. '(from \"<sip:10[0-9]{2}@\")'" },
   { name: "record-max-mb", type: "integer", arg: "MB", default: 0, min: 0, max: 16_777_216, unit: "MiB", group: "Recording",
     help: "disk budget for DIR: past it the oldest finished recordings are removed, each counted and logged (0: no budget)" },
   { name: "record-open-files", type: "integer", arg: "N", default: 256, min: 4, max: 65536, unit: "files", group: "Recording",

@@ -3,6 +3,6 @@
 // --record-filter, or an address started at run time through control.ts), its own pcap
 // (pcap-writer.ts) and for G.711 a WAV with a channel per direction (wav.ts), in files named
 // and bounded by files.ts, and the paths for the call's events. recorder.ts is the Sink.
-export { Recorder, type MediaBatch, type BatchFrame, type RecorderOptions, type RecordingPaths } from "./recorder";
+export { Recorder, type RecorderOptions } from "./recorder";
 export { RecordingControl, canonicalAddress, type Recordings } from "./control";
 export { recordingName } from "./files";

@@ -4,7 +4,7 @@
 // with a channel per direction (wav.ts). Files are named and budgeted by files.ts. A recording
 // ends a few seconds of capture time after the call does (its last ACK or 200 still go in), or
 // when it has been idle for --record-idle; all are finished when the run ends.
-import type { CapturedFrame, MediaPacket, MessageBatch, SipMessage } from "../core/records";
+import type { MediaPacket, MessageBatch, SipMessage } from "../core/records";
 import type { Sink } from "../sink/sink";
 import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
@@ -14,12 +14,6 @@ import { WavTrack } from "./wav";
 import { isG711, PCMA, PCMU } from "./g711";
 import type { RecordingControl } from "./control";
 import { join } from "node:path";
-
-export type MediaBatch = MessageBatch;
-export type BatchFrame = CapturedFrame;
-
-// Where a call's recording is, for its events (docs/events.md: siphon.recording.*).
-export type RecordingPaths = RecordingRef;
 
 export interface RecorderOptions {
   dir: string;
@@ -56,7 +50,7 @@ const FINISHED_HELD = 4096;          // finished recordings' paths kept for even
 export class Recorder implements Sink {
   readonly counts = { started: 0, finished: 0, evicted: 0, frames: 0, otherLinkType: 0, errors: 0 };
   private readonly recordings = new Map<string, Recording>();
-  private readonly finishedPaths = new Map<string, RecordingPaths>();
+  private readonly finishedPaths = new Map<string, RecordingRef>();
   private readonly budget: DiskBudget;
   private readonly pool: FilePool;
   private readonly days = new Set<string>();
@@ -98,7 +92,7 @@ export class Recorder implements Sink {
   }
 
   // The recording of a call, while it is written and for a while after.
-  paths(callId: string): RecordingPaths | undefined {
+  paths(callId: string): RecordingRef | undefined {
     const recording = this.recordings.get(callId);
     if (recording === undefined) return this.finishedPaths.get(callId);
     return this.pathsOf(recording);
@@ -119,7 +113,7 @@ export class Recorder implements Sink {
   }
 
   // SIP messages and media packets in frame order, so each call's pcap is in capture order.
-  private walk(batch: MediaBatch): void {
+  private walk(batch: MessageBatch): void {
     const messages = batch.count;
     const packets = batch.mediaCount;
     let m = 0;
@@ -137,7 +131,7 @@ export class Recorder implements Sink {
     }
   }
 
-  private onMessage(batch: MediaBatch, m: SipMessage): void {
+  private onMessage(batch: MessageBatch, m: SipMessage): void {
     const callId = m.callId;
     if (callId === "") return;
     const timeUs = m.timeSec * 1e6 + Math.floor(m.timeNsec / 1000);
@@ -161,7 +155,7 @@ export class Recorder implements Sink {
     return control.claim(media ? [m.src.ip, m.dst.ip, media] : [m.src.ip, m.dst.ip]) !== undefined;
   }
 
-  private onMedia(batch: MediaBatch, packet: MediaPacket): void {
+  private onMedia(batch: MessageBatch, packet: MediaPacket): void {
     const callId = packet.callId;
     const timeUs = packet.timeUs;
     if (timeUs > this.nowUs) this.nowUs = timeUs;
@@ -180,7 +174,7 @@ export class Recorder implements Sink {
   }
 
   // A frame holding several of the call's messages (TCP) goes in once.
-  private writeFrame(recording: Recording, batch: MediaBatch, index: number): void {
+  private writeFrame(recording: Recording, batch: MessageBatch, index: number): void {
     if (recording.lastBatch === this.batchNumber && recording.lastFrame === index) return;
     recording.lastBatch = this.batchNumber;
     recording.lastFrame = index;
@@ -252,8 +246,8 @@ export class Recorder implements Sink {
     this.budget.finish(`${recording.base}.wav`, bytes);
   }
 
-  private pathsOf(recording: Recording): RecordingPaths {
-    const paths: RecordingPaths = { pcap: `${recording.base}.pcap` };
+  private pathsOf(recording: Recording): RecordingRef {
+    const paths: RecordingRef = { pcap: `${recording.base}.pcap` };
     if (recording.wav !== undefined) paths.wav = `${recording.base}.wav`;
     else if (recording.otherCodec !== undefined) paths.note = `payload type ${recording.otherCodec} is not G.711 (PCMU, PCMA): no WAV, the media is in the pcap`;
     return paths;

@@ -4,14 +4,14 @@
 // RTP and RTCP) until the core ties media to calls itself. Also what each call's pcap must hold.
 import { readFileSync } from "node:fs";
 import { Core, type CoreOptions } from "../../host/core";
-import type { MediaPacket, MessageBatch, SipMessage } from "../../host/core/records";
-import type { BatchFrame, MediaBatch, Recorder } from "../../host/media";
+import type { CapturedFrame, MediaPacket, MessageBatch, SipMessage } from "../../host/core/records";
+import type { Recorder } from "../../host/media";
 import type { CallTruth, Truth } from "./generate";
 import { chirpSample } from "./generate/media";
 import { alawToLinear, ulawToLinear } from "../../host/media/g711";
 import type { StreamTruth } from "./generate/truth";
 
-export interface Frame extends BatchFrame {
+export interface Frame extends CapturedFrame {
   tsSec: number;
   tsUsec: number;
 }
@@ -98,7 +98,7 @@ export function mediaPacketOf(frame: Frame, flows: ReturnType<typeof mediaFlows>
 
 const NO_MESSAGES = { count: 0, ndjson: () => Buffer.alloc(0), ndjsonView: () => new Uint8Array(0), message: () => { throw new Error("no message"); } } as unknown as MessageBatch;
 
-function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | undefined): MediaBatch {
+function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | undefined): MessageBatch {
   return Object.assign(Object.create(null) as object, {
     count: batch.count, ndjson: () => batch.ndjson(), ndjsonView: () => batch.ndjsonView(),
     message: (i: number, inPlace?: boolean) => batch.message(i, inPlace),
@@ -107,7 +107,7 @@ function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | 
     frame: () => frame,
     mediaEndCount: 0,
     mediaEnd: () => { throw new Error("no media end"); },
-  }) as unknown as MediaBatch;
+  }) as unknown as MessageBatch;
 }
 
 export interface Fed {
