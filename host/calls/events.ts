@@ -3,6 +3,7 @@
 // time; an event carries them as RFC 3339 text and durations as nanoseconds
 // (event.duration, as ECS has it) or milliseconds (sip.pdd, sip.ring_time).
 import type { Endpoint, Transport } from "../core/records";
+import type { RtpFields } from "../media/quality";
 
 export const EVENT_TYPES = [
   "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",
@@ -49,6 +50,7 @@ export interface SipEvent {
   server?: { ip: string; port: number };
   user_agent?: { original: string };
   counters?: Record<string, number>;
+  rtp?: RtpFields;              // call-end, call-attempt: the call's RTP per direction (host/media/quality.ts)
 }
 
 const datePrefixes = new Map<number, string>(); // second -> "YYYY-MM-DDTHH:MM:SS."
