@@ -39,8 +39,10 @@ export const ENDS_MAX: u32 = 4096;         // stats records per push; push() sto
 export const ENDS_STOP: u32 = 2048;
 const ENDPOINTS_PER_CALL: u32 = 12;        // a call's oldest endpoint leaves for a new one past this
 const EVICT_LOOK: u32 = 8;                 // slots the clock hand compares to choose a victim
-const SWEEP_PER_PUSH: u32 = 64;            // slots checked for idleness per push
-const SWEEP_PER_SDP: u32 = 2;              // and per message with SDP
+// Slots checked for idleness per message with SDP and per media packet: never per
+// push, so what leaves when does not depend on how frames were batched.
+const SWEEP_PER_SDP: u32 = 2;
+const SWEEP_PER_PACKET: u32 = 1;
 const SEEN_WINDOW: u32 = 64;               // sequence numbers below the highest remembered for duplicates
 
 // Working state in a call slot, after the stats (CALL_STATS_SIZE).
@@ -163,7 +165,6 @@ function bucketsFor(entries: u32): u32 {
 export function beginMedia(): void {
   mediaCount = 0;
   endsCount = 0;
-  if (callCap > 0) sweep(SWEEP_PER_PUSH);
 }
 
 // push() ends a batch early when this many stats records could not fit.
@@ -589,6 +590,7 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
   const c = slotAt(matchSlot);
   lastUs = nowUs();
   store<i64>(c + CALL_LAST_US, lastUs);
+  sweep(SWEEP_PER_PACKET);
   const second = <u32>load<u8>(base + start + 1);
   if (matchRtcp || (second >= 192 && second <= 223)) rtcp(c, base + start, end - start);
   else rtp(c, base + start, end - start);
