@@ -14,7 +14,7 @@ import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
-import { CallQuality } from "../media/quality";
+import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -57,7 +57,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
   };
 }
 
-// The call's voice quality (host/media/quality.ts), when its RTP was seen.
+// The call's voice quality (host/calls/media.ts), when its RTP was seen.
 function withRtp(event: SipEvent, quality: CallQuality): void {
   const callId = event.sip?.call_id;
   const rtp = callId === undefined ? undefined : quality.fieldsFor(callId);
