@@ -52,6 +52,35 @@ export class CallQuality {
   }
 }
 
+// The call record's media columns (docs/cdr.md): null when no RTP of the call was seen.
+export interface RtpColumns {
+  rtp_codec: string | null;
+  rtp_packets_offerer: number | null;
+  rtp_lost_offerer: number | null;
+  rtp_jitter_ms_offerer: number | null;
+  rtp_max_jitter_ms_offerer: number | null;
+  rtp_packets_answerer: number | null;
+  rtp_lost_answerer: number | null;
+  rtp_jitter_ms_answerer: number | null;
+  rtp_max_jitter_ms_answerer: number | null;
+}
+
+export const RTP_COLUMNS: (keyof RtpColumns)[] = [
+  "rtp_codec", "rtp_packets_offerer", "rtp_lost_offerer", "rtp_jitter_ms_offerer", "rtp_max_jitter_ms_offerer",
+  "rtp_packets_answerer", "rtp_lost_answerer", "rtp_jitter_ms_answerer", "rtp_max_jitter_ms_answerer",
+];
+
+export function rtpColumns(rtp: RtpFields | undefined): RtpColumns {
+  const a = rtp?.from_offerer, b = rtp?.from_answerer;
+  return {
+    rtp_codec: (a?.codec || b?.codec) ?? null,
+    rtp_packets_offerer: a?.packets ?? null, rtp_lost_offerer: a?.lost ?? null,
+    rtp_jitter_ms_offerer: a?.jitter_ms ?? null, rtp_max_jitter_ms_offerer: a?.max_jitter_ms ?? null,
+    rtp_packets_answerer: b?.packets ?? null, rtp_lost_answerer: b?.lost ?? null,
+    rtp_jitter_ms_answerer: b?.jitter_ms ?? null, rtp_max_jitter_ms_answerer: b?.max_jitter_ms ?? null,
+  };
+}
+
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
