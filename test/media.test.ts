@@ -95,6 +95,31 @@ test("media: RTP to an endpoint from SDP is counted for its call and direction; 
   assert.is(counters.media_ended, 1);
 });
 
+test("media: a late offer (200) answered in the ACK makes the callee the offerer; a re-INVITE moves the media", () => {
+  const ack = (body: string): Uint8Array =>
+    udpFrame(sipMessage("ACK sip:b@10.2.0.2 SIP/2.0", "late", "1 ACK", A, B, body), { src: A.ip, dst: B.ip });
+  const frames = [
+    udpFrame(sipMessage("INVITE sip:b@10.2.0.2 SIP/2.0", "late", "1 INVITE", A, NO_TAG), { src: A.ip, dst: B.ip }),
+    response("200 OK", "late", sdp(B.ip, 30000)), ack(sdp(A.ip, 20000)),
+    rtp(1), rtp(2), // callee (offerer) to caller: direction 0
+    udpFrame(sipMessage("INVITE sip:b@10.2.0.2 SIP/2.0", "late", "2 INVITE", A, B, sdp(A.ip, 20100)), { src: A.ip, dst: B.ip }),
+    udpFrame(sipMessage("SIP/2.0 200 OK", "late", "2 INVITE", A, B, sdp(B.ip, 30000)), { src: B.ip, dst: A.ip }),
+    rtp(3, { dport: 20100 }),
+    rtp(4, { src: A.ip, dst: B.ip, sport: 20100, dport: 30000 }),
+  ];
+  const { ends, counters } = run(frames);
+  assert.is(counters.rtp_unknown, 0);
+  assert.equal(ends.map((e) => [e.reason, e.streams[0].packets, e.streams[1].packets]), [["end", 3, 1]]);
+});
+
+test("media: IPv6 endpoints from SDP match IPv6 RTP", () => {
+  const v6a = "2001:db8::a", v6b = "2001:db8::b";
+  const frames = [invite("v6", sdp(v6a, 20000)), response("200 OK", "v6", sdp(v6b, 30000)),
+    udpFrame(rtpPacket({ pt: 0, seq: 1, ts: 0, ssrc: 5 }), { src: v6b, dst: v6a, sport: 30000, dport: 20000 })];
+  const { ends, counters } = run(frames);
+  assert.equal([counters.rtp, ends[0]?.streams[1].packets], [1, 1]);
+});
+
 test("media: a failed final answer ends the call's media; RTP after it is unknown, not lost silently", () => {
   const { ends, counters } = run([invite("f1", sdp(A.ip, 20000)), response("486 Busy Here", "f1"), rtp(1)]);
   assert.equal(ends.map((e) => e.reason), ["failed"]);
