@@ -39,8 +39,12 @@ export const ENDS_MAX: u32 = 4096;         // stats records per push; push() sto
 export const ENDS_STOP: u32 = 2048;
 const ENDPOINTS_PER_CALL: u32 = 12;        // a call's oldest endpoint leaves for a new one past this
 const EVICT_LOOK: u32 = 8;                 // slots the clock hand compares to choose a victim
-const SWEEP_PER_PUSH: u32 = 64;            // slots checked for idleness per push
-const SWEEP_PER_SDP: u32 = 2;              // and per message with SDP
+// Slots checked for idleness per message with SDP and one per SWEEP_EVERY media
+// packets: never per push, so what leaves when does not depend on how frames were
+// batched; rarely per packet, as each check touches another slot's memory.
+const SWEEP_PER_SDP: u32 = 2;
+const SWEEP_EVERY: u32 = 32;
+let packetsSinceSweep: u32 = 0;
 const SEEN_WINDOW: u32 = 64;               // sequence numbers below the highest remembered for duplicates
 
 // Working state in a call slot, after the stats (CALL_STATS_SIZE).
@@ -163,7 +167,6 @@ function bucketsFor(entries: u32): u32 {
 export function beginMedia(): void {
   mediaCount = 0;
   endsCount = 0;
-  if (callCap > 0) sweep(SWEEP_PER_PUSH);
 }
 
 // push() ends a batch early when this many stats records could not fit.
@@ -535,14 +538,23 @@ export function releaseAll(): u32 {
   return rotl<u32>(h ^ (w * 0x9e3779b1), 13) * 0x85ebca77;
 }
 
+// An IPv4 address is its first word (the rest is zero): one multiply fewer per word skipped.
 function singleHash(addr: usize, port: u32, version: u32): u32 {
-  let h = mixWord(version, port);
-  for (let i = 0; i < 16; i += 4) h = mixWord(h, load<u32>(addr + i));
+  let h = mixWord(mixWord(version, port), load<u32>(addr));
+  if (version == 6) {
+    h = mixWord(h, load<u32>(addr + 4));
+    h = mixWord(h, load<u32>(addr + 8));
+    h = mixWord(h, load<u32>(addr + 12));
+  }
   return h ^ (h >> 16);
 }
 
+@inline function pairOf(ha: u32, hb: u32): u32 {
+  return ha * 31 + hb + 0x27d4eb2d;
+}
+
 function pairHash(a: usize, pa: u32, b: usize, pb: u32, version: u32): u32 {
-  return singleHash(a, pa, version) * 31 + singleHash(b, pb, version) + 0x27d4eb2d;
+  return pairOf(singleHash(a, pa, version), singleHash(b, pb, version));
 }
 
 function sameAddr(p: usize, addr: usize): bool {
@@ -560,8 +572,8 @@ function findPair(hash: u32, a: usize, pa: u32, b: usize, pb: u32, version: u32)
   return NO_CALL;
 }
 
-function findSingle(addr: usize, port: u32, version: u32): u32 {
-  let e = load<u32>(endpointBuckets + (<usize>(singleHash(addr, port, version) & endpointMask) << 2));
+function findSingle(hash: u32, addr: usize, port: u32, version: u32): u32 {
+  let e = load<u32>(endpointBuckets + (<usize>(hash & endpointMask) << 2));
   while (e != 0) {
     const p = entryAt(e - 1);
     if ((load<u32>(p + E_KIND) & K_PAIR) == 0 && load<u32>(p + E_PORT) == port
@@ -589,27 +601,30 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
   const c = slotAt(matchSlot);
   lastUs = nowUs();
   store<i64>(c + CALL_LAST_US, lastUs);
+  if (++packetsSinceSweep == SWEEP_EVERY) {
+    packetsSinceSweep = 0;
+    sweep(1);
+  }
   const second = <u32>load<u8>(base + start + 1);
   if (matchRtcp || (second >= 192 && second <= 223)) rtcp(c, base + start, end - start);
   else rtp(c, base + start, end - start);
   return true;
 }
 
+// Each endpoint hashed once; the pair hashes are made from the two.
 function matchEndpoints(): bool {
   const version = ipVersion;
-  if (pairMatch(srcAddr, srcPort, dstAddr, dstPort, version, 0)) return true;
-  if (pairMatch(dstAddr, dstPort, srcAddr, srcPort, version, 1)) return true;
+  const hs = singleHash(srcAddr, srcPort, version), hd = singleHash(dstAddr, dstPort, version);
+  let e = findPair(pairOf(hs, hd), srcAddr, srcPort, dstAddr, dstPort, version);
+  if (e != NO_CALL) return matched(e, 0);
+  e = findPair(pairOf(hd, hs), dstAddr, dstPort, srcAddr, srcPort, version);
+  if (e != NO_CALL) return matched(e, 1);
   // One endpoint known: sent to it (from the other side) or from it (symmetric RTP).
-  let e = findSingle(dstAddr, dstPort, version);
+  e = findSingle(hd, dstAddr, dstPort, version);
   if (e != NO_CALL) return matched(e, 1 - load<u32>(entryAt(e) + E_SIDE));
-  e = findSingle(srcAddr, srcPort, version);
+  e = findSingle(hs, srcAddr, srcPort, version);
   if (e != NO_CALL) return matched(e, load<u32>(entryAt(e) + E_SIDE));
   return false;
-}
-
-function pairMatch(a: usize, pa: u32, b: usize, pb: u32, version: u32, direction: u32): bool {
-  const e = findPair(pairHash(a, pa, b, pb, version), a, pa, b, pb, version);
-  return e != NO_CALL && matched(e, direction);
 }
 
 function matched(e: u32, direction: u32): bool {

@@ -14,6 +14,7 @@ import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
+import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -23,7 +24,9 @@ export interface EventsSink extends Sink {
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"]): EventsSink {
   let written = 0;
+  const quality = new CallQuality();
   const tracker = makeTracker((event) => {
+    if (event.event.type === "call-end" || event.event.type === "call-attempt") withRtp(event, quality);
     if (!gate.pass(event)) return;
     if (recordingOf) addRecording(event, recordingOf);
     written++;
@@ -37,6 +40,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
     tracker,
     written: () => written,
     write(batch: MessageBatch) {
+      quality.take(batch);
       for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i, true)));
       flush();
     },
@@ -60,6 +64,13 @@ function addRecording(event: SipEvent, recordingOf: NonNullable<EventsConfig["re
   if (callId === undefined || !event.event.type.startsWith("call-")) return;
   const recording = recordingOf(callId);
   if (recording !== undefined) event.siphon = { recording };
+}
+
+// The call's voice quality (host/calls/media.ts), when its RTP was seen.
+function withRtp(event: SipEvent, quality: CallQuality): void {
+  const callId = event.sip?.call_id;
+  const rtp = callId === undefined ? undefined : quality.fieldsFor(callId);
+  if (rtp !== undefined) event.rtp = rtp;
 }
 
 // One line for stderr at the end: what was written, held back and evicted.
