@@ -71,13 +71,20 @@ const CASES = [
 // replayed plainly and with every call recorded (a pcap and a WAV each) into a directory under
 // .bench/ made afresh for each run. MB/s is of the capture read.
 let recordRun = 0;
+// media-long: 2,000 calls of the generator's usual length (30 s mean), where the bytes per call,
+// not the files per call, set the pace.
 function mediaCases() {
-  const generate = ["--seed", "1", "--calls", "20000", "--media", "--call-seconds", "2"];
+  const short = ["--seed", "1", "--calls", "20000", "--media", "--call-seconds", "2"];
+  const long = ["--seed", "1", "--calls", "2000", "--media"];
   return [
     { name: "media-w20k", about: "20,000 calls with G.711 RTP both ways (50 packets/s per direction), RTCP, impairments: siphon replay FILE",
-      generate, siphon: (file) => ["replay", file] },
+      generate: short, siphon: (file) => ["replay", file] },
     { name: "media-w20k-record", about: "the same, every call recorded: siphon replay FILE --record DIR (a pcap and a WAV per call)",
-      generate, siphon: (file) => ["replay", file, "--record", freshRecordDirectory()] },
+      generate: short, siphon: (file) => ["replay", file, "--record", freshRecordDirectory()] },
+    { name: "media-long", about: "2,000 calls of 30 s mean with G.711 RTP both ways: siphon replay FILE",
+      generate: long, siphon: (file) => ["replay", file] },
+    { name: "media-long-record", about: "the same, every call recorded: siphon replay FILE --record DIR",
+      generate: long, siphon: (file) => ["replay", file, "--record", freshRecordDirectory()] },
   ];
 }
 
