@@ -690,8 +690,8 @@ function sequence(d: usize, ssrc: u32, seq: u32): void {
         store<u32>(d + DIR_DUPLICATES, load<u32>(d + DIR_DUPLICATES) + 1);
       } else {
         store<u64>(d + D_SEEN, seen | bit);
+        // One older than the first counts as received, not expected (A.1 keeps base_seq; tshark too).
         store<u32>(d + DIR_OUT_OF_ORDER, load<u32>(d + DIR_OUT_OF_ORDER) + 1);
-        if (top - back < load<u32>(d + D_BASE)) store<u32>(d + D_BASE, top - back);
       }
     }
   }

@@ -186,11 +186,8 @@ function finish(): void {
 // m=<media> <port>[/<count>] <proto> <fmt> ... (RFC 4566 §5.14)
 function mediaLine(v: u32, end: u32): void {
   sdpMediaCount++;
-  if (audioSeen) {
-    inAudio = false;
-    return;
-  }
-  if (!startsWithLower(v, end - v, "audio ")) return;
+  inAudio = false;
+  if (audioSeen || !startsWithLower(v, end - v, "audio ")) return;
   audioSeen = true;
   inAudio = true;
   let i = v + 6;
@@ -208,8 +205,9 @@ function mediaLine(v: u32, end: u32): void {
 
 // c=IN IP4 <address>[/ttl] | c=IN IP6 <address> (RFC 4566 §5.7)
 function connectionLine(v: u32, end: u32): void {
-  if (audioSeen && !inAudio) return;
-  if (!startsWithLower(v, end - v, "in ip")) {
+  if (sdpMediaCount > 0 && !inAudio) return; // another m= section's own address
+  // "IN IP4 " or "IN IP6 ": 7 bytes before the address
+  if (end - v < 7 || !startsWithLower(v, end - v, "in ip") || byte(v + 6) != 0x20) {
     sdpFlags |= SDP_F_MALFORMED;
     return;
   }
@@ -217,8 +215,8 @@ function connectionLine(v: u32, end: u32): void {
   const at = v + 7;
   const target = inAudio ? sdpAddr : sessionAddr;
   let ok = false;
-  if (version == 0x34 && v + 7 <= end && byte(v + 6) == 0x20) ok = parseIPv4(at, end, target);
-  else if (version == 0x36 && v + 7 <= end && byte(v + 6) == 0x20) ok = parseIPv6(at, end, target);
+  if (version == 0x34) ok = parseIPv4(at, end, target);
+  else if (version == 0x36) ok = parseIPv6(at, end, target);
   if (!ok) {
     sdpFlags |= SDP_F_MALFORMED;
     return;
@@ -232,7 +230,7 @@ function attributeLine(v: u32, end: u32): void {
   const direction = directionOf(v, end);
   if (direction != 0) {
     if (inAudio) mediaDirection = direction;
-    else if (!audioSeen) sessionDirection = direction;
+    else if (sdpMediaCount == 0) sessionDirection = direction;
     return;
   }
   if (!inAudio) return;

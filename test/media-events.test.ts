@@ -6,6 +6,10 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { recordOf } from "../host/calls/cdr";
 import type { SipEvent } from "../host/calls/events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inTimeOrder, rtpStream, sdp, sipFrame, sipMessage, timedPcap } from "./rtp";
 
 function events(path: string): SipEvent[] {
   const run = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "--out", "/dev/null", "--events", "-", "--no-progress"],
@@ -25,6 +29,23 @@ test("call-end carries rtp.from_offerer and rtp.from_answerer; the call record i
   assert.ok(Math.abs(rtp.from_offerer.max_jitter_ms - 1.249) < 0.01 || Math.abs(rtp.from_offerer.max_jitter_ms - 1.248) < 0.01);
   const record = recordOf(ends[0]);
   assert.equal([record?.rtp_codec, record?.rtp_packets_offerer, record?.rtp_lost_answerer], ["opus", 152, 0]);
+});
+
+test("a call that fails after early media (183 with SDP) has rtp on its call-attempt", () => {
+  const t0 = 1795428000_000000;
+  const a = { ip: "10.4.0.1", tag: "ea" }, b = { ip: "10.4.0.2", tag: "eb" };
+  const frames = inTimeOrder([
+    sipFrame(sipMessage("INVITE sip:b@10.4.0.2 SIP/2.0", "early@test", "1 INVITE", a, { ip: b.ip, tag: "" }, sdp(a.ip, 40000)), a.ip, b.ip, t0),
+    sipFrame(sipMessage("SIP/2.0 183 Session Progress", "early@test", "1 INVITE", a, b, sdp(b.ip, 50000)), b.ip, a.ip, t0 + 1000),
+    ...rtpStream({ ip: b.ip, port: 50000 }, { ip: a.ip, port: 40000 }, 0x5151, t0 + 5000, 40, { lose: [10] }),
+    sipFrame(sipMessage("SIP/2.0 486 Busy Here", "early@test", "1 INVITE", a, b), b.ip, a.ip, t0 + 2_000_000),
+  ]);
+  const path = join(mkdtempSync(join(tmpdir(), "siphon-early-")), "early.pcap");
+  writeFileSync(path, timedPcap(frames));
+  const attempts = events(path).filter((e) => e.event.type === "call-attempt");
+  assert.is(attempts.length, 1);
+  assert.equal([attempts[0].rtp?.from_answerer.packets, attempts[0].rtp?.from_answerer.lost, attempts[0].rtp?.from_offerer.packets],
+    [39, 1, 0], JSON.stringify(attempts[0].rtp));
 });
 
 test("rtp appears only on call-end and call-attempt, and only with packets seen", () => {

@@ -66,6 +66,13 @@ test("SDP: found inside a multipart/mixed body (SIP-I, fixtures/captures/sip-i.p
   assert.match(found[0], /^multipart\/mixed \d+\.\d+\.\d+\.\d+:\d+ /);
 });
 
+test("SDP: a video section before the audio one lends it neither its address nor its direction", () => {
+  const body = "v=0\r\nc=IN IP4 192.0.2.1\r\nm=video 6000 RTP/AVP 96\r\nc=IN IP4 192.0.2.66\r\na=inactive\r\n" +
+    "m=audio 7000 RTP/AVP 8\r\n";
+  const s = runFrames([invite("video", body)]).messages[0].sdp;
+  assert.equal([s?.ip, s?.port, s?.direction, s?.media], ["192.0.2.1", 7000, "sendrecv", 2]);
+});
+
 test("SDP: malformed lines are marked and skipped, bad addresses never read", () => {
   const bad = ["c=IN IP4 300.1.2.3", "c=IN IP6 2001:db8:::1", "c=IN IP6 1:2:3:4:5:6:7:8:9", "c=IN IP4 1.2.3", "c=IN XX 1.2.3.4",
     "m=audio 99999 RTP/AVP 0", "a=rtpmap:0 PCMU", "a=rtcp:0"];

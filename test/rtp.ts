@@ -142,12 +142,22 @@ export function timedPcap(frames: TimedFrame[]): Uint8Array {
 // "src:port>dst:port" of a captured UDP frame (Ethernet, Linux cooked v1/v2, BSD loopback, raw IP).
 export function udpEndpoints(bytes: Uint8Array, linkType: number): string {
   let at = linkType === 1 ? 14 : linkType === 113 ? 16 : linkType === 276 ? 20 : linkType === 0 || linkType === 108 ? 4 : 0;
-  if (linkType === 1) while (((bytes[at - 2] << 8) | bytes[at - 1]) === 0x8100) at += 4;
+  if (linkType === 1) while ([0x8100, 0x88a8, 0x9100].includes((bytes[at - 2] << 8) | bytes[at - 1])) at += 4;
   const v = bytes[at] >> 4;
   const ip = (from: number, n: number): string => v === 4
     ? Array.from(bytes.subarray(from, from + n)).join(".")
-    : Array.from({ length: 8 }, (_, g) => ((bytes[from + 2 * g] << 8) | bytes[from + 2 * g + 1]).toString(16)).join(":");
+    : canonicalIPv6(Array.from({ length: 8 }, (_, g) => ((bytes[from + 2 * g] << 8) | bytes[from + 2 * g + 1]).toString(16)).join(":"));
   const [src, dst, udp] = v === 4 ? [ip(at + 12, 4), ip(at + 16, 4), at + (bytes[at] & 15) * 4] : [ip(at + 8, 16), ip(at + 24, 16), at + 40];
   const port = (p: number): number => (bytes[p] << 8) | bytes[p + 1];
   return `${src}:${port(udp)}>${dst}:${port(udp + 2)}`;
+}
+
+// IPv6 text in one form whichever way it was written: eight groups, no leading zeros, no "::".
+export function canonicalIPv6(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.map((g) => parseInt(g, 16).toString(16)).join(":");
 }

@@ -30,8 +30,8 @@ const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure
 // WebAssembly memory (32-bit) ends at 4 GiB, and the core's offsets are u32: stay at half of it.
 export const CORE_MEMORY_BUDGET = 2 ** 31;
 const TCP_RESERVE_WINDOWS = 3;   // STREAM_RESERVE_WINDOWS in assembly/tcp.ts
-const MEDIA_ENDPOINT_BYTES = 64 + 4 + 8; // EP_SIZE in assembly/media.ts, its free-list entry, two hash buckets
-const MEDIA_CALL_BYTES = L.CALL_SLOT_SIZE + 4 + 8; // a slot, its free-list entry, two hash buckets
+const MEDIA_ENDPOINT_BYTES = 64 + 4; // EP_SIZE in assembly/media.ts and its free-list entry
+const MEDIA_CALL_BYTES = L.CALL_SLOT_SIZE + 4; // a slot and its free-list entry
 const MEDIA_FIXED_BYTES = 65536 * 4 + 4096 * L.CALL_STATS_SIZE; // per-port counts, ENDS_MAX stats records
 
 export interface CoreOptions {
@@ -164,8 +164,16 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
 // The media tables (assembly/media.ts) and the media output regions.
 function mediaBytes(size: Sized, maxFrames: number): number {
   if (size.mediaCalls === 0) return 0;
-  return size.mediaCalls * MEDIA_CALL_BYTES + Math.max(size.mediaEndpoints, 4) * MEDIA_ENDPOINT_BYTES
-    + MEDIA_FIXED_BYTES + maxFrames * L.MED_SIZE;
+  const endpoints = Math.max(size.mediaEndpoints, 4);
+  return size.mediaCalls * MEDIA_CALL_BYTES + endpoints * MEDIA_ENDPOINT_BYTES
+    + 4 * (mediaBuckets(size.mediaCalls) + mediaBuckets(endpoints)) + MEDIA_FIXED_BYTES + maxFrames * L.MED_SIZE;
+}
+
+// bucketsFor in assembly/media.ts: a power of two, at least 16 and twice the entries.
+function mediaBuckets(entries: number): number {
+  let n = 16;
+  while (n < entries * 2 && n < 0x40000000) n *= 2;
+  return n;
 }
 
 // Both filter programs in R_FILTER: --filter at its start, --record-filter after it, 4-byte aligned.
