@@ -111,7 +111,11 @@ test("the truth per stream is what an independent walk of the file counts", () =
   }
   const impaired = streams.filter((s) => s.lost > 0).length;
   assert.ok(impaired > 5 && streams.some((s) => s.duplicates > 0) && streams.some((s) => s.reordered > 0), "loss, duplicates and reordering are in it");
-  assert.ok((media.truth.media?.rtcpPackets ?? 0) > 20, "RTCP reports are in it");
+  const rtcpTypes = readPcap(media.path).map((f) => udpOf(f.bytes)?.payload)
+    .filter((p) => p !== undefined && (p[0] ?? 0) >> 6 === 2 && (p[1] ?? 0) >= 200 && (p[1] ?? 0) <= 204).map((p) => p?.[1]);
+  assert.is(rtcpTypes.length, media.truth.media?.rtcpPackets, "RTCP packets in the file, as the truth counts them");
+  assert.is(streams.reduce((sum, s) => sum + s.rtcpPackets, 0), rtcpTypes.length, "and per stream");
+  assert.ok(rtcpTypes.includes(200) && rtcpTypes.includes(201), "sender and receiver reports");
 });
 
 test("tshark's rtp,streams agrees: packets, max jitter within 0.1 ms, lost as tshark counts it", () => {

@@ -1,9 +1,10 @@
 // Real media for answered calls (--media): G.711 audio of a known signal (a chirp, so a recording
 // can be checked against it) in 20 ms RTP packets, 50 a second per direction, with the impairments
 // a receiver meets: loss, jitter (enough of it reorders packets), duplicates, an SSRC change, a
-// re-INVITE moving a port, RTCP sender reports; early media from the 183. Takes the call's media
-// plan; gives scheduled RTP and RTCP frames and the truth per stream as a receiver on the wire
-// sees it (counts, RFC 3550 A.3 loss and A.8 jitter from the capture times written).
+// re-INVITE moving a port, RTCP sender reports (receiver reports from a caller that hears early
+// media before it sends); early media from the 183. Takes the call's media plan; gives scheduled
+// RTP and RTCP frames and the truth per stream as a receiver on the wire sees it (counts, RFC 3550
+// A.3 loss and A.8 jitter from the capture times written).
 
 import { TOS_MEDIA, type Flow } from "./frames";
 import { linearToAlaw, linearToUlaw } from "../../../host/media/g711";
@@ -269,14 +270,10 @@ function writeRtcp(scenario: Scenario, d: MediaDirection, reverse: { d: MediaDir
     const index = Math.floor((atUs - d.startUs) / PTIME_US);
     const segmentIndex = d.segments.indexOf(segmentOf(d, index));
     const segment = d.segments[segmentIndex] as Segment;
-    const packet = senderReport(d, segment, index, atUs, reception(reverse.d, reverse.list, atUs));
+    const packet = rtcpReport(d, segment, index - segment.first, atUs, reception(reverse.d, reverse.list, atUs));
     const truth = truths[segmentIndex];
     if (truth !== undefined) truth.rtcpPackets++;
-    const { sim } = scenario;
-    sim.at(atUs, () => {
-      writeUdpFrame(sim.writer, Math.round(atUs), flowOf(d, segment, 1), TOS_MEDIA, packet);
-      sim.tally.rtcpPackets++;
-    });
+    scheduleRtcp(scenario, atUs, flowOf(d, segment, 1), packet);
   }
 }
 
@@ -307,35 +304,61 @@ function reception(d: MediaDirection, list: readonly Arrival[], atUs: number): R
 
 const NTP_UNIX_OFFSET = 2208988800;
 
-function senderReport(d: MediaDirection, segment: Segment, index: number, atUs: number, heard: Reception): Buffer {
+/**
+ * A compound RTCP packet: a sender report (with `sent`, the packets the sender has sent of its
+ * segment) or, from a side that has sent nothing yet, a receiver report; one report block on what
+ * it hears of the other side; an SDES CNAME.
+ */
+function rtcpReport(d: MediaDirection, segment: Segment, sent: number | undefined, atUs: number, heard: Reception): Buffer {
   const cname = Buffer.from(`${d.sender}@${d.src.ip.text}`, "ascii");
   const sdesLength = 4 + 4 + 2 + cname.byteLength + 1;
   const sdesPadded = (sdesLength + 3) & ~3;
-  const packet = Buffer.alloc(52 + sdesPadded);
+  const reportLength = sent === undefined ? 32 : 52;
+  const packet = Buffer.alloc(reportLength + sdesPadded);
   packet[0] = 0x81; // V=2, one report block
-  packet[1] = 200;
-  packet.writeUInt16BE(52 / 4 - 1, 2);
+  packet[1] = sent === undefined ? 201 : 200;
+  packet.writeUInt16BE(reportLength / 4 - 1, 2);
   packet.writeUInt32BE(segment.ssrc, 4);
-  const absoluteUs = atUs + Date.UTC(2026, 10, 22, 10, 0, 0) * 1000;
-  const seconds = Math.floor(absoluteUs / SECOND);
-  packet.writeUInt32BE((seconds + NTP_UNIX_OFFSET) >>> 0, 8);
-  packet.writeUInt32BE(Math.floor(((absoluteUs - seconds * SECOND) / SECOND) * 2 ** 32) >>> 0, 12);
-  const sent = index - segment.first;
-  packet.writeUInt32BE((segment.ts0 + sent * SAMPLES_PER_PACKET) >>> 0, 16);
-  packet.writeUInt32BE(sent, 20);
-  packet.writeUInt32BE(sent * SAMPLES_PER_PACKET, 24);
-  packet.writeUInt32BE(heard.ssrc, 28);
-  packet.writeUInt32BE(Math.max(0, Math.min(heard.cumulativeLost, 0x7fffff)), 32); // fraction lost 0
-  packet.writeUInt32BE(heard.highestSeq >>> 0, 36);
-  packet.writeUInt32BE(heard.jitter, 40);
-  packet[52] = 0x81; // SDES, one chunk
-  packet[53] = 202;
-  packet.writeUInt16BE(sdesPadded / 4 - 1, 54);
-  packet.writeUInt32BE(segment.ssrc, 56);
-  packet[60] = 1; // CNAME
-  packet[61] = cname.byteLength;
-  cname.copy(packet, 62);
+  if (sent !== undefined) {
+    const absoluteUs = atUs + Date.UTC(2026, 10, 22, 10, 0, 0) * 1000;
+    const seconds = Math.floor(absoluteUs / SECOND);
+    packet.writeUInt32BE((seconds + NTP_UNIX_OFFSET) >>> 0, 8);
+    packet.writeUInt32BE(Math.floor(((absoluteUs - seconds * SECOND) / SECOND) * 2 ** 32) >>> 0, 12);
+    packet.writeUInt32BE((segment.ts0 + sent * SAMPLES_PER_PACKET) >>> 0, 16);
+    packet.writeUInt32BE(sent, 20);
+    packet.writeUInt32BE(sent * SAMPLES_PER_PACKET, 24);
+  }
+  const block = reportLength - 24;
+  packet.writeUInt32BE(heard.ssrc, block);
+  packet.writeUInt32BE(Math.max(0, Math.min(heard.cumulativeLost, 0x7fffff)), block + 4); // fraction lost 0
+  packet.writeUInt32BE(heard.highestSeq >>> 0, block + 8);
+  packet.writeUInt32BE(heard.jitter, block + 12);
+  packet[reportLength] = 0x81; // SDES, one chunk
+  packet[reportLength + 1] = 202;
+  packet.writeUInt16BE(sdesPadded / 4 - 1, reportLength + 2);
+  packet.writeUInt32BE(segment.ssrc, reportLength + 4);
+  packet[reportLength + 8] = 1; // CNAME
+  packet[reportLength + 9] = cname.byteLength;
+  cname.copy(packet, reportLength + 10);
   return packet;
+}
+
+/** Receiver reports from the caller while it only hears early media (before it sends RTP itself). */
+function writeEarlyReceiverReports(scenario: Scenario, caller: MediaDirection, callee: { d: MediaDirection; list: readonly Arrival[] }, truth: StreamTruth | undefined): void {
+  const segment = caller.segments[0] as Segment;
+  for (let atUs = callee.d.startUs + SECOND; atUs < caller.startUs; atUs += RTCP_INTERVAL_US) {
+    const packet = rtcpReport(caller, segment, undefined, atUs, reception(callee.d, callee.list, atUs));
+    if (truth !== undefined) truth.rtcpPackets++;
+    scheduleRtcp(scenario, atUs, flowOf(caller, segment, 1), packet);
+  }
+}
+
+function scheduleRtcp(scenario: Scenario, atUs: number, flow: Flow, packet: Buffer): void {
+  const { sim } = scenario;
+  sim.at(atUs, () => {
+    writeUdpFrame(sim.writer, Math.round(atUs), flow, TOS_MEDIA, packet);
+    sim.tally.rtcpPackets++;
+  });
 }
 
 /** Schedules both directions of a call's media and returns its streams' truth. */
@@ -349,6 +372,8 @@ export function planCallMedia(scenario: Scenario, media: CallMedia): StreamTruth
     const reverse = planned[1 - i] as (typeof planned)[number];
     writeRtcp(scenario, d, { d: reverse.d, list: reverse.arrivals }, truths[i] as StreamTruth[]);
   });
+  const [caller, callee] = planned;
+  writeEarlyReceiverReports(scenario, caller.d, { d: callee.d, list: callee.arrivals }, truths[0]?.[0]);
   scenario.sim.tally.mediaStreams += truths.reduce((sum, t) => sum + t.length, 0);
   return truths.flat();
 }
