@@ -88,7 +88,8 @@ export class Recorder implements Sink {
     for (const recording of [...this.recordings.values()]) this.finish(recording);
     const c = this.counters();
     this.options.report?.(`siphon: ${c.recordings_started} calls recorded in ${this.options.dir} (${c.recording_bytes} bytes held), ` +
-      `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once)`);
+      `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once), ` +
+      `${c.recording_files_reopened} files reopened (more than --record-open-files ${this.options.openFiles} written at once)`);
   }
 
   // The recording of a call, while it is written and for a while after.
