@@ -209,6 +209,21 @@ test("open files stay within the bound; a file closed for room is reopened and w
   });
 });
 
+test("a second run into the same directory takes new names and overwrites nothing, a lone WAV left included", async () => {
+  const again = recorderIn("all");
+  const call = answered[0];
+  const first = pathsOf(call?.callId ?? "");
+  rmSync(first.pcap);   // as a budget or an operator may leave it: the WAV without its pcap
+  const before = readFileSync(first.wav ?? "");
+  await feed(frames, truth, again.recorder);
+  assert.ok(readFileSync(first.wav ?? "").equals(before), "the WAV left there is untouched");
+  const second = again.recorder.paths(call?.callId ?? "");
+  assert.ok(second !== undefined && second.pcap !== first.pcap && second.wav !== first.wav, JSON.stringify(second));
+  assert.ok(/-2\.pcap$/.test(second?.pcap ?? ""), second?.pcap);
+  assert.is(again.recorder.counters().recording_errors, 0);
+  assert.is(filesIn(all.dir, ".pcap").length, 2 * truth.calls.length - 1);
+});
+
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
 test.run();

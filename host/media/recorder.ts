@@ -13,6 +13,7 @@ import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writePcapRecord } from "./
 import { WavTrack } from "./wav";
 import { isG711, PCMA, PCMU } from "./g711";
 import type { RecordingControl } from "./control";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 export interface RecorderOptions {
@@ -206,11 +207,12 @@ export class Recorder implements Sink {
     }
     const { day, base } = recordingName(callId, timeUs);
     const folder = dayFolder(this.options.dir, day, this.days);
+    // The same Call-ID again (a new call, or a rerun into DIR): the next free name for both files.
     let path = join(folder, base);
-    let pcap = this.pool.create(`${path}.pcap`);
-    for (let n = 2; pcap === undefined; n++) {   // the same Call-ID again (a new call, or a rerun)
-      path = join(folder, `${base}-${n}`);
-      pcap = this.pool.create(`${path}.pcap`);
+    let pcap: PooledFile | undefined;
+    for (let n = 2; pcap === undefined; n++) {
+      if (!existsSync(`${path}.wav`)) pcap = this.pool.create(`${path}.pcap`);
+      if (pcap === undefined) path = join(folder, `${base}-${n}`);
     }
     const recording: Recording = { callId, base: path, pcap, linkType: undefined, wav: undefined, otherCodec: undefined,
       answered: false, lastUs: timeUs, endUs: undefined, lastBatch: 0, lastFrame: -1 };
