@@ -15,6 +15,7 @@ import { Recorder, RecordingControl, recordingName } from "../host/media";
 import { compileFilter } from "../host/filter";
 import { createLogger, silentLogger } from "../host/log";
 import { DiskBudget, FilePool } from "../host/media/files";
+import type { MessageBatch } from "../host/core/records";
 
 const work = mkdtempSync(join(tmpdir(), "siphon-recording-test-"));
 const pcapPath = join(work, "media.pcap");
@@ -222,6 +223,28 @@ test("a second run into the same directory takes new names and overwrites nothin
   assert.ok(/-2\.pcap$/.test(second?.pcap ?? ""), second?.pcap);
   assert.is(again.recorder.counters().recording_errors, 0);
   assert.is(filesIn(all.dir, ".pcap").length, 2 * truth.calls.length - 1);
+});
+
+// A message as the recorder reads it, for a case the generator does not make (media elsewhere than SIP).
+function fakeBatch(message: Record<string, unknown>): MessageBatch {
+  const frame = { bytes: new Uint8Array(60), linkType: 1, timeUs: 1_795_341_600_000_000, origLen: 60 };
+  const m = { frame: 0, timeSec: 1_795_341_600, timeNsec: 0, isRequest: true, status: 0, toTag: "", recordMatch: false, sdp: undefined, ...message };
+  return { count: 1, mediaCount: 0, mediaEndCount: 0, message: () => m, media: () => { throw new Error("none"); }, frame: () => frame } as unknown as MessageBatch;
+}
+
+test("an address started at run time also picks a call whose SDP puts its media there", () => {
+  const control = new RecordingControl();
+  control.start("2001:DB8::0:9");
+  const chosen = recorderIn("by-sdp", { filtered: true, control });
+  const invite = (callId: string, media: string) => fakeBatch({ callId, method: "INVITE", cseqMethod: "INVITE",
+    src: { ip: "192.0.2.1", port: 5060 }, dst: { ip: "192.0.2.2", port: 5060 }, sdp: { ip: media } });
+  chosen.recorder.write(invite("media-there", "2001:db8::9"));
+  chosen.recorder.write(invite("media-elsewhere", "2001:db8::10"));
+  chosen.recorder.write(fakeBatch({ callId: "a-register", method: "REGISTER", cseqMethod: "REGISTER", src: { ip: "2001:db8::9", port: 5060 }, dst: { ip: "192.0.2.2", port: 5060 } }));
+  assert.ok(chosen.recorder.paths("media-there") !== undefined);
+  assert.is(chosen.recorder.paths("media-elsewhere"), undefined);
+  assert.is(chosen.recorder.paths("a-register"), undefined, "a REGISTER from the address starts no recording");
+  assert.equal(control.active().map((a) => [a.address, a.calls]), [["2001:db8::9", 1]]);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
