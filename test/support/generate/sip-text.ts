@@ -164,8 +164,11 @@ export function sdp(user: string, endpoint: Endpoint, sessionId: number, rtpPort
   return { type: "application/sdp", text };
 }
 
-// An ISUP IAM as SIP-I carries it (RFC 3204), bytes below 0x80 so the text stays one byte a character.
-const ISUP_IAM = "\x01\x00\x60\x00\x0a\x00\x02\x0a\x08\x03\x10\x21\x43\x65\x07\x0a\x07\x03\x13\x09\x32\x54\x76\x00";
+// An ISUP IAM as SIP-I carries it (RFC 3204; ITU-T Q.763): message type, nature of connection,
+// forward call indicators, calling party's category, transmission medium, the pointers to the
+// called party number and to no optional part, then the number (national, even digits). Every
+// byte is below 0x80, so the text stays one byte a character.
+const ISUP_IAM = "\x01\x00\x60\x00\x0a\x00\x02\x00\x06\x03\x10\x21\x43\x65\x07";
 
 /** SDP inside multipart/mixed beside an ISUP part, as SIP-I gateways send an INVITE. */
 export function multipartWithSdp(body: Body, rng: Rng): Body {
