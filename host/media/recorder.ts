@@ -111,6 +111,7 @@ export class Recorder implements Sink {
       recording_late_packets: this.late,
       recording_files_reopened: this.pool.reopened,
       recording_errors: this.counts.errors,
+      recording_other_link_type: this.counts.otherLinkType,
     };
   }
 
