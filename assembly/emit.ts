@@ -6,7 +6,8 @@ import {
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
   SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
   REC_OUTER_SRC, REC_OUTER_DST, REC_OUTER_TYPE, REC_OUTER_ID, REC_OUTER_DEPTH, REC_F_OUTER_IPV6,
-  REC_F_OUTER_ID, REC_CALL_KEY,
+  REC_F_OUTER_ID, REC_F_RECORD, REC_SDP_FLAGS, REC_SDP_ADDR, REC_SDP_PORT, REC_SDP_RTCP_PORT, REC_SDP_PT, REC_SDP_CLOCK,
+  REC_SDP_MEDIA, REC_SDP_CALL, REC_CALL_KEY,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_HEADER_OVERFLOW, PROB_TRUNCATED, PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
   C_OUT_OVERFLOW, C_CLEN_BAD, C_CLEN_SHORT, C_HEADER_OVERFLOW, C_TRUNCATED, C_URI_NOT_ASCII, C_STATUS_RANGE,
 } from "./layout";
@@ -23,6 +24,9 @@ import {
   getSpanOff, getSpanLen,
 } from "./sip";
 import { signature } from "./hash";
+import { recordMatched } from "./filter";
+import { sdpFlags, sdpAddr, sdpPort, sdpRtcpPort, sdpPt, sdpClock, sdpMediaCount } from "./sdp";
+import { sdpCall } from "./media";
 import { renderEnvelope, envelopeBound } from "./envelope";
 
 export function emitMessage(msg: usize, len: u32, transport: u32): void {
@@ -39,7 +43,7 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   const hash = signature(msg, len);
   store<u32>(rec + REC_FRAME, frameIndex);
   store<u32>(rec + REC_FLAGS, transport | (isRequest ? REC_F_REQUEST : 0) | (ipVersion == 6 ? REC_F_IPV6 : 0)
-    | (outerVersion == 6 ? REC_F_OUTER_IPV6 : 0) | (outerHasId ? REC_F_OUTER_ID : 0));
+    | (outerVersion == 6 ? REC_F_OUTER_IPV6 : 0) | (outerHasId ? REC_F_OUTER_ID : 0) | (recordMatched ? REC_F_RECORD : 0));
   store<i64>(rec + REC_TS_SEC, tsSec);
   store<u32>(rec + REC_TS_NSEC, tsNsec);
   store<u32>(rec + REC_STATUS, status);
@@ -60,6 +64,7 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_HEADER_COUNT, headerCount);
   store<u32>(rec + REC_PROBLEMS, found);
   writeOuter(rec);
+  writeSdp(rec);
   if (!renderJson) {
     store<u32>(rec + REC_JSON_OFF, 0);
     store<u32>(rec + REC_JSON_LEN, 0);
@@ -86,6 +91,18 @@ function writeOuter(rec: usize): void {
   copyWords(rec + REC_OUTER_SRC, outerSrc, 2);
   copyWords(rec + REC_OUTER_DST, outerDst, 2);
   store<u32>(rec + REC_OUTER_ID, outerId);
+}
+
+function writeSdp(rec: usize): void {
+  store<u32>(rec + REC_SDP_FLAGS, sdpFlags);
+  if (sdpFlags == 0) return;
+  copyWords(rec + REC_SDP_ADDR, sdpAddr, 2);
+  store<u16>(rec + REC_SDP_PORT, <u16>sdpPort);
+  store<u16>(rec + REC_SDP_RTCP_PORT, <u16>sdpRtcpPort);
+  store<u32>(rec + REC_SDP_PT, sdpPt);
+  store<u32>(rec + REC_SDP_CLOCK, sdpClock);
+  store<u32>(rec + REC_SDP_MEDIA, sdpMediaCount);
+  store<u32>(rec + REC_SDP_CALL, sdpCall);
 }
 
 function countProblems(found: u32): void {

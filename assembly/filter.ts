@@ -1,6 +1,8 @@
 // The filter VM: runs the program host/filter compiled (assembly/layout.ts
 // describes it) on the message the tokenizer has just indexed, reading the
-// header index and spans in place. Jumps go forward only, so a message costs at
+// header index and spans in place. Two programs share the R_FILTER region: the
+// --filter one at its start decides which messages are emitted; the
+// --record-filter one after it only marks them (REC_F_RECORD). Jumps go forward only, so a message costs at
 // most one pass over the code; regular expressions are DFAs, one table lookup
 // per byte; nothing is allocated. loadFilter() checks the whole program once,
 // so no program can make the VM read outside it.
@@ -19,7 +21,15 @@ import {
 import { srcAddr, dstAddr, ipVersion, srcPort, dstPort } from "./packet";
 
 let loaded = false;
+let mainCode: usize = 0;
+let recordLoaded = false;
+let recordCode: usize = 0;
+let recordBase: usize = 0;
+// The program being run or checked: where it starts (its operands are offsets from
+// there) and where its code starts.
+let base: usize = 0;
 let code: usize = 0;
+export let recordMatched = false;
 
 // ---- running ----
 
@@ -28,13 +38,16 @@ let code: usize = 0;
 // path calls it once per message, between tokenize() and emitMessage(), with
 // its TRANSPORT_* so that (transport ...) can tell them apart.
 export function acceptMessage(transport: u32): bool {
+  recordMatched = recordLoaded && run(recordBase, recordCode, transport);
   if (!loaded) return true;
-  const matched = evaluate(transport);
+  const matched = run(filterBase, mainCode, transport);
   count(matched ? C_FILTER_MATCHED : C_FILTER_REJECTED);
   return matched;
 }
 
-function evaluate(transport: u32): bool {
+function run(programBase: usize, programCode: usize, transport: u32): bool {
+  base = programBase;
+  code = programCode;
   let pc = code;
   let result = false;
   while (true) {
@@ -71,7 +84,7 @@ function methodIsOneOf(pc: usize): bool {
   const n = load<u32>(pc, 4);
   for (let i: u32 = 0; i < n; i++) {
     const entry = pc + 8 + (<usize>i << 3);
-    if (load<u32>(entry, 4) == len && sameUpper(method, filterBase + load<u32>(entry), len)) return true;
+    if (load<u32>(entry, 4) == len && sameUpper(method, base + load<u32>(entry), len)) return true;
   }
   return false;
 }
@@ -94,7 +107,7 @@ function headerMatches(id: u32, name: u32, nameLen: u32, automaton: u32): bool {
   for (let i: u32 = 0; i < n; i++) {
     const entry = headerIndex + <usize>i * HDR_ENTRY;
     if (load<u32>(entry) != id) continue;
-    if (id == H_OTHER && (load<u32>(entry, 8) != nameLen || !sameLower(msgBase + load<u32>(entry, 4), filterBase + name, nameLen))) continue;
+    if (id == H_OTHER && (load<u32>(entry, 8) != nameLen || !sameLower(msgBase + load<u32>(entry, 4), base + name, nameLen))) continue;
     if (automaton == 0) return true;
     if (search(automaton, msgBase + load<u32>(entry, 12), load<u32>(entry, 16))) return true;
   }
@@ -106,7 +119,7 @@ function addressMatches(pc: usize): bool {
   const source = load<u32>(pc, 4) == 0;
   const port = load<u32>(pc, 20);
   if (port != FILTER_ANY_PORT && port != (source ? srcPort : dstPort)) return false;
-  return prefixEquals(source ? srcAddr : dstAddr, filterBase + load<u32>(pc, 16), load<u32>(pc, 12));
+  return prefixEquals(source ? srcAddr : dstAddr, base + load<u32>(pc, 16), load<u32>(pc, 12));
 }
 
 function prefixEquals(a: usize, b: usize, bits: u32): bool {
@@ -153,7 +166,7 @@ function hasSdp(): bool {
 // Does the automaton at `at` match anywhere in text[0..len)? One table lookup
 // per byte; stops at the first match or when no match is possible any more.
 function search(at: u32, text: usize, len: u32): bool {
-  const dfa = filterBase + at;
+  const dfa = base + at;
   const classes = load<u32>(dfa + DFA_CLASSES);
   const states = load<u32>(dfa + DFA_STATES);
   const dead = states * classes;
@@ -200,17 +213,32 @@ let programLength: u32 = 0;
 export function loadFilter(length: u32): i32 {
   loaded = false;
   if (length == 0) return FILTER_OK;
-  const result = checkProgram(length);
+  const result = checkProgram(filterBase, length, filterCap);
   if (result == FILTER_OK) {
-    code = filterBase + load<u32>(filterBase + FP_CODE);
+    mainCode = filterBase + load<u32>(filterBase + FP_CODE);
     loaded = true;
   }
   return result;
 }
 
-function checkProgram(length: u32): i32 {
-  const p = filterBase;
-  if (length < <u32>FP_HEADER_SIZE || length > filterCap || load<u32>(p + FP_MAGIC) != FILTER_MAGIC
+// The --record-filter program, copied into R_FILTER at `offset` (after the --filter
+// one, 4-byte aligned); `length` 0 removes it.
+export function loadRecordFilter(offset: u32, length: u32): i32 {
+  recordLoaded = false;
+  if (length == 0) return FILTER_OK;
+  if ((offset & 3) != 0 || offset > filterCap) return FILTER_BAD_HEADER;
+  const result = checkProgram(filterBase + offset, length, filterCap - offset);
+  if (result == FILTER_OK) {
+    recordBase = filterBase + offset;
+    recordCode = recordBase + load<u32>(recordBase + FP_CODE);
+    recordLoaded = true;
+  }
+  return result;
+}
+
+function checkProgram(p: usize, length: u32, capacity: u32): i32 {
+  base = p;
+  if (length < <u32>FP_HEADER_SIZE || length > capacity || load<u32>(p + FP_MAGIC) != FILTER_MAGIC
     || load<u32>(p + FP_FORMAT) != FILTER_FORMAT || load<u32>(p + FP_LENGTH) != length) return FILTER_BAD_HEADER;
   programLength = length;
   const codeAt = load<u32>(p + FP_CODE);
@@ -297,7 +325,7 @@ function checkOperands(op: u32, pc: usize, w: u32, words: u32): i32 {
 
 function checkAutomaton(at: u32): i32 {
   if ((at & 3) != 0 || at < <u32>FP_HEADER_SIZE || !inProgram(at, DFA_AT_END)) return FILTER_BAD_AUTOMATON;
-  const dfa = filterBase + at;
+  const dfa = base + at;
   const classes = load<u32>(dfa + DFA_CLASSES);
   const states = load<u32>(dfa + DFA_STATES);
   if (classes == 0 || classes > 256) return FILTER_BAD_AUTOMATON;
@@ -307,7 +335,7 @@ function checkAutomaton(at: u32): i32 {
   for (let b: usize = 0; b < 256; b++) if (<u32>load<u8>(dfa + DFA_CLASS_OF + b) >= classes) return FILTER_BAD_AUTOMATON;
   const dead = <u32>entries;
   if (!validState(load<u32>(dfa + DFA_START), classes, dead)) return FILTER_BAD_AUTOMATON;
-  const table = filterBase + <usize>tableAt;
+  const table = base + <usize>tableAt;
   for (let i: u32 = 0; i < dead; i++) {
     if (!validState(load<u32>(table + (<usize>i << 2)), classes, dead)) return FILTER_BAD_AUTOMATON;
   }

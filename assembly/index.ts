@@ -22,8 +22,11 @@ import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } fr
 import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
 import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
-import { acceptMessage, loadFilter as loadFilterProgram } from "./filter";
+import { acceptMessage, loadFilter as loadFilterProgram, loadRecordFilter as loadRecordProgram } from "./filter";
 import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
+import {
+  configureMedia, beginMedia, releaseAll, mediaEndsFull, mediaPacket, countUnknownRtp, readMessageMedia, mediaCount, endsCount,
+} from "./media";
 
 const PROTO_IPV4: u32 = 4;
 const PROTO_TCP: u32 = 6;
@@ -47,6 +50,7 @@ export function configure(): i32 {
   let result = configureRegions();
   if (result == CONFIGURE_OK && !configureDefrag()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK && !configureTcp()) result = CONFIGURE_NO_MEMORY;
+  if (result == CONFIGURE_OK && !configureMedia()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK) {
     buildHeaderBuckets();
     buildCharClasses();
@@ -62,6 +66,12 @@ export function loadFilter(length: u32): i32 {
   return loadFilterProgram(length);
 }
 
+// Checks the --record-filter program the host copied into R_FILTER at `offset`
+// and marks every message it selects with REC_F_RECORD; FILTER_* result.
+export function loadRecordFilter(offset: u32, length: u32): i32 {
+  return loadRecordProgram(offset, length);
+}
+
 export function region(r: i32): usize {
   return regionAddress(r);
 }
@@ -73,13 +83,14 @@ export function push(n: u32): u32 {
   resetOutput();
   releaseHeld();
   beginStreams();
+  beginMedia();
   const frames = min(n, maxFrames);
   for (let i: u32 = 0; i < frames; i++) {
     const entry = inIndex + <usize>i * FRAME_SIZE;
     const caplen = load<u32>(entry + FRAME_CAPLEN);
     // A frame may complete a reassembled datagram larger than itself.
     // A TCP segment may complete a message held in a stream buffer.
-    if (i > 0 && (streamsMustEnd()
+    if (i > 0 && (streamsMustEnd() || mediaEndsFull()
       || !(frameFits(max(caplen, defragReserve()) + streamReserve()) && defragHasRoom()))) return i;
     decodeFrame(i, entry, caplen);
   }
@@ -104,6 +115,21 @@ export function reassembledLength(): u32 {
 
 export function resultCount(): u32 {
   return recordCount;
+}
+
+// Media packet records (R_OUT_MEDIA) and stats records of calls released (R_OUT_MEDIA_ENDS) of the last push.
+export function mediaResultCount(): u32 {
+  return mediaCount;
+}
+
+export function mediaEndCount(): u32 {
+  return endsCount;
+}
+
+// At the end of the input: the calls still in the media table leave, their stats
+// records written as a push's; returns how many (call again until 0).
+export function releaseMedia(): u32 {
+  return releaseAll();
 }
 
 function decodeFrame(i: u32, entry: usize, caplen: u32): void {
@@ -153,7 +179,7 @@ function udp(base: usize, start: u32, end: u32): void {
       return;
     }
   }
-  udpPayload(base, start, end);
+  if (!mediaPacket(base, start, end)) udpPayload(base, start, end);
 }
 
 function inner(base: usize, end: u32, at: i32): void {
@@ -174,7 +200,7 @@ function udpPayload(frame: usize, start: u32, end: u32): void {
   while (pos < end) {
     const len = tokenize(frame + pos, end - pos, false);
     if (len == TOKENIZE_NOT_SIP) {
-      if (messages == 0) count(C_NON_SIP);
+      if (messages == 0) notSip(frame, start, end);
       else count(C_TRAILING_BYTES, end - pos);
       return;
     }
@@ -183,9 +209,15 @@ function udpPayload(frame: usize, start: u32, end: u32): void {
       return;
     }
     count(C_SIP_UDP);
+    readMessageMedia();
     if (acceptMessage(TRANSPORT_UDP)) emitMessage(frame + pos, <u32>len, TRANSPORT_UDP);
     if (++messages == 2) count(C_UDP_MULTI);
     pos = skipCrlf(frame, pos + <u32>len, end);
   }
-  if (messages == 0) count(C_NON_SIP);
+  if (messages == 0) notSip(frame, start, end);
+}
+
+function notSip(frame: usize, start: u32, end: u32): void {
+  count(C_NON_SIP);
+  countUnknownRtp(frame, start, end);
 }

@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 8;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -30,9 +30,13 @@ export const CFG_AGENT = 192;         // agent string, JSON-safe UTF-8
 export const CFG_AGENT_MAX = 64;
 export const CFG_TCP_PARTIAL_IDLE = 256; // seconds of capture time a stream may hold a partial message without completing one
 export const CFG_MAX_BODY = 260;      // bytes a Content-Length on a stream may claim; a larger claim is malformed
-export const CFG_SIZE = 272;
+export const CFG_MEDIA_CALLS = 264;  // calls whose media is followed at once; 0 turns media tracking off
+export const CFG_MEDIA_ENDPOINTS = 268; // media endpoints (address, port) from SDP held at once
+export const CFG_MEDIA_IDLE = 272;   // seconds of capture time a call's media may stay silent before it is released
+export const CFG_SIZE = 288;
 
 export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
+export const CFG_FLAG_MEDIA_PACKETS = 2; // write a media record per RTP/RTCP packet (the recorder reads them)
 
 // ---- regions (addresses from region(R_*), valid after configure()) ----
 export const R_IN_BYTES = 0;
@@ -41,7 +45,10 @@ export const R_OUT_RECORDS = 2;
 export const R_COUNTERS = 3;
 export const R_FILTER = 4;
 export const R_OUT_JSON = 5;          // envelopes, each followed by a newline: NDJSON as is
-export const REGION_COUNT = 6;
+export const R_OUT_MEDIA = 6;         // media packet records (MED_*), one per RTP/RTCP packet of a known call
+export const R_OUT_MEDIA_ENDS = 7;    // media stats records (CALL_STATS_SIZE each), one per call released
+export const R_MEDIA_CALLS = 8;       // the media call table: CALL_SLOT_SIZE per slot, its first CALL_STATS_SIZE bytes as a stats record
+export const REGION_COUNT = 9;
 
 // ---- frame index entry, written by the host, one per frame ----
 export const FRAME_SIZE = 32;
@@ -54,7 +61,6 @@ export const FRAME_TS_NSEC = 24;  // u32, nanoseconds
 export const FRAME_IFACE = 28;    // u32, interface number in the capture
 
 // ---- result record, written by the core, one per SIP message ----
-export const REC_SIZE = 320;
 export const REC_FRAME = 0;       // u32, index in the batch of the message's last frame
 export const REC_FLAGS = 4;       // u32, REC_F_* bits and transport in the low nibble
 export const REC_TS_SEC = 8;      // i64, capture time of the message's last packet
@@ -83,7 +89,17 @@ export const REC_OUTER_ID = 268;   // u32, VNI, GRE key or ERSPAN session, when 
 export const REC_OUTER_DEPTH = 272; // u32, tunnels around the message (1 unless nested)
 // Spans SPAN_BASE_COUNT and up (the leg correlation headers) continue here, same format.
 export const REC_SPANS_MORE = 280;
-export const REC_CALL_KEY = 312;  // u64, signature of the Call-ID bytes (0 when absent): the call tracker's key
+// The SDP of the message (application/sdp, alone or as a multipart/mixed part), when it has one.
+export const REC_SDP_FLAGS = 328;   // u32, SDP_F_* bits; 0 when the message carries no SDP
+export const REC_SDP_ADDR = 332;    // 16 bytes, connection address of the first audio stream (IPv4 in the first 4)
+export const REC_SDP_PORT = 348;    // u16, port of the first audio m= line (0: refused or absent)
+export const REC_SDP_RTCP_PORT = 350; // u16, its RTCP port (a=rtcp, else port + 1)
+export const REC_SDP_PT = 352;      // u32, first payload type of that m= line, 0xffffffff when none
+export const REC_SDP_CLOCK = 356;   // u32, its clock rate (a=rtpmap, else the static one, 0 unknown)
+export const REC_SDP_MEDIA = 360;   // u32, m= lines in the SDP
+export const REC_SDP_CALL = 364;    // u32, media call slot the SDP was entered in, 0xffffffff for none
+export const REC_CALL_KEY = 368;  // u64, signature of the Call-ID bytes (0 when absent): the call tracker's key
+export const REC_SIZE = 376;
 
 export const TRANSPORT_MASK = 15;
 export const TRANSPORT_UDP = 1;
@@ -94,6 +110,7 @@ export const REC_F_REQUEST = 16;
 export const REC_F_IPV6 = 32;
 export const REC_F_OUTER_IPV6 = 64;
 export const REC_F_OUTER_ID = 128;
+export const REC_F_RECORD = 256;    // the --record-filter program (loadRecordFilter) selected the message
 
 // Tunnel types (REC_OUTER_TYPE), named in TUNNEL_NAMES for the envelope.
 export const TUNNEL_NONE = 0;
@@ -126,11 +143,13 @@ export const SPAN_REASON_HEADER = 16;  // Reason header (RFC 3326), first one
 export const SPAN_SESSION_ID = 17;     // Session-ID (RFC 7989): correlates B2BUA legs
 export const SPAN_X_CID = 18;          // X-CID: the other leg's Call-ID, as SBCs add it
 export const SPAN_P_CHARGING_VECTOR = 19; // P-Charging-Vector (RFC 7315)
-export const SPAN_COUNT = 20;
+export const SPAN_SDP = 20;             // the SDP: the body, or its application/sdp part in a multipart body
+export const SPAN_SDP_CODEC = 21;       // encoding name of REC_SDP_PT from its a=rtpmap ("" for a static type without one)
+export const SPAN_COUNT = 22;
 export const SPAN_NAMES: string[] = [
   "method", "uri", "reason", "call_id", "cseq_method", "from", "from_tag", "to",
   "to_tag", "via_branch", "contact", "content_type", "user_agent", "body", "via", "expires",
-  "reason_header", "session_id", "x_cid", "p_charging_vector",
+  "reason_header", "session_id", "x_cid", "p_charging_vector", "sdp", "sdp_codec",
 ];
 
 // Tokenizer problems: the message is emitted, the problem counted.
@@ -206,7 +225,19 @@ export const C_TCP_BUFFER_EVICTED = 58; // partial messages dropped to give thei
 export const C_TCP_PARTIAL_IDLE = 59; // partial messages given up after CFG_TCP_PARTIAL_IDLE seconds without a message completed
 export const C_TCP_CLEN_OVER = 60;    // messages whose Content-Length claimed more than CFG_MAX_BODY: malformed, resynced after the header
 export const C_TCP_CLEN_UNMET = 61;   // messages whose claimed body did not arrive within CFG_TCP_PARTIAL_IDLE: malformed, resynced in the body
-export const COUNTER_COUNT = 64;
+export const C_SDP = 62;              // messages carrying SDP
+export const C_SDP_MALFORMED = 63;    // SDP bodies with a line or address Siphon could not read (the rest is used)
+export const C_RTP = 64;              // RTP packets of a known call
+export const C_RTCP = 65;             // RTCP packets of a known call
+export const C_RTP_UNKNOWN = 66;      // UDP packets that look like RTP v2 on no endpoint from SDP (e.g. calls begun before the capture)
+export const C_MEDIA_MALFORMED = 67;  // packets on a media endpoint that are not valid RTP/RTCP (lengths past the end, version not 2)
+export const C_MEDIA_CALLS = 68;      // calls entered in the media table
+export const C_MEDIA_ENDED = 69;      // calls released by BYE or a failed final answer
+export const C_MEDIA_IDLE = 70;       // calls released after CFG_MEDIA_IDLE seconds without SIP or media
+export const C_MEDIA_EVICTED = 71;    // calls released because the call or endpoint table was full (the least recently active)
+export const C_MEDIA_ENDS_LOST = 72;  // stats records lost: more calls released in one push than R_OUT_MEDIA_ENDS holds
+export const C_MEDIA_ID_TOO_LONG = 73; // SDP of calls whose Call-ID is longer than CALL_ID_MAX (not followed)
+export const COUNTER_COUNT = 80;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
   "other_l4", "non_sip", "sip_udp", "sip_tcp", "sip_malformed", "trailing_bytes", "udp_multi",
@@ -219,6 +250,8 @@ export const COUNTER_NAMES: string[] = [
   "ws_upgrade", "ws_frames", "ws_bad", "uri_not_ascii", "status_range",
   "pppoe", "mpls", "not_ip",
   "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet",
+  "sdp", "sdp_malformed", "rtp", "rtcp", "rtp_unknown", "media_malformed", "media_calls",
+  "media_ended", "media_idle", "media_evicted", "media_ends_lost", "media_id_too_long",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).
@@ -252,6 +285,76 @@ export const H_SESSION_ID = 33;
 export const H_X_CID = 34;
 export const H_P_CHARGING_VECTOR = 35;
 
+// ---- media ----
+// SDP_F_* bits in REC_SDP_FLAGS.
+export const SDP_F_PRESENT = 1;
+export const SDP_F_IPV6 = 2;        // REC_SDP_ADDR is IPv6
+export const SDP_F_SENDRECV = 4;    // direction of the first audio stream (RFC 4566 §6): one of these four
+export const SDP_F_SENDONLY = 8;
+export const SDP_F_RECVONLY = 16;
+export const SDP_F_INACTIVE = 32;
+export const SDP_F_MALFORMED = 64;  // a line or address could not be read
+export const SDP_F_NO_ADDR = 128;   // no c= for the first audio stream
+export const SDP_F_HOLD = 256;      // c= 0.0.0.0 (RFC 3264 §8.4 hold, old style)
+
+// A media packet record, one per RTP/RTCP packet of a known call (with CFG_FLAG_MEDIA_PACKETS).
+export const MED_SIZE = 56;
+export const MED_FRAME = 0;       // u32, index in the batch of the packet's frame
+export const MED_CALL = 4;        // u32, call slot (R_MEDIA_CALLS)
+export const MED_FLAGS = 8;       // u32, MED_F_* bits
+export const MED_SSRC = 12;       // u32
+export const MED_SEQ = 16;        // u32, RTP sequence number (0 for RTCP)
+export const MED_RTP_TS = 20;     // u32, RTP timestamp (0 for RTCP)
+export const MED_PT = 24;         // u32, payload type (RTCP: the first packet's type, 200-204)
+export const MED_PAYLOAD_ADDR = 28; // u32, payload in linear memory (RTP: after header, CSRCs, extension; less padding; RTCP: whole packet)
+export const MED_PAYLOAD_LEN = 32;  // u32
+export const MED_GEN = 36;        // u32, the call slot's generation when written (CALL_GEN)
+export const MED_TS_SEC = 40;     // i64, capture time
+export const MED_TS_NSEC = 48;    // u32
+export const MED_F_DIRECTION = 1; // sent from the answerer's side (0: from the offerer's)
+export const MED_F_RTCP = 2;
+export const MED_F_MARKER = 4;
+
+// A media call slot. Its first CALL_STATS_SIZE bytes are what a stats record holds.
+export const CALL_ID_MAX = 256;
+export const CALL_GEN = 0;        // u32, bumped each time the slot is taken
+export const CALL_STATE = 4;      // u32, 0 free, 1 in use
+export const CALL_ID_LEN = 8;     // u32
+export const CALL_END_REASON = 12; // u32, MEDIA_END_*
+export const CALL_FIRST_US = 16;  // i64, capture time (microseconds) of the first SDP
+export const CALL_LAST_US = 24;   // i64, capture time of the last SIP message with SDP or media packet
+export const CALL_DIR = 32;       // two DIR_SIZE blocks: direction 0 (from the offerer), direction 1
+export const DIR_SIZE = 160;
+export const CALL_ID = 352;       // CALL_ID_MAX bytes of Call-ID
+export const CALL_STATS_SIZE = 608;
+export const CALL_SLOT_SIZE = 1024; // the rest is the core's working state
+// Per direction (DIR_*, offsets in a DIR_SIZE block): RFC 3550 A.1/A.3/A.8 and RTCP.
+export const DIR_PACKETS = 0;     // u32, RTP packets received (duplicates included, as RFC 3550 A.3 counts)
+export const DIR_EXPECTED = 4;    // u32, highest extended sequence - first + 1, summed over SSRCs
+export const DIR_LOST = 8;        // i32, expected - packets (negative with duplicates)
+export const DIR_DUPLICATES = 12; // u32
+export const DIR_OUT_OF_ORDER = 16; // u32, packets older than the highest sequence seen, not duplicates
+export const DIR_SSRC_CHANGES = 20; // u32
+export const DIR_SSRC = 24;       // u32, current SSRC
+export const DIR_PT = 28;         // u32, payload type of the codec, 0xffffffff before the first packet
+export const DIR_CLOCK = 32;      // u32, clock rate used for jitter (Hz)
+export const DIR_RTCP_PACKETS = 36; // u32, RTCP packets sent from this direction's sender
+export const DIR_JITTER = 40;     // f64, interarrival jitter at the end (RFC 3550 A.8), ms
+export const DIR_MAX_JITTER = 48; // f64, ms
+export const DIR_RTCP_REPORTS = 56; // u32, RTCP report blocks about this direction's stream (from its receiver)
+export const DIR_RTCP_FRACTION = 60; // u32, last reported fraction lost, /256
+export const DIR_RTCP_LOST = 64;  // i32, last reported cumulative lost
+export const DIR_RTCP_JITTER = 72; // f64, last reported jitter, ms (timestamp units / clock rate)
+export const DIR_CODEC = 80;      // 16 bytes, encoding name (a=rtpmap or the static table), NUL-padded
+export const DIR_WORK = 96;       // the rest: working state of the sequence and jitter estimators
+
+export const MEDIA_END_BYE = 1;
+export const MEDIA_END_FAILED = 2; // a final answer >= 300 before any 2xx
+export const MEDIA_END_IDLE = 3;
+export const MEDIA_END_EVICTED = 4;
+export const MEDIA_END_CAPTURE = 5; // the input ended with the call still held
+export const MEDIA_END_NAMES: string[] = ["", "bye", "failed", "idle", "evicted", "end"];
+
 // configure() results
 export const CONFIGURE_OK = 0;
 export const CONFIGURE_BAD_SIZE = 1;
@@ -262,7 +365,8 @@ export const CONFIGURE_NO_MEMORY = 2;
 export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
-  REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841;
+  REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841 + MED_SIZE * 7829 +
+  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841;
 
 // ---- filter program, compiled by host/filter, copied into R_FILTER ----
 // All words are u32 little-endian; offsets are bytes from the region's start.

@@ -491,7 +491,7 @@ function trimRight(start: u32, end: u32): u32 {
   return end;
 }
 
-@inline function setSpan(span: i32, off: u32, len: u32): void {
+@inline export function setSpan(span: i32, off: u32, len: u32): void {
   store<u32>(spans + (<usize>span << 3), off);
   store<u32>(spans + (<usize>span << 3), len, 4);
 }

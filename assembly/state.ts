@@ -56,7 +56,7 @@ export function reserve(size: u64): usize {
   return start;
 }
 
-function setRegion(r: i32, at: usize): void {
+export function setRegion(r: i32, at: usize): void {
   store<usize>(regions + <usize>(r << 3), at);
 }
 

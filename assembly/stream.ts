@@ -13,6 +13,7 @@ import { count } from "./state";
 import { findHeaderEnd, findLineEnd } from "./scan";
 import { tokenize, startLine, contentLength, bodyStart, problems } from "./sip";
 import { emitMessage } from "./emit";
+import { readMessageMedia } from "./media";
 import { acceptMessage } from "./filter";
 import { frameWebSocket } from "./websocket";
 import {
@@ -101,6 +102,7 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
   }
   store<u32>(dir + DIR_NEED, 0);
   count(C_SIP_TCP);
+  readMessageMedia();
   if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, <u32>len, TRANSPORT_TCP);
   // Without a readable Content-Length the body's end is unknown: look for the next start line.
   if ((problems & PROB_CLEN_BAD) != 0) startResync(dir, false);

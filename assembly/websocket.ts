@@ -9,6 +9,7 @@ import { count } from "./state";
 import { be16 } from "./packet";
 import { tokenize, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage } from "./emit";
+import { readMessageMedia } from "./media";
 import { acceptMessage } from "./filter";
 import { DIR_WS_DONE, DIR_WS_RAW, MODE_IGNORE, setMode, streamMessageMax } from "./direction";
 
@@ -103,5 +104,6 @@ function message(p: usize, len: u32): void {
     return;
   }
   count(C_SIP_WS);
+  readMessageMedia();
   if (acceptMessage(TRANSPORT_WS)) emitMessage(p, <u32>n, TRANSPORT_WS);
 }

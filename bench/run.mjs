@@ -90,7 +90,36 @@ const CASES = [
   },
   ...mqttCases(),
   ...hepCases(),
+  ...mediaCases(),
 ];
+
+// Media (docs/recording.md): 20,000 calls with real G.711 media at 50 packets/s per direction
+// (the generator's --media: loss, jitter, RTCP, re-INVITEs; short calls keep the file near 1 GB),
+// replayed plainly and with every call recorded (a pcap and a WAV each) into a directory under
+// .bench/ made afresh for each run. MB/s is of the capture read.
+let recordRun = 0;
+// media-long: 2,000 calls of the generator's usual length (30 s mean), where the bytes per call,
+// not the files per call, set the pace.
+function mediaCases() {
+  const short = ["--seed", "1", "--calls", "20000", "--media", "--call-seconds", "2"];
+  const long = ["--seed", "1", "--calls", "2000", "--media"];
+  return [
+    { name: "media-w20k", about: "20,000 calls with G.711 RTP both ways (50 packets/s per direction), RTCP, impairments: siphon replay FILE",
+      generate: short, siphon: (file) => ["replay", file] },
+    { name: "media-w20k-record", about: "the same, every call recorded: siphon replay FILE --record DIR (a pcap and a WAV per call)",
+      generate: short, siphon: (file) => ["replay", file, "--record", freshRecordDirectory()] },
+    { name: "media-long", about: "2,000 calls of 30 s mean with G.711 RTP both ways: siphon replay FILE",
+      generate: long, siphon: (file) => ["replay", file] },
+    { name: "media-long-record", about: "the same, every call recorded: siphon replay FILE --record DIR",
+      generate: long, siphon: (file) => ["replay", file, "--record", freshRecordDirectory()] },
+  ];
+}
+
+function freshRecordDirectory() {
+  const dir = join(benchDir, "record");
+  rmSync(dir, { recursive: true, force: true });
+  return join(dir, String(recordRun++));
+}
 
 // MQTT delivery: mixed-udp's workload published to a Mosquitto the benchmark starts (queue limits
 // lifted), timed until every message is acknowledged (QoS 1) or written (QoS 0). Delivery to a

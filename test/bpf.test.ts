@@ -82,6 +82,15 @@ if (spawnSync("sh", ["-c", "command -v tcpdump"]).status !== 0) {
       assert.not.ok(passes(frame, builtFilter()));
     });
   }
+  test("with media tracking the built filter takes RTP (IPv4, IPv6, tagged) on any port, and still not DNS", () => {
+    const withMedia = captureFilter({ sipPorts: DEFAULT_SIP_PORTS, vxlanPorts: DEFAULT_VXLAN_PORTS, genevePorts: DEFAULT_GENEVE_PORTS, media: true });
+    const rtp = Uint8Array.from([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7, ...new Array(160).fill(0xff)]);
+    for (const o of [{}, { src: "2001:db8::1", dst: "2001:db8::2" }, { vlans: [100] }]) {
+      assert.ok(passes(udpFrame(rtp, { sport: 40002, dport: 30000, ...o }), withMedia), JSON.stringify(o));
+      assert.not.ok(passes(udpFrame(rtp, { sport: 40002, dport: 30000, ...o }), builtFilter()), `without media: ${JSON.stringify(o)}`);
+    }
+    assert.not.ok(passes(udpFrame(payload, { sport: 40000, dport: 53 }), withMedia));
+  });
   test("--sip-port adds a port to the built filter", () => {
     assert.ok(passes(udpFrame(INVITE, { sport: 40000, dport: 5080 }), builtFilter([5080])));
     assert.ok(passes(tcpFrame(INVITE, { seq: 1, sport: 5080, dport: 40000 }), builtFilter([5080])));

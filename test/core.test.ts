@@ -243,7 +243,8 @@ test("the SIMD and scalar builds give the same bytes", () => {
 // The host checks what a configuration costs before configuring the core (issue 9):
 // its per-entry sizes must follow assembly/ or the check passes what traps.
 test("the host's memory estimate covers what a configured core reserves, and not much more", () => {
-  const configurations = [{}, { tcpFlows: 0, defragSlots: 0 }, { tcpFlows: 1 << 20, tcpBuffers: 16 }, { tcpBuffers: 600, defragSlots: 1024 }];
+  const configurations = [{}, { tcpFlows: 0, defragSlots: 0 }, { tcpFlows: 1 << 20, tcpBuffers: 16 }, { tcpBuffers: 600, defragSlots: 1024 },
+    { mediaCalls: 0 }, { mediaCalls: 1 << 20, mediaEndpoints: 1 << 22 }, { mediaCalls: 5000, mediaEndpoints: 70000 }];
   for (const options of configurations) {
     const core = new Core({ sensor: "mem", agent: "test", ...options }, () => {});
     const estimate = coreMemoryBytes(options);

@@ -19,6 +19,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as L from "../assembly/layout";
 import { Core, type CoreOptions, type CoreTrap, type MessageBatch } from "../host/core";
 import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip, tcpFrame, TCP_FIN, TCP_SYN, TCP_RST } from "./helpers";
+import { sdp, sipMessage, rtpPacket, rtcpReceiverReport } from "./rtp";
 import { vxlan, geneve, gre, erspanII, erspanIII, ipInIp, udpDatagram, ipv4Fragment, ipv6Fragment, pieces } from "./wrap";
 
 const FRAMES = Number(process.env.SIPHON_FUZZ_FRAMES ?? 200_000);
@@ -50,6 +51,28 @@ function seedFrames(): Uint8Array[] {
     udpFrame(INVITE, { ipOptions: 12 }), v6, ...torture.map((t) => udpFrame(t)),
     ...tunnelled(udpFrame(INVITE)), ...linkLayers(udpFrame(INVITE).subarray(14)),
     udpFrame(INVITE.replace("sip:bob@", "sip:j\xc3\xbcrgen@")), udpFrame(sip(["SIP/2.0 999 X", "i: s", "CSeq: 1 X"])),
+    ...mediaSeeds(),
+  ];
+}
+
+// A call's SDP (plain, multipart, IPv6), then RTP with CSRCs, an extension and
+// padding, and RTCP compounds, to its endpoints: mutations reach the media code.
+function mediaSeeds(): Uint8Array[] {
+  const a = { ip: "10.1.0.1", tag: "f1" }, b = { ip: "10.1.0.2", tag: "f2" };
+  const invite = sipMessage("INVITE sip:b@10.1.0.2 SIP/2.0", "fuzz-media", "1 INVITE", a, { ip: b.ip, tag: "" },
+    sdp(a.ip, 20000, ["a=rtcp:20011", "a=sendonly", "a=rtpmap:96 opus/48000/2"]));
+  const multipart = sipMessage("SIP/2.0 200 OK", "fuzz-media", "1 INVITE", a, b,
+    `--b1\r\nContent-Type: application/isup\r\n\r\n\x01\x02\r\n--b1\r\nContent-Type: application/sdp\r\n\r\n${sdp(b.ip, 30000)}\r\n--b1--\r\n`,
+    "multipart/mixed;boundary=b1");
+  const v6 = sipMessage("INVITE sip:b@x SIP/2.0", "fuzz-v6", "1 INVITE", a, { ip: b.ip, tag: "" }, sdp("2001:db8::7", 20002));
+  const to = { src: b.ip, dst: a.ip, sport: 30000, dport: 20000 };
+  const rtcp = concat(rtcpReceiverReport(1, 2, 30, 5, 400), rtcpReceiverReport(3, 4, 1, -1, 80));
+  return [
+    udpFrame(invite, { src: a.ip, dst: b.ip }), udpFrame(multipart, { src: b.ip, dst: a.ip }), udpFrame(v6, { src: a.ip, dst: b.ip }),
+    udpFrame(rtpPacket({ pt: 0, seq: 1, ts: 160, ssrc: 9, csrcs: 3, extensionWords: 2, padding: 4 }), to),
+    udpFrame(rtpPacket({ pt: 96, seq: 2, ts: 320, ssrc: 9, marker: true }), to),
+    udpFrame(rtcp, { ...to, sport: 30001, dport: 20011 }),
+    udpFrame(rtcp, to),
   ];
 }
 

@@ -2,8 +2,9 @@
 // or auth-failed on an INVITE): everything the row holds is in that event, so
 // records can be written beside the sensor or later from its event stream.
 import { parseIsoTime, type SipEvent } from "./events";
+import { rtpColumns, RTP_COLUMNS, type RtpColumns } from "./media";
 
-export interface CallRecord {
+export interface CallRecord extends RtpColumns {
   sensor: string;
   call_id: string;
   x_cid: string | null;
@@ -36,6 +37,7 @@ export const RECORD_COLUMNS: (keyof CallRecord)[] = [
   "sensor", "call_id", "x_cid", "session_id", "p_charging_vector", "caller", "callee", "src_ip", "src_port",
   "dst_ip", "dst_port", "transport", "invite_time", "ringing_time", "answer_time", "end_time", "duration_ms",
   "pdd_ms", "ring_ms", "outcome", "final_status", "final_reason", "reason_header", "hangup", "implied", "user_agent",
+  ...RTP_COLUMNS,
 ];
 
 const FINISHING = new Set(["call-end", "call-attempt", "auth-failed"]);
@@ -73,6 +75,7 @@ export function recordOf(event: SipEvent): CallRecord | undefined {
     hangup: sip.originator ?? null,
     implied: call.implied === true,
     user_agent: event.user_agent?.original ?? null,
+    ...rtpColumns(event.rtp),
   };
 }
 

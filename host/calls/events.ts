@@ -3,6 +3,7 @@
 // time; an event carries them as RFC 3339 text and durations as nanoseconds
 // (event.duration, as ECS has it) or milliseconds (sip.pdd, sip.ring_time).
 import type { Endpoint, Transport } from "../core/records";
+import type { RtpFields } from "./media";
 
 export const EVENT_TYPES = [
   "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",
@@ -48,7 +49,17 @@ export interface SipEvent {
   client?: { ip: string; port: number; transport: Transport };
   server?: { ip: string; port: number };
   user_agent?: { original: string };
+  rtp?: RtpFields;              // call-end, call-attempt: the call's RTP per direction (host/calls/media.ts)
   counters?: Record<string, number>;
+  // With --record, on a recorded call's events: where its files are (docs/recording.md).
+  siphon?: { recording?: RecordingRef };
+}
+
+// Where a call's recording is: its pcap, its WAV (G.711 only), or a note on why there is none.
+export interface RecordingRef {
+  pcap: string;
+  wav?: string;
+  note?: string;
 }
 
 const datePrefixes = new Map<number, string>(); // second -> "YYYY-MM-DDTHH:MM:SS."

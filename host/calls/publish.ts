@@ -9,12 +9,13 @@ import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observer } from "./message";
-import type { SipEvent } from "./events";
+import type { RecordingRef, SipEvent } from "./events";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { boundTrackerHeap } from "./heap";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
+import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -22,10 +23,13 @@ export interface EventsSink extends Sink {
 }
 
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
-  report?: (line: string) => void): EventsSink {
+  report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"]): EventsSink {
   let written = 0;
+  const quality = new CallQuality();
   const tracker = makeTracker((event) => {
+    if (event.event.type === "call-end" || event.event.type === "call-attempt") withRtp(event, quality);
     if (!gate.pass(event)) return;
+    if (recordingOf) addRecording(event, recordingOf);
     written++;
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
@@ -38,6 +42,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
     tracker,
     written: () => written,
     write(batch: MessageBatch) {
+      quality.take(batch);
       const cursor = batch.cursor();
       for (let i = 0; i < batch.count; i++) tracker.observe(observed(cursor.select(i)));
       flush();
@@ -54,6 +59,21 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
+}
+
+// A call's events name its recording (--record): the one hook between the recorder and the tracker.
+function addRecording(event: SipEvent, recordingOf: NonNullable<EventsConfig["recordingOf"]>): void {
+  const callId = event.sip?.call_id;
+  if (callId === undefined || !event.event.type.startsWith("call-")) return;
+  const recording = recordingOf(callId);
+  if (recording !== undefined) event.siphon = { recording };
+}
+
+// The call's voice quality (host/calls/media.ts), when its RTP was seen.
+function withRtp(event: SipEvent, quality: CallQuality): void {
+  const callId = event.sip?.call_id;
+  const rtp = callId === undefined ? undefined : quality.fieldsFor(callId);
+  if (rtp !== undefined) event.rtp = rtp;
 }
 
 // One line for stderr at the end: what was written, held back and evicted.
@@ -166,6 +186,7 @@ export interface EventsConfig {
   cdr?: string;               // --cdr URL
   sensor?: string;
   log?: Logger;               // where an output reports what it skipped
+  recordingOf?: (callId: string) => RecordingRef | undefined; // --record: a recorded call's files
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -183,5 +204,5 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   boundTrackerHeap();
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`), c.recordingOf);
 }

@@ -21,6 +21,7 @@ export interface CaptureOptions {
   ignoreOutgoing: boolean;  // PACKET_IGNORE_OUTGOING
   user?: string;
   vxlanPorts: number[];  // --vxlan-port, for the built filter (none: the default)
+  media: boolean;        // --media-calls above 0: the built filter takes RTP/RTCP too
 }
 
 const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
@@ -39,6 +40,7 @@ export async function capture(run: Run, options: CaptureOptions): Promise<Outcom
     sipPorts: [...DEFAULT_SIP_PORTS, ...options.sipPorts.map(Number)],
     vxlanPorts: options.vxlanPorts.length > 0 ? options.vxlanPorts : DEFAULT_VXLAN_PORTS,
     genevePorts: DEFAULT_GENEVE_PORTS,
+    media: options.media,
   };
   const bpf = options.bpf ?? captureFilter(configured);
   if (options.bpf === undefined) say(`BPF filter built from the configuration (-f replaces it): ${bpf}`);

@@ -94,6 +94,17 @@ const OPTION_TABLE = [
   { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
   { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
 
+  { name: "record", type: "string", arg: "DIR", group: "Recording",
+    help: "record calls into DIR (created if missing): a pcap of each call's SIP and RTP/RTCP packets, a WAV for G.711; docs/recording.md" },
+  { name: "record-filter", type: "string", arg: "EXPR", group: "Recording",
+    help: "record only the calls whose initial INVITE the filter selects (the --filter language), e.g. '(from \"<sip:10[0-9]{2}@\")'" },
+  { name: "record-max-mb", type: "integer", arg: "MB", default: 0, min: 0, max: 16_777_216, unit: "MiB", group: "Recording",
+    help: "disk budget for DIR: past it the oldest finished recordings are removed, each counted and logged (0: no budget)" },
+  { name: "record-open-files", type: "integer", arg: "N", default: 256, min: 4, max: 65536, unit: "files", group: "Recording",
+    help: "recording files held open at once; beyond, the least recently written is closed and reopened when needed" },
+  { name: "record-idle", type: "integer", arg: "SECONDS", default: 60, min: 1, max: 86400, unit: "seconds", group: "Recording",
+    help: "capture time a recording may go without a packet before it is finished (a call that ends is finished 4 s after)" },
+
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
   { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
@@ -113,6 +124,13 @@ const OPTION_TABLE = [
     help: "IP datagrams reassembled from fragments at once, the oldest evicted beyond (0: fragments dropped); 64 KiB each" },
   { name: "defrag-timeout", type: "integer", arg: "SECONDS", default: 30, min: 1, max: 3600, unit: "seconds", group: "Network",
     help: "capture time a datagram may wait for its missing fragments" },
+
+  { name: "media-calls", type: "integer", arg: "N", default: 8192, min: 0, max: 1 << 20, unit: "calls", group: "Media",
+    help: "calls whose RTP/RTCP is followed at once (loss, jitter), the least recently active evicted beyond (0: media not followed); 1 KiB each; docs/media.md" },
+  { name: "media-endpoints", type: "integer", arg: "N", default: 32768, min: 4, max: 1 << 22, unit: "endpoints", group: "Media",
+    help: "media addresses and ports from SDP held at once over all calls; 64 bytes each" },
+  { name: "media-idle", type: "integer", arg: "SECONDS", default: 300, min: 1, max: 86400, unit: "seconds", group: "Media",
+    help: "capture time a call's media may stay silent (no RTP, no SDP) before the call's media is released" },
 
   { name: "interface", short: "i", type: "string", arg: "IFACE", multiple: true, group: "Live capture", commands: ["capture"],
     help: "capture on IFACE (repeat for several: -i eth0 -i eth1); 'siphon capture --list' names them" },
@@ -334,6 +352,8 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => c.has("events-topic") && c.str("events-topic") === c.str("topic"), message: "--events-topic must differ from --topic" },
   { when: (c) => !c.has("hep") && OPTION_TABLE.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
     message: "HEP options were given without --hep URL: name the collector or drop them" },
+  { when: (c) => !c.has("record") && OPTION_TABLE.some((o) => o.group === "Recording" && o.name !== "record" && c.given(o.name)),
+    message: "recording options were given without --record DIR: name the directory or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];

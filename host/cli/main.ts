@@ -109,6 +109,7 @@ async function runCapture(args: string[]): Promise<number> {
     ignoreOutgoing: config.bool("ignore-outgoing"),
     user: config.str("user"),
     vxlanPorts: config.list("vxlan-port").map(Number),
+    media: config.num("media-calls") > 0,
   }));
 }
 

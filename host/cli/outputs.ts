@@ -15,6 +15,8 @@ import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
 import { parseRate } from "../calls";
 import { OutputError, UsageError } from "../exits";
 import { publishTopics } from "./topics";
+import { Recorder, RecordingControl, type Recordings } from "../media";
+import { accessSync, constants, mkdirSync } from "node:fs";
 
 export interface Outputs {
   sinks: Sink[];
@@ -23,6 +25,7 @@ export interface Outputs {
   // After close: one line on what never reached a broker or collector (HEP: never sent), or undefined.
   undelivered(): string | undefined;
   networked: boolean;      // a broker or collector is named (not NDJSON only)
+  recordings?: Recordings; // with --record: calls chosen by address at run time (the web view's control)
 }
 
 // The name in envelopes, events and topic templates: --sensor, else this host's.
@@ -67,6 +70,9 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   let hep: HepSink | undefined;
   const out = config.str("out");
   const networked = config.has("mqtt") || config.has("hep");
+  // The recorder goes before the tracker, so a call's events can name its recording.
+  const recorder = openRecorder(config, log);
+  if (recorder) sinks.push(recorder);
   if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
   else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout(failed));
   const mqttUrl = config.str("mqtt");
@@ -99,6 +105,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     cdr: config.str("cdr"),
     sensor: sensorOf(config),
     log,
+    recordingOf: recorder && ((callId) => recorder.paths(callId)),
   }, failed, (topic) => {
     const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId(sensorOf(config))}-events`));
     delivering.push(sink);
@@ -128,7 +135,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   return {
     sinks,
     networked,
-    counters: () => ({ ...mqtt?.stats(), ...hep?.stats() }),
+    recordings: recorder?.control,
+    counters: () => ({ ...mqtt?.stats(), ...hep?.stats(), ...recorder?.counters() }),
     health: () => ({
       healthy: (mqtt?.connected() ?? true) && (hep?.connected() ?? true),
       ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),
@@ -160,6 +168,29 @@ function usageErrors<T>(open: () => T): T {
   }
 }
 
+// --record DIR: made if missing and checked writable before the run starts.
+function openRecorder(config: Config, log: Logger): Recorder | undefined {
+  const dir = config.str("record");
+  if (dir === undefined) return undefined;
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`--record ${dir}: cannot create or write the directory (${e.code ?? e.message}); name a directory siphon can write`);
+  }
+  return new Recorder({
+    dir,
+    filtered: config.has("record-filter"),
+    maxBytes: config.num("record-max-mb") * 2 ** 20,
+    openFiles: config.num("record-open-files"),
+    idleSeconds: config.num("record-idle"),
+    log,
+    control: new RecordingControl(),
+    report: (line) => process.stderr.write(`${line}\n`),
+  });
+}
+
 function checkedMqttUrl(url: string): string {
   let parsed: URL;
   try {
@@ -175,4 +206,4 @@ function checkedMqttUrl(url: string): string {
   return url;
 }
 
-export { allSinks };
+export { allSinks, type Recorder };

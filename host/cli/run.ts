@@ -7,7 +7,7 @@
 import { hostname } from "node:os";
 import { Core, coreMemoryProblem, type StreamLimits } from "../core";
 import { allSinks, type Sink } from "../sink";
-import { filterFromOptions } from "../filter";
+import { compileFilter, filterFromOptions, FilterError } from "../filter";
 import { UsageError } from "../exits";
 import type { Config } from "./config";
 import { startService, type Service } from "./service";
@@ -41,19 +41,20 @@ export interface Outcome {
 
 export async function run(config: Config, command: "replay" | "capture", read: (run: Run) => Promise<Outcome>): Promise<number> {
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
+  const recordFilterProgram = recordFilter(config.str("record-filter"));
   const streams = streamLimits(config);
   const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, command);
   const pipeline = (sourceCounters?: () => Record<string, number>): Pipeline => {
     const sink = allSinks(service.outputs().sinks);
-    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, ...streams,
+    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, recordFilterProgram, mediaPackets: config.has("record"), ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
     service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {
       core,
       sink,
       async end() {
-        core.flush();
+        core.finish();
         await sink.close(service.deadline());
       },
     };
@@ -67,12 +68,24 @@ export async function run(config: Config, command: "replay" | "capture", read: (
   return service.finish(outcome.failure, outcome.lines);
 }
 
+// --record-filter compiled as --filter is; its errors name the option.
+function recordFilter(expression: string | undefined): Uint8Array | undefined {
+  if (expression === undefined) return undefined;
+  try {
+    return compileFilter(expression).program;
+  } catch (err) {
+    if (err instanceof FilterError) throw new UsageError(`--record-filter: ${err.message}`);
+    throw err;
+  }
+}
+
 // The core's table sizes, refused (exit 2) before anything starts when together
 // they need more memory than the core may have; each one alone is in range (config.ts).
 function streamLimits(config: Config): StreamLimits {
   const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
     tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
-    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config) };
+    defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config),
+    mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle") };
   const tooLarge = coreMemoryProblem(limits);
   if (tooLarge !== undefined) throw new UsageError(tooLarge);
   return limits;

@@ -6,9 +6,7 @@ import { join } from "node:path";
 import { UsageError } from "../exits";
 import type { CoreTrap } from "../core";
 import type { Logger } from "../log";
-
-const PCAP_MAGIC_NSEC = 0xa1b23c4d; // classic pcap with nanosecond timestamps
-const SNAPLEN = 262144;
+import { pcapOf } from "../media/pcap-writer";
 
 // Creates DIR if missing and checks it can be written, before the run starts.
 export function trapDirectory(dir: string | undefined): string | undefined {
@@ -40,27 +38,11 @@ export function trapReporter(dir: string | undefined, log: Logger): (trap: CoreT
     }
     const file = join(dir, `siphon-trap-${stamp}-${process.pid}-${trap.traps}.pcap`);
     try {
-      writeFileSync(file, pcapOf(trap.frame), { flag: "wx", mode: 0o600 });
+      writeFileSync(file, pcapOf({ bytes: trap.frame.data, linkType: trap.frame.linkType, timeSec: trap.frame.tsSec, timeNsec: trap.frame.tsNsec, origLen: trap.frame.origLen }), { flag: "wx", mode: 0o600 });
       log.warn(`${message}; the frame is in ${file}, please attach it to a bug report`, { ...fields, file });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       log.warn(`${message}; --keep-traps could not write ${file} (${e.code ?? e.message})`, fields);
     }
   };
-}
-
-// One frame as a classic pcap file: its link type, its capture time to the nanosecond.
-export function pcapOf(frame: CoreTrap["frame"]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(PCAP_MAGIC_NSEC, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(SNAPLEN, 16);
-  header.writeUInt32LE(frame.linkType, 20);
-  const record = Buffer.alloc(16);
-  record.writeUInt32LE(frame.tsSec >>> 0, 0);
-  record.writeUInt32LE(frame.tsNsec, 4);
-  record.writeUInt32LE(frame.data.length, 8);
-  record.writeUInt32LE(Math.max(frame.origLen, frame.data.length), 12);
-  return Buffer.concat([header, record, frame.data]);
 }

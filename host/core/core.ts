@@ -30,6 +30,9 @@ const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure
 // WebAssembly memory (32-bit) ends at 4 GiB, and the core's offsets are u32: stay at half of it.
 export const CORE_MEMORY_BUDGET = 2 ** 31;
 const TCP_RESERVE_WINDOWS = 3;   // STREAM_RESERVE_WINDOWS in assembly/tcp.ts
+const MEDIA_ENDPOINT_BYTES = 64 + 4; // EP_SIZE in assembly/media.ts and its free-list entry
+const MEDIA_CALL_BYTES = L.CALL_SLOT_SIZE + 4; // a slot and its free-list entry
+const MEDIA_FIXED_BYTES = 65536 * 4 + 4096 * L.CALL_STATS_SIZE; // per-port counts, ENDS_MAX stats records
 
 export interface CoreOptions {
   sensor: string;
@@ -38,6 +41,7 @@ export interface CoreOptions {
   inputBytes?: number;         // frame bytes per batch
   maxFrames?: number;          // frames per batch
   filterProgram?: Uint8Array;  // compiled by host/filter
+  recordFilterProgram?: Uint8Array; // --record-filter, compiled the same way: marks messages (SipMessage.recordMatch)
   build?: "simd" | "scalar";   // default: simd where the engine validates it
   // The table sizes and timeouts: when left out, the command line's defaults
   // (host/cli/config.ts), so a core made without them is sized as a run's is.
@@ -49,6 +53,10 @@ export interface CoreOptions {
   maxBody?: number;            // bytes a Content-Length on a stream may claim
   defragSlots?: number;        // IP datagrams in reassembly at once (0 turns it off)
   defragTimeout?: number;      // seconds of capture time a datagram waits for its fragments
+  mediaCalls?: number;         // calls whose media is followed at once (0 turns media tracking off)
+  mediaEndpoints?: number;     // media endpoints from SDP held at once
+  mediaIdle?: number;          // seconds of capture time a call's media may stay silent
+  mediaPackets?: boolean;      // a MediaPacket per RTP/RTCP packet of a known call (default false: stats only)
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
   genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
   onTrap?: (trap: CoreTrap) => void; // a frame made the core trap: it was skipped and the core built anew
@@ -71,7 +79,7 @@ export function instantiateCore(module: WebAssembly.Module, imports: WebAssembly
 
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
 export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
-  | "defragSlots" | "defragTimeout" | "vxlanPorts">;
+  | "defragSlots" | "defragTimeout" | "vxlanPorts" | "mediaCalls" | "mediaEndpoints" | "mediaIdle">;
 
 export interface CoreExports {
   memory: WebAssembly.Memory;
@@ -83,13 +91,18 @@ export interface CoreExports {
   push(n: number): number;
   currentFrame(): number;
   resultCount(): number;
+  mediaResultCount(): number;
+  mediaEndCount(): number;
+  releaseMedia(): number;
   reassembledAddress(): number;
   reassembledLength(): number;
   loadFilter(length: number): number;
+  loadRecordFilter(offset: number, length: number): number;
 }
 
 type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
-  | "maxBody" | "defragSlots" | "defragTimeout" | "vxlanPorts" | "genevePort">>;
+  | "maxBody" | "defragSlots" | "defragTimeout" | "vxlanPorts" | "genevePort" | "mediaCalls" | "mediaEndpoints"
+  | "mediaIdle">>;
 
 // Every size and timeout the core is configured with: the options', or the defaults.
 function sized(options: Omit<CoreOptions, "sensor" | "agent">): Sized {
@@ -104,6 +117,9 @@ function sized(options: Omit<CoreOptions, "sensor" | "agent">): Sized {
     defragTimeout: options.defragTimeout ?? defaultOf("defrag-timeout"),
     vxlanPorts: options.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
     genevePort: options.genevePort ?? DEFAULT_GENEVE_PORTS[0],
+    mediaCalls: options.mediaCalls ?? defaultOf("media-calls"),
+    mediaEndpoints: options.mediaEndpoints ?? defaultOf("media-endpoints"),
+    mediaIdle: options.mediaIdle ?? defaultOf("media-idle"),
   };
 }
 
@@ -134,7 +150,7 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
   const tcpBufferBytes = Math.max(size.tcpBufferBytes, TCP_TAIL_ROOM + 4096);
   const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
   const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
-    + L.COUNTER_COUNT * 8 + Math.max(64, options.filterProgram?.length ?? 0);
+    + L.COUNTER_COUNT * 8 + filterBytes(options);
   const flows = size.tcpFlows;
   const physicalBuffers = Math.max(size.tcpBuffers, 1) * 2 + TCP_SPARE_BUFFERS;
   const tcp = flows === 0 ? 0
@@ -142,7 +158,31 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
       + physicalBuffers * (tcpBufferBytes + TCP_BUFFER_EXTRA);
   const slots = Math.min(size.defragSlots, DEFRAG_SLOTS_MAX);
   const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
-  return CORE_STATIC_BYTES + batch + tcp + defrag;
+  return CORE_STATIC_BYTES + batch + tcp + defrag + mediaBytes(size, options.maxFrames ?? MAX_FRAMES);
+}
+
+// The media tables (assembly/media.ts) and the media output regions.
+function mediaBytes(size: Sized, maxFrames: number): number {
+  if (size.mediaCalls === 0) return 0;
+  const endpoints = Math.max(size.mediaEndpoints, 4);
+  return size.mediaCalls * MEDIA_CALL_BYTES + endpoints * MEDIA_ENDPOINT_BYTES
+    + 4 * (mediaBuckets(size.mediaCalls) + mediaBuckets(endpoints)) + MEDIA_FIXED_BYTES + maxFrames * L.MED_SIZE;
+}
+
+// bucketsFor in assembly/media.ts: a power of two, at least 16 and twice the entries.
+function mediaBuckets(entries: number): number {
+  let n = 16;
+  while (n < entries * 2 && n < 0x40000000) n *= 2;
+  return n;
+}
+
+// Both filter programs in R_FILTER: --filter at its start, --record-filter after it, 4-byte aligned.
+function recordFilterOffset(options: Pick<CoreOptions, "filterProgram">): number {
+  return ((options.filterProgram?.length ?? 0) + 3) & ~3;
+}
+
+function filterBytes(options: Pick<CoreOptions, "filterProgram" | "recordFilterProgram">): number {
+  return Math.max(64, recordFilterOffset(options) + (options.recordFilterProgram?.length ?? 0));
 }
 
 // Why the core cannot be configured so, or undefined when it fits.
@@ -153,7 +193,8 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
   const size = sized(options);
   return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
     `(tcp-flows ${size.tcpFlows} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${size.tcpBuffers} x 2 x ` +
-    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB): lower them`;
+    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB, media-calls ${size.mediaCalls} x 1 KiB, ` +
+    `media-endpoints ${size.mediaEndpoints} x 64 bytes): lower them`;
 }
 
 export class Core implements FrameConsumer {
@@ -215,9 +256,14 @@ export class Core implements FrameConsumer {
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
     this.inIndex = this.exports.region(L.R_IN_INDEX);
-    this.batch = new ResultBatch(this.u8, this.view, this.exports.region(L.R_OUT_RECORDS), this.exports.region(L.R_OUT_JSON));
+    this.batch = new ResultBatch(this.u8, this.view, {
+      records: this.exports.region(L.R_OUT_RECORDS), outJson: this.exports.region(L.R_OUT_JSON),
+      media: this.exports.region(L.R_OUT_MEDIA), mediaEnds: this.exports.region(L.R_OUT_MEDIA_ENDS),
+      mediaCalls: this.exports.region(L.R_MEDIA_CALLS), inBytes: this.inBytes, inIndex: this.inIndex,
+    });
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
+    if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
   }
 
   // An AssemblyScript string in the core's memory (UTF-16, its byte length in the 4 bytes before it).
@@ -238,6 +284,15 @@ export class Core implements FrameConsumer {
     }
   }
 
+  private loadRecordFilter(program: Uint8Array): void {
+    const offset = recordFilterOffset(this.options);
+    this.u8.set(program, this.exports.region(L.R_FILTER) + offset);
+    const result = this.exports.loadRecordFilter(offset, program.length);
+    if (result !== L.FILTER_OK) {
+      throw new Error(`core: the --record-filter program was refused (code ${result}); this is a bug in host/filter, please report the expression`);
+    }
+  }
+
   private configure(options: CoreOptions): void {
     const cfg = this.exports.configArea();
     const view = new DataView(this.exports.memory.buffer);
@@ -252,8 +307,11 @@ export class Core implements FrameConsumer {
     put(L.CFG_MAX_FRAMES, this.maxFrames);
     put(L.CFG_MAX_RECORDS, records);
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
-    put(L.CFG_FILTER_BYTES, Math.max(64, options.filterProgram?.length ?? 0));
-    put(L.CFG_FLAGS, options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON);
+    put(L.CFG_FILTER_BYTES, filterBytes(options));
+    put(L.CFG_FLAGS, (options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON) | (options.mediaPackets ? L.CFG_FLAG_MEDIA_PACKETS : 0));
+    put(L.CFG_MEDIA_CALLS, size.mediaCalls);
+    put(L.CFG_MEDIA_ENDPOINTS, size.mediaEndpoints);
+    put(L.CFG_MEDIA_IDLE, size.mediaIdle);
     put(L.CFG_TCP_FLOWS, size.tcpFlows);
     put(L.CFG_TCP_BUFFERS, size.tcpBuffers);
     put(L.CFG_TCP_BUFFER_BYTES, size.tcpBufferBytes);
@@ -335,15 +393,28 @@ export class Core implements FrameConsumer {
         continue;
       }
       const results = this.exports.resultCount();
-      if (results > 0) {
-        this.batch.open(results);
+      const media = this.exports.mediaResultCount();
+      const ends = this.exports.mediaEndCount();
+      if (results > 0 || media > 0 || ends > 0) {
+        this.batch.open(results, media, ends);
         this.onBatch(this.batch);
-        this.batch.open(0);
+        this.batch.open(0, 0, 0);
       }
       done += consumed;
     }
     this.frames = 0;
     this.cursor = 0;
+  }
+
+  // At the end of the input: the pending frames, then the stats of every call the
+  // media table still holds, handed on as batches of their own.
+  finish(): void {
+    this.flush();
+    for (let ends = this.exports.releaseMedia(); ends > 0; ends = this.exports.releaseMedia()) {
+      this.batch.open(0, 0, ends);
+      this.onBatch(this.batch);
+      this.batch.open(0, 0, 0);
+    }
   }
 
   // push() trapped (a WebAssembly RuntimeError, or abort() in the core) on frame

@@ -131,6 +131,8 @@ export class SipMessage {
   get contentLength(): number { return this.memory.view.getInt32(this.at + L.REC_CLEN, true); }      // -1 when absent
   get headerCount(): number { return this.u32(L.REC_HEADER_COUNT); }
   get problems(): number { return this.u32(L.REC_PROBLEMS); }      // PROBLEM bits
+  get frame(): number { return this.u32(L.REC_FRAME); }            // the batch's index of the message's last frame
+  get recordMatch(): boolean { return (this.flags & L.REC_F_RECORD) !== 0; } // --record-filter selected it
   get outer(): OuterTunnel | undefined { return this.outerTunnel(); }
 
   // Start line and indexed headers, by name; "" when the message has none.
@@ -153,6 +155,29 @@ export class SipMessage {
   get sessionId(): string { return this.text(L.SPAN_SESSION_ID); }  // RFC 7989
   get xCid(): string { return this.text(L.SPAN_X_CID); }
   get chargingVector(): string { return this.text(L.SPAN_P_CHARGING_VECTOR); } // RFC 7315
+  get sdpText(): string { return this.text(L.SPAN_SDP); }          // the SDP, alone or the application/sdp part of a multipart body
+  get sdp(): Sdp | undefined { return this.readSdp(); }
+
+  private readSdp(): Sdp | undefined {
+    const flags = this.u32(L.REC_SDP_FLAGS);
+    if (flags === 0) return undefined;
+    const v = this.memory.view;
+    const pt = this.u32(L.REC_SDP_PT);
+    const call = this.u32(L.REC_SDP_CALL);
+    return {
+      ip: (flags & L.SDP_F_NO_ADDR) !== 0 ? "" : formatIp(this.memory.u8, this.at + L.REC_SDP_ADDR, (flags & L.SDP_F_IPV6) !== 0),
+      port: v.getUint16(this.at + L.REC_SDP_PORT, true),
+      rtcpPort: v.getUint16(this.at + L.REC_SDP_RTCP_PORT, true),
+      payloadType: pt === 0xffffffff ? -1 : pt,
+      clockRate: this.u32(L.REC_SDP_CLOCK),
+      codec: this.text(L.SPAN_SDP_CODEC) || staticCodec(pt),
+      direction: sdpDirection(flags),
+      media: this.u32(L.REC_SDP_MEDIA),
+      hold: (flags & L.SDP_F_HOLD) !== 0,
+      malformed: (flags & L.SDP_F_MALFORMED) !== 0,
+      call: call === 0xffffffff ? -1 : call,
+    };
+  }
 
   // The source or destination address as bytes (4 for IPv4, 16 for IPv6), copied to `target`
   // at `at`, for encoders that write addresses as bytes (HEP); returns where they end.
@@ -242,9 +267,101 @@ export class SipMessage {
   }
 }
 
+// The SDP of a message: where its first audio stream wants to receive and how.
+export interface Sdp {
+  ip: string;                  // c= of the first audio m= line (media-level, else session-level); "" when none
+  port: number;                // its m= port (0: the stream is refused)
+  rtcpPort: number;            // a=rtcp (RFC 3605), else port + 1
+  payloadType: number;         // the first format of the m= line, -1 when none
+  clockRate: number;           // a=rtpmap's, else the static type's (RFC 3551), 0 when unknown
+  codec: string;               // a=rtpmap's encoding name, else the static type's name, "" when unknown
+  direction: "sendrecv" | "sendonly" | "recvonly" | "inactive";
+  media: number;               // m= lines in the SDP
+  hold: boolean;               // c= 0.0.0.0 (RFC 3264 §8.4)
+  malformed: boolean;          // a line or address could not be read (the rest was)
+  call: number;                // the media call slot it was entered in, -1 when none
+}
+
+function sdpDirection(flags: number): Sdp["direction"] {
+  if ((flags & L.SDP_F_SENDONLY) !== 0) return "sendonly";
+  if ((flags & L.SDP_F_RECVONLY) !== 0) return "recvonly";
+  if ((flags & L.SDP_F_INACTIVE) !== 0) return "inactive";
+  return "sendrecv";
+}
+
+// RFC 3551 Table 4: the encoding names of the static audio payload types.
+const STATIC_CODECS: Record<number, string> = {
+  0: "PCMU", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 8: "PCMA", 9: "G722", 10: "L16", 11: "L16",
+  12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729",
+};
+
+export function staticCodec(pt: number): string {
+  return STATIC_CODECS[pt] ?? "";
+}
+
+// One RTP or RTCP packet of a known call (MessageBatch.media, only when the core
+// was made with mediaPackets). Read in place: valid only during the batch's handler call.
+export interface MediaPacket {
+  readonly call: number;         // the media call slot
+  readonly callId: string;       // "" when the slot was taken by another call in the same push
+  readonly direction: 0 | 1;     // 0: sent from the side that made the call's first offer
+  readonly rtcp: boolean;
+  readonly ssrc: number;
+  readonly seq: number;          // 0 for RTCP
+  readonly rtpTime: number;      // 0 for RTCP
+  readonly payloadType: number;  // RTCP: the first packet's type (200 SR, 201 RR, ...)
+  readonly marker: boolean;
+  readonly payload: Uint8Array;  // RTP: after the header, CSRCs and extension, padding removed; RTCP: the whole compound packet
+  readonly timeUs: number;       // capture time, microseconds since the epoch
+  readonly frame: number;        // index in the batch of its frame (MessageBatch.frame)
+}
+
+// One frame of the batch exactly as captured: a view valid only during the handler call.
+export interface CapturedFrame {
+  bytes: Uint8Array;
+  linkType: number;
+  timeUs: number;
+  origLen: number;
+}
+
+// A call's media as the core counted it, given once when the call leaves the media table.
+export interface CallMedia {
+  callId: string;
+  reason: "bye" | "failed" | "idle" | "evicted" | "end"; // "end": the input ended with the call held
+  firstUs: number;               // capture time of its first SDP
+  lastUs: number;                // of its last SDP or media packet
+  streams: [StreamQuality, StreamQuality]; // direction 0 (from the first offerer), direction 1
+}
+
+// One direction's RTP (RFC 3550 A.1, A.3, A.8) and what the receiver's RTCP reported of it.
+export interface StreamQuality {
+  packets: number;
+  expected: number;
+  lost: number;                  // expected - packets: negative with duplicates
+  duplicates: number;
+  outOfOrder: number;
+  ssrcChanges: number;
+  ssrc: number;
+  payloadType: number;           // -1 before the first packet
+  codec: string;
+  clockRate: number;
+  jitterMs: number;              // interarrival jitter at the end
+  maxJitterMs: number;
+  rtcpPackets: number;           // RTCP packets sent by this direction's sender
+  rtcpReports: number;           // report blocks about this stream (from its receiver)
+  rtcpFractionLost: number;      // the last one's, 0-1
+  rtcpLost: number;              // the last one's cumulative lost
+  rtcpJitterMs: number;          // the last one's jitter
+}
+
 // The results of one push, valid only during the handler call.
 export interface MessageBatch {
   readonly count: number;
+  readonly mediaCount: number;   // media packets (only when the core was made with mediaPackets)
+  readonly mediaEndCount: number; // calls whose media left the table in this push
+  media(i: number): MediaPacket;
+  mediaEnd(i: number): CallMedia;
+  frame(i: number): CapturedFrame; // a frame by its index in the batch (REC_FRAME of a message, MediaPacket.frame)
   ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
   ndjsonView(): Uint8Array;      // the same bytes in place: valid only during the handler call
   // inPlace: the message and its record are read in the core's memory (valid only during
@@ -272,21 +389,70 @@ export class MessageCursor extends SipMessage {
 
 export type BatchHandler = (batch: MessageBatch) => void;
 
+// Where the core's regions are in its memory.
+export interface ResultRegions {
+  records: number;
+  outJson: number;
+  media: number;
+  mediaEnds: number;
+  mediaCalls: number;
+  inBytes: number;
+  inIndex: number;
+}
+
 // The read-only view of one push's results in the core's memory that handlers
-// get; core.ts opens it on each push's record count.
+// get; core.ts opens it on each push's record counts.
 export class ResultBatch implements MessageBatch, RecordMemory {
   private results = 0;
   private reader: MessageCursor | undefined;
   private memory: Buffer | undefined;
+  private mediaResults = 0;
+  private endResults = 0;
+  private readonly records: number;
+  private readonly outJson: number;
 
-  constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly records: number, private readonly outJson: number) {}
+  constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly regions: ResultRegions) {
+    this.records = regions.records;
+    this.outJson = regions.outJson;
+  }
 
   get count(): number {
     return this.results;
   }
 
-  open(count: number): void {
+  get mediaCount(): number {
+    return this.mediaResults;
+  }
+
+  get mediaEndCount(): number {
+    return this.endResults;
+  }
+
+  open(count: number, media: number, ends: number): void {
     this.results = count;
+    this.mediaResults = media;
+    this.endResults = ends;
+  }
+
+  media(i: number): MediaPacket {
+    return new MediaView(this, this.regions.media + i * L.MED_SIZE, this.regions.mediaCalls);
+  }
+
+  mediaEnd(i: number): CallMedia {
+    return callMedia(this, this.regions.mediaEnds + i * L.CALL_STATS_SIZE);
+  }
+
+  frame(i: number): CapturedFrame {
+    const entry = this.regions.inIndex + i * L.FRAME_SIZE;
+    const v = this.view;
+    const at = this.regions.inBytes + v.getUint32(entry + L.FRAME_OFFSET, true);
+    const sec = v.getUint32(entry + L.FRAME_TS_SEC, true) + v.getInt32(entry + L.FRAME_TS_SEC + 4, true) * 4294967296;
+    return {
+      bytes: this.u8.subarray(at, at + v.getUint32(entry + L.FRAME_CAPLEN, true)),
+      linkType: v.getUint32(entry + L.FRAME_LINKTYPE, true),
+      timeUs: sec * 1e6 + Math.floor(v.getUint32(entry + L.FRAME_TS_NSEC, true) / 1000),
+      origLen: v.getUint32(entry + L.FRAME_ORIGLEN, true),
+    };
   }
 
   ndjson(): Buffer {
@@ -341,6 +507,77 @@ function endpointOf(ipv4: number, port: number, u8: Uint8Array, at: number): End
     endpoints.set(key, endpoint);
   }
   return endpoint;
+}
+
+// A media packet record read in place.
+class MediaView implements MediaPacket {
+  constructor(private readonly memory: RecordMemory, private readonly at: number, private readonly callsAt: number) {}
+
+  private u32(offset: number): number {
+    return this.memory.view.getUint32(this.at + offset, true);
+  }
+
+  get call(): number { return this.u32(L.MED_CALL); }
+  get callId(): string {
+    const slot = this.callsAt + this.call * L.CALL_SLOT_SIZE;
+    const v = this.memory.view;
+    if (v.getUint32(slot + L.CALL_GEN, true) !== this.u32(L.MED_GEN)) return "";
+    return Buffer.from(this.memory.u8.buffer, slot + L.CALL_ID, v.getUint32(slot + L.CALL_ID_LEN, true)).toString("utf8");
+  }
+  get direction(): 0 | 1 { return (this.u32(L.MED_FLAGS) & L.MED_F_DIRECTION) as 0 | 1; }
+  get rtcp(): boolean { return (this.u32(L.MED_FLAGS) & L.MED_F_RTCP) !== 0; }
+  get marker(): boolean { return (this.u32(L.MED_FLAGS) & L.MED_F_MARKER) !== 0; }
+  get ssrc(): number { return this.u32(L.MED_SSRC); }
+  get seq(): number { return this.u32(L.MED_SEQ); }
+  get rtpTime(): number { return this.u32(L.MED_RTP_TS); }
+  get payloadType(): number { return this.u32(L.MED_PT); }
+  get payload(): Uint8Array {
+    const at = this.u32(L.MED_PAYLOAD_ADDR);
+    return this.memory.u8.subarray(at, at + this.u32(L.MED_PAYLOAD_LEN));
+  }
+  get timeUs(): number {
+    const sec = this.u32(L.MED_TS_SEC) + this.memory.view.getInt32(this.at + L.MED_TS_SEC + 4, true) * 4294967296;
+    return sec * 1e6 + Math.floor(this.u32(L.MED_TS_NSEC) / 1000);
+  }
+  get frame(): number { return this.u32(L.MED_FRAME); }
+}
+
+function callMedia(memory: RecordMemory, at: number): CallMedia {
+  const v = memory.view;
+  const i64 = (offset: number): number => Number(v.getBigInt64(at + offset, true));
+  return {
+    callId: Buffer.from(memory.u8.buffer, at + L.CALL_ID, v.getUint32(at + L.CALL_ID_LEN, true)).toString("utf8"),
+    reason: L.MEDIA_END_NAMES[v.getUint32(at + L.CALL_END_REASON, true)] as CallMedia["reason"],
+    firstUs: i64(L.CALL_FIRST_US),
+    lastUs: i64(L.CALL_LAST_US),
+    streams: [streamQuality(memory, at + L.CALL_DIR), streamQuality(memory, at + L.CALL_DIR + L.DIR_SIZE)],
+  };
+}
+
+function streamQuality(memory: RecordMemory, d: number): StreamQuality {
+  const v = memory.view;
+  const u32 = (offset: number): number => v.getUint32(d + offset, true);
+  const pt = u32(L.DIR_PT);
+  const name = Buffer.from(memory.u8.buffer, d + L.DIR_CODEC, 16).toString("latin1").replace(/\0.*$/s, "");
+  return {
+    packets: u32(L.DIR_PACKETS),
+    expected: u32(L.DIR_EXPECTED),
+    lost: v.getInt32(d + L.DIR_LOST, true),
+    duplicates: u32(L.DIR_DUPLICATES),
+    outOfOrder: u32(L.DIR_OUT_OF_ORDER),
+    ssrcChanges: u32(L.DIR_SSRC_CHANGES),
+    ssrc: u32(L.DIR_SSRC),
+    payloadType: pt === 0xffffffff ? -1 : pt,
+    codec: name || (pt === 0xffffffff ? "" : staticCodec(pt)),
+    clockRate: u32(L.DIR_CLOCK),
+    jitterMs: v.getFloat64(d + L.DIR_JITTER, true),
+    maxJitterMs: v.getFloat64(d + L.DIR_MAX_JITTER, true),
+    rtcpPackets: u32(L.DIR_RTCP_PACKETS),
+    rtcpReports: u32(L.DIR_RTCP_REPORTS),
+    rtcpFractionLost: u32(L.DIR_RTCP_FRACTION) / 256,
+    rtcpLost: v.getInt32(d + L.DIR_RTCP_LOST, true),
+    rtcpJitterMs: v.getFloat64(d + L.DIR_RTCP_JITTER, true),
+  };
 }
 
 function transportName(t: number): Transport {

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../log";
 import { parseIsoTime, type SipEvent } from "../calls/events";
 import type { EventOutput } from "./sink";
 import { RECORD_COLUMNS, recordOf, type CallRecord } from "../calls/cdr";
+import { RTP_COLUMNS } from "../calls/media";
 
 export interface CdrOptions {
   url: string;            // postgres://user[:password]@host[:port]/database[?table=NAME]
@@ -70,11 +71,16 @@ const COLUMN_TYPES: Record<keyof CallRecord, string> = {
   end_time: "timestamptz", duration_ms: "numeric(15,3)", pdd_ms: "numeric(15,3)", ring_ms: "numeric(15,3)",
   outcome: "text NOT NULL", final_status: "integer", final_reason: "text", reason_header: "text", hangup: "text",
   implied: "boolean NOT NULL", user_agent: "text",
+  rtp_codec: "text", rtp_packets_offerer: "bigint", rtp_lost_offerer: "bigint", rtp_jitter_ms_offerer: "numeric(12,3)",
+  rtp_max_jitter_ms_offerer: "numeric(12,3)", rtp_packets_answerer: "bigint", rtp_lost_answerer: "bigint",
+  rtp_jitter_ms_answerer: "numeric(12,3)", rtp_max_jitter_ms_answerer: "numeric(12,3)",
 };
 
+// A table made before the media columns existed gets them (ADD COLUMN IF NOT EXISTS).
 export function schemaSql(table: string): string {
   const columns = RECORD_COLUMNS.map((c) => `  ${c} ${COLUMN_TYPES[c]}`).join(",\n");
-  return `CREATE TABLE IF NOT EXISTS ${table} (\n${columns},\n  PRIMARY KEY (sensor, call_id)\n)`;
+  const added = RTP_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c} ${COLUMN_TYPES[c]}`).join(", ");
+  return `CREATE TABLE IF NOT EXISTS ${table} (\n${columns},\n  PRIMARY KEY (sensor, call_id)\n);\nALTER TABLE ${table} ${added}`;
 }
 
 // The table comes from ?table= on the URL; pg is given the URL without it.

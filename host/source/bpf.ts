@@ -5,6 +5,7 @@ export interface CaptureFilterConfig {
   sipPorts: number[];     // UDP and TCP (and WebSocket over TCP)
   vxlanPorts: number[];   // UDP
   genevePorts: number[];  // UDP
+  media?: boolean;        // media tracking on: UDP that may be RTP/RTCP too
 }
 
 export const DEFAULT_SIP_PORTS = [5060, 5061];
@@ -38,6 +39,9 @@ export function captureFilter(config: CaptureFilterConfig, tagged = true): strin
     "(ip[6:2] & 0x3fff) != 0",
     // IPv6 fragments whose Fragment header follows the fixed header (BPF cannot walk a chain).
     "ip6[6] == 44",
+    // RTP and RTCP (version 2 in the first payload byte): their ports come from SDP at run time.
+    // libpcap's udp[] reads IPv4 only; over IPv6 the payload is at 48 past a fixed header.
+    ...(config.media ? ["udp and (udp[8] & 0xc0) == 0x80", "ip6[6] == 17 and (ip6[48] & 0xc0) == 0x80"] : []),
   ];
   const untagged = clauses.map((c) => `(${c})`).join(" or ");
   if (!tagged) return untagged;

@@ -5,9 +5,10 @@
 
 import { TOS_MEDIA, reverse, type Endpoint, type Flow } from "./frames";
 import { hostInUri, type User } from "./hosts";
+import { planCallMedia } from "./media";
 import { writeUdpFrame } from "./packets";
 import type { Rng } from "./rng";
-import { ALLOW, nameAddr, sdp, uuid, via, type Body, type Header, type SipRequest, type SipResponse } from "./sip-text";
+import { ALLOW, multipartWithSdp, nameAddr, sdp, uuid, via, type Body, type Header, type SipRequest, type SipResponse } from "./sip-text";
 import { MS, SECOND, contactUri, pickFamily, respond, send, sipEndpoint, userUri, type Scenario } from "./simulation";
 import { epochMs, type CallTruth } from "./truth";
 
@@ -29,6 +30,8 @@ interface Dialog {
   forward: Flow;
   invite: SipRequest;
   payloadType: number;
+  /** The callee is the proxy (an outgoing call): with --media it may be a media server on one port for every call. */
+  calleeIsProxy: boolean;
 }
 
 const FAILURE_STATUSES: readonly (readonly [number, number])[] = [
@@ -79,7 +82,7 @@ function openDialog(scenario: Scenario): Dialog {
     body: sdp(caller.user.name, caller.endpoint, rng.between(1, 2 ** 31), caller.rtpPort, offered),
   };
   const forward = { src: caller.endpoint, dst: callee.endpoint, vlans: local.phone.vlans };
-  return { callId, caller, callee, forward, invite, payloadType: rng.pick(offered) };
+  return { callId, caller, callee, forward, invite, payloadType: rng.pick(offered), calleeIsProxy: outgoing };
 }
 
 function calleeResponse(dialog: Dialog, status: number, headers: readonly Header[] = [], body?: Body): SipResponse {
@@ -112,6 +115,7 @@ function inDialogRequest(dialog: Dialog, method: string, fromCaller: boolean, cs
 export function planCall(scenario: Scenario, outcome: CallOutcome): void {
   const { rng, sim, startUs } = scenario;
   const dialog = openDialog(scenario);
+  const mediaShape = sim.options.media === true ? shapeMedia(scenario, dialog) : undefined;
   const backward = reverse(dialog.forward);
   const ringing = outcome === "cancelled" || rng.chance(outcome === "answered" ? 0.9 : 0.5);
   const tryingUs = startUs + rng.between(1, 30) * MS;
@@ -134,14 +138,14 @@ export function planCall(scenario: Scenario, outcome: CallOutcome): void {
     hangup: null,
   };
   const progressUs = ringingUs ?? tryingUs;
-  if (outcome === "answered") planAnswer(scenario, dialog, progressUs, truth);
+  if (outcome === "answered") planAnswer(scenario, dialog, progressUs, truth, mediaShape);
   else if (outcome === "failed") planFailure(scenario, dialog, progressUs, truth);
   else planCancel(scenario, dialog, progressUs, truth);
   sim.calls.push(truth);
   sim.plannedCalls++;
 }
 
-function planAnswer(scenario: Scenario, dialog: Dialog, progressUs: number, truth: CallTruth): void {
+function planAnswer(scenario: Scenario, dialog: Dialog, progressUs: number, truth: CallTruth, mediaShape: MediaShape | undefined): void {
   const { rng, sim } = scenario;
   const backward = reverse(dialog.forward);
   const answerUs = progressUs + Math.min(30 * SECOND, 300 * MS + rng.exponential(4 * SECOND));
@@ -151,9 +155,11 @@ function planAnswer(scenario: Scenario, dialog: Dialog, progressUs: number, trut
   const ok = calleeResponse(dialog, 200, [["Contact", `<${dialog.callee.contact}>`], ["Allow", ALLOW], ["Supported", "replaces, timer"]], answerSdp);
   respond(scenario, answerUs, dialog.invite, ok, backward);
   send(scenario, ackUs, inDialogRequest(dialog, "ACK", true, dialog.invite.cseq, rng), dialog.forward);
-  planMedia(scenario, dialog, ackUs, byeUs);
+  const reinvites = mediaShape === undefined
+    ? planMedia(scenario, dialog, ackUs, byeUs)
+    : planRealMedia(scenario, dialog, { progressUs, answerUs, ackUs, byeUs }, answerSdp, truth, mediaShape);
   const callerHangsUp = rng.chance(0.55);
-  const bye = inDialogRequest(dialog, "BYE", callerHangsUp, callerHangsUp ? dialog.invite.cseq + 1 : rng.between(1, 100), rng);
+  const bye = inDialogRequest(dialog, "BYE", callerHangsUp, callerHangsUp ? dialog.invite.cseq + 1 + reinvites : rng.between(1, 100), rng);
   const byeFlow = callerHangsUp ? dialog.forward : backward;
   send(scenario, byeUs, bye, byeFlow);
   const byeResponder = callerHangsUp ? dialog.callee : dialog.caller;
@@ -195,11 +201,12 @@ const RTP_PTIME_US = 20 * MS;
 const RTP_PAYLOAD_BYTES = 160; // 20 ms of G.711
 const rtpPacket = Buffer.alloc(12 + RTP_PAYLOAD_BYTES, 0x80); // version 2 in byte 0, overwritten after
 
-function planMedia(scenario: Scenario, dialog: Dialog, fromUs: number, untilUs: number): void {
+function planMedia(scenario: Scenario, dialog: Dialog, fromUs: number, untilUs: number): number {
   const packets = Math.min(scenario.sim.options.rtpPacketsPerDirection, Math.floor((untilUs - fromUs) / RTP_PTIME_US) - 1);
   const towardsCallee = { ...dialog.forward, src: { ...dialog.forward.src, port: dialog.caller.rtpPort }, dst: { ...dialog.forward.dst, port: dialog.callee.rtpPort } };
   planRtpStream(scenario, towardsCallee, dialog.payloadType, fromUs + scenario.rng.between(1, 20) * MS, packets);
   planRtpStream(scenario, reverse(towardsCallee), dialog.payloadType, fromUs + scenario.rng.between(1, 20) * MS, packets);
+  return 0;
 }
 
 function planRtpStream(scenario: Scenario, flow: Flow, payloadType: number, firstUs: number, packets: number): void {
@@ -217,4 +224,77 @@ function planRtpStream(scenario: Scenario, flow: Flow, payloadType: number, firs
     sim.copyRandomBytes(rng, rtpPacket, 12);
     writeUdpFrame(out, timeUs, flow, TOS_MEDIA, rtpPacket);
   });
+}
+
+// ---------------------------------------------------------------- --media
+
+const MEDIA_SERVER_PORT = 20000;
+
+interface MediaShape {
+  mediaServer: boolean;
+  multipart: boolean;
+}
+
+/** Before the INVITE is sent: a media server answering on one port, SDP inside a multipart body (SIP-I). */
+function shapeMedia(scenario: Scenario, dialog: Dialog): MediaShape {
+  const { rng } = scenario;
+  const mediaServer = dialog.calleeIsProxy && rng.chance(0.3);
+  if (mediaServer) dialog.callee.rtpPort = MEDIA_SERVER_PORT;
+  const multipart = rng.chance(0.15);
+  if (multipart && dialog.invite.body !== undefined) dialog.invite.body = multipartWithSdp(dialog.invite.body, rng);
+  return { mediaServer, multipart };
+}
+
+interface AnswerTimes {
+  progressUs: number;
+  answerUs: number;
+  ackUs: number;
+  byeUs: number;
+}
+
+/** A media server sends every call the same SSRC (a replayed prompt): streams differ only by address. */
+function mediaServerSsrc(dialog: Dialog): number {
+  const mac = dialog.callee.endpoint.host.mac;
+  return (0x4d530000 | ((mac[4] ?? 0) << 8) | (mac[5] ?? 0)) >>> 0;
+}
+
+/** Early media on a 183, a re-INVITE moving the caller's port, and the audio; returns the CSeqs the re-INVITE took. */
+function planRealMedia(scenario: Scenario, dialog: Dialog, times: AnswerTimes, answerSdp: Body, truth: CallTruth, shape: MediaShape): number {
+  const { rng } = scenario;
+  const backward = reverse(dialog.forward);
+  const early = rng.chance(0.3);
+  const earlyUs = times.progressUs + rng.between(10, 100) * MS;
+  if (early) respond(scenario, earlyUs, dialog.invite, calleeResponse(dialog, 183, [["Contact", `<${dialog.callee.contact}>`]], answerSdp), backward);
+  const move = times.byeUs - times.ackUs > 4 * SECOND && rng.chance(0.25) ? planReinvite(scenario, dialog, times, answerSdp) : undefined;
+  truth.streams = planCallMedia(scenario, {
+    caller: dialog.caller.endpoint.host,
+    callee: dialog.callee.endpoint.host,
+    vlans: dialog.forward.vlans,
+    payloadType: dialog.payloadType,
+    callerPort: dialog.caller.rtpPort,
+    calleePort: dialog.callee.rtpPort,
+    move,
+    callerStartUs: times.ackUs + rng.between(1, 20) * MS,
+    calleeStartUs: early ? earlyUs + rng.between(5, 30) * MS : times.answerUs + rng.between(1, 20) * MS,
+    endUs: times.byeUs,
+    calleeSsrc: shape.mediaServer ? mediaServerSsrc(dialog) : undefined,
+  });
+  truth.media = { callerPort: dialog.caller.rtpPort, calleePort: dialog.callee.rtpPort, movedCallerPort: move?.port ?? null, early, ...shape };
+  return move === undefined ? 0 : 1;
+}
+
+/** The caller moves its media to a new port mid-call: re-INVITE, 200 with the answer, ACK. */
+function planReinvite(scenario: Scenario, dialog: Dialog, times: AnswerTimes, answerSdp: Body): { port: number; callerUs: number; calleeUs: number } {
+  const { rng } = scenario;
+  const port = rtpPort(rng);
+  const cseq = dialog.invite.cseq + 1;
+  const reinviteUs = times.ackUs + (times.byeUs - times.ackUs) * (0.3 + 0.3 * rng.float());
+  const offer = sdp(dialog.caller.user.name, dialog.caller.endpoint, rng.between(1, 2 ** 31), port, [dialog.payloadType]);
+  const reinvite = { ...inDialogRequest(dialog, "INVITE", true, cseq, rng), headers: [["Contact", `<${dialog.caller.contact}>`]] as Header[], body: offer };
+  send(scenario, reinviteUs, reinvite, dialog.forward);
+  const okUs = reinviteUs + rng.between(5, 50) * MS;
+  respond(scenario, okUs, reinvite, { status: 200, toTag: undefined, agent: dialog.callee.agent, headers: [["Contact", `<${dialog.callee.contact}>`]], body: answerSdp }, reverse(dialog.forward));
+  const ackUs = okUs + rng.between(1, 20) * MS;
+  send(scenario, ackUs, inDialogRequest(dialog, "ACK", true, cseq, rng), dialog.forward);
+  return { port, callerUs: ackUs, calleeUs: okUs };
 }

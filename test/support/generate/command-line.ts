@@ -11,7 +11,7 @@ import { truthJson } from "./truth";
 
 const USAGE = `usage: node test/support/generate.mjs --out FILE.pcap [--truth FILE.json] [--seed N]
        [--messages N | --calls N] [--rtp PACKETS_PER_DIRECTION] [--rate SCENARIOS_PER_SECOND] [--tcp]
-       [--mtu BYTES] [--tunnel vxlan|gre]`;
+       [--mtu BYTES] [--tunnel vxlan|gre] [--media] [--call-seconds MEAN_SECONDS]`;
 
 function integerOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -40,6 +40,8 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
       tcp: { type: "boolean" },
       mtu: { type: "string" },
       tunnel: { type: "string" },
+      media: { type: "boolean" },
+      "call-seconds": { type: "string" },
     },
     strict: true,
   });
@@ -50,11 +52,13 @@ function parseCommandLine(argv: readonly string[]): CommandLine {
     calls: integerOption(values.calls, "calls"),
     rtpPacketsPerDirection: integerOption(values.rtp, "rtp"),
     scenariosPerSecond: integerOption(values.rate, "rate"),
+    meanCallSeconds: integerOption(values["call-seconds"], "call-seconds"),
   };
   if ((given.seed ?? 0) > 0xffffffff) throw new Error("--seed must fit in 32 bits");
   if (given.scenariosPerSecond === 0) throw new Error("--rate must be positive");
   const overrides: Partial<WorkloadOptions> = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   if (values.tcp === true) overrides.tcp = true;
+  if (values.media === true) overrides.media = true;
   const mtu = integerOption(values.mtu, "mtu");
   if (mtu !== undefined && mtu !== 0 && mtu < 128) throw new Error("--mtu must be 0 (off) or at least 128");
   if (mtu !== undefined) overrides.mtu = mtu;

@@ -92,5 +92,6 @@ export function generateWorkload(options: WorkloadOptions, pcapPath: string): Tr
     totals: sim.tally.totals(writer),
     calls: sim.calls,
     registrations: sim.registrations,
+    ...(options.media === true ? { media: { streams: sim.tally.mediaStreams, rtcpPackets: sim.tally.rtcpPackets } } : {}),
   };
 }

@@ -23,6 +23,12 @@ export interface WorkloadOptions {
   mtu: number;
   /** Every frame wrapped in a tunnel between two fixed IPv4 endpoints. */
   tunnel: "none" | "vxlan" | "gre";
+  /**
+   * Real media for answered calls (media.ts): G.711 audio of a known signal for the whole call,
+   * impairments, RTCP, early media, re-INVITEs, multipart SDP, media servers. Left out (not false)
+   * by default, so the truth of a workload without it is the same bytes as before it existed.
+   */
+  media?: boolean;
 }
 
 export const DEFAULT_MESSAGES = 160_000;

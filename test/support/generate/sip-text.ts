@@ -47,6 +47,7 @@ const COMPACT_NAMES: Readonly<Record<string, string>> = {
 const REASON_PHRASES: Readonly<Record<number, string>> = {
   100: "Trying",
   180: "Ringing",
+  183: "Session Progress",
   200: "OK",
   202: "Accepted",
   401: "Unauthorized",
@@ -161,6 +162,22 @@ export function sdp(user: string, endpoint: Endpoint, sessionId: number, rtpPort
     `m=audio ${rtpPort} RTP/AVP ${payloadTypes.join(" ")} 101\r\n${rtpmaps}` +
     "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n";
   return { type: "application/sdp", text };
+}
+
+// An ISUP IAM as SIP-I carries it (RFC 3204; ITU-T Q.763): message type, nature of connection,
+// forward call indicators, calling party's category, transmission medium, the pointers to the
+// called party number and to no optional part, then the number (national, even digits). Every
+// byte is below 0x80, so the text stays one byte a character.
+const ISUP_IAM = "\x01\x00\x60\x00\x0a\x00\x02\x00\x06\x03\x10\x21\x43\x65\x07";
+
+/** SDP inside multipart/mixed beside an ISUP part, as SIP-I gateways send an INVITE. */
+export function multipartWithSdp(body: Body, rng: Rng): Body {
+  const boundary = `siphon-${rng.hex(12)}`;
+  const text =
+    `--${boundary}\r\nContent-Type: ${body.type}\r\n\r\n${body.text}\r\n` +
+    `--${boundary}\r\nContent-Type: application/ISUP;version=itu-t92+\r\nContent-Disposition: signal;handling=optional\r\n\r\n${ISUP_IAM}\r\n` +
+    `--${boundary}--\r\n`;
+  return { type: `multipart/mixed;boundary=${boundary}`, text };
 }
 
 export function uuid(rng: Rng): string {

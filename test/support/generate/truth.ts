@@ -22,6 +22,43 @@ export interface CallTruth {
   durationMs: number | null;
   /** Who sent the BYE of an answered call. */
   hangup: "caller" | "callee" | null;
+  /** With --media: each RTP stream of the call as a receiver on the wire tells them apart (addresses, ports, SSRC). */
+  streams?: StreamTruth[];
+  /** With --media: where the call's media could be found, for recording tests. */
+  media?: { callerPort: number; calleePort: number; movedCallerPort: number | null; early: boolean; multipart: boolean; mediaServer: boolean };
+}
+
+/**
+ * One RTP stream (--media): counted in capture order as a receiver on the wire sees it, as RFC
+ * 3550 A.3 does: expected runs from the first packet received to the highest sequence, lost is
+ * expected less the packets received, duplicates included (so it can be negative, as tshark's);
+ * jitter is A.8 over every packet captured, in ms (jitterMs at the end, maxJitterMs the most). firstIndex, lostIndexes,
+ * directionStart and chirp place the source signal: packet i of a direction carries samples
+ * 160*i .. 160*i+159 of the chirp, sent at directionStart + 20 ms * i.
+ */
+export interface StreamTruth {
+  sender: "caller" | "callee";
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  ssrc: number;
+  payloadType: number;
+  codec: "PCMU" | "PCMA";
+  firstSeq: number;
+  packets: number;
+  duplicates: number;
+  reordered: number;
+  expected: number;
+  lost: number;
+  jitterMs: number;
+  maxJitterMs: number;
+  rtcpPackets: number;
+  firstTime: number | null;
+  firstIndex: number;
+  lostIndexes: number[];
+  directionStart: number;
+  chirp: { f0: number; f1: number; amplitude: number; periodSamples: number };
 }
 
 export interface RegistrationTruth {
@@ -55,6 +92,8 @@ export interface Truth {
   totals: Totals;
   calls: CallTruth[];
   registrations: RegistrationTruth[];
+  /** With --media only: RTP streams and RTCP packets in the file. */
+  media?: { streams: number; rtcpPackets: number };
 }
 
 function increment(counts: Map<string, number>, key: string): void {
@@ -71,6 +110,8 @@ export class Tally {
   sipMessages = 0;
   rtpPackets = 0;
   noisePackets = 0;
+  rtcpPackets = 0;
+  mediaStreams = 0;
   private readonly requests = new Map<string, number>();
   private readonly responses = new Map<string, number>();
   private readonly transports = new Map<string, number>();
@@ -114,6 +155,7 @@ export function truthJson(truth: Truth): string {
   return (
     `{\n  "seed": ${truth.seed},\n  "epoch": ${JSON.stringify(truth.epoch)},\n` +
     `  "options": ${JSON.stringify(truth.options)},\n  "totals": ${JSON.stringify(truth.totals, null, 2).replace(/\n/g, "\n  ")},\n` +
-    `  "calls": [\n${lines(truth.calls)}\n  ],\n  "registrations": [\n${lines(truth.registrations)}\n  ]\n}\n`
+    `  "calls": [\n${lines(truth.calls)}\n  ],\n  "registrations": [\n${lines(truth.registrations)}\n  ]` +
+    `${truth.media === undefined ? "" : `,\n  "media": ${JSON.stringify(truth.media)}`}\n}\n`
   );
 }

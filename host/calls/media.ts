@@ -1,0 +1,111 @@
+// Voice quality per call for the call events: the core's stats of each call's
+// media (CallMedia, given when the call leaves the core's media table) kept by
+// Call-ID until the call's call-end or call-attempt event is built, then added
+// to it as `rtp` (docs/events.md). Held entries are bounded; the oldest go first.
+import type { CallMedia, MessageBatch, StreamQuality } from "../core/records";
+
+export const QUALITY_HELD = 65536;
+
+export interface RtpStreamFields {
+  packets: number;
+  expected: number;
+  lost: number;
+  jitter_ms: number;
+  max_jitter_ms: number;
+  duplicates: number;
+  out_of_order: number;
+  ssrc_changes: number;
+  codec: string;
+  rtcp?: { reports: number; fraction_lost: number; lost: number; jitter_ms: number };
+}
+
+// Direction 0 is sent by the side that made the call's first offer (the caller, unless the offer came late).
+export interface RtpFields {
+  from_offerer: RtpStreamFields;
+  from_answerer: RtpStreamFields;
+}
+
+export class CallQuality {
+  private readonly held = new Map<string, CallMedia>();
+
+  constructor(private readonly limit = QUALITY_HELD) {}
+
+  // The stats records of one push; a call released twice (its media idle, then back) is summed.
+  take(batch: MessageBatch): void {
+    for (let i = 0; i < batch.mediaEndCount; i++) {
+      const media = batch.mediaEnd(i);
+      const before = this.held.get(media.callId);
+      this.held.delete(media.callId);
+      this.held.set(media.callId, before ? merged(before, media) : media);
+      if (this.held.size > this.limit) this.held.delete(this.held.keys().next().value as string);
+    }
+  }
+
+  // The `rtp` fields of a finished call, once; undefined when no RTP of it was seen.
+  fieldsFor(callId: string): RtpFields | undefined {
+    const media = this.held.get(callId);
+    if (media === undefined) return undefined;
+    this.held.delete(callId);
+    const [a, b] = media.streams;
+    if (a.packets === 0 && b.packets === 0) return undefined;
+    return { from_offerer: streamFields(a), from_answerer: streamFields(b) };
+  }
+}
+
+// The call record's media columns (docs/cdr.md): null when no RTP of the call was seen.
+export interface RtpColumns {
+  rtp_codec: string | null;
+  rtp_packets_offerer: number | null;
+  rtp_lost_offerer: number | null;
+  rtp_jitter_ms_offerer: number | null;
+  rtp_max_jitter_ms_offerer: number | null;
+  rtp_packets_answerer: number | null;
+  rtp_lost_answerer: number | null;
+  rtp_jitter_ms_answerer: number | null;
+  rtp_max_jitter_ms_answerer: number | null;
+}
+
+export const RTP_COLUMNS: (keyof RtpColumns)[] = [
+  "rtp_codec", "rtp_packets_offerer", "rtp_lost_offerer", "rtp_jitter_ms_offerer", "rtp_max_jitter_ms_offerer",
+  "rtp_packets_answerer", "rtp_lost_answerer", "rtp_jitter_ms_answerer", "rtp_max_jitter_ms_answerer",
+];
+
+export function rtpColumns(rtp: RtpFields | undefined): RtpColumns {
+  const a = rtp?.from_offerer, b = rtp?.from_answerer;
+  return {
+    rtp_codec: (a?.codec || b?.codec) ?? null,
+    rtp_packets_offerer: a?.packets ?? null, rtp_lost_offerer: a?.lost ?? null,
+    rtp_jitter_ms_offerer: a?.jitter_ms ?? null, rtp_max_jitter_ms_offerer: a?.max_jitter_ms ?? null,
+    rtp_packets_answerer: b?.packets ?? null, rtp_lost_answerer: b?.lost ?? null,
+    rtp_jitter_ms_answerer: b?.jitter_ms ?? null, rtp_max_jitter_ms_answerer: b?.max_jitter_ms ?? null,
+  };
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function streamFields(s: StreamQuality): RtpStreamFields {
+  const fields: RtpStreamFields = {
+    packets: s.packets, expected: s.expected, lost: s.lost, jitter_ms: round3(s.jitterMs), max_jitter_ms: round3(s.maxJitterMs),
+    duplicates: s.duplicates, out_of_order: s.outOfOrder, ssrc_changes: s.ssrcChanges, codec: s.codec,
+  };
+  if (s.rtcpReports > 0) {
+    fields.rtcp = { reports: s.rtcpReports, fraction_lost: round3(s.rtcpFractionLost), lost: s.rtcpLost, jitter_ms: round3(s.rtcpJitterMs) };
+  }
+  return fields;
+}
+
+function merged(a: CallMedia, b: CallMedia): CallMedia {
+  return { ...b, firstUs: a.firstUs, streams: [sum(a.streams[0], b.streams[0]), sum(a.streams[1], b.streams[1])] };
+}
+
+function sum(a: StreamQuality, b: StreamQuality): StreamQuality {
+  if (a.packets === 0) return b;
+  if (b.packets === 0) return a;
+  return {
+    ...b, packets: a.packets + b.packets, expected: a.expected + b.expected, lost: a.lost + b.lost,
+    duplicates: a.duplicates + b.duplicates, outOfOrder: a.outOfOrder + b.outOfOrder,
+    ssrcChanges: a.ssrcChanges + b.ssrcChanges, maxJitterMs: Math.max(a.maxJitterMs, b.maxJitterMs),
+  };
+}

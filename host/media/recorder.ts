@@ -1,0 +1,267 @@
+// The recorder, a Sink: for each call chosen (every call; with --record-filter those whose
+// initial INVITE the core marked; and those a started address names, control.ts) it writes the
+// call's own pcap, every SIP and RTP/RTCP frame byte for byte as captured, and for G.711 a WAV
+// with a channel per direction (wav.ts). Files are named and budgeted by files.ts. A recording
+// ends a few seconds of capture time after the call does (its last ACK or 200 still go in), or
+// when it has been idle for --record-idle; all are finished when the run ends.
+import type { MediaPacket, MessageBatch, SipMessage } from "../core/records";
+import type { Sink } from "../sink/sink";
+import type { Logger } from "../log";
+import type { RecordingRef } from "../calls/events";
+import { BLOCK_BYTES, DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
+import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writePcapRecord } from "./pcap-writer";
+import { WavTrack } from "./wav";
+import { isG711, PCMA, PCMU } from "./g711";
+import type { RecordingControl } from "./control";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export interface RecorderOptions {
+  dir: string;
+  filtered: boolean;          // --record-filter given: only calls whose initial INVITE matched
+  maxBytes: number;           // --record-max-mb in bytes; 0: no budget
+  openFiles: number;          // --record-open-files
+  idleSeconds: number;        // --record-idle
+  log: Logger;
+  control?: RecordingControl;
+  report?: (line: string) => void;
+}
+
+interface Recording {
+  callId: string;
+  base: string;
+  pcap: PooledFile;
+  linkType: number | undefined;
+  wav: WavTrack | undefined;
+  otherCodec: number | undefined;
+  answered: boolean;
+  lastUs: number;
+  endUs: number | undefined;
+  lastBatch: number;
+  lastFrame: number;
+}
+
+// Methods of an INVITE dialog: an address started mid-call picks the call up from any of them, never a REGISTER or OPTIONS.
+const CALL_METHODS = new Set(["INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"]);
+const END_LINGER_US = 4_000_000;     // after the call ends: time for the 200 to BYE, an ACK, late RTP
+const SWEEP_US = 1_000_000;
+const MAX_RECORDINGS = 10_000;       // recordings open at once; beyond, the oldest is finished early (counted)
+const FINISHED_HELD = 4096;          // finished recordings' paths kept for events that come after
+
+export class Recorder implements Sink {
+  readonly counts = { started: 0, finished: 0, evicted: 0, frames: 0, otherLinkType: 0, errors: 0 };
+  private readonly recordings = new Map<string, Recording>();
+  private readonly finishedPaths = new Map<string, RecordingRef>();
+  private readonly budget: DiskBudget;
+  private readonly pool: FilePool;
+  private readonly days = new Set<string>();
+  private batchNumber = 0;
+  private nowUs = 0;
+  private sweptUs = 0;
+  private late = 0;
+  private readonly idleUs: number;
+
+  readonly control: RecordingControl | undefined;
+
+  constructor(private readonly options: RecorderOptions) {
+    this.control = options.control;
+    this.budget = new DiskBudget(options.maxBytes, options.log);
+    this.budget.adopt(options.dir);
+    this.pool = new FilePool(options.openFiles, this.budget);
+    this.idleUs = options.idleSeconds * 1e6;
+  }
+
+  write(batch: MessageBatch): void {
+    this.batchNumber++;
+    try {
+      this.walk(batch);
+      if (this.nowUs - this.sweptUs >= SWEEP_US) this.sweep();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  backlog(): undefined {
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const recording of [...this.recordings.values()]) this.finish(recording);
+    const c = this.counters();
+    this.options.report?.(`siphon: ${c.recordings_started} calls recorded in ${this.options.dir} (${c.recording_bytes} bytes held), ` +
+      `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once), ` +
+      `${c.recording_files_reopened} files reopened (more than --record-open-files ${this.options.openFiles} written at once)`);
+  }
+
+  // The recording of a call, while it is written and for a while after.
+  paths(callId: string): RecordingRef | undefined {
+    const recording = this.recordings.get(callId);
+    if (recording === undefined) return this.finishedPaths.get(callId);
+    return this.pathsOf(recording);
+  }
+
+  counters(): Record<string, number> {
+    return {
+      recordings_started: this.counts.started,
+      recordings_finished: this.counts.finished,
+      recordings_evicted: this.counts.evicted,
+      recordings_removed: this.budget.removed,
+      recording_bytes: this.budget.bytes,
+      recording_frames: this.counts.frames,
+      recording_late_packets: this.late,
+      recording_files_reopened: this.pool.reopened,
+      recording_errors: this.counts.errors,
+      recording_other_link_type: this.counts.otherLinkType,
+    };
+  }
+
+  // SIP messages and media packets in frame order, so each call's pcap is in capture order.
+  private walk(batch: MessageBatch): void {
+    const messages = batch.count;
+    const packets = batch.mediaCount;
+    let m = 0;
+    let p = 0;
+    let message = messages > 0 ? batch.message(0, true) : undefined;
+    let packet = packets > 0 ? batch.media(0) : undefined;
+    while (message !== undefined || packet !== undefined) {
+      if (packet !== undefined && (message === undefined || packet.frame < message.frame)) {
+        this.onMedia(batch, packet);
+        packet = ++p < packets ? batch.media(p) : undefined;
+      } else if (message !== undefined) {
+        this.onMessage(batch, message);
+        message = ++m < messages ? batch.message(m, true) : undefined;
+      }
+    }
+  }
+
+  private onMessage(batch: MessageBatch, m: SipMessage): void {
+    const callId = m.callId;
+    if (callId === "") return;
+    const timeUs = m.timeSec * 1e6 + Math.floor(m.timeNsec / 1000);
+    this.nowUs = Math.max(this.nowUs, timeUs);
+    const recording = this.recordings.get(callId) ?? (this.chosen(m) ? this.open(callId, timeUs) : undefined);
+    if (recording === undefined) return;
+    recording.lastUs = timeUs;
+    this.writeFrame(recording, batch, m.frame);
+    if (m.isRequest || m.status < 200) return;
+    if (m.cseqMethod === "INVITE" && m.status < 300) recording.answered = true;
+    const ends = m.cseqMethod === "BYE" || (m.cseqMethod === "INVITE" && m.status >= 300 && !recording.answered);
+    if (ends) recording.endUs ??= timeUs + END_LINGER_US;
+  }
+
+  private chosen(m: SipMessage): boolean {
+    const initialInvite = m.isRequest && m.method === "INVITE" && m.toTag === "";
+    if (initialInvite && (!this.options.filtered || m.recordMatch)) return true;
+    const control = this.options.control;
+    if (control === undefined || control.empty || !CALL_METHODS.has(m.cseqMethod)) return false;
+    const media = m.sdp?.ip;   // the SDP's connection address: media may flow elsewhere than SIP
+    return control.claim(media ? [m.src.ip, m.dst.ip, media] : [m.src.ip, m.dst.ip]) !== undefined;
+  }
+
+  private onMedia(batch: MessageBatch, packet: MediaPacket): void {
+    const callId = packet.callId;
+    const timeUs = packet.timeUs;
+    if (timeUs > this.nowUs) this.nowUs = timeUs;
+    const recording = callId === "" ? undefined : this.recordings.get(callId);
+    if (recording === undefined) return;
+    recording.lastUs = timeUs;
+    this.writeFrame(recording, batch, packet.frame);
+    if (packet.rtcp) return;
+    const payloadType = packet.payloadType;
+    if (!isG711(payloadType)) {
+      recording.otherCodec ??= payloadType;
+      return;
+    }
+    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs, payloadType === PCMA ? PCMA : PCMU);
+    recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
+  }
+
+  // A frame holding several of the call's messages (TCP) goes in once.
+  private writeFrame(recording: Recording, batch: MessageBatch, index: number): void {
+    if (recording.lastBatch === this.batchNumber && recording.lastFrame === index) return;
+    recording.lastBatch = this.batchNumber;
+    recording.lastFrame = index;
+    const frame = batch.frame(index);
+    const pcap = recording.pcap;
+    if (recording.linkType === undefined) {
+      recording.linkType = frame.linkType;
+      pcap.append(pcapHeader(frame.linkType));
+    } else if (frame.linkType !== recording.linkType) {
+      this.counts.otherLinkType++;   // a classic pcap holds one link type
+      return;
+    }
+    const timeSec = Math.floor(frame.timeUs / 1e6);
+    const record = { bytes: frame.bytes, linkType: frame.linkType, timeSec, timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen };
+    const length = RECORD_HEADER_BYTES + frame.bytes.byteLength;
+    if (length > BLOCK_BYTES) pcap.append(pcapRecord(record));
+    else writePcapRecord(pcap.block, pcap.room(length), record);
+    this.counts.frames++;
+  }
+
+  private open(callId: string, timeUs: number): Recording {
+    if (this.recordings.size >= MAX_RECORDINGS) {
+      const [oldest] = this.recordings.values();
+      if (oldest !== undefined) {
+        this.finish(oldest);
+        this.counts.evicted++;
+      }
+    }
+    const { day, base } = recordingName(callId, timeUs);
+    const folder = dayFolder(this.options.dir, day, this.days);
+    // The same Call-ID again (a new call, or a rerun into DIR): the next free name for both files.
+    let path = join(folder, base);
+    let pcap: PooledFile | undefined;
+    for (let n = 2; pcap === undefined; n++) {
+      if (!existsSync(`${path}.wav`)) pcap = this.pool.create(`${path}.pcap`);
+      if (pcap === undefined) path = join(folder, `${base}-${n}`);
+    }
+    const recording: Recording = { callId, base: path, pcap, linkType: undefined, wav: undefined, otherCodec: undefined,
+      answered: false, lastUs: timeUs, endUs: undefined, lastBatch: 0, lastFrame: -1 };
+    this.recordings.set(callId, recording);
+    this.counts.started++;
+    return recording;
+  }
+
+  private createFile(path: string): PooledFile {
+    const file = this.pool.create(path);
+    if (file === undefined) throw new Error(`${path} exists already`);
+    return file;
+  }
+
+  private sweep(): void {
+    this.sweptUs = this.nowUs;
+    for (const recording of [...this.recordings.values()]) {
+      const over = recording.endUs !== undefined ? this.nowUs >= recording.endUs : this.nowUs - recording.lastUs >= this.idleUs;
+      if (over) this.finish(recording);
+    }
+  }
+
+  private finish(recording: Recording): void {
+    this.recordings.delete(recording.callId);
+    this.counts.finished++;
+    const paths = this.pathsOf(recording);
+    if (this.finishedPaths.size >= FINISHED_HELD) this.finishedPaths.delete(this.finishedPaths.keys().next().value as string);
+    this.finishedPaths.set(recording.callId, paths);
+    recording.pcap.close();
+    this.budget.finish(recording.pcap.path, recording.pcap.size);
+    if (recording.wav === undefined) return;
+    this.late += recording.wav.late;
+    const bytes = recording.wav.finish();
+    this.budget.finish(`${recording.base}.wav`, bytes);
+  }
+
+  private pathsOf(recording: Recording): RecordingRef {
+    const paths: RecordingRef = { pcap: `${recording.base}.pcap` };
+    if (recording.wav !== undefined) paths.wav = `${recording.base}.wav`;
+    else if (recording.otherCodec !== undefined) paths.note = `payload type ${recording.otherCodec} is not G.711 (PCMU, PCMA): no WAV, the media is in the pcap`;
+    return paths;
+  }
+
+  private failed(err: unknown): void {
+    const e = err as NodeJS.ErrnoException;
+    if (this.counts.errors++ === 0) {
+      this.options.log.error(`--record ${this.options.dir}: a recording could not be written (${e.code ?? e.message}); ` +
+        "recording goes on for other calls, check the directory's space and permissions", {});
+    }
+  }
+}

@@ -1,0 +1,125 @@
+// Differential: packets, loss and jitter per RTP stream as the core counts them
+// against `tshark -q -z rtp,streams` on the same captures: real ones in
+// fixtures/media and one built here with loss, reordering, a duplicate, jitter,
+// an SSRC change and a media server answering two calls on one port.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Core, type CallMedia } from "../host/core";
+import { readCapture } from "../host/source";
+import { canonicalIPv6, inTimeOrder, rtpStream, sdp, sipFrame, sipMessage, timedPcap, udpEndpoints, type TimedFrame } from "./rtp";
+
+const DIR = "fixtures/media";
+const haveTshark = spawnSync("tshark", ["--version"]).status === 0;
+
+interface Stream { packets: number; lost: number; maxJitter: number }
+
+// tshark's table: Src IP, port, Dest IP, port, SSRC, Payload, Pkts, Lost (pct), deltas, jitters [Problems?].
+function tsharkStreams(path: string): Map<string, Stream> {
+  const run = spawnSync("tshark", ["-r", path, "-q", "-z", "rtp,streams"], { encoding: "utf8" });
+  assert.is(run.status, 0, run.stderr);
+  const out = new Map<string, Stream>();
+  for (const line of run.stdout.split("\n")) {
+    const t = line.trim().split(/\s+/);
+    if (t.length < 17 || !/^0x[0-9A-F]+$/i.test(t[6])) continue;
+    if (t[t.length - 1] === "X") t.pop();
+    const n = t.length;
+    const key = `${canonicalIPv6(t[2])}:${t[3]}>${canonicalIPv6(t[4])}:${t[5]}/${parseInt(t[6], 16)}`;
+    out.set(key, { packets: Number(t[n - 9]), lost: Number(t[n - 8]), maxJitter: Number(t[n - 1]) });
+  }
+  return out;
+}
+
+// Siphon's streams, and which call and direction each tshark stream key belongs to.
+async function siphonStreams(path: string): Promise<{ owner: Map<string, string>; calls: Map<string, CallMedia> }> {
+  const owner = new Map<string, string>();
+  const calls = new Map<string, CallMedia>();
+  const core = new Core({ sensor: "t", agent: "t", renderJson: false, mediaPackets: true }, (batch) => {
+    for (let i = 0; i < batch.mediaCount; i++) {
+      const m = batch.media(i);
+      if (m.rtcp) continue;
+      const f = batch.frame(m.frame);
+      owner.set(`${udpEndpoints(f.bytes, f.linkType)}/${m.ssrc}`, `${m.callId}/${m.direction}`);
+    }
+    for (let i = 0; i < batch.mediaEndCount; i++) {
+      const end = batch.mediaEnd(i);
+      calls.set(end.callId, end);
+    }
+  });
+  await readCapture(path, core);
+  core.finish();
+  return { owner, calls };
+}
+
+async function compare(path: string): Promise<number> {
+  const theirs = tsharkStreams(path);
+  const { owner, calls } = await siphonStreams(path);
+  const grouped = new Map<string, Stream>();
+  for (const [key, s] of theirs) {
+    const who = owner.get(key);
+    assert.ok(who, `${path}: tshark's stream ${key} is in no call Siphon followed (Siphon followed ${owner.size} streams)`);
+    const g = grouped.get(who) ?? { packets: 0, lost: 0, maxJitter: 0 };
+    grouped.set(who, { packets: g.packets + s.packets, lost: g.lost + s.lost, maxJitter: Math.max(g.maxJitter, s.maxJitter) });
+  }
+  for (const [who, want] of grouped) {
+    const [callId, direction] = [who.slice(0, who.lastIndexOf("/")), Number(who.slice(who.lastIndexOf("/") + 1))];
+    const got = calls.get(callId)?.streams[direction];
+    assert.ok(got, `${path}: no stats for ${who}`);
+    const seen = `${path} ${who}: Siphon packets ${got.packets} lost ${got.lost} max jitter ${got.maxJitterMs.toFixed(3)}, ` +
+      `tshark ${want.packets} ${want.lost} ${want.maxJitter}`;
+    assert.is(got.packets, want.packets, seen);
+    assert.is(got.lost, want.lost, seen);
+    assert.ok(Math.abs(got.maxJitterMs - want.maxJitter) <= 0.1, seen);
+  }
+  return grouped.size;
+}
+
+// Two calls: one with impaired media both ways; two to a media server that answers both on one port
+// with the same SSRC, told apart by the callers' endpoints.
+function builtCapture(): TimedFrame[] {
+  const t0 = 1795428000_000000;
+  const a = { ip: "10.0.0.1", tag: "a1" }, b = { ip: "10.0.0.2", tag: "b1" };
+  const frames: TimedFrame[] = [
+    sipFrame(sipMessage("INVITE sip:b@10.0.0.2 SIP/2.0", "impaired@test", "1 INVITE", a, { ip: b.ip, tag: "" }, sdp(a.ip, 40000)), a.ip, b.ip, t0),
+    sipFrame(sipMessage("SIP/2.0 200 OK", "impaired@test", "1 INVITE", a, b, sdp(b.ip, 50000)), b.ip, a.ip, t0 + 1000),
+    ...rtpStream({ ip: a.ip, port: 40000 }, { ip: b.ip, port: 50000 }, 0x1111, t0 + 10000, 250,
+      { lose: [20, 21, 22], swap: [40], duplicate: [60], jitterUs: (k) => ((k * 7919) % 6000) - 3000 }),
+    ...rtpStream({ ip: b.ip, port: 50000 }, { ip: a.ip, port: 40000 }, 0x2222, t0 + 12000, 250,
+      { ssrcChangeAt: 125, lose: [200], jitterUs: (k) => ((k * 104729) % 2000) }),
+    sipFrame(sipMessage("BYE sip:b@10.0.0.2 SIP/2.0", "impaired@test", "2 BYE", a, b), a.ip, b.ip, t0 + 6_000_000),
+  ];
+  const ms = { ip: "10.0.0.9", tag: "ms" };
+  for (const [k, caller] of [{ ip: "10.0.0.3", tag: "c3" }, { ip: "10.0.0.4", tag: "c4" }].entries()) {
+    const id = `ms-${k}@test`, start = t0 + 7_000_000 + k * 5000;
+    frames.push(
+      sipFrame(sipMessage("INVITE sip:ms@10.0.0.9 SIP/2.0", id, "1 INVITE", caller, { ip: ms.ip, tag: "" }, sdp(caller.ip, 41000)), caller.ip, ms.ip, start),
+      sipFrame(sipMessage("SIP/2.0 200 OK", id, "1 INVITE", caller, ms, sdp(ms.ip, 30000)), ms.ip, caller.ip, start + 1000),
+      ...rtpStream({ ip: ms.ip, port: 30000 }, { ip: caller.ip, port: 41000 }, 0x3333, start + 2000, 100, { lose: k === 0 ? [50] : [] }),
+      ...rtpStream({ ip: caller.ip, port: 41000 }, { ip: ms.ip, port: 30000 }, 0x4444, start + 3000, 100 + k * 10),
+      sipFrame(sipMessage("BYE sip:ms@10.0.0.9 SIP/2.0", id, "2 BYE", caller, ms), caller.ip, ms.ip, start + 3_000_000),
+    );
+  }
+  return inTimeOrder(frames);
+}
+
+test("a capture built with loss, reordering, a duplicate, jitter, an SSRC change and a shared media port agrees with tshark", async () => {
+  if (!haveTshark) return console.log("skipped: tshark is not installed");
+  const dir = mkdtempSync(join(tmpdir(), "siphon-media-"));
+  const path = join(dir, "built.pcap");
+  writeFileSync(path, timedPcap(builtCapture()));
+  assert.is(await compare(path), 6);
+});
+
+// SIPHON_MEDIA_CAPTURES=a.pcap,b.pcap compares more captures (the generator's --media output, say).
+const extra = (process.env.SIPHON_MEDIA_CAPTURES ?? "").split(",").filter((p) => p !== "");
+for (const path of [...readdirSync(DIR).filter((f) => /\.(pcap|pcapng)$/.test(f)).sort().map((f) => `${DIR}/${f}`), ...extra]) {
+  test(`${path} agrees with tshark`, async () => {
+    if (!haveTshark) return console.log("skipped: tshark is not installed");
+    assert.ok(await compare(path) >= 1, "no RTP stream compared");
+  });
+}
+
+test.run();

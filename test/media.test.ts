@@ -1,0 +1,175 @@
+// The core's SDP reading and media table: addresses, ports, payload types and
+// directions from SDP (plain, multipart as SIP-I sends it, IPv6, malformed);
+// calls leaving on BYE and failed answers; bounds under a flood; RTP counted
+// whether or not it belongs to a known call.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Core, type CallMedia, type CoreOptions } from "../host/core";
+import { readCapture } from "../host/source";
+import { runFrames as runFrameList, udpFrame } from "./helpers";
+import { rtpPacket, sdp, sipMessage } from "./rtp";
+
+const A = { ip: "10.2.0.1", tag: "ta" }, B = { ip: "10.2.0.2", tag: "tb" };
+const NO_TAG = { ip: B.ip, tag: "" };
+
+function invite(callId: string, body: string, contentType?: string): Uint8Array {
+  return udpFrame(sipMessage("INVITE sip:b@10.2.0.2 SIP/2.0", callId, "1 INVITE", A, NO_TAG, body, contentType), { src: A.ip, dst: B.ip });
+}
+
+function response(status: string, callId: string, body = ""): Uint8Array {
+  return udpFrame(sipMessage(`SIP/2.0 ${status}`, callId, "1 INVITE", A, B, body), { src: B.ip, dst: A.ip });
+}
+
+function rtp(seq: number, o: { sport?: number; dport?: number; src?: string; dst?: string } = {}): Uint8Array {
+  return udpFrame(rtpPacket({ pt: 0, seq, ts: seq * 160, ssrc: 77 }), { src: o.src ?? B.ip, dst: o.dst ?? A.ip, sport: o.sport ?? 30000, dport: o.dport ?? 20000 });
+}
+
+function run(frames: Uint8Array[], options: Partial<CoreOptions> = {}): { ends: CallMedia[]; counters: Record<string, number> } {
+  const ends: CallMedia[] = [];
+  const core = new Core({ sensor: "t", agent: "t", ...options }, (batch) => {
+    for (let i = 0; i < batch.mediaEndCount; i++) ends.push(batch.mediaEnd(i));
+  });
+  frames.forEach((f, i) => core.frame(f, 0, f.length, f.length, 1, 1795428000 + i, 0, 0));
+  core.finish();
+  return { ends, counters: core.counters() };
+}
+
+const runFrames = (frames: Uint8Array[]): ReturnType<typeof runFrameList> => runFrameList(frames.map((data) => ({ data })));
+
+test("SDP: connection address, port, payload type, codec, direction and RTCP port", () => {
+  const { messages } = runFrames([invite("s1", sdp("192.0.2.9", 49170, ["a=sendonly", "a=rtcp:53020"], [96, 0]).replace(
+    "a=rtpmap:0 PCMU/8000", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:96 opus/48000/2"))]);
+  const s = messages[0].sdp;
+  assert.ok(s, "no SDP read");
+  assert.equal({ ip: s.ip, port: s.port, rtcpPort: s.rtcpPort, pt: s.payloadType, clock: s.clockRate, codec: s.codec, dir: s.direction },
+    { ip: "192.0.2.9", port: 49170, rtcpPort: 53020, pt: 96, clock: 48000, codec: "opus", dir: "sendonly" });
+  assert.ok(messages[0].sdpText.startsWith("v=0"));
+});
+
+test("SDP: IPv6 connection address, media-level c= over session-level, static codec name", () => {
+  const body = sdp("2001:db8::1", 5004).replace("m=audio 5004 RTP/AVP 0 101", "m=audio 5004 RTP/AVP 8\r\nc=IN IP6 2001:db8:0:0:1::2");
+  const s = runFrames([invite("s2", body)]).messages[0].sdp;
+  assert.equal([s?.ip, s?.port, s?.codec, s?.clockRate, s?.rtcpPort], ["2001:db8::1:0:0:2", 5004, "PCMA", 8000, 5005]);
+});
+
+test("SDP: found inside a multipart/mixed body (SIP-I, fixtures/captures/sip-i.pcap)", async () => {
+  const found: string[] = [];
+  const core = new Core({ sensor: "t", agent: "t" }, (batch) => {
+    for (let i = 0; i < batch.count; i++) {
+      const s = batch.message(i).sdp;
+      if (s) found.push(`${batch.message(i).contentType.split(";")[0]} ${s.ip}:${s.port} ${s.codec}`);
+    }
+  });
+  await readCapture("fixtures/captures/sip-i.pcap", core);
+  core.finish();
+  assert.is(found.length, 1, `SDP found: ${found.join("; ")}`);
+  assert.match(found[0], /^multipart\/mixed \d+\.\d+\.\d+\.\d+:\d+ /);
+});
+
+test("SDP: a video section before the audio one lends it neither its address nor its direction", () => {
+  const body = "v=0\r\nc=IN IP4 192.0.2.1\r\nm=video 6000 RTP/AVP 96\r\nc=IN IP4 192.0.2.66\r\na=inactive\r\n" +
+    "m=audio 7000 RTP/AVP 8\r\n";
+  const s = runFrames([invite("video", body)]).messages[0].sdp;
+  assert.equal([s?.ip, s?.port, s?.direction, s?.media], ["192.0.2.1", 7000, "sendrecv", 2]);
+});
+
+test("SDP: malformed lines are marked and skipped, bad addresses never read", () => {
+  const bad = ["c=IN IP4 300.1.2.3", "c=IN IP6 2001:db8:::1", "c=IN IP6 1:2:3:4:5:6:7:8:9", "c=IN IP4 1.2.3", "c=IN XX 1.2.3.4",
+    "m=audio 99999 RTP/AVP 0", "a=rtpmap:0 PCMU", "a=rtcp:0"];
+  for (const line of bad) {
+    const body = line.startsWith("m=") ? `v=0\r\n${line}\r\n` : `v=0\r\nm=audio 4000 RTP/AVP 0\r\n${line}\r\n`;
+    const s = runFrames([invite("m", body)]).messages[0].sdp;
+    assert.ok(s?.malformed, `${line}: not marked malformed (${JSON.stringify(s)})`);
+  }
+  const empty = runFrames([invite("e", "")]).messages[0];
+  assert.is(empty.sdp, undefined);
+  const multipartNoSdp = runFrames([invite("n", "--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n", "multipart/mixed; boundary=x")]);
+  assert.is(multipartNoSdp.messages[0].sdp, undefined);
+});
+
+test("media: RTP to an endpoint from SDP is counted for its call and direction; a BYE hands the stats on", () => {
+  const frames = [invite("c1", sdp(A.ip, 20000)), response("200 OK", "c1", sdp(B.ip, 30000))];
+  for (let seq = 1; seq <= 10; seq++) if (seq !== 5) frames.push(rtp(seq));
+  frames.push(rtp(3, { src: A.ip, dst: B.ip, sport: 20000, dport: 30000 }));
+  frames.push(udpFrame(sipMessage("BYE sip:b@10.2.0.2 SIP/2.0", "c1", "2 BYE", A, B), { src: A.ip, dst: B.ip }));
+  const { ends, counters } = run(frames);
+  assert.is(ends.length, 1);
+  assert.is(ends[0].reason, "bye");
+  const [fromOfferer, fromAnswerer] = ends[0].streams;
+  assert.equal([fromAnswerer.packets, fromAnswerer.expected, fromAnswerer.lost, fromAnswerer.codec], [9, 10, 1, "PCMU"]);
+  assert.is(fromOfferer.packets, 1);
+  assert.is(counters.rtp, 10);
+  assert.is(counters.media_ended, 1);
+});
+
+test("media: a late offer (200) answered in the ACK makes the callee the offerer; a re-INVITE moves the media", () => {
+  const ack = (body: string): Uint8Array =>
+    udpFrame(sipMessage("ACK sip:b@10.2.0.2 SIP/2.0", "late", "1 ACK", A, B, body), { src: A.ip, dst: B.ip });
+  const frames = [
+    udpFrame(sipMessage("INVITE sip:b@10.2.0.2 SIP/2.0", "late", "1 INVITE", A, NO_TAG), { src: A.ip, dst: B.ip }),
+    response("200 OK", "late", sdp(B.ip, 30000)), ack(sdp(A.ip, 20000)),
+    rtp(1), rtp(2), // callee (offerer) to caller: direction 0
+    udpFrame(sipMessage("INVITE sip:b@10.2.0.2 SIP/2.0", "late", "2 INVITE", A, B, sdp(A.ip, 20100)), { src: A.ip, dst: B.ip }),
+    udpFrame(sipMessage("SIP/2.0 200 OK", "late", "2 INVITE", A, B, sdp(B.ip, 30000)), { src: B.ip, dst: A.ip }),
+    rtp(3, { dport: 20100 }),
+    rtp(4, { src: A.ip, dst: B.ip, sport: 20100, dport: 30000 }),
+  ];
+  const { ends, counters } = run(frames);
+  assert.is(counters.rtp_unknown, 0);
+  assert.equal(ends.map((e) => [e.reason, e.streams[0].packets, e.streams[1].packets]), [["end", 3, 1]]);
+});
+
+test("media: IPv6 endpoints from SDP match IPv6 RTP", () => {
+  const v6a = "2001:db8::a", v6b = "2001:db8::b";
+  const frames = [invite("v6", sdp(v6a, 20000)), response("200 OK", "v6", sdp(v6b, 30000)),
+    udpFrame(rtpPacket({ pt: 0, seq: 1, ts: 0, ssrc: 5 }), { src: v6b, dst: v6a, sport: 30000, dport: 20000 })];
+  const { ends, counters } = run(frames);
+  assert.equal([counters.rtp, ends[0]?.streams[1].packets], [1, 1]);
+});
+
+test("media: a failed final answer ends the call's media; RTP after it is unknown, not lost silently", () => {
+  const { ends, counters } = run([invite("f1", sdp(A.ip, 20000)), response("486 Busy Here", "f1"), rtp(1)]);
+  assert.equal(ends.map((e) => e.reason), ["failed"]);
+  assert.is(counters.rtp, 0);
+  assert.is(counters.rtp_unknown, 1);
+});
+
+test("media: RTP with a CSRC count or extension past its end is malformed, never read", () => {
+  const to = { src: B.ip, dst: A.ip, sport: 30000, dport: 20000 };
+  const csrc = rtpPacket({ pt: 0, seq: 1, ts: 0, ssrc: 1 }).slice(0, 12);
+  csrc[0] |= 15;
+  const ext = rtpPacket({ pt: 0, seq: 1, ts: 0, ssrc: 1, extensionWords: 200, payload: new Uint8Array(4) });
+  const pad = rtpPacket({ pt: 0, seq: 1, ts: 0, ssrc: 1, payload: new Uint8Array(2) });
+  pad[0] |= 0x20;
+  pad[pad.length - 1] = 200;
+  const { counters } = run([invite("x", sdp(A.ip, 20000)), ...[csrc, ext.slice(0, 20), pad].map((p) => udpFrame(p, to))]);
+  assert.is(counters.media_malformed, 3);
+  assert.is(counters.rtp, 0);
+});
+
+test("media: a flood of offers never answered and RTP that matches nothing keeps memory flat; evictions counted", () => {
+  const options = { mediaCalls: 64, mediaEndpoints: 128 };
+  const ends: number[] = [];
+  const core = new Core({ sensor: "t", agent: "t", renderJson: false, ...options }, (batch) => ends.push(batch.mediaEndCount));
+  const before = core.memoryBytes;
+  for (let i = 0; i < 20000; i++) {
+    const f = i % 2 === 0
+      ? invite(`flood-${i}`, sdp(`10.3.${(i >> 8) & 255}.${i & 255}`, 10000 + (i % 5000) * 2))
+      : rtp(i, { src: "10.9.9.9", dst: "10.8.8.8", sport: 7000, dport: 10000 + (i % 5000) * 2 });
+    core.frame(f, 0, f.length, f.length, 1, 1795428000 + Math.floor(i / 100), 0, 0);
+  }
+  core.finish();
+  const c = core.counters();
+  assert.is(core.memoryBytes, before, "memory grew");
+  assert.is(c.media_calls, 10000);
+  assert.ok(c.media_evicted >= 10000 - 64, `evicted ${c.media_evicted}`);
+  assert.is(c.rtp_unknown, 10000);
+  assert.is(ends.reduce((a, b) => a + b, 0), 10000, "every call's stats handed on once");
+});
+
+test("media: off with mediaCalls 0: no table, no stats, SDP still read", () => {
+  const { ends, counters } = run([invite("o", sdp(A.ip, 20000)), rtp(1)], { mediaCalls: 0 });
+  assert.equal([ends.length, counters.media_calls, counters.sdp, counters.rtp_unknown], [0, 0, 1, 1]);
+});
+
+test.run();
