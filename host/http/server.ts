@@ -40,12 +40,14 @@ const STATIC: Record<string, { type: string; body: string }> = {
 export class HttpServer {
   readonly hub: SseHub;
   private readonly server: Server;
+  private readonly api: ApiContext;
   private requests = 0;
   private refusedHost = 0;
 
   constructor(private readonly options: HttpOptions) {
     this.hub = new SseHub(() => this.counters());
     options.store.listen(this.hub);
+    this.api = { ...options, counters: () => this.counters() };
     this.server = createServer((req, res) => this.handle(req, res));
   }
 
@@ -95,7 +97,7 @@ export class HttpServer {
       return;
     }
     if (req.method === "POST" && path.startsWith("/api/control/")) {
-      control(req, path, this.options).then((reply) => send(res, reply, SECURITY_HEADERS), () => res.destroy());
+      control(req, path, this.api).then((reply) => send(res, reply, SECURITY_HEADERS), () => res.destroy());
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -117,7 +119,7 @@ export class HttpServer {
       const h = this.options.health();
       res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h) + "\n");
     } else {
-      const reply = read(path, this.options);
+      const reply = read(path, this.api);
       send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
         SECURITY_HEADERS);
     }
