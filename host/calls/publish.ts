@@ -162,5 +162,8 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   if (c.web !== undefined) outputs.push(c.web);
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
+  // Events that only feed the web view are no output of the user's: no line of them in the summary.
+  const named = outputs.length > (c.web === undefined ? 0 : 1);
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs,
+    named ? (line) => process.stderr.write(`${line}\n`) : undefined);
 }
