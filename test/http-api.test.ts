@@ -4,7 +4,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "node:net";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { cleanUp, waitFor } from "./mosquitto";
 import { framesOf, runFrames, sip, udpFrame, type Frame } from "./helpers";
 import { getJson, post, startSiphon, tokenFile, TOKEN, type Siphon } from "./web";
@@ -226,6 +228,34 @@ test("the last events are kept, the older ones evicted and counted", () => {
   assert.is(store.events().length, EVENTS_HELD);
   assert.is(JSON.parse(store.events()[0]).event.sequence, 7);
   assert.is(store.counters().http_events_evicted, 7);
+});
+
+test("a call-end event's rtp fields and recording path reach the call; the recording is served, nothing else", async () => {
+  const store = new CallStore({ calls: 10, bytes: 1 << 20 });
+  feed(store, invites(1));
+  const dir = mkdtempSync(join(tmpdir(), "siphon-rec-"));
+  writeFileSync(join(dir, "call-0.pcap"), "pcap bytes");
+  const end = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: "call-end", sequence: 1, duration: 2_000_000_000 },
+    sip: { call_id: "call-0" }, rtp: { loss: 0.5, jitter: 3 }, recording: { path: join(dir, "call-0.pcap") } } as unknown as SipEvent;
+  store.eventOutput().write(end, JSON.stringify(end));
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
+    counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
+  await server.listen();
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const { body } = await getJson(base, "/api/calls/call-0");
+    assert.equal(body.call.rtp, { loss: 0.5, jitter: 3 });
+    assert.is(body.call.state, "ended");
+    assert.is(body.call.duration, 2000);
+    assert.equal(body.call.recordings, [join(dir, "call-0.pcap")]);
+    const file = await fetch(`${base}/api/calls/call-0/recordings/0`);
+    assert.is(file.status, 200);
+    assert.is(await file.text(), "pcap bytes");
+    assert.is((await fetch(`${base}/api/calls/call-0/recordings/1`)).status, 404);
+    assert.is((await fetch(`${base}/api/calls/call-0/recordings/..%2F..%2Fetc%2Fpasswd`)).status, 404);
+  } finally {
+    server.close();
+  }
 });
 
 test("a stalled live client is dropped and counted; a reading one keeps its stream", async () => {

@@ -6,6 +6,8 @@
 // server by an IP or "localhost", which keeps DNS rebinding out.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
+import { createReadStream } from "node:fs";
+import { basename, extname } from "node:path";
 import type { Registry } from "prom-client";
 import type { Logger } from "../log";
 import type { Health } from "../sink/metrics";
@@ -36,6 +38,9 @@ const STATIC: Record<string, { type: string; body: string }> = {
   "/app.js": { type: "text/javascript; charset=utf-8", body: PAGE_SCRIPT },
   "/app.css": { type: "text/css; charset=utf-8", body: PAGE_CSS },
 };
+
+const RECORDING = /^\/api\/calls\/([^/]+)\/recordings\/(\d{1,4})$/;
+const RECORDING_TYPES: Record<string, string> = { ".wav": "audio/wav", ".pcap": "application/vnd.tcpdump.pcap" };
 
 export class HttpServer {
   readonly hub: SseHub;
@@ -113,6 +118,8 @@ export class HttpServer {
       res.writeHead(200, { ...SECURITY_HEADERS, "content-type": page.type }).end(page.body);
     } else if (path === "/api/live") {
       if (!this.hub.open(req, res, SECURITY_HEADERS)) send(res, { status: 503, body: '{"error":"too many live clients"}' }, SECURITY_HEADERS);
+    } else if (RECORDING.test(path)) {
+      this.recording(res, path);
     } else if (path === "/metrics") {
       this.metrics(res);
     } else if (path === "/healthz") {
@@ -123,6 +130,28 @@ export class HttpServer {
       send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
         SECURITY_HEADERS);
     }
+  }
+
+  // A file an event of the call named as its recording: only those paths, never one from the request.
+  private recording(res: ServerResponse, path: string): void {
+    const [, id, n] = RECORDING.exec(path) as RegExpExecArray;
+    let file: string | undefined;
+    try {
+      file = this.options.store.call(decodeURIComponent(id))?.recordings[Number(n)];
+    } catch {
+      file = undefined;
+    }
+    if (file === undefined) {
+      send(res, { status: 404, body: '{"error":"no such recording of a call in the window"}' }, SECURITY_HEADERS);
+      return;
+    }
+    const stream = createReadStream(file);
+    stream.once("error", () => send(res, { status: 404, body: '{"error":"the recording file cannot be read"}' }, SECURITY_HEADERS));
+    stream.once("open", () => {
+      res.writeHead(200, { ...SECURITY_HEADERS, "content-type": RECORDING_TYPES[extname(file!)] ?? "application/octet-stream",
+        "content-disposition": `attachment; filename="${basename(file!).replace(/[^\w.-]/g, "_")}"` });
+      stream.pipe(res);
+    });
   }
 
   private metrics(res: ServerResponse): void {

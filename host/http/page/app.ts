@@ -156,13 +156,15 @@ async function showCall(id: string): Promise<void> {
   byId("ladder").replaceChildren(drawLadder(detail));
   byId("message-text").textContent = "";
   byId("call-events").replaceChildren(...detail.events.map((e) => element("li", JSON.stringify(e))));
-  byId("call-recordings").replaceChildren(...detail.call.recordings.map((path, n) => {
+  const recordings = byId("call-recordings");
+  recordings.replaceChildren(...detail.call.recordings.map((path, n) => {
     const li = element("li");
     const a = element("a", path);
     a.href = `/api/calls/${encodeURIComponent(id)}/recordings/${n}`;
     li.appendChild(a);
     return li;
   }));
+  if (detail.call.recordings.length === 0) recordings.appendChild(element("li", "none named by the call's events"));
   queueRender();
 }
 
@@ -174,7 +176,7 @@ function addEvent(json: string): void {
 
 function renderCounters(counters: Record<string, number>): void {
   const rows = Object.keys(counters).sort().map((name) => {
-    const tr = element("tr");
+    const tr = element("tr", undefined, counters[name] === 0 ? "zero" : undefined);
     tr.appendChild(element("td", name));
     tr.appendChild(element("td", String(counters[name])));
     return tr;

@@ -5,7 +5,8 @@ header { display: flex; gap: 12px; align-items: center; padding: 8px 16px; backg
 h1 { font-size: 18px; margin: 0; }
 h2 { font-size: 15px; margin: 0 0 8px; }
 h3 { font-size: 13px; margin: 10px 0 4px; }
-main { display: grid; grid-template-columns: 1fr; gap: 12px; padding: 12px 16px; }
+main { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; padding: 12px 16px; }
+#calls-section, #ladder-section, #counters-section, #events-section { grid-column: 1 / -1; }
 section { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 10px 12px; overflow-x: auto; }
 .badge { padding: 2px 8px; border-radius: 10px; background: #4a5365; font-size: 12px; }
 .badge.live { background: #1f7a3d; }
@@ -31,6 +32,10 @@ th.sorted-desc::after { content: " \\25BC"; }
 #message-text { background: #f2f4f7; padding: 8px; white-space: pre-wrap; word-break: break-all; max-height: 400px; overflow: auto; }
 #message-text:empty { display: none; }
 #events { max-height: 320px; overflow: auto; font-family: monospace; font-size: 12px; }
-#counters td:last-child { text-align: right; font-family: monospace; }
+#counters tbody { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); column-gap: 16px; }
+#counters tr { display: flex; justify-content: space-between; }
+#counters td { border: none; padding: 1px 4px; }
+#counters td:last-child { font-family: monospace; }
+#counters tr.zero { color: #9aa1ad; }
 .error { color: #a12b2b; }
 `;
