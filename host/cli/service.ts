@@ -64,7 +64,10 @@ export async function startService(config: Config, command: string): Promise<Ser
   };
   let opened: Outputs | undefined;
   const health = (): Health => opened?.health() ?? { healthy: false, outputs: "not open yet" };
-  const server = await webView(config, log, () => ({ ...pipelineCounters(), ...opened?.counters() }), () => registry, health);
+  // Made on the first scrape: prom-client and its default metrics cost nothing until /metrics is read.
+  const registryOnDemand = (): Registry | undefined => pipeline === undefined ? undefined
+    : (registry ??= metricsRegistry([pipelineCounters, () => outputs().counters(), ...(server ? [server.counters] : [])]));
+  const server = await webView(config, log, () => ({ ...pipelineCounters(), ...opened?.counters() }), registryOnDemand, health);
   const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal, server));
 
   // The report of a run that got as far as making its pipeline; the exit code.
@@ -109,7 +112,6 @@ export async function startService(config: Config, command: string): Promise<Ser
     attach(p) {
       pipeline = p;
       started = Date.now();
-      if (server) registry = metricsRegistry([pipelineCounters, () => outputs().counters(), server.counters]);
     },
     finish(failure, lines = []) {
       if (exitCodeOf(failure) === EXIT_USAGE) {

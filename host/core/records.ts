@@ -146,6 +146,15 @@ export class SipMessage {
     return this.u32(at + word * 4);
   }
 
+  // Copies the record and the message's bytes into `into` at `at` (storedBytes(m) bytes),
+  // for a reader that keeps many messages in a few large buffers (the web view) and reads
+  // one back with storedMessage() only when asked for it.
+  storeInto(into: Uint8Array, at: number): number {
+    into.set(this.memory.u8.subarray(this.at, this.at + L.REC_SIZE), at);
+    into.set(this.bytes, at + L.REC_SIZE);
+    return L.REC_SIZE + this.bytes.length;
+  }
+
   private endpoint(addr: number, port: number): Endpoint {
     const ipv6 = (this.flags & L.REC_F_IPV6) !== 0;
     return { ip: formatIp(this.memory.u8, this.at + addr, ipv6), port: this.memory.view.getUint16(this.at + port, true) };
@@ -164,6 +173,17 @@ export class SipMessage {
       depth: this.u32(L.REC_OUTER_DEPTH),
     };
   }
+}
+
+// What SipMessage.storeInto writes for `m`.
+export function storedBytes(m: SipMessage): number {
+  return L.REC_SIZE + m.bytes.length;
+}
+
+// A message storeInto wrote into `from` at `at`, read in place: valid while `from` is kept.
+export function storedMessage(from: Buffer, at: number, length: number): SipMessage {
+  const view = new DataView(from.buffer, from.byteOffset, from.byteLength);
+  return new SipMessage({ u8: from, view }, at, from.subarray(at + L.REC_SIZE, at + length), undefined);
 }
 
 // The results of one push, valid only during the handler call.

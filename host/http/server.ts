@@ -50,7 +50,7 @@ export class HttpServer {
   private refusedHost = 0;
 
   constructor(private readonly options: HttpOptions) {
-    this.hub = new SseHub(() => this.counters());
+    this.hub = new SseHub(options.store, () => this.counters());
     options.store.listen(this.hub);
     this.api = { ...options, counters: () => this.counters() };
     this.server = createServer((req, res) => this.handle(req, res));

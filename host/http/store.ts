@@ -5,7 +5,11 @@
 // looks inside the tracker. Bounded by calls and by bytes: the oldest call is
 // evicted first and counted, a call past its message bound keeps its first
 // messages and counts the rest.
-import type { SipMessage } from "../core/records";
+//
+// On the hot path a message costs its Call-ID and one copy: its record and
+// bytes go into large shared slabs, and what the page shows (addresses, start
+// line, the state the messages imply) is read from there only when asked for.
+import { storedBytes, storedMessage, type SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { SipEvent } from "../calls/events";
 
@@ -19,22 +23,39 @@ export const MESSAGES_PER_CALL = 500;
 export const EVENTS_PER_CALL = 32;
 export const EVENTS_HELD = 1000;
 export const REGISTRATIONS_HELD = 10000;
-// What a message costs beyond its bytes (its addresses and fields), for the byte bound.
-const MESSAGE_OVERHEAD = 160;
+// What a message costs beyond what it takes in a slab, for the byte bound.
+const MESSAGE_OVERHEAD = 48;
+// One allocation for many messages keeps the garbage collector's work small while the
+// window holds tens of thousands; a slab is freed once every call with a message in it is.
+const SLAB_BYTES = 1 << 20;
+
+// Where a message was copied: slab[at, at + length), read back by storedMessage().
+interface MessageRef {
+  slab: Buffer;
+  at: number;
+  length: number;
+}
 
 export interface StoredMessage {
-  seq: number;
+  seq: number;             // its place among all messages of the window
   time: number;            // capture time, microseconds
   src: string;             // "ip:port" ([ip]:port for IPv6)
   dst: string;
   transport: string;
   label: string;           // "INVITE" or "180 Ringing"
-  bytes: Buffer;
+  text: string;            // the message whole
 }
 
 export interface StoredCall {
   id: string;              // the Call-ID
   seq: number;             // order of arrival in the window
+  refs: MessageRef[];
+  firstSeq: number;        // seq of refs[0]; the rest follow in order
+  messagesDropped: number;
+  events: string[];        // as JSON: an event's objects are not kept alive
+  bytes: number;
+  // What the messages imply, folded in when the call is next read (folded: how many so far).
+  folded: number;
   method: string;          // the first request's method
   from: string;
   to: string;
@@ -43,14 +64,12 @@ export interface StoredCall {
   state: string;
   status?: number;         // final status of the INVITE (or of the first request)
   reason?: string;
+  // What the events say, at once.
   pdd?: number;            // ms (sip.pdd)
   duration?: number;       // ms (event.duration)
+  eventState?: string;
   rtp?: unknown;           // a call-end event's rtp.* fields, when the media stage sends them
   recordings: string[];    // paths an event named
-  messages: StoredMessage[];
-  messagesDropped: number;
-  events: SipEvent[];
-  bytes: number;
 }
 
 export interface Registration {
@@ -69,13 +88,19 @@ export interface StoreListener {
 }
 
 export class CallStore {
-  private readonly calls = new Map<string, StoredCall>();   // insertion order is age
+  private readonly calls = new Map<string, StoredCall>();
+  // Oldest first, from `head`: a Map's first entry after many deletions is found by walking
+  // every deleted slot, which made eviction quadratic.
+  private age: StoredCall[] = [];
+  private head = 0;
   private readonly registrations = new Map<string, Registration>();
   private readonly recent: string[] = [];
   private recentHead = 0;
   private bytesHeld = 0;
   private nextCall = 0;
   private nextMessage = 0;
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slabUsed = 0;
   private listener: StoreListener | undefined;
   readonly count = { callsEvicted: 0, bytesEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
 
@@ -113,17 +138,23 @@ export class CallStore {
     this.remember(json);
     const callId = event.sip?.call_id;
     const call = callId === undefined ? undefined : this.calls.get(callId);
-    if (call) this.applyEvent(call, event);
+    if (call) this.applyEvent(call, event, json);
     if (event.sip?.binding) this.applyBinding(event);
     this.listener?.event(json);
   }
 
+  // Oldest first, each brought up to date.
   callList(): StoredCall[] {
-    return [...this.calls.values()];
+    return this.age.slice(this.head).map((call) => this.current(call));
   }
 
   call(id: string): StoredCall | undefined {
-    return this.calls.get(id);
+    const call = this.calls.get(id);
+    return call && this.current(call);
+  }
+
+  messagesOf(call: StoredCall): StoredMessage[] {
+    return call.refs.map((ref, i) => messageAt(ref, call.firstSeq + i));
   }
 
   registrationList(): Registration[] {
@@ -148,90 +179,98 @@ export class CallStore {
     const callId = m.callId;
     if (callId === "") return;
     this.count.messages++;
-    const time = m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
-    let call = this.calls.get(callId);
-    if (call === undefined) call = this.newCall(callId, m, time);
-    if (call.messages.length >= MESSAGES_PER_CALL) {
+    const seq = this.nextMessage++;
+    const call = this.calls.get(callId) ?? this.newCall(callId, seq);
+    if (call.refs.length >= MESSAGES_PER_CALL) {
       call.messagesDropped++;
       this.count.messagesDropped++;
       return;
     }
-    const stored: StoredMessage = { seq: this.nextMessage++, time, src: address(m.src.ip, m.src.port), dst: address(m.dst.ip, m.dst.port),
-      transport: m.transport, label: m.isRequest ? m.method : `${m.status} ${m.reason}`, bytes: Buffer.from(m.bytes) };
-    call.messages.push(stored);
-    call.last = Math.max(call.last, time);
-    const cost = stored.bytes.length + MESSAGE_OVERHEAD;
+    const length = storedBytes(m);
+    const slab = this.room(length);
+    m.storeInto(slab, this.slabUsed);
+    call.refs.push({ slab, at: this.slabUsed, length });
+    this.slabUsed += length;
+    const cost = length + MESSAGE_OVERHEAD;
     call.bytes += cost;
     this.bytesHeld += cost;
-    this.followState(call, m);
     this.listener?.callChanged(call);
     this.keepWithinBytes(call);
   }
 
-  private newCall(id: string, m: SipMessage, time: number): StoredCall {
+  // A slab with `length` bytes free; a message larger than a quarter of one gets its own.
+  private room(length: number): Buffer {
+    if (length > SLAB_BYTES / 4) {
+      this.slabUsed = 0;
+      return Buffer.allocUnsafe(length);
+    }
+    if (this.slabUsed + length > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    return this.slab;
+  }
+
+  private newCall(id: string, seq: number): StoredCall {
     if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, seq: this.nextCall++, method: m.isRequest ? m.method : m.cseqMethod, from: m.from, to: m.to,
-      start: time, last: time, state: "seen", recordings: [], messages: [], messagesDropped: 0, events: [], bytes: 0 };
+    const call: StoredCall = { id, seq: this.nextCall++, refs: [], firstSeq: seq, messagesDropped: 0, events: [], bytes: 0, folded: 0,
+      method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
     this.calls.set(id, call);
+    this.age.push(call);
     return call;
   }
 
   // The oldest calls go first; the call just written to stays, so one call larger than
   // the window keeps its messages up to MESSAGES_PER_CALL rather than evicting itself.
   private keepWithinBytes(current: StoredCall): void {
-    while (this.bytesHeld > this.limits.bytes && this.calls.size > 1) {
-      const oldest = this.calls.values().next().value as StoredCall;
-      if (oldest === current) break;
-      this.evict(oldest);
-    }
+    while (this.bytesHeld > this.limits.bytes && this.calls.size > 1 && this.age[this.head] !== current) this.evictOldest();
   }
 
   private evictOldest(): void {
-    const oldest = this.calls.values().next().value as StoredCall | undefined;
-    if (oldest) this.evict(oldest);
-  }
-
-  private evict(call: StoredCall): void {
+    const call = this.age[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.age.length) {
+      this.age = this.age.slice(this.head);
+      this.head = 0;
+    }
     this.calls.delete(call.id);
     this.bytesHeld -= call.bytes;
     this.count.callsEvicted++;
     this.count.bytesEvicted += call.bytes;
   }
 
-  // What the messages alone say, at once; the tracker's events (applyEvent) refine it.
-  private followState(call: StoredCall, m: SipMessage): void {
-    if (m.isRequest) {
-      if (m.method === "INVITE" && call.state === "seen") call.state = "calling";
-      else if (m.method === "BYE") call.state = "ending";
-      else if (m.method === "CANCEL") call.state = "cancelling";
-      return;
+  // The messages not yet folded into the call's summary, folded in.
+  private current(call: StoredCall): StoredCall {
+    for (; call.folded < call.refs.length; call.folded++) {
+      const m = storedMessage(call.refs[call.folded].slab, call.refs[call.folded].at, call.refs[call.folded].length);
+      const time = timeOf(m);
+      if (call.folded === 0) {
+        call.method = m.isRequest ? m.method : m.cseqMethod;
+        call.from = m.from;
+        call.to = m.to;
+        call.start = time;
+      }
+      call.last = Math.max(call.last, time);
+      followState(call, m);
     }
-    if (m.cseqMethod !== call.method) return;
-    const status = m.status;
-    if (status >= 180 && status < 200 && (call.state === "calling" || call.state === "seen")) call.state = "ringing";
-    if (status >= 200 && call.status === undefined) {
-      call.status = status;
-      call.reason = m.reason;
-      if (call.method === "INVITE") call.state = status < 300 ? "answered" : "failed";
-      else call.state = status < 300 ? "ok" : "failed";
-    }
+    if (call.eventState !== undefined) call.state = call.eventState;
+    return call;
   }
 
-  private applyEvent(call: StoredCall, event: SipEvent): void {
-    if (call.events.length < EVENTS_PER_CALL) call.events.push(event);
+  private applyEvent(call: StoredCall, event: SipEvent, json: string): void {
+    if (call.events.length < EVENTS_PER_CALL) call.events.push(json);
     const sip = event.sip;
     if (sip?.pdd !== undefined) call.pdd = sip.pdd;
-    if (sip?.response) {
+    const type = event.event.type;
+    if (type === "call-start") call.eventState = "answered";
+    if (type === "call-end") {
+      call.eventState = "ended";
+      if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+    }
+    if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
+    if (sip?.response && type.startsWith("call-")) {
       call.status = sip.response.status;
       call.reason = sip.response.reason;
     }
-    const type = event.event.type;
-    if (type === "call-start") call.state = "answered";
-    if (type === "call-end") {
-      call.state = "ended";
-      if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
-    }
-    if (type === "call-attempt") call.state = sip?.call?.outcome ?? "failed";
     const extra = event as unknown as { rtp?: unknown; recording?: { path?: unknown; paths?: unknown } };
     if (extra.rtp !== undefined) call.rtp = extra.rtp;
     for (const path of recordingPaths(extra.recording)) if (!call.recordings.includes(path)) call.recordings.push(path);
@@ -263,6 +302,36 @@ export class CallStore {
     this.recentHead = (this.recentHead + 1) % EVENTS_HELD;
     this.count.eventsEvicted++;
   }
+}
+
+// What the messages alone say; the tracker's events (eventState) have the last word.
+function followState(call: StoredCall, m: SipMessage): void {
+  if (m.isRequest) {
+    const method = m.method;
+    if (method === "INVITE" && call.state === "seen") call.state = "calling";
+    else if (method === "BYE") call.state = "ending";
+    else if (method === "CANCEL") call.state = "cancelling";
+    return;
+  }
+  if (m.cseqMethod !== call.method) return;
+  const status = m.status;
+  if (status >= 180 && status < 200 && (call.state === "calling" || call.state === "seen")) call.state = "ringing";
+  if (status >= 200 && call.status === undefined) {
+    call.status = status;
+    call.reason = m.reason;
+    if (call.method === "INVITE") call.state = status < 300 ? "answered" : "failed";
+    else call.state = status < 300 ? "ok" : "failed";
+  }
+}
+
+function timeOf(m: SipMessage): number {
+  return m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
+}
+
+function messageAt(ref: MessageRef, seq: number): StoredMessage {
+  const m = storedMessage(ref.slab, ref.at, ref.length);
+  return { seq, time: timeOf(m), src: address(m.src.ip, m.src.port), dst: address(m.dst.ip, m.dst.port), transport: m.transport,
+    label: m.isRequest ? m.method : `${m.status} ${m.reason}`, text: m.bytes.toString("utf8") };
 }
 
 // An event's recording.path (or recording.paths), as the media stage names its files.
