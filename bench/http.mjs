@@ -4,11 +4,13 @@
 // (--events /dev/null, the peer: the web view needs the tracker's events); with
 // the web view open (--http and one live SSE client reading, as a page does);
 // and with 50 live clients. Each is timed from the first byte piped in to the
-// exit; medians of the rounds, the four interleaved in each round.
+// exit, and by the CPU siphon used (user + system, from /proc: the machine is
+// shared, and CPU time is what another process on it does not change much);
+// medians of the rounds, the variants interleaved in each round.
 //
 //   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5]
 import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -20,6 +22,17 @@ const siphon = join(root, "dist", "siphon.mjs");
 const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);
+const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+// CPU seconds a process has used so far (0 once it is gone).
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;   // utime, stime: fields 14 and 15 of stat(5)
+  } catch {
+    return 0;
+  }
+}
 
 function workload() {
   const dir = join(root, ".bench");
@@ -69,8 +82,11 @@ async function once(pcap, variant) {
     stderr += d;
     if (stderr.includes('"msg":"configuration"')) resolve();
   }));
-  const exited = new Promise((resolve) => child.on("exit", resolve));
+  let cpu = 0;
+  const sampler = setInterval(() => { cpu = Math.max(cpu, cpuSeconds(child.pid)); }, 10);
+  const exited = new Promise((resolve) => child.on("exit", (code) => { clearInterval(sampler); resolve(code); }));
   await ready;
+  const cpuAtStart = cpuSeconds(child.pid);
   const clients = variant.clients ? await liveClients(port, variant.clients) : [];
   const started = process.hrtime.bigint();
   createReadStream(pcap).pipe(child.stdin);
@@ -78,7 +94,7 @@ async function once(pcap, variant) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${variant.name}: siphon exited ${code}: ${stderr}`);
   for (const c of clients) c.req.destroy();
-  return { seconds, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
+  return { seconds, cpu: cpu - cpuAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -86,6 +102,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const VARIANTS = [
   { name: "replay (no tracker)", events: false },
   { name: "replay --events /dev/null (peer)", events: true },
+  { name: "+ --http, no client", events: true, clients: 0 },
   { name: "+ --http, 1 live client", events: true, clients: 1 },
   { name: "+ --http, 50 live clients", events: true, clients: 50 },
 ];
@@ -93,24 +110,29 @@ const VARIANTS = [
 const pcap = workload();
 console.error(`workload: ${pcap} (${(statSync(pcap).size / 1e6).toFixed(1)} MB, ${messages} SIP messages asked for)`);
 const samples = VARIANTS.map(() => []);
+const cpus = VARIANTS.map(() => []);
 const sse = VARIANTS.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (const [i, variant] of VARIANTS.entries()) {
-    const { seconds, sseBytes } = await once(pcap, variant);
+    const { seconds, cpu, sseBytes } = await once(pcap, variant);
     samples[i].push(seconds);
+    cpus[i].push(cpu);
     sse[i].push(sseBytes);
   }
-  console.error(`round ${r + 1}/${rounds}: ${samples.map((s) => s.at(-1).toFixed(3)).join(" s, ")} s`);
+  console.error(`round ${r + 1}/${rounds}: ${samples.map((s, i) => `${s.at(-1).toFixed(3)} s (${cpus[i].at(-1).toFixed(2)} CPU)`).join(", ")}`);
 }
 const peer = median(samples[1]);
-console.log(`| variant | median s (${rounds} rounds) | messages/s | throughput vs peer | SSE bytes per client |`);
-console.log("| --- | --- | --- | --- | --- |");
+const peerCpu = median(cpus[1]);
+console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | SSE bytes per client |`);
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const [i, variant] of VARIANTS.entries()) {
   const m = median(samples[i]);
+  const c = median(cpus[i]);
   console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
-    `${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
+    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
 }
-const one = median(samples[2]);
-const fifty = median(samples[3]);
-console.log(`\nweb view open: replay throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer; ` +
-  `50 clients: ${((1 - one / fifty) * 100).toFixed(1)}% below one client`);
+const [open, one, fifty] = [2, 3, 4].map((i) => median(samples[i]));
+const [openCpu, oneCpu, fiftyCpu] = [2, 3, 4].map((i) => median(cpus[i]));
+console.log(`\nweb view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+  `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+  `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);

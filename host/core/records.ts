@@ -142,17 +142,7 @@ export class SipMessage {
   }
 
   private spanWord(which: number, word: 0 | 1): number {
-    const at = which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;
-    return this.u32(at + word * 4);
-  }
-
-  // Copies the record and the message's bytes into `into` at `at` (storedBytes(m) bytes),
-  // for a reader that keeps many messages in a few large buffers (the web view) and reads
-  // one back with storedMessage() only when asked for it.
-  storeInto(into: Uint8Array, at: number): number {
-    into.set(this.memory.u8.subarray(this.at, this.at + L.REC_SIZE), at);
-    into.set(this.bytes, at + L.REC_SIZE);
-    return L.REC_SIZE + this.bytes.length;
+    return this.u32(spanAt(which) + word * 4);
   }
 
   private endpoint(addr: number, port: number): Endpoint {
@@ -175,15 +165,25 @@ export class SipMessage {
   }
 }
 
-// What SipMessage.storeInto writes for `m`.
-export function storedBytes(m: SipMessage): number {
-  return L.REC_SIZE + m.bytes.length;
-}
-
-// A message storeInto wrote into `from` at `at`, read in place: valid while `from` is kept.
+// A message MessageBatch.storeInto wrote into `from` at `at` (`length` bytes), read in place:
+// valid while `from` is kept.
 export function storedMessage(from: Buffer, at: number, length: number): SipMessage {
   const view = new DataView(from.buffer, from.byteOffset, from.byteLength);
   return new SipMessage({ u8: from, view }, at, from.subarray(at + L.REC_SIZE, at + length), undefined);
+}
+
+// The Call-ID of a message storeInto wrote into `from` at `at`, read without making its SipMessage.
+export function storedCallId(from: Buffer, at: number): string {
+  const span = at + spanAt(L.SPAN_CALL_ID);
+  const length = from.readUInt32LE(span + 4);
+  if (length === 0) return "";
+  const start = at + L.REC_SIZE + from.readUInt32LE(span);
+  return from.toString("utf8", start, start + length);
+}
+
+// Where a span's (offset, length) words are in a record.
+function spanAt(which: number): number {
+  return which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;
 }
 
 // The results of one push, valid only during the handler call.
@@ -194,6 +194,11 @@ export interface MessageBatch {
   // inPlace: the message and its record are read in the core's memory (valid only during
   // the handler call) and the envelope is left out: no copy, for readers such as the call tracker.
   message(i: number, inPlace?: boolean): SipMessage;
+  // The i-th message's record and bytes copied into `into` at `at` (storedLength(i) bytes): for a
+  // reader that keeps many messages in a few large buffers (the web view) and reads one back
+  // (storedMessage) only when it is asked for.
+  storedLength(i: number): number;
+  storeInto(i: number, into: Uint8Array, at: number): void;
 }
 
 export type BatchHandler = (batch: MessageBatch) => void;
@@ -202,8 +207,11 @@ export type BatchHandler = (batch: MessageBatch) => void;
 // get; core.ts opens it on each push's record count.
 export class ResultBatch implements MessageBatch, RecordMemory {
   private results = 0;
+  private readonly whole: Buffer;   // the core's memory as a Buffer, for storeInto
 
-  constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly records: number, private readonly outJson: number) {}
+  constructor(readonly u8: Uint8Array, readonly view: DataView, private readonly records: number, private readonly outJson: number) {
+    this.whole = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  }
 
   get count(): number {
     return this.results;
@@ -222,6 +230,19 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     const last = this.records + (this.results - 1) * L.REC_SIZE;
     const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + this.view.getUint32(last + L.REC_JSON_LEN, true) + 1;
     return this.u8.subarray(this.outJson, this.outJson + end);
+  }
+
+  storedLength(i: number): number {
+    return L.REC_SIZE + this.view.getUint32(this.records + i * L.REC_SIZE + L.REC_MSG_LEN, true);
+  }
+
+  // Buffer.copy: no view made per copy.
+  storeInto(i: number, into: Uint8Array, at: number): void {
+    const rec = this.records + i * L.REC_SIZE;
+    const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
+    const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
+    this.whole.copy(into, at, rec, rec + L.REC_SIZE);
+    this.whole.copy(into, at + L.REC_SIZE, msgOff, msgOff + msgLen);
   }
 
   message(i: number, inPlace = false): SipMessage {

@@ -4,7 +4,7 @@
 // request carrying the --http-token-file token (auth.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isoTime } from "../calls/events";
-import type { CallStore, StoredCall } from "./store";
+import { messageCount, type CallStore, type StoredCall } from "./store";
 import type { TokenGuard } from "./auth";
 import type { Controls } from "./control";
 
@@ -38,7 +38,7 @@ export function callSummary(call: StoredCall): Record<string, unknown> {
   return {
     id: call.id, method: call.method, state: call.state, from: call.from, to: call.to,
     start: isoTime(call.start), last: isoTime(call.last), duration: call.duration, pdd: call.pdd,
-    status: call.status, reason: call.reason, rtp: call.rtp, messages: call.refs.length + call.messagesDropped,
+    status: call.status, reason: call.reason, rtp: call.rtp, messages: messageCount(call) + call.messagesDropped,
     recordings: call.recordings,
   };
 }

@@ -9,13 +9,13 @@
 // On the hot path a message costs its Call-ID and one copy: its record and
 // bytes go into large shared slabs, and what the page shows (addresses, start
 // line, the state the messages imply) is read from there only when asked for.
-import { storedBytes, storedMessage, type SipMessage } from "../core/records";
+import { storedCallId, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { SipEvent } from "../calls/events";
 
 export interface StoreLimits {
   calls: number;       // calls held, the oldest evicted beyond
-  bytes: number;       // message bytes held over all calls, the oldest calls evicted beyond
+  bytes: number;       // bytes of the slabs the calls' messages are held in, the oldest calls evicted beyond
 }
 
 // Per call: enough for any real dialog; a flood on one Call-ID cannot take the whole window.
@@ -23,17 +23,21 @@ export const MESSAGES_PER_CALL = 500;
 export const EVENTS_PER_CALL = 32;
 export const EVENTS_HELD = 1000;
 export const REGISTRATIONS_HELD = 10000;
-// What a message costs beyond what it takes in a slab, for the byte bound.
-const MESSAGE_OVERHEAD = 48;
 // One allocation for many messages keeps the garbage collector's work small while the
 // window holds tens of thousands; a slab is freed once every call with a message in it is.
-const SLAB_BYTES = 1 << 20;
+// The byte bound counts whole slabs, so a slab that one long call keeps is counted whole:
+// slabs are small enough that this costs little of the window.
+const SLAB_BYTES = 64 * 1024;
+// Slabs let go are kept for reuse up to this many: a fresh one costs page faults and cold caches.
+const SPARE_SLABS = 8;
 
-// Where a message was copied: slab[at, at + length), read back by storedMessage().
-interface MessageRef {
-  slab: Buffer;
-  at: number;
-  length: number;
+// Where each message of a call was copied: three numbers per message (slab number, offset,
+// length) in one array, so the window holds no object per message.
+const REF_WORDS = 3;
+
+interface Slab {
+  bytes: Buffer;
+  messages: number;     // messages of calls in the window still in it; at 0 it is let go
 }
 
 export interface StoredMessage {
@@ -49,11 +53,10 @@ export interface StoredMessage {
 export interface StoredCall {
   id: string;              // the Call-ID
   seq: number;             // order of arrival in the window
-  refs: MessageRef[];
-  firstSeq: number;        // seq of refs[0]; the rest follow in order
+  refs: number[];          // REF_WORDS per message, in order
+  firstSeq: number;        // seq of the first message; the rest follow in order
   messagesDropped: number;
   events: string[];        // as JSON: an event's objects are not kept alive
-  bytes: number;
   // What the messages imply, folded in when the call is next read (folded: how many so far).
   folded: number;
   method: string;          // the first request's method
@@ -99,10 +102,13 @@ export class CallStore {
   private bytesHeld = 0;
   private nextCall = 0;
   private nextMessage = 0;
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private readonly slabs = new Map<number, Slab>();
+  private readonly spare: Buffer[] = [];
+  private slabNumber = -1;
+  private slab: Slab = this.newSlab(SLAB_BYTES);
   private slabUsed = 0;
   private listener: StoreListener | undefined;
-  readonly count = { callsEvicted: 0, bytesEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
+  readonly count = { callsEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
 
   constructor(readonly limits: StoreLimits) {}
 
@@ -116,7 +122,7 @@ export class CallStore {
   messageSink(): Sink {
     return {
       write: (batch) => {
-        for (let i = 0; i < batch.count; i++) this.addMessage(batch.message(i, true));
+        for (let i = 0; i < batch.count; i++) this.addMessage(batch, i);
       },
       backlog: () => undefined,
       close: async () => undefined,
@@ -154,7 +160,15 @@ export class CallStore {
   }
 
   messagesOf(call: StoredCall): StoredMessage[] {
-    return call.refs.map((ref, i) => messageAt(ref, call.firstSeq + i));
+    const out: StoredMessage[] = [];
+    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.firstSeq + n));
+    return out;
+  }
+
+  // The n-th message of a call, read in its slab.
+  private stored(call: StoredCall, n: number): SipMessage {
+    const r = n * REF_WORDS;
+    return storedMessage((this.slabs.get(call.refs[r]) as Slab).bytes, call.refs[r + 1], call.refs[r + 2]);
   }
 
   registrationList(): Registration[] {
@@ -175,45 +189,60 @@ export class CallStore {
     };
   }
 
-  private addMessage(m: SipMessage): void {
-    const callId = m.callId;
+  // Copied first and read in the copy: the Call-ID is the one field read on the hot path.
+  private addMessage(batch: MessageBatch, i: number): void {
+    const length = batch.storedLength(i);
+    this.makeRoom(length);
+    const at = this.slabUsed;
+    batch.storeInto(i, this.slab.bytes, at);
+    const callId = storedCallId(this.slab.bytes, at);
     if (callId === "") return;
     this.count.messages++;
     const seq = this.nextMessage++;
     const call = this.calls.get(callId) ?? this.newCall(callId, seq);
-    if (call.refs.length >= MESSAGES_PER_CALL) {
+    if (messageCount(call) >= MESSAGES_PER_CALL) {
       call.messagesDropped++;
       this.count.messagesDropped++;
       return;
     }
-    const length = storedBytes(m);
-    const slab = this.room(length);
-    m.storeInto(slab, this.slabUsed);
-    call.refs.push({ slab, at: this.slabUsed, length });
+    call.refs.push(this.slabNumber, at, length);
+    this.slab.messages++;
     this.slabUsed += length;
-    const cost = length + MESSAGE_OVERHEAD;
-    call.bytes += cost;
-    this.bytesHeld += cost;
     this.listener?.callChanged(call);
     this.keepWithinBytes(call);
   }
 
-  // A slab with `length` bytes free; a message larger than a quarter of one gets its own.
-  private room(length: number): Buffer {
-    if (length > SLAB_BYTES / 4) {
-      this.slabUsed = 0;
-      return Buffer.allocUnsafe(length);
+  // The current slab with `length` bytes free: a new one when it is full; a message
+  // larger than a slab gets one of its own size.
+  private makeRoom(length: number): void {
+    if (this.slabUsed + length <= this.slab.bytes.length) return;
+    this.slab = this.newSlab(Math.max(SLAB_BYTES, length));
+    this.slabUsed = 0;
+  }
+
+  private newSlab(size: number): Slab {
+    const bytes = size === SLAB_BYTES && this.spare.length > 0 ? this.spare.pop() as Buffer : Buffer.allocUnsafe(size);
+    const slab = { bytes, messages: 0 };
+    this.slabs.set(++this.slabNumber, slab);
+    this.bytesHeld += bytes.length;
+    return slab;
+  }
+
+  // An evicted call's messages let their slabs go once no call in the window has one there.
+  private release(call: StoredCall): void {
+    for (let r = 0; r < call.refs.length; r += REF_WORDS) {
+      const number = call.refs[r];
+      const slab = this.slabs.get(number) as Slab;
+      if (--slab.messages > 0 || slab === this.slab) continue;
+      this.slabs.delete(number);
+      this.bytesHeld -= slab.bytes.length;
+      if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
     }
-    if (this.slabUsed + length > SLAB_BYTES) {
-      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
-      this.slabUsed = 0;
-    }
-    return this.slab;
   }
 
   private newCall(id: string, seq: number): StoredCall {
     if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, seq: this.nextCall++, refs: [], firstSeq: seq, messagesDropped: 0, events: [], bytes: 0, folded: 0,
+    const call: StoredCall = { id, seq: this.nextCall++, refs: [], firstSeq: seq, messagesDropped: 0, events: [], folded: 0,
       method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
     this.calls.set(id, call);
     this.age.push(call);
@@ -233,15 +262,14 @@ export class CallStore {
       this.head = 0;
     }
     this.calls.delete(call.id);
-    this.bytesHeld -= call.bytes;
+    this.release(call);
     this.count.callsEvicted++;
-    this.count.bytesEvicted += call.bytes;
   }
 
   // The messages not yet folded into the call's summary, folded in.
   private current(call: StoredCall): StoredCall {
-    for (; call.folded < call.refs.length; call.folded++) {
-      const m = storedMessage(call.refs[call.folded].slab, call.refs[call.folded].at, call.refs[call.folded].length);
+    for (; call.folded < messageCount(call); call.folded++) {
+      const m = this.stored(call, call.folded);
       const time = timeOf(m);
       if (call.folded === 0) {
         call.method = m.isRequest ? m.method : m.cseqMethod;
@@ -328,8 +356,11 @@ function timeOf(m: SipMessage): number {
   return m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
 }
 
-function messageAt(ref: MessageRef, seq: number): StoredMessage {
-  const m = storedMessage(ref.slab, ref.at, ref.length);
+export function messageCount(call: StoredCall): number {
+  return call.refs.length / REF_WORDS;
+}
+
+function messageView(m: SipMessage, seq: number): StoredMessage {
   return { seq, time: timeOf(m), src: address(m.src.ip, m.src.port), dst: address(m.dst.ip, m.dst.port), transport: m.transport,
     label: m.isRequest ? m.method : `${m.status} ${m.reason}`, text: m.bytes.toString("utf8") };
 }
