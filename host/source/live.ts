@@ -285,17 +285,21 @@ export class LiveCapture {
     return filters.length === 1 ? filters[0] : this.interfaces.map((i) => `${i.stats.name}: ${i.stats.filter}`).join("\n");
   }
 
-  /** Replaces the BPF of every interface while capturing (the web view's control). Each interface
-   *  keeps its filter until libpcap takes the new one; an error names the interface and libpcap's reason. */
+  /** Replaces the BPF of every interface while capturing (the web view's control). When libpcap
+   *  refuses it on one, the interfaces already changed get their old filter back, and the error
+   *  names the interface and libpcap's reason. */
   setFilter(expression: string): void {
+    const changed: Interface[] = [];
     for (const iface of this.interfaces.filter((i) => !i.closed)) {
       try {
         this.addon.setFilter(iface.opened.handle, expression);
       } catch (err) {
-        throw new Error(`-i ${iface.stats.name}: libpcap refused the filter (${(err as Error).message}); it keeps ${JSON.stringify(iface.stats.filter)}`);
+        for (const back of changed) this.addon.setFilter(back.opened.handle, back.stats.filter);
+        throw new Error(`-i ${iface.stats.name}: libpcap refused the filter (${(err as Error).message}); the capture keeps its filter`);
       }
-      iface.stats.filter = expression;
+      changed.push(iface);
     }
+    for (const iface of changed) iface.stats.filter = expression;
   }
 
   /** Starts delivery: each interface's packets go to `sink` with its index; `onPackets` runs
