@@ -52,7 +52,6 @@ export interface StoredMessage {
 
 export interface StoredCall {
   id: string;              // the Call-ID
-  seq: number;             // order of arrival in the window
   refs: number[];          // REF_WORDS per message, in order
   firstSeq: number;        // seq of the first message; the rest follow in order
   messagesDropped: number;
@@ -100,7 +99,6 @@ export class CallStore {
   private readonly recent: string[] = [];
   private recentHead = 0;
   private bytesHeld = 0;
-  private nextCall = 0;
   private nextMessage = 0;
   private readonly slabs = new Map<number, Slab>();
   private readonly spare: Buffer[] = [];
@@ -242,7 +240,7 @@ export class CallStore {
 
   private newCall(id: string, seq: number): StoredCall {
     if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, seq: this.nextCall++, refs: [], firstSeq: seq, messagesDropped: 0, events: [], folded: 0,
+    const call: StoredCall = { id, refs: [], firstSeq: seq, messagesDropped: 0, events: [], folded: 0,
       method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
     this.calls.set(id, call);
     this.age.push(call);
