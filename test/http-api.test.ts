@@ -213,6 +213,19 @@ test("the window keeps its bytes under the bound, evicting the oldest calls", ()
   assert.is(store.messagesOf(store.call("call-99")!)[0].text.length, store.messagesOf(store.call("call-99")!)[0].text.indexOf("\r\n\r\n") + 4 + 10000);
 });
 
+test("interleaved calls: each message keeps its place among all; slabs a long call keeps stay within the bound", () => {
+  const limit = 256 * 1024;
+  const store = new CallStore({ calls: 1000, bytes: limit });
+  const frames = invites(60, 10000).flatMap((f, i) => [f, ...invites(1, 100, true).map((g) => ({ ...g, sec: 1795428000 + i }))]);
+  feed(store, frames);
+  assert.ok(store.counters().http_bytes_held <= limit, `held ${store.counters().http_bytes_held} bytes`);
+  const long = store.messagesOf(store.call("one")!);
+  const seqs = long.map((m) => m.seq);
+  assert.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 2), `the long call's messages every other one: ${seqs.join(",")}`);
+  const last = store.messagesOf(store.call("call-59")!);
+  assert.is(last[0].seq, seqs.at(-1)! - 1);
+});
+
 test("one Call-ID flooded keeps its first messages and counts the rest", () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 30 });
   feed(store, invites(MESSAGES_PER_CALL + 40, 0, true));

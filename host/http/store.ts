@@ -31,9 +31,9 @@ const SLAB_BYTES = 64 * 1024;
 // Slabs let go are kept for reuse up to this many: a fresh one costs page faults and cold caches.
 const SPARE_SLABS = 8;
 
-// Where each message of a call was copied: three numbers per message (slab number, offset,
-// length) in one array, so the window holds no object per message.
-const REF_WORDS = 3;
+// Where each message of a call was copied: four numbers per message (slab number, offset,
+// length, its place among all messages) in one array, so the window holds no object per message.
+const REF_WORDS = 4;
 
 interface Slab {
   bytes: Buffer;
@@ -53,7 +53,6 @@ export interface StoredMessage {
 export interface StoredCall {
   id: string;              // the Call-ID
   refs: number[];          // REF_WORDS per message, in order
-  firstSeq: number;        // seq of the first message; the rest follow in order
   messagesDropped: number;
   events: string[];        // as JSON: an event's objects are not kept alive
   // What the messages imply, folded in when the call is next read (folded: how many so far).
@@ -159,7 +158,7 @@ export class CallStore {
 
   messagesOf(call: StoredCall): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.firstSeq + n));
+    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.refs[n * REF_WORDS + 3]));
     return out;
   }
 
@@ -196,14 +195,13 @@ export class CallStore {
     const callId = storedCallId(this.slab.bytes, at);
     if (callId === "") return;
     this.count.messages++;
-    const seq = this.nextMessage++;
-    const call = this.calls.get(callId) ?? this.newCall(callId, seq);
+    const call = this.calls.get(callId) ?? this.newCall(callId);
     if (messageCount(call) >= MESSAGES_PER_CALL) {
       call.messagesDropped++;
       this.count.messagesDropped++;
       return;
     }
-    call.refs.push(this.slabNumber, at, length);
+    call.refs.push(this.slabNumber, at, length, this.nextMessage++);
     this.slab.messages++;
     this.slabUsed += length;
     this.listener?.callChanged(call);
@@ -214,8 +212,10 @@ export class CallStore {
   // larger than a slab gets one of its own size.
   private makeRoom(length: number): void {
     if (this.slabUsed + length <= this.slab.bytes.length) return;
+    const [full, number] = [this.slab, this.slabNumber];
     this.slab = this.newSlab(Math.max(SLAB_BYTES, length));
     this.slabUsed = 0;
+    if (full.messages === 0) this.letGo(number, full);
   }
 
   private newSlab(size: number): Slab {
@@ -231,16 +231,19 @@ export class CallStore {
     for (let r = 0; r < call.refs.length; r += REF_WORDS) {
       const number = call.refs[r];
       const slab = this.slabs.get(number) as Slab;
-      if (--slab.messages > 0 || slab === this.slab) continue;
-      this.slabs.delete(number);
-      this.bytesHeld -= slab.bytes.length;
-      if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
+      if (--slab.messages === 0 && slab !== this.slab) this.letGo(number, slab);
     }
   }
 
-  private newCall(id: string, seq: number): StoredCall {
+  private letGo(number: number, slab: Slab): void {
+    this.slabs.delete(number);
+    this.bytesHeld -= slab.bytes.length;
+    if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
+  }
+
+  private newCall(id: string): StoredCall {
     if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, refs: [], firstSeq: seq, messagesDropped: 0, events: [], folded: 0,
+    const call: StoredCall = { id, refs: [], messagesDropped: 0, events: [], folded: 0,
       method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
     this.calls.set(id, call);
     this.age.push(call);
