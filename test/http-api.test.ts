@@ -273,6 +273,45 @@ test("a call-end event's rtp fields and recording path reach the call; the recor
   }
 });
 
+test("recording control drives the recorder it is given, with the token; its active recordings are shown", async () => {
+  const active = new Map<string, string>();
+  const recordings = {
+    start: (address: string) => void active.set(address, "2026-01-01T00:00:00.000000Z"),
+    stop: (address: string) => active.delete(address),
+    active: () => [...active].map(([address, since]) => ({ address, since, calls: 0 })),
+  };
+  const store = new CallStore({ calls: 10, bytes: 1 << 20 });
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(TOKEN), controls: { recordings },
+    counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
+  await server.listen();
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    assert.is((await post(base, "/api/control/recordings", { address: "192.0.2.7", action: "start" })).status, 401);
+    assert.equal(active.size, 0);
+    const started = await post(base, "/api/control/recordings", { address: "192.0.2.7", action: "start" }, TOKEN);
+    assert.is(started.status, 200);
+    assert.equal(started.body.recordings, [{ address: "192.0.2.7", since: "2026-01-01T00:00:00.000000Z", calls: 0 }]);
+    assert.equal((await getJson(base, "/api/control")).body.recordings.map((r: { address: string }) => r.address), ["192.0.2.7"]);
+    const stopped = await post(base, "/api/control/recordings", { address: "192.0.2.7", action: "stop" }, TOKEN);
+    assert.equal(stopped.body.recordings, []);
+    const again = await post(base, "/api/control/recordings", { address: "192.0.2.7", action: "stop" }, TOKEN);
+    assert.is(again.status, 404);
+    assert.match(again.body.error, /no recording of 192.0.2.7 is active/);
+    assert.is((await post(base, "/api/control/recordings", { address: "192.0.2.7", action: "pause" }, TOKEN)).status, 400);
+  } finally {
+    server.close();
+  }
+});
+
+test("siphon view keeps serving after the replay, and SIGINT ends it with exit 0", async () => {
+  const served = await startSiphon("view", [FIXTURE]);
+  assert.is((await getJson(served.base, "/api/counters")).body.frames, 81);
+  const exited = new Promise<number | null>((resolve) => served.child.once("exit", (code) => resolve(code)));
+  served.child.kill("SIGINT");
+  assert.is(await exited, 0, served.stderr());
+  assert.match(served.stderr(), /81 packets, 81 SIP messages/);
+});
+
 test("a stalled live client is dropped and counted; a reading one keeps its stream", async () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
   const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
