@@ -63,12 +63,14 @@ export interface StoredCall {
   start: number;           // first message, microseconds
   last: number;            // last message, microseconds
   state: string;
-  status?: number;         // final status of the INVITE (or of the first request)
+  status?: number;         // the last final status to the call's first method (a challenge, then the retry's)
   reason?: string;
   // What the events say, at once.
   pdd?: number;            // ms (sip.pdd)
   duration?: number;       // ms (event.duration)
   eventState?: string;
+  eventStatus?: number;    // a call event's sip.response, which has the last word
+  eventReason?: string;
   rtp?: unknown;           // a call-end event's rtp.* fields, when the media stage sends them
   recordings: string[];    // paths an event named
 }
@@ -282,6 +284,7 @@ export class CallStore {
       followState(call, m);
     }
     if (call.eventState !== undefined) call.state = call.eventState;
+    if (call.eventStatus !== undefined) [call.status, call.reason] = [call.eventStatus, call.eventReason];
     return call;
   }
 
@@ -297,8 +300,8 @@ export class CallStore {
     }
     if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
     if (sip?.response && type.startsWith("call-")) {
-      call.status = sip.response.status;
-      call.reason = sip.response.reason;
+      call.eventStatus = sip.response.status;
+      call.eventReason = sip.response.reason;
     }
     const extra = event as unknown as { rtp?: unknown; recording?: { path?: unknown; paths?: unknown } };
     if (extra.rtp !== undefined) call.rtp = extra.rtp;
@@ -345,12 +348,11 @@ function followState(call: StoredCall, m: SipMessage): void {
   if (m.cseqMethod !== call.method) return;
   const status = m.status;
   if (status >= 180 && status < 200 && (call.state === "calling" || call.state === "seen")) call.state = "ringing";
-  if (status >= 200 && call.status === undefined) {
-    call.status = status;
-    call.reason = m.reason;
-    if (call.method === "INVITE") call.state = status < 300 ? "answered" : "failed";
-    else call.state = status < 300 ? "ok" : "failed";
-  }
+  if (status < 200) return;
+  call.status = status;
+  call.reason = m.reason;
+  if (call.method !== "INVITE") call.state = status < 300 ? "ok" : status === 401 || status === 407 ? "challenged" : "failed";
+  else if (call.state !== "ending") call.state = status < 300 ? "answered" : status === 401 || status === 407 ? "challenged" : "failed";
 }
 
 function timeOf(m: SipMessage): number {

@@ -20,7 +20,7 @@ th.sorted-desc::after { content: " \\25BC"; }
 #calls tbody tr:hover, #calls tbody tr.selected { background: #e8f0fe; }
 .state-answered, .state-ok { color: #1f7a3d; }
 .state-failed, .state-timeout, .state-auth-failed { color: #a12b2b; }
-.state-ended, .state-cancelled { color: #5b6275; }
+.state-ended, .state-cancelled, .state-challenged { color: #5b6275; }
 #calls-filter { width: 320px; margin-bottom: 6px; }
 #ladder svg { font: 12px monospace; }
 #ladder .msg { cursor: pointer; }
