@@ -3,8 +3,19 @@
 import asc from "assemblyscript/asc";
 import * as esbuild from "esbuild";
 import { chmodSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
+
+// The web view's script (host/http/page/app.ts), bundled for the browser and
+// carried as a string inside the host bundle: served as /app.js, nothing beside it.
+async function pageScript() {
+  const result = await esbuild.build({
+    entryPoints: [fileURLToPath(new URL("./host/http/page/app.ts", import.meta.url))],
+    bundle: true, write: false, format: "iife", platform: "browser", target: "es2020", minify: true, logLevel: "warning",
+  });
+  return result.outputFiles[0].text;
+}
 
 async function compileCore(target) {
   const { error, stderr } = await asc.main(["--config", "asconfig.json", "--target", target]);
@@ -24,7 +35,7 @@ const bundleOptions = {
   // so everything else, node-gyp-build included, is in the one file.
   // Bundled CommonJS dependencies call require() for Node's built-ins.
   banner: { js: "import { createRequire as __siphonRequire } from 'node:module';\nconst require = __siphonRequire(import.meta.url);" },
-  define: { SIPHON_VERSION: JSON.stringify(version) },
+  define: { SIPHON_VERSION: JSON.stringify(version), SIPHON_PAGE_SCRIPT: JSON.stringify(await pageScript()) },
   logLevel: "warning",
 };
 

@@ -129,4 +129,10 @@ test("no sink imports the call tracker, directly or through another file", () =>
   assert.equal(sinks.filter((f) => reachedFrom(host, f).has(TRACKER)), [], "sinks that reach the tracker");
 });
 
+test("the web view takes events and messages as an output does: it never reaches the tracker", () => {
+  const web = [...host.keys()].filter((f) => f.startsWith("host/http/"));
+  assert.ok(web.length >= 6, `only ${web.length} web view files found`);
+  assert.equal(web.filter((f) => reachedFrom(host, f).has(TRACKER)), [], "web view files that reach the tracker");
+});
+
 test.run();

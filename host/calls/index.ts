@@ -10,3 +10,4 @@ export { openEventsSink, type EventsConfig, type EventsSink } from "./publish";
 export { parseEvent } from "./cdr";
 export { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 export { parseRate } from "./ratelimit";
+export { EVENT_TYPES } from "./events";

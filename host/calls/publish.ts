@@ -19,6 +19,7 @@ import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
+  readonly gate: EventGate;    // its blocklist can change at run time (the web view's control)
   written(): number;
 }
 
@@ -40,6 +41,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tra
   };
   return {
     tracker,
+    gate,
     written: () => written,
     write(batch: MessageBatch) {
       quality.take(batch);
@@ -184,6 +186,7 @@ export interface EventsConfig {
   timeouts?: string;          // --call-timeout
   limits?: string;            // --call-limit
   cdr?: string;               // --cdr URL
+  web?: EventOutput;          // the web view's store (--http)
   sensor?: string;
   log?: Logger;               // where an output reports what it skipped
   recordingOf?: (callId: string) => RecordingRef | undefined; // --record: a recorded call's files
@@ -193,7 +196,7 @@ export interface EventsConfig {
 // `publish` opens an MQTT sink on a topic of the run's broker (the configuration
 // refuses --events-topic without --mqtt).
 export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic: string) => LineSink): EventsSink | undefined {
-  if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined) return undefined;
+  if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined && c.web === undefined) return undefined;
   let settings = defaultSettings();
   if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
   if (c.limits) settings = applySettings(settings, c.limits, LIMITS, "--call-limit");
@@ -202,7 +205,11 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.events !== undefined) outputs.push(ndjsonEvents(c.events, failed));
   if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
+  if (c.web !== undefined) outputs.push(c.web);
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
   boundTrackerHeap();
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`), c.recordingOf);
+  // Events that only feed the web view are no output of the user's: no line of them in the summary.
+  const named = outputs.length > (c.web === undefined ? 0 : 1);
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs,
+    named ? (line) => process.stderr.write(`${line}\n`) : undefined, c.recordingOf);
 }

@@ -1,5 +1,5 @@
 // What stands between the tracker and the outputs: the event-type blocklist
-// (--no-events) and the per (event type, source IP) rate limits over three
+// (--no-events, changed at run time through the web view's control) and the per (event type, source IP) rate limits over three
 // fixed windows of capture time (--event-rate), with what each suppressed.
 import { EVENT_TYPES, type EventType, type SipEvent, parseIsoTime } from "./events";
 import { boundedNumber } from "../bounds";
@@ -27,9 +27,24 @@ export class EventGate {
   readonly suppressedCounts = new Map<EventType, number>();
   private readonly keys = new BoundedMap<string, Windows>(KEYS_HELD);
   private readonly limits: number[];
+  private readonly blocked: Set<EventType>;
 
-  constructor(private readonly blocked: ReadonlySet<EventType>, limits: RateLimits) {
+  constructor(blocked: ReadonlySet<EventType>, limits: RateLimits) {
+    this.blocked = new Set(blocked);
     this.limits = [limits.perSecond, limits.perMinute, limits.perHour];
+  }
+
+  blockedTypes(): EventType[] {
+    return [...this.blocked];
+  }
+
+  // At run time: from the next event on. An unknown name throws, naming the types.
+  block(type: string): void {
+    this.blocked.add(eventType(type, "block"));
+  }
+
+  unblock(type: string): void {
+    this.blocked.delete(eventType(type, "unblock"));
   }
 
   pass(event: SipEvent): boolean {
@@ -86,12 +101,14 @@ export class EventGate {
 // "msg-probe,other-ok" -> the set, refusing names that are not event types.
 export function parseBlocklist(text: string): Set<EventType> {
   const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const name of names) {
-    if (!(EVENT_TYPES as readonly string[]).includes(name)) {
-      throw new Error(`--no-events: '${name}' is not an event type; one of ${EVENT_TYPES.join(", ")}`);
-    }
+  return new Set(names.map((name) => eventType(name, "--no-events")));
+}
+
+function eventType(name: string, where: string): EventType {
+  if (!(EVENT_TYPES as readonly string[]).includes(name)) {
+    throw new Error(`${where}: '${name}' is not an event type; one of ${EVENT_TYPES.join(", ")}`);
   }
-  return new Set(names as EventType[]);
+  return name as EventType;
 }
 
 // "20,300,3000": per second, per minute, per hour; 0 lifts that window's limit.

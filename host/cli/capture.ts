@@ -53,6 +53,7 @@ export async function capture(run: Run, options: CaptureOptions): Promise<Outcom
   // The outputs are opened here, after root was dropped (--user): files they create are the user's.
   const { core, end } = run.pipeline(() => live.counters());
   live.start(core, () => core.flush());
+  if (run.service.web) run.service.web.controls.capture = { filter: () => live.filter(), setFilter: (e) => live.setFilter(e) };
   announce(opened, bpf, account);
 
   let stats: InterfaceStats[];

@@ -30,9 +30,12 @@ export interface OptionSpec {
   unit?: string;             // integers and numbers: what one of it is ("seconds", "flows"), shown with the range
   commands?: readonly string[]; // default: every run command
   multiple?: boolean;        // strings and integers: the flag may repeat; the environment and file give a comma-separated list
+  bare?: string;             // strings: the value of the flag given without one (--http alone)
 }
 
-export const RUN_COMMANDS = ["replay", "capture"] as const;
+export const DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080";
+
+export const RUN_COMMANDS = ["replay", "capture", "view"] as const;
 
 // The table, its literal types kept so that an option's name is a type: reading one
 // that is not in the table (a typo), or as the wrong type, fails to compile.
@@ -105,7 +108,15 @@ const OPTION_TABLE = [
   { name: "record-idle", type: "integer", arg: "SECONDS", default: 60, min: 1, max: 86400, unit: "seconds", group: "Recording",
     help: "capture time a recording may go without a packet before it is finished (a call that ends is finished 4 s after)" },
 
-  { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
+  { name: "http", type: "string", arg: "[ADDR]", bare: DEFAULT_HTTP_ADDRESS, group: "Web view",
+    help: `serve the web view, its JSON API, /metrics and /healthz on [HOST:]PORT (${DEFAULT_HTTP_ADDRESS} when given alone); docs/http.md` },
+  { name: "http-calls", type: "integer", arg: "N", default: 1000, min: 1, max: 1_000_000, unit: "calls", group: "Web view",
+    help: "calls the web view keeps with their messages, the oldest evicted (and counted) beyond" },
+  { name: "http-mb", type: "integer", arg: "MB", default: 64, min: 1, max: 4096, unit: "MiB", group: "Web view",
+    help: "message bytes the web view keeps over all its calls, the oldest calls evicted (and counted) beyond" },
+  { name: "http-token-file", type: "string", arg: "FILE", group: "Web view",
+    help: "the bearer token (first line of FILE) that unlocks control: event blocklist, BPF, recording; without it the server is read-only" },
+  { name: "metrics", type: "string", arg: "ADDR", group: "Web view", help: "the same as --http ADDR (Prometheus /metrics and /healthz are on it), e.g. 127.0.0.1:9090" },
 
   { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
     help: "TCP connections followed at once, the least recently seen evicted beyond (0: each segment framed on its own); docs/network.md" },
@@ -264,7 +275,8 @@ export function loadConfig(command: string, args: string[], env: NodeJS.ProcessE
   return config;
 }
 
-function parseFlags(specs: OptionSpec[], args: string[]): { flags: Map<string, string | boolean>; positionals: string[] } {
+function parseFlags(specs: OptionSpec[], given: string[]): { flags: Map<string, string | boolean>; positionals: string[] } {
+  const args = withBareValues(specs, given);
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const s of specs) {
     options[s.name] = { type: s.type === "boolean" ? "boolean" : "string", ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) };
@@ -279,6 +291,25 @@ function parseFlags(specs: OptionSpec[], args: string[]): { flags: Map<string, s
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, "") + " (try 'siphon --help')");
   }
+}
+
+// A flag with a `bare` value given alone (at the end, or before another flag or a
+// word that is not an address: --http FILE) gets that value.
+const LOOKS_LIKE_ADDRESS = /^(?:\[[^\]]*\]:|[^:\s/]*:)?[0-9]+$/;
+
+function withBareValues(specs: OptionSpec[], args: string[]): string[] {
+  const bare = new Map(specs.filter((s) => s.bare !== undefined).map((s) => [`--${s.name}`, s.bare as string]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    out.push(args[i]);
+    const value = bare.get(args[i]);
+    if (value !== undefined && (i + 1 === args.length || !LOOKS_LIKE_ADDRESS.test(args[i + 1]))) out.push(value);
+    if (args[i] === "--") {
+      out.push(...args.slice(i + 1));
+      break;
+    }
+  }
+  return out;
 }
 
 // JSON, because it needs no parser of our own, its types are explicit (a number
@@ -355,6 +386,10 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => !c.has("record") && OPTION_TABLE.some((o) => o.group === "Recording" && o.name !== "record" && c.given(o.name)),
     message: "recording options were given without --record DIR: name the directory or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
+  { when: (c) => c.has("http") && c.has("metrics") && c.str("http") !== c.str("metrics"),
+    message: "--metrics is another name for --http: give one address, not two" },
+  { when: (c) => !c.has("http") && !c.has("metrics") && c.command !== "view" && OPTION_TABLE.some((o) => o.group === "Web view" && o.name !== "http" && o.name !== "metrics" && c.given(o.name)),
+    message: "web view options were given without --http: add --http [ADDR] or drop them" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];
 

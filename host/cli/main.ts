@@ -7,6 +7,7 @@
 // every run ends: summary, failure line, exit code from host/exits.ts). `siphon
 // cdr` (cdr.ts) and `siphon filter` (filter.ts) are the other commands.
 import { replay } from "./replay";
+import { view } from "./view";
 import { filterCommand } from "./filter";
 import { cdrCommand } from "./cdr";
 import { loadConfig, optionsHelp } from "./config";
@@ -29,6 +30,9 @@ Usage:
                                    (repeat -i for several) until SIGINT/SIGTERM; the same output
                                    as replay; docs/capture.md has permissions, --user and BPF
   siphon capture --list            the interfaces libpcap can capture on
+  siphon view FILE [options]       replay a capture into the web view (calls, ladders) and keep
+                                   serving it until SIGINT, on --http ADDR (default 127.0.0.1:8080);
+                                   docs/http.md
   siphon cdr --events FILE|- --cdr URL   call records in PostgreSQL from an event stream
                                    (siphon cdr --help; docs/cdr.md)
   siphon filter check EXPR         print the filter as Siphon reads it and its cost, or the error
@@ -67,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "replay") return runReplay(rest);
   if (command === "capture") return runCapture(rest);
+  if (command === "view") return runView(rest);
   if (command === "filter") return filterCommand(rest);
   if (command === "cdr") return cdrCommand(rest);
   throw new UsageError(`unknown command '${command}' (try 'siphon --help')`);
@@ -82,6 +87,18 @@ async function runReplay(args: string[]): Promise<number> {
     throw new UsageError(`replay takes one capture file (or '-' for stdin), got ${config.positionals.length} (try 'siphon --help')`);
   }
   return run(config, "replay", (r) => replay(r, config.positionals[0]));
+}
+
+async function runView(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  const config = loadConfig("view", args);
+  if (config.positionals.length !== 1 || config.positionals[0] === "-") {
+    throw new UsageError(`view takes one capture file, got ${config.positionals.length === 1 ? "'-'" : config.positionals.length} (try 'siphon --help')`);
+  }
+  return run(config, "view", (r) => view(r, config.positionals[0]));
 }
 
 async function runCapture(args: string[]): Promise<number> {

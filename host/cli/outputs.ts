@@ -12,11 +12,13 @@ import { hepSink, parseHepUrl, type HepSink } from "../sink";
 import { allSinks, type Failed, type Shortfall, type Sink } from "../sink";
 import { openEventsSink } from "../calls";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
-import { parseRate } from "../calls";
+import { parseRate, EVENT_TYPES } from "../calls";
 import { OutputError, UsageError } from "../exits";
 import { publishTopics } from "./topics";
 import { Recorder, RecordingControl, type Recordings } from "../media";
 import { accessSync, constants, mkdirSync } from "node:fs";
+import type { Blocklist, WebView } from "../http";
+import type { EventsSink } from "../calls";
 
 export interface Outputs {
   sinks: Sink[];
@@ -44,6 +46,8 @@ export function defaultClientId(sensor: string): string {
 export function checkOutputs(config: Config): void {
   const metricsAddr = config.str("metrics");
   if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
+  const httpAddr = config.str("http");
+  if (httpAddr !== undefined) parseListenAddress(httpAddr, "--http");
   applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
   applySettings(defaultSettings(), config.str("call-limit") ?? "", LIMITS, "--call-limit");
   parseRate(config.str("event-rate"));
@@ -60,8 +64,9 @@ export function checkOutputs(config: Config): void {
 }
 
 // `failed` hears of an output that fails while the run goes on (a write error, stdout closed).
+// `web`, the web view, takes the messages and the events as an output does.
 export function openOutputs(config: Config, log: Logger, pipelineCounters: () => Record<string, number>, failed: Failed,
-  stop?: AbortSignal): Outputs {
+  stop?: AbortSignal, web?: WebView): Outputs {
   checkOutputs(config);
   const topics = publishTopics(config, sensorOf(config));
   const sinks: Sink[] = [];
@@ -73,8 +78,10 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   // The recorder goes before the tracker, so a call's events can name its recording.
   const recorder = openRecorder(config, log);
   if (recorder) sinks.push(recorder);
+  // siphon view shows what it reads; envelopes go out only where --out names.
   if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
-  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout(failed));
+  else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(ndjsonToStdout(failed));
+  if (web) sinks.push(web.store.messageSink());
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
     url: checkedMqttUrl(mqttUrl ?? ""),
@@ -103,6 +110,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
+    web: web?.store.eventOutput(),
     sensor: sensorOf(config),
     log,
     recordingOf: recorder && ((callId) => recorder.paths(callId)),
@@ -112,6 +120,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     return sink;
   }));
   if (events) sinks.push(events);
+  if (web && events) web.controls.blocklist = blocklistOf(events);
+  if (web && recorder) web.controls.recordings = recorder.control;
   if (mqttUrl !== undefined) {
     // A --mqtt-ca, --mqtt-cert or --mqtt-key that cannot be read is a usage error, as --config is.
     mqtt = usageErrors(() => mqttSink({
@@ -145,6 +155,11 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     undelivered: () => undeliveredLine(delivering.map((d) => d.shortfall()).filter((s): s is Shortfall => s !== undefined),
       config.num("flush-timeout")),
   };
+}
+
+function blocklistOf(events: EventsSink): Blocklist {
+  const gate = events.gate;
+  return { types: () => EVENT_TYPES, blocked: () => gate.blockedTypes(), block: (t) => gate.block(t), unblock: (t) => gate.unblock(t) };
 }
 
 // "81 messages could not be delivered within --flush-timeout 1 s, to --mqtt mqtt://b:1883 (topic t):

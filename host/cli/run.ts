@@ -39,7 +39,7 @@ export interface Outcome {
   lines?: string[];
 }
 
-export async function run(config: Config, command: "replay" | "capture", read: (run: Run) => Promise<Outcome>): Promise<number> {
+export async function run(config: Config, command: "replay" | "capture" | "view", read: (run: Run) => Promise<Outcome>): Promise<number> {
   const filterProgram = filterFromOptions(config.str("filter"), config.str("filter-file"))?.program;
   const recordFilterProgram = recordFilter(config.str("record-filter"));
   const streams = streamLimits(config);

@@ -1,12 +1,14 @@
 // What every run command shares around its pipeline: the logger, the printed
-// configuration, the outputs, the metrics endpoint and the stop signals; and,
+// configuration, the outputs, the web view (with /metrics) and the stop signals; and,
 // at the end, the one way every run ends (host/exits.ts): the summary on
 // stderr, then one line naming what failed and what to do, and the exit code.
 import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import { createLogger, type Level, type Logger } from "../log";
 import { checkOutputs, openOutputs, type Outputs } from "./outputs";
-import { metricsRegistry, serveMetrics, type Health } from "../sink";
+import { metricsRegistry, type Health } from "../sink";
+import { openWebView, readTokenFile, type WebView } from "../http";
+import { DEFAULT_HTTP_ADDRESS } from "./config";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 import { summaryLine } from "./summary";
 import { EXIT_USAGE, exitCodeFor, exitCodeOf, failureLine, OutputError } from "../exits";
@@ -29,6 +31,8 @@ export interface Service {
   stopped: Promise<void>;
   // By when the outputs must have closed: --flush-timeout after the stop signal, or from now.
   deadline(): number;
+  // The web view (--http, --metrics, siphon view), when the run has one.
+  web?: WebView;
   // Called with the core (or anything with counters) once it exists; its summary ends the run.
   attach(pipeline: PipelineCounters): void;
   // Prints the summary, `lines` (e.g. per interface) and the failure line; the exit code.
@@ -40,7 +44,7 @@ export async function startService(config: Config, command: string): Promise<Ser
   let started = 0;
   let registry: Registry | undefined;
   const pipelineCounters = (): Record<string, number> => pipeline?.counters() ?? {};
-  const networked = config.has("mqtt") || config.has("hep") || config.has("metrics");
+  const networked = config.has("mqtt") || config.has("hep") || config.has("metrics") || config.has("http");
   const level = (config.str("log-level") ?? (networked ? "info" : "warn")) as Level;
   const log = createLogger({ level, logSip: config.bool("log-sip") });
   const flushTimeout = config.num("flush-timeout");
@@ -59,11 +63,12 @@ export async function startService(config: Config, command: string): Promise<Ser
     stop();
   };
   let opened: Outputs | undefined;
-  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal));
   const health = (): Health => opened?.health() ?? { healthy: false, outputs: "not open yet" };
-  const metricsAddr = config.str("metrics");
-  const server = metricsAddr === undefined ? undefined
-    : await serveMetrics(metricsAddr, () => registry, health, log);
+  // Made on the first scrape: prom-client and its default metrics cost nothing until /metrics is read.
+  const registryOnDemand = (): Registry | undefined => pipeline === undefined ? undefined
+    : (registry ??= metricsRegistry([pipelineCounters, () => outputs().counters(), ...(server ? [server.counters] : [])]));
+  const server = await webView(config, log, () => ({ ...pipelineCounters(), ...opened?.counters() }), registryOnDemand, health);
+  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal, server));
 
   // The report of a run that got as far as making its pipeline; the exit code.
   const end = (failure: unknown, lines: string[]): number => {
@@ -99,6 +104,7 @@ export async function startService(config: Config, command: string): Promise<Ser
     log,
     outputs,
     signals,
+    web: server,
     onStop: (s) => void stoppers.push(s),
     stopRequested,
     stopped,
@@ -106,7 +112,6 @@ export async function startService(config: Config, command: string): Promise<Ser
     attach(p) {
       pipeline = p;
       started = Date.now();
-      if (server) registry = metricsRegistry([pipelineCounters, () => outputs().counters()]);
     },
     finish(failure, lines = []) {
       if (exitCodeOf(failure) === EXIT_USAGE) {
@@ -117,4 +122,16 @@ export async function startService(config: Config, command: string): Promise<Ser
       return end(failure, lines);
     },
   };
+}
+
+// --http ADDR (or its other name --metrics ADDR; siphon view serves on the default
+// address without either), with the window and the token the options give.
+async function webView(config: Config, log: Logger, counters: () => Record<string, number>, registry: () => Registry | undefined,
+  health: () => Health): Promise<WebView | undefined> {
+  const option = config.has("http") ? "--http" : "--metrics";
+  const address = config.str("http") ?? config.str("metrics") ?? (config.command === "view" ? DEFAULT_HTTP_ADDRESS : undefined);
+  if (address === undefined) return undefined;
+  const tokenFile = config.str("http-token-file");
+  return openWebView({ address, option, calls: config.num("http-calls"), bytes: config.num("http-mb") * 1024 * 1024,
+    token: tokenFile === undefined ? undefined : readTokenFile(tokenFile), counters, registry, health, log });
 }

@@ -241,8 +241,7 @@ export class SipMessage {
   }
 
   private spanWord(which: number, word: 0 | 1): number {
-    const at = which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;
-    return this.u32(at + word * 4);
+    return this.u32(spanAt(which) + word * 4);
   }
 
   private endpoint(addr: number, port: number): Endpoint {
@@ -354,6 +353,27 @@ export interface StreamQuality {
   rtcpJitterMs: number;          // the last one's jitter
 }
 
+// A message MessageBatch.storeInto wrote into `from` at `at` (`length` bytes), read in place:
+// valid while `from` is kept.
+export function storedMessage(from: Buffer, at: number, length: number): SipMessage {
+  const view = new DataView(from.buffer, from.byteOffset, from.byteLength);
+  return new SipMessage({ u8: from, view }, at, from, at + L.REC_SIZE, length - L.REC_SIZE, undefined);
+}
+
+// The Call-ID of a message storeInto wrote into `from` at `at`, read without making its SipMessage.
+export function storedCallId(from: Buffer, at: number): string {
+  const span = at + spanAt(L.SPAN_CALL_ID);
+  const length = from.readUInt32LE(span + 4);
+  if (length === 0) return "";
+  const start = at + L.REC_SIZE + from.readUInt32LE(span);
+  return from.toString("utf8", start, start + length);
+}
+
+// Where a span's (offset, length) words are in a record.
+function spanAt(which: number): number {
+  return which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;
+}
+
 // The results of one push, valid only during the handler call.
 export interface MessageBatch {
   readonly count: number;
@@ -370,6 +390,11 @@ export interface MessageBatch {
   // One reader moved from message to message (MessageCursor.select): in place, as
   // message(i, true), and nothing allocated per message; valid until the next select.
   cursor(): MessageCursor;
+  // The i-th message's record and bytes copied into `into` at `at` (storedLength(i) bytes): for a
+  // reader that keeps many messages in a few large buffers (the web view) and reads one back
+  // (storedMessage) only when it is asked for.
+  storedLength(i: number): number;
+  storeInto(i: number, into: Uint8Array, at: number): void;
 }
 
 export class MessageCursor extends SipMessage {
@@ -477,6 +502,19 @@ export class ResultBatch implements MessageBatch, RecordMemory {
   // The core's memory as one Buffer, made once: in-place messages read their bytes from it.
   private memoryBuffer(): Buffer {
     return this.memory ??= Buffer.from(this.u8.buffer, this.u8.byteOffset, this.u8.byteLength);
+  }
+
+  storedLength(i: number): number {
+    return L.REC_SIZE + this.view.getUint32(this.records + i * L.REC_SIZE + L.REC_MSG_LEN, true);
+  }
+
+  // Buffer.copy: no view made per copy.
+  storeInto(i: number, into: Uint8Array, at: number): void {
+    const rec = this.records + i * L.REC_SIZE;
+    const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
+    const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
+    this.memoryBuffer().copy(into, at, rec, rec + L.REC_SIZE);
+    this.memoryBuffer().copy(into, at + L.REC_SIZE, msgOff, msgOff + msgLen);
   }
 
   message(i: number, inPlace = false): SipMessage {

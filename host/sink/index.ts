@@ -11,4 +11,4 @@ export { ndjsonToFile, ndjsonToStdout, stdoutAbandoned } from "./ndjson";
 export { mqttSink, type MqttOptions, type MqttSink } from "./mqtt";
 export { hepSink, parseHepUrl, type HepSink } from "./hep";
 export { cdrWriter, schemaSql, type CdrWriter, type Committed } from "./postgres";
-export { metricsRegistry, parseListenAddress, serveMetrics, type Health } from "./metrics";
+export { metricsRegistry, parseListenAddress, type Health } from "./metrics";

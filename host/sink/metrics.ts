@@ -1,13 +1,10 @@
-// Prometheus metrics on --metrics [HOST:]PORT: /metrics gives every counter of
-// the core and the sinks, prefixed siphon_, read at scrape time (nothing on the
-// hot path); /healthz answers 200 while every broker is connected, else 503.
-import { createServer, type Server } from "node:http";
+// Prometheus metrics: every counter of the core and the sinks, prefixed siphon_,
+// read at scrape time (nothing on the hot path); what /healthz answers. The
+// HTTP server of --http (or --metrics) serves them (host/http/server.ts).
 import type { Registry } from "prom-client";
 import { promLibrary } from "../lazy";
-import type { Logger } from "../log";
 import { boundedNumber } from "../bounds";
 import { UsageError } from "../exits";
-import { OutputError } from "../exits";
 
 export type CounterSource = () => Record<string, number>;
 
@@ -64,43 +61,10 @@ function labelledCounters(registry: Registry, source: CounterSource, names: stri
   }
 }
 
-export function parseListenAddress(addr: string): { host: string; port: number } {
+export function parseListenAddress(addr: string, option = "--metrics"): { host: string; port: number } {
   // What starts with a digit is meant as the port, and checked as one (1e3 and 99999 are refused).
   const m = /^(?:\[?([^\]]*?)\]?:)?([-+]?[0-9][^:\]]*)$/.exec(addr);
-  if (!m) throw new UsageError(`--metrics: '${addr}' is not [HOST:]PORT (e.g. 127.0.0.1:9090 or 9090)`);
-  const port = boundedNumber(m[2], { type: "integer", min: 1, max: 65535, unit: "TCP port" }, "--metrics port");
+  if (!m) throw new UsageError(`${option}: '${addr}' is not [HOST:]PORT (e.g. 127.0.0.1:9090 or 9090)`);
+  const port = boundedNumber(m[2], { type: "integer", min: 1, max: 65535, unit: "TCP port" }, `${option} port`);
   return { host: m[1] || "0.0.0.0", port };
-}
-
-// `registry` is undefined until the pipeline exists; /metrics answers 503 till then.
-export async function serveMetrics(addr: string, registry: () => Registry | undefined, health: () => Health, log: Logger): Promise<Server> {
-  const { host, port } = parseListenAddress(addr);
-  const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const r = registry();
-    if (path === "/metrics" && r === undefined) {
-      res.writeHead(503, { "content-type": "text/plain" }).end("siphon: starting\n");
-    } else if (path === "/metrics" && r !== undefined) {
-      r.metrics().then((text) => {
-        res.writeHead(200, { "content-type": r.contentType });
-        res.end(text);
-      }, (err: Error) => {
-        res.writeHead(500).end(`metrics: ${err.message}\n`);
-      });
-    } else if (path === "/healthz") {
-      const h = health();
-      res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify(h) + "\n");
-    } else {
-      res.writeHead(404, { "content-type": "text/plain" }).end("siphon: /metrics or /healthz\n");
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new OutputError(`--metrics: cannot listen on ${host}:${port}: ${err.code ?? err.message}` +
-      `${err.code === "EADDRINUSE" ? " (another program has that port): name another port" : ""}`)));
-    server.listen(port, host, () => resolve());
-  });
-  server.unref();
-  log.info("metrics: serving /metrics and /healthz", { address: `${host}:${port}` });
-  return server;
 }

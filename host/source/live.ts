@@ -279,6 +279,29 @@ export class LiveCapture {
     return new Interface(this.addon, opened, name, filter);
   }
 
+  /** The BPF every interface runs, as one text (one line per interface when they differ). */
+  filter(): string {
+    const filters = [...new Set(this.interfaces.map((i) => i.stats.filter))];
+    return filters.length === 1 ? filters[0] : this.interfaces.map((i) => `${i.stats.name}: ${i.stats.filter}`).join("\n");
+  }
+
+  /** Replaces the BPF of every interface while capturing (the web view's control). When libpcap
+   *  refuses it on one, the interfaces already changed get their old filter back, and the error
+   *  names the interface and libpcap's reason. */
+  setFilter(expression: string): void {
+    const changed: Interface[] = [];
+    for (const iface of this.interfaces.filter((i) => !i.closed)) {
+      try {
+        this.addon.setFilter(iface.opened.handle, expression);
+      } catch (err) {
+        for (const back of changed) this.addon.setFilter(back.opened.handle, back.stats.filter);
+        throw new Error(`-i ${iface.stats.name}: libpcap refused the filter (${(err as Error).message}); the capture keeps its filter`);
+      }
+      changed.push(iface);
+    }
+    for (const iface of changed) iface.stats.filter = expression;
+  }
+
   /** Starts delivery: each interface's packets go to `sink` with its index; `onPackets` runs
    *  after each turn of reads, the moment to push a batch through the core. */
   start(sink: FrameConsumer, onPackets: () => void): void {

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// The web view's cost (docs/performance.md, docs/http.md): one generated workload
+// replayed from a pipe, in rounds, four ways: without the call tracker; with it
+// (--events /dev/null, the peer: the web view needs the tracker's events); with
+// the web view open (--http and one live SSE client reading, as a page does);
+// and with 50 live clients. Each is timed from the first byte piped in to the
+// exit, and by the CPU siphon used (user + system, from /proc: the machine is
+// shared, and CPU time is what another process on it does not change much);
+// medians of the rounds, the variants interleaved in each round.
+//
+//   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5]
+import { spawn, spawnSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { get } from "node:http";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const siphon = join(root, "dist", "siphon.mjs");
+const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
+const messages = Number(values.messages);
+const rounds = Number(values.rounds);
+const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+// CPU seconds a process has used so far (0 once it is gone).
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;   // utime, stime: fields 14 and 15 of stat(5)
+  } catch {
+    return 0;
+  }
+}
+
+function workload() {
+  const dir = join(root, ".bench");
+  mkdirSync(dir, { recursive: true });
+  const pcap = join(dir, `http-w${messages}.pcap`);
+  if (!existsSync(pcap)) {
+    const r = spawnSync(process.execPath, [join(root, "test/support/generate.mjs"), "--seed", "1", "--messages", String(messages), "--out", pcap],
+      { stdio: "inherit" });
+    if (r.status !== 0) throw new Error("test/support/generate.mjs failed");
+  }
+  return pcap;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// SSE clients that read everything, as a page does; resolves once all are connected.
+function liveClients(port, n) {
+  const clients = [];
+  const connected = Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const req = get({ host: "127.0.0.1", port, path: "/api/live" }, (res) => {
+      const client = { bytes: 0, req };
+      res.on("data", (d) => { client.bytes += d.length; });
+      res.on("error", () => undefined);
+      clients.push(client);
+      resolve();
+    });
+    req.on("error", reject);
+  }));
+  return Promise.all(connected).then(() => clients);
+}
+
+async function once(pcap, variant) {
+  const port = await freePort();
+  const args = ["replay", "-", "--out", "/dev/null", "--no-progress", "--log-level", "info"];
+  if (variant.events) args.push("--events", "/dev/null");
+  if (variant.clients !== undefined) args.push("--http", `127.0.0.1:${port}`);
+  const child = spawn(process.execPath, [siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
+  let stderr = "";
+  const ready = new Promise((resolve) => child.stderr.on("data", (d) => {
+    stderr += d;
+    if (stderr.includes('"msg":"configuration"')) resolve();
+  }));
+  let cpu = 0;
+  const sampler = setInterval(() => { cpu = Math.max(cpu, cpuSeconds(child.pid)); }, 10);
+  const exited = new Promise((resolve) => child.on("exit", (code) => { clearInterval(sampler); resolve(code); }));
+  await ready;
+  const cpuAtStart = cpuSeconds(child.pid);
+  const clients = variant.clients ? await liveClients(port, variant.clients) : [];
+  const started = process.hrtime.bigint();
+  createReadStream(pcap).pipe(child.stdin);
+  const code = await exited;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (code !== 0) throw new Error(`${variant.name}: siphon exited ${code}: ${stderr}`);
+  for (const c of clients) c.req.destroy();
+  return { seconds, cpu: cpu - cpuAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const VARIANTS = [
+  { name: "replay (no tracker)", events: false },
+  { name: "replay --events /dev/null (peer)", events: true },
+  { name: "+ --http, no client", events: true, clients: 0 },
+  { name: "+ --http, 1 live client", events: true, clients: 1 },
+  { name: "+ --http, 50 live clients", events: true, clients: 50 },
+];
+
+const pcap = workload();
+console.error(`workload: ${pcap} (${(statSync(pcap).size / 1e6).toFixed(1)} MB, ${messages} SIP messages asked for)`);
+const samples = VARIANTS.map(() => []);
+const cpus = VARIANTS.map(() => []);
+const sse = VARIANTS.map(() => []);
+for (let r = 0; r < rounds; r++) {
+  for (const [i, variant] of VARIANTS.entries()) {
+    const { seconds, cpu, sseBytes } = await once(pcap, variant);
+    samples[i].push(seconds);
+    cpus[i].push(cpu);
+    sse[i].push(sseBytes);
+  }
+  console.error(`round ${r + 1}/${rounds}: ${samples.map((s, i) => `${s.at(-1).toFixed(3)} s (${cpus[i].at(-1).toFixed(2)} CPU)`).join(", ")}`);
+}
+const peer = median(samples[1]);
+const peerCpu = median(cpus[1]);
+console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | SSE bytes per client |`);
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
+for (const [i, variant] of VARIANTS.entries()) {
+  const m = median(samples[i]);
+  const c = median(cpus[i]);
+  console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
+    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
+}
+const [open, one, fifty] = [2, 3, 4].map((i) => median(samples[i]));
+const [openCpu, oneCpu, fiftyCpu] = [2, 3, 4].map((i) => median(cpus[i]));
+console.log(`\nweb view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+  `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+  `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);
