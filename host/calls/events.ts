@@ -49,6 +49,8 @@ export interface SipEvent {
   server?: { ip: string; port: number };
   user_agent?: { original: string };
   counters?: Record<string, number>;
+  // --anonymize (host/privacy): the key's check value; with --encrypt-fields each replaced field's sealed original, by path.
+  anonymized?: { key_check: string; encrypted?: Record<string, string> };
 }
 
 const datePrefixes = new Map<number, string>(); // second -> "YYYY-MM-DDTHH:MM:SS."

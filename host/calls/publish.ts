@@ -20,12 +20,14 @@ export interface EventsSink extends Sink {
   written(): number;
 }
 
+// `anonymize` (--anonymize, host/privacy) makes what leaves of each event; the gate reads it as found.
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
-  report?: (line: string) => void): EventsSink {
+  report?: (line: string) => void, anonymize: (event: SipEvent) => SipEvent = (event) => event): EventsSink {
   let written = 0;
-  const tracker = makeTracker((event) => {
-    if (!gate.pass(event)) return;
+  const tracker = makeTracker((found) => {
+    if (!gate.pass(found)) return;
     written++;
+    const event = anonymize(found);
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   });
@@ -142,6 +144,7 @@ export interface EventsConfig {
   cdr?: string;               // --cdr URL
   sensor?: string;
   log?: Logger;               // where an output reports what it skipped
+  anonymize?: (event: SipEvent) => SipEvent;   // --anonymize
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -158,5 +161,6 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.eventsTopic !== undefined) outputs.push(mqttEvents(publish(c.eventsTopic)));
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
-  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`));
+  return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs, (line) => process.stderr.write(`${line}\n`),
+    c.anonymize);
 }

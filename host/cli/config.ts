@@ -94,6 +94,13 @@ const OPTION_TABLE = [
   { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
   { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
 
+  { name: "anonymize", type: "string", arg: "KEYFILE", group: "Privacy",
+    help: "anonymize what leaves the sensor (events, call records, HEP, logs): addresses by Crypto-PAn, users, Call-IDs and tags by keyed pseudonyms, under the key in KEYFILE (64 hex digits, mode 600); docs/privacy.md" },
+  { name: "encrypt-fields", type: "boolean", group: "Privacy",
+    help: "with --anonymize: each replaced value of events and call records also encrypted (AES-256-GCM) beside it, for 'siphon deanonymize --key KEYFILE'" },
+  { name: "anonymize-envelopes", type: "boolean", group: "Privacy",
+    help: "with --anonymize: envelopes rewritten too, marked \"anonymized\" (by default they leave as captured)" },
+
   { name: "metrics", type: "string", arg: "ADDR", group: "Metrics", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090" },
 
   { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
@@ -335,6 +342,9 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
   { when: (c) => !c.has("hep") && OPTION_TABLE.some((o) => o.group === "HEP output" && o.name !== "hep" && c.given(o.name)),
     message: "HEP options were given without --hep URL: name the collector or drop them" },
   { when: (c) => c.has("status-topic") && c.str("status-topic") === c.str("topic"), message: "--status-topic must differ from --topic" },
+  { when: (c) => !c.has("anonymize") && (c.bool("encrypt-fields") || c.bool("anonymize-envelopes")),
+    message: "--encrypt-fields and --anonymize-envelopes need --anonymize KEYFILE: name the key" },
+  { when: (c) => c.has("anonymize") && c.bool("log-sip"), message: "--log-sip writes SIP in clear to the log: it cannot go with --anonymize" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];
 

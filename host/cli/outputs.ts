@@ -15,6 +15,7 @@ import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "../calls";
 import { parseRate } from "../calls";
 import { OutputError, UsageError } from "../exits";
 import { publishTopics } from "./topics";
+import { KeyFileError, openPrivacy, type Privacy } from "../privacy";
 
 export interface Outputs {
   sinks: Sink[];
@@ -36,9 +37,28 @@ export function defaultClientId(sensor: string): string {
   return `siphon-${sensor.replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
+// --anonymize's key, read once per run and before anything is read: live capture drops
+// root before it opens the outputs, and the key file is readable by its owner only.
+const privacies = new WeakMap<Config, Privacy | undefined>();
+
+export function privacyOf(config: Config): Privacy | undefined {
+  if (privacies.has(config)) return privacies.get(config);
+  const keyFile = config.str("anonymize");
+  let privacy: Privacy | undefined;
+  try {
+    privacy = keyFile === undefined ? undefined : openPrivacy({ keyFile, encryptFields: config.bool("encrypt-fields") });
+  } catch (err) {
+    if (err instanceof KeyFileError) throw new UsageError(err.message);
+    throw err;
+  }
+  privacies.set(config, privacy);
+  return privacy;
+}
+
 // The outputs' addresses and the compound options' numbers, checked before
 // anything is opened: a typo is a usage error.
 export function checkOutputs(config: Config): void {
+  privacyOf(config);
   const metricsAddr = config.str("metrics");
   if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
   applySettings(defaultSettings(), config.str("call-timeout") ?? "", TIMEOUTS, "--call-timeout");
@@ -61,14 +81,16 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   stop?: AbortSignal): Outputs {
   checkOutputs(config);
   const topics = publishTopics(config, sensorOf(config));
+  const privacy = privacyOf(config);
+  const envelopes = (sink: Sink): Sink => (privacy !== undefined && config.bool("anonymize-envelopes") ? privacy.envelopes(sink) : sink);
   const sinks: Sink[] = [];
   const delivering: Array<MqttSink | HepSink> = [];
   let mqtt: MqttSink | undefined;
   let hep: HepSink | undefined;
   const out = config.str("out");
   const networked = config.has("mqtt") || config.has("hep");
-  if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
-  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(ndjsonToStdout(failed));
+  if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed)));
+  else if (out === "-" || !networked && config.str("events") !== "-") sinks.push(envelopes(ndjsonToStdout(failed)));
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
     url: checkedMqttUrl(mqttUrl ?? ""),
@@ -99,6 +121,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     cdr: config.str("cdr"),
     sensor: sensorOf(config),
     log,
+    anonymize: privacy && ((event) => privacy.event(event)),
   }, failed, (topic) => {
     const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId(sensorOf(config))}-events`));
     delivering.push(sink);
@@ -115,20 +138,20 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
       telemetry: pipelineCounters,
       stop,
     }));
-    sinks.push(mqtt);
+    sinks.push(envelopes(mqtt));
     delivering.push(mqtt);
   }
   const hepUrl = config.str("hep");
   if (hepUrl !== undefined) {
     hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"),
-      flushTimeout: config.num("flush-timeout"), log });
+      flushTimeout: config.num("flush-timeout"), log, rewrite: privacy && ((m) => privacy.hepMessage(m)) });
     sinks.push(hep);
     delivering.push(hep);
   }
   return {
     sinks,
     networked,
-    counters: () => ({ ...mqtt?.stats(), ...hep?.stats() }),
+    counters: () => ({ ...mqtt?.stats(), ...hep?.stats(), ...privacy?.counters() }),
     health: () => ({
       healthy: (mqtt?.connected() ?? true) && (hep?.connected() ?? true),
       ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),

@@ -17,7 +17,11 @@ export interface HepOptions {
   password?: string;
   flushTimeout: number;   // seconds, only for messages: close() is given its deadline
   log: Logger;
+  rewrite?: (m: SipMessage) => HepMessage;   // --anonymize: addresses, Call-ID and SIP text rewritten (host/privacy)
 }
+
+// What a HEP packet is made of: a SipMessage, or the rewritten copy of one.
+export type HepMessage = Pick<SipMessage, "src" | "dst" | "transport" | "timeSec" | "timeNsec" | "callId" | "bytes">;
 
 export interface HepStats {
   hep_sent: number;        // written to the socket (handed to the kernel)
@@ -47,7 +51,7 @@ const UDP_QUEUE_HIGH_WATER = 4096;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
 // One HEP packet, in a buffer of its own (the tests decode it; the sinks use HepEncoder).
-export function hepPacket(m: SipMessage, captureId: number, password?: string): Buffer {
+export function hepPacket(m: HepMessage, captureId: number, password?: string): Buffer {
   const encoder = new HepEncoder(captureId, password);
   const length = encoder.append(m);
   return Buffer.from(encoder.bytes().subarray(0, length));
@@ -90,7 +94,7 @@ export class HepEncoder {
 
   // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
   // (nothing appended then).
-  append(m: SipMessage): number {
+  append(m: HepMessage): number {
     const v6 = m.src.ip.includes(":");
     const callId = m.callId;
     const payload = m.bytes;
@@ -271,7 +275,8 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     check();
   });
   // Each datagram is a view into the encoder's buffer; a buffer some send still reads is left to it.
-  const encode = (m: SipMessage): void => {
+  const rewrite = o.rewrite ?? ((m: SipMessage): HepMessage => m);
+  const encode = (m: HepMessage): void => {
     const start = encoder.size();
     const length = encoder.append(m);
     if (length === 0 || length > MAX_DATAGRAM) stats.hep_too_large++;
@@ -287,7 +292,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       if (ready) for (const p of pending.splice(0)) sendOne(p);
       if (inFlight > 0) encoder.replace();
       else encoder.reset();
-      for (let i = 0; i < batch.count; i++) encode(batch.message(i, true));
+      for (let i = 0; i < batch.count; i++) encode(rewrite(batch.message(i, true)));
     },
     backlog() {
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
@@ -322,6 +327,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     else stats.hep_sent += packets;
   };
   const encoder = new HepEncoder(o.captureId, o.password);
+  const rewrite = o.rewrite ?? ((m: SipMessage): HepMessage => m);
   const open = (): void => {
     const s = connect(t.port, t.host);
     socket = s;
@@ -357,7 +363,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       encoder.reset();
       let packets = 0;
       for (let i = 0; i < batch.count; i++) {
-        if (encoder.append(batch.message(i, true)) === 0) stats.hep_too_large++;
+        if (encoder.append(rewrite(batch.message(i, true))) === 0) stats.hep_too_large++;
         else packets++;
       }
       if (packets === 0) return;
