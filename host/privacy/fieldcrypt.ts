@@ -1,6 +1,6 @@
 // --encrypt-fields: the original of a field that was anonymized, sealed with
 // AES-256-GCM under a key derived from the key file, a fresh random 96-bit IV per
-// field (NIST SP 800-38D §8.2.2: random IVs are safe up to 2^32 seals per key),
+// field (NIST SP 800-38D §8.2.2; §8.3 bounds random IVs to 2^32 seals per key),
 // and the 128-bit tag. Written as base64url of IV, ciphertext, tag. Only a holder
 // of the key file can open it; a changed byte fails the tag, never gives a value.
 import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
