@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { pcapFile, udpFrame } from "./helpers";
-import { waitFor } from "./mosquitto";
+import { freePort, waitFor } from "./mosquitto";
 import { postgres } from "./postgres";
 import { privacyWithKey } from "../host/privacy";
 import type { SipEvent } from "../host/calls/events";
@@ -222,6 +222,32 @@ test("deanonymize gives back the plain run's events from the anonymized run's", 
   const restored = r.stdout.split("\n").filter((l) => l).map((l) => JSON.parse(l) as SipEvent);
   assert.equal(restored.map(withoutSealed), plain.map((e) => withoutSealed({ ...e, anonymized: { key_check: privacy.keyCheck } })));
   assert.match(r.stderr, new RegExp(`${plain.length} lines, \\d+ restored \\(\\d+ fields\\) with key ${privacy.keyCheck}`));
+});
+
+test("/metrics of an anonymized run: no label but the process's own, no original of the capture", async () => {
+  const capture = "fixtures/captures/sip-method.pcap";
+  const port = await freePort();
+  const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", "-", "--anonymize", keyFile, "--events", "/dev/null", "--out", "/dev/null",
+    "--metrics", `127.0.0.1:${port}`], { stdio: ["pipe", "ignore", "ignore"] });
+  child.stdin.write(readFileSync(capture));   // stdin stays open: the run goes on until it is closed
+  let body = "";
+  const deadline = Date.now() + 60000;
+  try {
+    const frames = (JSON.parse(readFileSync(capture.replace(/\.pcap$/, ".summary.json"), "utf8")) as { frames: number }).frames;
+    while (!new RegExp(`^siphon_frames_total ${frames}$`, "m").test(body)) {
+      if (Date.now() > deadline) throw new Error(`not every frame counted in /metrics after 60 s; saw:\n${body}`);
+      body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+    }
+  } finally {
+    child.stdin.end();
+  }
+  const series = body.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+  const labelled = series.filter((l) => l.includes("{") && !/^siphon_(process|nodejs)_/.test(l));
+  assert.equal(labelled, [], "series with labels");
+  assert.match(body, /^siphon_anonymize_cache_evicted_total 0$/m);
+  const originals = originalsOf(lines(join(directory, "sip-method.ndjson")).map((l) => JSON.parse(l) as Envelope), []);
+  const found = [...originals.addresses, ...originals.users, ...originals.callIds].filter((v) => standsIn(body, v));
+  assert.equal(found, []);
 });
 
 const tshark = spawnSync("tshark", ["--version"]).status === 0;
