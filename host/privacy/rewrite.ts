@@ -100,9 +100,10 @@ export class Anonymizer {
     return value.replace(/[^,\s]+/g, (id) => this.pseudonym("call-id", decode(id)));
   }
 
-  // Any other text: URI users and addresses.
+  // Any other text: URI users and addresses. An event's URIs repeat call after call: their results are cached.
   text(value: string, decode: Decode = asText): string {
-    return value.replace(TEXT, (...args) => this.replace(args[args.length - 1] as Groups, args[0] as string, decode));
+    const rewrite = (): string => value.replace(TEXT, (...args) => this.replace(args[args.length - 1] as Groups, args[0] as string, decode));
+    return decode === asText ? this.cached("text", value, rewrite) : rewrite();
   }
 
   private replace(g: Groups, whole: string, decode: Decode): string {
