@@ -8,7 +8,7 @@ import { CryptoPan } from "./cryptopan";
 import { Pseudonyms, type PseudonymKind } from "./pseudonym";
 import type { PrivacyKeys } from "./keyfile";
 
-const CACHE_ENTRIES = 65536;  // values remembered; beyond it the oldest is forgotten (counted)
+const CACHE_ENTRIES = 32768;  // values remembered per kind; beyond it the oldest is forgotten (counted)
 const CACHED_LENGTH = 256;    // longer values are computed each time, never held
 
 // How a text value became the string hashed: SIP text is read as latin1 (byte for byte) and
@@ -54,7 +54,7 @@ const TEXT = [SIP_USER, TEL, IPV6, IPV4];
 export class Anonymizer {
   private readonly cryptoPan: CryptoPan;
   private readonly pseudonyms: Pseudonyms;
-  private readonly cache = new Map<string, string>();
+  private readonly caches = new Map<string, Map<string, string>>();   // one per kind: no key is built per lookup
   private evictions = 0;
 
   constructor(keys: PrivacyKeys) {
@@ -132,15 +132,16 @@ export class Anonymizer {
 
   private cached(kind: string, value: string, make: () => string): string {
     if (value.length > CACHED_LENGTH) return make();
-    const key = kind + "\0" + value;
-    let result = this.cache.get(key);
+    let cache = this.caches.get(kind);
+    if (cache === undefined) this.caches.set(kind, cache = new Map());
+    let result = cache.get(value);
     if (result !== undefined) return result;
     result = make();
-    if (this.cache.size >= CACHE_ENTRIES) {
-      this.cache.delete(this.cache.keys().next().value as string);
+    if (cache.size >= CACHE_ENTRIES) {
+      cache.delete(cache.keys().next().value as string);
       this.evictions++;
     }
-    this.cache.set(key, result);
+    cache.set(value, result);
     return result;
   }
 }
