@@ -224,6 +224,19 @@ test("deanonymize gives back the plain run's events from the anonymized run's", 
   assert.match(r.stderr, new RegExp(`${plain.length} lines, \\d+ restored \\(\\d+ fields\\) with key ${privacy.keyCheck}`));
 });
 
+test("deanonymize with another key: every line passed as it came, counted, exit 1", () => {
+  const otherKey = join(directory, "other.key");
+  writeFileSync(otherKey, `${"7e".repeat(32)}\n`, { mode: 0o600 });
+  chmodSync(otherKey, 0o600);
+  const input = join(directory, "sip-tcp.anon.events");
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "deanonymize", "--key", otherKey, input], { encoding: "utf8" });
+  assert.is(r.status, 1, r.stderr);
+  assert.is(r.stdout, readFileSync(input, "utf8"));
+  const sealed = lines(input).filter((l) => (JSON.parse(l) as SipEvent).anonymized?.encrypted !== undefined).length;
+  assert.ok(sealed > 0);
+  assert.match(r.stderr, new RegExp(`${sealed} made with key ${privacy.keyCheck}, not this one: give that key's file`));
+});
+
 test("/metrics of an anonymized run: no label but the process's own, no original of the capture", async () => {
   const capture = "fixtures/captures/sip-method.pcap";
   const port = await freePort();
