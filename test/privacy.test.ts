@@ -13,7 +13,7 @@ import { CryptoPan, formatIPv6, parseIPv6 } from "../host/privacy/cryptopan";
 import { Pseudonyms, PSEUDONYM } from "../host/privacy/pseudonym";
 import { FieldCrypt } from "../host/privacy/fieldcrypt";
 import { deriveKeys, KeyFileError, readKeyFile } from "../host/privacy/keyfile";
-import { privacyWithKey } from "../host/privacy";
+import { applyPrivacy, privacyWithKey } from "../host/privacy";
 import { restoreRecord } from "../host/privacy/restore";
 import { recordOf } from "../host/calls/cdr";
 import type { SipEvent } from "../host/calls/events";
@@ -255,6 +255,17 @@ test("an event: identifying fields replaced, the rest untouched, the tracker's o
   assert.equal({ ...sip, call_id: 0, from: 0, to: 0, call: { ...sip?.call, legs: 0 } }, { ...s0, call_id: 0, from: 0, to: 0, call: { ...s0?.call, legs: 0 } });
   assert.equal([client?.port, client?.transport, server?.port], [c0?.port, c0?.transport, v0?.port]);
   assert.ok(anonymized);
+});
+
+test("applyPrivacy, for a view: an event or a SIP text as it would leave the sensor; an anonymized event left alone; no privacy, no change", () => {
+  const once = applyPrivacy(privacy, END);
+  assert.is(once.sip?.call_id, privacy.event(END).sip?.call_id);
+  assert.is(applyPrivacy(privacy, once), once);
+  assert.is(applyPrivacy(undefined, END), END);
+  const text = applyPrivacy(privacy, "OPTIONS sip:bob@192.0.2.9 SIP/2.0\r\nCall-ID: jürgen@h\r\nContent-Length: 0\r\n\r\n");
+  assert.match(text, /^OPTIONS sip:u-[0-9a-f]{16}@[\d.]+ SIP\/2\.0\r\nCall-ID: c-[0-9a-f]{24}\r\n/);
+  assert.not.ok(text.includes("192.0.2.9"));
+  assert.is(applyPrivacy(undefined, "x"), "x");
 });
 
 test("deanonymize puts back an event's and a call record's sealed fields; another key or an altered field is not guessed", () => {

@@ -63,13 +63,14 @@ export function privacyWithKey(key: Buffer, encryptFields: boolean): Privacy {
 }
 
 // For a view that shows events or SIP text (the web view): what would leave the
-// sensor, anonymized when the run anonymizes (privacy given), else unchanged.
+// sensor, anonymized when the run anonymizes (privacy given), else unchanged. An event
+// that is anonymized already (it carries `anonymized`) is returned as it is.
 export function applyPrivacy(privacy: Privacy | undefined, value: SipEvent): SipEvent;
 export function applyPrivacy(privacy: Privacy | undefined, value: string): string;
 export function applyPrivacy(privacy: Privacy | undefined, value: SipEvent | string): SipEvent | string {
   if (privacy === undefined) return value;
   if (typeof value === "string") return privacy.sip(Buffer.from(value, "utf8")).toString("utf8");
-  return privacy.event(value);
+  return value.anonymized !== undefined ? value : privacy.event(value);
 }
 
 // The key's check value and the opener of sealed fields: what `siphon deanonymize` needs.
