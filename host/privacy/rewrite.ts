@@ -91,7 +91,7 @@ export class Anonymizer {
 
   // A header that names a party: users, display names, tags and addresses.
   identity(value: string, decode: Decode = asText): string {
-    return this.apply(IDENTITY, value, decode);
+    return decode === asText ? this.cached("identity", value, () => this.apply(IDENTITY, value, decode)) : this.apply(IDENTITY, value, decode);
   }
 
   // Authorization and Proxy-Authorization: the digest's username and uri.

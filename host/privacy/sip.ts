@@ -5,7 +5,7 @@
 // one character per byte, so bytes that are not touched go out as they came.
 // Replacements change lengths: Content-Length is moved by as many bytes as the
 // body grew or shrank, so a header that was right stays right.
-import type { Anonymizer, Decode } from "./rewrite";
+import { asText, type Anonymizer, type Decode } from "./rewrite";
 
 // Headers whose values name parties (RFC 3261 §20 and the P- headers of RFC 3325, 3455, 5502, 7044).
 const IDENTITY = new Set(["from", "f", "to", "t", "contact", "m", "p-asserted-identity", "p-preferred-identity",
@@ -22,44 +22,47 @@ const UNTOUCHED = new Set(["user-agent", "server"]);
 const SDP_ORIGIN_USER = /^o=([^ \r\n]+)(?= )/gm;   // RFC 8866 §5.2: o=<username> <sess-id> ...
 
 // Bytes read as latin1 are re-read as UTF-8 before hashing, as the events decode the same bytes.
+// A message of ASCII alone needs no re-reading, and its values are then cached as the events' are.
 const fromLatin1: Decode = (raw) => (/[\x80-\xff]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw);
+const NOT_ASCII = /[\x80-\xff]/;
 
 export function rewriteSip(a: Anonymizer, bytes: Uint8Array): Buffer {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
+  const decode = NOT_ASCII.test(text) ? fromLatin1 : asText;
   const headEnd = text.indexOf("\r\n\r\n");
   const head = headEnd < 0 ? text : text.slice(0, headEnd);
   const body = headEnd < 0 ? "" : text.slice(headEnd + 4);
-  const newBody = rewriteBody(a, body);
+  const newBody = rewriteBody(a, body, decode);
   const lines = head.split("\r\n");
   let name = "";
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const colon = line.indexOf(":");
     if (i > 0 && (line[0] === " " || line[0] === "\t")) {
-      lines[i] = rewriteValue(a, name, line, newBody.length - body.length);   // a folded line goes on the header above
+      lines[i] = rewriteValue(a, name, line, newBody.length - body.length, decode);   // a folded line goes on the header above
     } else if (i === 0 || colon < 0) {
-      lines[i] = a.text(line, fromLatin1);   // the start line: the Request-URI
+      lines[i] = a.text(line, decode);   // the start line: the Request-URI
     } else {
       name = line.slice(0, colon).trim().toLowerCase();
-      lines[i] = line.slice(0, colon + 1) + rewriteValue(a, name, line.slice(colon + 1), newBody.length - body.length);
+      lines[i] = line.slice(0, colon + 1) + rewriteValue(a, name, line.slice(colon + 1), newBody.length - body.length, decode);
     }
   }
   return Buffer.from(lines.join("\r\n") + (headEnd < 0 ? "" : "\r\n\r\n") + newBody, "latin1");
 }
 
-function rewriteValue(a: Anonymizer, name: string, value: string, bodyGrowth: number): string {
-  if (IDENTITY.has(name)) return a.identity(value, fromLatin1);
-  if (CALL_ID.has(name)) return a.callId(value, fromLatin1);
-  if (CALL_ID_LIST.has(name)) return a.callIds(value, fromLatin1);
-  if (DIALOG.has(name)) return a.dialog(value, fromLatin1);
-  if (AUTHORIZATION.has(name)) return a.authorization(value, fromLatin1);
+function rewriteValue(a: Anonymizer, name: string, value: string, bodyGrowth: number, decode: Decode): string {
+  if (IDENTITY.has(name)) return a.identity(value, decode);
+  if (CALL_ID.has(name)) return a.callId(value, decode);
+  if (CALL_ID_LIST.has(name)) return a.callIds(value, decode);
+  if (DIALOG.has(name)) return a.dialog(value, decode);
+  if (AUTHORIZATION.has(name)) return a.authorization(value, decode);
   if (CONTENT_LENGTH.has(name)) return bodyGrowth === 0 ? value : value.replace(/\d+/, (n) => String(Math.max(0, Number(n) + bodyGrowth)));
   if (UNTOUCHED.has(name)) return value;
-  return a.text(value, fromLatin1);
+  return a.text(value, decode);
 }
 
-function rewriteBody(a: Anonymizer, body: string): string {
+function rewriteBody(a: Anonymizer, body: string, decode: Decode): string {
   if (body === "") return body;
-  const origins = body.replace(SDP_ORIGIN_USER, (whole, user: string) => (user === "-" ? whole : `o=${a.pseudonym("user", fromLatin1(user))}`));
-  return a.text(origins, fromLatin1);
+  const origins = body.replace(SDP_ORIGIN_USER, (whole, user: string) => (user === "-" ? whole : `o=${a.pseudonym("user", decode(user))}`));
+  return a.text(origins, decode);
 }
