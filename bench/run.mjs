@@ -9,7 +9,7 @@
 // installed, else from polling the child's VmHWM in /proc.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,6 +88,7 @@ const CASES = [
     peer: "mixed-udp-large",
     target: { text: "wall at most 1.25 × mixed-udp-large's, peak RSS at most 100 MB", ratio: ndjsonRatio, limit: 1.25, rssMiB: 100e6 / 2 ** 20 },
   },
+  ...privacyCases(),
   ...mqttCases(),
   ...hepCases(),
   ...mediaCases(),
@@ -119,6 +120,29 @@ function freshRecordDirectory() {
   const dir = join(benchDir, "record");
   rmSync(dir, { recursive: true, force: true });
   return join(dir, String(recordRun++));
+}
+
+// --anonymize's cost (docs/privacy.md): calls-tracker with the events anonymized, then with the
+// sealed originals and the envelopes rewritten too; calls-tracker in the same run is the peer.
+function privacyCases() {
+  return [
+    ["calls-anonymized", "calls-tracker with --anonymize KEY: the events' addresses, users and Call-IDs replaced", []],
+    ["calls-anonymized-all", "calls-anonymized with --encrypt-fields and --anonymize-envelopes: every envelope re-rendered, its SIP rewritten", ["--encrypt-fields", "--anonymize-envelopes"]],
+  ].map(([name, about, more]) => ({
+    name,
+    about,
+    generate: ["--seed", "1", "--messages", "160000"],
+    siphon: (file) => ["replay", file, "--events", "/dev/null", "--anonymize", benchKey(), ...more],
+  }));
+}
+
+// A fixed key, owner-only as --anonymize demands; the same every run.
+function benchKey() {
+  const path = join(benchDir, "privacy.key");
+  mkdirSync(benchDir, { recursive: true });
+  writeFileSync(path, `${"5a".repeat(32)}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return path;
 }
 
 // MQTT delivery: mixed-udp's workload published to a Mosquitto the benchmark starts (queue limits

@@ -31,6 +31,8 @@ export interface CallRecord extends RtpColumns {
   hangup: string | null;        // caller, callee or timeout
   implied: boolean;
   user_agent: string | null;
+  key_check: string | null;     // --anonymize: the check value of the key that made the row
+  encrypted: string | null;     // --encrypt-fields: JSON, column -> sealed original (docs/privacy.md)
 }
 
 export const RECORD_COLUMNS: (keyof CallRecord)[] = [
@@ -38,6 +40,7 @@ export const RECORD_COLUMNS: (keyof CallRecord)[] = [
   "dst_ip", "dst_port", "transport", "invite_time", "ringing_time", "answer_time", "end_time", "duration_ms",
   "pdd_ms", "ring_ms", "outcome", "final_status", "final_reason", "reason_header", "hangup", "implied", "user_agent",
   ...RTP_COLUMNS,
+  "key_check", "encrypted",
 ];
 
 const FINISHING = new Set(["call-end", "call-attempt", "auth-failed"]);
@@ -76,7 +79,25 @@ export function recordOf(event: SipEvent): CallRecord | undefined {
     implied: call.implied === true,
     user_agent: event.user_agent?.original ?? null,
     ...rtpColumns(event.rtp),
+    key_check: event.anonymized?.key_check ?? null,
+    encrypted: sealedColumns(event.anonymized?.encrypted),
   };
+}
+
+// An anonymized event's field and the column that holds it: its sealed original goes under the column's name.
+const COLUMN_OF_FIELD: Record<string, keyof CallRecord> = {
+  "sip.call_id": "call_id", "sip.from": "caller", "sip.to": "callee", "client.ip": "src_ip", "server.ip": "dst_ip",
+  "sip.call.legs.x_cid": "x_cid", "sip.call.legs.p_charging_vector": "p_charging_vector", "sip.reason_header": "reason_header",
+};
+
+function sealedColumns(sealed: Record<string, string> | undefined): string | null {
+  if (sealed === undefined) return null;
+  const columns: Record<string, string> = {};
+  for (const [field, value] of Object.entries(sealed)) {
+    const column = COLUMN_OF_FIELD[field];
+    if (column !== undefined) columns[column] = value;
+  }
+  return JSON.stringify(columns);
 }
 
 // Checks a line of an event stream is an event, for `siphon cdr`.

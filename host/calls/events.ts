@@ -53,6 +53,8 @@ export interface SipEvent {
   counters?: Record<string, number>;
   // With --record, on a recorded call's events: where its files are (docs/recording.md).
   siphon?: { recording?: RecordingRef };
+  // --anonymize (host/privacy): the key's check value; with --encrypt-fields each replaced field's sealed original, by path.
+  anonymized?: { key_check: string; encrypted?: Record<string, string> };
 }
 
 // Where a call's recording is: its pcap, its WAV (G.711 only), or a note on why there is none.

@@ -23,15 +23,18 @@ export interface EventsSink extends Sink {
   written(): number;
 }
 
+// `anonymize` (--anonymize, host/privacy) makes what leaves of each event; the gate reads it as found.
 export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
-  report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"]): EventsSink {
+  report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
+  anonymize: (event: SipEvent) => SipEvent = (event) => event): EventsSink {
   let written = 0;
   const quality = new CallQuality();
-  const tracker = makeTracker((event) => {
-    if (event.event.type === "call-end" || event.event.type === "call-attempt") withRtp(event, quality);
-    if (!gate.pass(event)) return;
-    if (recordingOf) addRecording(event, recordingOf);
+  const tracker = makeTracker((found) => {
+    if (found.event.type === "call-end" || found.event.type === "call-attempt") withRtp(found, quality);
+    if (!gate.pass(found)) return;
+    if (recordingOf) addRecording(found, recordingOf);
     written++;
+    const event = anonymize(found);
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   });
@@ -190,6 +193,7 @@ export interface EventsConfig {
   sensor?: string;
   log?: Logger;               // where an output reports what it skipped
   recordingOf?: (callId: string) => RecordingRef | undefined; // --record: a recorded call's files
+  anonymize?: (event: SipEvent) => SipEvent;   // --anonymize
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -211,5 +215,5 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   // Events that only feed the web view are no output of the user's: no line of them in the summary.
   const named = outputs.length > (c.web === undefined ? 0 : 1);
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs,
-    named ? (line) => process.stderr.write(`${line}\n`) : undefined, c.recordingOf);
+    named ? (line) => process.stderr.write(`${line}\n`) : undefined, c.recordingOf, c.anonymize);
 }

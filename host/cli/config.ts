@@ -108,6 +108,12 @@ const OPTION_TABLE = [
   { name: "record-idle", type: "integer", arg: "SECONDS", default: 60, min: 1, max: 86400, unit: "seconds", group: "Recording",
     help: "capture time a recording may go without a packet before it is finished (a call that ends is finished 4 s after)" },
 
+  { name: "anonymize", type: "string", arg: "KEYFILE", group: "Privacy",
+    help: "anonymize what leaves the sensor (events, call records, HEP, logs): addresses by Crypto-PAn, users, Call-IDs and tags by keyed pseudonyms, under the key in KEYFILE (64 hex digits, mode 600); docs/privacy.md" },
+  { name: "encrypt-fields", type: "boolean", group: "Privacy",
+    help: "with --anonymize: each replaced value of events and call records also encrypted (AES-256-GCM) beside it, for 'siphon deanonymize --key KEYFILE'" },
+  { name: "anonymize-envelopes", type: "boolean", group: "Privacy",
+    help: "with --anonymize: envelopes rewritten too, marked \"anonymized\" (by default they leave as captured)" },
   { name: "http", type: "string", arg: "[ADDR]", bare: DEFAULT_HTTP_ADDRESS, group: "Web view",
     help: `serve the web view, its JSON API, /metrics and /healthz on [HOST:]PORT (${DEFAULT_HTTP_ADDRESS} when given alone); docs/http.md` },
   { name: "http-calls", type: "integer", arg: "N", default: 1000, min: 1, max: 1_000_000, unit: "calls", group: "Web view",
@@ -390,6 +396,9 @@ const RULES: Array<{ when: (c: Config) => boolean; message: string }> = [
     message: "--metrics is another name for --http: give one address, not two" },
   { when: (c) => !c.has("http") && !c.has("metrics") && c.command !== "view" && OPTION_TABLE.some((o) => o.group === "Web view" && o.name !== "http" && o.name !== "metrics" && c.given(o.name)),
     message: "web view options were given without --http: add --http [ADDR] or drop them" },
+  { when: (c) => !c.has("anonymize") && (c.bool("encrypt-fields") || c.bool("anonymize-envelopes")),
+    message: "--encrypt-fields and --anonymize-envelopes need --anonymize KEYFILE: name the key" },
+  { when: (c) => c.has("anonymize") && c.bool("log-sip"), message: "--log-sip writes SIP in clear to the log: it cannot go with --anonymize" },
   { when: (c) => c.has("telemetry-topic") && c.str("telemetry-topic") === c.str("topic"), message: "--telemetry-topic must differ from --topic" },
 ];
 

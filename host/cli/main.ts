@@ -10,6 +10,7 @@ import { replay } from "./replay";
 import { view } from "./view";
 import { filterCommand } from "./filter";
 import { cdrCommand } from "./cdr";
+import { deanonymizeCommand } from "./deanonymize";
 import { loadConfig, optionsHelp } from "./config";
 import { capture, listInterfaces } from "./capture";
 import { run } from "./run";
@@ -35,6 +36,9 @@ Usage:
                                    docs/http.md
   siphon cdr --events FILE|- --cdr URL   call records in PostgreSQL from an event stream
                                    (siphon cdr --help; docs/cdr.md)
+  siphon deanonymize --key KEYFILE [FILE|-]
+                                   the fields a run sealed with --anonymize --encrypt-fields,
+                                   restored in its events or call records (docs/privacy.md)
   siphon filter check EXPR         print the filter as Siphon reads it and its cost, or the error
   siphon filter test EXPR FILE     count the SIP messages of a capture the filter selects
                                    (both take --filter-file FILE in place of EXPR)
@@ -74,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === "view") return runView(rest);
   if (command === "filter") return filterCommand(rest);
   if (command === "cdr") return cdrCommand(rest);
+  if (command === "deanonymize") return deanonymizeCommand(rest);
   throw new UsageError(`unknown command '${command}' (try 'siphon --help')`);
 }
 

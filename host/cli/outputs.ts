@@ -19,6 +19,7 @@ import { Recorder, RecordingControl, type Recordings } from "../media";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import type { Blocklist, WebView } from "../http";
 import type { EventsSink } from "../calls";
+import { KeyFileError, openPrivacy, type Privacy } from "../privacy";
 
 export interface Outputs {
   sinks: Sink[];
@@ -41,9 +42,28 @@ export function defaultClientId(sensor: string): string {
   return `siphon-${sensor.replace(/[^A-Za-z0-9._-]/g, "-")}`;
 }
 
+// --anonymize's key, read once per run and before anything is read: live capture drops
+// root before it opens the outputs, and the key file is readable by its owner only.
+const privacies = new WeakMap<Config, Privacy | undefined>();
+
+export function privacyOf(config: Config): Privacy | undefined {
+  if (privacies.has(config)) return privacies.get(config);
+  const keyFile = config.str("anonymize");
+  let privacy: Privacy | undefined;
+  try {
+    privacy = keyFile === undefined ? undefined : openPrivacy({ keyFile, encryptFields: config.bool("encrypt-fields") });
+  } catch (err) {
+    if (err instanceof KeyFileError) throw new UsageError(err.message);
+    throw err;
+  }
+  privacies.set(config, privacy);
+  return privacy;
+}
+
 // The outputs' addresses and the compound options' numbers, checked before
 // anything is opened: a typo is a usage error.
 export function checkOutputs(config: Config): void {
+  privacyOf(config);
   const metricsAddr = config.str("metrics");
   if (metricsAddr !== undefined) parseListenAddress(metricsAddr);
   const httpAddr = config.str("http");
@@ -69,6 +89,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   stop?: AbortSignal, web?: WebView): Outputs {
   checkOutputs(config);
   const topics = publishTopics(config, sensorOf(config));
+  const privacy = privacyOf(config);
+  const envelopes = (sink: Sink): Sink => (privacy !== undefined && config.bool("anonymize-envelopes") ? privacy.envelopes(sink) : sink);
   const sinks: Sink[] = [];
   const delivering: Array<MqttSink | HepSink> = [];
   let mqtt: MqttSink | undefined;
@@ -79,8 +101,8 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   const recorder = openRecorder(config, log);
   if (recorder) sinks.push(recorder);
   // siphon view shows what it reads; envelopes go out only where --out names.
-  if (out !== undefined && out !== "-") sinks.push(ndjsonToFile(out, failed));
-  else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(ndjsonToStdout(failed));
+  if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed)));
+  else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(envelopes(ndjsonToStdout(failed)));
   if (web) sinks.push(web.store.messageSink());
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
@@ -114,6 +136,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     sensor: sensorOf(config),
     log,
     recordingOf: recorder && ((callId) => recorder.paths(callId)),
+    anonymize: privacy && ((event) => privacy.event(event)),
   }, failed, (topic) => {
     const sink = mqttSink(mqttOptions(topic, `${config.str("client-id") ?? defaultClientId(sensorOf(config))}-events`));
     delivering.push(sink);
@@ -132,13 +155,13 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
       telemetry: pipelineCounters,
       stop,
     }));
-    sinks.push(mqtt);
+    sinks.push(envelopes(mqtt));
     delivering.push(mqtt);
   }
   const hepUrl = config.str("hep");
   if (hepUrl !== undefined) {
     hep = hepSink({ url: hepUrl, captureId: config.num("hep-id"), password: config.str("hep-password"),
-      flushTimeout: config.num("flush-timeout"), log });
+      flushTimeout: config.num("flush-timeout"), log, rewrite: privacy && ((m) => privacy.hepMessage(m)) });
     sinks.push(hep);
     delivering.push(hep);
   }
@@ -146,7 +169,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     sinks,
     networked,
     recordings: recorder?.control,
-    counters: () => ({ ...mqtt?.stats(), ...hep?.stats(), ...recorder?.counters() }),
+    counters: () => ({ ...mqtt?.stats(), ...hep?.stats(), ...recorder?.counters(), ...privacy?.counters() }),
     health: () => ({
       healthy: (mqtt?.connected() ?? true) && (hep?.connected() ?? true),
       ...(mqtt ? { mqtt: mqtt.connected() ? "connected" : "disconnected" } : {}),

@@ -17,7 +17,12 @@ export interface HepOptions {
   password?: string;
   flushTimeout: number;   // seconds, only for messages: close() is given its deadline
   log: Logger;
+  rewrite?: (m: SipMessage) => HepMessage;   // --anonymize: addresses, Call-ID and SIP text rewritten (host/privacy)
 }
+
+// What a HEP packet is made of, read as bytes: a SipMessage, or the rewritten copy of one (host/privacy).
+export type HepMessage = Pick<SipMessage, "ipv6" | "transport" | "srcPort" | "dstPort" | "timeSec" | "timeNsec" | "callId" | "size"
+  | "callIdLength" | "callIdAscii" | "copyAddress" | "copyCallId" | "copyBytes">;
 
 export interface HepStats {
   hep_sent: number;        // written to the socket (handed to the kernel)
@@ -48,7 +53,7 @@ const UDP_QUEUE_HIGH_WATER = 4096;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
 // One HEP packet, in a buffer of its own (the tests decode it; the sinks use HepEncoder).
-export function hepPacket(m: SipMessage, captureId: number, password?: string): Buffer {
+export function hepPacket(m: HepMessage, captureId: number, password?: string): Buffer {
   const encoder = new HepEncoder(captureId, password);
   const length = encoder.append(m);
   return Buffer.from(encoder.bytes().subarray(0, length));
@@ -91,7 +96,7 @@ export class HepEncoder {
 
   // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
   // (nothing appended then).
-  append(m: SipMessage): number {
+  append(m: HepMessage): number {
     const v6 = m.ipv6;
     const payloadLength = m.size;
     // The envelope's call_id as bytes: straight from the message while it is ASCII (nearly
@@ -235,7 +240,8 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     check();
   });
   // Each datagram is a view into the encoder's buffer; a buffer some send still reads is left to it.
-  const encode = (m: SipMessage): void => {
+  const rewrite = o.rewrite ?? ((m: SipMessage): HepMessage => m);
+  const encode = (m: HepMessage): void => {
     const start = encoder.size();
     const length = encoder.append(m);
     if (length === 0 || length > MAX_DATAGRAM) stats.hep_too_large++;
@@ -251,7 +257,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       if (ready) for (const p of pending.splice(0)) sendOne(p);
       if (inFlight > 0) encoder.replace();
       else encoder.reset();
-      for (let i = 0; i < batch.count; i++) encode(batch.message(i, true));
+      for (let i = 0; i < batch.count; i++) encode(rewrite(batch.message(i, true)));
     },
     backlog() {
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
@@ -286,6 +292,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     else stats.hep_sent += packets;
   };
   const encoder = new HepEncoder(o.captureId, o.password);
+  const rewrite = o.rewrite ?? ((m: SipMessage): HepMessage => m);
   const open = (): void => {
     const s = connect(t.port, t.host);
     socket = s;
@@ -324,7 +331,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       else encoder.reset();
       let packets = 0;
       for (let i = 0; i < batch.count; i++) {
-        if (encoder.append(batch.message(i, true)) === 0) stats.hep_too_large++;
+        if (encoder.append(rewrite(batch.message(i, true))) === 0) stats.hep_too_large++;
         else packets++;
       }
       if (packets === 0) return;

@@ -70,17 +70,22 @@ const COLUMN_TYPES: Record<keyof CallRecord, string> = {
   transport: "text", invite_time: "timestamptz", ringing_time: "timestamptz", answer_time: "timestamptz",
   end_time: "timestamptz", duration_ms: "numeric(15,3)", pdd_ms: "numeric(15,3)", ring_ms: "numeric(15,3)",
   outcome: "text NOT NULL", final_status: "integer", final_reason: "text", reason_header: "text", hangup: "text",
-  implied: "boolean NOT NULL", user_agent: "text",
+  implied: "boolean NOT NULL", user_agent: "text", key_check: "text", encrypted: "jsonb",
   rtp_codec: "text", rtp_packets_offerer: "bigint", rtp_lost_offerer: "bigint", rtp_jitter_ms_offerer: "numeric(12,3)",
   rtp_max_jitter_ms_offerer: "numeric(12,3)", rtp_packets_answerer: "bigint", rtp_lost_answerer: "bigint",
   rtp_jitter_ms_answerer: "numeric(12,3)", rtp_max_jitter_ms_answerer: "numeric(12,3)",
 };
 
-// A table made before the media columns existed gets them (ADD COLUMN IF NOT EXISTS).
+// Columns added after the first release: a table made before them gets them on first use.
+const ADDED_COLUMNS: (keyof CallRecord)[] = [...RTP_COLUMNS, "key_check", "encrypted"];
+
 export function schemaSql(table: string): string {
   const columns = RECORD_COLUMNS.map((c) => `  ${c} ${COLUMN_TYPES[c]}`).join(",\n");
-  const added = RTP_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c} ${COLUMN_TYPES[c]}`).join(", ");
-  return `CREATE TABLE IF NOT EXISTS ${table} (\n${columns},\n  PRIMARY KEY (sensor, call_id)\n);\nALTER TABLE ${table} ${added}`;
+  return `CREATE TABLE IF NOT EXISTS ${table} (\n${columns},\n  PRIMARY KEY (sensor, call_id)\n)`;
+}
+
+function addedColumnsSql(table: string, missing: (keyof CallRecord)[]): string {
+  return `ALTER TABLE ${table} ${missing.map((c) => `ADD COLUMN IF NOT EXISTS ${c} ${COLUMN_TYPES[c]}`).join(", ")}`;
 }
 
 // The table comes from ?table= on the URL; pg is given the URL without it.
@@ -161,6 +166,15 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   };
   client.on("error", fail);
 
+  // ALTER TABLE locks the table against every reader: only a table that lacks a column is altered.
+  const addMissingColumns = async (): Promise<void> => {
+    const present = await client.query("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+      [table.toLowerCase()]);
+    const names = new Set((present.rows as { column_name: string }[]).map((r) => r.column_name));
+    const missing = ADDED_COLUMNS.filter((c) => !names.has(c));
+    if (missing.length > 0) await client.query(addedColumnsSql(table, missing));
+  };
+
   // CREATE TABLE IF NOT EXISTS is not safe against itself: two writers starting at once (the
   // consumers of one --share group) both find no table, and one fails on pg_type's unique index
   // (23505). A transaction-scoped advisory lock on the table's name lets one create it at a time.
@@ -169,6 +183,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     try {
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [table]);
       await client.query(schemaSql(table));
+      await addMissingColumns();
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
