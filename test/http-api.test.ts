@@ -250,8 +250,9 @@ test("a call-end event's rtp fields and recording path reach the call; the recor
   feed(store, invites(1));
   const dir = mkdtempSync(join(tmpdir(), "siphon-rec-"));
   writeFileSync(join(dir, "call-0.pcap"), "pcap bytes");
+  writeFileSync(join(dir, "call-0.wav"), "wav bytes");
   const end = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: "call-end", sequence: 1, duration: 2_000_000_000 },
-    sip: { call_id: "call-0" }, rtp: { loss: 0.5, jitter: 3 }, recording: { path: join(dir, "call-0.pcap") } } as unknown as SipEvent;
+    sip: { call_id: "call-0" }, rtp: { loss: 0.5, jitter: 3 }, siphon: { recording: { pcap: join(dir, "call-0.pcap"), wav: join(dir, "call-0.wav") } } } as unknown as SipEvent;
   store.eventOutput().write(end, JSON.stringify(end));
   const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
     counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
@@ -262,11 +263,12 @@ test("a call-end event's rtp fields and recording path reach the call; the recor
     assert.equal(body.call.rtp, { loss: 0.5, jitter: 3 });
     assert.is(body.call.state, "ended");
     assert.is(body.call.duration, 2000);
-    assert.equal(body.call.recordings, [join(dir, "call-0.pcap")]);
+    assert.equal(body.call.recordings, [join(dir, "call-0.pcap"), join(dir, "call-0.wav")]);
     const file = await fetch(`${base}/api/calls/call-0/recordings/0`);
     assert.is(file.status, 200);
     assert.is(await file.text(), "pcap bytes");
-    assert.is((await fetch(`${base}/api/calls/call-0/recordings/1`)).status, 404);
+    assert.is(await (await fetch(`${base}/api/calls/call-0/recordings/1`)).text(), "wav bytes");
+    assert.is((await fetch(`${base}/api/calls/call-0/recordings/2`)).status, 404);
     assert.is((await fetch(`${base}/api/calls/call-0/recordings/..%2F..%2Fetc%2Fpasswd`)).status, 404);
   } finally {
     server.close();

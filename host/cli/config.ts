@@ -122,7 +122,7 @@ const OPTION_TABLE = [
     help: "message bytes the web view keeps over all its calls, the oldest calls evicted (and counted) beyond" },
   { name: "http-token-file", type: "string", arg: "FILE", group: "Web view",
     help: "the bearer token (first line of FILE) that unlocks control: event blocklist, BPF, recording; without it the server is read-only" },
-  { name: "metrics", type: "string", arg: "ADDR", group: "Web view", help: "the same as --http ADDR (Prometheus /metrics and /healthz are on it), e.g. 127.0.0.1:9090" },
+  { name: "metrics", type: "string", arg: "ADDR", group: "Web view", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090: the --http server without the web view (with --http, the same address)" },
 
   { name: "tcp-flows", type: "integer", arg: "N", default: 65536, min: 0, max: 1 << 20, unit: "flows", group: "TCP streams",
     help: "TCP connections followed at once, the least recently seen evicted beyond (0: each segment framed on its own); docs/network.md" },

@@ -5,7 +5,7 @@
 import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import { createLogger, type Level, type Logger } from "../log";
-import { checkOutputs, openOutputs, type Outputs } from "./outputs";
+import { checkOutputs, openOutputs, privacyOf, type Outputs } from "./outputs";
 import { metricsRegistry, type Health } from "../sink";
 import { openWebView, readTokenFile, type WebView } from "../http";
 import { DEFAULT_HTTP_ADDRESS } from "./config";
@@ -68,7 +68,8 @@ export async function startService(config: Config, command: string): Promise<Ser
   const registryOnDemand = (): Registry | undefined => pipeline === undefined ? undefined
     : (registry ??= metricsRegistry([pipelineCounters, () => outputs().counters(), ...(server ? [server.counters] : [])]));
   const server = await webView(config, log, () => ({ ...pipelineCounters(), ...opened?.counters() }), registryOnDemand, health);
-  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal, server));
+  const outputs = (): Outputs => (opened ??= openOutputs(config, log, pipelineCounters, failed, stopping.signal,
+    server?.metricsOnly ? undefined : server));
 
   // The report of a run that got as far as making its pipeline; the exit code.
   const end = (failure: unknown, lines: string[]): number => {
@@ -124,8 +125,10 @@ export async function startService(config: Config, command: string): Promise<Ser
   };
 }
 
-// --http ADDR (or its other name --metrics ADDR; siphon view serves on the default
-// address without either), with the window and the token the options give.
+// --http ADDR (siphon view serves on the default address without it), with the window
+// and the token the options give. --metrics ADDR alone is the same server with
+// /metrics and /healthz only: a sensor that only exported metrics before the web
+// view existed neither starts the tracker for it nor serves SIP text on that port.
 async function webView(config: Config, log: Logger, counters: () => Record<string, number>, registry: () => Registry | undefined,
   health: () => Health): Promise<WebView | undefined> {
   const option = config.has("http") ? "--http" : "--metrics";
@@ -133,5 +136,6 @@ async function webView(config: Config, log: Logger, counters: () => Record<strin
   if (address === undefined) return undefined;
   const tokenFile = config.str("http-token-file");
   return openWebView({ address, option, calls: config.num("http-calls"), bytes: config.num("http-mb") * 1024 * 1024,
-    token: tokenFile === undefined ? undefined : readTokenFile(tokenFile), counters, registry, health, log });
+    token: tokenFile === undefined ? undefined : readTokenFile(tokenFile), counters, registry, health, log, privacy: privacyOf(config),
+    metricsOnly: !config.has("http") && config.command !== "view" });
 }

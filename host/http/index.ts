@@ -9,7 +9,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../log";
 import type { Health } from "../sink/metrics";
 import { parseListenAddress } from "../sink/metrics";
-import { CallStore } from "./store";
+import { CallStore, type StorePrivacy } from "./store";
 import { TokenGuard } from "./auth";
 import { startHttp, type HttpServer } from "./server";
 import type { Controls } from "./control";
@@ -28,10 +28,13 @@ export interface WebViewOptions {
   registry(): Registry | undefined;
   health(): Health;
   log: Logger;
+  privacy?: StorePrivacy;    // --anonymize: the page shows what leaves the sensor
+  metricsOnly?: boolean;     // --metrics without --http: the same server, /metrics and /healthz only
 }
 
 export interface WebView {
   store: CallStore;
+  metricsOnly: boolean;      // then nothing feeds the store: no tracker is started for it
   controls: Controls;
   server: HttpServer;
   counters(): Record<string, number>;   // the web view's own
@@ -40,9 +43,9 @@ export interface WebView {
 
 export async function openWebView(o: WebViewOptions): Promise<WebView> {
   const { host, port } = parseListenAddress(o.address, o.option);
-  const store = new CallStore({ calls: o.calls, bytes: o.bytes });
+  const store = new CallStore({ calls: o.calls, bytes: o.bytes }, o.privacy);
   const controls: Controls = {};
   const server = await startHttp({ host, port, store, controls, guard: new TokenGuard(o.token), counters: o.counters,
-    registry: o.registry, health: o.health, log: o.log });
-  return { store, controls, server, counters: () => server.ownCounters(), close: () => server.close() };
+    registry: o.registry, health: o.health, log: o.log, metricsOnly: o.metricsOnly });
+  return { store, metricsOnly: o.metricsOnly === true, controls, server, counters: () => server.ownCounters(), close: () => server.close() };
 }

@@ -22,6 +22,7 @@ export interface HttpOptions extends ApiContext {
   registry(): Registry | undefined;   // undefined until the pipeline exists: /metrics answers 503
   health(): Health;
   log: Logger;
+  metricsOnly?: boolean;              // --metrics without --http: /metrics and /healthz, no web view
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -73,7 +74,7 @@ export class HttpServer {
       this.server.listen(port, host, () => resolve());
     });
     this.server.unref();
-    this.options.log.info("http: serving /metrics, /healthz, the web view and /api", { address: `${host}:${this.address().port}`,
+    this.options.log.info(this.options.metricsOnly ? "http: serving /metrics and /healthz (--http adds the web view)" : "http: serving /metrics, /healthz, the web view and /api", { address: `${host}:${this.address().port}`,
       control: this.options.guard.enabled ? "with --http-token-file" : "read-only" });
   }
 
@@ -99,6 +100,10 @@ export class HttpServer {
     if (!this.hostAllowed(req.headers.host)) {
       this.refusedHost++;
       res.writeHead(421, { ...SECURITY_HEADERS, "content-type": "text/plain" }).end("siphon: name this server by its IP address or localhost\n");
+      return;
+    }
+    if (this.options.metricsOnly && path !== "/metrics" && path !== "/healthz") {
+      send(res, { status: 404, body: '{"error":"started with --metrics alone: /metrics and /healthz only; --http ADDR serves the web view"}' }, SECURITY_HEADERS);
       return;
     }
     if (req.method === "POST" && path.startsWith("/api/control/")) {

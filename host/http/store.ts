@@ -11,7 +11,7 @@
 // line, the state the messages imply) is read from there only when asked for.
 import { storedCallId, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
-import type { SipEvent } from "../calls/events";
+import type { RecordingRef, SipEvent } from "../calls/events";
 
 export interface StoreLimits {
   calls: number;       // calls held, the oldest evicted beyond
@@ -109,7 +109,7 @@ export class CallStore {
   private listener: StoreListener | undefined;
   readonly count = { callsEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
 
-  constructor(readonly limits: StoreLimits) {}
+  constructor(readonly limits: StoreLimits, private readonly privacy: StorePrivacy = SHOWN_AS_CAPTURED) {}
 
   listen(listener: StoreListener): void {
     this.listener = listener;
@@ -160,7 +160,7 @@ export class CallStore {
 
   messagesOf(call: StoredCall): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.refs[n * REF_WORDS + 3]));
+    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.refs[n * REF_WORDS + 3], this.privacy));
     return out;
   }
 
@@ -194,8 +194,9 @@ export class CallStore {
     this.makeRoom(length);
     const at = this.slabUsed;
     batch.storeInto(i, this.slab.bytes, at);
-    const callId = storedCallId(this.slab.bytes, at);
-    if (callId === "") return;
+    const raw = storedCallId(this.slab.bytes, at);
+    if (raw === "") return;
+    const callId = this.privacy.callId(raw);
     this.count.messages++;
     const call = this.calls.get(callId) ?? this.newCall(callId);
     if (messageCount(call) >= MESSAGES_PER_CALL) {
@@ -276,8 +277,8 @@ export class CallStore {
       const time = timeOf(m);
       if (call.folded === 0) {
         call.method = m.isRequest ? m.method : m.cseqMethod;
-        call.from = m.from;
-        call.to = m.to;
+        call.from = this.privacy.text(m.from);
+        call.to = this.privacy.text(m.to);
         call.start = time;
       }
       call.last = Math.max(call.last, time);
@@ -303,9 +304,8 @@ export class CallStore {
       call.eventStatus = sip.response.status;
       call.eventReason = sip.response.reason;
     }
-    const extra = event as unknown as { rtp?: unknown; recording?: { path?: unknown; paths?: unknown } };
-    if (extra.rtp !== undefined) call.rtp = extra.rtp;
-    for (const path of recordingPaths(extra.recording)) if (!call.recordings.includes(path)) call.recordings.push(path);
+    if (event.rtp !== undefined) call.rtp = event.rtp;
+    for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings.push(path);
     this.listener?.callChanged(call);
   }
 
@@ -359,20 +359,30 @@ function timeOf(m: SipMessage): number {
   return m.timeSec * 1_000_000 + Math.floor(m.timeNsec / 1000);
 }
 
+// With --anonymize the page shows what leaves the sensor: the run's Privacy (host/privacy)
+// applied to Call-IDs, addresses, From/To and the SIP text, as the events have them.
+export interface StorePrivacy {
+  callId(value: string): string;
+  ip(address: string): string;
+  text(value: string): string;
+  sip(message: Buffer): Buffer;
+}
+
+const SHOWN_AS_CAPTURED: StorePrivacy = { callId: (v) => v, ip: (v) => v, text: (v) => v, sip: (m) => m };
+
 export function messageCount(call: StoredCall): number {
   return call.refs.length / REF_WORDS;
 }
 
-function messageView(m: SipMessage, seq: number): StoredMessage {
-  return { seq, time: timeOf(m), src: address(m.src.ip, m.src.port), dst: address(m.dst.ip, m.dst.port), transport: m.transport,
-    label: m.isRequest ? m.method : `${m.status} ${m.reason}`, text: m.bytes.toString("utf8") };
+function messageView(m: SipMessage, seq: number, p: StorePrivacy): StoredMessage {
+  return { seq, time: timeOf(m), src: address(p.ip(m.src.ip), m.src.port), dst: address(p.ip(m.dst.ip), m.dst.port), transport: m.transport,
+    label: m.isRequest ? m.method : `${m.status} ${m.reason}`, text: p.sip(m.bytes).toString("utf8") };
 }
 
-// An event's recording.path (or recording.paths), as the media stage names its files.
-function recordingPaths(recording: { path?: unknown; paths?: unknown } | undefined): string[] {
-  if (recording === undefined || recording === null) return [];
-  const all = [recording.path, ...(Array.isArray(recording.paths) ? recording.paths : [])];
-  return all.filter((p): p is string => typeof p === "string" && p !== "");
+// The files a call's event names as its recording (siphon.recording, host/media): its pcap, its WAV.
+function recordingPaths(recording: RecordingRef | undefined): string[] {
+  if (recording === undefined) return [];
+  return [recording.pcap, recording.wav].filter((p): p is string => typeof p === "string" && p !== "");
 }
 
 export function address(ip: string, port: number): string {

@@ -32,6 +32,8 @@ export interface Privacy {
   event(event: SipEvent): SipEvent;       // a copy; the tracker's object is untouched
   sip(message: Uint8Array): Buffer;       // a SIP message's bytes rewritten
   ip(address: string): string;
+  callId(value: string): string;          // a Call-ID's pseudonym, as events carry it
+  text(value: string): string;            // a header value's users and addresses, as in events' sip.from and sip.to
   hepMessage(message: SipMessage): HepMessage;
   envelopes(sink: Sink): Sink;            // --anonymize-envelopes
   counters(): Record<string, number>;
@@ -50,6 +52,8 @@ export function privacyWithKey(key: Buffer, encryptFields: boolean): Privacy {
     event: (event) => anonymizeEvent(a, keys.keyCheck, fields, event),
     sip: (message) => rewriteSip(a, message),
     ip: (address) => a.ip(address),
+    callId: (value) => a.pseudonym("call-id", value),
+    text: (value) => a.text(value),
     hepMessage: (m) => new RewrittenMessage(m, addressBytes(a.ip(m.src.ip)), addressBytes(a.ip(m.dst.ip)),
       m.callId === "" ? "" : a.pseudonym("call-id", m.callId), rewriteSip(a, m.bytes)),
     envelopes: (sink) => anonymizingEnvelopes(a, keys.keyCheck, sink),

@@ -36,6 +36,11 @@ const SIP_USER: Pass = { needs: "@", pattern: /(sips?:)([^@\s<>":,]+)(?::[^@\s<>
 const TEL: Pass = { needs: ":", pattern: /(tel:)([^;>\s,"]+)/gi, make: (a, decode, m) => `${m[1]}${a.pseudonym("user", decode(m[2]))}` };
 const TAG: Pass = { needs: "=", pattern: /\b(tag|to-tag|from-tag|local-tag|remote-tag)=([^;,\s>"]+)/gi,
   make: (a, decode, m) => `${m[1]}=${a.pseudonym("tag", decode(m[2]))}` };
+// A Via branch is an opaque token that implementations build from anything, addresses
+// included (seen: "z9hG4bKnp122028667-481b9fc8192.168.1.2"): pseudonymized whole, RFC 3261's
+// magic cookie (§8.1.1.7) kept so the message stays a 3261 one.
+const BRANCH: Pass = { needs: "=", pattern: /\b(branch=)(z9hG4bK)?([^;,\s>"]+)/gi,
+  make: (a, decode, m) => `${m[1]}${m[2] ?? ""}${a.pseudonym("tag", decode(m[3]))}` };
 const AUTH_USER: Pass = { needs: "=", pattern: /\b(username[ \t]*=[ \t]*)"([^"\r\n]*)"/gi,
   make: (a, decode, m) => `${m[1]}"${a.pseudonym("user", decode(m[2]))}"` };
 // Candidates with two colons or more, checked by Crypto-PAn's parser (times such as 10:00:00 are not addresses).
@@ -49,7 +54,7 @@ const IDENTITY = [QUOTED, DISPLAY, SIP_USER, TEL, TAG, IPV6, IPV4];
 const AUTHORIZATION = [AUTH_USER, SIP_USER, TEL, IPV6, IPV4];
 const DIALOG_PARAMS = [TAG, IPV6, IPV4];
 // Anything else: a URI's user wherever it stands, and every address.
-const TEXT = [SIP_USER, TEL, IPV6, IPV4];
+const TEXT = [SIP_USER, TEL, BRANCH, IPV6, IPV4];
 
 export class Anonymizer {
   private readonly cryptoPan: CryptoPan;
