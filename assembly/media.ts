@@ -62,6 +62,10 @@ const MAP_SLOTS: u32 = 8;
 const MAP_SIZE: u32 = 24;
 const F_ANSWERED: u32 = 1;
 const F_OFFERER_IS_CALLER: u32 = 2;
+const F_CLOSED: u32 = 4;       // ended by BYE, stats handed on; endpoints kept CLOSING_US for late packets
+// RTP sent just before a BYE may arrive just after it (jitter): the call's endpoints
+// stay this long so those packets are still the call's (and its recording's).
+const CLOSING_US: i64 = 4_000_000;
 
 // Working state in a direction block, from DIR_WORK.
 const D_BASE = DIR_WORK;          // u32, extended first sequence of the current SSRC
@@ -233,9 +237,22 @@ function endUnanswered(): void {
   if (slot != NO_CALL && (load<u32>(slotAt(slot) + W_FLAGS) & F_ANSWERED) == 0) release(slot, MEDIA_END_FAILED);
 }
 
+// A BYE: the stats go to the host now (the call-end event is made from this BYE), the
+// Call-ID is free for a new call, the endpoints stay CLOSING_US for late packets.
 function endCall(reason: u32): void {
   const slot = findCall();
-  if (slot != NO_CALL) release(slot, reason);
+  if (slot == NO_CALL) return;
+  const c = slotAt(slot);
+  count(C_MEDIA_ENDED);
+  store<u32>(c + CALL_END_REASON, reason);
+  handOn(c);
+  unlinkCall(slot);
+  store<u32>(c + W_FLAGS, load<u32>(c + W_FLAGS) | F_CLOSED);
+  store<i64>(c + CALL_LAST_US, lastUs);
+}
+
+function isClosed(c: usize): bool {
+  return (load<u32>(c + W_FLAGS) & F_CLOSED) != 0;
 }
 
 function offerOrAnswer(): void {
@@ -392,7 +409,8 @@ function addPairs(slot: u32): void {
 function addPair(slot: u32, a: usize, b: usize, portAt: usize, kind: u32): void {
   const pa = load<u32>(a + portAt), pb = load<u32>(b + portAt), version = load<u32>(a, 24);
   const hash = pairHash(a, pa, b, pb, version);
-  if (findPair(hash, a, pa, b, pb, version) != NO_CALL) return;
+  const found = findPair(hash, a, pa, b, pb, version);
+  if (found != NO_CALL && load<u32>(entryAt(found) + E_CALL) == slot) return;
   const at = newEntry(slot);
   if (at == NO_CALL) return;
   const p = entryAt(at);
@@ -479,7 +497,7 @@ function evictOne(keep: u32): void {
     if (k >= EVICT_LOOK && victim != NO_CALL) break;
   }
   if (victim == NO_CALL) return;
-  count(C_MEDIA_EVICTED);
+  if (!isClosed(slotAt(victim))) count(C_MEDIA_EVICTED);
   release(victim, MEDIA_END_EVICTED);
 }
 
@@ -489,36 +507,50 @@ function sweep(n: u32): void {
     const s = sweepHand;
     sweepHand = sweepHand + 1 == callCap ? 0 : sweepHand + 1;
     const c = slotAt(s);
-    if (load<u32>(c + CALL_STATE) != 0 && load<i64>(c + CALL_LAST_US) + idleUs < lastUs) {
+    if (load<u32>(c + CALL_STATE) == 0) continue;
+    if (isClosed(c)) {
+      if (load<i64>(c + CALL_LAST_US) + CLOSING_US < lastUs) release(s, MEDIA_END_BYE);
+    } else if (load<i64>(c + CALL_LAST_US) + idleUs < lastUs) {
       count(C_MEDIA_IDLE);
       release(s, MEDIA_END_IDLE);
     }
   }
 }
 
-// Writes the call's stats record, frees its endpoints and its slot.
+// Writes the call's stats record (unless a BYE handed them on already), frees its endpoints and its slot.
 function release(slot: u32, reason: u32): void {
   const c = slotAt(slot);
-  if (reason == MEDIA_END_BYE || reason == MEDIA_END_FAILED) count(C_MEDIA_ENDED);
-  store<u32>(c + CALL_END_REASON, reason);
-  if (endsCount < ENDS_MAX) memory.copy(endsOut + <usize>(endsCount++) * CALL_STATS_SIZE, c, CALL_STATS_SIZE);
-  else count(C_MEDIA_ENDS_LOST);
+  if (!isClosed(c)) {
+    if (reason == MEDIA_END_FAILED) count(C_MEDIA_ENDED);
+    store<u32>(c + CALL_END_REASON, reason);
+    handOn(c);
+    unlinkCall(slot);
+  }
   let e = load<u32>(c + W_EP_HEAD);
   while (e != 0) {
     const next = load<u32>(entryAt(e - 1) + E_CALL_NEXT);
     freeEntry(e - 1);
     e = next;
   }
-  const bucket = callBuckets + (<usize>(<u32>load<u64>(c + W_HASH) & callMask) << 2);
-  let link = bucket;
-  while (load<u32>(link) != 0 && load<u32>(link) != slot + 1) link = slotAt(load<u32>(link) - 1) + W_NEXT;
-  if (load<u32>(link) == slot + 1) store<u32>(link, load<u32>(c + W_NEXT));
   store<u32>(c + CALL_STATE, 0);
   store<u32>(c + W_EP_HEAD, 0);
   store<u32>(c + W_EP_COUNT, 0);
   const tail = (freeCallHead + freeCallCount) % callCap;
   store<u32>(freeCalls + (<usize>tail << 2), slot);
   freeCallCount++;
+}
+
+function handOn(c: usize): void {
+  if (endsCount < ENDS_MAX) memory.copy(endsOut + <usize>(endsCount++) * CALL_STATS_SIZE, c, CALL_STATS_SIZE);
+  else count(C_MEDIA_ENDS_LOST);
+}
+
+// Out of the Call-ID hash chain: findCall() no longer finds it.
+function unlinkCall(slot: u32): void {
+  const c = slotAt(slot);
+  let link = callBuckets + (<usize>(<u32>load<u64>(c + W_HASH) & callMask) << 2);
+  while (load<u32>(link) != 0 && load<u32>(link) != slot + 1) link = slotAt(load<u32>(link) - 1) + W_NEXT;
+  if (load<u32>(link) == slot + 1) store<u32>(link, load<u32>(c + W_NEXT));
 }
 
 // At the end of the input: every call still held leaves (MEDIA_END_CAPTURE), at
@@ -600,7 +632,15 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
   if (!matchEndpoints()) return false;
   const c = slotAt(matchSlot);
   lastUs = nowUs();
-  store<i64>(c + CALL_LAST_US, lastUs);
+  if (isClosed(c)) {
+    // the grace runs from the BYE: late packets do not extend it
+    if (load<i64>(c + CALL_LAST_US) + CLOSING_US < lastUs) {
+      release(matchSlot, MEDIA_END_BYE);
+      return false;
+    }
+  } else {
+    store<i64>(c + CALL_LAST_US, lastUs);
+  }
   if (++packetsSinceSweep == SWEEP_EVERY) {
     packetsSinceSweep = 0;
     sweep(1);

@@ -127,6 +127,24 @@ test("media: IPv6 endpoints from SDP match IPv6 RTP", () => {
   assert.equal([counters.rtp, ends[0]?.streams[1].packets], [1, 1]);
 });
 
+test("media: RTP up to 4 s after the BYE is still the call's (media records for the recorder), later RTP is unknown", () => {
+  const packets: number[] = [];
+  const core = new Core({ sensor: "t", agent: "t", mediaPackets: true }, (batch) => {
+    for (let i = 0; i < batch.mediaCount; i++) packets.push(batch.media(i).seq);
+  });
+  const at = (f: Uint8Array, second: number): void => core.frame(f, 0, f.length, f.length, 1, 1795428000 + second, 0, 0);
+  at(invite("late-rtp", sdp(A.ip, 20000)), 0);
+  at(response("200 OK", "late-rtp", sdp(B.ip, 30000)), 0);
+  at(rtp(1), 1);
+  at(udpFrame(sipMessage("BYE sip:b@10.2.0.2 SIP/2.0", "late-rtp", "2 BYE", A, B), { src: A.ip, dst: B.ip }), 2);
+  at(rtp(2), 3);
+  at(rtp(3), 9);
+  core.finish();
+  const c = core.counters();
+  assert.equal(packets, [1, 2]);
+  assert.equal([c.rtp, c.rtp_unknown, c.media_ended], [2, 1, 1]);
+});
+
 test("media: a failed final answer ends the call's media; RTP after it is unknown, not lost silently", () => {
   const { ends, counters } = run([invite("f1", sdp(A.ip, 20000)), response("486 Busy Here", "f1"), rtp(1)]);
   assert.equal(ends.map((e) => e.reason), ["failed"]);
