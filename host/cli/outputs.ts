@@ -16,7 +16,7 @@ import { parseRate, EVENT_TYPES } from "../calls";
 import { OutputError, UsageError } from "../exits";
 import { publishTopics } from "./topics";
 import { Recorder, RecordingControl, type Recordings } from "../media";
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { writableDirectory } from "./traps";
 import type { Blocklist, WebView } from "../http";
 import type { EventsSink } from "../calls";
 import { KeyFileError, openPrivacy, type Privacy } from "../privacy";
@@ -210,13 +210,7 @@ function usageErrors<T>(open: () => T): T {
 function openRecorder(config: Config, log: Logger): Recorder | undefined {
   const dir = config.str("record");
   if (dir === undefined) return undefined;
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`--record ${dir}: cannot create or write the directory (${e.code ?? e.message}); name a directory siphon can write`);
-  }
+  writableDirectory("--record", dir);
   return new Recorder({
     dir,
     filtered: config.has("record-filter"),

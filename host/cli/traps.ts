@@ -10,13 +10,17 @@ import { pcapOf } from "../media/pcap-writer";
 
 // Creates DIR if missing and checks it can be written, before the run starts.
 export function trapDirectory(dir: string | undefined): string | undefined {
-  if (dir === undefined) return undefined;
+  return dir === undefined ? undefined : writableDirectory("--keep-traps", dir);
+}
+
+// DIR made if missing and checked writable, or a UsageError naming the option.
+export function writableDirectory(option: string, dir: string): string {
   try {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`--keep-traps ${dir}: cannot create or write the directory (${e.code ?? e.message}); name a directory siphon can write`);
+    throw new UsageError(`${option} ${dir}: cannot create or write the directory (${e.code ?? e.message}); name a directory siphon can write`);
   }
   return dir;
 }

@@ -624,7 +624,7 @@ function transportName(t: number): Transport {
   return "udp";
 }
 
-function formatIp(u8: Uint8Array, at: number, ipv6: boolean): string {
+export function formatIp(u8: Uint8Array, at: number, ipv6: boolean): string {
   if (!ipv6) return `${u8[at]}.${u8[at + 1]}.${u8[at + 2]}.${u8[at + 3]}`;
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((u8[at + i] << 8) | u8[at + i + 1]).toString(16));

@@ -7,6 +7,7 @@
 // block depends on the input alone, so the 32 or 128 of them are encrypted at once.
 import { createCipheriv, type Cipher } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
+import { formatIp } from "../core/records";
 
 export class CryptoPan {
   private readonly aes: Cipher;
@@ -73,18 +74,7 @@ export function parseIPv6(ip: string): Uint8Array {
   return out;
 }
 
-// RFC 5952: lower case, no leading zeros, the longest run of two or more zero groups as "::".
+// RFC 5952 text, as the core's records format addresses.
 export function formatIPv6(b: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j > i ? j : i + 1;
-  }
-  if (bestAt < 0) return groups.join(":");
-  return `${groups.slice(0, bestAt).join(":")}::${groups.slice(bestAt + bestLen).join(":")}`;
+  return formatIp(b, 0, true);
 }
