@@ -369,20 +369,6 @@ export function storedCallId(from: Buffer, at: number): string {
   return from.toString("utf8", start, start + length);
 }
 
-// The low 30 bits of the core's hash of the Call-ID (SipMessage.callKey) of a message storeInto
-// wrote: a small integer, which V8 keeps in a Map without allocating a number per look-up.
-export function storedCallKey(from: Buffer, at: number): number {
-  return from.readUInt32LE(at + L.REC_CALL_KEY) & 0x3fffffff;
-}
-
-// Whether two stored messages carry the same Call-ID, byte for byte (a hash alone can collide).
-export function sameStoredCallId(a: Buffer, aAt: number, b: Buffer, bAt: number): boolean {
-  const span = spanAt(L.SPAN_CALL_ID);
-  const aStart = aAt + L.REC_SIZE + a.readUInt32LE(aAt + span);
-  const bStart = bAt + L.REC_SIZE + b.readUInt32LE(bAt + span);
-  return a.compare(b, bStart, bStart + b.readUInt32LE(bAt + span + 4), aStart, aStart + a.readUInt32LE(aAt + span + 4)) === 0;
-}
-
 // Where a span's (offset, length) words are in a record.
 function spanAt(which: number): number {
   return which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;

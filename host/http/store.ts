@@ -6,12 +6,10 @@
 // evicted first and counted, a call past its message bound keeps its first
 // messages and counts the rest.
 //
-// On the hot path a message costs one copy and a look-up by (part of) the core's
-// hash of its Call-ID (checked against the call's first message byte for byte; the
-// Call-ID is decoded once per call): its record and bytes go into large shared
-// slabs, and what the page shows (addresses, start line, the state the messages
-// imply) is read from there only when asked for.
-import { sameStoredCallId, storedCallId, storedCallKey, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
+// On the hot path a message costs its Call-ID and one copy: its record and
+// bytes go into large shared slabs, and what the page shows (addresses, start
+// line, the state the messages imply) is read from there only when asked for.
+import { storedCallId, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { RecordingRef, SipEvent } from "../calls/events";
 
@@ -54,7 +52,6 @@ export interface StoredMessage {
 
 export interface StoredCall {
   id: string;              // the Call-ID
-  key: number;             // part of the core's hash of it (storedCallKey)
   refs: number[];          // REF_WORDS per message, in order
   messagesDropped: number;
   events: string[];        // as JSON: an event's objects are not kept alive
@@ -95,8 +92,6 @@ export interface StoreListener {
 
 export class CallStore {
   private readonly calls = new Map<string, StoredCall>();
-  // The same calls by the hash of their Call-ID; of two Call-IDs with the same hash, the first.
-  private readonly byKey = new Map<number, StoredCall>();
   // Oldest first, from `head`: a Map's first entry after many deletions is found by walking
   // every deleted slot, which made eviction quadratic.
   private age: StoredCall[] = [];
@@ -193,15 +188,17 @@ export class CallStore {
     };
   }
 
-  // Copied first and read in the copy: the hash of the Call-ID is the one field read on the hot path.
+  // Copied first and read in the copy: the Call-ID is the one field read on the hot path.
   private addMessage(batch: MessageBatch, i: number): void {
     const length = batch.storedLength(i);
     this.makeRoom(length);
     const at = this.slabUsed;
     batch.storeInto(i, this.slab.bytes, at);
-    const call = this.callOf(at);
-    if (call === undefined) return;
+    const raw = storedCallId(this.slab.bytes, at);
+    if (raw === "") return;
+    const callId = this.privacy.callId(raw);
     this.count.messages++;
+    const call = this.calls.get(callId) ?? this.newCall(callId);
     if (messageCount(call) >= MESSAGES_PER_CALL) {
       call.messagesDropped++;
       this.count.messagesDropped++;
@@ -212,24 +209,6 @@ export class CallStore {
     this.slabUsed += length;
     this.listener?.callChanged(call);
     this.keepWithinBytes(call);
-  }
-
-  // The call of the message just copied at `at` in the current slab, made if new; undefined without a Call-ID.
-  private callOf(at: number): StoredCall | undefined {
-    const key = storedCallKey(this.slab.bytes, at);
-    const known = this.byKey.get(key);
-    if (known !== undefined && this.sameCallId(known, at)) return known;
-    const raw = storedCallId(this.slab.bytes, at);
-    if (raw === "") return undefined;
-    const id = this.privacy.callId(raw);
-    const call = this.calls.get(id) ?? this.newCall(id, key);
-    if (!this.byKey.has(key)) this.byKey.set(key, call);
-    return call;
-  }
-
-  // Whether the message at `at` in the current slab has the Call-ID of the call's first message.
-  private sameCallId(call: StoredCall, at: number): boolean {
-    return sameStoredCallId(this.slab.bytes, at, (this.slabs.get(call.refs[0]) as Slab).bytes, call.refs[1]);
   }
 
   // The current slab with `length` bytes free: a new one when it is full; a message
@@ -265,9 +244,9 @@ export class CallStore {
     if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
   }
 
-  private newCall(id: string, key: number): StoredCall {
+  private newCall(id: string): StoredCall {
     if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, key, refs: [], messagesDropped: 0, events: [], folded: 0,
+    const call: StoredCall = { id, refs: [], messagesDropped: 0, events: [], folded: 0,
       method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
     this.calls.set(id, call);
     this.age.push(call);
@@ -287,7 +266,6 @@ export class CallStore {
       this.head = 0;
     }
     this.calls.delete(call.id);
-    if (this.byKey.get(call.key) === call) this.byKey.delete(call.key);
     this.release(call);
     this.count.callsEvicted++;
   }
