@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Core, type CallMedia } from "../host/core";
 import { readCapture } from "../host/source";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { canonicalIPv6, inTimeOrder, rtpStream, sdp, sipFrame, sipMessage, timedPcap, udpEndpoints, type TimedFrame } from "./rtp";
 
 const DIR = "fixtures/media";
@@ -34,15 +35,28 @@ function tsharkStreams(path: string): Map<string, Stream> {
 }
 
 // Siphon's streams, and which call and direction each tshark stream key belongs to.
-async function siphonStreams(path: string): Promise<{ owner: Map<string, string>; calls: Map<string, CallMedia> }> {
+// tshark's expected count ends at the sequence number of a stream's last packet, RFC 3550 A.3's at the
+// highest: where the last packet came out of order the two differ by `highest - last`.
+interface Tail { last: number; highest: number }
+
+function extended(tail: Tail | undefined, seq: number): number {
+  if (tail === undefined) return seq;
+  return tail.last + (((seq - (tail.last & 0xffff) + 0x8000) & 0xffff) - 0x8000);
+}
+
+async function siphonStreams(path: string): Promise<{ owner: Map<string, string>; tails: Map<string, Tail>; calls: Map<string, CallMedia> }> {
   const owner = new Map<string, string>();
+  const tails = new Map<string, Tail>();
   const calls = new Map<string, CallMedia>();
   const core = new Core({ sensor: "t", agent: "t", renderJson: false, mediaPackets: true }, (batch) => {
     for (let i = 0; i < batch.mediaCount; i++) {
       const m = batch.media(i);
       if (m.rtcp) continue;
       const f = batch.frame(m.frame);
-      owner.set(`${udpEndpoints(f.bytes, f.linkType)}/${m.ssrc}`, `${m.callId}/${m.direction}`);
+      const key = `${udpEndpoints(f.bytes, f.linkType)}/${m.ssrc}`;
+      owner.set(key, `${m.callId}/${m.direction}`);
+      const seq = extended(tails.get(key), m.seq);
+      tails.set(key, { last: seq, highest: Math.max(seq, tails.get(key)?.highest ?? seq) });
     }
     for (let i = 0; i < batch.mediaEndCount; i++) {
       const end = batch.mediaEnd(i);
@@ -51,19 +65,30 @@ async function siphonStreams(path: string): Promise<{ owner: Map<string, string>
   });
   await readCapture(path, core);
   core.finish();
-  return { owner, calls };
+  return { owner, tails, calls };
 }
 
-async function compare(path: string): Promise<number> {
+interface Compared { directions: number; split: number }
+
+// Per call and direction (tshark's lost corrected by Tail), with the final figures (those given when the call's endpoints leave, after
+// its BYE's grace). tshark cuts a stream where a re-INVITE moves it to another port, Siphon follows the
+// SSRC across the move: there the loss of the two may differ by the packets reordered around the move,
+// so a direction tshark splits is compared on packets and jitter only, and counted in `split`.
+async function compare(path: string): Promise<Compared> {
   const theirs = tsharkStreams(path);
-  const { owner, calls } = await siphonStreams(path);
-  const grouped = new Map<string, Stream>();
+  const { owner, tails, calls } = await siphonStreams(path);
+  const grouped = new Map<string, Stream & { ports: Set<string> }>();
   for (const [key, s] of theirs) {
     const who = owner.get(key);
     assert.ok(who, `${path}: tshark's stream ${key} is in no call Siphon followed (Siphon followed ${owner.size} streams)`);
-    const g = grouped.get(who) ?? { packets: 0, lost: 0, maxJitter: 0 };
-    grouped.set(who, { packets: g.packets + s.packets, lost: g.lost + s.lost, maxJitter: Math.max(g.maxJitter, s.maxJitter) });
+    const g = grouped.get(who) ?? { packets: 0, lost: 0, maxJitter: 0, ports: new Set<string>() };
+    const tail = tails.get(key)!;
+    grouped.set(who, {
+      packets: g.packets + s.packets, lost: g.lost + s.lost + tail.highest - tail.last,
+      maxJitter: Math.max(g.maxJitter, s.maxJitter), ports: g.ports.add(key.slice(0, key.lastIndexOf("/"))),
+    });
   }
+  let split = 0;
   for (const [who, want] of grouped) {
     const [callId, direction] = [who.slice(0, who.lastIndexOf("/")), Number(who.slice(who.lastIndexOf("/") + 1))];
     const got = calls.get(callId)?.streams[direction];
@@ -71,10 +96,11 @@ async function compare(path: string): Promise<number> {
     const seen = `${path} ${who}: Siphon packets ${got.packets} lost ${got.lost} max jitter ${got.maxJitterMs.toFixed(3)}, ` +
       `tshark ${want.packets} ${want.lost} ${want.maxJitter}`;
     assert.is(got.packets, want.packets, seen);
-    assert.is(got.lost, want.lost, seen);
     assert.ok(Math.abs(got.maxJitterMs - want.maxJitter) <= 0.1, seen);
+    if (want.ports.size > 1 && (split += 1)) continue;
+    assert.is(got.lost, want.lost, seen);
   }
-  return grouped.size;
+  return { directions: grouped.size, split };
 }
 
 // Two calls: one with impaired media both ways; two to a media server that answers both on one port
@@ -110,7 +136,16 @@ test("a capture built with loss, reordering, a duplicate, jitter, an SSRC change
   const dir = mkdtempSync(join(tmpdir(), "siphon-media-"));
   const path = join(dir, "built.pcap");
   writeFileSync(path, timedPcap(builtCapture()));
-  assert.is(await compare(path), 6);
+  assert.equal(await compare(path), { directions: 6, split: 0 });
+});
+
+test("the generator's media (late RTP after the BYE, re-INVITEs moving the media, SSRC changes) agrees with tshark", async () => {
+  if (!haveTshark) return console.log("skipped: tshark is not installed");
+  const path = join(mkdtempSync(join(tmpdir(), "siphon-media-")), "generated.pcap");
+  generateWorkload(workloadOptions({ seed: 3, calls: 40, media: true, meanCallSeconds: 6 }), path);
+  const { directions, split } = await compare(path);
+  console.log(`generated: ${directions} directions compared, ${split} split by tshark at a port move`);
+  assert.ok(directions >= 40, `only ${directions} directions compared`);
 });
 
 // SIPHON_MEDIA_CAPTURES=a.pcap,b.pcap compares more captures (the generator's --media output, say).
@@ -118,7 +153,7 @@ const extra = (process.env.SIPHON_MEDIA_CAPTURES ?? "").split(",").filter((p) =>
 for (const path of [...readdirSync(DIR).filter((f) => /\.(pcap|pcapng)$/.test(f)).sort().map((f) => `${DIR}/${f}`), ...extra]) {
   test(`${path} agrees with tshark`, async () => {
     if (!haveTshark) return console.log("skipped: tshark is not installed");
-    assert.ok(await compare(path) >= 1, "no RTP stream compared");
+    assert.ok((await compare(path)).directions >= 1, "no RTP stream compared");
   });
 }
 
