@@ -4,7 +4,7 @@
 // when written again), and a disk budget: past it the oldest finished files are removed first,
 // each removal counted and logged.
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
 
@@ -24,9 +24,12 @@ export function recordingName(callId: string, timeUs: number): { day: string; ba
 }
 
 // A file written at positions through a shared pool of descriptors: appends are gathered in the
-// file's own block and written when it fills; writeAt (a header) goes out at once.
+// file's own block and written when it fills; patch (a header) changes bytes in place, in the block
+// while they are still there. The file is made (exclusively) at its first write: a short call's
+// file is made, written in one go and closed, holding a descriptor only for that.
 export class PooledFile {
   fd: number | undefined;
+  made = false;                    // on disk: later opens are reopens
   size = 0;                        // bytes in the file, pending ones included
   private written = 0;             // bytes on disk
   private chunk: Buffer | undefined;
@@ -59,13 +62,14 @@ export class PooledFile {
     return this.chunk ??= Buffer.allocUnsafe(BLOCK_BYTES);
   }
 
-  writeAt(position: number, bytes: Uint8Array): void {
-    this.flush();
-    writeAll(this.pool.descriptor(this), bytes, position);
-    const grown = Math.max(0, position + bytes.byteLength - this.written);
-    this.size += grown;
-    this.written += grown;
-    this.pool.budget.grew(grown);
+  // Overwrites bytes already appended: in the block if they are still there, else on disk.
+  patch(position: number, bytes: Uint8Array): void {
+    if (position + bytes.byteLength > this.size) throw new RangeError(`${this.path}: patch past the end (${position} + ${bytes.byteLength} > ${this.size})`);
+    if (position >= this.written) this.block.set(bytes, position - this.written);
+    else {
+      this.flush();
+      writeAll(this.pool.descriptor(this), bytes, position);
+    }
   }
 
   flush(): void {
@@ -77,6 +81,7 @@ export class PooledFile {
 
   close(): void {
     this.flush();
+    if (!this.made) this.pool.descriptor(this);   // an empty file is still made
     this.chunk = undefined;
     this.pool.release(this);
   }
@@ -98,23 +103,16 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 export class FilePool {
   reopened = 0;
   private readonly open = new Map<PooledFile, number>();
+  private readonly pending = new Set<string>();   // names taken by files not made yet
 
   constructor(private readonly limit: number, readonly budget: DiskBudget) {}
 
-  // A new file, created exclusively: an existing name is never overwritten.
+  // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
+  // by a file of this pool not written yet): an existing name is never overwritten.
   create(path: string): PooledFile | undefined {
-    this.makeRoom();
-    let fd: number;
-    try {
-      fd = openSync(path, "wx", 0o640);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") return undefined;
-      throw err;
-    }
-    const file = new PooledFile(path, this);
-    file.fd = fd;
-    this.open.set(file, fd);
-    return file;
+    if (this.pending.has(path) || existsSync(path)) return undefined;
+    this.pending.add(path);
+    return new PooledFile(path, this);
   }
 
   descriptor(file: PooledFile): number {
@@ -125,8 +123,9 @@ export class FilePool {
       return fd;
     }
     this.makeRoom();
-    file.fd = openSync(file.path, "r+");
-    this.reopened++;
+    file.fd = file.made ? openSync(file.path, "r+") : this.make(file);
+    if (file.made) this.reopened++;
+    file.made = true;
     this.open.set(file, file.fd);
     return file.fd;
   }
@@ -141,6 +140,12 @@ export class FilePool {
 
   get openCount(): number {
     return this.open.size;
+  }
+
+  // "wx": made here or not at all (another writer took the name since create()).
+  private make(file: PooledFile): number {
+    this.pending.delete(file.path);
+    return openSync(file.path, "wx", 0o640);
   }
 
   private makeRoom(): void {
