@@ -67,7 +67,7 @@ export class Recorder implements Sink {
     this.control = options.control;
     this.budget = new DiskBudget(options.maxBytes, options.log);
     this.budget.adopt(options.dir);
-    this.pool = new FilePool(options.openFiles, this.budget);
+    this.pool = new FilePool(options.openFiles, this.budget, (err) => this.failed(err));
     this.idleUs = options.idleSeconds * 1e6;
   }
 
@@ -81,12 +81,13 @@ export class Recorder implements Sink {
     }
   }
 
-  backlog(): undefined {
-    return undefined;
+  backlog(): Promise<void> | undefined {
+    return this.pool.backlog();
   }
 
   async close(): Promise<void> {
     for (const recording of [...this.recordings.values()]) this.finish(recording);
+    await this.pool.settled();
     const c = this.counters();
     this.options.report?.(`siphon: ${c.recordings_started} calls recorded in ${this.options.dir} (${c.recording_bytes} bytes held), ` +
       `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once), ` +
@@ -194,7 +195,10 @@ export class Recorder implements Sink {
     const record = { bytes: frame.bytes, linkType: frame.linkType, timeSec, timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen };
     const length = RECORD_HEADER_BYTES + frame.bytes.byteLength;
     if (length > BLOCK_BYTES) pcap.append(pcapRecord(record));
-    else writePcapRecord(pcap.block, pcap.room(length), record);
+    else {
+      const at = pcap.room(length);
+      writePcapRecord(pcap.block, at, record);
+    }
     this.counts.frames++;
   }
 
@@ -243,11 +247,9 @@ export class Recorder implements Sink {
     if (this.finishedPaths.size >= FINISHED_HELD) this.finishedPaths.delete(this.finishedPaths.keys().next().value as string);
     this.finishedPaths.set(recording.callId, paths);
     recording.pcap.close();
-    this.budget.finish(recording.pcap.path, recording.pcap.size);
     if (recording.wav === undefined) return;
     this.late += recording.wav.late;
-    const bytes = recording.wav.finish();
-    this.budget.finish(`${recording.base}.wav`, bytes);
+    recording.wav.finish();
   }
 
   private pathsOf(recording: Recording): RecordingRef {
