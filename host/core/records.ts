@@ -302,6 +302,7 @@ export function staticCodec(pt: number): string {
 // was made with mediaPackets). Read in place: valid only during the batch's handler call.
 export interface MediaPacket {
   readonly call: number;         // the media call slot
+  readonly generation: number;   // the slot's generation: call and generation name one call for the run
   readonly callId: string;       // "" when the slot was taken by another call in the same push
   readonly direction: 0 | 1;     // 0: sent from the side that made the call's first offer
   readonly rtcp: boolean;
@@ -559,6 +560,7 @@ class MediaView implements MediaPacket {
   }
 
   get call(): number { return this.u32(L.MED_CALL); }
+  get generation(): number { return this.u32(L.MED_GEN); }
   get callId(): string {
     const slot = this.callsAt + this.call * L.CALL_SLOT_SIZE;
     const v = this.memory.view;

@@ -55,6 +55,7 @@ export class Recorder implements Sink {
   private readonly budget: DiskBudget;
   private readonly pool: FilePool;
   private readonly days = new Set<string>();
+  private readonly slotCalls = new Map<number, { generation: number; callId: string }>(); // at most one per media call slot
   private batchNumber = 0;
   private nowUs = 0;
   private sweptUs = 0;
@@ -160,7 +161,7 @@ export class Recorder implements Sink {
   }
 
   private onMedia(batch: MessageBatch, packet: MediaPacket): void {
-    const callId = packet.callId;
+    const callId = this.callIdOf(packet);
     const timeUs = packet.timeUs;
     if (timeUs > this.nowUs) this.nowUs = timeUs;
     const recording = callId === "" ? undefined : this.recordings.get(callId);
@@ -175,6 +176,15 @@ export class Recorder implements Sink {
     }
     recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs, payloadType === PCMA ? PCMA : PCMU);
     recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
+  }
+
+  // The Call-ID of a packet's call slot, read from the core once per call rather than per packet.
+  private callIdOf(packet: MediaPacket): string {
+    const known = this.slotCalls.get(packet.call);
+    if (known !== undefined && known.generation === packet.generation) return known.callId;
+    const callId = packet.callId;
+    if (callId !== "") this.slotCalls.set(packet.call, { generation: packet.generation, callId });
+    return callId;
   }
 
   // A frame holding several of the call's messages (TCP) goes in once.
