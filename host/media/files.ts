@@ -108,6 +108,9 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 }
 
 const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
+// Files made at once: creations in one directory take its lock in turn, and threads waiting on it
+// spin (system CPU taken from the main thread on a small machine).
+const MAKING_MAX = 1;
 
 // At most `limit` descriptors open or being opened; a file written when none is free takes the
 // least recently used one's (that file is reopened when next written). Map order is the use order.
@@ -116,7 +119,8 @@ export class FilePool {
   reopened = 0;
   private readonly open = new Map<PooledFile, number>();
   private readonly pending = new Set<string>();   // names taken by files not made yet
-  private readonly waiting = new Set<PooledFile>();
+  private readonly toMake = new Set<PooledFile>();     // in order
+  private readonly toReopen = new Set<PooledFile>();
   private readonly makingNow = new Set<PooledFile>();
   private making = 0;
   private queuedBytes = 0;
@@ -156,7 +160,7 @@ export class FilePool {
 
   // Resolves when no file is being made or waits for a descriptor; undefined when none is.
   settled(): Promise<void> | undefined {
-    if (this.making === 0 && this.waiting.size === 0) return undefined;
+    if (this.idle) return undefined;
     return this.settling ??= new Promise((resolve) => { this.settle = resolve; });
   }
 
@@ -170,20 +174,28 @@ export class FilePool {
   }
 
   private want(file: PooledFile): void {
-    if (this.waiting.has(file) || this.makingNow.has(file)) return;
-    this.waiting.add(file);
+    if (this.toMake.has(file) || this.toReopen.has(file) || this.makingNow.has(file)) return;
+    (file.made ? this.toReopen : this.toMake).add(file);
     this.pump();
   }
 
   // Gives waiting files descriptors while there is room (made by evicting the least recently used).
   private pump(): void {
-    for (const file of this.waiting) {
+    for (const file of this.toReopen) {
       if (!this.makeRoom()) return;
-      this.waiting.delete(file);
-      if (file.made) this.reopen(file);
-      else this.make(file);
+      this.toReopen.delete(file);
+      this.reopen(file);
+    }
+    for (const file of this.toMake) {
+      if (this.making >= MAKING_MAX || !this.makeRoom()) return;
+      this.toMake.delete(file);
+      this.make(file);
     }
     this.settleIfIdle();
+  }
+
+  private get idle(): boolean {
+    return this.making === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
   }
 
   private reopen(file: PooledFile): void {
@@ -259,7 +271,7 @@ export class FilePool {
   }
 
   private settleIfIdle(): void {
-    if (this.making > 0 || this.waiting.size > 0 || this.settle === undefined) return;
+    if (!this.idle || this.settle === undefined) return;
     const resolve = this.settle;
     this.settle = undefined;
     this.settling = undefined;
