@@ -108,9 +108,9 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 }
 
 const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
-// Files made at once: creations in one directory take its lock in turn, and threads waiting on it
-// spin (system CPU taken from the main thread on a small machine).
-const MAKING_MAX = 1;
+// Files made at once, each by one of libuv's 4 threads: measured on media-w20k (docs/performance.md),
+// one at a time was slower (84 MB/s against 106), file creation being the longer queue.
+const MAKING_MAX = 4;
 
 // At most `limit` descriptors open or being opened; a file written when none is free takes the
 // least recently used one's (that file is reopened when next written). Map order is the use order.
