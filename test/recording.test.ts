@@ -187,6 +187,21 @@ test("the disk budget removes the oldest finished files first, counting and logg
   assert.is(lines.filter((l) => l.includes("recording removed")).length, budget.removed);
 });
 
+test("a file that cannot be made is given up: the error is reported once, its bytes leave the budget, nothing throws", async () => {
+  const errors: string[] = [];
+  const budget = new DiskBudget(0, silentLogger);
+  const pool = new FilePool(4, budget, (err) => void errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+  const file = pool.create(join(work, "no-such-folder", "x.pcap"));
+  file?.append(Buffer.alloc(70_000, 1));
+  await pool.settled();
+  file?.append(Buffer.alloc(100, 2));
+  file?.close();
+  await pool.settled();
+  assert.equal(errors, ["ENOENT"], `errors: ${errors.join(", ")}`);
+  assert.is(budget.bytes, 0, `${budget.bytes} bytes still counted`);
+  assert.is(pool.openCount, 0);
+});
+
 test("open files stay within the bound; a file closed for room is reopened and written on", async () => {
   const dir = join(work, "pool");
   mkdirSync(dir);

@@ -108,6 +108,7 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 }
 
 const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
+const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file that must wait is given up
 // Files made at once, each by one of libuv's 4 threads: measured on media-w20k (docs/performance.md),
 // one at a time was slower (84 MB/s against 106), file creation being the longer queue.
 const MAKING_MAX = 4;
@@ -141,6 +142,11 @@ export class FilePool {
     if (file.lost) return;
     const fd = this.open.get(file);
     if (fd === undefined) {
+      if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+        this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
+          "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
+        return;
+      }
       file.queued.push({ position, bytes });
       this.queuedBytes += bytes.byteLength;
       this.want(file);
@@ -219,6 +225,7 @@ export class FilePool {
       this.pending.delete(file.path);
       file.made = true;
       if (err) this.lost(file, err);
+      else if (file.lost) this.discard(file, fd);
       else this.ready(file, fd);
       this.pump();
     });
@@ -244,12 +251,24 @@ export class FilePool {
   // never written); what waited for it leaves the budget.
   private lost(file: PooledFile, err: Error): void {
     file.lost = true;
+    this.toMake.delete(file);
+    this.toReopen.delete(file);
     for (const { bytes } of file.queued) {
       this.queuedBytes -= bytes.byteLength;
       this.budget.grew(-bytes.byteLength);
     }
     file.queued.length = 0;
     this.failed(err);
+  }
+
+  // A file given up while it was being made: nothing of it was written.
+  private discard(file: PooledFile, fd: number): void {
+    try {
+      closeSync(fd);
+      unlinkSync(file.path);
+    } catch (err) {
+      this.failed(err as Error);
+    }
   }
 
   private release(file: PooledFile): void {
