@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 8;
+export const LAYOUT_VERSION = 9;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -318,7 +318,7 @@ export const MED_F_MARKER = 4;
 // A media call slot. Its first CALL_STATS_SIZE bytes are what a stats record holds.
 export const CALL_ID_MAX = 256;
 export const CALL_GEN = 0;        // u32, bumped each time the slot is taken
-export const CALL_STATE = 4;      // u32, 0 free, 1 in use
+export const CALL_STATE = 4;      // u32, 0 free, 1 in use; in a stats record a STATS_* kind
 export const CALL_ID_LEN = 8;     // u32
 export const CALL_END_REASON = 12; // u32, MEDIA_END_*
 export const CALL_FIRST_US = 16;  // i64, capture time (microseconds) of the first SDP
@@ -347,6 +347,11 @@ export const DIR_RTCP_LOST = 64;  // i32, last reported cumulative lost
 export const DIR_RTCP_JITTER = 72; // f64, last reported jitter, ms (timestamp units / clock rate)
 export const DIR_CODEC = 80;      // 16 bytes, encoding name (a=rtpmap or the static table), NUL-padded
 export const DIR_WORK = 96;       // the rest: working state of the sequence and jitter estimators
+
+// A stats record's kind (at CALL_STATE): a BYE hands on the figures up to it (STATS_LEAVING), and when
+// the call's endpoints leave CLOSING_US later, the final figures with the late RTP (STATS_AFTER_BYE).
+export const STATS_LEAVING = 1;
+export const STATS_AFTER_BYE = 2;
 
 export const MEDIA_END_BYE = 1;
 export const MEDIA_END_FAILED = 2; // a final answer >= 300 before any 2xx

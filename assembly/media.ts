@@ -24,7 +24,7 @@ import {
   DIR_SIZE, CALL_ID, CALL_STATS_SIZE, CALL_SLOT_SIZE, DIR_PACKETS, DIR_EXPECTED, DIR_LOST,
   DIR_DUPLICATES, DIR_OUT_OF_ORDER, DIR_SSRC_CHANGES, DIR_SSRC, DIR_PT, DIR_CLOCK, DIR_RTCP_PACKETS,
   DIR_JITTER, DIR_MAX_JITTER, DIR_RTCP_REPORTS, DIR_RTCP_FRACTION, DIR_RTCP_LOST, DIR_RTCP_JITTER,
-  DIR_CODEC, DIR_WORK, MEDIA_END_BYE, MEDIA_END_FAILED, MEDIA_END_IDLE, MEDIA_END_EVICTED, MEDIA_END_CAPTURE,
+  DIR_CODEC, DIR_WORK, STATS_LEAVING, STATS_AFTER_BYE, MEDIA_END_BYE, MEDIA_END_FAILED, MEDIA_END_IDLE, MEDIA_END_EVICTED, MEDIA_END_CAPTURE,
   C_RTP, C_RTCP, C_RTP_UNKNOWN, C_MEDIA_MALFORMED, C_MEDIA_CALLS, C_MEDIA_ENDED, C_MEDIA_IDLE,
   C_MEDIA_EVICTED, C_MEDIA_ENDS_LOST, C_MEDIA_ID_TOO_LONG,
 } from "./layout";
@@ -245,7 +245,7 @@ function endCall(reason: u32): void {
   const c = slotAt(slot);
   count(C_MEDIA_ENDED);
   store<u32>(c + CALL_END_REASON, reason);
-  handOn(c);
+  handOn(c, STATS_LEAVING);
   unlinkCall(slot);
   store<u32>(c + W_FLAGS, load<u32>(c + W_FLAGS) | F_CLOSED);
   store<i64>(c + CALL_LAST_US, lastUs);
@@ -517,13 +517,16 @@ function sweep(n: u32): void {
   }
 }
 
-// Writes the call's stats record (unless a BYE handed them on already), frees its endpoints and its slot.
+// Writes the call's stats record (after a BYE: its final figures, late RTP included), frees its
+// endpoints and its slot.
 function release(slot: u32, reason: u32): void {
   const c = slotAt(slot);
-  if (!isClosed(c)) {
+  if (isClosed(c)) {
+    handOn(c, STATS_AFTER_BYE);
+  } else {
     if (reason == MEDIA_END_FAILED) count(C_MEDIA_ENDED);
     store<u32>(c + CALL_END_REASON, reason);
-    handOn(c);
+    handOn(c, STATS_LEAVING);
     unlinkCall(slot);
   }
   let e = load<u32>(c + W_EP_HEAD);
@@ -540,9 +543,14 @@ function release(slot: u32, reason: u32): void {
   freeCallCount++;
 }
 
-function handOn(c: usize): void {
-  if (endsCount < ENDS_MAX) memory.copy(endsOut + <usize>(endsCount++) * CALL_STATS_SIZE, c, CALL_STATS_SIZE);
-  else count(C_MEDIA_ENDS_LOST);
+function handOn(c: usize, kind: u32): void {
+  if (endsCount >= ENDS_MAX) {
+    count(C_MEDIA_ENDS_LOST);
+    return;
+  }
+  const out = endsOut + <usize>(endsCount++) * CALL_STATS_SIZE;
+  memory.copy(out, c, CALL_STATS_SIZE);
+  store<u32>(out + CALL_STATE, kind);
 }
 
 // Out of the Call-ID hash chain: findCall() no longer finds it.

@@ -92,13 +92,15 @@ test("media: RTP to an endpoint from SDP is counted for its call and direction; 
   for (let seq = 1; seq <= 10; seq++) if (seq !== 5) frames.push(rtp(seq));
   frames.push(rtp(3, { src: A.ip, dst: B.ip, sport: 20000, dport: 30000 }));
   frames.push(udpFrame(sipMessage("BYE sip:b@10.2.0.2 SIP/2.0", "c1", "2 BYE", A, B), { src: A.ip, dst: B.ip }));
+  frames.push(rtp(11));
   const { ends, counters } = run(frames);
-  assert.is(ends.length, 1);
+  assert.equal(ends.map((e) => [e.reason, e.afterBye, e.streams[1].packets]), [["bye", false, 9], ["bye", true, 10]],
+    "the BYE's figures, then at the input's end the final ones with the RTP after the BYE");
   assert.is(ends[0].reason, "bye");
   const [fromOfferer, fromAnswerer] = ends[0].streams;
   assert.equal([fromAnswerer.packets, fromAnswerer.expected, fromAnswerer.lost, fromAnswerer.codec], [9, 10, 1, "PCMU"]);
   assert.is(fromOfferer.packets, 1);
-  assert.is(counters.rtp, 10);
+  assert.is(counters.rtp, 11);
   assert.is(counters.media_ended, 1);
 });
 

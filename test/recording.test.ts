@@ -161,7 +161,7 @@ test("names are safe for a hostile Call-ID: no path, no odd byte, bounded, disti
   assert.is(new Set(names.map((n) => n.base)).size, hostile.length, "distinct Call-IDs, distinct names");
 });
 
-test("the disk budget removes the oldest finished files first, counting and logging each", () => {
+test("the disk budget removes the oldest finished files first, counting and logging each", async () => {
   const dir = join(work, "budget");
   mkdirSync(join(dir, "2026-11-21"), { recursive: true });
   const old = join(dir, "2026-11-21", "090000-old-0000000000000000.pcap");
@@ -170,13 +170,13 @@ test("the disk budget removes the oldest finished files first, counting and logg
   const budget = new DiskBudget(5000, createLogger({ level: "info", write: (line) => void lines.push(line) }));
   budget.adopt(dir);
   assert.ok(existsSync(old), "within the budget: kept");
-  const pool = new FilePool(4, budget);
+  const pool = new FilePool(4, budget, (err) => { throw err; });
   const made: string[] = [];
   for (let i = 0; i < 4; i++) {
     const file = pool.create(join(dir, "2026-11-21", `10000${i}-new-${i}.pcap`));
     file?.append(Buffer.alloc(1500));
     file?.close();
-    budget.finish(file?.path ?? "", 1500);
+    await pool.settled();
     made.push(file?.path ?? "");
   }
   assert.not.ok(existsSync(old), "the oldest went first");
@@ -187,11 +187,27 @@ test("the disk budget removes the oldest finished files first, counting and logg
   assert.is(lines.filter((l) => l.includes("recording removed")).length, budget.removed);
 });
 
-test("open files stay within the bound; a file closed for room is reopened and written on", () => {
+test("a file that cannot be made is given up: the error is reported once, its bytes leave the budget, nothing throws", async () => {
+  const errors: string[] = [];
+  const budget = new DiskBudget(0, silentLogger);
+  const pool = new FilePool(4, budget, (err) => void errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+  const file = pool.create(join(work, "no-such-folder", "x.pcap"));
+  file?.append(Buffer.alloc(70_000, 1));
+  await pool.settled();
+  file?.append(Buffer.alloc(100, 2));
+  file?.close();
+  await pool.settled();
+  assert.equal(errors, ["ENOENT"], `errors: ${errors.join(", ")}`);
+  assert.is(budget.bytes, 0, `${budget.bytes} bytes still counted`);
+  assert.is(pool.openCount, 0);
+});
+
+test("open files stay within the bound; a file closed for room is reopened and written on", async () => {
   const dir = join(work, "pool");
   mkdirSync(dir);
-  const pool = new FilePool(4, new DiskBudget(0, silentLogger));
+  const pool = new FilePool(4, new DiskBudget(0, silentLogger), (err) => { throw err; });
   const files = Array.from({ length: 10 }, (_, i) => pool.create(join(dir, `f${i}`)));
+  assert.is(pool.create(join(dir, "f3")), undefined, "a name taken by a file not made yet is not given twice");
   let most = 0;
   for (let round = 0; round < 50; round++) {
     files.forEach((file, i) => {
@@ -199,8 +215,10 @@ test("open files stay within the bound; a file closed for room is reopened and w
       file?.flush();
       most = Math.max(most, pool.openCount);
     });
+    await pool.settled();
   }
   files.forEach((f) => f?.close());
+  await pool.settled();
   assert.ok(most <= 4, `${most} open at once`);
   assert.ok(pool.reopened > 0);
   files.forEach((f, i) => {

@@ -31,9 +31,11 @@ export class CallQuality {
   constructor(private readonly limit = QUALITY_HELD) {}
 
   // The stats records of one push; a call released twice (its media idle, then back) is summed.
+  // The final figures given after a BYE are not taken: the call-end the BYE made is out already.
   take(batch: MessageBatch): void {
     for (let i = 0; i < batch.mediaEndCount; i++) {
       const media = batch.mediaEnd(i);
+      if (media.afterBye) continue;
       const before = this.held.get(media.callId);
       this.held.delete(media.callId);
       this.held.set(media.callId, before ? merged(before, media) : media);

@@ -302,6 +302,7 @@ export function staticCodec(pt: number): string {
 // was made with mediaPackets). Read in place: valid only during the batch's handler call.
 export interface MediaPacket {
   readonly call: number;         // the media call slot
+  readonly generation: number;   // the slot's generation: call and generation name one call for the run
   readonly callId: string;       // "" when the slot was taken by another call in the same push
   readonly direction: 0 | 1;     // 0: sent from the side that made the call's first offer
   readonly rtcp: boolean;
@@ -323,10 +324,13 @@ export interface CapturedFrame {
   origLen: number;
 }
 
-// A call's media as the core counted it, given once when the call leaves the media table.
+// A call's media as the core counted it, given when the call leaves the media table; a call ended
+// by a BYE is given twice: at the BYE (its figures up to it), and when its endpoints leave 4 s of
+// capture time later or at the input's end (afterBye: its final figures, the late RTP included).
 export interface CallMedia {
   callId: string;
   reason: "bye" | "failed" | "idle" | "evicted" | "end"; // "end": the input ended with the call held
+  afterBye: boolean;
   firstUs: number;               // capture time of its first SDP
   lastUs: number;                // of its last SDP or media packet
   streams: [StreamQuality, StreamQuality]; // direction 0 (from the first offerer), direction 1
@@ -556,6 +560,7 @@ class MediaView implements MediaPacket {
   }
 
   get call(): number { return this.u32(L.MED_CALL); }
+  get generation(): number { return this.u32(L.MED_GEN); }
   get callId(): string {
     const slot = this.callsAt + this.call * L.CALL_SLOT_SIZE;
     const v = this.memory.view;
@@ -586,6 +591,7 @@ function callMedia(memory: RecordMemory, at: number): CallMedia {
   return {
     callId: Buffer.from(memory.u8.buffer, at + L.CALL_ID, v.getUint32(at + L.CALL_ID_LEN, true)).toString("utf8"),
     reason: L.MEDIA_END_NAMES[v.getUint32(at + L.CALL_END_REASON, true)] as CallMedia["reason"],
+    afterBye: v.getUint32(at + L.CALL_STATE, true) === L.STATS_AFTER_BYE,
     firstUs: i64(L.CALL_FIRST_US),
     lastUs: i64(L.CALL_LAST_US),
     streams: [streamQuality(memory, at + L.CALL_DIR), streamQuality(memory, at + L.CALL_DIR + L.DIR_SIZE)],

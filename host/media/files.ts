@@ -4,7 +4,7 @@
 // when written again), and a disk budget: past it the oldest finished files are removed first,
 // each removal counted and logged.
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, open as openAsync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
 
@@ -24,13 +24,20 @@ export function recordingName(callId: string, timeUs: number): { day: string; ba
 }
 
 // A file written at positions through a shared pool of descriptors: appends are gathered in the
-// file's own block and written when it fills; writeAt (a header) goes out at once.
+// file's own block and written when it fills; patch (a header) changes bytes in place, in the block
+// while they are still there. The file is made (exclusively) at its first write, off the main
+// thread: making a file blocks 0.1 to 0.4 ms on ext4 (its directory and journal), while writing to
+// it costs a few µs. Until it is made its writes wait in memory (FilePool.backlog bounds them).
 export class PooledFile {
   fd: number | undefined;
+  made = false;                    // on disk: later opens are reopens
+  closing = false;
+  lost = false;                    // could not be made or reopened: takes no more bytes
   size = 0;                        // bytes in the file, pending ones included
-  private written = 0;             // bytes on disk
+  private written = 0;             // bytes handed to the pool (on disk or queued)
   private chunk: Buffer | undefined;
   private used = 0;
+  readonly queued: { position: number; bytes: Uint8Array }[] = [];
 
   constructor(readonly path: string, private readonly pool: FilePool) {}
 
@@ -39,16 +46,17 @@ export class PooledFile {
     if (bytes.byteLength > BLOCK_BYTES) {
       this.flush();
       this.size += bytes.byteLength;
-      this.writeOut(bytes);
+      this.writeOut(Buffer.from(bytes));
       return;
     }
-    this.block.set(bytes, this.room(bytes.byteLength));
+    const at = this.room(bytes.byteLength);
+    this.block.set(bytes, at);
   }
 
-  // Reserves n bytes (at most BLOCK_BYTES) of the block for the caller to fill in place; where they start.
+  // Reserves n bytes (at most BLOCK_BYTES) of the block for the caller to fill in place; where they
+  // start. Take `block` after this: a full block is handed to the pool and a new one begun.
   room(n: number): number {
-    if (this.chunk === undefined) this.chunk = Buffer.allocUnsafe(BLOCK_BYTES);
-    else if (this.used + n > BLOCK_BYTES) this.flush();
+    if (this.used + n > BLOCK_BYTES) this.flush();
     const at = this.used;
     this.used += n;
     this.size += n;
@@ -59,32 +67,38 @@ export class PooledFile {
     return this.chunk ??= Buffer.allocUnsafe(BLOCK_BYTES);
   }
 
-  writeAt(position: number, bytes: Uint8Array): void {
-    this.flush();
-    writeAll(this.pool.descriptor(this), bytes, position);
-    const grown = Math.max(0, position + bytes.byteLength - this.written);
-    this.size += grown;
-    this.written += grown;
-    this.pool.budget.grew(grown);
+  // Overwrites bytes already appended: in the block if they are still there, else in the file.
+  patch(position: number, bytes: Uint8Array): void {
+    if (position + bytes.byteLength > this.size) throw new RangeError(`${this.path}: patch past the end (${position} + ${bytes.byteLength} > ${this.size})`);
+    if (position >= this.written) this.block.set(bytes, position - this.written);
+    else {
+      this.flush();
+      this.pool.write(this, position, Buffer.from(bytes));
+    }
   }
 
   flush(): void {
     if (this.used === 0) return;
     const used = this.used;
     this.used = 0;
-    this.writeOut((this.chunk as Buffer).subarray(0, used));
+    const block = (this.chunk as Buffer).subarray(0, used);
+    this.chunk = undefined;          // the pool may hold the block until the file is made
+    this.writeOut(block);
   }
 
+  // The pool finishes it (DiskBudget.finish) once its last byte is on disk.
   close(): void {
     this.flush();
+    this.closing = true;
     this.chunk = undefined;
-    this.pool.release(this);
+    this.pool.closed(this);
   }
 
   private writeOut(bytes: Uint8Array): void {
-    writeAll(this.pool.descriptor(this), bytes, this.written);
+    if (this.lost) return;
     this.written += bytes.byteLength;
     this.pool.budget.grew(bytes.byteLength);
+    this.pool.write(this, this.written - bytes.byteLength, bytes);
   }
 }
 
@@ -93,63 +107,194 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
-// At most `limit` descriptors open; a file written when none is free takes the least recently
-// used one's (that file is reopened when next written). Map order is the use order.
+const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
+const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file that must wait is given up
+// Files made at once, each by one of libuv's 4 threads: measured on media-w20k (docs/performance.md),
+// one at a time was slower (84 MB/s against 106), file creation being the longer queue.
+const MAKING_MAX = 4;
+
+// At most `limit` descriptors open or being opened; a file written when none is free takes the
+// least recently used one's (that file is reopened when next written). Map order is the use order.
+// Files waiting for a descriptor wait in order. Errors making or writing a file go to `failed`.
 export class FilePool {
   reopened = 0;
   private readonly open = new Map<PooledFile, number>();
+  private readonly pending = new Set<string>();   // names taken by files not made yet
+  private readonly toMake = new Set<PooledFile>();     // in order
+  private readonly toReopen = new Set<PooledFile>();
+  private readonly makingNow = new Set<PooledFile>();
+  private making = 0;
+  private queuedBytes = 0;
+  private settle: (() => void) | undefined;
+  private settling: Promise<void> | undefined;
 
-  constructor(private readonly limit: number, readonly budget: DiskBudget) {}
+  constructor(private readonly limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {}
 
-  // A new file, created exclusively: an existing name is never overwritten.
+  // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
+  // by a file of this pool not made yet): an existing name is never overwritten.
   create(path: string): PooledFile | undefined {
-    this.makeRoom();
-    let fd: number;
-    try {
-      fd = openSync(path, "wx", 0o640);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") return undefined;
-      throw err;
+    if (this.pending.has(path) || existsSync(path)) return undefined;
+    this.pending.add(path);
+    return new PooledFile(path, this);
+  }
+
+  write(file: PooledFile, position: number, bytes: Uint8Array): void {
+    if (file.lost) return;
+    const fd = this.open.get(file);
+    if (fd === undefined) {
+      if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+        this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
+          "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
+        return;
+      }
+      file.queued.push({ position, bytes });
+      this.queuedBytes += bytes.byteLength;
+      this.want(file);
+      return;
     }
-    const file = new PooledFile(path, this);
+    this.open.delete(file);
+    this.open.set(file, fd);
+    writeAll(fd, bytes, position);
+  }
+
+  closed(file: PooledFile): void {
+    if (file.lost) return;
+    if (this.open.has(file)) this.release(file);
+    else if (!file.made) this.want(file);   // an empty file is still made
+    else if (file.queued.length === 0) this.budget.finish(file.path, file.size);
+  }
+
+  // Resolves when no file is being made or waits for a descriptor; undefined when none is.
+  settled(): Promise<void> | undefined {
+    if (this.idle) return undefined;
+    return this.settling ??= new Promise((resolve) => { this.settle = resolve; });
+  }
+
+  // For the input to wait on while too many bytes wait for their files.
+  backlog(): Promise<void> | undefined {
+    return this.queuedBytes > QUEUED_MAX ? this.settled() : undefined;
+  }
+
+  get openCount(): number {
+    return this.open.size + this.making;
+  }
+
+  private want(file: PooledFile): void {
+    if (this.toMake.has(file) || this.toReopen.has(file) || this.makingNow.has(file)) return;
+    (file.made ? this.toReopen : this.toMake).add(file);
+    this.pump();
+  }
+
+  // Gives waiting files descriptors while there is room (made by evicting the least recently used).
+  private pump(): void {
+    for (const file of this.toReopen) {
+      if (!this.makeRoom()) return;
+      this.toReopen.delete(file);
+      this.reopen(file);
+    }
+    for (const file of this.toMake) {
+      if (this.making >= MAKING_MAX || !this.makeRoom()) return;
+      this.toMake.delete(file);
+      this.make(file);
+    }
+    this.settleIfIdle();
+  }
+
+  private get idle(): boolean {
+    return this.making === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
+  }
+
+  private reopen(file: PooledFile): void {
+    try {
+      file.fd = openSync(file.path, "r+");
+    } catch (err) {
+      this.lost(file, err as Error);
+      return;
+    }
+    this.reopened++;
+    this.ready(file, file.fd);
+  }
+
+  // "wx": made here or not at all (another writer took the name since create()).
+  private make(file: PooledFile): void {
+    this.making++;
+    this.makingNow.add(file);
+    openAsync(file.path, "wx", 0o640, (err, fd) => {
+      this.making--;
+      this.makingNow.delete(file);
+      this.pending.delete(file.path);
+      file.made = true;
+      if (err) this.lost(file, err);
+      else if (file.lost) this.discard(file, fd);
+      else this.ready(file, fd);
+      this.pump();
+    });
+  }
+
+  // A descriptor for the file: its queued writes go out, and a closed file is finished.
+  private ready(file: PooledFile, fd: number): void {
     file.fd = fd;
     this.open.set(file, fd);
-    return file;
-  }
-
-  descriptor(file: PooledFile): number {
-    const fd = this.open.get(file);
-    if (fd !== undefined) {
-      this.open.delete(file);
-      this.open.set(file, fd);
-      return fd;
+    try {
+      for (const { position, bytes } of file.queued) {
+        writeAll(fd, bytes, position);
+        this.queuedBytes -= bytes.byteLength;
+      }
+    } catch (err) {
+      this.failed(err as Error);
     }
-    this.makeRoom();
-    file.fd = openSync(file.path, "r+");
-    this.reopened++;
-    this.open.set(file, file.fd);
-    return file.fd;
+    file.queued.length = 0;
+    if (file.closing) this.release(file);
   }
 
-  release(file: PooledFile): void {
+  // A file that could not be made or reopened takes no more bytes (a name another writer took is
+  // never written); what waited for it leaves the budget.
+  private lost(file: PooledFile, err: Error): void {
+    file.lost = true;
+    this.toMake.delete(file);
+    this.toReopen.delete(file);
+    for (const { bytes } of file.queued) {
+      this.queuedBytes -= bytes.byteLength;
+      this.budget.grew(-bytes.byteLength);
+    }
+    file.queued.length = 0;
+    this.failed(err);
+  }
+
+  // A file given up while it was being made: nothing of it was written.
+  private discard(file: PooledFile, fd: number): void {
+    try {
+      closeSync(fd);
+      unlinkSync(file.path);
+    } catch (err) {
+      this.failed(err as Error);
+    }
+  }
+
+  private release(file: PooledFile): void {
     const fd = this.open.get(file);
     if (fd === undefined) return;
     this.open.delete(file);
     file.fd = undefined;
     closeSync(fd);
+    if (file.closing) this.budget.finish(file.path, file.size);
   }
 
-  get openCount(): number {
-    return this.open.size;
-  }
-
-  private makeRoom(): void {
-    while (this.open.size >= this.limit) {
+  private makeRoom(): boolean {
+    while (this.open.size + this.making >= this.limit) {
       const [oldest] = this.open.keys();
-      if (oldest === undefined) return;
-      oldest.flush();
+      if (oldest === undefined) return false;
       this.release(oldest);
     }
+    return true;
+  }
+
+  private settleIfIdle(): void {
+    if (!this.idle || this.settle === undefined) return;
+    const resolve = this.settle;
+    this.settle = undefined;
+    this.settling = undefined;
+    resolve();
   }
 }
 

@@ -55,6 +55,7 @@ export class Recorder implements Sink {
   private readonly budget: DiskBudget;
   private readonly pool: FilePool;
   private readonly days = new Set<string>();
+  private readonly slotCalls = new Map<number, { generation: number; callId: string }>(); // at most one per media call slot
   private batchNumber = 0;
   private nowUs = 0;
   private sweptUs = 0;
@@ -67,7 +68,7 @@ export class Recorder implements Sink {
     this.control = options.control;
     this.budget = new DiskBudget(options.maxBytes, options.log);
     this.budget.adopt(options.dir);
-    this.pool = new FilePool(options.openFiles, this.budget);
+    this.pool = new FilePool(options.openFiles, this.budget, (err) => this.failed(err));
     this.idleUs = options.idleSeconds * 1e6;
   }
 
@@ -81,12 +82,13 @@ export class Recorder implements Sink {
     }
   }
 
-  backlog(): undefined {
-    return undefined;
+  backlog(): Promise<void> | undefined {
+    return this.pool.backlog();
   }
 
   async close(): Promise<void> {
     for (const recording of [...this.recordings.values()]) this.finish(recording);
+    await this.pool.settled();
     const c = this.counters();
     this.options.report?.(`siphon: ${c.recordings_started} calls recorded in ${this.options.dir} (${c.recording_bytes} bytes held), ` +
       `${c.recordings_removed} files removed for --record-max-mb, ${c.recordings_evicted} recordings ended early (more than ${MAX_RECORDINGS} at once), ` +
@@ -159,7 +161,7 @@ export class Recorder implements Sink {
   }
 
   private onMedia(batch: MessageBatch, packet: MediaPacket): void {
-    const callId = packet.callId;
+    const callId = this.callIdOf(packet);
     const timeUs = packet.timeUs;
     if (timeUs > this.nowUs) this.nowUs = timeUs;
     const recording = callId === "" ? undefined : this.recordings.get(callId);
@@ -174,6 +176,15 @@ export class Recorder implements Sink {
     }
     recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs, payloadType === PCMA ? PCMA : PCMU);
     recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
+  }
+
+  // The Call-ID of a packet's call slot, read from the core once per call rather than per packet.
+  private callIdOf(packet: MediaPacket): string {
+    const known = this.slotCalls.get(packet.call);
+    if (known !== undefined && known.generation === packet.generation) return known.callId;
+    const callId = packet.callId;
+    if (callId !== "") this.slotCalls.set(packet.call, { generation: packet.generation, callId });
+    return callId;
   }
 
   // A frame holding several of the call's messages (TCP) goes in once.
@@ -194,7 +205,10 @@ export class Recorder implements Sink {
     const record = { bytes: frame.bytes, linkType: frame.linkType, timeSec, timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen };
     const length = RECORD_HEADER_BYTES + frame.bytes.byteLength;
     if (length > BLOCK_BYTES) pcap.append(pcapRecord(record));
-    else writePcapRecord(pcap.block, pcap.room(length), record);
+    else {
+      const at = pcap.room(length);
+      writePcapRecord(pcap.block, at, record);
+    }
     this.counts.frames++;
   }
 
@@ -243,11 +257,9 @@ export class Recorder implements Sink {
     if (this.finishedPaths.size >= FINISHED_HELD) this.finishedPaths.delete(this.finishedPaths.keys().next().value as string);
     this.finishedPaths.set(recording.callId, paths);
     recording.pcap.close();
-    this.budget.finish(recording.pcap.path, recording.pcap.size);
     if (recording.wav === undefined) return;
     this.late += recording.wav.late;
-    const bytes = recording.wav.finish();
-    this.budget.finish(`${recording.base}.wav`, bytes);
+    recording.wav.finish();
   }
 
   private pathsOf(recording: Recording): RecordingRef {

@@ -65,7 +65,7 @@ export class WavTrack {
     this.startUs = firstUs;
     this.silence = SILENCE[law];
     this.planes = [new Uint8Array(WINDOW_FRAMES).fill(this.silence), new Uint8Array(WINDOW_FRAMES).fill(this.silence)];
-    file.writeAt(0, wavHeader(law, 0));
+    file.append(wavHeader(law, 0));
   }
 
   // One RTP packet's payload, G.711 of payloadType, from `direction` (0 caller, 1 callee).
@@ -89,12 +89,11 @@ export class WavTrack {
     if (frame + length > this.end) this.end = frame + length;
   }
 
-  // Writes what is held and the header with the final sizes; returns the file's bytes.
-  finish(): number {
+  // Writes what is held and the header with the final sizes.
+  finish(): void {
     this.writeFrames(this.end - this.windowStart);
-    this.file.writeAt(0, wavHeader(this.law, this.end));
+    this.file.patch(0, wavHeader(this.law, this.end));
     this.file.close();
-    return WAV_HEADER_BYTES + this.end * FRAME_BYTES;
   }
 
   // The frame a packet's first sample goes to: by RTP timestamp from the direction's anchor.

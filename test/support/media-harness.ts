@@ -70,13 +70,14 @@ export function udpOf(frame: Uint8Array): Udp | undefined {
 }
 
 /** Which call and direction each media flow belongs to, from the truth's streams (RTCP: ports + 1). */
-export function mediaFlows(truth: Truth): Map<string, { callId: string; direction: 0 | 1; rtcp: boolean }> {
-  const flows = new Map<string, { callId: string; direction: 0 | 1; rtcp: boolean }>();
-  for (const call of truth.calls) {
+/** Each call has its own generation of slot 0, as a core gives one per call (MediaPacket.generation). */
+export function mediaFlows(truth: Truth): Map<string, { callId: string; generation: number; direction: 0 | 1; rtcp: boolean }> {
+  const flows = new Map<string, { callId: string; generation: number; direction: 0 | 1; rtcp: boolean }>();
+  for (const [generation, call] of truth.calls.entries()) {
     for (const s of call.streams ?? []) {
       const direction = s.sender === "caller" ? 0 : 1;
-      flows.set(`${s.src} ${s.srcPort} ${s.dst} ${s.dstPort}`, { callId: call.callId, direction, rtcp: false });
-      flows.set(`${s.src} ${s.srcPort + 1} ${s.dst} ${s.dstPort + 1}`, { callId: call.callId, direction, rtcp: true });
+      flows.set(`${s.src} ${s.srcPort} ${s.dst} ${s.dstPort}`, { callId: call.callId, generation, direction, rtcp: false });
+      flows.set(`${s.src} ${s.srcPort + 1} ${s.dst} ${s.dstPort + 1}`, { callId: call.callId, generation, direction, rtcp: true });
     }
   }
   return flows;
@@ -90,7 +91,7 @@ export function mediaPacketOf(frame: Frame, flows: ReturnType<typeof mediaFlows>
   const p = udp.payload;
   const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
   return {
-    call: 0, callId: flow.callId, direction: flow.direction, rtcp: flow.rtcp,
+    call: 0, generation: flow.generation, callId: flow.callId, direction: flow.direction, rtcp: flow.rtcp,
     ssrc: view.getUint32(flow.rtcp ? 4 : 8), seq: flow.rtcp ? 0 : view.getUint16(2), rtpTime: flow.rtcp ? 0 : view.getUint32(4),
     payloadType: (p[1] ?? 0) & 0x7f, marker: ((p[1] ?? 0) & 0x80) !== 0, payload: p.subarray(12), timeUs: frame.timeUs, frame: 0,
   };
