@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
@@ -115,6 +115,22 @@ test("a recording option without --record, and a bad --record-filter, are refuse
   const bad = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", pcapPath, "--record", join(work, "bad"), "--record-filter", "(method"], { encoding: "utf8" });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--record-filter/);
+});
+
+test("with --anonymize the recordings are named from pseudonyms: no Call-ID of the capture in the events' paths", () => {
+  const key = join(work, "siphon.key");
+  writeFileSync(key, `${"7e".repeat(32)}\n`, { mode: 0o600 });
+  chmodSync(key, 0o600);
+  const dir = join(work, "anonymized");
+  const run = replay(dir, "--anonymize", key);
+  const paths = run.events.map((e) => (e as { siphon?: { recording?: { pcap: string } } }).siphon?.recording?.pcap).filter((p): p is string => p !== undefined);
+  assert.ok(paths.length > 0, "events name recordings");
+  for (const path of paths) assert.ok(existsSync(path), `${path} exists`);
+  const text = readFileSync(`${dir}.events.ndjson`, "utf8");
+  // The recorder's name keeps the first characters of what it is given: none of a Call-ID's may show.
+  const leaked = truth.calls.map((c) => c.callId).filter((id) => text.includes(id) || text.includes(recordingName(id, 0).base.split("-").slice(1, -1).join("-")));
+  assert.equal(leaked, [], `original Call-IDs in the anonymized events: ${leaked.join(", ")}`);
+  assert.is(pcapsIn(dir).length, truth.calls.length);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

@@ -98,7 +98,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   const out = config.str("out");
   const networked = config.has("mqtt") || config.has("hep");
   // The recorder goes before the tracker, so a call's events can name its recording.
-  const recorder = openRecorder(config, log);
+  const recorder = openRecorder(config, log, privacy);
   if (recorder) sinks.push(recorder);
   // siphon view shows what it reads; envelopes go out only where --out names.
   if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed)));
@@ -207,7 +207,7 @@ function usageErrors<T>(open: () => T): T {
 }
 
 // --record DIR: made if missing and checked writable before the run starts.
-function openRecorder(config: Config, log: Logger): Recorder | undefined {
+function openRecorder(config: Config, log: Logger, privacy: Privacy | undefined): Recorder | undefined {
   const dir = config.str("record");
   if (dir === undefined) return undefined;
   writableDirectory("--record", dir);
@@ -220,6 +220,7 @@ function openRecorder(config: Config, log: Logger): Recorder | undefined {
     log,
     control: new RecordingControl(),
     report: (line) => process.stderr.write(`${line}\n`),
+    nameOf: privacy && ((callId) => privacy.callId(callId)),
   });
 }
 

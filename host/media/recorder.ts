@@ -25,6 +25,8 @@ export interface RecorderOptions {
   log: Logger;
   control?: RecordingControl;
   report?: (line: string) => void;
+  // --anonymize: files named from the Call-ID's pseudonym, so the paths in events name no original.
+  nameOf?: (callId: string) => string;
 }
 
 interface Recording {
@@ -220,7 +222,7 @@ export class Recorder implements Sink {
         this.counts.evicted++;
       }
     }
-    const { day, base } = recordingName(callId, timeUs);
+    const { day, base } = recordingName(this.options.nameOf?.(callId) ?? callId, timeUs);
     const folder = dayFolder(this.options.dir, day, this.days);
     // The same Call-ID again (a new call, or a rerun into DIR): the next free name for both files.
     let path = join(folder, base);
