@@ -278,6 +278,28 @@ function headerSweep(): Uint8Array[] {
   return out;
 }
 
+// The media seeds' SDP as sent, then each RTP and RTCP frame with every byte and byte pair of
+// its RTP/RTCP part (from the UDP payload on: version, CSRC count, extension length, RTCP
+// lengths and report counts) at each 8- and 16-bit boundary, so the lengths reach the media code.
+const UDP_PAYLOAD = 14 + 20 + 8;
+function mediaSweep(): Uint8Array[] {
+  const seeds = mediaSeeds();
+  const signalling = seeds.slice(0, 3);
+  const out: Uint8Array[] = [...signalling];
+  for (const seed of seeds.slice(3)) {
+    for (const bits of [8, 16]) {
+      for (let at = UDP_PAYLOAD; at + bits / 8 <= seed.length; at++) {
+        for (const v of boundaries(bits)) {
+          const frame = Uint8Array.from(seed);
+          frame.set(bigEndian(bits, v), at);
+          out.push(frame);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 // Streams on their own connections: a WebSocket upgrade, a valid message, then a frame header
 // of each length form claiming each boundary length; and SIP messages claiming each boundary
 // Content-Length (to 2^64 and past it in decimal), on TCP whole and cut, and on UDP.
@@ -478,7 +500,7 @@ function fuzz(seed: number, frames: number): void {
 
 test("length fields at and around every power of two, through three cores", () => {
   const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
-  const frames = [...headerSweep(), ...streamSweep()];
+  const frames = [...headerSweep(), ...streamSweep(), ...mediaSweep()];
   frames.forEach((data, n) => {
     try {
       cores.feed(data, 1, data.length, 1_800_000_000 + (n >> 10), n);
@@ -488,7 +510,7 @@ test("length fields at and around every power of two, through three cores", () =
   });
   const c = cores.check(`length sweep (${frames.length} frames)`);
   for (const name of ["ws_bad", "sip_ws", "tcp_too_long", "frame_malformed", "ipv4", "ipv6", "tunnel_vxlan",
-    "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip"]) {
+    "tunnel_geneve", "tunnel_gre", "tunnel_erspan", "tunnel_ip", "sdp", "rtp", "rtcp", "media_malformed"]) {
     assert.ok(c[name] > 0, `the length sweep never reached ${name}`);
   }
 });
