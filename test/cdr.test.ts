@@ -12,6 +12,40 @@ import { generateWorkload, workloadOptions } from "./support/generate";
 import { postgres } from "./postgres";
 import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
 import mqtt from "mqtt";
+import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
+import { cdrWriter } from "../host/sink/postgres";
+import { createLogger } from "../host/log";
+import type { SipEvent } from "../host/calls/events";
+
+// A TCP relay in front of PostgreSQL that the test can cut (every connection reset, new ones
+// refused) and restore on the same port: a server restart as the writer sees it.
+class Relay {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(private readonly target: URL) {}
+
+  async open(): Promise<void> {
+    this.server = createServer((inbound) => {
+      const outbound = tcpConnect(Number(this.target.port || 5432), this.target.hostname);
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => undefined);
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  // Every connection reset and the port closed: the writer's next attempts are refused.
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    for (const s of this.sockets) s.resetAndDestroy();
+    await closed;
+  }
+}
 
 const database = await postgres();
 if (typeof database === "string") {
@@ -25,6 +59,7 @@ if (typeof database === "string") {
   const streamTable = `siphon_test_cdr_stream_${suffix}`;
   const topicTable = `siphon_test_cdr_topic_${suffix}`;
   const eventsFile = join(directory, "events.ndjson");
+  const tables: string[] = [];
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
 
@@ -116,6 +151,90 @@ if (typeof database === "string") {
     });
   }
 
+  test("a connection lost mid-run is made again with backoff: every row is written, the loss logged and counted", async () => {
+    const table = `siphon_test_cdr_lost_${suffix}`;
+    tables.push(table);
+    const relay = new Relay(new URL(database.url));
+    await relay.open();
+    onCleanup(() => relay.cut());
+    const logged: string[] = [];
+    let heard: (() => void) | undefined;
+    const log = createLogger({ level: "info", write: (line) => { logged.push(line); heard?.(); } });
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${relay.port}`;
+    url.searchParams.set("table", table);
+    let failed: (err: Error) => void = () => undefined;
+    const writerFailed = new Promise<never>((_, reject) => { failed = reject; });
+    const writer = cdrWriter({ url: url.toString(), batchRows: 40, flushMs: 5, log, failed: (err) => failed(err) });
+    const finishing = readFileSync(eventsFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as SipEvent)
+      .filter((e) => e.event.type === "call-end" || e.event.type === "call-attempt");
+    const half = finishing.length >> 1;
+    const writeAll = (events: SipEvent[]): Promise<unknown> =>
+      Promise.all(events.map((e) => new Promise<void>((committed) => writer.write(e, JSON.stringify(e), committed))));
+    const logSays = (text: string): Promise<void> => new Promise((resolve) => {
+      heard = () => { if (logged.some((l) => l.includes(text))) resolve(); };
+      heard();
+    });
+
+    await writeAll(finishing.slice(0, half));
+    await relay.cut();
+    const rest = writeAll(finishing.slice(half));
+    await logSays("cdr: lost PostgreSQL at");
+    await relay.open();
+    await Promise.race([rest, writerFailed]);
+    await writer.close(Date.now() + 10000);
+    await logSays("is back; call records are written again");
+    await relay.cut();
+
+    const n = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    const keys = new Set(finishing.map((e) => e.sip!.call_id));
+    assert.is(n, keys.size, `rows after the outage; log: ${logged.join("")}`);
+    assert.equal(writer.counters!(), { cdr_rows_written: writer.written(), cdr_rows_queued: 0, cdr_rows_refused: 0, cdr_rows_dropped: 0, cdr_reconnects: 1 });
+  });
+
+  test("while the server is away a source that does not wait loses the oldest rows past the bound, counted", async () => {
+    const table = `siphon_test_cdr_bound_${suffix}`;
+    tables.push(table);
+    const relay = new Relay(new URL(database.url));
+    await relay.open();
+    onCleanup(() => relay.cut());
+    const logged: string[] = [];
+    let heard: (() => void) | undefined;
+    const log = createLogger({ level: "info", write: (line) => { logged.push(line); heard?.(); } });
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${relay.port}`;
+    url.searchParams.set("table", table);
+    // queueRows 5: 20 rows are kept while the server is away (4x), beside the batch being retried.
+    const writer = cdrWriter({ url: url.toString(), batchRows: 5, queueRows: 5, flushMs: 5, log });
+    const byCall = new Map<string, SipEvent>();
+    for (const line of readFileSync(eventsFile, "utf8").trim().split("\n")) {
+      const e = JSON.parse(line) as SipEvent;
+      if (e.event.type === "call-end") byCall.set(e.sip!.call_id!, e);
+    }
+    const events = [...byCall.values()].slice(0, 65);
+    const write = (e: SipEvent): void => writer.write(e, JSON.stringify(e), undefined);
+    await new Promise<void>((committed) => {
+      for (const e of events.slice(0, 4)) write(e);
+      writer.write(events[4], JSON.stringify(events[4]), committed);
+    });
+    await relay.cut();
+    for (const e of events.slice(5)) write(e);   // one batch of 5 taken for its INSERT, 20 kept, 35 dropped
+    await new Promise<void>((resolve) => {
+      heard = () => { if (logged.some((l) => l.includes("cdr: lost PostgreSQL at"))) resolve(); };
+      heard();
+    });
+    await relay.open();
+    await writer.close(Date.now() + 10000);
+    await relay.cut();
+    const kept = (await client.query(`SELECT call_id FROM ${table}`)).rows.map((r: { call_id: string }) => r.call_id).sort();
+    const expected = [...events.slice(0, 10), ...events.slice(45)].map((e) => e.sip!.call_id!).sort();
+    assert.equal(kept, expected, `rows kept; log: ${logged.join("")}`);
+    assert.is(writer.counters!().cdr_rows_dropped, 35);
+    assert.match(writer.summary(), "30 call records written");
+    assert.match(writer.summary(), "35 dropped while PostgreSQL was away");
+    assert.ok(logged.some((l) => l.includes("call records dropped: more than 20 waited")), logged.join(""));
+  });
+
   test("a PostgreSQL that is not there is a clear error after the summary, exit 3 (an output failed)", () => {
     const run = siphon(["cdr", "--events", eventsFile, "--cdr", "postgres://postgres@127.0.0.1:1/none"]);
     assert.is(run.status, 3);
@@ -133,6 +252,7 @@ if (typeof database === "string") {
     await client.query(`DROP TABLE IF EXISTS ${sensorTable}`);
     await client.query(`DROP TABLE IF EXISTS ${streamTable}`);
     await client.query(`DROP TABLE IF EXISTS ${topicTable}`);
+    for (const table of tables) await client.query(`DROP TABLE IF EXISTS ${table}`);
     await cleanUp();
     await client.end();
     database.stop();

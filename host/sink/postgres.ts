@@ -2,8 +2,10 @@
 // created on first use, rows written in batches (one multi-row INSERT per
 // batch, in the background) and keyed by (sensor, call_id) so that a replay of
 // the same capture rewrites the same rows instead of adding duplicates. A row
-// the database refuses for what it holds is logged, counted and skipped; only
-// a server that cannot be reached or used stops the writer. A reader that
+// the database refuses for what it holds is logged, counted and skipped. A
+// server lost after the writer connected is reconnected with backoff, its rows
+// held meanwhile (bounded); one that cannot be reached at the start, or refuses
+// this user, stops the writer. A reader that
 // acknowledges its source only once a row is committed (siphon cdr on a topic)
 // passes a callback with each event; rows of one call that arrive out of order
 // (several consumers) are settled by end_time, not by arrival.
@@ -14,18 +16,19 @@ import { parseIsoTime, type SipEvent } from "../calls/events";
 import type { EventOutput } from "./sink";
 import { RECORD_COLUMNS, recordOf, type CallRecord } from "../calls/cdr";
 import { RTP_COLUMNS } from "../calls/media";
+import { backoff } from "./backoff";
 
 export interface CdrOptions {
   url: string;            // postgres://user[:password]@host[:port]/database[?table=NAME]
   batchRows?: number;     // rows per INSERT (default 500)
   flushMs?: number;       // a partial batch waits at most this long (default 1000)
-  queueRows?: number;     // rows queued before the source is held back (default 20000)
+  queueRows?: number;     // rows queued before the source is held back (default 20000; 4x that are kept while the server is away)
   log?: Logger;           // where refused rows are reported (default: JSON lines on stderr)
   failed?: (err: Error) => void; // the server cannot be reached or used: nothing more will be committed
 }
 
 // Called once the event's row is committed (or refused for what it holds, and skipped), or
-// at once for an event that makes no row; never when the server fails.
+// at once for an event that makes no row; never when the server fails or the row is dropped.
 export type Committed = () => void;
 
 export interface CdrWriter extends EventOutput {
@@ -50,6 +53,15 @@ const ROW_REFUSED = /^(22|23|54)[0-9A-Z]{3}$/;
 // INSERT still runs, may meet on the same keys. The INSERT is tried again, a few times.
 const RETRYABLE = /^40(001|P01)$/;
 const RETRIES = 5;
+// A lost connection, as pg reports it: SQLSTATE class 08 (connection exception), 57P01-57P03
+// (the server shutting down or not yet accepting), a socket error, or the client's own words
+// for a connection that ended under it.
+const CONNECTION_LOST = /^(08[0-9A-Z]{3}|57P0[123]|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/;
+const CLIENT_GONE = /Connection terminated|not queryable|Client was closed/;
+// Rows kept while the server is away, as a multiple of queueRows: reached only by a source that
+// does not wait for the writer (live capture); past it the oldest rows are dropped and counted.
+const QUEUE_CAP_FACTOR = 4;
+const DROPS_LOGGED_EVERY = 10000;
 const REFUSALS_LOGGED = 20;   // a flood of hostile calls is counted, not logged line by line
 const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the log
 
@@ -58,6 +70,15 @@ const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the lo
 function storable(value: CallRecord[keyof CallRecord]): CallRecord[keyof CallRecord] {
   return typeof value === "string" && value.includes("\0") ? value.replaceAll("\0", "\ufffd") : value;
 }
+
+function lostConnection(err: unknown): boolean {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return (typeof code === "string" && CONNECTION_LOST.test(code)) || (typeof message === "string" && CLIENT_GONE.test(message));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+type PgClient = InstanceType<ReturnType<typeof pgLibrary>["Client"]>;
 
 function refusesRow(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -133,16 +154,22 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   const batchRows = options.batchRows ?? 500;
   const flushMs = options.flushMs ?? 1000;
   const queueRows = options.queueRows ?? 20000;
-  const client = new (pgLibrary().Client)({ connectionString });
-  let ready: Promise<void> | undefined;
+  const queueCap = queueRows * QUEUE_CAP_FACTOR;
+  const log = options.log ?? createLogger({ level: "warn" });
+  let client: PgClient | undefined;
+  let ready: Promise<PgClient> | undefined;
+  let connectedOnce = false;
   let queue: Pending[] = [];
   let written = 0;
   let refused = 0;
-  const log = options.log ?? createLogger({ level: "warn" });
-  let inFlight = 0;       // rows handed to a pending INSERT
-  let running: Promise<void> = Promise.resolve();
+  let dropped = 0;
+  let reconnects = 0;
+  let outage = false;     // the connection was lost and is not back yet
+  let inFlight = 0;       // rows taken by the INSERT in progress
+  let pumping: Promise<void> | undefined;
   let failure: Error | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let giveUpAt = Infinity;  // close(): the deadline after which a lost server is not waited for
 
   const explain = (err: Error): Error => {
     const code = (err as { code?: string }).code;
@@ -164,10 +191,9 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     log.error(`${failure.message}; no further call records are written in this run`);
     options.failed?.(failure);
   };
-  client.on("error", fail);
 
   // ALTER TABLE locks the table against every reader: only a table that lacks a column is altered.
-  const addMissingColumns = async (): Promise<void> => {
+  const addMissingColumns = async (client: PgClient): Promise<void> => {
     const present = await client.query("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
       [table.toLowerCase()]);
     const names = new Set((present.rows as { column_name: string }[]).map((r) => r.column_name));
@@ -178,12 +204,12 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
   // CREATE TABLE IF NOT EXISTS is not safe against itself: two writers starting at once (the
   // consumers of one --share group) both find no table, and one fails on pg_type's unique index
   // (23505). A transaction-scoped advisory lock on the table's name lets one create it at a time.
-  const createTable = async (): Promise<void> => {
+  const createTable = async (client: PgClient): Promise<void> => {
     await client.query("BEGIN");
     try {
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [table]);
       await client.query(schemaSql(table));
-      await addMissingColumns();
+      await addMissingColumns(client);
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
@@ -191,32 +217,86 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
     }
   };
 
-  const connect = (): Promise<void> => {
-    ready ??= client.connect().then(createTable);
+  // A client that meets an error is not used again: the next batch opens another.
+  const open = async (): Promise<PgClient> => {
+    const opened = new (pgLibrary().Client)({ connectionString }) as PgClient;
+    opened.on("error", (err) => {
+      if (opened === client) lost(err);
+      forget(opened);
+    });
+    try {
+      await opened.connect();
+      await createTable(opened);
+    } catch (err) {
+      forget(opened);
+      throw err;
+    }
+    client = opened;
+    connectedOnce = true;
+    return opened;
+  };
+  const connect = (): Promise<PgClient> => {
+    ready ??= open();
     return ready;
   };
+  const forget = (gone: PgClient): void => {
+    if (client === gone || client === undefined) {
+      client = undefined;
+      ready = undefined;
+    }
+    gone.end().catch(() => undefined);
+  };
+  // Said once an outage, whether an INSERT met it or the idle connection did.
+  const lost = (err: Error): void => {
+    if (outage) return;
+    outage = true;
+    reconnects++;
+    log.warn(`cdr: lost PostgreSQL at ${where}: ${err.message}; reconnecting with backoff, ` +
+      `call records wait in memory (up to ${queueCap} rows, then the oldest are dropped and counted)`);
+  };
 
-  const insert = async (rows: CallRecord[], attempt = 0): Promise<void> => {
+  const insert = async (client: PgClient, rows: CallRecord[], attempt = 0): Promise<void> => {
     try {
       await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
     } catch (err) {
       if (attempt >= RETRIES || !RETRYABLE.test(String((err as { code?: unknown }).code))) throw err;
-      return insert(rows, attempt + 1);
+      return insert(client, rows, attempt + 1);
     }
     written += rows.length;
   };
 
   // One INSERT is all or nothing: when the database refuses a row of it, the
   // halves are tried apart until the refused rows stand alone.
-  const insertAround = async (rows: CallRecord[]): Promise<void> => {
+  const insertAround = async (client: PgClient, rows: CallRecord[]): Promise<void> => {
     try {
-      await insert(rows);
+      await insert(client, rows);
     } catch (err) {
       if (!refusesRow(err)) throw err;
       if (rows.length === 1) return refuse(rows[0], err as Error);
       const half = rows.length >> 1;
-      await insertAround(rows.slice(0, half));
-      await insertAround(rows.slice(half));
+      await insertAround(client, rows.slice(0, half));
+      await insertAround(client, rows.slice(half));
+    }
+  };
+
+  // A server lost after the writer had connected (a restart, a failover, a dropped connection)
+  // is waited for with backoff and the batch written again: the upsert makes a repeat harmless.
+  // A server that never answered, or refuses this user, is the run's failure at once.
+  const insertReconnecting = async (rows: CallRecord[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await insertAround(await connect(), rows);
+        if (outage) {
+          outage = false;
+          log.info(`cdr: PostgreSQL at ${where} is back; call records are written again`, { cdr_rows_dropped: dropped });
+        }
+        return;
+      } catch (err) {
+        if (!connectedOnce || !lostConnection(err) || Date.now() >= giveUpAt) throw err;
+        if (client) forget(client);
+        lost(err as Error);
+        await sleep(Math.min(backoff(attempt), Math.max(0, giveUpAt - Date.now())));
+      }
     }
   };
 
@@ -228,45 +308,52 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
       const held = byKey.get(key);
       if (held === undefined || endsLater(row, held)) byKey.set(key, row);
     }
-    await connect();
-    await insertAround([...byKey.values()]);
+    await insertReconnecting([...byKey.values()]);
     for (const { committed } of batch) committed?.();
   };
 
+  // One INSERT at a time, each taking what has queued meanwhile (group commit).
+  const pump = async (): Promise<void> => {
+    while (queue.length > 0 && !failure) {
+      const rows = queue.splice(0, batchRows);
+      inFlight = rows.length;
+      try {
+        await writeBatch(rows);
+      } catch (err) {
+        fail(err as Error);
+      }
+      inFlight = 0;
+    }
+  };
   const flush = (): void => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    while (queue.length > 0) {
-      const rows = queue.splice(0, batchRows);
-      inFlight += rows.length;
-      running = running
-        .then(() => (failure ? undefined : writeBatch(rows)))
-        .catch(fail)
-        .finally(() => { inFlight -= rows.length; });
-    }
+    pumping ??= pump().finally(() => { pumping = undefined; });
   };
 
-  let soon = false;
-  const flushSoon = (): void => {
-    if (soon) return;
-    soon = true;
-    running = running.then(() => {
-      soon = false;
-      flush();
-    });
+  // A source that does not wait (live capture) while the server is away: the oldest rows go first.
+  const enqueue = (pending: Pending): void => {
+    if (queue.length >= queueCap) {
+      queue.shift();
+      if (dropped++ === 0 || dropped % DROPS_LOGGED_EVERY === 0) {
+        log.warn(`cdr: ${dropped} call records dropped: more than ${queueCap} waited for PostgreSQL at ${where} (cdr_rows_dropped)`);
+      }
+    }
+    queue.push(pending);
   };
 
   return {
     table,
-    flushSoon,
+    flushSoon: flush,
     written: () => written,
     refused: () => refused,
     write(event: SipEvent, _json: string, committed?: Committed) {
+      if (failure) return;
       const record = recordOf(event);
       if (record === undefined) return committed?.();
-      queue.push({ row: record, committed });
+      enqueue({ row: record, committed });
       if (queue.length >= batchRows) flush();
       else timer ??= setTimeout(flush, flushMs);
     },
@@ -275,15 +362,18 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
       if (queue.length >= batchRows) flush();
     },
     backlog() {
-      return inFlight > queueRows ? running : undefined;
+      return queue.length + inFlight > queueRows ? pumping : undefined;
     },
-    async close() {
+    async close(deadline = Infinity) {
+      giveUpAt = deadline;
       flush();
-      await running;
-      if (ready !== undefined) await client.end().catch(() => undefined);
+      while (pumping) await pumping;
+      if (client) await client.end().catch(() => undefined);
       if (failure) throw failure;
     },
-    counters: () => ({ cdr_rows_written: written, cdr_rows_queued: queue.length, cdr_rows_refused: refused }),
-    summary: () => `${written} call records written to ${table}` + (refused ? `, ${refused} refused by PostgreSQL and skipped (logged above)` : ""),
+    counters: () => ({ cdr_rows_written: written, cdr_rows_queued: queue.length, cdr_rows_refused: refused,
+      cdr_rows_dropped: dropped, cdr_reconnects: reconnects }),
+    summary: () => `${written} call records written to ${table}` + (refused ? `, ${refused} refused by PostgreSQL and skipped (logged above)` : "") +
+      (dropped ? `, ${dropped} dropped while PostgreSQL was away (logged above)` : ""),
   };
 }
