@@ -171,6 +171,32 @@ function registerLiveTests(): void {
     }
   });
 
+  test("stdout never read: a live capture drops what does not fit under --stdout-queue-mb, says so, and holds no more", async () => {
+    const port = await freeUdpPort();
+    const run = new Running(["-i", "lo", "--sip-port", String(port), "--stdout-queue-mb", "1", "--flush-timeout", "0.5"], [], false);
+    const s = await boundSocket("udp4");
+    try {
+      await run.ready();
+      const body = "y".repeat(8000);   // an envelope of about 11 KB: about a hundred fill 1 MiB behind the pipe
+      let sent = 0;
+      const warned = (): boolean => run.stderr.includes("stdout: its reader is not keeping up");
+      while (!warned() && sent < 100000 && run.code === undefined) {
+        await send(s, request(++sent, s.address().port, body), port, "127.0.0.1");
+        if (sent % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await run.until(warned, `the drop warning (${sent} messages sent)`);
+      const code = await run.stop("SIGTERM");
+      const total = /stdout: (\d+) lines \((\d+) bytes\) were dropped in all/.exec(run.stderr);
+      assert.ok(total !== null && Number(total[1]) > 0, run.stderr);
+      const held = /did not take the last (\d+) bytes/.exec(run.stderr);
+      assert.ok(held !== null && Number(held[1]) <= 2 ** 20, `at most 1 MiB held for stdout: ${held?.[0]}`);
+      assert.is(code, 3, run.stderr);
+    } finally {
+      s.close();
+      if (run.code === undefined) await run.stop();
+    }
+  });
+
   if (!onPath("sipp")) {
     console.log("live.test: sipp is not installed: the sipp call test is not registered");
   } else {

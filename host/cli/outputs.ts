@@ -96,13 +96,14 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   let mqtt: MqttSink | undefined;
   let hep: HepSink | undefined;
   const out = config.str("out");
+  const stdoutBound = { bytes: config.num("stdout-queue-mb") * 2 ** 20, log };
   const networked = config.has("mqtt") || config.has("hep");
   // The recorder goes before the tracker, so a call's events can name its recording.
   const recorder = openRecorder(config, log, privacy);
   if (recorder) sinks.push(recorder);
   // siphon view shows what it reads; envelopes go out only where --out names.
   if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed)));
-  else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(envelopes(ndjsonToStdout(failed)));
+  else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(envelopes(ndjsonToStdout(failed, stdoutBound)));
   if (web) sinks.push(web.store.messageSink());
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
@@ -126,6 +127,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   });
   const events = usageErrors(() => openEventsSink({
     events: config.str("events"),
+    stdout: stdoutBound,
     eventsTopic: topics.events,
     blocked: config.str("no-events") ?? "",
     rate: config.str("event-rate"),

@@ -4,12 +4,14 @@
 // a batch is written straight from the core's memory as far as the pipe takes it;
 // what it does not take is copied and queued on stdout, and reading pauses while
 // that queue is longer than QUEUE_LIMIT, so the queue is bounded by it plus one
-// batch. A write that fails (a full disk, a reader gone) is reported once and the
+// batch. A source that cannot wait (live capture) meets a second bound,
+// --stdout-queue-mb: what does not fit under it is dropped, counted and logged. A write that fails (a full disk, a reader gone) is reported once and the
 // output takes nothing more. The events' NDJSON (host/calls/publish.ts) is
 // written the same way.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
 import { byDeadline, type Failed, type Sink } from "./sink";
 import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits";
+import type { Logger } from "../log";
 
 const QUEUE_LIMIT = 1 << 20; // bytes queued on stdout before reading pauses: a few batches, a pipe's 64 KiB many times
 
@@ -59,7 +61,21 @@ export function stdoutAbandoned(): boolean {
   return stdoutGivenUp;
 }
 
-export function stdoutOutput(failed: Failed): ByteOutput {
+// How much stdout may hold for a reader that does not keep up, and where drops are told.
+export interface StdoutBound {
+  bytes: number;   // --stdout-queue-mb
+  log: Logger;
+}
+
+const DROPS_LOGGED_EVERY = 100_000;   // lines: a stalled reader is reported, not once per batch
+
+function newlines(data: Uint8Array): number {
+  let n = 0;
+  for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
+export function stdoutOutput(failed: Failed, bound: StdoutBound): ByteOutput {
   const stat = fstatSync(1);
   if (stat.isFile() || stat.isCharacterDevice() && !process.stdout.isTTY) return blockingOutput(1, "stdout", failed, () => {});
   const stdout = process.stdout;
@@ -110,9 +126,23 @@ export function stdoutOutput(failed: Failed): ByteOutput {
       settle();
     });
   };
+  // Whole writes are dropped (each ends with a newline), so the reader never sees half a line.
+  let droppedLines = 0;
+  let droppedBytes = 0;
+  const drop = (data: Uint8Array): void => {
+    const lines = newlines(data);
+    if (droppedLines === 0 || Math.floor(droppedLines / DROPS_LOGGED_EVERY) !== Math.floor((droppedLines + lines) / DROPS_LOGGED_EVERY)) {
+      bound.log.warn(`stdout: its reader is not keeping up and a live capture cannot wait: lines beyond --stdout-queue-mb ` +
+        `${bound.bytes / 2 ** 20} are dropped; check what reads siphon's output, or write to a file or a broker`,
+        { stdout_lines_dropped: droppedLines + lines });
+    }
+    droppedLines += lines;
+    droppedBytes += data.length;
+  };
   return {
     write(data) {
       if (broken) return;
+      if (stdout.writableLength + data.length > bound.bytes) return drop(data);
       // Straight from `data` while nothing is queued (so the order holds); `data` may be a view
       // into the core's memory, so the rest is copied.
       const done = stdout.writableLength === 0 ? writeNow(data) : 0;
@@ -120,6 +150,10 @@ export function stdoutOutput(failed: Failed): ByteOutput {
     },
     backlog: () => (stdout.writableLength > QUEUE_LIMIT ? drained() : undefined),
     async close(deadline) {
+      if (droppedLines > 0) {
+        bound.log.warn(`stdout: ${droppedLines} lines (${droppedBytes} bytes) were dropped in all: its reader did not keep up`,
+          { stdout_lines_dropped: droppedLines });
+      }
       if (await byDeadline(drained(), deadline) !== "late" || broken) return;
       broken = stdoutGivenUp = true;
       failed(new OutputError(`stdout: its reader did not take the last ${stdout.writableLength} bytes within --flush-timeout: ` +
@@ -140,6 +174,6 @@ export function ndjsonToFile(path: string, failed: Failed): Sink {
   return ndjsonSink(fileOutput(path, "--out", failed));
 }
 
-export function ndjsonToStdout(failed: Failed): Sink {
-  return ndjsonSink(stdoutOutput(failed));
+export function ndjsonToStdout(failed: Failed, bound: StdoutBound): Sink {
+  return ndjsonSink(stdoutOutput(failed, bound));
 }

@@ -32,10 +32,11 @@ export class Running {
   private readonly child: ChildProcess;
   private readonly watchers = new Set<() => void>();
 
-  constructor(args: string[], prefix: string[] = []) {
+  // readStdout false: stdout is never read, so its pipe fills as behind a stalled reader.
+  constructor(args: string[], prefix: string[] = [], readStdout = true) {
     const [command, ...argv] = [...prefix, process.execPath, SIPHON, "capture", ...args];
     this.child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout?.on("data", (d: Buffer) => { this.take(d.toString()); this.notify(); });
+    if (readStdout) this.child.stdout?.on("data", (d: Buffer) => { this.take(d.toString()); this.notify(); });
     this.child.stderr?.on("data", (d: Buffer) => { this.stderr += d.toString(); this.notify(); });
     this.child.on("close", (code) => { this.code = code; this.notify(); });
   }
