@@ -5,9 +5,11 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer, type AddressInfo, type Socket } from "node:net";
-import { HEP, hepPacket, parseHepUrl } from "../host/sink/hep";
+import { HEP, hepPacket, hepSink, parseHepUrl } from "../host/sink/hep";
+import { Core } from "../host/core/core";
+import { silentLogger } from "../host/log";
 import { waitFor } from "./mosquitto";
-import { ipv4Bytes, ipv6Bytes, udpFrame, pcapFile, runFrames } from "./helpers";
+import { ipv4Bytes, ipv6Bytes, udpFrame, pcapFile, runFrames, sip } from "./helpers";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -117,6 +119,33 @@ test("HEP over TCP: the packets follow one another on one connection", async () 
   server.close();
   assert.is(packets.length, expected.length);
   packets.forEach((packet, i) => check(packet, expected[i], "k"));
+});
+
+test("HEP over TCP to a collector that stops reading: a source that does not wait is held to 64 MiB, the rest dropped and counted", async () => {
+  const held: Socket[] = [];
+  const server = createServer((s) => { s.pause(); held.push(s); });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const sink = hepSink({ url: `tcp://127.0.0.1:${port}`, captureId: 1, flushTimeout: 0, log: silentLogger });
+  await waitFor("the connection", () => sink.connected());
+  const core = new Core({ sensor: "test", agent: "siphon/test" }, (batch) => sink.write(batch));
+  const text = (n: number): string => sip([`MESSAGE sip:b@example.com SIP/2.0`, `Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK${n}`,
+    `From: <sip:a@example.com>;tag=${n}`, `To: <sip:b@example.com>`, `Call-ID: hold-${n}`, `CSeq: 1 MESSAGE`, `Content-Length: 30000`], "z".repeat(30000));
+  // About 30 KB a message, 100 MiB offered in all (as a live capture would, without waiting).
+  for (let n = 0; n < 3500; n++) {
+    const frame = udpFrame(text(n));
+    core.frame(frame, 0, frame.length, frame.length, 1, 1795428000 + n, 0, 0);
+    if (n % 100 === 99) core.flush();
+  }
+  core.flush();
+  const stats = sink.stats();
+  assert.ok(stats.hep_dropped > 0, `some batches dropped: ${JSON.stringify(stats)}`);
+  // Held: 64 MiB, one batch past it (100 messages) and what the kernel's socket buffers took (a few MiB).
+  const heldAtMost = Math.ceil((64 + 8) * 2 ** 20 / 30000) + 100;
+  assert.ok(stats.hep_dropped >= 3500 - heldAtMost, `at most ${heldAtMost} of 3,500 messages held: ${JSON.stringify(stats)}`);
+  await sink.close(Date.now());
+  for (const s of held) s.destroy();
+  server.close();
 });
 
 // Packets of a HEP stream, as far as it holds whole ones.

@@ -49,6 +49,9 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const MAX_DATAGRAM = 65507;
 const SOCKET_HIGH_WATER = 8 << 20;
+// Bytes a TCP socket may hold for a collector that does not keep up: a replay waits at the high
+// water mark; a live capture cannot wait, and batches beyond this are dropped (hep_dropped).
+const SOCKET_MOST = 8 * SOCKET_HIGH_WATER;
 const UDP_QUEUE_HIGH_WATER = 4096;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
@@ -323,7 +326,7 @@ function tcpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     // batch reuses that buffer only if the socket holds nothing (the kernel took every byte);
     // while a write is pending the socket keeps the buffer and the encoder takes a new one.
     write(batch: MessageBatch) {
-      if (!online || !socket) {
+      if (!online || !socket || socket.writableLength > SOCKET_MOST) {
         stats.hep_dropped += batch.count;
         return;
       }
