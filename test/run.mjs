@@ -10,6 +10,7 @@ import { bundleOptions } from "../build.mjs";
 // delete each other's bundles.
 const outdir = `build/test-${process.pid}`;
 
+
 // Tests bundle build/core.*.wasm: refuse a core older than its sources (a build
 // that failed leaves the old one in place, and the tests would pass on it). Only its .ts sources
 // count: assembly/tsconfig.json is for editors and does not change the core.
@@ -20,25 +21,28 @@ if (stale.length > 0) {
   console.log("0 passed, 1 failed");
   process.exit(1);
 }
-const only = process.argv.slice(2);
+// --bundle-only DIR: bundle the named tests into DIR and stop (test/arm64.sh runs them on an arm64 machine).
+const args = process.argv.slice(2);
+const bundleOnly = args[0] === "--bundle-only" ? args.splice(0, 2)[1] : undefined;
+const only = args;
 const entries = readdirSync("test")
   .filter((f) => f.endsWith(".test.ts"))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .map((f) => `test/${f}`);
 
-rmSync(outdir, { recursive: true, force: true });
+rmSync(bundleOnly ?? outdir, { recursive: true, force: true });
 await esbuild.build({
   ...bundleOptions,
   entryPoints: entries,
-  outdir,
+  outdir: bundleOnly ?? outdir,
   outExtension: { ".js": ".mjs" },
   packages: "external",
   define: { ...bundleOptions.define, SIPHON_VERSION: JSON.stringify("test") },
 });
 
-// SIPHON_TEST_NODE runs the bundled tests with another node (test/arm64.sh: an arm64 one under qemu).
-const [runner, ...runnerArgs] = (process.env.SIPHON_TEST_NODE || process.execPath).split(" ");
-const child = spawn(runner, [...runnerArgs, "node_modules/uvu/bin.js", outdir, "\\.test\\.mjs$"], {
+if (bundleOnly !== undefined) process.exit(0);
+
+const child = spawn(process.execPath, ["node_modules/uvu/bin.js", outdir, "\\.test\\.mjs$"], {
   stdio: ["ignore", "pipe", "inherit"],
 });
 let output = "";
