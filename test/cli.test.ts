@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { createReadStream, readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { INVITE, pcapFile, sip, udpFrame } from "./helpers";
@@ -225,6 +225,36 @@ if (hasMkfifo) {
     await writer.close();
     assert.is(code, 0, stderr);
     assert.match(stderr, /^siphon: 2 packets, 2 SIP messages \(udp 2, tcp 0, ws 0\), 0 non-SIP, 0 malformed in [\d.]+ s$/m);
+  });
+
+  test("--out and --events on FIFOs read a chunk per turn: the bytes of --out FILE and --events FILE, in order", async () => {
+    const capture = join(tmp, "fifo-many.pcap");
+    const generated = spawnSync(process.execPath, ["test/support/generate.mjs", "--seed", "4", "--messages", "3000", "--out", capture, "--truth", join(tmp, "fifo-many.truth.json")]);
+    assert.is(generated.status, 0, generated.stderr.toString());
+    const [out, events] = [join(tmp, "fifo-many.ndjson"), join(tmp, "fifo-many.events.ndjson")];
+    assert.is(siphon(["replay", "--sensor", "cli", "-o", out, "--events", events, capture]).code, 0);
+    const [outFifo, eventsFifo] = [join(tmp, "out.fifo"), join(tmp, "events.fifo")];
+    for (const f of [outFifo, eventsFifo]) assert.is(spawnSync("mkfifo", [f]).status, 0);
+    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", "--sensor", "cli", "--out", outFifo, "--events", eventsFifo, capture], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const exit = exited(child);
+    const slowly = (path: string): Promise<Buffer> => new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const reader = createReadStream(path, { highWaterMark: 16384 });
+      reader.on("data", (chunk) => {
+        chunks.push(chunk as Buffer);
+        reader.pause();
+        setImmediate(() => reader.resume());
+      });
+      reader.on("end", () => resolve(Buffer.concat(chunks)));
+      reader.on("error", reject);
+    });
+    const [gotOut, gotEvents] = await guarded("both FIFOs read to their end", Promise.all([slowly(outFifo), slowly(eventsFifo)]), () => stderr);
+    assert.is(await guarded("exit", exit, () => stderr), 0, stderr);
+    assert.ok(gotOut.length > 1 << 20, `${gotOut.length} bytes: too few to fill the queue`);
+    assert.ok(gotOut.equals(readFileSync(out)), "the envelopes, in order");
+    assert.ok(gotEvents.equals(readFileSync(events)), "the events, in order");
   });
 } else {
   console.log("cli.test: mkfifo is not installed; the FIFO input tests were NOT run");

@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import type { Socket } from "node:dgram";
+import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import {
@@ -193,6 +194,34 @@ function registerLiveTests(): void {
       assert.is(code, 3, run.stderr);
     } finally {
       s.close();
+      if (run.code === undefined) await run.stop();
+    }
+  });
+
+  test("--out on a FIFO whose reader stops: the capture drops what does not fit, still ends on SIGTERM", async () => {
+    const port = await freeUdpPort();
+    const fifo = join(mkdtempSync(join(tmpdir(), "siphon-live-fifo-")), "out.fifo");
+    assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+    const run = new Running(["-i", "lo", "--sip-port", String(port), "--out", fifo, "--stdout-queue-mb", "1", "--flush-timeout", "0.5"]);
+    const reader = await open(fifo, "r");   // open, never read: the FIFO fills and stays full
+    const s = await boundSocket("udp4");
+    try {
+      await run.ready();
+      const body = "y".repeat(8000);
+      let sent = 0;
+      const warned = (): boolean => run.stderr.includes(`--out ${fifo}: its reader is not keeping up`);
+      while (!warned() && sent < 100000 && run.code === undefined) {
+        await send(s, request(++sent, s.address().port, body), port, "127.0.0.1");
+        if (sent % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await run.until(warned, `the drop warning (${sent} messages sent)`);
+      const code = await run.stop("SIGTERM");
+      assert.match(run.stderr, /--out \S+: \d+ lines \(\d+ bytes\) were dropped in all/);
+      assert.match(run.stderr, /did not take the last \d+ bytes within --flush-timeout/);
+      assert.is(code, 3, run.stderr);
+    } finally {
+      s.close();
+      await reader.close();
       if (run.code === undefined) await run.stop();
     }
   });

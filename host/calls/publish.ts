@@ -4,7 +4,7 @@
 // once per batch, so a busy capture costs a few writes per batch.
 import type { MessageBatch } from "../core/records";
 import { byDeadline, type EventOutput, type Failed, type LineSink, type Sink } from "../sink/sink";
-import { fileOutput, stdoutOutput, type ByteOutput, type StdoutBound } from "../sink/ndjson";
+import { fileOutput, stdoutOutput, type ByteOutput, type QueueBound } from "../sink/ndjson";
 import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
@@ -93,8 +93,8 @@ const FLUSH_BYTES = 1 << 16;
 
 // NDJSON to a file, or to stdout for '-'. Lines are gathered and written in
 // blocks; stdout as a pipe is written through the stream so it can push back.
-export function ndjsonEvents(path: string, failed: Failed, bound: StdoutBound): EventOutput {
-  return linesInBlocks(path === "-" ? stdoutOutput(failed, bound) : fileOutput(path, "--events", failed));
+export function ndjsonEvents(path: string, failed: Failed, bound: QueueBound): EventOutput {
+  return linesInBlocks(path === "-" ? stdoutOutput(failed, bound) : fileOutput(path, "--events", failed, bound));
 }
 
 function linesInBlocks(out: ByteOutput): EventOutput {
@@ -183,7 +183,7 @@ export function mqttEvents(publisher: LineSink): EventOutput {
 
 export interface EventsConfig {
   events?: string;            // NDJSON file or '-'
-  stdout: StdoutBound;        // --stdout-queue-mb, for '-'
+  stdout: QueueBound;         // --stdout-queue-mb: stdout or a FIFO
   eventsTopic?: string;       // an MQTT topic, through publish
   blocked: string;            // --no-events
   rate: string;               // --event-rate

@@ -102,7 +102,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   const recorder = openRecorder(config, log, privacy);
   if (recorder) sinks.push(recorder);
   // siphon view shows what it reads; envelopes go out only where --out names.
-  if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed)));
+  if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed, stdoutBound)));
   else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(envelopes(ndjsonToStdout(failed, stdoutBound)));
   if (web) sinks.push(web.store.messageSink());
   const mqttUrl = config.str("mqtt");

@@ -5,10 +5,13 @@
 // what it does not take is copied and queued on stdout, and reading pauses while
 // that queue is longer than QUEUE_LIMIT, so the queue is bounded by it plus one
 // batch. A source that cannot wait (live capture) meets a second bound,
-// --stdout-queue-mb: what does not fit under it is dropped, counted and logged. A write that fails (a full disk, a reader gone) is reported once and the
+// --stdout-queue-mb: what does not fit under it is dropped, counted and logged. A
+// FIFO named by --out or --events is written the same way. A write that fails (a full disk, a reader gone) is reported once and the
 // output takes nothing more. The events' NDJSON (host/calls/publish.ts) is
 // written the same way.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
+import { Socket } from "node:net";
+import type { Writable } from "node:stream";
 import { byDeadline, type Failed, type Sink } from "./sink";
 import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits";
 import type { Logger } from "../log";
@@ -41,15 +44,19 @@ function blockingOutput(fd: number, name: string, failed: Failed, closeFd: () =>
 }
 
 // A file an option names: created (truncated) now, so a path that cannot be written
-// to stops the run before anything is read.
-export function fileOutput(path: string, option: string, failed: Failed): ByteOutput {
+// to stops the run before anything is read. A FIFO (opening it waits for its reader) is
+// written like a pipe on stdout: through a queue, never in a write that blocks the run.
+export function fileOutput(path: string, option: string, failed: Failed, bound: QueueBound): ByteOutput {
   let fd: number;
   try {
     fd = openSync(path, "w");
   } catch (err) {
     throw new OutputError(`${option} ${path}: cannot create it (${createFailure(err)})`);
   }
-  return blockingOutput(fd, `${option} ${path}`, failed, () => closeSync(fd));
+  const name = `${option} ${path}`;
+  if (!fstatSync(fd).isFIFO()) return blockingOutput(fd, name, failed, () => closeSync(fd));
+  // A pipe handle in the event loop makes the descriptor non-blocking, as stdout's is.
+  return queuedOutput(new Socket({ fd, readable: false, writable: true }), name, failed, bound, (data) => writeAvailable(fd, data));
 }
 
 const STAGING_BYTES = 256 << 10;
@@ -61,8 +68,8 @@ export function stdoutAbandoned(): boolean {
   return stdoutGivenUp;
 }
 
-// How much stdout may hold for a reader that does not keep up, and where drops are told.
-export interface StdoutBound {
+// How much a pipe (stdout, a FIFO) may hold for a reader that does not keep up, and where drops are told.
+export interface QueueBound {
   bytes: number;   // --stdout-queue-mb
   log: Logger;
 }
@@ -75,26 +82,45 @@ function newlines(data: Uint8Array): number {
   return n;
 }
 
-export function stdoutOutput(failed: Failed, bound: StdoutBound): ByteOutput {
+export function stdoutOutput(failed: Failed, bound: QueueBound): ByteOutput {
   const stat = fstatSync(1);
   if (stat.isFile() || stat.isCharacterDevice() && !process.stdout.isTTY) return blockingOutput(1, "stdout", failed, () => {});
-  const stdout = process.stdout;
+  return queuedOutput(process.stdout, "stdout", failed, bound, (data) => writeAvailable(1, data));
+}
+
+// As much of data as a non-blocking pipe takes now (EAGAIN when it is full).
+function writeAvailable(fd: number, data: Uint8Array): number {
+  let done = 0;
+  try {
+    while (done < data.length) done += writeSync(fd, data, done);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+  }
+  return done;
+}
+
+// Bytes to a pipe whose reader may stall: written straight from the caller's bytes as far as
+// `writeNow` gets while nothing is queued, the rest copied and queued on `stream`.
+function queuedOutput(stream: Writable, name: string, failed: Failed, bound: QueueBound,
+  writeNow: (data: Uint8Array) => number): ByteOutput {
+  const isStdout = stream === process.stdout;
   let broken = false;
   const fail = (err: NodeJS.ErrnoException): void => {
     if (broken) return;
-    broken = stdoutGivenUp = true;
-    failed(err.code === "EPIPE" ? new StdoutClosed()
-      : new OutputError(`stdout: cannot write (${writeFailure(err)}): check what reads siphon's output`));
+    broken = true;
+    if (isStdout) stdoutGivenUp = true;
+    failed(err.code === "EPIPE" && isStdout ? new StdoutClosed()
+      : new OutputError(`${name}: cannot write (${writeFailure(err)}): check what reads siphon's output`));
   };
   // Resolved when every write queued here has completed (or the output broke). Counted from the
-  // writes' own callbacks, not 'drain': 'drain' comes only after a write that passed stdout's
+  // writes' own callbacks, not 'drain': 'drain' comes only after a write that passed the stream's
   // high-water mark, so a short last write would leave close() waiting for the flush deadline.
   let writing = 0;
   const waiting: (() => void)[] = [];
   const settle = (): void => {
     if (writing === 0 || broken) for (const resolve of waiting.splice(0)) resolve();
   };
-  stdout.on("error", (err: NodeJS.ErrnoException) => {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
     fail(err);
     settle();
   });
@@ -102,16 +128,6 @@ export function stdoutOutput(failed: Failed, bound: StdoutBound): ByteOutput {
     waiting.push(resolve);
     settle();
   });
-  // As much of data as the pipe takes now: stdout is non-blocking (EAGAIN when the pipe is full).
-  const writeNow = (data: Uint8Array): number => {
-    let done = 0;
-    try {
-      while (done < data.length) done += writeSync(1, data, done);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") fail(err as NodeJS.ErrnoException);
-    }
-    return done;
-  };
   // What the pipe did not take is copied into a staging buffer, reused once its write completes:
   // the buffers in use hold at most QUEUE_LIMIT plus a batch, and no garbage is made per batch.
   const spare: Buffer[] = [];
@@ -120,21 +136,22 @@ export function stdoutOutput(failed: Failed, bound: StdoutBound): ByteOutput {
     const staging = index >= 0 ? spare.splice(index, 1)[0] : Buffer.allocUnsafeSlow(Math.max(rest.length, STAGING_BYTES));
     staging.set(rest);
     writing++;
-    stdout.write(staging.subarray(0, rest.length), () => {
+    stream.write(staging.subarray(0, rest.length), () => {
       spare.push(staging);
       writing--;
       settle();
     });
   };
-  // Whole writes are dropped (each ends with a newline), so the reader never sees half a line.
+  // A source that cannot wait (live capture) meets the bound: whole writes are dropped (each
+  // ends with a newline), so the reader never sees half a line.
   let droppedLines = 0;
   let droppedBytes = 0;
   const drop = (data: Uint8Array): void => {
     const lines = newlines(data);
     if (droppedLines === 0 || Math.floor(droppedLines / DROPS_LOGGED_EVERY) !== Math.floor((droppedLines + lines) / DROPS_LOGGED_EVERY)) {
-      bound.log.warn(`stdout: its reader is not keeping up and a live capture cannot wait: lines beyond --stdout-queue-mb ` +
+      bound.log.warn(`${name}: its reader is not keeping up and a live capture cannot wait: lines beyond --stdout-queue-mb ` +
         `${bound.bytes / 2 ** 20} are dropped; check what reads siphon's output, or write to a file or a broker`,
-        { stdout_lines_dropped: droppedLines + lines });
+        { lines_dropped: droppedLines + lines });
     }
     droppedLines += lines;
     droppedBytes += data.length;
@@ -142,21 +159,33 @@ export function stdoutOutput(failed: Failed, bound: StdoutBound): ByteOutput {
   return {
     write(data) {
       if (broken) return;
-      if (stdout.writableLength + data.length > bound.bytes) return drop(data);
+      if (stream.writableLength + data.length > bound.bytes) return drop(data);
       // Straight from `data` while nothing is queued (so the order holds); `data` may be a view
       // into the core's memory, so the rest is copied.
-      const done = stdout.writableLength === 0 ? writeNow(data) : 0;
-      if (!broken && done < data.length) queue(data.subarray(done));
+      let done = 0;
+      if (stream.writableLength === 0) {
+        try {
+          done = writeNow(data);
+        } catch (err) {
+          return fail(err as NodeJS.ErrnoException);
+        }
+      }
+      if (done < data.length) queue(data.subarray(done));
     },
-    backlog: () => (stdout.writableLength > QUEUE_LIMIT ? drained() : undefined),
+    backlog: () => (stream.writableLength > QUEUE_LIMIT ? drained() : undefined),
     async close(deadline) {
       if (droppedLines > 0) {
-        bound.log.warn(`stdout: ${droppedLines} lines (${droppedBytes} bytes) were dropped in all: its reader did not keep up`,
-          { stdout_lines_dropped: droppedLines });
+        bound.log.warn(`${name}: ${droppedLines} lines (${droppedBytes} bytes) were dropped in all: its reader did not keep up`,
+          { lines_dropped: droppedLines });
       }
-      if (await byDeadline(drained(), deadline) !== "late" || broken) return;
-      broken = stdoutGivenUp = true;
-      failed(new OutputError(`stdout: its reader did not take the last ${stdout.writableLength} bytes within --flush-timeout: ` +
+      if (await byDeadline(drained(), deadline) !== "late" || broken) {
+        if (!isStdout) stream.end();
+        return;
+      }
+      broken = true;
+      if (isStdout) stdoutGivenUp = true;
+      else stream.destroy();
+      failed(new OutputError(`${name}: its reader did not take the last ${stream.writableLength} bytes within --flush-timeout: ` +
         "check what reads siphon's output"));
     },
   };
@@ -170,10 +199,10 @@ function ndjsonSink(out: ByteOutput): Sink {
   };
 }
 
-export function ndjsonToFile(path: string, failed: Failed): Sink {
-  return ndjsonSink(fileOutput(path, "--out", failed));
+export function ndjsonToFile(path: string, failed: Failed, bound: QueueBound): Sink {
+  return ndjsonSink(fileOutput(path, "--out", failed, bound));
 }
 
-export function ndjsonToStdout(failed: Failed, bound: StdoutBound): Sink {
+export function ndjsonToStdout(failed: Failed, bound: QueueBound): Sink {
   return ndjsonSink(stdoutOutput(failed, bound));
 }
