@@ -13,7 +13,7 @@ import { postgres } from "./postgres";
 import { Broker, MOSQUITTO, cleanUp, onCleanup, waitFor } from "./mosquitto";
 import mqtt from "mqtt";
 import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
-import { cdrWriter } from "../host/sink/postgres";
+import { cdrWriter, type CdrOptions } from "../host/sink/postgres";
 import { createLogger } from "../host/log";
 import type { SipEvent } from "../host/calls/events";
 
@@ -151,8 +151,9 @@ if (typeof database === "string") {
     });
   }
 
-  test("a connection lost mid-run is made again with backoff: every row is written, the loss logged and counted", async () => {
-    const table = `siphon_test_cdr_lost_${suffix}`;
+  // A writer to a table of its own through a Relay the test can cut, its log kept and waited on.
+  const behindRelay = async (name: string, options: Omit<CdrOptions, "url" | "log">) => {
+    const table = `siphon_test_cdr_${name}_${suffix}`;
     tables.push(table);
     const relay = new Relay(new URL(database.url));
     await relay.open();
@@ -163,18 +164,23 @@ if (typeof database === "string") {
     const url = new URL(database.url);
     url.host = `127.0.0.1:${relay.port}`;
     url.searchParams.set("table", table);
+    const writer = cdrWriter({ ...options, url: url.toString(), log });
+    const logSays = (text: string): Promise<void> => new Promise((resolve) => {
+      heard = () => { if (logged.some((l) => l.includes(text))) resolve(); };
+      heard();
+    });
+    return { table, relay, writer, logged, logSays };
+  };
+
+  test("a connection lost mid-run is made again with backoff: every row is written, the loss logged and counted", async () => {
     let failed: (err: Error) => void = () => undefined;
     const writerFailed = new Promise<never>((_, reject) => { failed = reject; });
-    const writer = cdrWriter({ url: url.toString(), batchRows: 40, flushMs: 5, log, failed: (err) => failed(err) });
+    const { table, relay, writer, logged, logSays } = await behindRelay("lost", { batchRows: 40, flushMs: 5, failed: (err) => failed(err) });
     const finishing = readFileSync(eventsFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as SipEvent)
       .filter((e) => e.event.type === "call-end" || e.event.type === "call-attempt");
     const half = finishing.length >> 1;
     const writeAll = (events: SipEvent[]): Promise<unknown> =>
       Promise.all(events.map((e) => new Promise<void>((committed) => writer.write(e, JSON.stringify(e), committed))));
-    const logSays = (text: string): Promise<void> => new Promise((resolve) => {
-      heard = () => { if (logged.some((l) => l.includes(text))) resolve(); };
-      heard();
-    });
 
     await writeAll(finishing.slice(0, half));
     await relay.cut();
@@ -193,19 +199,8 @@ if (typeof database === "string") {
   });
 
   test("while the server is away a source that does not wait loses the oldest rows past the bound, counted", async () => {
-    const table = `siphon_test_cdr_bound_${suffix}`;
-    tables.push(table);
-    const relay = new Relay(new URL(database.url));
-    await relay.open();
-    onCleanup(() => relay.cut());
-    const logged: string[] = [];
-    let heard: (() => void) | undefined;
-    const log = createLogger({ level: "info", write: (line) => { logged.push(line); heard?.(); } });
-    const url = new URL(database.url);
-    url.host = `127.0.0.1:${relay.port}`;
-    url.searchParams.set("table", table);
     // queueRows 5: 20 rows are kept while the server is away (4x), beside the batch being retried.
-    const writer = cdrWriter({ url: url.toString(), batchRows: 5, queueRows: 5, flushMs: 5, log });
+    const { table, relay, writer, logged, logSays } = await behindRelay("bound", { batchRows: 5, queueRows: 5, flushMs: 5 });
     const byCall = new Map<string, SipEvent>();
     for (const line of readFileSync(eventsFile, "utf8").trim().split("\n")) {
       const e = JSON.parse(line) as SipEvent;
@@ -219,10 +214,7 @@ if (typeof database === "string") {
     });
     await relay.cut();
     for (const e of events.slice(5)) write(e);   // one batch of 5 taken for its INSERT, 20 kept, 35 dropped
-    await new Promise<void>((resolve) => {
-      heard = () => { if (logged.some((l) => l.includes("cdr: lost PostgreSQL at"))) resolve(); };
-      heard();
-    });
+    await logSays("cdr: lost PostgreSQL at");
     await relay.open();
     await writer.close(Date.now() + 10000);
     await relay.cut();
