@@ -12,7 +12,7 @@
 // point into it; held buffers are extra to the table (HELD_SLOTS), so whether a
 // datagram is evicted never depends on how frames were split into batches.
 import { count, cfg, reserve } from "./state";
-import { srcAddr, dstAddr, tsSec } from "./packet";
+import { srcAddr, dstAddr, tsSec, tunnelContext } from "./packet";
 import {
   CFG_DEFRAG_SLOTS, CFG_DEFRAG_TIMEOUT, C_DEFRAG_DONE, C_DEFRAG_DUPLICATE, C_DEFRAG_OVERLAP,
   C_DEFRAG_TIMEOUT, C_DEFRAG_EVICTED, C_DEFRAG_OVERSIZE, C_DEFRAG_MALFORMED,
@@ -44,6 +44,7 @@ const M_BLOCKS = 56;  // 8-byte blocks held
 const M_HIGH = 60;    // highest byte end held
 const M_START = 64;   // i64, capture second of the first fragment seen
 const M_NEXT = 72;    // upper-layer protocol, from the offset-0 fragment
+const M_CONTEXT = 76; // the tunnel the fragments came through (tunnelContext), part of the key
 const META_SIZE: usize = 80;
 
 let tableSlots: u32 = 0;
@@ -95,8 +96,8 @@ export function defragEnabled(): bool {
   return tableSlots != 0;
 }
 
-// Adds one fragment of the datagram keyed by version, id, proto and the packet's
-// addresses. `data` holds `len` bytes at byte `offset` of the payload. Returns
+// Adds one fragment of the datagram keyed by version, id, proto, the packet's
+// addresses and the tunnel it came through. `data` holds `len` bytes at byte `offset` of the payload. Returns
 // true when the datagram is complete: doneBase, doneLen and doneProto describe it.
 export function addFragment(version: u32, id: u32, proto: u32, next: u32, data: usize, len: u32,
   offset: u32, more: bool): bool {
@@ -154,10 +155,11 @@ function complete(s: u32, bytes: usize): bool {
 }
 
 function find(version: u32, id: u32, proto: u32): i32 {
+  const context = tunnelContext();
   for (let s: u32 = 0; s < physicalSlots; s++) {
     const m = slotMeta(s);
     if (load<u32>(m + M_STATE) == ACTIVE && load<u32>(m + M_ID) == id
-      && load<u32>(m + M_VERSION) == version && load<u32>(m + M_PROTO) == proto
+      && load<u32>(m + M_VERSION) == version && load<u32>(m + M_PROTO) == proto && load<u32>(m + M_CONTEXT) == context
       && sameAddress(m + M_SRC, srcAddr) && sameAddress(m + M_DST, dstAddr)) return <i32>s;
   }
   return -1;
@@ -180,6 +182,7 @@ function open(version: u32, id: u32, proto: u32): i32 {
     store<u32>(m + M_HIGH, 0);
     store<i64>(m + M_START, tsSec);
     store<u32>(m + M_NEXT, 0);
+    store<u32>(m + M_CONTEXT, tunnelContext());
     memory.fill(slotBuffer(s), 0, BITMAP_BYTES);
     active++;
     return <i32>s;

@@ -102,6 +102,22 @@ export function enterTunnel(type: u32, id: u32, hasId: bool): void {
   outerHasId = hasId;
 }
 
+// The outermost tunnel as 24 bits that tell one tunnel from another, 0 outside any: its type,
+// id (VNI, GRE key, ERSPAN session) and endpoints, the same through it either way (each endpoint
+// hashed alone, then added). TCP streams and IP fragments are keyed by it besides their own
+// addresses, because networks behind different tunnels (VXLAN tenants) reuse private addresses.
+export function tunnelContext(): u32 {
+  if (tunnelDepth == 0) return 0;
+  let h = addressHash(outerSrc) + addressHash(outerDst);
+  h = (h ^ (<u64>outerType << 32 | <u64>outerId)) * 0xff51afd7ed558ccd;
+  return <u32>(h >> 40);
+}
+
+@inline function addressHash(a: usize): u64 {
+  const h = (load<u64>(a) * 0x9e3779b97f4a7c15) ^ load<u64>(a + 8);
+  return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9;
+}
+
 // Addresses move as 8-byte words: memory.copy and memory.fill are calls into
 // the engine, dearer than two moves, and these run for every IP packet.
 export function setIPv4(header: usize): void {

@@ -32,6 +32,7 @@ import {
 import { cfg, count, counters, reserve } from "./state";
 import {
   be16, be32, setPorts, srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec, useStreamEndpoints, restorePacketEndpoints,
+  tunnelContext,
 } from "./packet";
 import {
   DIR_MODE, DIR_NEXT_SEQ, DIR_BASE_SEQ, DIR_BUFFER, DIR_START, DIR_RANGES, DIR_FIN, DIR_NEED,
@@ -54,7 +55,7 @@ const F_ADDR_A = 0;    // 16 bytes: the lower endpoint's address
 const F_ADDR_B = 16;   // 16 bytes
 const F_PORT_A = 32;   // u16
 const F_PORT_B = 34;   // u16
-const F_VERSION = 36;  // u32, 4 or 6
+const F_VERSION = 36;  // u32: the IP version (4 or 6) in the low byte, the tunnel's context above (tunnelContext)
 const F_LAST = 40;     // i64, capture second of the last segment
 const F_CHAIN = 48;    // u32, next flow in the hash bucket + 1
 const F_OLDER = 52;    // u32, neighbour towards the least recently seen + 1
@@ -563,7 +564,7 @@ function giveUpWaiting(dir: usize): void {
   const fromA = dir == flowBase + F_DIRS;
   useStreamEndpoints(flowBase + (fromA ? F_ADDR_A : F_ADDR_B), flowBase + (fromA ? F_ADDR_B : F_ADDR_A),
     <u32>load<u16>(flowBase + (fromA ? F_PORT_A : F_PORT_B)), <u32>load<u16>(flowBase + (fromA ? F_PORT_B : F_PORT_A)),
-    load<u32>(flowBase + F_VERSION));
+    load<u32>(flowBase + F_VERSION) & 0xff);
   const framedBefore = messagesFramed();
   while (giveUpHole(dir)) {}
   if (claimUnmet(dir)) lookInsideClaim(dir);
@@ -684,7 +685,7 @@ function makeKey(): bool {
   memory.copy(key + F_ADDR_B, srcIsA ? dstAddr : srcAddr, 16);
   store<u16>(key + F_PORT_A, <u16>(srcIsA ? srcPort : dstPort));
   store<u16>(key + F_PORT_B, <u16>(srcIsA ? dstPort : srcPort));
-  store<u32>(key + F_VERSION, ipVersion);
+  store<u32>(key + F_VERSION, ipVersion | tunnelContext() << 8);
   return !srcIsA;
 }
 

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runFrames, udpFrame, INVITE, framesOf, pcapFile, type Run } from "./helpers";
+import { runFrames, udpFrame, tcpFrame, sip, INVITE, framesOf, pcapFile, type Run } from "./helpers";
 import { vxlan, geneve, gre, erspanI, erspanII, erspanIII, ipInIp, ipv4Fragment, udpDatagram, pieces, outerUdp } from "./wrap";
 import type { CoreOptions } from "../host/core";
 
@@ -196,6 +196,32 @@ if (!tshark) {
     }
   });
 }
+
+// Networks behind different tunnels (VXLAN tenants) reuse private addresses: what is reassembled
+// is kept apart by tunnel as well as by its own addresses.
+const TENANT_A = udpDatagram(sip(["MESSAGE sip:bob@10.1.1.2 SIP/2.0", "Call-ID: tenant-a", "CSeq: 1 MESSAGE", "Content-Length: 600"], "a".repeat(600)));
+const TENANT_B = udpDatagram(sip(["MESSAGE sip:bob@10.1.1.2 SIP/2.0", "Call-ID: tenant-b", "CSeq: 1 MESSAGE", "Content-Length: 600"], "b".repeat(600)));
+
+test("two VXLAN networks with the same addresses and IP id: each one's fragments reassembled apart", () => {
+  const fragment = (l4: Uint8Array, piece: { offset: number; length: number }): Uint8Array => ipv4Fragment(l4, piece, 0x4242, "10.1.1.1", "10.1.1.2");
+  // Each piece of one, then the same piece of the other: the same id, offsets and addresses.
+  const r = run(pieces(TENANT_A.length, 320).flatMap((piece) => [vxlan(fragment(TENANT_A, piece), 1), vxlan(fragment(TENANT_B, piece), 2)]));
+  assert.equal(r.messages.map((m) => [m.callId, m.outer?.id]), [["tenant-a", 1], ["tenant-b", 2]], JSON.stringify(r.counters));
+  assert.is(r.counters.defrag_overlap, 0);
+});
+
+test("two VXLAN networks with the same TCP endpoints: two streams, each framed whole; the reply through the tunnel the other way is the same stream", () => {
+  const [a, b] = [TENANT_A.subarray(8), TENANT_B.subarray(8)];   // the SIP text, without the UDP header
+  const segment = (text: Uint8Array, from: number, to: number, vni: number): Uint8Array =>
+    vxlan(tcpFrame(text.subarray(from, to), { src: "10.1.1.1", dst: "10.1.1.2", sport: 40000, dport: 5060, seq: 1000 + from }), vni);
+  const reply = sip(["SIP/2.0 200 OK", "Call-ID: tenant-a", "CSeq: 1 MESSAGE", "Content-Length: 0"]);
+  const r = run([
+    segment(a, 0, 300, 1), segment(b, 0, 300, 2), segment(a, 300, a.length, 1), segment(b, 300, b.length, 2),
+    vxlan(tcpFrame(reply, { src: "10.1.1.2", dst: "10.1.1.1", sport: 5060, dport: 40000, seq: 5000 }), 1, 4789, "10.0.0.2", "10.0.0.1"),
+  ]);
+  assert.equal(r.messages.map((m) => m.bytes.toString("latin1")), [Buffer.from(a).toString("latin1"), Buffer.from(b).toString("latin1"), reply]);
+  assert.is(r.counters.tcp_flows, 2);
+});
 
 test("siphon replay --vxlan-port: VXLAN on 8472 read only when given, bad ports refused", () => {
   const dir = mkdtempSync(join(tmpdir(), "siphon-tunnel-cli-"));
