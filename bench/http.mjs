@@ -6,9 +6,11 @@
 // and with 50 live clients. Each is timed from the first byte piped in to the
 // exit, and by the CPU siphon used (user + system, from /proc: the machine is
 // shared, and CPU time is what another process on it does not change much);
-// medians of the rounds, the variants interleaved in each round.
+// medians of the rounds, the variants interleaved in each round. --baseline FILE
+// runs another build (an older commit's dist/siphon.mjs) in the same rounds, its
+// peer and its web view beside this build's: before and after in one run.
 //
-//   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5]
+//   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5] [--baseline FILE]
 import { spawn, spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
@@ -19,7 +21,11 @@ import { parseArgs } from "node:util";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const siphon = join(root, "dist", "siphon.mjs");
-const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" },
+  baseline: { type: "string" } } });
+if (values.baseline !== undefined && !existsSync(values.baseline)) {
+  throw new Error(`--baseline ${values.baseline}: no such file; give a built siphon.mjs (e.g. another worktree's dist/siphon.mjs)`);
+}
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);
 const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
@@ -76,7 +82,7 @@ async function once(pcap, variant) {
   const args = ["replay", "-", "--out", "/dev/null", "--no-progress", "--log-level", "info"];
   if (variant.events) args.push("--events", "/dev/null");
   if (variant.clients !== undefined) args.push("--http", `127.0.0.1:${port}`);
-  const child = spawn(process.execPath, [siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [variant.bundle ?? siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
   let stderr = "";
   const ready = new Promise((resolve) => child.stderr.on("data", (d) => {
     stderr += d;
@@ -106,6 +112,10 @@ const VARIANTS = [
   { name: "+ --http, 1 live client", events: true, clients: 1 },
   { name: "+ --http, 50 live clients", events: true, clients: 50 },
 ];
+// The baseline's peer and web view, compared with the baseline's own peer.
+if (values.baseline !== undefined) {
+  for (const v of VARIANTS.slice(1)) VARIANTS.push({ ...v, name: `baseline: ${v.name}`, bundle: values.baseline });
+}
 
 const pcap = workload();
 console.error(`workload: ${pcap} (${(statSync(pcap).size / 1e6).toFixed(1)} MB, ${messages} SIP messages asked for)`);
@@ -121,18 +131,20 @@ for (let r = 0; r < rounds; r++) {
   }
   console.error(`round ${r + 1}/${rounds}: ${samples.map((s, i) => `${s.at(-1).toFixed(3)} s (${cpus[i].at(-1).toFixed(2)} CPU)`).join(", ")}`);
 }
-const peer = median(samples[1]);
-const peerCpu = median(cpus[1]);
+// Each build against its own peer: this build's at index 1, the baseline's right after this build's variants.
+const own = (i) => (VARIANTS[i].bundle === undefined ? 1 : 5);
 console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | SSE bytes per client |`);
 console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const [i, variant] of VARIANTS.entries()) {
-  const m = median(samples[i]);
-  const c = median(cpus[i]);
+  const [m, c] = [median(samples[i]), median(cpus[i])];
+  const [peer, peerCpu] = [median(samples[own(i)]), median(cpus[own(i)])];
   console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
     `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
 }
-const [open, one, fifty] = [2, 3, 4].map((i) => median(samples[i]));
-const [openCpu, oneCpu, fiftyCpu] = [2, 3, 4].map((i) => median(cpus[i]));
-console.log(`\nweb view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
-  `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
-  `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);
+for (const [label, first] of values.baseline === undefined ? [["", 1]] : [["this build: ", 1], ["baseline: ", 5]]) {
+  const [peer, open, one, fifty] = [0, 1, 2, 3].map((k) => median(samples[first + k]));
+  const [peerCpu, openCpu, oneCpu, fiftyCpu] = [0, 1, 2, 3].map((k) => median(cpus[first + k]));
+  console.log(`\n${label}web view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+    `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+    `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);
+}

@@ -373,6 +373,13 @@ export function storedCallId(from: Buffer, at: number): string {
   return from.toString("utf8", start, start + length);
 }
 
+// The call key (SipMessage.callKey: the core's signature of the Call-ID, its low 53 bits) of a
+// message storeInto wrote into `from` at `at`; -1 when the message has no Call-ID.
+export function storedCallKey(from: Buffer, at: number): number {
+  if (from.readUInt32LE(at + spanAt(L.SPAN_CALL_ID) + 4) === 0) return -1;
+  return (from.readUInt32LE(at + L.REC_CALL_KEY + 4) & 0x1fffff) * 0x100000000 + from.readUInt32LE(at + L.REC_CALL_KEY);
+}
+
 // Where a span's (offset, length) words are in a record.
 function spanAt(which: number): number {
   return which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;

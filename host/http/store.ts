@@ -1,47 +1,40 @@
-// The web view's memory: a window of the most recent calls (every Call-ID
-// seen) with their messages and events, the registrations the events report,
-// and the last events. Fed as the other outputs are: each batch of messages
-// (a Sink) and each event that passed the blocklist (an EventOutput); it never
-// looks inside the tracker. Bounded by calls and by bytes: the oldest call is
-// evicted first and counted, a call past its message bound keeps its first
+// The web view's memory: the most recent messages and events (ring.ts, in
+// arrival order, bounded by bytes), the messages grouped into calls (every
+// Call-ID seen) with their events, the registrations the events report, and the
+// last events. Fed as the other outputs are: each batch of messages (a Sink) and
+// each event that passed the blocklist (an EventOutput); it never looks inside
+// the tracker. A call leaves the window, counted, when it is the oldest and a
+// newer one would pass the call bound, or when its first message is among the
+// oldest bytes the ring lets go; a call past its message bound keeps its first
 // messages and counts the rest.
 //
-// On the hot path a message costs its Call-ID and one copy: its record and
-// bytes go into large shared slabs, and what the page shows (addresses, start
-// line, the state the messages imply) is read from there only when asked for.
-import { storedCallId, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
+// A message costs its copy into the ring, a look-up of its call by the core's
+// call key in a typed-array table (no string, no Map) and a link from the call's
+// last message; an event, its JSON copied and a link. What the window holds is
+// out of the JavaScript heap but for one small object per call, so holding it
+// does not grow the garbage collector's old generation. What the page shows
+// (addresses, start line, the state the messages imply) is read from the
+// copies only when asked for.
+import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { RecordingRef, SipEvent } from "../calls/events";
+import { MessageRing } from "./ring";
+import { KeyTable } from "./table";
 
 export interface StoreLimits {
   calls: number;       // calls held, the oldest evicted beyond
-  bytes: number;       // bytes of the slabs the calls' messages are held in, the oldest calls evicted beyond
+  bytes: number;       // bytes of the ring the messages and events are held in, the oldest let go (and their calls evicted) beyond
 }
 
-// Per call: enough for any real dialog; a flood on one Call-ID cannot take the whole window.
+// Per call: enough for any real dialog; a flood on one Call-ID cannot fill a ladder without end.
 export const MESSAGES_PER_CALL = 500;
 export const EVENTS_PER_CALL = 32;
 export const EVENTS_HELD = 1000;
 export const REGISTRATIONS_HELD = 10000;
-// One allocation for many messages keeps the garbage collector's work small while the
-// window holds tens of thousands; a slab is freed once every call with a message in it is.
-// The byte bound counts whole slabs, so a slab that one long call keeps is counted whole:
-// slabs are small enough that this costs little of the window.
-const SLAB_BYTES = 64 * 1024;
-// Slabs let go are kept for reuse up to this many: a fresh one costs page faults and cold caches.
-const SPARE_SLABS = 8;
-
-// Where each message of a call was copied: four numbers per message (slab number, offset,
-// length, its place among all messages) in one array, so the window holds no object per message.
-const REF_WORDS = 4;
-
-interface Slab {
-  bytes: Buffer;
-  messages: number;     // messages of calls in the window still in it; at 0 it is let go
-}
+const NO_RECORDINGS: readonly string[] = Object.freeze([]);
 
 export interface StoredMessage {
-  seq: number;             // its place among all messages of the window
+  seq: number;             // its place among all messages and events of the window
   time: number;            // capture time, microseconds
   src: string;             // "ip:port" ([ip]:port for IPv6)
   dst: string;
@@ -52,11 +45,17 @@ export interface StoredMessage {
 
 export interface StoredCall {
   id: string;              // the Call-ID
-  refs: number[];          // REF_WORDS per message, in order
+  key: number;             // the core's call key
+  first: number;           // its first message in the ring; the others follow the ring's links
+  lastMessage: number;
+  count: number;           // messages linked (at most MESSAGES_PER_CALL)
   messagesDropped: number;
-  events: string[];        // as JSON: an event's objects are not kept alive
-  // What the messages imply, folded in when the call is next read (folded: how many so far).
-  folded: number;
+  firstEvent: number;      // its events' JSON in the ring, linked as its messages are; -1 before the first
+  lastEvent: number;
+  eventCount: number;      // at most EVENTS_PER_CALL
+  changed: number;         // the batch that last told the listener
+  // What the messages imply, folded in when the call is next read.
+  unfolded: number;        // the first message not folded in, -1 when all are
   method: string;          // the first request's method
   from: string;
   to: string;
@@ -65,14 +64,14 @@ export interface StoredCall {
   state: string;
   status?: number;         // the last final status to the call's first method (a challenge, then the retry's)
   reason?: string;
-  // What the events say, at once.
+  // What the events say.
   pdd?: number;            // ms (sip.pdd)
   duration?: number;       // ms (event.duration)
   eventState?: string;
   eventStatus?: number;    // a call event's sip.response, which has the last word
   eventReason?: string;
   rtp?: unknown;           // a call-end event's rtp.* fields, when the media stage sends them
-  recordings: string[];    // paths an event named
+  recordings: readonly string[];   // paths an event named
 }
 
 export interface Registration {
@@ -84,32 +83,31 @@ export interface Registration {
   userAgent?: string;
 }
 
-// Told of each change, for live updates: a call whose summary changed, each event.
+// Told of each change, for live updates: a call whose summary changed (once a batch), each event.
 export interface StoreListener {
   callChanged(call: StoredCall): void;
   event(json: string): void;
 }
 
 export class CallStore {
-  private readonly calls = new Map<string, StoredCall>();
-  // Oldest first, from `head`: a Map's first entry after many deletions is found by walking
-  // every deleted slot, which made eviction quadratic.
+  private readonly ring: MessageRing;
+  private batches = 0;
+  private readonly byKey = new KeyTable<StoredCall>();
+  private readonly byId = new Map<string, StoredCall>();
+  // Oldest first, from `head`.
   private age: StoredCall[] = [];
   private head = 0;
   private readonly registrations = new Map<string, Registration>();
-  private readonly recent: string[] = [];
+  // The last EVENTS_HELD events, by their number in the ring, oldest at recentHead once full.
+  private readonly recent = new Float64Array(EVENTS_HELD);
+  private recentCount = 0;
   private recentHead = 0;
-  private bytesHeld = 0;
-  private nextMessage = 0;
-  private readonly slabs = new Map<number, Slab>();
-  private readonly spare: Buffer[] = [];
-  private slabNumber = -1;
-  private slab: Slab = this.newSlab(SLAB_BYTES);
-  private slabUsed = 0;
   private listener: StoreListener | undefined;
   readonly count = { callsEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
 
-  constructor(readonly limits: StoreLimits, private readonly privacy: StorePrivacy = SHOWN_AS_CAPTURED) {}
+  constructor(readonly limits: StoreLimits, private readonly privacy: StorePrivacy = SHOWN_AS_CAPTURED) {
+    this.ring = new MessageRing(limits.bytes, (keep) => this.evictBefore(keep));
+  }
 
   listen(listener: StoreListener): void {
     this.listener = listener;
@@ -120,9 +118,7 @@ export class CallStore {
   // (siphon view serves it once the input has ended).
   messageSink(): Sink {
     return {
-      write: (batch) => {
-        for (let i = 0; i < batch.count; i++) this.addMessage(batch, i);
-      },
+      write: (batch) => this.addMessages(batch),
       backlog: () => undefined,
       close: async () => undefined,
     };
@@ -140,10 +136,11 @@ export class CallStore {
 
   takeEvent(event: SipEvent, json: string): void {
     this.count.events++;
-    this.remember(json);
+    const seq = this.ring.addText(json);
+    this.remember(seq);
     const callId = event.sip?.call_id;
-    const call = callId === undefined ? undefined : this.calls.get(callId);
-    if (call) this.applyEvent(call, event, json);
+    const call = callId === undefined ? undefined : this.byId.get(callId);
+    if (call) this.applyEvent(call, event, seq);
     if (event.sip?.binding) this.applyBinding(event);
     this.listener?.event(json);
   }
@@ -154,109 +151,95 @@ export class CallStore {
   }
 
   call(id: string): StoredCall | undefined {
-    const call = this.calls.get(id);
+    const call = this.byId.get(id);
     return call && this.current(call);
   }
 
+  // A call's messages, in order.
   messagesOf(call: StoredCall): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.refs[n * REF_WORDS + 3], this.privacy));
+    for (let seq = call.first, n = 0; n < call.count; seq = this.ring.link(seq), n++) {
+      out.push(messageView(this.ring.message(seq), seq, this.privacy));
+    }
     return out;
   }
 
-  // The n-th message of a call, read in its slab.
-  private stored(call: StoredCall, n: number): SipMessage {
-    const r = n * REF_WORDS;
-    return storedMessage((this.slabs.get(call.refs[r]) as Slab).bytes, call.refs[r + 1], call.refs[r + 2]);
+  // A call's events as JSON, in order.
+  eventsOf(call: StoredCall): string[] {
+    const out: string[] = [];
+    for (let seq = call.firstEvent, n = 0; n < call.eventCount; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
+    return out;
   }
 
   registrationList(): Registration[] {
     return [...this.registrations.values()];
   }
 
-  // The last events, oldest first, as JSON text.
+  // The last events still in the window, oldest first, as JSON text.
   events(): string[] {
-    return [...this.recent.slice(this.recentHead), ...this.recent.slice(0, this.recentHead)];
+    const out: string[] = [];
+    for (let n = 0; n < this.recentCount; n++) {
+      const seq = this.recent[(this.recentHead + n) % EVENTS_HELD];
+      if (seq >= this.ring.first) out.push(this.ring.text(seq));
+    }
+    return out;
   }
 
   counters(): Record<string, number> {
     return {
-      http_calls_held: this.calls.size, http_bytes_held: this.bytesHeld, http_calls_evicted: this.count.callsEvicted,
+      http_calls_held: this.byId.size, http_bytes_held: this.ring.bytesHeld, http_calls_evicted: this.count.callsEvicted,
       http_messages: this.count.messages, http_messages_dropped: this.count.messagesDropped,
       http_events: this.count.events, http_events_evicted: this.count.eventsEvicted,
       http_registrations_held: this.registrations.size, http_registrations_evicted: this.count.registrationsEvicted,
     };
   }
 
-  // Copied first and read in the copy: the Call-ID is the one field read on the hot path.
-  private addMessage(batch: MessageBatch, i: number): void {
-    const length = batch.storedLength(i);
-    this.makeRoom(length);
-    const at = this.slabUsed;
-    batch.storeInto(i, this.slab.bytes, at);
-    const raw = storedCallId(this.slab.bytes, at);
-    if (raw === "") return;
-    const callId = this.privacy.callId(raw);
+  private addMessages(batch: MessageBatch): void {
+    this.batches++;
+    for (let i = 0; i < batch.count; i++) {
+      const seq = this.ring.add(batch, i);
+      if (seq >= 0) this.group(seq);
+    }
+  }
+
+  // One message into its call: a new call for a new key, else a link from the call's last message.
+  private group(seq: number): void {
     this.count.messages++;
-    const call = this.calls.get(callId) ?? this.newCall(callId);
-    if (messageCount(call) >= MESSAGES_PER_CALL) {
+    const key = this.ring.key(seq);
+    let call = this.byKey.get(key);
+    if (call === undefined) call = this.newCall(key, seq);
+    else if (call.count >= MESSAGES_PER_CALL) {
       call.messagesDropped++;
       this.count.messagesDropped++;
-      return;
+    } else {
+      this.ring.setLink(call.lastMessage, seq);
+      call.lastMessage = seq;
+      call.count++;
+      if (call.unfolded < 0) call.unfolded = seq;
     }
-    call.refs.push(this.slabNumber, at, length, this.nextMessage++);
-    this.slab.messages++;
-    this.slabUsed += length;
-    this.listener?.callChanged(call);
-    this.keepWithinBytes(call);
-  }
-
-  // The current slab with `length` bytes free: a new one when it is full; a message
-  // larger than a slab gets one of its own size.
-  private makeRoom(length: number): void {
-    if (this.slabUsed + length <= this.slab.bytes.length) return;
-    const [full, number] = [this.slab, this.slabNumber];
-    this.slab = this.newSlab(Math.max(SLAB_BYTES, length));
-    this.slabUsed = 0;
-    if (full.messages === 0) this.letGo(number, full);
-  }
-
-  private newSlab(size: number): Slab {
-    const bytes = size === SLAB_BYTES && this.spare.length > 0 ? this.spare.pop() as Buffer : Buffer.allocUnsafe(size);
-    const slab = { bytes, messages: 0 };
-    this.slabs.set(++this.slabNumber, slab);
-    this.bytesHeld += bytes.length;
-    return slab;
-  }
-
-  // An evicted call's messages let their slabs go once no call in the window has one there.
-  private release(call: StoredCall): void {
-    for (let r = 0; r < call.refs.length; r += REF_WORDS) {
-      const number = call.refs[r];
-      const slab = this.slabs.get(number) as Slab;
-      if (--slab.messages === 0 && slab !== this.slab) this.letGo(number, slab);
+    if (call.changed !== this.batches) {
+      call.changed = this.batches;
+      this.listener?.callChanged(call);
     }
   }
 
-  private letGo(number: number, slab: Slab): void {
-    this.slabs.delete(number);
-    this.bytesHeld -= slab.bytes.length;
-    if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
-  }
-
-  private newCall(id: string): StoredCall {
-    if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, refs: [], messagesDropped: 0, events: [], folded: 0,
-      method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
-    this.calls.set(id, call);
+  private newCall(key: number, seq: number): StoredCall {
+    if (this.byId.size >= this.limits.calls) {
+      this.evictOldest();
+      this.ring.letGoBefore(this.head < this.age.length ? this.age[this.head].first : seq);
+    }
+    const id = this.privacy.callId(this.ring.callId(seq));
+    const call: StoredCall = { id, key, first: seq, lastMessage: seq, count: 1, messagesDropped: 0, firstEvent: -1, lastEvent: -1, eventCount: 0,
+      changed: 0, unfolded: seq, method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: NO_RECORDINGS };
+    this.byKey.add(key, call);
+    this.byId.set(id, call);
     this.age.push(call);
     return call;
   }
 
-  // The oldest calls go first; the call just written to stays, so one call larger than
-  // the window keeps its messages up to MESSAGES_PER_CALL rather than evicting itself.
-  private keepWithinBytes(current: StoredCall): void {
-    while (this.bytesHeld > this.limits.bytes && this.calls.size > 1 && this.age[this.head] !== current) this.evictOldest();
+  // The ring is about to let go of everything numbered below `keep`: the calls that began there go.
+  private evictBefore(keep: number): void {
+    while (this.head < this.age.length && this.age[this.head].first < keep) this.evictOldest();
   }
 
   private evictOldest(): void {
@@ -265,17 +248,17 @@ export class CallStore {
       this.age = this.age.slice(this.head);
       this.head = 0;
     }
-    this.calls.delete(call.id);
-    this.release(call);
+    this.byKey.delete(call.key);
+    this.byId.delete(call.id);
     this.count.callsEvicted++;
   }
 
   // The messages not yet folded into the call's summary, folded in.
   private current(call: StoredCall): StoredCall {
-    for (; call.folded < messageCount(call); call.folded++) {
-      const m = this.stored(call, call.folded);
+    for (let seq = call.unfolded; seq >= 0; seq = seq === call.lastMessage ? -1 : this.ring.link(seq)) {
+      const m = this.ring.message(seq);
       const time = timeOf(m);
-      if (call.folded === 0) {
+      if (seq === call.first) {
         call.method = m.isRequest ? m.method : m.cseqMethod;
         call.from = this.privacy.text(m.from);
         call.to = this.privacy.text(m.to);
@@ -284,13 +267,19 @@ export class CallStore {
       call.last = Math.max(call.last, time);
       followState(call, m);
     }
+    call.unfolded = -1;
     if (call.eventState !== undefined) call.state = call.eventState;
     if (call.eventStatus !== undefined) [call.status, call.reason] = [call.eventStatus, call.eventReason];
     return call;
   }
 
-  private applyEvent(call: StoredCall, event: SipEvent, json: string): void {
-    if (call.events.length < EVENTS_PER_CALL) call.events.push(json);
+  private applyEvent(call: StoredCall, event: SipEvent, seq: number): void {
+    if (call.eventCount < EVENTS_PER_CALL) {
+      if (call.eventCount === 0) call.firstEvent = seq;
+      else this.ring.setLink(call.lastEvent, seq);
+      call.lastEvent = seq;
+      call.eventCount++;
+    }
     const sip = event.sip;
     if (sip?.pdd !== undefined) call.pdd = sip.pdd;
     const type = event.event.type;
@@ -305,7 +294,7 @@ export class CallStore {
       call.eventReason = sip.response.reason;
     }
     if (event.rtp !== undefined) call.rtp = event.rtp;
-    for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings.push(path);
+    for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
     this.listener?.callChanged(call);
   }
 
@@ -324,13 +313,13 @@ export class CallStore {
       client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original });
   }
 
-  // A ring of the last EVENTS_HELD events.
-  private remember(json: string): void {
-    if (this.recent.length < EVENTS_HELD) {
-      this.recent.push(json);
+  // The last EVENTS_HELD events, by number.
+  private remember(seq: number): void {
+    if (this.recentCount < EVENTS_HELD) {
+      this.recent[this.recentCount++] = seq;
       return;
     }
-    this.recent[this.recentHead] = json;
+    this.recent[this.recentHead] = seq;
     this.recentHead = (this.recentHead + 1) % EVENTS_HELD;
     this.count.eventsEvicted++;
   }
@@ -371,7 +360,7 @@ export interface StorePrivacy {
 const SHOWN_AS_CAPTURED: StorePrivacy = { callId: (v) => v, ip: (v) => v, text: (v) => v, sip: (m) => m };
 
 export function messageCount(call: StoredCall): number {
-  return call.refs.length / REF_WORDS;
+  return call.count;
 }
 
 function messageView(m: SipMessage, seq: number, p: StorePrivacy): StoredMessage {
