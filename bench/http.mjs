@@ -30,10 +30,12 @@ const messages = Number(values.messages);
 const rounds = Number(values.rounds);
 const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-// CPU seconds a process has used so far (0 once it is gone).
-function cpuSeconds(pid) {
+// CPU seconds a process has used so far (0 once it is gone); with `thread`, its main
+// thread's alone (the one that reads, parses and tracks; V8 compiles and collects
+// garbage on others).
+function cpuSeconds(pid, thread = false) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    const fields = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS;   // utime, stime: fields 14 and 15 of stat(5)
   } catch {
     return 0;
@@ -88,11 +90,14 @@ async function once(pcap, variant) {
     stderr += d;
     if (stderr.includes('"msg":"configuration"')) resolve();
   }));
-  let cpu = 0;
-  const sampler = setInterval(() => { cpu = Math.max(cpu, cpuSeconds(child.pid)); }, 10);
+  let [cpu, mainCpu] = [0, 0];
+  const sampler = setInterval(() => {
+    cpu = Math.max(cpu, cpuSeconds(child.pid));
+    mainCpu = Math.max(mainCpu, cpuSeconds(child.pid, true));
+  }, 10);
   const exited = new Promise((resolve) => child.on("exit", (code) => { clearInterval(sampler); resolve(code); }));
   await ready;
-  const cpuAtStart = cpuSeconds(child.pid);
+  const [cpuAtStart, mainAtStart] = [cpuSeconds(child.pid), cpuSeconds(child.pid, true)];
   const clients = variant.clients ? await liveClients(port, variant.clients) : [];
   const started = process.hrtime.bigint();
   createReadStream(pcap).pipe(child.stdin);
@@ -100,7 +105,7 @@ async function once(pcap, variant) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${variant.name}: siphon exited ${code}: ${stderr}`);
   for (const c of clients) c.req.destroy();
-  return { seconds, cpu: cpu - cpuAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
+  return { seconds, cpu: cpu - cpuAtStart, mainCpu: mainCpu - mainAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -121,10 +126,12 @@ const pcap = workload();
 console.error(`workload: ${pcap} (${(statSync(pcap).size / 1e6).toFixed(1)} MB, ${messages} SIP messages asked for)`);
 const samples = VARIANTS.map(() => []);
 const cpus = VARIANTS.map(() => []);
+const mainCpus = VARIANTS.map(() => []);
 const sse = VARIANTS.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (const [i, variant] of VARIANTS.entries()) {
-    const { seconds, cpu, sseBytes } = await once(pcap, variant);
+    const { seconds, cpu, mainCpu, sseBytes } = await once(pcap, variant);
+    mainCpus[i].push(mainCpu);
     samples[i].push(seconds);
     cpus[i].push(cpu);
     sse[i].push(sseBytes);
@@ -133,13 +140,14 @@ for (let r = 0; r < rounds; r++) {
 }
 // Each build against its own peer: this build's at index 1, the baseline's right after this build's variants.
 const own = (i) => (VARIANTS[i].bundle === undefined ? 1 : 5);
-console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | SSE bytes per client |`);
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | main thread CPU s | vs peer | SSE bytes per client |`);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const [i, variant] of VARIANTS.entries()) {
   const [m, c] = [median(samples[i]), median(cpus[i])];
   const [peer, peerCpu] = [median(samples[own(i)]), median(cpus[own(i)])];
+  const [t, peerT] = [median(mainCpus[i]), median(mainCpus[own(i)])];
   console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
-    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
+    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${t.toFixed(2)} | ${(t / peerT * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
 }
 for (const [label, first] of values.baseline === undefined ? [["", 1]] : [["this build: ", 1], ["baseline: ", 5]]) {
   const [peer, open, one, fifty] = [0, 1, 2, 3].map((k) => median(samples[first + k]));

@@ -229,8 +229,10 @@ export class CallStore {
       this.ring.letGoBefore(this.head < this.age.length ? this.age[this.head].first : seq);
     }
     const id = this.privacy.callId(this.ring.callId(seq));
+    // Every field made here, the optional ones too: calls of one shape keep the code that reads them optimized.
     const call: StoredCall = { id, key, first: seq, lastMessage: seq, count: 1, messagesDropped: 0, firstEvent: -1, lastEvent: -1, eventCount: 0,
-      changed: 0, unfolded: seq, method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: NO_RECORDINGS };
+      changed: 0, unfolded: seq, method: "", from: "", to: "", start: 0, last: 0, state: "seen", status: undefined, reason: undefined,
+      pdd: undefined, duration: undefined, eventState: undefined, eventStatus: undefined, eventReason: undefined, rtp: undefined, recordings: NO_RECORDINGS };
     this.byKey.add(key, call);
     this.byId.set(id, call);
     this.age.push(call);
