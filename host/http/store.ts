@@ -10,9 +10,13 @@
 //
 // A message costs its copy into the ring, a look-up of its call by the core's
 // call key in a typed-array table (no string, no Map) and a link from the call's
-// last message; an event, its JSON copied and a link. What the window holds is
-// out of the JavaScript heap but for one small object per call, so holding it
-// does not grow the garbage collector's old generation. What the page shows
+// last message; an event, its JSON copied and a link. Calls are numbered as they
+// come (the live ones are always the numbers from the oldest to the newest) and
+// kept in typed arrays but for their Call-ID; the object a page or the API
+// reads (StoredCall) is made only when one reads it or an event says something
+// of the call. So the window puts next to nothing on the JavaScript heap: what
+// the garbage collector copies at each scavenge and traces at each full
+// collection does not grow with it (docs/performance.md). What the page shows
 // (addresses, start line, the state the messages imply) is read from the
 // copies only when asked for.
 import type { MessageBatch, SipMessage } from "../core/records";
@@ -32,6 +36,14 @@ export const EVENTS_PER_CALL = 32;
 export const EVENTS_HELD = 1000;
 export const REGISTRATIONS_HELD = 10000;
 const NO_RECORDINGS: readonly string[] = Object.freeze([]);
+const FIRST_CALLS = 1024;
+
+// A call's numbers, at its slot times FIELDS in CallStore.fields: its key; its first and last
+// message in the ring (the others follow the ring's links); messages linked and dropped; its
+// first and last event in the ring, and how many; the batch that last told the listener;
+// the first message not yet folded into its StoredCall (-1 when all are).
+const KEY = 0, FIRST = 1, LAST = 2, COUNT = 3, DROPPED = 4, FIRST_EVENT = 5, LAST_EVENT = 6, EVENTS = 7, CHANGED = 8, UNFOLDED = 9;
+const FIELDS = 10;
 
 export interface StoredMessage {
   seq: number;             // its place among all messages and events of the window
@@ -43,19 +55,13 @@ export interface StoredMessage {
   text: string;            // the message whole
 }
 
+// A call as the page and the API read it: made on the first read or the first event that
+// says something of it, brought up to date at each read.
 export interface StoredCall {
   id: string;              // the Call-ID
-  key: number;             // the core's call key
-  first: number;           // its first message in the ring; the others follow the ring's links
-  lastMessage: number;
-  count: number;           // messages linked (at most MESSAGES_PER_CALL)
+  num: number;             // its number in the store
+  count: number;           // messages held (at most MESSAGES_PER_CALL)
   messagesDropped: number;
-  firstEvent: number;      // its events' JSON in the ring, linked as its messages are; -1 before the first
-  lastEvent: number;
-  eventCount: number;      // at most EVENTS_PER_CALL
-  changed: number;         // the batch that last told the listener
-  // What the messages imply, folded in when the call is next read.
-  unfolded: number;        // the first message not folded in, -1 when all are
   method: string;          // the first request's method
   from: string;
   to: string;
@@ -83,20 +89,24 @@ export interface Registration {
   userAgent?: string;
 }
 
-// Told of each change, for live updates: a call whose summary changed (once a batch), each event.
+// Told of each change, for live updates: the Call-ID of a call that changed (once a batch), each event.
 export interface StoreListener {
-  callChanged(call: StoredCall): void;
+  callChanged(id: string): void;
   event(json: string): void;
 }
 
 export class CallStore {
   private readonly ring: MessageRing;
   private batches = 0;
-  private readonly byKey = new KeyTable<StoredCall>();
-  private readonly byId = new Map<string, StoredCall>();
-  // Oldest first, from `head`.
-  private age: StoredCall[] = [];
-  private head = 0;
+  private readonly byKey = new KeyTable();
+  private readonly byId = new Map<string, number>();
+  // The live calls are numbered oldest to next - 1; call n is at slot n & mask.
+  private oldest = 0;
+  private next = 0;
+  private mask = FIRST_CALLS - 1;
+  private fields = new Float64Array(FIRST_CALLS * FIELDS);
+  private ids: Array<string | undefined> = new Array<string | undefined>(FIRST_CALLS).fill(undefined);
+  private views: Array<StoredCall | undefined> = new Array<StoredCall | undefined>(FIRST_CALLS).fill(undefined);
   private readonly registrations = new Map<string, Registration>();
   // The last EVENTS_HELD events, by their number in the ring, oldest at recentHead once full.
   private readonly recent = new Float64Array(EVENTS_HELD);
@@ -139,26 +149,30 @@ export class CallStore {
     const seq = this.ring.addText(json);
     this.remember(seq);
     const callId = event.sip?.call_id;
-    const call = callId === undefined ? undefined : this.byId.get(callId);
-    if (call) this.applyEvent(call, event, seq);
+    const num = callId === undefined ? undefined : this.byId.get(callId);
+    if (num !== undefined) this.applyEvent(num, event, seq);
     if (event.sip?.binding) this.applyBinding(event);
     this.listener?.event(json);
   }
 
   // Oldest first, each brought up to date.
   callList(): StoredCall[] {
-    return this.age.slice(this.head).map((call) => this.current(call));
+    const out: StoredCall[] = [];
+    for (let num = this.oldest; num < this.next; num++) out.push(this.current(num));
+    return out;
   }
 
   call(id: string): StoredCall | undefined {
-    const call = this.byId.get(id);
-    return call && this.current(call);
+    const num = this.byId.get(id);
+    return num === undefined ? undefined : this.current(num);
   }
 
-  // A call's messages, in order.
+  // A call's messages, in order (none once it has left the window).
   messagesOf(call: StoredCall): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (let seq = call.first, n = 0; n < call.count; seq = this.ring.link(seq), n++) {
+    if (!this.live(call)) return out;
+    const f = this.at(call.num);
+    for (let seq = this.fields[f + FIRST], n = 0; n < this.fields[f + COUNT]; seq = this.ring.link(seq), n++) {
       out.push(messageView(this.ring.message(seq), seq, this.privacy));
     }
     return out;
@@ -167,7 +181,9 @@ export class CallStore {
   // A call's events as JSON, in order.
   eventsOf(call: StoredCall): string[] {
     const out: string[] = [];
-    for (let seq = call.firstEvent, n = 0; n < call.eventCount; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
+    if (!this.live(call)) return out;
+    const f = this.at(call.num);
+    for (let seq = this.fields[f + FIRST_EVENT], n = 0; n < this.fields[f + EVENTS]; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
     return out;
   }
 
@@ -187,7 +203,7 @@ export class CallStore {
 
   counters(): Record<string, number> {
     return {
-      http_calls_held: this.byId.size, http_bytes_held: this.ring.bytesHeld, http_calls_evicted: this.count.callsEvicted,
+      http_calls_held: this.next - this.oldest, http_bytes_held: this.ring.bytesHeld, http_calls_evicted: this.count.callsEvicted,
       http_messages: this.count.messages, http_messages_dropped: this.count.messagesDropped,
       http_events: this.count.events, http_events_evicted: this.count.eventsEvicted,
       http_registrations_held: this.registrations.size, http_registrations_evicted: this.count.registrationsEvicted,
@@ -206,61 +222,111 @@ export class CallStore {
   private group(seq: number): void {
     this.count.messages++;
     const key = this.ring.key(seq);
-    let call = this.byKey.get(key);
-    if (call === undefined) call = this.newCall(key, seq);
-    else if (call.count >= MESSAGES_PER_CALL) {
-      call.messagesDropped++;
-      this.count.messagesDropped++;
-    } else {
-      this.ring.setLink(call.lastMessage, seq);
-      call.lastMessage = seq;
-      call.count++;
-      if (call.unfolded < 0) call.unfolded = seq;
+    let num = this.byKey.get(key);
+    const fields = this.fields;
+    if (num < 0) num = this.newCall(key, seq);
+    else {
+      const f = this.at(num);
+      if (fields[f + COUNT] >= MESSAGES_PER_CALL) {
+        fields[f + DROPPED]++;
+        this.count.messagesDropped++;
+      } else {
+        this.ring.setLink(fields[f + LAST], seq);
+        fields[f + LAST] = seq;
+        fields[f + COUNT]++;
+        if (fields[f + UNFOLDED] < 0) fields[f + UNFOLDED] = seq;
+      }
     }
-    if (call.changed !== this.batches) {
-      call.changed = this.batches;
-      this.listener?.callChanged(call);
-    }
+    this.changed(num);
   }
 
-  private newCall(key: number, seq: number): StoredCall {
-    if (this.byId.size >= this.limits.calls) {
+  private changed(num: number): void {
+    const f = this.at(num) + CHANGED;
+    if (this.listener === undefined || this.fields[f] === this.batches) return;
+    this.fields[f] = this.batches;
+    this.listener.callChanged(this.ids[num & this.mask] as string);
+  }
+
+  private newCall(key: number, seq: number): number {
+    if (this.next - this.oldest >= this.limits.calls) {
       this.evictOldest();
-      this.ring.letGoBefore(this.head < this.age.length ? this.age[this.head].first : seq);
+      this.ring.letGoBefore(this.next > this.oldest ? this.fields[this.at(this.oldest) + FIRST] : seq);
     }
+    if (this.next - this.oldest > this.mask) this.grow();
+    const num = this.next++;
+    const f = this.at(num);
+    const fields = this.fields;
+    fields[f + KEY] = key;
+    fields[f + FIRST] = fields[f + LAST] = fields[f + UNFOLDED] = seq;
+    fields[f + COUNT] = 1;
+    fields[f + DROPPED] = fields[f + EVENTS] = fields[f + CHANGED] = 0;
+    fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = -1;
     const id = this.privacy.callId(this.ring.callId(seq));
-    // Every field made here, the optional ones too: calls of one shape keep the code that reads them optimized.
-    const call: StoredCall = { id, key, first: seq, lastMessage: seq, count: 1, messagesDropped: 0, firstEvent: -1, lastEvent: -1, eventCount: 0,
-      changed: 0, unfolded: seq, method: "", from: "", to: "", start: 0, last: 0, state: "seen", status: undefined, reason: undefined,
-      pdd: undefined, duration: undefined, eventState: undefined, eventStatus: undefined, eventReason: undefined, rtp: undefined, recordings: NO_RECORDINGS };
-    this.byKey.add(key, call);
-    this.byId.set(id, call);
-    this.age.push(call);
-    return call;
+    this.ids[num & this.mask] = id;
+    this.views[num & this.mask] = undefined;
+    this.byKey.add(key, num);
+    this.byId.set(id, num);
+    return num;
+  }
+
+  // Where call `num`'s numbers begin in `fields`.
+  private at(num: number): number {
+    return (num & this.mask) * FIELDS;
+  }
+
+  private live(call: StoredCall): boolean {
+    return call.num >= this.oldest && call.num < this.next && this.ids[call.num & this.mask] === call.id;
+  }
+
+  // Twice the slots, each live call at its place in the new ones.
+  private grow(): void {
+    const [mask, fields, ids, views] = [this.mask, this.fields, this.ids, this.views];
+    const capacity = (mask + 1) * 2;
+    this.mask = capacity - 1;
+    this.fields = new Float64Array(capacity * FIELDS);
+    this.ids = new Array<string | undefined>(capacity).fill(undefined);
+    this.views = new Array<StoredCall | undefined>(capacity).fill(undefined);
+    for (let num = this.oldest; num < this.next; num++) {
+      const [from, to] = [num & mask, num & this.mask];
+      this.fields.set(fields.subarray(from * FIELDS, (from + 1) * FIELDS), to * FIELDS);
+      this.ids[to] = ids[from];
+      this.views[to] = views[from];
+    }
   }
 
   // The ring is about to let go of everything numbered below `keep`: the calls that began there go.
   private evictBefore(keep: number): void {
-    while (this.head < this.age.length && this.age[this.head].first < keep) this.evictOldest();
+    while (this.next > this.oldest && this.fields[this.at(this.oldest) + FIRST] < keep) this.evictOldest();
   }
 
   private evictOldest(): void {
-    const call = this.age[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.age.length) {
-      this.age = this.age.slice(this.head);
-      this.head = 0;
-    }
-    this.byKey.delete(call.key);
-    this.byId.delete(call.id);
+    const num = this.oldest++;
+    const slot = num & this.mask;
+    this.byKey.delete(this.fields[slot * FIELDS + KEY]);
+    this.byId.delete(this.ids[slot] as string);
+    this.ids[slot] = undefined;
+    this.views[slot] = undefined;
     this.count.callsEvicted++;
   }
 
-  // The messages not yet folded into the call's summary, folded in.
-  private current(call: StoredCall): StoredCall {
-    for (let seq = call.unfolded; seq >= 0; seq = seq === call.lastMessage ? -1 : this.ring.link(seq)) {
+  // The call's StoredCall, made when first asked for.
+  private view(num: number): StoredCall {
+    const slot = num & this.mask;
+    return this.views[slot] ??= { id: this.ids[slot] as string, num, count: 0, messagesDropped: 0, method: "", from: "", to: "", start: 0, last: 0,
+      state: "seen", status: undefined, reason: undefined, pdd: undefined, duration: undefined, eventState: undefined, eventStatus: undefined,
+      eventReason: undefined, rtp: undefined, recordings: NO_RECORDINGS };
+  }
+
+  // The call's StoredCall with the messages not yet folded into it folded in.
+  private current(num: number): StoredCall {
+    const call = this.view(num);
+    const f = this.at(num);
+    const fields = this.fields;
+    const [first, last] = [fields[f + FIRST], fields[f + LAST]];
+    for (let seq = fields[f + UNFOLDED]; seq >= 0; seq = seq === last ? -1 : this.ring.link(seq)) {
       const m = this.ring.message(seq);
       const time = timeOf(m);
-      if (seq === call.first) {
+      if (seq === first) {
         call.method = m.isRequest ? m.method : m.cseqMethod;
         call.from = this.privacy.text(m.from);
         call.to = this.privacy.text(m.to);
@@ -269,35 +335,45 @@ export class CallStore {
       call.last = Math.max(call.last, time);
       followState(call, m);
     }
-    call.unfolded = -1;
+    fields[f + UNFOLDED] = -1;
+    call.count = fields[f + COUNT];
+    call.messagesDropped = fields[f + DROPPED];
     if (call.eventState !== undefined) call.state = call.eventState;
     if (call.eventStatus !== undefined) [call.status, call.reason] = [call.eventStatus, call.eventReason];
     return call;
   }
 
-  private applyEvent(call: StoredCall, event: SipEvent, seq: number): void {
-    if (call.eventCount < EVENTS_PER_CALL) {
-      if (call.eventCount === 0) call.firstEvent = seq;
-      else this.ring.setLink(call.lastEvent, seq);
-      call.lastEvent = seq;
-      call.eventCount++;
+  // The event linked to its call; what it says of the call (states, PDD, duration, RTP, recordings)
+  // kept in the call's StoredCall, made for it if it has none yet.
+  private applyEvent(num: number, event: SipEvent, seq: number): void {
+    const f = this.at(num);
+    const fields = this.fields;
+    if (fields[f + EVENTS] < EVENTS_PER_CALL) {
+      if (fields[f + EVENTS] === 0) fields[f + FIRST_EVENT] = seq;
+      else this.ring.setLink(fields[f + LAST_EVENT], seq);
+      fields[f + LAST_EVENT] = seq;
+      fields[f + EVENTS]++;
     }
     const sip = event.sip;
-    if (sip?.pdd !== undefined) call.pdd = sip.pdd;
     const type = event.event.type;
-    if (type === "call-start") call.eventState = "answered";
-    if (type === "call-end") {
-      call.eventState = "ended";
-      if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+    const paths = recordingPaths(event.siphon?.recording);
+    if (sip?.pdd !== undefined || type.startsWith("call-") || event.rtp !== undefined || paths.length > 0) {
+      const call = this.view(num);
+      if (sip?.pdd !== undefined) call.pdd = sip.pdd;
+      if (type === "call-start") call.eventState = "answered";
+      if (type === "call-end") {
+        call.eventState = "ended";
+        if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+      }
+      if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
+      if (sip?.response && type.startsWith("call-")) {
+        call.eventStatus = sip.response.status;
+        call.eventReason = sip.response.reason;
+      }
+      if (event.rtp !== undefined) call.rtp = event.rtp;
+      for (const path of paths) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
     }
-    if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
-    if (sip?.response && type.startsWith("call-")) {
-      call.eventStatus = sip.response.status;
-      call.eventReason = sip.response.reason;
-    }
-    if (event.rtp !== undefined) call.rtp = event.rtp;
-    for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
-    this.listener?.callChanged(call);
+    this.listener?.callChanged(this.ids[num & this.mask] as string);
   }
 
   private applyBinding(event: SipEvent): void {
@@ -371,8 +447,8 @@ function messageView(m: SipMessage, seq: number, p: StorePrivacy): StoredMessage
 }
 
 // The files a call's event names as its recording (siphon.recording, host/media): its pcap, its WAV.
-function recordingPaths(recording: RecordingRef | undefined): string[] {
-  if (recording === undefined) return [];
+function recordingPaths(recording: RecordingRef | undefined): readonly string[] {
+  if (recording === undefined) return NO_RECORDINGS;
   return [recording.pcap, recording.wav].filter((p): p is string => typeof p === "string" && p !== "");
 }
 

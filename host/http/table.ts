@@ -1,25 +1,27 @@
 // Calls found by their call key (the core's 53-bit signature of the Call-ID, as the
-// call tracker keys them): open addressing with linear probing in a typed array,
-// deletion by shifting back, so that a look-up per message costs a few array reads
-// and neither a string nor a hash of one.
+// call tracker keys them), each to its number: open addressing with linear probing
+// in typed arrays, deletion by shifting back, so that a look-up per message costs a
+// few array reads and neither a string nor a hash of one, and the table holds no
+// pointer for the garbage collector to follow.
 const EMPTY = -1;   // keys are 0 to 2^53 - 1
 
-export class KeyTable<T> {
+export class KeyTable {
   private keys = new Float64Array(16).fill(EMPTY);
-  private values: Array<T | undefined> = new Array<T | undefined>(16).fill(undefined);
+  private values = new Float64Array(16);
   private mask = 15;
   size = 0;
 
-  get(key: number): T | undefined {
+  // The key's number, -1 when it is not in the table.
+  get(key: number): number {
     for (let i = this.home(key); ; i = (i + 1) & this.mask) {
       const k = this.keys[i];
       if (k === key) return this.values[i];
-      if (k === EMPTY) return undefined;
+      if (k === EMPTY) return -1;
     }
   }
 
   // `key` must not be in the table.
-  add(key: number, value: T): void {
+  add(key: number, value: number): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
     let i = this.home(key);
     while (this.keys[i] !== EMPTY) i = (i + 1) & this.mask;
@@ -41,7 +43,6 @@ export class KeyTable<T> {
       i = j;
     }
     this.keys[i] = EMPTY;
-    this.values[i] = undefined;
     this.size--;
   }
 
@@ -54,9 +55,9 @@ export class KeyTable<T> {
     const [keys, values] = [this.keys, this.values];
     const capacity = keys.length * 2;
     this.keys = new Float64Array(capacity).fill(EMPTY);
-    this.values = new Array<T | undefined>(capacity).fill(undefined);
+    this.values = new Float64Array(capacity);
     this.mask = capacity - 1;
     this.size = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.add(keys[i], values[i] as T);
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.add(keys[i], values[i]);
   }
 }
