@@ -22,6 +22,7 @@ export class MessageRing {
   next = 0;                           // the number the next message gets
   bytesHeld = 0;                      // slabs and index
   private slabs: Buffer[] = [];       // oldest first
+  private slabView: DataView | undefined;   // the newest slab's
   private slabFirst: number[] = [];   // the first message of each slab
   private slabBase = 0;               // the number of slabs[0]; slabs are numbered as they are made
   private used = 0;                   // bytes used in the newest slab
@@ -43,7 +44,7 @@ export class MessageRing {
     const length = batch.storedLength(i);
     const slab = this.room(length);
     batch.storeInto(i, slab, this.used);
-    const key = storedCallKey(slab, this.used);
+    const key = storedCallKey(this.slabView as DataView, this.used);
     return key < 0 ? -1 : this.index(key, length);
   }
 
@@ -115,6 +116,7 @@ export class MessageRing {
     while (this.slabs.length > 0 && this.bytesHeld + size > this.bytes) this.letGoOldest();
     const slab = size === SLAB_BYTES && this.spare.length > 0 ? this.spare.pop() as Buffer : Buffer.allocUnsafeSlow(size);
     this.slabs.push(slab);
+    this.slabView = new DataView(slab.buffer, slab.byteOffset, slab.length);
     this.slabFirst.push(this.next);
     this.bytesHeld += size;
     this.used = 0;
