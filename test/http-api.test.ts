@@ -236,6 +236,21 @@ test("the window's bytes are no more than its calls need: bytes before the oldes
   assert.is(store.messagesOf(store.call("call-198")!)[0].text.endsWith("x".repeat(10000)), true);
 });
 
+test("both bounds at once: the ring's bytes and the call count evict in order, and what is held is whole", () => {
+  const limit = 256 * 1024;
+  const store = new CallStore({ calls: 3, bytes: limit });
+  feed(store, invites(100, 10000));
+  const c = store.counters();
+  assert.ok(c.http_bytes_held <= limit, `held ${c.http_bytes_held} bytes`);
+  assert.is(c.http_calls_held, 3);
+  assert.is(c.http_calls_held + c.http_calls_evicted, 100);
+  assert.equal(store.callList().map((call) => call.id), ["call-97", "call-98", "call-99"]);
+  for (const call of store.callList()) {
+    const [m] = store.messagesOf(call);
+    assert.ok(m.text.includes(`Call-ID: ${call.id}\r\n`) && m.text.endsWith("x".repeat(10000)), `${call.id}: ${m.text.slice(0, 80)}`);
+  }
+});
+
 test("a call's events come back whole and in order, at most EVENTS_PER_CALL; /api/events keeps the last ones", () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
   feed(store, invites(1));
