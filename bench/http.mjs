@@ -6,9 +6,11 @@
 // and with 50 live clients. Each is timed from the first byte piped in to the
 // exit, and by the CPU siphon used (user + system, from /proc: the machine is
 // shared, and CPU time is what another process on it does not change much);
-// medians of the rounds, the variants interleaved in each round.
+// medians of the rounds, the variants interleaved in each round. --baseline FILE
+// runs another build (an older commit's dist/siphon.mjs) in the same rounds, its
+// peer and its web view beside this build's: before and after in one run.
 //
-//   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5]
+//   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5] [--baseline FILE]
 import { spawn, spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
@@ -19,15 +21,21 @@ import { parseArgs } from "node:util";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const siphon = join(root, "dist", "siphon.mjs");
-const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" },
+  baseline: { type: "string" } } });
+if (values.baseline !== undefined && !existsSync(values.baseline)) {
+  throw new Error(`--baseline ${values.baseline}: no such file; give a built siphon.mjs (e.g. another worktree's dist/siphon.mjs)`);
+}
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);
 const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-// CPU seconds a process has used so far (0 once it is gone).
-function cpuSeconds(pid) {
+// CPU seconds a process has used so far (0 once it is gone); with `thread`, its main
+// thread's alone (the one that reads, parses and tracks; V8 compiles and collects
+// garbage on others).
+function cpuSeconds(pid, thread = false) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    const fields = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS;   // utime, stime: fields 14 and 15 of stat(5)
   } catch {
     return 0;
@@ -76,17 +84,20 @@ async function once(pcap, variant) {
   const args = ["replay", "-", "--out", "/dev/null", "--no-progress", "--log-level", "info"];
   if (variant.events) args.push("--events", "/dev/null");
   if (variant.clients !== undefined) args.push("--http", `127.0.0.1:${port}`);
-  const child = spawn(process.execPath, [siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [variant.bundle ?? siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
   let stderr = "";
   const ready = new Promise((resolve) => child.stderr.on("data", (d) => {
     stderr += d;
     if (stderr.includes('"msg":"configuration"')) resolve();
   }));
-  let cpu = 0;
-  const sampler = setInterval(() => { cpu = Math.max(cpu, cpuSeconds(child.pid)); }, 10);
+  let [cpu, mainCpu] = [0, 0];
+  const sampler = setInterval(() => {
+    cpu = Math.max(cpu, cpuSeconds(child.pid));
+    mainCpu = Math.max(mainCpu, cpuSeconds(child.pid, true));
+  }, 10);
   const exited = new Promise((resolve) => child.on("exit", (code) => { clearInterval(sampler); resolve(code); }));
   await ready;
-  const cpuAtStart = cpuSeconds(child.pid);
+  const [cpuAtStart, mainAtStart] = [cpuSeconds(child.pid), cpuSeconds(child.pid, true)];
   const clients = variant.clients ? await liveClients(port, variant.clients) : [];
   const started = process.hrtime.bigint();
   createReadStream(pcap).pipe(child.stdin);
@@ -94,7 +105,7 @@ async function once(pcap, variant) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${variant.name}: siphon exited ${code}: ${stderr}`);
   for (const c of clients) c.req.destroy();
-  return { seconds, cpu: cpu - cpuAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
+  return { seconds, cpu: cpu - cpuAtStart, mainCpu: mainCpu - mainAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -106,33 +117,42 @@ const VARIANTS = [
   { name: "+ --http, 1 live client", events: true, clients: 1 },
   { name: "+ --http, 50 live clients", events: true, clients: 50 },
 ];
+// The baseline's peer and web view, compared with the baseline's own peer.
+if (values.baseline !== undefined) {
+  for (const v of VARIANTS.slice(1)) VARIANTS.push({ ...v, name: `baseline: ${v.name}`, bundle: values.baseline });
+}
 
 const pcap = workload();
 console.error(`workload: ${pcap} (${(statSync(pcap).size / 1e6).toFixed(1)} MB, ${messages} SIP messages asked for)`);
 const samples = VARIANTS.map(() => []);
 const cpus = VARIANTS.map(() => []);
+const mainCpus = VARIANTS.map(() => []);
 const sse = VARIANTS.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (const [i, variant] of VARIANTS.entries()) {
-    const { seconds, cpu, sseBytes } = await once(pcap, variant);
+    const { seconds, cpu, mainCpu, sseBytes } = await once(pcap, variant);
+    mainCpus[i].push(mainCpu);
     samples[i].push(seconds);
     cpus[i].push(cpu);
     sse[i].push(sseBytes);
   }
   console.error(`round ${r + 1}/${rounds}: ${samples.map((s, i) => `${s.at(-1).toFixed(3)} s (${cpus[i].at(-1).toFixed(2)} CPU)`).join(", ")}`);
 }
-const peer = median(samples[1]);
-const peerCpu = median(cpus[1]);
-console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | SSE bytes per client |`);
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+// Each build against its own peer: this build's at index 1, the baseline's right after this build's variants.
+const own = (i) => (VARIANTS[i].bundle === undefined ? 1 : 5);
+console.log(`| variant | median wall s (${rounds} rounds) | messages/s | throughput vs peer | median CPU s | CPU vs peer | main thread CPU s | vs peer | SSE bytes per client |`);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const [i, variant] of VARIANTS.entries()) {
-  const m = median(samples[i]);
-  const c = median(cpus[i]);
+  const [m, c] = [median(samples[i]), median(cpus[i])];
+  const [peer, peerCpu] = [median(samples[own(i)]), median(cpus[own(i)])];
+  const [t, peerT] = [median(mainCpus[i]), median(mainCpus[own(i)])];
   console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
-    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
+    `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${t.toFixed(2)} | ${(t / peerT * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
 }
-const [open, one, fifty] = [2, 3, 4].map((i) => median(samples[i]));
-const [openCpu, oneCpu, fiftyCpu] = [2, 3, 4].map((i) => median(cpus[i]));
-console.log(`\nweb view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
-  `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
-  `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);
+for (const [label, first] of values.baseline === undefined ? [["", 1]] : [["this build: ", 1], ["baseline: ", 5]]) {
+  const [peer, open, one, fifty] = [0, 1, 2, 3].map((k) => median(samples[first + k]));
+  const [peerCpu, openCpu, oneCpu, fiftyCpu] = [0, 1, 2, 3].map((k) => median(cpus[first + k]));
+  console.log(`\n${label}web view on, one page open: throughput ${((1 - peer / one) * 100).toFixed(1)}% below the peer (CPU +${((oneCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+    `no page: ${((1 - peer / open) * 100).toFixed(1)}% (CPU +${((openCpu / peerCpu - 1) * 100).toFixed(1)}%); ` +
+    `50 pages: ${((1 - one / fifty) * 100).toFixed(1)}% below one page (CPU +${((fiftyCpu / oneCpu - 1) * 100).toFixed(1)}%)`);
+}

@@ -11,7 +11,7 @@ import { cleanUp, waitFor } from "./mosquitto";
 import { framesOf, runFrames, sip, udpFrame, type Frame } from "./helpers";
 import { getJson, post, startSiphon, tokenFile, TOKEN, type Siphon } from "./web";
 import { Core } from "../host/core";
-import { CallStore, MESSAGES_PER_CALL, EVENTS_HELD } from "../host/http/store";
+import { CallStore, MESSAGES_PER_CALL, EVENTS_HELD, EVENTS_PER_CALL } from "../host/http/store";
 import { HttpServer } from "../host/http/server";
 import { TokenGuard } from "../host/http/auth";
 import { EventGate } from "../host/calls/ratelimit";
@@ -213,7 +213,7 @@ test("the window keeps its bytes under the bound, evicting the oldest calls", ()
   assert.is(store.messagesOf(store.call("call-99")!)[0].text.length, store.messagesOf(store.call("call-99")!)[0].text.indexOf("\r\n\r\n") + 4 + 10000);
 });
 
-test("interleaved calls: each message keeps its place among all; slabs a long call keeps stay within the bound", () => {
+test("interleaved calls: each message keeps its place among all; the bytes stay within the bound", () => {
   const limit = 256 * 1024;
   const store = new CallStore({ calls: 1000, bytes: limit });
   const frames = invites(60, 10000).flatMap((f, i) => [f, ...invites(1, 100, true).map((g) => ({ ...g, sec: 1795428000 + i }))]);
@@ -224,6 +224,46 @@ test("interleaved calls: each message keeps its place among all; slabs a long ca
   assert.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1] + 2), `the long call's messages every other one: ${seqs.join(",")}`);
   const last = store.messagesOf(store.call("call-59")!);
   assert.is(last[0].seq, seqs.at(-1)! - 1);
+});
+
+test("the window's bytes are no more than its calls need: bytes before the oldest call are let go", () => {
+  const store = new CallStore({ calls: 2, bytes: 64 << 20 });
+  feed(store, invites(200, 10000));
+  const c = store.counters();
+  assert.is(c.http_calls_evicted, 198);
+  assert.ok(c.http_bytes_held <= 4 * 64 * 1024 + 64 * 1024, `held ${c.http_bytes_held} bytes for two calls of 10 kB`);
+  assert.equal(store.callList().map((call) => call.id), ["call-198", "call-199"]);
+  assert.is(store.messagesOf(store.call("call-198")!)[0].text.endsWith("x".repeat(10000)), true);
+});
+
+test("both bounds at once: the ring's bytes and the call count evict in order, and what is held is whole", () => {
+  const limit = 256 * 1024;
+  const store = new CallStore({ calls: 3, bytes: limit });
+  feed(store, invites(100, 10000));
+  const c = store.counters();
+  assert.ok(c.http_bytes_held <= limit, `held ${c.http_bytes_held} bytes`);
+  assert.is(c.http_calls_held, 3);
+  assert.is(c.http_calls_held + c.http_calls_evicted, 100);
+  assert.equal(store.callList().map((call) => call.id), ["call-97", "call-98", "call-99"]);
+  for (const call of store.callList()) {
+    const [m] = store.messagesOf(call);
+    assert.ok(m.text.includes(`Call-ID: ${call.id}\r\n`) && m.text.endsWith("x".repeat(10000)), `${call.id}: ${m.text.slice(0, 80)}`);
+  }
+});
+
+test("a call's events come back whole and in order, at most EVENTS_PER_CALL; /api/events keeps the last ones", () => {
+  const store = new CallStore({ calls: 10, bytes: 1 << 20 });
+  feed(store, invites(1));
+  const events = store.eventOutput();
+  for (let i = 0; i < EVENTS_PER_CALL + 5; i++) {
+    const e = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: "msg-probe", sequence: i },
+      sip: { call_id: "call-0" }, user_agent: { original: `ü<script>${i}` } } as unknown as SipEvent;
+    events.write(e, JSON.stringify(e));
+  }
+  const held = store.eventsOf(store.call("call-0")!).map((json) => JSON.parse(json));
+  assert.equal(held.map((e) => e.event.sequence), Array.from({ length: EVENTS_PER_CALL }, (_, i) => i));
+  assert.is(held[3].user_agent.original, "ü<script>3");
+  assert.equal(store.events().map((json) => JSON.parse(json).event.sequence), Array.from({ length: EVENTS_PER_CALL + 5 }, (_, i) => i));
 });
 
 test("one Call-ID flooded keeps its first messages and counts the rest", () => {

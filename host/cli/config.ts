@@ -121,7 +121,7 @@ const OPTION_TABLE = [
   { name: "http-calls", type: "integer", arg: "N", default: 1000, min: 1, max: 1_000_000, unit: "calls", group: "Web view",
     help: "calls the web view keeps with their messages, the oldest evicted (and counted) beyond" },
   { name: "http-mb", type: "integer", arg: "MB", default: 64, min: 1, max: 4096, unit: "MiB", group: "Web view",
-    help: "message bytes the web view keeps over all its calls, the oldest calls evicted (and counted) beyond" },
+    help: "bytes the web view keeps its messages and events in, in arrival order: the oldest let go beyond, and a call whose first message goes is evicted (and counted)" },
   { name: "http-token-file", type: "string", arg: "FILE", group: "Web view",
     help: "the bearer token (first line of FILE) that unlocks control: event blocklist, BPF, recording; without it the server is read-only" },
   { name: "metrics", type: "string", arg: "ADDR", group: "Web view", help: "serve Prometheus /metrics and /healthz on [HOST:]PORT, e.g. 127.0.0.1:9090: the --http server without the web view (with --http, the same address)" },

@@ -373,6 +373,14 @@ export function storedCallId(from: Buffer, at: number): string {
   return from.toString("utf8", start, start + length);
 }
 
+// The call key (SipMessage.callKey: the core's signature of the Call-ID, its low 53 bits) of a
+// message storeInto wrote into `from` at `at`; -1 when the message has no Call-ID.
+// Read through a DataView of the buffer: its getters are built into V8, fast from the first call.
+export function storedCallKey(from: DataView, at: number): number {
+  if (from.getUint32(at + spanAt(L.SPAN_CALL_ID) + 4, true) === 0) return -1;
+  return (from.getUint32(at + L.REC_CALL_KEY + 4, true) & 0x1fffff) * 0x100000000 + from.getUint32(at + L.REC_CALL_KEY, true);
+}
+
 // Where a span's (offset, length) words are in a record.
 function spanAt(which: number): number {
   return which < L.SPAN_BASE_COUNT ? L.REC_SPANS + which * 8 : L.REC_SPANS_MORE + (which - L.SPAN_BASE_COUNT) * 8;
@@ -512,13 +520,15 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     return L.REC_SIZE + this.view.getUint32(this.records + i * L.REC_SIZE + L.REC_MSG_LEN, true);
   }
 
-  // Buffer.copy: no view made per copy.
+  // TypedArray set and subarray are built into V8: fast from the first call, where Buffer.copy
+  // runs Node's JavaScript around its copy (slow until optimized, and a web view's replay is
+  // short enough for that to count).
   storeInto(i: number, into: Uint8Array, at: number): void {
     const rec = this.records + i * L.REC_SIZE;
     const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
     const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    this.memoryBuffer().copy(into, at, rec, rec + L.REC_SIZE);
-    this.memoryBuffer().copy(into, at + L.REC_SIZE, msgOff, msgOff + msgLen);
+    into.set(this.u8.subarray(rec, rec + L.REC_SIZE), at);
+    into.set(this.u8.subarray(msgOff, msgOff + msgLen), at + L.REC_SIZE);
   }
 
   message(i: number, inPlace = false): SipMessage {

@@ -60,7 +60,7 @@ function oneCall(id: string | undefined, store: CallStore): Reply {
   const call = id === undefined ? undefined : store.call(id);
   if (call === undefined) return problem(404, "no such call in the window (it may have been evicted: see http_calls_evicted)");
   const head = JSON.stringify({ call: callSummary(call), messages: store.messagesOf(call).map((m) => ({ ...m, time: isoTime(m.time) })), messagesDropped: call.messagesDropped });
-  return { status: 200, body: `${head.slice(0, -1)},"events":[${call.events.join(",")}]}` };
+  return { status: 200, body: `${head.slice(0, -1)},"events":[${store.eventsOf(call).join(",")}]}` };
 }
 
 function decodeSegment(text: string): string | undefined {

@@ -7,7 +7,7 @@
 // CLIENT_BUFFER_BYTES unsent (a stalled or slow browser) is dropped and counted:
 // it reconnects and reloads, capture never waits for it.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { CallStore, StoreListener, StoredCall } from "./store";
+import type { CallStore, StoreListener } from "./store";
 import { callSummary } from "./api";
 
 export const CLIENT_BUFFER_BYTES = 1 << 20;
@@ -20,7 +20,7 @@ const KEEPALIVE_FLUSHES = 60;
 
 export class SseHub implements StoreListener {
   private readonly clients = new Set<ServerResponse>();
-  private readonly dirty = new Set<StoredCall>();
+  private readonly dirty = new Set<string>();     // Call-IDs
   private events: string[] = [];     // a ring of the last EVENTS_PER_FLUSH, oldest at eventsHead once full
   private eventsHead = 0;
   private flushes = 0;
@@ -46,8 +46,8 @@ export class SseHub implements StoreListener {
     return true;
   }
 
-  callChanged(call: StoredCall): void {
-    if (this.clients.size > 0) this.dirty.add(call);
+  callChanged(id: string): void {
+    if (this.clients.size > 0) this.dirty.add(id);
   }
 
   event(json: string): void {
@@ -92,10 +92,10 @@ export class SseHub implements StoreListener {
 
   private callUpdates(): string[] {
     const parts: string[] = [];
-    for (const call of this.dirty) {
+    for (const id of this.dirty) {
       if (parts.length >= CALLS_PER_FLUSH) break;
-      this.dirty.delete(call);
-      const current = this.store.call(call.id);
+      this.dirty.delete(id);
+      const current = this.store.call(id);
       if (current) parts.push(`event: call\ndata: ${JSON.stringify(callSummary(current))}\n\n`);
     }
     return parts;

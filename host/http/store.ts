@@ -1,47 +1,52 @@
-// The web view's memory: a window of the most recent calls (every Call-ID
-// seen) with their messages and events, the registrations the events report,
-// and the last events. Fed as the other outputs are: each batch of messages
-// (a Sink) and each event that passed the blocklist (an EventOutput); it never
-// looks inside the tracker. Bounded by calls and by bytes: the oldest call is
-// evicted first and counted, a call past its message bound keeps its first
+// The web view's memory: the most recent messages and events (ring.ts, in
+// arrival order, bounded by bytes), the messages grouped into calls (every
+// Call-ID seen) with their events, the registrations the events report, and the
+// last events. Fed as the other outputs are: each batch of messages (a Sink) and
+// each event that passed the blocklist (an EventOutput); it never looks inside
+// the tracker. A call leaves the window, counted, when it is the oldest and a
+// newer one would pass the call bound, or when its first message is among the
+// oldest bytes the ring lets go; a call past its message bound keeps its first
 // messages and counts the rest.
 //
-// On the hot path a message costs its Call-ID and one copy: its record and
-// bytes go into large shared slabs, and what the page shows (addresses, start
-// line, the state the messages imply) is read from there only when asked for.
-import { storedCallId, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
+// A message costs its copy into the ring, a look-up of its call by the core's
+// call key in a typed-array table (no string, no Map) and a link from the call's
+// last message; an event, its JSON copied and a link. Calls are numbered as they
+// come (the live ones are always the numbers from the oldest to the newest) and
+// kept in typed arrays but for their Call-ID; the object a page or the API
+// reads (StoredCall) is made only when one reads it or an event says something
+// of the call. So the window puts next to nothing on the JavaScript heap: what
+// the garbage collector copies at each scavenge and traces at each full
+// collection does not grow with it (docs/performance.md). What the page shows
+// (addresses, start line, the state the messages imply) is read from the
+// copies only when asked for.
+import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { RecordingRef, SipEvent } from "../calls/events";
+import { MessageRing } from "./ring";
+import { KeyTable } from "./table";
 
 export interface StoreLimits {
   calls: number;       // calls held, the oldest evicted beyond
-  bytes: number;       // bytes of the slabs the calls' messages are held in, the oldest calls evicted beyond
+  bytes: number;       // bytes of the ring the messages and events are held in, the oldest let go (and their calls evicted) beyond
 }
 
-// Per call: enough for any real dialog; a flood on one Call-ID cannot take the whole window.
+// Per call: enough for any real dialog; a flood on one Call-ID cannot fill a ladder without end.
 export const MESSAGES_PER_CALL = 500;
 export const EVENTS_PER_CALL = 32;
 export const EVENTS_HELD = 1000;
 export const REGISTRATIONS_HELD = 10000;
-// One allocation for many messages keeps the garbage collector's work small while the
-// window holds tens of thousands; a slab is freed once every call with a message in it is.
-// The byte bound counts whole slabs, so a slab that one long call keeps is counted whole:
-// slabs are small enough that this costs little of the window.
-const SLAB_BYTES = 64 * 1024;
-// Slabs let go are kept for reuse up to this many: a fresh one costs page faults and cold caches.
-const SPARE_SLABS = 8;
+const NO_RECORDINGS: readonly string[] = Object.freeze([]);
+const FIRST_CALLS = 1024;
 
-// Where each message of a call was copied: four numbers per message (slab number, offset,
-// length, its place among all messages) in one array, so the window holds no object per message.
-const REF_WORDS = 4;
-
-interface Slab {
-  bytes: Buffer;
-  messages: number;     // messages of calls in the window still in it; at 0 it is let go
-}
+// A call's numbers, at its slot times FIELDS in CallStore.fields: its key; its first and last
+// message in the ring (the others follow the ring's links); messages linked and dropped; its
+// first and last event in the ring, and how many; the batch that last told the listener;
+// the first message not yet folded into its StoredCall (-1 when all are).
+const KEY = 0, FIRST = 1, LAST = 2, COUNT = 3, DROPPED = 4, FIRST_EVENT = 5, LAST_EVENT = 6, EVENTS = 7, CHANGED = 8, UNFOLDED = 9;
+const FIELDS = 10;
 
 export interface StoredMessage {
-  seq: number;             // its place among all messages of the window
+  seq: number;             // its place among all messages and events of the window
   time: number;            // capture time, microseconds
   src: string;             // "ip:port" ([ip]:port for IPv6)
   dst: string;
@@ -50,13 +55,13 @@ export interface StoredMessage {
   text: string;            // the message whole
 }
 
+// A call as the page and the API read it: made on the first read or the first event that
+// says something of it, brought up to date at each read.
 export interface StoredCall {
   id: string;              // the Call-ID
-  refs: number[];          // REF_WORDS per message, in order
+  num: number;             // its number in the store
+  count: number;           // messages held (at most MESSAGES_PER_CALL)
   messagesDropped: number;
-  events: string[];        // as JSON: an event's objects are not kept alive
-  // What the messages imply, folded in when the call is next read (folded: how many so far).
-  folded: number;
   method: string;          // the first request's method
   from: string;
   to: string;
@@ -65,14 +70,14 @@ export interface StoredCall {
   state: string;
   status?: number;         // the last final status to the call's first method (a challenge, then the retry's)
   reason?: string;
-  // What the events say, at once.
+  // What the events say.
   pdd?: number;            // ms (sip.pdd)
   duration?: number;       // ms (event.duration)
   eventState?: string;
   eventStatus?: number;    // a call event's sip.response, which has the last word
   eventReason?: string;
   rtp?: unknown;           // a call-end event's rtp.* fields, when the media stage sends them
-  recordings: string[];    // paths an event named
+  recordings: readonly string[];   // paths an event named
 }
 
 export interface Registration {
@@ -84,32 +89,35 @@ export interface Registration {
   userAgent?: string;
 }
 
-// Told of each change, for live updates: a call whose summary changed, each event.
+// Told of each change, for live updates: the Call-ID of a call that changed (once a batch), each event.
 export interface StoreListener {
-  callChanged(call: StoredCall): void;
+  callChanged(id: string): void;
   event(json: string): void;
 }
 
 export class CallStore {
-  private readonly calls = new Map<string, StoredCall>();
-  // Oldest first, from `head`: a Map's first entry after many deletions is found by walking
-  // every deleted slot, which made eviction quadratic.
-  private age: StoredCall[] = [];
-  private head = 0;
+  private readonly ring: MessageRing;
+  private batches = 0;
+  private readonly byKey = new KeyTable();
+  private readonly byId = new Map<string, number>();
+  // The live calls are numbered oldest to next - 1; call n is at slot n & mask.
+  private oldest = 0;
+  private next = 0;
+  private mask = FIRST_CALLS - 1;
+  private fields = new Float64Array(FIRST_CALLS * FIELDS);
+  private ids: Array<string | undefined> = new Array<string | undefined>(FIRST_CALLS).fill(undefined);
+  private views: Array<StoredCall | undefined> = new Array<StoredCall | undefined>(FIRST_CALLS).fill(undefined);
   private readonly registrations = new Map<string, Registration>();
-  private readonly recent: string[] = [];
+  // The last EVENTS_HELD events, by their number in the ring, oldest at recentHead once full.
+  private readonly recent = new Float64Array(EVENTS_HELD);
+  private recentCount = 0;
   private recentHead = 0;
-  private bytesHeld = 0;
-  private nextMessage = 0;
-  private readonly slabs = new Map<number, Slab>();
-  private readonly spare: Buffer[] = [];
-  private slabNumber = -1;
-  private slab: Slab = this.newSlab(SLAB_BYTES);
-  private slabUsed = 0;
   private listener: StoreListener | undefined;
   readonly count = { callsEvicted: 0, messagesDropped: 0, eventsEvicted: 0, registrationsEvicted: 0, messages: 0, events: 0 };
 
-  constructor(readonly limits: StoreLimits, private readonly privacy: StorePrivacy = SHOWN_AS_CAPTURED) {}
+  constructor(readonly limits: StoreLimits, private readonly privacy: StorePrivacy = SHOWN_AS_CAPTURED) {
+    this.ring = new MessageRing(limits.bytes, (keep) => this.evictBefore(keep));
+  }
 
   listen(listener: StoreListener): void {
     this.listener = listener;
@@ -120,9 +128,7 @@ export class CallStore {
   // (siphon view serves it once the input has ended).
   messageSink(): Sink {
     return {
-      write: (batch) => {
-        for (let i = 0; i < batch.count; i++) this.addMessage(batch, i);
-      },
+      write: (batch) => this.addMessages(batch),
       backlog: () => undefined,
       close: async () => undefined,
     };
@@ -140,142 +146,187 @@ export class CallStore {
 
   takeEvent(event: SipEvent, json: string): void {
     this.count.events++;
-    this.remember(json);
+    const seq = this.ring.addText(json);
+    this.remember(seq);
     const callId = event.sip?.call_id;
-    const call = callId === undefined ? undefined : this.calls.get(callId);
-    if (call) this.applyEvent(call, event, json);
+    const num = callId === undefined ? undefined : this.byId.get(callId);
+    if (num !== undefined) this.applyEvent(num, event, seq);
     if (event.sip?.binding) this.applyBinding(event);
     this.listener?.event(json);
   }
 
   // Oldest first, each brought up to date.
   callList(): StoredCall[] {
-    return this.age.slice(this.head).map((call) => this.current(call));
-  }
-
-  call(id: string): StoredCall | undefined {
-    const call = this.calls.get(id);
-    return call && this.current(call);
-  }
-
-  messagesOf(call: StoredCall): StoredMessage[] {
-    const out: StoredMessage[] = [];
-    for (let n = 0; n < messageCount(call); n++) out.push(messageView(this.stored(call, n), call.refs[n * REF_WORDS + 3], this.privacy));
+    const out: StoredCall[] = [];
+    for (let num = this.oldest; num < this.next; num++) out.push(this.current(num));
     return out;
   }
 
-  // The n-th message of a call, read in its slab.
-  private stored(call: StoredCall, n: number): SipMessage {
-    const r = n * REF_WORDS;
-    return storedMessage((this.slabs.get(call.refs[r]) as Slab).bytes, call.refs[r + 1], call.refs[r + 2]);
+  call(id: string): StoredCall | undefined {
+    const num = this.byId.get(id);
+    return num === undefined ? undefined : this.current(num);
+  }
+
+  // A call's messages, in order (none once it has left the window).
+  messagesOf(call: StoredCall): StoredMessage[] {
+    const out: StoredMessage[] = [];
+    if (!this.live(call)) return out;
+    const f = this.at(call.num);
+    for (let seq = this.fields[f + FIRST], n = 0; n < this.fields[f + COUNT]; seq = this.ring.link(seq), n++) {
+      out.push(messageView(this.ring.message(seq), seq, this.privacy));
+    }
+    return out;
+  }
+
+  // A call's events as JSON, in order.
+  eventsOf(call: StoredCall): string[] {
+    const out: string[] = [];
+    if (!this.live(call)) return out;
+    const f = this.at(call.num);
+    for (let seq = this.fields[f + FIRST_EVENT], n = 0; n < this.fields[f + EVENTS]; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
+    return out;
   }
 
   registrationList(): Registration[] {
     return [...this.registrations.values()];
   }
 
-  // The last events, oldest first, as JSON text.
+  // The last events still in the window, oldest first, as JSON text.
   events(): string[] {
-    return [...this.recent.slice(this.recentHead), ...this.recent.slice(0, this.recentHead)];
+    const out: string[] = [];
+    for (let n = 0; n < this.recentCount; n++) {
+      const seq = this.recent[(this.recentHead + n) % EVENTS_HELD];
+      if (seq >= this.ring.first) out.push(this.ring.text(seq));
+    }
+    return out;
   }
 
   counters(): Record<string, number> {
     return {
-      http_calls_held: this.calls.size, http_bytes_held: this.bytesHeld, http_calls_evicted: this.count.callsEvicted,
+      http_calls_held: this.next - this.oldest, http_bytes_held: this.ring.bytesHeld, http_calls_evicted: this.count.callsEvicted,
       http_messages: this.count.messages, http_messages_dropped: this.count.messagesDropped,
       http_events: this.count.events, http_events_evicted: this.count.eventsEvicted,
       http_registrations_held: this.registrations.size, http_registrations_evicted: this.count.registrationsEvicted,
     };
   }
 
-  // Copied first and read in the copy: the Call-ID is the one field read on the hot path.
-  private addMessage(batch: MessageBatch, i: number): void {
-    const length = batch.storedLength(i);
-    this.makeRoom(length);
-    const at = this.slabUsed;
-    batch.storeInto(i, this.slab.bytes, at);
-    const raw = storedCallId(this.slab.bytes, at);
-    if (raw === "") return;
-    const callId = this.privacy.callId(raw);
+  private addMessages(batch: MessageBatch): void {
+    this.batches++;
+    for (let i = 0; i < batch.count; i++) {
+      const seq = this.ring.add(batch, i);
+      if (seq >= 0) this.group(seq);
+    }
+  }
+
+  // One message into its call: a new call for a new key, else a link from the call's last message.
+  private group(seq: number): void {
     this.count.messages++;
-    const call = this.calls.get(callId) ?? this.newCall(callId);
-    if (messageCount(call) >= MESSAGES_PER_CALL) {
-      call.messagesDropped++;
-      this.count.messagesDropped++;
-      return;
+    const key = this.ring.key(seq);
+    let num = this.byKey.get(key);
+    const fields = this.fields;
+    if (num < 0) num = this.newCall(key, seq);
+    else {
+      const f = this.at(num);
+      if (fields[f + COUNT] >= MESSAGES_PER_CALL) {
+        fields[f + DROPPED]++;
+        this.count.messagesDropped++;
+      } else {
+        this.ring.setLink(fields[f + LAST], seq);
+        fields[f + LAST] = seq;
+        fields[f + COUNT]++;
+        if (fields[f + UNFOLDED] < 0) fields[f + UNFOLDED] = seq;
+      }
     }
-    call.refs.push(this.slabNumber, at, length, this.nextMessage++);
-    this.slab.messages++;
-    this.slabUsed += length;
-    this.listener?.callChanged(call);
-    this.keepWithinBytes(call);
+    this.changed(num);
   }
 
-  // The current slab with `length` bytes free: a new one when it is full; a message
-  // larger than a slab gets one of its own size.
-  private makeRoom(length: number): void {
-    if (this.slabUsed + length <= this.slab.bytes.length) return;
-    const [full, number] = [this.slab, this.slabNumber];
-    this.slab = this.newSlab(Math.max(SLAB_BYTES, length));
-    this.slabUsed = 0;
-    if (full.messages === 0) this.letGo(number, full);
+  private changed(num: number): void {
+    const f = this.at(num) + CHANGED;
+    if (this.listener === undefined || this.fields[f] === this.batches) return;
+    this.fields[f] = this.batches;
+    this.listener.callChanged(this.ids[num & this.mask] as string);
   }
 
-  private newSlab(size: number): Slab {
-    const bytes = size === SLAB_BYTES && this.spare.length > 0 ? this.spare.pop() as Buffer : Buffer.allocUnsafe(size);
-    const slab = { bytes, messages: 0 };
-    this.slabs.set(++this.slabNumber, slab);
-    this.bytesHeld += bytes.length;
-    return slab;
+  private newCall(key: number, seq: number): number {
+    if (this.next - this.oldest >= this.limits.calls) {
+      this.evictOldest();
+      this.ring.letGoBefore(this.next > this.oldest ? this.fields[this.at(this.oldest) + FIRST] : seq);
+    }
+    if (this.next - this.oldest > this.mask) this.grow();
+    const num = this.next++;
+    const f = this.at(num);
+    const fields = this.fields;
+    fields[f + KEY] = key;
+    fields[f + FIRST] = fields[f + LAST] = fields[f + UNFOLDED] = seq;
+    fields[f + COUNT] = 1;
+    fields[f + DROPPED] = fields[f + EVENTS] = fields[f + CHANGED] = 0;
+    fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = -1;
+    const id = this.privacy.callId(this.ring.callId(seq));
+    this.ids[num & this.mask] = id;
+    this.views[num & this.mask] = undefined;
+    this.byKey.add(key, num);
+    this.byId.set(id, num);
+    return num;
   }
 
-  // An evicted call's messages let their slabs go once no call in the window has one there.
-  private release(call: StoredCall): void {
-    for (let r = 0; r < call.refs.length; r += REF_WORDS) {
-      const number = call.refs[r];
-      const slab = this.slabs.get(number) as Slab;
-      if (--slab.messages === 0 && slab !== this.slab) this.letGo(number, slab);
+  // Where call `num`'s numbers begin in `fields`.
+  private at(num: number): number {
+    return (num & this.mask) * FIELDS;
+  }
+
+  private live(call: StoredCall): boolean {
+    return call.num >= this.oldest && call.num < this.next && this.ids[call.num & this.mask] === call.id;
+  }
+
+  // Twice the slots, each live call at its place in the new ones.
+  private grow(): void {
+    const [mask, fields, ids, views] = [this.mask, this.fields, this.ids, this.views];
+    const capacity = (mask + 1) * 2;
+    this.mask = capacity - 1;
+    this.fields = new Float64Array(capacity * FIELDS);
+    this.ids = new Array<string | undefined>(capacity).fill(undefined);
+    this.views = new Array<StoredCall | undefined>(capacity).fill(undefined);
+    for (let num = this.oldest; num < this.next; num++) {
+      const [from, to] = [num & mask, num & this.mask];
+      this.fields.set(fields.subarray(from * FIELDS, (from + 1) * FIELDS), to * FIELDS);
+      this.ids[to] = ids[from];
+      this.views[to] = views[from];
     }
   }
 
-  private letGo(number: number, slab: Slab): void {
-    this.slabs.delete(number);
-    this.bytesHeld -= slab.bytes.length;
-    if (slab.bytes.length === SLAB_BYTES && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
-  }
-
-  private newCall(id: string): StoredCall {
-    if (this.calls.size >= this.limits.calls) this.evictOldest();
-    const call: StoredCall = { id, refs: [], messagesDropped: 0, events: [], folded: 0,
-      method: "", from: "", to: "", start: 0, last: 0, state: "seen", recordings: [] };
-    this.calls.set(id, call);
-    this.age.push(call);
-    return call;
-  }
-
-  // The oldest calls go first; the call just written to stays, so one call larger than
-  // the window keeps its messages up to MESSAGES_PER_CALL rather than evicting itself.
-  private keepWithinBytes(current: StoredCall): void {
-    while (this.bytesHeld > this.limits.bytes && this.calls.size > 1 && this.age[this.head] !== current) this.evictOldest();
+  // The ring is about to let go of everything numbered below `keep`: the calls that began there go.
+  private evictBefore(keep: number): void {
+    while (this.next > this.oldest && this.fields[this.at(this.oldest) + FIRST] < keep) this.evictOldest();
   }
 
   private evictOldest(): void {
-    const call = this.age[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.age.length) {
-      this.age = this.age.slice(this.head);
-      this.head = 0;
-    }
-    this.calls.delete(call.id);
-    this.release(call);
+    const num = this.oldest++;
+    const slot = num & this.mask;
+    this.byKey.delete(this.fields[slot * FIELDS + KEY]);
+    this.byId.delete(this.ids[slot] as string);
+    this.ids[slot] = undefined;
+    this.views[slot] = undefined;
     this.count.callsEvicted++;
   }
 
-  // The messages not yet folded into the call's summary, folded in.
-  private current(call: StoredCall): StoredCall {
-    for (; call.folded < messageCount(call); call.folded++) {
-      const m = this.stored(call, call.folded);
+  // The call's StoredCall, made when first asked for.
+  private view(num: number): StoredCall {
+    const slot = num & this.mask;
+    return this.views[slot] ??= { id: this.ids[slot] as string, num, count: 0, messagesDropped: 0, method: "", from: "", to: "", start: 0, last: 0,
+      state: "seen", status: undefined, reason: undefined, pdd: undefined, duration: undefined, eventState: undefined, eventStatus: undefined,
+      eventReason: undefined, rtp: undefined, recordings: NO_RECORDINGS };
+  }
+
+  // The call's StoredCall with the messages not yet folded into it folded in.
+  private current(num: number): StoredCall {
+    const call = this.view(num);
+    const f = this.at(num);
+    const fields = this.fields;
+    const [first, last] = [fields[f + FIRST], fields[f + LAST]];
+    for (let seq = fields[f + UNFOLDED]; seq >= 0; seq = seq === last ? -1 : this.ring.link(seq)) {
+      const m = this.ring.message(seq);
       const time = timeOf(m);
-      if (call.folded === 0) {
+      if (seq === first) {
         call.method = m.isRequest ? m.method : m.cseqMethod;
         call.from = this.privacy.text(m.from);
         call.to = this.privacy.text(m.to);
@@ -284,29 +335,45 @@ export class CallStore {
       call.last = Math.max(call.last, time);
       followState(call, m);
     }
+    fields[f + UNFOLDED] = -1;
+    call.count = fields[f + COUNT];
+    call.messagesDropped = fields[f + DROPPED];
     if (call.eventState !== undefined) call.state = call.eventState;
     if (call.eventStatus !== undefined) [call.status, call.reason] = [call.eventStatus, call.eventReason];
     return call;
   }
 
-  private applyEvent(call: StoredCall, event: SipEvent, json: string): void {
-    if (call.events.length < EVENTS_PER_CALL) call.events.push(json);
+  // The event linked to its call; what it says of the call (states, PDD, duration, RTP, recordings)
+  // kept in the call's StoredCall, made for it if it has none yet.
+  private applyEvent(num: number, event: SipEvent, seq: number): void {
+    const f = this.at(num);
+    const fields = this.fields;
+    if (fields[f + EVENTS] < EVENTS_PER_CALL) {
+      if (fields[f + EVENTS] === 0) fields[f + FIRST_EVENT] = seq;
+      else this.ring.setLink(fields[f + LAST_EVENT], seq);
+      fields[f + LAST_EVENT] = seq;
+      fields[f + EVENTS]++;
+    }
     const sip = event.sip;
-    if (sip?.pdd !== undefined) call.pdd = sip.pdd;
     const type = event.event.type;
-    if (type === "call-start") call.eventState = "answered";
-    if (type === "call-end") {
-      call.eventState = "ended";
-      if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+    const paths = recordingPaths(event.siphon?.recording);
+    if (sip?.pdd !== undefined || type.startsWith("call-") || event.rtp !== undefined || paths.length > 0) {
+      const call = this.view(num);
+      if (sip?.pdd !== undefined) call.pdd = sip.pdd;
+      if (type === "call-start") call.eventState = "answered";
+      if (type === "call-end") {
+        call.eventState = "ended";
+        if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+      }
+      if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
+      if (sip?.response && type.startsWith("call-")) {
+        call.eventStatus = sip.response.status;
+        call.eventReason = sip.response.reason;
+      }
+      if (event.rtp !== undefined) call.rtp = event.rtp;
+      for (const path of paths) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
     }
-    if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
-    if (sip?.response && type.startsWith("call-")) {
-      call.eventStatus = sip.response.status;
-      call.eventReason = sip.response.reason;
-    }
-    if (event.rtp !== undefined) call.rtp = event.rtp;
-    for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings.push(path);
-    this.listener?.callChanged(call);
+    this.listener?.callChanged(this.ids[num & this.mask] as string);
   }
 
   private applyBinding(event: SipEvent): void {
@@ -324,13 +391,13 @@ export class CallStore {
       client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original });
   }
 
-  // A ring of the last EVENTS_HELD events.
-  private remember(json: string): void {
-    if (this.recent.length < EVENTS_HELD) {
-      this.recent.push(json);
+  // The last EVENTS_HELD events, by number.
+  private remember(seq: number): void {
+    if (this.recentCount < EVENTS_HELD) {
+      this.recent[this.recentCount++] = seq;
       return;
     }
-    this.recent[this.recentHead] = json;
+    this.recent[this.recentHead] = seq;
     this.recentHead = (this.recentHead + 1) % EVENTS_HELD;
     this.count.eventsEvicted++;
   }
@@ -371,7 +438,7 @@ export interface StorePrivacy {
 const SHOWN_AS_CAPTURED: StorePrivacy = { callId: (v) => v, ip: (v) => v, text: (v) => v, sip: (m) => m };
 
 export function messageCount(call: StoredCall): number {
-  return call.refs.length / REF_WORDS;
+  return call.count;
 }
 
 function messageView(m: SipMessage, seq: number, p: StorePrivacy): StoredMessage {
@@ -380,8 +447,8 @@ function messageView(m: SipMessage, seq: number, p: StorePrivacy): StoredMessage
 }
 
 // The files a call's event names as its recording (siphon.recording, host/media): its pcap, its WAV.
-function recordingPaths(recording: RecordingRef | undefined): string[] {
-  if (recording === undefined) return [];
+function recordingPaths(recording: RecordingRef | undefined): readonly string[] {
+  if (recording === undefined) return NO_RECORDINGS;
   return [recording.pcap, recording.wav].filter((p): p is string => typeof p === "string" && p !== "");
 }
 
