@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { maskUrlPasswords } from "../host/redact";
-import { loadConfig, envName, optionsHelp, boundsOf, OPTIONS } from "../host/cli/config";
+import { loadConfig, envName, optionsHelp, boundsOf } from "../host/cli/config";
+import { OPTIONS } from "../host/options";
 import { describeBounds } from "../host/bounds";
 import { UsageError } from "../host/exits";
 

@@ -8,7 +8,7 @@ import { createLogger, type Level, type Logger } from "../log";
 import { checkOutputs, openOutputs, privacyOf, type Outputs } from "./outputs";
 import { metricsRegistry, type Health } from "../sink";
 import { openWebView, readTokenFile, type WebView } from "../http";
-import { DEFAULT_HTTP_ADDRESS } from "./config";
+import { DEFAULT_HTTP_ADDRESS } from "../options";
 import { watchStopSignals, Interrupted, type StopSignals } from "./signals";
 import { summaryLine } from "./summary";
 import { EXIT_USAGE, exitCodeFor, exitCodeOf, failureLine, OutputError } from "../exits";

@@ -3,7 +3,8 @@
 // a consumer takes them all with a wildcard (`siphon/+/events`); subscriptions
 // may join a shared subscription (`$share/GROUP/filter`, MQTT 5 §4.8.2).
 import { UsageError } from "../exits";
-import type { Config, StringOption } from "./config";
+import type { Config } from "./config";
+import type { StringOption } from "../options";
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 const KNOWN = ["sensor"] as const;

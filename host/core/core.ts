@@ -8,7 +8,7 @@ import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
 import type { FrameConsumer } from "../source/frames";
 import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
-import { defaultOf } from "../cli/config";
+import { defaultOf } from "../options";
 import { ResultBatch, type BatchHandler } from "./records";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
