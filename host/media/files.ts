@@ -4,7 +4,7 @@
 // when written again), and a disk budget: past it the oldest finished files are removed first,
 // each removal counted and logged.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, open as openAsync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, open as openAsync, openSync, readdirSync, statSync, unlinkSync, write as writeAsync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log";
 
@@ -33,11 +33,12 @@ export class PooledFile {
   made = false;                    // on disk: later opens are reopens
   closing = false;
   lost = false;                    // could not be made or reopened: takes no more bytes
+  busy = false;                    // a write of it under way
   size = 0;                        // bytes in the file, pending ones included
   private written = 0;             // bytes handed to the pool (on disk or queued)
   private chunk: Buffer | undefined;
   private used = 0;
-  readonly queued: { position: number; bytes: Uint8Array }[] = [];
+  readonly queued: QueuedWrite[] = [];   // in order, the first maybe being written
 
   constructor(readonly path: string, private readonly pool: FilePool) {}
 
@@ -64,7 +65,7 @@ export class PooledFile {
   }
 
   get block(): Buffer {
-    return this.chunk ??= Buffer.allocUnsafe(BLOCK_BYTES);
+    return this.chunk ??= this.pool.takeBlock();
   }
 
   // Overwrites bytes already appended: in the block if they are still there, else in the file.
@@ -81,41 +82,55 @@ export class PooledFile {
     if (this.used === 0) return;
     const used = this.used;
     this.used = 0;
-    const block = (this.chunk as Buffer).subarray(0, used);
-    this.chunk = undefined;          // the pool may hold the block until the file is made
-    this.writeOut(block);
+    const chunk = this.chunk as Buffer;
+    this.chunk = undefined;          // the pool holds the block until it is written, then gives it to another file
+    this.writeOut(chunk.subarray(0, used), chunk);
   }
 
   // The pool finishes it (DiskBudget.finish) once its last byte is on disk.
   close(): void {
     this.flush();
     this.closing = true;
+    if (this.chunk !== undefined) this.pool.giveBack(this.chunk);
     this.chunk = undefined;
     this.pool.closed(this);
   }
 
-  private writeOut(bytes: Uint8Array): void {
-    if (this.lost) return;
+  private writeOut(bytes: Uint8Array, block?: Buffer): void {
+    if (this.lost) {
+      if (block !== undefined) this.pool.giveBack(block);
+      return;
+    }
     this.written += bytes.byteLength;
     this.pool.budget.grew(bytes.byteLength);
-    this.pool.write(this, this.written - bytes.byteLength, bytes);
+    this.pool.write(this, this.written - bytes.byteLength, bytes, block);
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+// Bytes to write at a position; `block`: the pool's block they are in, given back once written.
+interface QueuedWrite {
+  position: number;
+  bytes: Uint8Array;
+  done: number;
+  block: Buffer | undefined;
 }
 
-const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
+const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting (for their files to be made, or being written) before backlog() holds the input
 const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file that must wait is given up
-// Files made at once, each by one of libuv's 4 threads: measured on media-w20k (docs/performance.md),
-// one at a time was slower (84 MB/s against 106), file creation being the longer queue.
-const MAKING_MAX = 4;
+// Files made at once: making a file holds its directory's lock, and on this ext4 disk two or more
+// threads making files spun on it (a fifth of the run's CPU under perf, media-w20k); two keep
+// one made while the other waits, one at a time left the writes idle.
+const MAKING_MAX = 2;
+// Blocks kept for reuse: a new 64 KiB block per file (30,000 files a minute) was garbage the
+// collector chased, its memory outside the heap pressing for full collections.
+const SPARE_BLOCKS = 256;
 
 // At most `limit` descriptors open or being opened; a file written when none is free takes the
-// least recently used one's (that file is reopened when next written). Map order is the use order.
-// Files waiting for a descriptor wait in order. Errors making or writing a file go to `failed`.
+// least recently used idle one's (that file is reopened when next written). Map order is the use
+// order. Files waiting for a descriptor wait in order. Writes go out off the main thread (libuv's
+// pool), one at a time per file and in order (a patched header never races the block it patches),
+// many files at once: copying 2 GB into the page cache costs seconds of system CPU, which the main
+// thread then spends reading the capture instead. Errors making or writing a file go to `failed`.
 export class FilePool {
   reopened = 0;
   private readonly open = new Map<PooledFile, number>();
@@ -124,9 +139,13 @@ export class FilePool {
   private readonly toReopen = new Set<PooledFile>();
   private readonly makingNow = new Set<PooledFile>();
   private making = 0;
-  private queuedBytes = 0;
+  private writing = 0;                             // files with a write under way
+  private queuedBytes = 0;                         // waiting or being written
   private settle: (() => void) | undefined;
   private settling: Promise<void> | undefined;
+  private drain: (() => void) | undefined;
+  private draining: Promise<void> | undefined;
+  private readonly spare: Buffer[] = [];
 
   constructor(private readonly limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {}
 
@@ -138,41 +157,58 @@ export class FilePool {
     return new PooledFile(path, this);
   }
 
-  write(file: PooledFile, position: number, bytes: Uint8Array): void {
-    if (file.lost) return;
+  // A block for a file to gather its appends in, BLOCK_BYTES long, its bytes stale.
+  takeBlock(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+  }
+
+  giveBack(block: Buffer): void {
+    if (this.spare.length < SPARE_BLOCKS) this.spare.push(block);
+  }
+
+  // Takes `bytes` (no copy: the caller gives them up; `block` they are in, to reuse when written) to write at `position`.
+  write(file: PooledFile, position: number, bytes: Uint8Array, block?: Buffer): void {
+    if (file.lost) {
+      if (block !== undefined) this.giveBack(block);
+      return;
+    }
     const fd = this.open.get(file);
+    if (fd === undefined && this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+      if (block !== undefined) this.giveBack(block);
+      this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
+        "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
+      return;
+    }
+    file.queued.push({ position, bytes, done: 0, block });
+    this.queuedBytes += bytes.byteLength;
     if (fd === undefined) {
-      if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
-        this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
-          "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
-        return;
-      }
-      file.queued.push({ position, bytes });
-      this.queuedBytes += bytes.byteLength;
       this.want(file);
       return;
     }
     this.open.delete(file);
     this.open.set(file, fd);
-    writeAll(fd, bytes, position);
+    this.writeNext(file);
   }
 
   closed(file: PooledFile): void {
     if (file.lost) return;
-    if (this.open.has(file)) this.release(file);
-    else if (!file.made) this.want(file);   // an empty file is still made
+    if (this.open.has(file)) {
+      if (!file.busy) this.release(file);   // else once its last write is done
+    } else if (!file.made) this.want(file);   // an empty file is still made
     else if (file.queued.length === 0) this.budget.finish(file.path, file.size);
   }
 
-  // Resolves when no file is being made or waits for a descriptor; undefined when none is.
+  // Resolves when no file is being made, waits for a descriptor or is being written; undefined when none is.
   settled(): Promise<void> | undefined {
     if (this.idle) return undefined;
     return this.settling ??= new Promise((resolve) => { this.settle = resolve; });
   }
 
-  // For the input to wait on while too many bytes wait for their files.
+  // For the input to wait on while too many bytes wait for their files or their writes: until half
+  // of them are out, so the writes go on while the input is read again.
   backlog(): Promise<void> | undefined {
-    return this.queuedBytes > QUEUED_MAX ? this.settled() : undefined;
+    if (this.queuedBytes <= QUEUED_MAX) return undefined;
+    return this.draining ??= new Promise((resolve) => { this.drain = resolve; });
   }
 
   get openCount(): number {
@@ -201,7 +237,7 @@ export class FilePool {
   }
 
   private get idle(): boolean {
-    return this.making === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
+    return this.making === 0 && this.writing === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
   }
 
   private reopen(file: PooledFile): void {
@@ -231,20 +267,36 @@ export class FilePool {
     });
   }
 
-  // A descriptor for the file: its queued writes go out, and a closed file is finished.
+  // A descriptor for the file: its queued writes go out, and a closed file is finished after them.
   private ready(file: PooledFile, fd: number): void {
     file.fd = fd;
     this.open.set(file, fd);
-    try {
-      for (const { position, bytes } of file.queued) {
-        writeAll(fd, bytes, position);
-        this.queuedBytes -= bytes.byteLength;
+    if (file.queued.length > 0) this.writeNext(file);
+    else if (file.closing) this.release(file);
+  }
+
+  // The file's first queued write goes out unless one is under way; when done, the next, and
+  // when none is left a closed file's descriptor is let go.
+  private writeNext(file: PooledFile): void {
+    const fd = file.fd;
+    const next = file.queued[0];
+    if (file.busy || fd === undefined || next === undefined) return;
+    file.busy = true;
+    this.writing++;
+    writeAsync(fd, next.bytes, next.done, next.bytes.byteLength - next.done, next.position + next.done, (err, written) => {
+      file.busy = false;
+      this.writing--;
+      next.done += written;
+      if (err) this.failed(err);
+      if (err || next.done >= next.bytes.byteLength) {
+        file.queued.shift();
+        this.queuedBytes -= next.bytes.byteLength;
+        if (next.block !== undefined) this.giveBack(next.block);
       }
-    } catch (err) {
-      this.failed(err as Error);
-    }
-    file.queued.length = 0;
-    if (file.closing) this.release(file);
+      if (file.queued.length > 0) this.writeNext(file);
+      else if (file.closing) this.release(file);
+      this.pump();
+    });
   }
 
   // A file that could not be made or reopened takes no more bytes (a name another writer took is
@@ -253,9 +305,10 @@ export class FilePool {
     file.lost = true;
     this.toMake.delete(file);
     this.toReopen.delete(file);
-    for (const { bytes } of file.queued) {
+    for (const { bytes, block } of file.queued) {
       this.queuedBytes -= bytes.byteLength;
       this.budget.grew(-bytes.byteLength);
+      if (block !== undefined) this.giveBack(block);
     }
     file.queued.length = 0;
     this.failed(err);
@@ -280,16 +333,29 @@ export class FilePool {
     if (file.closing) this.budget.finish(file.path, file.size);
   }
 
+  // Room for one more descriptor: the least recently used file with no write under way gives up its own.
   private makeRoom(): boolean {
     while (this.open.size + this.making >= this.limit) {
-      const [oldest] = this.open.keys();
-      if (oldest === undefined) return false;
+      let oldest: PooledFile | undefined;
+      for (const file of this.open.keys()) {
+        if (!file.busy) {
+          oldest = file;
+          break;
+        }
+      }
+      if (oldest === undefined) return false;   // all are being written: the next write done pumps again
       this.release(oldest);
     }
     return true;
   }
 
   private settleIfIdle(): void {
+    if (this.drain !== undefined && (this.queuedBytes <= QUEUED_MAX / 2 || this.idle)) {
+      const resolve = this.drain;
+      this.drain = undefined;
+      this.draining = undefined;
+      resolve();
+    }
     if (!this.idle || this.settle === undefined) return;
     const resolve = this.settle;
     this.settle = undefined;

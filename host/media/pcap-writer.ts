@@ -27,11 +27,16 @@ export function pcapHeader(linkType: number): Buffer {
 
 // The record of one frame written into `out` at `at`: header, then the bytes.
 export function writePcapRecord(out: Buffer, at: number, frame: CapturedFrame): void {
-  out.writeUInt32LE(frame.timeSec >>> 0, at);
-  out.writeUInt32LE(frame.timeNsec, at + 4);
-  out.writeUInt32LE(frame.bytes.byteLength, at + 8);
-  out.writeUInt32LE(Math.max(frame.origLen, frame.bytes.byteLength), at + 12);
-  out.set(frame.bytes, at + RECORD_HEADER_BYTES);
+  writeRecordOf(out, at, frame.bytes, frame.timeSec, frame.timeNsec, frame.origLen);
+}
+
+// The same from its parts, for a writer that makes no object per frame.
+export function writeRecordOf(out: Buffer, at: number, bytes: Uint8Array, timeSec: number, timeNsec: number, origLen: number): void {
+  out.writeUInt32LE(timeSec >>> 0, at);
+  out.writeUInt32LE(timeNsec, at + 4);
+  out.writeUInt32LE(bytes.byteLength, at + 8);
+  out.writeUInt32LE(Math.max(origLen, bytes.byteLength), at + 12);
+  out.set(bytes, at + RECORD_HEADER_BYTES);
 }
 
 export function pcapRecord(frame: CapturedFrame): Buffer {
