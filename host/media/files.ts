@@ -4,9 +4,11 @@
 // when written again), and a disk budget: past it the oldest finished files are removed first,
 // each removal counted and logged.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, open as openAsync, openSync, readdirSync, statSync, unlinkSync, write as writeAsync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Logger } from "../log";
+import { writerSource, type WriteOp, type WriteReply } from "./file-writer";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
@@ -23,31 +25,31 @@ export function recordingName(callId: string, timeUs: number): { day: string; ba
   return { day: iso.slice(0, 10), base: `${iso.slice(11, 19).replace(/:/g, "")}-${prefix}-${hash}` };
 }
 
-// A file written at positions through a shared pool of descriptors: appends are gathered in the
-// file's own block and written when it fills; patch (a header) changes bytes in place, in the block
-// while they are still there. The file is made (exclusively) at its first write, off the main
-// thread: making a file blocks 0.1 to 0.4 ms on ext4 (its directory and journal), while writing to
-// it costs a few µs. Until it is made its writes wait in memory (FilePool.backlog bounds them).
+// A file written at positions by the pool's writer thread: appends are gathered in the file's own
+// block and sent when it fills; patch (a header) changes bytes in place, in the block while they are
+// still there. The file is made (exclusively) at its first write, by the writer thread: making a
+// file blocks 0.1 to 0.4 ms on ext4 (its directory and journal), writing to it a few µs.
 export class PooledFile {
-  fd: number | undefined;
-  made = false;                    // on disk: later opens are reopens
   closing = false;
   lost = false;                    // could not be made or reopened: takes no more bytes
-  busy = false;                    // a write of it under way
+  sent = false;                    // the writer thread has its path
   size = 0;                        // bytes in the file, pending ones included
-  private written = 0;             // bytes handed to the pool (on disk or queued)
+  private written = 0;             // bytes handed to the pool (on disk or on their way)
+
+  get sentBytes(): number {
+    return this.written;
+  }
   private chunk: Buffer | undefined;
   private used = 0;
-  readonly queued: QueuedWrite[] = [];   // in order, the first maybe being written
 
-  constructor(readonly path: string, private readonly pool: FilePool) {}
+  constructor(readonly path: string, readonly id: number, private readonly pool: FilePool) {}
 
   // A copy of bytes goes in (views are reused after a batch).
   append(bytes: Uint8Array): void {
     if (bytes.byteLength > BLOCK_BYTES) {
       this.flush();
       this.size += bytes.byteLength;
-      this.writeOut(Buffer.from(bytes));
+      this.writeOut(new Uint8Array(bytes), false);
       return;
     }
     const at = this.room(bytes.byteLength);
@@ -74,7 +76,7 @@ export class PooledFile {
     if (position >= this.written) this.block.set(bytes, position - this.written);
     else {
       this.flush();
-      this.pool.write(this, position, Buffer.from(bytes));
+      if (!this.lost) this.pool.write(this, position, new Uint8Array(bytes), false);
     }
   }
 
@@ -83,8 +85,8 @@ export class PooledFile {
     const used = this.used;
     this.used = 0;
     const chunk = this.chunk as Buffer;
-    this.chunk = undefined;          // the pool holds the block until it is written, then gives it to another file
-    this.writeOut(chunk.subarray(0, used), chunk);
+    this.chunk = undefined;          // the writer thread has the block until it is written, then it comes back for another file
+    this.writeOut(chunk.subarray(0, used), true);
   }
 
   // The pool finishes it (DiskBudget.finish) once its last byte is on disk.
@@ -96,9 +98,9 @@ export class PooledFile {
     this.pool.closed(this);
   }
 
-  private writeOut(bytes: Uint8Array, block?: Buffer): void {
+  private writeOut(bytes: Uint8Array, block: boolean): void {
     if (this.lost) {
-      if (block !== undefined) this.pool.giveBack(block);
+      if (block) this.pool.giveBack(bytes as Buffer);
       return;
     }
     this.written += bytes.byteLength;
@@ -107,54 +109,48 @@ export class PooledFile {
   }
 }
 
-// Bytes to write at a position; `block`: the pool's block they are in, given back once written.
-interface QueuedWrite {
-  position: number;
-  bytes: Uint8Array;
-  done: number;
-  block: Buffer | undefined;
-}
-
-const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting (for their files to be made, or being written) before backlog() holds the input
-const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file that must wait is given up
-// Files made at once: making a file holds its directory's lock, and on this ext4 disk two or more
-// threads making files spun on it (a fifth of the run's CPU under perf, media-w20k); two keep
-// one made while the other waits, one at a time left the writes idle.
-const MAKING_MAX = 2;
+const QUEUED_MAX = 64 * 1024 * 1024;   // bytes on their way to the disk before backlog() holds the input
+const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file written is given up
 // Blocks kept for reuse: a new 64 KiB block per file (30,000 files a minute) was garbage the
 // collector chased, its memory outside the heap pressing for full collections.
-const SPARE_BLOCKS = 256;
+const SPARE_BLOCKS = 1024;
 
-// At most `limit` descriptors open or being opened; a file written when none is free takes the
-// least recently used idle one's (that file is reopened when next written). Map order is the use
-// order. Files waiting for a descriptor wait in order. Writes go out off the main thread (libuv's
-// pool), one at a time per file and in order (a patched header never races the block it patches),
-// many files at once: copying 2 GB into the page cache costs seconds of system CPU, which the main
-// thread then spends reading the capture instead. Errors making or writing a file go to `failed`.
+// The files being written, through one writer thread (file-writer.ts) with at most `limit`
+// descriptors open. What a batch writes goes to the thread in one message, after the batch (a
+// microtask); its replies give the blocks back, finish closed files (DiskBudget.finish) and report
+// errors to `failed`. FilePool.backlog bounds the bytes on their way.
 export class FilePool {
   reopened = 0;
-  private readonly open = new Map<PooledFile, number>();
-  private readonly pending = new Set<string>();   // names taken by files not made yet
-  private readonly toMake = new Set<PooledFile>();     // in order
-  private readonly toReopen = new Set<PooledFile>();
-  private readonly makingNow = new Set<PooledFile>();
-  private making = 0;
-  private writing = 0;                             // files with a write under way
-  private queuedBytes = 0;                         // waiting or being written
+  mostOpen = 0;                                      // most descriptors open at once, as the writer thread reports
+  private openNow = 0;
+  private readonly worker: Worker;
+  private readonly files = new Map<number, PooledFile>();   // sent and not finished
+  private readonly pending = new Set<string>();   // names taken by files not finished
+  private ops: WriteOp[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private nextId = 1;
+  private unanswered = 0;                          // messages sent, not yet answered
+  private broken = false;                          // the writer thread stopped: nothing more is written
+  private queuedBytes = 0;
   private settle: (() => void) | undefined;
   private settling: Promise<void> | undefined;
   private drain: (() => void) | undefined;
   private draining: Promise<void> | undefined;
   private readonly spare: Buffer[] = [];
 
-  constructor(private readonly limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {}
+  constructor(limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {
+    this.worker = new Worker(writerSource(), { eval: true, workerData: { limit } });
+    this.worker.on("message", (reply: WriteReply) => this.answered(reply));
+    this.worker.on("error", (err) => this.stopped(err));
+    this.worker.unref();
+  }
 
   // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
-  // by a file of this pool not made yet): an existing name is never overwritten.
+  // by a file of this pool not finished yet): an existing name is never overwritten.
   create(path: string): PooledFile | undefined {
     if (this.pending.has(path) || existsSync(path)) return undefined;
     this.pending.add(path);
-    return new PooledFile(path, this);
+    return new PooledFile(path, this.nextId++, this);
   }
 
   // A block for a file to gather its appends in, BLOCK_BYTES long, its bytes stale.
@@ -163,200 +159,135 @@ export class FilePool {
   }
 
   giveBack(block: Buffer): void {
-    if (this.spare.length < SPARE_BLOCKS) this.spare.push(block);
+    if (this.spare.length < SPARE_BLOCKS && block.buffer.byteLength === BLOCK_BYTES) this.spare.push(Buffer.from(block.buffer));
   }
 
-  // Takes `bytes` (no copy: the caller gives them up; `block` they are in, to reuse when written) to write at `position`.
-  write(file: PooledFile, position: number, bytes: Uint8Array, block?: Buffer): void {
-    if (file.lost) {
-      if (block !== undefined) this.giveBack(block);
+  // Takes `bytes`, a view of their own buffer (no copy: the caller gives them up, and the buffer
+  // goes to the writer thread), to write at `position`; `block`: one of takeBlock's, to come back.
+  write(file: PooledFile, position: number, bytes: Uint8Array, block: boolean): void {
+    if (this.broken) {
+      this.lose(file, `${file.path}: the recordings' writer thread stopped; the recording is given up`, bytes.byteLength);
       return;
     }
-    const fd = this.open.get(file);
-    if (fd === undefined && this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
-      if (block !== undefined) this.giveBack(block);
-      this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
-        "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
+    if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+      if (block) this.giveBack(bytes as Buffer);
+      this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
+        "the recording is given up: record fewer calls (--record-filter) or use a faster disk", bytes.byteLength);
       return;
     }
-    file.queued.push({ position, bytes, done: 0, block });
     this.queuedBytes += bytes.byteLength;
-    if (fd === undefined) {
-      this.want(file);
-      return;
-    }
-    this.open.delete(file);
-    this.open.set(file, fd);
-    this.writeNext(file);
+    this.send({ id: file.id, path: this.pathFor(file), position, bytes, block });
+    this.transfer.push(bytes.buffer as ArrayBuffer);
   }
 
   closed(file: PooledFile): void {
-    if (file.lost) return;
-    if (this.open.has(file)) {
-      if (!file.busy) this.release(file);   // else once its last write is done
-    } else if (!file.made) this.want(file);   // an empty file is still made
-    else if (file.queued.length === 0) this.budget.finish(file.path, file.size);
+    if (file.lost) {
+      if (!file.sent) this.pending.delete(file.path);   // else lose() sent its close
+      return;
+    }
+    this.send({ id: file.id, path: this.pathFor(file), close: true });
   }
 
-  // Resolves when no file is being made, waits for a descriptor or is being written; undefined when none is.
+  // Resolves when everything sent is on disk (or failed); undefined when it is.
   settled(): Promise<void> | undefined {
-    if (this.idle) return undefined;
+    this.post();
+    if (this.unanswered === 0) return undefined;
+    this.worker.ref();   // the answer must come before the process may end
     return this.settling ??= new Promise((resolve) => { this.settle = resolve; });
   }
 
-  // For the input to wait on while too many bytes wait for their files or their writes: until half
-  // of them are out, so the writes go on while the input is read again.
+  // For the input to wait on while too many bytes are on their way to the disk: until half of them
+  // are out, so the writes go on while the input is read again.
   backlog(): Promise<void> | undefined {
     if (this.queuedBytes <= QUEUED_MAX) return undefined;
+    this.post();
+    this.worker.ref();
     return this.draining ??= new Promise((resolve) => { this.drain = resolve; });
   }
 
   get openCount(): number {
-    return this.open.size + this.making;
+    return this.openNow;
   }
 
-  private want(file: PooledFile): void {
-    if (this.toMake.has(file) || this.toReopen.has(file) || this.makingNow.has(file)) return;
-    (file.made ? this.toReopen : this.toMake).add(file);
-    this.pump();
+  private pathFor(file: PooledFile): string | undefined {
+    if (file.sent) return undefined;
+    file.sent = true;
+    this.files.set(file.id, file);
+    return file.path;
   }
 
-  // Gives waiting files descriptors while there is room (made by evicting the least recently used).
-  private pump(): void {
-    for (const file of this.toReopen) {
-      if (!this.makeRoom()) return;
-      this.toReopen.delete(file);
-      this.reopen(file);
+  private send(op: WriteOp): void {
+    if (this.ops.length === 0) queueMicrotask(() => this.post());
+    this.ops.push(op);
+  }
+
+  // Sends what was written since the last post to the writer thread: the recorder posts after each
+  // batch (a replay reads on without yielding, so a microtask alone would wait for the backlog).
+  post(): void {
+    if (this.ops.length === 0 || this.broken) return;
+    const ops = this.ops;
+    const transfer = this.transfer;
+    this.ops = [];
+    this.transfer = [];
+    this.unanswered++;
+    this.worker.postMessage(ops, transfer);
+  }
+
+  private answered(reply: WriteReply): void {
+    this.unanswered--;
+    this.queuedBytes -= reply.done;
+    this.openNow = reply.open;
+    this.mostOpen = reply.mostOpen;
+    this.reopened = reply.reopened;
+    for (const block of reply.blocks) if (this.spare.length < SPARE_BLOCKS) this.spare.push(Buffer.from(block));
+    for (const bytes of reply.dropped) this.budget.grew(-bytes);
+    for (const { id, code, message, dropped } of reply.lost) {
+      const file = this.files.get(id);
+      if (file !== undefined) this.lose(file, message, dropped, code);
     }
-    for (const file of this.toMake) {
-      if (this.making >= MAKING_MAX || !this.makeRoom()) return;
-      this.toMake.delete(file);
-      this.make(file);
-    }
-    this.settleIfIdle();
-  }
-
-  private get idle(): boolean {
-    return this.making === 0 && this.writing === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
-  }
-
-  private reopen(file: PooledFile): void {
-    try {
-      file.fd = openSync(file.path, "r+");
-    } catch (err) {
-      this.lost(file, err as Error);
-      return;
-    }
-    this.reopened++;
-    this.ready(file, file.fd);
-  }
-
-  // "wx": made here or not at all (another writer took the name since create()).
-  private make(file: PooledFile): void {
-    this.making++;
-    this.makingNow.add(file);
-    openAsync(file.path, "wx", 0o640, (err, fd) => {
-      this.making--;
-      this.makingNow.delete(file);
+    for (const { code, message } of reply.errors) this.failed(Object.assign(new Error(message), { code }));
+    for (const [id, made] of reply.closed) {
+      const file = this.files.get(id);
+      if (file === undefined) continue;
+      this.files.delete(id);
       this.pending.delete(file.path);
-      file.made = true;
-      if (err) this.lost(file, err);
-      else if (file.lost) this.discard(file, fd);
-      else this.ready(file, fd);
-      this.pump();
-    });
+      if (made) this.budget.finish(file.path, file.sentBytes);
+    }
+    this.wake();
   }
 
-  // A descriptor for the file: its queued writes go out, and a closed file is finished after them.
-  private ready(file: PooledFile, fd: number): void {
-    file.fd = fd;
-    this.open.set(file, fd);
-    if (file.queued.length > 0) this.writeNext(file);
-    else if (file.closing) this.release(file);
-  }
-
-  // The file's first queued write goes out unless one is under way; when done, the next, and
-  // when none is left a closed file's descriptor is let go.
-  private writeNext(file: PooledFile): void {
-    const fd = file.fd;
-    const next = file.queued[0];
-    if (file.busy || fd === undefined || next === undefined) return;
-    file.busy = true;
-    this.writing++;
-    writeAsync(fd, next.bytes, next.done, next.bytes.byteLength - next.done, next.position + next.done, (err, written) => {
-      file.busy = false;
-      this.writing--;
-      next.done += written;
-      if (err) this.failed(err);
-      if (err || next.done >= next.bytes.byteLength) {
-        file.queued.shift();
-        this.queuedBytes -= next.bytes.byteLength;
-        if (next.block !== undefined) this.giveBack(next.block);
-      }
-      if (file.queued.length > 0) this.writeNext(file);
-      else if (file.closing) this.release(file);
-      this.pump();
-    });
-  }
-
-  // A file that could not be made or reopened takes no more bytes (a name another writer took is
-  // never written); what waited for it leaves the budget.
-  private lost(file: PooledFile, err: Error): void {
+  // A file that could not be made or reopened, or had too much waiting, takes no more bytes (a
+  // name another writer took is never written); what it would have written leaves the budget. The
+  // writer thread closes it (what it wrote stays, in the budget).
+  private lose(file: PooledFile, message: string, bytes: number, code?: string): void {
+    this.budget.grew(-bytes);
+    if (file.lost) return;
     file.lost = true;
-    this.toMake.delete(file);
-    this.toReopen.delete(file);
-    for (const { bytes, block } of file.queued) {
-      this.queuedBytes -= bytes.byteLength;
-      this.budget.grew(-bytes.byteLength);
-      if (block !== undefined) this.giveBack(block);
-    }
-    file.queued.length = 0;
+    this.failed(Object.assign(new Error(message), { code }));
+    if (file.sent && !file.closing) this.send({ id: file.id, close: true });
+  }
+
+  // The writer thread failed (it should not: its errors are replies): what was on its way is lost.
+  private stopped(err: Error): void {
+    this.broken = true;
     this.failed(err);
+    this.ops = [];
+    this.transfer = [];
+    this.unanswered = 0;
+    this.queuedBytes = 0;
+    this.wake();
   }
 
-  // A file given up while it was being made: nothing of it was written.
-  private discard(file: PooledFile, fd: number): void {
-    try {
-      closeSync(fd);
-      unlinkSync(file.path);
-    } catch (err) {
-      this.failed(err as Error);
-    }
-  }
-
-  private release(file: PooledFile): void {
-    const fd = this.open.get(file);
-    if (fd === undefined) return;
-    this.open.delete(file);
-    file.fd = undefined;
-    closeSync(fd);
-    if (file.closing) this.budget.finish(file.path, file.size);
-  }
-
-  // Room for one more descriptor: the least recently used file with no write under way gives up its own.
-  private makeRoom(): boolean {
-    while (this.open.size + this.making >= this.limit) {
-      let oldest: PooledFile | undefined;
-      for (const file of this.open.keys()) {
-        if (!file.busy) {
-          oldest = file;
-          break;
-        }
-      }
-      if (oldest === undefined) return false;   // all are being written: the next write done pumps again
-      this.release(oldest);
-    }
-    return true;
-  }
-
-  private settleIfIdle(): void {
-    if (this.drain !== undefined && (this.queuedBytes <= QUEUED_MAX / 2 || this.idle)) {
+  private wake(): void {
+    if (this.drain !== undefined && this.queuedBytes <= QUEUED_MAX / 2) {
       const resolve = this.drain;
       this.drain = undefined;
       this.draining = undefined;
       resolve();
     }
-    if (!this.idle || this.settle === undefined) return;
+    if (this.unanswered > 0 || this.ops.length > 0) return;
+    this.worker.unref();
+    if (this.settle === undefined) return;
     const resolve = this.settle;
     this.settle = undefined;
     this.settling = undefined;

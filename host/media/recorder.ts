@@ -90,6 +90,7 @@ export class Recorder implements Sink {
     } catch (err) {
       this.failed(err);
     }
+    this.pool.post();
   }
 
   backlog(): Promise<void> | undefined {
