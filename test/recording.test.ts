@@ -220,6 +220,7 @@ test("open files stay within the bound; a file closed for room is reopened and w
   files.forEach((f) => f?.close());
   await pool.settled();
   assert.ok(most <= 4, `${most} open at once`);
+  assert.ok(pool.mostOpen <= 4 && pool.mostOpen > 0, `the writer thread had ${pool.mostOpen} open at once`);
   assert.ok(pool.reopened > 0);
   files.forEach((f, i) => {
     const bytes = readFileSync(f?.path ?? "");

@@ -40,6 +40,7 @@ export class PooledFile {
     return this.written;
   }
   private chunk: Buffer | undefined;
+  private chunkView: DataView | undefined;
   private used = 0;
 
   constructor(readonly path: string, readonly id: number, private readonly pool: FilePool) {}
@@ -70,6 +71,13 @@ export class PooledFile {
     return this.chunk ??= this.pool.takeBlock();
   }
 
+  // The block as a DataView, for a writer that puts numbers in it.
+  get blockView(): DataView {
+    const block = this.block;
+    if (this.chunkView?.buffer !== block.buffer) this.chunkView = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    return this.chunkView;
+  }
+
   // Overwrites bytes already appended: in the block if they are still there, else in the file.
   patch(position: number, bytes: Uint8Array): void {
     if (position + bytes.byteLength > this.size) throw new RangeError(`${this.path}: patch past the end (${position} + ${bytes.byteLength} > ${this.size})`);
@@ -85,7 +93,8 @@ export class PooledFile {
     const used = this.used;
     this.used = 0;
     const chunk = this.chunk as Buffer;
-    this.chunk = undefined;          // the writer thread has the block until it is written, then it comes back for another file
+    this.chunk = undefined;
+    this.chunkView = undefined;      // the writer thread has the block until it is written, then it comes back for another file
     this.writeOut(chunk.subarray(0, used), true);
   }
 
@@ -146,9 +155,11 @@ export class FilePool {
   }
 
   // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
-  // by a file of this pool not finished yet): an existing name is never overwritten.
-  create(path: string): PooledFile | undefined {
-    if (this.pending.has(path) || existsSync(path)) return undefined;
+  // by a file of this pool not finished yet): an existing name is never overwritten. `looked`: the
+  // caller has just seen that no such file is on disk (a look is a system call, and it waits while
+  // the writer thread makes a file in the same directory).
+  create(path: string, looked = false): PooledFile | undefined {
+    if (this.pending.has(path) || (!looked && existsSync(path))) return undefined;
     this.pending.add(path);
     return new PooledFile(path, this.nextId++, this);
   }

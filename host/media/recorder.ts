@@ -228,7 +228,7 @@ export class Recorder implements Sink {
     if (length > BLOCK_BYTES) pcap.append(pcapRecord({ bytes, linkType: frame.linkType, timeSec, timeNsec, origLen: frame.origLen }));
     else {
       const at = pcap.room(length);
-      writeRecordOf(pcap.block, at, bytes, timeSec, timeNsec, frame.origLen);
+      writeRecordOf(pcap.block, pcap.blockView, at, bytes, timeSec, timeNsec, frame.origLen);
     }
     this.counts.frames++;
   }
@@ -257,8 +257,10 @@ export class Recorder implements Sink {
     return recording;
   }
 
+  // The call's WAV: open() saw no file of its name, and the call's pcap, pending in the pool, keeps
+  // other recordings of this run off its base name; an existing name is still never written ("wx").
   private createFile(path: string): PooledFile {
-    const file = this.pool.create(path);
+    const file = this.pool.create(path, true);
     if (file === undefined) throw new Error(`${path} exists already`);
     return file;
   }
