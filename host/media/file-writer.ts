@@ -1,6 +1,7 @@
 // The recordings' writer thread (FilePool, files.ts): makes, writes and closes the files the main
-// thread sends it, in the order sent, with at most `limit` descriptors open (the least recently
-// written is closed, and reopened when written again). The main thread sends each batch's writes in
+// thread sends it, each file's ops in the order sent, with at most `limit` descriptors open or
+// being opened (the least recently written is closed, and reopened when written again). Files are
+// made in libuv's pool, two at a time, while this thread writes the files already made. The main thread sends each batch's writes in
 // one message, its blocks transferred, not copied; this thread gives them back once written.
 // Making a file and copying its bytes into the page cache are system calls of 0.1 ms and more: here
 // they run beside the main thread, which meanwhile reads the capture, and the main thread wakes
@@ -19,7 +20,8 @@ export interface WriteOp {
 }
 
 export interface WriteReply {
-  done: number;                    // bytes of the message's writes handled (written, or dropped for a lost file)
+  handled: number;                 // ops handled since the last reply
+  done: number;                    // bytes of their writes (written, or dropped for a lost file)
   closed: [number, boolean][];     // files closed: [file, made and written (false: it was lost)]
   lost: { id: number; code: string; message: string; dropped: number }[]; // files that could not be made or reopened
   dropped: number[];               // bytes not written because their file was lost earlier
@@ -30,41 +32,104 @@ export interface WriteReply {
   reopened: number;                // files reopened so far
 }
 
-export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs")): void {
+// Files made at once, each by one of libuv's threads while this one writes others: making a file
+// holds its directory's lock, and more makers only spin on it (perf: rwsem_spin_on_owner).
+const MAKING_MAX = 2;
+
+export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs"), makingMax: number): void {
   const { parentPort, workerData } = threads;
   const { limit } = workerData as { limit: number };
+  interface File { path: string; making: boolean; waiting: WriteOp[] }
+  const files = new Map<number, File>();      // files made or being made, not closed
   const open = new Map<number, number>();     // file → descriptor, least recently used first
-  const paths = new Map<number, string>();    // files made and not closed
   const lost = new Set<number>();
+  const toMake: number[] = [];
+  let making = 0;
   let mostOpen = 0;
   let reopened = 0;
+  let reply = fresh();
+  let replying = false;
+
+  function fresh(): WriteReply {
+    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], open: 0, mostOpen: 0, reopened: 0 };
+  }
+
+  function send(): void {
+    replying = false;
+    if (reply.handled === 0 && reply.lost.length === 0) return;
+    const out = reply;
+    reply = fresh();
+    out.open = open.size;
+    out.mostOpen = mostOpen;
+    out.reopened = reopened;
+    parentPort?.postMessage(out, out.blocks);
+  }
+
+  function later(): void {
+    if (replying) return;
+    replying = true;
+    setImmediate(send);
+  }
 
   const codeOf = (err: unknown): { code: string; message: string } =>
     ({ code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
 
-  function descriptor(id: number, path: string | undefined, reply: WriteReply): number | undefined {
+  function loseFile(id: number, err: unknown): void {
+    lost.add(id);
+    reply.lost.push({ id, ...codeOf(err), dropped: 0 });
+  }
+
+  // Room for a descriptor: the least recently written file gives up its own (reopened when written again).
+  function makeRoom(): void {
+    while (open.size + making >= limit && open.size > 0) {
+      const [oldest, oldFd] = open.entries().next().value as [number, number];
+      open.delete(oldest);
+      fs.closeSync(oldFd);
+    }
+  }
+
+  function opened(id: number, fd: number): void {
+    open.set(id, fd);
+    mostOpen = Math.max(mostOpen, open.size + making);
+  }
+
+  function startMaking(): void {
+    while (making < Math.min(makingMax, limit) && toMake.length > 0) {
+      const id = toMake.shift() as number;
+      const file = files.get(id) as File;
+      makeRoom();
+      making++;
+      fs.open(file.path, "wx", 0o640, (err, fd) => {
+        making--;
+        file.making = false;
+        if (err) loseFile(id, err);
+        else {
+          makeRoom();
+          opened(id, fd);
+        }
+        const waiting = file.waiting.splice(0);
+        for (const op of waiting) run(op);
+        startMaking();
+        later();
+      });
+    }
+  }
+
+  function descriptor(id: number, file: File): number | undefined {
     const fd = open.get(id);
     if (fd !== undefined) {
       open.delete(id);
       open.set(id, fd);
       return fd;
     }
-    while (open.size >= limit) {
-      const [oldest, oldFd] = open.entries().next().value as [number, number];
-      open.delete(oldest);
-      fs.closeSync(oldFd);
-    }
-    const known = paths.get(id);
+    makeRoom();
     try {
-      const made = path !== undefined ? fs.openSync(path, "wx", 0o640) : fs.openSync(known as string, "r+");
-      if (path !== undefined) paths.set(id, path);
-      else reopened++;
-      open.set(id, made);
-      mostOpen = Math.max(mostOpen, open.size);
-      return made;
+      const again = fs.openSync(file.path, "r+");
+      reopened++;
+      opened(id, again);
+      return again;
     } catch (err) {
-      lost.add(id);
-      reply.lost.push({ id, ...codeOf(err), dropped: 0 });
+      loseFile(id, err);
       return undefined;
     }
   }
@@ -74,17 +139,18 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
   }
 
-  function handle(op: WriteOp, reply: WriteReply): void {
+  // An op whose file is made (or lost).
+  function run(op: WriteOp): void {
     const length = op.bytes?.byteLength ?? 0;
+    const file = files.get(op.id);
+    reply.handled++;
     reply.done += length;
-    if (lost.has(op.id)) {
+    if (lost.has(op.id) || file === undefined) {
       if (length > 0) reply.dropped.push(length);
-    } else {
-      const fd = op.path !== undefined || op.bytes !== undefined ? descriptor(op.id, op.path, reply) : open.get(op.id);
-      if (fd === undefined && lost.has(op.id)) {
-        const last = reply.lost[reply.lost.length - 1];
-        if (last !== undefined) last.dropped += length;
-      } else if (fd !== undefined && op.bytes !== undefined) {
+    } else if (op.bytes !== undefined) {
+      const fd = descriptor(op.id, file);
+      if (fd === undefined) reply.dropped.push(length);
+      else {
         try {
           write(fd, op.bytes, op.position ?? 0);
         } catch (err) {
@@ -96,24 +162,32 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     if (op.close) {
       const fd = open.get(op.id);
       open.delete(op.id);
-      paths.delete(op.id);
+      files.delete(op.id);
       if (fd !== undefined) fs.closeSync(fd);
       reply.closed.push([op.id, !lost.delete(op.id)]);
     }
   }
 
+  // Ops of a file still being made wait for it, in order.
+  function handle(op: WriteOp): void {
+    if (op.path !== undefined) {
+      files.set(op.id, { path: op.path, making: true, waiting: [] });
+      toMake.push(op.id);
+      startMaking();
+    }
+    const file = files.get(op.id);
+    if (file !== undefined && file.making) file.waiting.push(op);
+    else run(op);
+  }
+
   parentPort?.on("message", (ops: WriteOp[]) => {
-    const reply: WriteReply = { done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], open: 0, mostOpen: 0, reopened: 0 };
-    for (const op of ops) handle(op, reply);
-    reply.open = open.size;
-    reply.mostOpen = mostOpen;
-    reply.reopened = reopened;
-    parentPort.postMessage(reply, reply.blocks);
+    for (const op of ops) handle(op);
+    send();
   });
 }
 
 // The worker's source: the function above, called with its modules (a string, which the bundler
 // leaves as it is).
 export function writerSource(): string {
-  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"))`;
+  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX})`;
 }

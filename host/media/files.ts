@@ -138,7 +138,7 @@ export class FilePool {
   private ops: WriteOp[] = [];
   private transfer: ArrayBuffer[] = [];
   private nextId = 1;
-  private unanswered = 0;                          // messages sent, not yet answered
+  private unanswered = 0;                          // ops sent, not yet handled
   private broken = false;                          // the writer thread stopped: nothing more is written
   private queuedBytes = 0;
   private settle: (() => void) | undefined;
@@ -240,12 +240,12 @@ export class FilePool {
     const transfer = this.transfer;
     this.ops = [];
     this.transfer = [];
-    this.unanswered++;
+    this.unanswered += ops.length;
     this.worker.postMessage(ops, transfer);
   }
 
   private answered(reply: WriteReply): void {
-    this.unanswered--;
+    this.unanswered -= reply.handled;
     this.queuedBytes -= reply.done;
     this.openNow = reply.open;
     this.mostOpen = reply.mostOpen;
