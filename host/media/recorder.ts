@@ -200,8 +200,12 @@ export class Recorder implements Sink {
       this.slotCalls.set(packet.call, slot);
     }
     if (slot.recording === undefined) {
-      slot.recording = this.recordings.get(slot.callId);
-      if (slot.recording !== undefined) slot.recording.slot = slot;
+      const found = this.recordings.get(slot.callId);
+      // One slot holds a recording at a time (a call that left the media table may come back in
+      // another), so finish() lets go of it everywhere: a finished WAV's windows serve other calls.
+      if (found?.slot !== undefined && found.slot !== slot) found.slot.recording = undefined;
+      if (found !== undefined) found.slot = slot;
+      slot.recording = found;
     }
     return slot.recording;
   }
