@@ -3,7 +3,7 @@
 // source), then times siphon, tshark and a minimal C walk on the same file in one run, and
 // prints a markdown table plus ratios. Results go to .bench/results.json.
 //
-//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE] [--help]
+//   node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE] [--keep-recordings] [--help]
 //
 // Wall time is measured here around each child; peak RSS comes from /usr/bin/time when it is
 // installed, else from polling the child's VmHWM in /proc.
@@ -118,9 +118,16 @@ function mediaCases() {
 
 function freshRecordDirectory() {
   const dir = join(benchDir, "record");
-  rmSync(dir, { recursive: true, force: true });
+  if (!keepRecordings) rmSync(dir, { recursive: true, force: true });
   return join(dir, String(recordRun++));
 }
+
+// --keep-recordings: each run's recordings stay until the bench ends. On an ext4 without a journal
+// (this machine's), a file made within 60 to 300 s of many removals is placed only after the kernel
+// has stepped over every recently removed inode of its group (recently_deleted in fs/ext4/ialloc.c),
+// so removing one run's 34,000 files just before the next made that run pay seconds of system CPU
+// for the harness's own removal (docs/performance.md). Costs the disk space of all the runs.
+let keepRecordings = false;
 
 // --anonymize's cost (docs/privacy.md): calls-tracker with the events anonymized, then with the
 // sealed originals and the envelopes rewritten too; calls-tracker in the same run is the peer.
@@ -206,6 +213,7 @@ function parseCommandLine() {
       "tshark-runs": { type: "string", default: "3" },
       "no-tshark": { type: "boolean", default: false },
       baseline: { type: "string" },
+      "keep-recordings": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -222,12 +230,13 @@ function parseCommandLine() {
     tsharkRuns: positive(values["tshark-runs"], "--tshark-runs"),
     tshark: !values["no-tshark"],
     baseline: values.baseline,
+    keepRecordings: values["keep-recordings"],
   };
 }
 
 function usage() {
   const cases = CASES.map((c) => `  ${c.name.padEnd(18)} ${c.about}`).join("\n");
-  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE]
+  return `usage: node bench/run.mjs [--case NAME]... [--runs N] [--tshark-runs N] [--no-tshark] [--baseline FILE] [--keep-recordings]
 
 Generates each case's workload (cached in .bench/), times siphon, tshark and a minimal C walk
 (bench/cwalk.c, cc -O2 -march=native) of the same file in one run, prints a markdown table (median,
@@ -242,6 +251,8 @@ options:
   --no-tshark        do not run tshark
   --baseline FILE    also run another build of siphon (e.g. an older commit's dist/siphon.mjs) in
                      the same rounds, as the tool "baseline": before and after in one run
+  --keep-recordings  the *-record cases keep every run's recordings until the bench ends, instead
+                     of removing the last run's just before the next (see freshRecordDirectory)
   --help             this text
 
 cases:
@@ -474,6 +485,7 @@ function machine() {
 // in the machine's load falls on all of them alike; each figure is the median over the rounds.
 async function main() {
   const options = parseCommandLine();
+  keepRecordings = options.keepRecordings;
   mkdirSync(benchDir, { recursive: true });
   const notes = [];
   const cwalkProblem = buildCwalk();
@@ -502,6 +514,7 @@ async function main() {
     writeFileSync(join(benchDir, "results.json"), `${JSON.stringify(summary, null, 2)}\n`);
     process.exitCode = results.some((r) => r.tools.some((t) => t.error)) ? 1 : 0;
   } finally {
+    if (keepRecordings) rmSync(join(benchDir, "record"), { recursive: true, force: true });
     broker?.stop();
     collector?.stop();
   }

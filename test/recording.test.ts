@@ -220,12 +220,38 @@ test("open files stay within the bound; a file closed for room is reopened and w
   files.forEach((f) => f?.close());
   await pool.settled();
   assert.ok(most <= 4, `${most} open at once`);
+  assert.ok(pool.mostOpen <= 4 && pool.mostOpen > 0, `the writer thread had ${pool.mostOpen} open at once`);
   assert.ok(pool.reopened > 0);
   files.forEach((f, i) => {
     const bytes = readFileSync(f?.path ?? "");
     assert.is(bytes.length, 50_000);
     assert.ok(bytes.every((b) => b === i), `file ${i} holds only its own bytes`);
   });
+});
+
+test("the writer thread writes a file's blocks and a later patch of its start in order", async () => {
+  const dir = join(work, "order");
+  mkdirSync(dir);
+  const budget = new DiskBudget(0, silentLogger);
+  const pool = new FilePool(2, budget, (err) => { throw err; });
+  const expected: Buffer[] = [];
+  const files = Array.from({ length: 3 }, (_, n) => pool.create(join(dir, `f${n}`)));
+  files.forEach((file, n) => {
+    const bytes = Buffer.alloc(200_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + n) & 0xff;
+    for (let at = 0; at < bytes.length; at += 1000) file?.append(bytes.subarray(at, at + 1000));   // three blocks out, the rest held
+    file?.patch(0, Buffer.from(`head${n}`));   // its first block has gone to the thread: a write of its own, after it
+    bytes.write(`head${n}`, 0);
+    expected.push(bytes);
+  });
+  files.forEach((f) => f?.close());
+  await pool.settled();
+  files.forEach((f, n) => {
+    const got = readFileSync(f?.path ?? "");
+    assert.ok(got.equals(expected[n] as Buffer), `file ${n}: ${got.length} bytes, starting ${got.subarray(0, 8).toString("latin1")}`);
+  });
+  assert.is(budget.bytes, 600_000);
+  assert.ok(pool.mostOpen <= 2, `${pool.mostOpen} open at once`);
 });
 
 test("a second run into the same directory takes new names and overwrites nothing, a lone WAV left included", async () => {

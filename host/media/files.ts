@@ -4,9 +4,11 @@
 // when written again), and a disk budget: past it the oldest finished files are removed first,
 // each removal counted and logged.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, open as openAsync, openSync, readdirSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Logger } from "../log";
+import { writerSource, type WriteOp, type WriteReply } from "./file-writer";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
@@ -23,30 +25,32 @@ export function recordingName(callId: string, timeUs: number): { day: string; ba
   return { day: iso.slice(0, 10), base: `${iso.slice(11, 19).replace(/:/g, "")}-${prefix}-${hash}` };
 }
 
-// A file written at positions through a shared pool of descriptors: appends are gathered in the
-// file's own block and written when it fills; patch (a header) changes bytes in place, in the block
-// while they are still there. The file is made (exclusively) at its first write, off the main
-// thread: making a file blocks 0.1 to 0.4 ms on ext4 (its directory and journal), while writing to
-// it costs a few µs. Until it is made its writes wait in memory (FilePool.backlog bounds them).
+// A file written at positions by the pool's writer thread: appends are gathered in the file's own
+// block and sent when it fills; patch (a header) changes bytes in place, in the block while they are
+// still there. The file is made (exclusively) at its first write, by the writer thread: making a
+// file blocks 0.1 to 0.4 ms on ext4 (its directory and journal), writing to it a few µs.
 export class PooledFile {
-  fd: number | undefined;
-  made = false;                    // on disk: later opens are reopens
   closing = false;
   lost = false;                    // could not be made or reopened: takes no more bytes
+  sent = false;                    // the writer thread has its path
   size = 0;                        // bytes in the file, pending ones included
-  private written = 0;             // bytes handed to the pool (on disk or queued)
-  private chunk: Buffer | undefined;
-  private used = 0;
-  readonly queued: { position: number; bytes: Uint8Array }[] = [];
+  private written = 0;             // bytes handed to the pool (on disk or on their way)
 
-  constructor(readonly path: string, private readonly pool: FilePool) {}
+  get sentBytes(): number {
+    return this.written;
+  }
+  private chunk: Buffer | undefined;
+  private chunkView: DataView | undefined;
+  private used = 0;
+
+  constructor(readonly path: string, readonly id: number, private readonly pool: FilePool) {}
 
   // A copy of bytes goes in (views are reused after a batch).
   append(bytes: Uint8Array): void {
     if (bytes.byteLength > BLOCK_BYTES) {
       this.flush();
       this.size += bytes.byteLength;
-      this.writeOut(Buffer.from(bytes));
+      this.writeOut(new Uint8Array(bytes), false);
       return;
     }
     const at = this.room(bytes.byteLength);
@@ -64,7 +68,14 @@ export class PooledFile {
   }
 
   get block(): Buffer {
-    return this.chunk ??= Buffer.allocUnsafe(BLOCK_BYTES);
+    return this.chunk ??= this.pool.takeBlock();
+  }
+
+  // The block as a DataView, for a writer that puts numbers in it.
+  get blockView(): DataView {
+    const block = this.block;
+    if (this.chunkView?.buffer !== block.buffer) this.chunkView = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    return this.chunkView;
   }
 
   // Overwrites bytes already appended: in the block if they are still there, else in the file.
@@ -73,7 +84,7 @@ export class PooledFile {
     if (position >= this.written) this.block.set(bytes, position - this.written);
     else {
       this.flush();
-      this.pool.write(this, position, Buffer.from(bytes));
+      if (!this.lost) this.pool.write(this, position, new Uint8Array(bytes), false);
     }
   }
 
@@ -81,216 +92,213 @@ export class PooledFile {
     if (this.used === 0) return;
     const used = this.used;
     this.used = 0;
-    const block = (this.chunk as Buffer).subarray(0, used);
-    this.chunk = undefined;          // the pool may hold the block until the file is made
-    this.writeOut(block);
+    const chunk = this.chunk as Buffer;
+    this.chunk = undefined;
+    this.chunkView = undefined;      // the writer thread has the block until it is written, then it comes back for another file
+    this.writeOut(chunk.subarray(0, used), true);
   }
 
   // The pool finishes it (DiskBudget.finish) once its last byte is on disk.
   close(): void {
     this.flush();
     this.closing = true;
+    if (this.chunk !== undefined) this.pool.giveBack(this.chunk);
     this.chunk = undefined;
     this.pool.closed(this);
   }
 
-  private writeOut(bytes: Uint8Array): void {
-    if (this.lost) return;
+  private writeOut(bytes: Uint8Array, block: boolean): void {
+    if (this.lost) {
+      if (block) this.pool.giveBack(bytes as Buffer);
+      return;
+    }
     this.written += bytes.byteLength;
     this.pool.budget.grew(bytes.byteLength);
-    this.pool.write(this, this.written - bytes.byteLength, bytes);
+    this.pool.write(this, this.written - bytes.byteLength, bytes, block);
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
-}
+const QUEUED_MAX = 64 * 1024 * 1024;   // bytes on their way to the disk before backlog() holds the input
+const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file written is given up
+// Blocks kept for reuse: a new 64 KiB block per file (30,000 files a minute) was garbage the
+// collector chased, its memory outside the heap pressing for full collections.
+const SPARE_BLOCKS = 1024;
 
-const QUEUED_MAX = 64 * 1024 * 1024;   // bytes waiting for their files to be made before backlog() holds the input
-const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this a file that must wait is given up
-// Files made at once, each by one of libuv's 4 threads: measured on media-w20k (docs/performance.md),
-// one at a time was slower (84 MB/s against 106), file creation being the longer queue.
-const MAKING_MAX = 4;
-
-// At most `limit` descriptors open or being opened; a file written when none is free takes the
-// least recently used one's (that file is reopened when next written). Map order is the use order.
-// Files waiting for a descriptor wait in order. Errors making or writing a file go to `failed`.
+// The files being written, through one writer thread (file-writer.ts) with at most `limit`
+// descriptors open. What a batch writes goes to the thread in one message, after the batch (a
+// microtask); its replies give the blocks back, finish closed files (DiskBudget.finish) and report
+// errors to `failed`. FilePool.backlog bounds the bytes on their way.
 export class FilePool {
   reopened = 0;
-  private readonly open = new Map<PooledFile, number>();
-  private readonly pending = new Set<string>();   // names taken by files not made yet
-  private readonly toMake = new Set<PooledFile>();     // in order
-  private readonly toReopen = new Set<PooledFile>();
-  private readonly makingNow = new Set<PooledFile>();
-  private making = 0;
+  mostOpen = 0;                                      // most descriptors open at once, as the writer thread reports
+  private openNow = 0;
+  private readonly worker: Worker;
+  private readonly files = new Map<number, PooledFile>();   // sent and not finished
+  private readonly pending = new Set<string>();   // names taken by files not finished
+  private ops: WriteOp[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private nextId = 1;
+  private unanswered = 0;                          // ops sent, not yet handled
+  private broken = false;                          // the writer thread stopped: nothing more is written
   private queuedBytes = 0;
   private settle: (() => void) | undefined;
   private settling: Promise<void> | undefined;
+  private drain: (() => void) | undefined;
+  private draining: Promise<void> | undefined;
+  private readonly spare: Buffer[] = [];
 
-  constructor(private readonly limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {}
-
-  // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
-  // by a file of this pool not made yet): an existing name is never overwritten.
-  create(path: string): PooledFile | undefined {
-    if (this.pending.has(path) || existsSync(path)) return undefined;
-    this.pending.add(path);
-    return new PooledFile(path, this);
+  constructor(limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {
+    this.worker = new Worker(writerSource(), { eval: true, workerData: { limit } });
+    this.worker.on("message", (reply: WriteReply) => this.answered(reply));
+    this.worker.on("error", (err) => this.stopped(err));
+    this.worker.unref();
   }
 
-  write(file: PooledFile, position: number, bytes: Uint8Array): void {
-    if (file.lost) return;
-    const fd = this.open.get(file);
-    if (fd === undefined) {
-      if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
-        this.lost(file, new Error(`${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait for their files to be made (the disk is slower ` +
-          "than the capture); the recording is given up: record fewer calls (--record-filter) or use a faster disk"));
-        return;
-      }
-      file.queued.push({ position, bytes });
-      this.queuedBytes += bytes.byteLength;
-      this.want(file);
+  // A new file, made exclusively at its first write; undefined when the name is taken (on disk or
+  // by a file of this pool not finished yet): an existing name is never overwritten. `looked`: the
+  // caller has just seen that no such file is on disk (a look is a system call, and it waits while
+  // the writer thread makes a file in the same directory).
+  create(path: string, looked = false): PooledFile | undefined {
+    if (this.pending.has(path) || (!looked && existsSync(path))) return undefined;
+    this.pending.add(path);
+    return new PooledFile(path, this.nextId++, this);
+  }
+
+  // A block for a file to gather its appends in, BLOCK_BYTES long, its bytes stale.
+  takeBlock(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+  }
+
+  giveBack(block: Buffer): void {
+    if (this.spare.length < SPARE_BLOCKS && block.buffer.byteLength === BLOCK_BYTES) this.spare.push(Buffer.from(block.buffer));
+  }
+
+  // Takes `bytes`, a view of their own buffer (no copy: the caller gives them up, and the buffer
+  // goes to the writer thread), to write at `position`; `block`: one of takeBlock's, to come back.
+  write(file: PooledFile, position: number, bytes: Uint8Array, block: boolean): void {
+    if (this.broken) {
+      this.lose(file, `${file.path}: the recordings' writer thread stopped; the recording is given up`, bytes.byteLength);
       return;
     }
-    this.open.delete(file);
-    this.open.set(file, fd);
-    writeAll(fd, bytes, position);
+    if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+      if (block) this.giveBack(bytes as Buffer);
+      this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
+        "the recording is given up: record fewer calls (--record-filter) or use a faster disk", bytes.byteLength);
+      return;
+    }
+    this.queuedBytes += bytes.byteLength;
+    this.send({ id: file.id, path: this.pathFor(file), position, bytes, block });
+    this.transfer.push(bytes.buffer as ArrayBuffer);
   }
 
   closed(file: PooledFile): void {
-    if (file.lost) return;
-    if (this.open.has(file)) this.release(file);
-    else if (!file.made) this.want(file);   // an empty file is still made
-    else if (file.queued.length === 0) this.budget.finish(file.path, file.size);
+    if (file.lost) {
+      if (!file.sent) this.pending.delete(file.path);   // else lose() sent its close
+      return;
+    }
+    this.send({ id: file.id, path: this.pathFor(file), close: true });
   }
 
-  // Resolves when no file is being made or waits for a descriptor; undefined when none is.
+  // Resolves when everything sent is on disk (or failed); undefined when it is.
   settled(): Promise<void> | undefined {
-    if (this.idle) return undefined;
+    this.post();
+    if (this.unanswered === 0) return undefined;
+    this.worker.ref();   // the answer must come before the process may end
     return this.settling ??= new Promise((resolve) => { this.settle = resolve; });
   }
 
-  // For the input to wait on while too many bytes wait for their files.
+  // For the input to wait on while too many bytes are on their way to the disk: until half of them
+  // are out, so the writes go on while the input is read again.
   backlog(): Promise<void> | undefined {
-    return this.queuedBytes > QUEUED_MAX ? this.settled() : undefined;
+    if (this.queuedBytes <= QUEUED_MAX) return undefined;
+    this.post();
+    this.worker.ref();
+    return this.draining ??= new Promise((resolve) => { this.drain = resolve; });
   }
 
   get openCount(): number {
-    return this.open.size + this.making;
+    return this.openNow;
   }
 
-  private want(file: PooledFile): void {
-    if (this.toMake.has(file) || this.toReopen.has(file) || this.makingNow.has(file)) return;
-    (file.made ? this.toReopen : this.toMake).add(file);
-    this.pump();
+  private pathFor(file: PooledFile): string | undefined {
+    if (file.sent) return undefined;
+    file.sent = true;
+    this.files.set(file.id, file);
+    return file.path;
   }
 
-  // Gives waiting files descriptors while there is room (made by evicting the least recently used).
-  private pump(): void {
-    for (const file of this.toReopen) {
-      if (!this.makeRoom()) return;
-      this.toReopen.delete(file);
-      this.reopen(file);
+  private send(op: WriteOp): void {
+    if (this.ops.length === 0) queueMicrotask(() => this.post());
+    this.ops.push(op);
+  }
+
+  // Sends what was written since the last post to the writer thread: the recorder posts after each
+  // batch (a replay reads on without yielding, so a microtask alone would wait for the backlog).
+  post(): void {
+    if (this.ops.length === 0 || this.broken) return;
+    const ops = this.ops;
+    const transfer = this.transfer;
+    this.ops = [];
+    this.transfer = [];
+    this.unanswered += ops.length;
+    this.worker.postMessage(ops, transfer);
+  }
+
+  private answered(reply: WriteReply): void {
+    this.unanswered -= reply.handled;
+    this.queuedBytes -= reply.done;
+    this.openNow = reply.open;
+    this.mostOpen = reply.mostOpen;
+    this.reopened = reply.reopened;
+    for (const block of reply.blocks) if (this.spare.length < SPARE_BLOCKS) this.spare.push(Buffer.from(block));
+    for (const bytes of reply.dropped) this.budget.grew(-bytes);
+    for (const { id, code, message, dropped } of reply.lost) {
+      const file = this.files.get(id);
+      if (file !== undefined) this.lose(file, message, dropped, code);
     }
-    for (const file of this.toMake) {
-      if (this.making >= MAKING_MAX || !this.makeRoom()) return;
-      this.toMake.delete(file);
-      this.make(file);
-    }
-    this.settleIfIdle();
-  }
-
-  private get idle(): boolean {
-    return this.making === 0 && this.toMake.size === 0 && this.toReopen.size === 0;
-  }
-
-  private reopen(file: PooledFile): void {
-    try {
-      file.fd = openSync(file.path, "r+");
-    } catch (err) {
-      this.lost(file, err as Error);
-      return;
-    }
-    this.reopened++;
-    this.ready(file, file.fd);
-  }
-
-  // "wx": made here or not at all (another writer took the name since create()).
-  private make(file: PooledFile): void {
-    this.making++;
-    this.makingNow.add(file);
-    openAsync(file.path, "wx", 0o640, (err, fd) => {
-      this.making--;
-      this.makingNow.delete(file);
+    for (const { code, message } of reply.errors) this.failed(Object.assign(new Error(message), { code }));
+    for (const [id, made] of reply.closed) {
+      const file = this.files.get(id);
+      if (file === undefined) continue;
+      this.files.delete(id);
       this.pending.delete(file.path);
-      file.made = true;
-      if (err) this.lost(file, err);
-      else if (file.lost) this.discard(file, fd);
-      else this.ready(file, fd);
-      this.pump();
-    });
-  }
-
-  // A descriptor for the file: its queued writes go out, and a closed file is finished.
-  private ready(file: PooledFile, fd: number): void {
-    file.fd = fd;
-    this.open.set(file, fd);
-    try {
-      for (const { position, bytes } of file.queued) {
-        writeAll(fd, bytes, position);
-        this.queuedBytes -= bytes.byteLength;
-      }
-    } catch (err) {
-      this.failed(err as Error);
+      if (made) this.budget.finish(file.path, file.sentBytes);
     }
-    file.queued.length = 0;
-    if (file.closing) this.release(file);
+    this.wake();
   }
 
-  // A file that could not be made or reopened takes no more bytes (a name another writer took is
-  // never written); what waited for it leaves the budget.
-  private lost(file: PooledFile, err: Error): void {
+  // A file that could not be made or reopened, or had too much waiting, takes no more bytes (a
+  // name another writer took is never written); what it would have written leaves the budget. The
+  // writer thread closes it (what it wrote stays, in the budget).
+  private lose(file: PooledFile, message: string, bytes: number, code?: string): void {
+    this.budget.grew(-bytes);
+    if (file.lost) return;
     file.lost = true;
-    this.toMake.delete(file);
-    this.toReopen.delete(file);
-    for (const { bytes } of file.queued) {
-      this.queuedBytes -= bytes.byteLength;
-      this.budget.grew(-bytes.byteLength);
-    }
-    file.queued.length = 0;
+    this.failed(Object.assign(new Error(message), { code }));
+    if (file.sent && !file.closing) this.send({ id: file.id, close: true });
+  }
+
+  // The writer thread failed (it should not: its errors are replies): what was on its way is lost.
+  private stopped(err: Error): void {
+    this.broken = true;
     this.failed(err);
+    this.ops = [];
+    this.transfer = [];
+    this.unanswered = 0;
+    this.queuedBytes = 0;
+    this.wake();
   }
 
-  // A file given up while it was being made: nothing of it was written.
-  private discard(file: PooledFile, fd: number): void {
-    try {
-      closeSync(fd);
-      unlinkSync(file.path);
-    } catch (err) {
-      this.failed(err as Error);
+  private wake(): void {
+    if (this.drain !== undefined && this.queuedBytes <= QUEUED_MAX / 2) {
+      const resolve = this.drain;
+      this.drain = undefined;
+      this.draining = undefined;
+      resolve();
     }
-  }
-
-  private release(file: PooledFile): void {
-    const fd = this.open.get(file);
-    if (fd === undefined) return;
-    this.open.delete(file);
-    file.fd = undefined;
-    closeSync(fd);
-    if (file.closing) this.budget.finish(file.path, file.size);
-  }
-
-  private makeRoom(): boolean {
-    while (this.open.size + this.making >= this.limit) {
-      const [oldest] = this.open.keys();
-      if (oldest === undefined) return false;
-      this.release(oldest);
-    }
-    return true;
-  }
-
-  private settleIfIdle(): void {
-    if (!this.idle || this.settle === undefined) return;
+    if (this.unanswered > 0 || this.ops.length > 0) return;
+    this.worker.unref();
+    if (this.settle === undefined) return;
     const resolve = this.settle;
     this.settle = undefined;
     this.settling = undefined;

@@ -27,11 +27,16 @@ export function pcapHeader(linkType: number): Buffer {
 
 // The record of one frame written into `out` at `at`: header, then the bytes.
 export function writePcapRecord(out: Buffer, at: number, frame: CapturedFrame): void {
-  out.writeUInt32LE(frame.timeSec >>> 0, at);
-  out.writeUInt32LE(frame.timeNsec, at + 4);
-  out.writeUInt32LE(frame.bytes.byteLength, at + 8);
-  out.writeUInt32LE(Math.max(frame.origLen, frame.bytes.byteLength), at + 12);
-  out.set(frame.bytes, at + RECORD_HEADER_BYTES);
+  writeRecordOf(out, new DataView(out.buffer, out.byteOffset, out.byteLength), at, frame.bytes, frame.timeSec, frame.timeNsec, frame.origLen);
+}
+
+// The same from its parts, for a writer that makes no object per frame: `view` is `out`'s bytes.
+export function writeRecordOf(out: Uint8Array, view: DataView, at: number, bytes: Uint8Array, timeSec: number, timeNsec: number, origLen: number): void {
+  view.setUint32(at, timeSec >>> 0, true);
+  view.setUint32(at + 4, timeNsec, true);
+  view.setUint32(at + 8, bytes.byteLength, true);
+  view.setUint32(at + 12, Math.max(origLen, bytes.byteLength), true);
+  out.set(bytes, at + RECORD_HEADER_BYTES);
 }
 
 export function pcapRecord(frame: CapturedFrame): Buffer {

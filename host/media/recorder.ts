@@ -9,7 +9,7 @@ import type { Sink } from "../sink/sink";
 import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
 import { BLOCK_BYTES, DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
-import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writePcapRecord } from "./pcap-writer";
+import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writeRecordOf } from "./pcap-writer";
 import { WavTrack } from "./wav";
 import { isG711, PCMA, PCMU } from "./g711";
 import type { RecordingControl } from "./control";
@@ -41,6 +41,14 @@ interface Recording {
   endUs: number | undefined;
   lastBatch: number;
   lastFrame: number;
+  slot: SlotCall | undefined;   // the media call slot whose packets found it, let go when it is finished
+}
+
+// What a media call slot holds, for as long as it holds the same call.
+interface SlotCall {
+  generation: number;
+  callId: string;
+  recording: Recording | undefined;
 }
 
 // Methods of an INVITE dialog: an address started mid-call picks the call up from any of them, never a REGISTER or OPTIONS.
@@ -57,7 +65,7 @@ export class Recorder implements Sink {
   private readonly budget: DiskBudget;
   private readonly pool: FilePool;
   private readonly days = new Set<string>();
-  private readonly slotCalls = new Map<number, { generation: number; callId: string }>(); // at most one per media call slot
+  private readonly slotCalls = new Map<number, SlotCall>(); // at most one per media call slot
   private batchNumber = 0;
   private nowUs = 0;
   private sweptUs = 0;
@@ -82,6 +90,7 @@ export class Recorder implements Sink {
     } catch (err) {
       this.failed(err);
     }
+    this.pool.post();
   }
 
   backlog(): Promise<void> | undefined {
@@ -163,10 +172,9 @@ export class Recorder implements Sink {
   }
 
   private onMedia(batch: MessageBatch, packet: MediaPacket): void {
-    const callId = this.callIdOf(packet);
     const timeUs = packet.timeUs;
     if (timeUs > this.nowUs) this.nowUs = timeUs;
-    const recording = callId === "" ? undefined : this.recordings.get(callId);
+    const recording = this.recordingOf(packet);
     if (recording === undefined) return;
     recording.lastUs = timeUs;
     this.writeFrame(recording, batch, packet.frame);
@@ -180,13 +188,26 @@ export class Recorder implements Sink {
     recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
   }
 
-  // The Call-ID of a packet's call slot, read from the core once per call rather than per packet.
-  private callIdOf(packet: MediaPacket): string {
-    const known = this.slotCalls.get(packet.call);
-    if (known !== undefined && known.generation === packet.generation) return known.callId;
-    const callId = packet.callId;
-    if (callId !== "") this.slotCalls.set(packet.call, { generation: packet.generation, callId });
-    return callId;
+  // The recording of a packet's call: the Call-ID of its call slot is read from the core once per
+  // call rather than per packet, and its recording looked up once (finish lets it go).
+  private recordingOf(packet: MediaPacket): Recording | undefined {
+    const generation = packet.generation;
+    let slot = this.slotCalls.get(packet.call);
+    if (slot === undefined || slot.generation !== generation) {
+      const callId = packet.callId;
+      if (callId === "") return undefined;
+      slot = { generation, callId, recording: undefined };
+      this.slotCalls.set(packet.call, slot);
+    }
+    if (slot.recording === undefined) {
+      const found = this.recordings.get(slot.callId);
+      // One slot holds a recording at a time (a call that left the media table may come back in
+      // another), so finish() lets go of it everywhere: a finished WAV's windows serve other calls.
+      if (found?.slot !== undefined && found.slot !== slot) found.slot.recording = undefined;
+      if (found !== undefined) found.slot = slot;
+      slot.recording = found;
+    }
+    return slot.recording;
   }
 
   // A frame holding several of the call's messages (TCP) goes in once.
@@ -203,13 +224,15 @@ export class Recorder implements Sink {
       this.counts.otherLinkType++;   // a classic pcap holds one link type
       return;
     }
-    const timeSec = Math.floor(frame.timeUs / 1e6);
-    const record = { bytes: frame.bytes, linkType: frame.linkType, timeSec, timeNsec: (frame.timeUs - timeSec * 1e6) * 1000, origLen: frame.origLen };
-    const length = RECORD_HEADER_BYTES + frame.bytes.byteLength;
-    if (length > BLOCK_BYTES) pcap.append(pcapRecord(record));
+    const timeUs = frame.timeUs;
+    const timeSec = Math.floor(timeUs / 1e6);
+    const timeNsec = (timeUs - timeSec * 1e6) * 1000;
+    const bytes = frame.bytes;
+    const length = RECORD_HEADER_BYTES + bytes.byteLength;
+    if (length > BLOCK_BYTES) pcap.append(pcapRecord({ bytes, linkType: frame.linkType, timeSec, timeNsec, origLen: frame.origLen }));
     else {
       const at = pcap.room(length);
-      writePcapRecord(pcap.block, at, record);
+      writeRecordOf(pcap.block, pcap.blockView, at, bytes, timeSec, timeNsec, frame.origLen);
     }
     this.counts.frames++;
   }
@@ -232,14 +255,16 @@ export class Recorder implements Sink {
       if (pcap === undefined) path = join(folder, `${base}-${n}`);
     }
     const recording: Recording = { callId, base: path, pcap, linkType: undefined, wav: undefined, otherCodec: undefined,
-      answered: false, lastUs: timeUs, endUs: undefined, lastBatch: 0, lastFrame: -1 };
+      answered: false, lastUs: timeUs, endUs: undefined, lastBatch: 0, lastFrame: -1, slot: undefined };
     this.recordings.set(callId, recording);
     this.counts.started++;
     return recording;
   }
 
+  // The call's WAV: open() saw no file of its name, and the call's pcap, pending in the pool, keeps
+  // other recordings of this run off its base name; an existing name is still never written ("wx").
   private createFile(path: string): PooledFile {
-    const file = this.pool.create(path);
+    const file = this.pool.create(path, true);
     if (file === undefined) throw new Error(`${path} exists already`);
     return file;
   }
@@ -253,6 +278,7 @@ export class Recorder implements Sink {
   }
 
   private finish(recording: Recording): void {
+    if (recording.slot?.recording === recording) recording.slot.recording = undefined;
     this.recordings.delete(recording.callId);
     this.counts.finished++;
     const paths = this.pathsOf(recording);

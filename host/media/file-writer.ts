@@ -1,0 +1,193 @@
+// The recordings' writer thread (FilePool, files.ts): makes, writes and closes the files the main
+// thread sends it, each file's ops in the order sent, with at most `limit` descriptors open or
+// being opened (the least recently written is closed, and reopened when written again). Files are
+// made in libuv's pool, two at a time, while this thread writes the files already made. The main thread sends each batch's writes in
+// one message, its blocks transferred, not copied; this thread gives them back once written.
+// Making a file and copying its bytes into the page cache are system calls of 0.1 ms and more: here
+// they run beside the main thread, which meanwhile reads the capture, and the main thread wakes
+// another thread once per batch instead of once per file and per write (a libuv pool's cost).
+//
+// The function is the worker's whole source (writerSource): it uses nothing from outside itself
+// but the modules it is given.
+
+export interface WriteOp {
+  id: number;                      // the file, numbered by the main thread
+  path?: string;                   // on the file's first op: made with it ("wx": never an existing file)
+  position?: number;               // a write: its bytes at this position
+  bytes?: Uint8Array;
+  close?: boolean;                 // the file's last op
+  block?: boolean;                 // bytes are a view of one of the main thread's blocks: give it back
+}
+
+export interface WriteReply {
+  handled: number;                 // ops handled since the last reply
+  done: number;                    // bytes of their writes (written, or dropped for a lost file)
+  closed: [number, boolean][];     // files closed: [file, made and written (false: it was lost)]
+  lost: { id: number; code: string; message: string; dropped: number }[]; // files that could not be made or reopened
+  dropped: number[];               // bytes not written because their file was lost earlier
+  errors: { id: number; code: string; message: string }[]; // writes that failed (the file goes on)
+  blocks: ArrayBuffer[];           // the main thread's blocks, back for reuse
+  open: number;                    // descriptors open now
+  mostOpen: number;                // most ever open at once
+  reopened: number;                // files reopened so far
+}
+
+// Files made at once, each by one of libuv's threads while this one writes others: making a file
+// holds its directory's lock, and more makers only spin on it (perf: rwsem_spin_on_owner).
+const MAKING_MAX = 2;
+
+export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs"), makingMax: number): void {
+  const { parentPort, workerData } = threads;
+  const { limit } = workerData as { limit: number };
+  interface File { path: string; making: boolean; waiting: WriteOp[] }
+  const files = new Map<number, File>();      // files made or being made, not closed
+  const open = new Map<number, number>();     // file → descriptor, least recently used first
+  const lost = new Set<number>();
+  const toMake: number[] = [];
+  let making = 0;
+  let mostOpen = 0;
+  let reopened = 0;
+  let reply = fresh();
+  let replying = false;
+
+  function fresh(): WriteReply {
+    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], open: 0, mostOpen: 0, reopened: 0 };
+  }
+
+  function send(): void {
+    replying = false;
+    if (reply.handled === 0 && reply.lost.length === 0) return;
+    const out = reply;
+    reply = fresh();
+    out.open = open.size;
+    out.mostOpen = mostOpen;
+    out.reopened = reopened;
+    parentPort?.postMessage(out, out.blocks);
+  }
+
+  function later(): void {
+    if (replying) return;
+    replying = true;
+    setImmediate(send);
+  }
+
+  const codeOf = (err: unknown): { code: string; message: string } =>
+    ({ code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
+
+  function loseFile(id: number, err: unknown): void {
+    lost.add(id);
+    reply.lost.push({ id, ...codeOf(err), dropped: 0 });
+  }
+
+  // Room for a descriptor: the least recently written file gives up its own (reopened when written again).
+  function makeRoom(): void {
+    while (open.size + making >= limit && open.size > 0) {
+      const [oldest, oldFd] = open.entries().next().value as [number, number];
+      open.delete(oldest);
+      fs.closeSync(oldFd);
+    }
+  }
+
+  function opened(id: number, fd: number): void {
+    open.set(id, fd);
+    mostOpen = Math.max(mostOpen, open.size + making);
+  }
+
+  function startMaking(): void {
+    while (making < Math.min(makingMax, limit) && toMake.length > 0) {
+      const id = toMake.shift() as number;
+      const file = files.get(id) as File;
+      makeRoom();
+      making++;
+      fs.open(file.path, "wx", 0o640, (err, fd) => {
+        making--;
+        file.making = false;
+        if (err) loseFile(id, err);
+        else {
+          makeRoom();
+          opened(id, fd);
+        }
+        const waiting = file.waiting.splice(0);
+        for (const op of waiting) run(op);
+        startMaking();
+        later();
+      });
+    }
+  }
+
+  function descriptor(id: number, file: File): number | undefined {
+    const fd = open.get(id);
+    if (fd !== undefined) {
+      open.delete(id);
+      open.set(id, fd);
+      return fd;
+    }
+    makeRoom();
+    try {
+      const again = fs.openSync(file.path, "r+");
+      reopened++;
+      opened(id, again);
+      return again;
+    } catch (err) {
+      loseFile(id, err);
+      return undefined;
+    }
+  }
+
+  function write(fd: number, bytes: Uint8Array, position: number): void {
+    let done = 0;
+    while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+  }
+
+  // An op whose file is made (or lost).
+  function run(op: WriteOp): void {
+    const length = op.bytes?.byteLength ?? 0;
+    const file = files.get(op.id);
+    reply.handled++;
+    reply.done += length;
+    if (lost.has(op.id) || file === undefined) {
+      if (length > 0) reply.dropped.push(length);
+    } else if (op.bytes !== undefined) {
+      const fd = descriptor(op.id, file);
+      if (fd === undefined) reply.dropped.push(length);
+      else {
+        try {
+          write(fd, op.bytes, op.position ?? 0);
+        } catch (err) {
+          reply.errors.push({ id: op.id, ...codeOf(err) });
+        }
+      }
+    }
+    if (op.block && op.bytes !== undefined) reply.blocks.push(op.bytes.buffer as ArrayBuffer);
+    if (op.close) {
+      const fd = open.get(op.id);
+      open.delete(op.id);
+      files.delete(op.id);
+      if (fd !== undefined) fs.closeSync(fd);
+      reply.closed.push([op.id, !lost.delete(op.id)]);
+    }
+  }
+
+  // Ops of a file still being made wait for it, in order.
+  function handle(op: WriteOp): void {
+    if (op.path !== undefined) {
+      files.set(op.id, { path: op.path, making: true, waiting: [] });
+      toMake.push(op.id);
+      startMaking();
+    }
+    const file = files.get(op.id);
+    if (file !== undefined && file.making) file.waiting.push(op);
+    else run(op);
+  }
+
+  parentPort?.on("message", (ops: WriteOp[]) => {
+    for (const op of ops) handle(op);
+    send();
+  });
+}
+
+// The worker's source: the function above, called with its modules (a string, which the bundler
+// leaves as it is).
+export function writerSource(): string {
+  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX})`;
+}
