@@ -97,8 +97,9 @@ export function defragEnabled(): bool {
 }
 
 // Adds one fragment of the datagram keyed by version, id, proto, the packet's
-// addresses and the tunnel it came through. `data` holds `len` bytes at byte `offset` of the payload. Returns
-// true when the datagram is complete: doneBase, doneLen and doneProto describe it.
+// addresses and the tunnel it came through. `data` holds `len` bytes at byte
+// `offset` of the payload. Returns true when the datagram is complete: doneBase,
+// doneLen and doneProto describe it.
 export function addFragment(version: u32, id: u32, proto: u32, next: u32, data: usize, len: u32,
   offset: u32, more: bool): bool {
   if (more && (len == 0 || (len & 7) != 0)) {

@@ -5,10 +5,10 @@
 // what it does not take is copied and queued on stdout, and reading pauses while
 // that queue is longer than QUEUE_LIMIT, so the queue is bounded by it plus one
 // batch. A source that cannot wait (live capture) meets a second bound,
-// --stdout-queue-mb: what does not fit under it is dropped, counted and logged. A
-// FIFO named by --out or --events is written the same way. A write that fails (a full disk, a reader gone) is reported once and the
-// output takes nothing more. The events' NDJSON (host/calls/publish.ts) is
-// written the same way.
+// --stdout-queue-mb: what does not fit under it is dropped, counted and logged.
+// A FIFO named by --out or --events is written as stdout is. A write that fails
+// (a full disk, a reader gone) is reported once and the output takes nothing
+// more. The events' NDJSON (host/calls/publish.ts) goes through these outputs too.
 import { openSync, writeSync, closeSync, fstatSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Writable } from "node:stream";
