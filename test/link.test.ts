@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import {
   runFrames, ethernet, ipv4Packet, ipv6Packet, udpHeader, concat, pcapFile, sip, type Frame, type Run,
 } from "./helpers";
+import { Core } from "../host/core";
+import { DECODED_LINK_TYPES } from "../host/source";
 
 function invite(callId: string): Buffer {
   return Buffer.from(sip(["INVITE sip:bob@example.com SIP/2.0", "Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1",
@@ -142,6 +144,21 @@ test("frames carrying no IP are counted in not_ip: ARP, PPP control, deep or non
   assert.is(run.counters.not_ip, frames.length, JSON.stringify(run.counters));
   assert.is(run.counters.frame_malformed, 0);
   assertEveryFrameCounted(run);
+});
+
+// `siphon capture` warns about an interface whose link type the core does not decode, from
+// host/source's list: the list must say exactly what the compiled core does.
+test("DECODED_LINK_TYPES is the set of link types the core decodes", () => {
+  const core = new Core({ sensor: "test", agent: "siphon/test" }, () => undefined);
+  const frame = Uint8Array.from([0x45, 0, 0, 0]);
+  const decoded: number[] = [];
+  for (let linkType = 0; linkType < 300; linkType++) {
+    const before = core.counters().link_unsupported;
+    core.frame(frame, 0, frame.length, frame.length, linkType, 1795428000, 0, 0);
+    core.flush();
+    if (core.counters().link_unsupported === before) decoded.push(linkType);
+  }
+  assert.equal(decoded, [...DECODED_LINK_TYPES]);
 });
 
 const tshark = spawnSync("tshark", ["--version"]).status === 0;

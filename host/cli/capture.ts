@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { NothingDecodable, UsageError } from "../exits";
 import { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "../source";
-import { LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceStats } from "../source";
+import { DECODED_LINK_TYPES, LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceStats } from "../source";
 import type { Logger } from "../log";
 import type { Outcome, Run } from "./run";
 
@@ -23,8 +23,6 @@ export interface CaptureOptions {
   vxlanPorts: number[];  // --vxlan-port, for the built filter (none: the default)
   media: boolean;        // --media-calls above 0: the built filter takes RTP/RTCP too
 }
-
-const DECODED_LINK_TYPES = [0, 1, 101, 108, 113, 276];
 
 interface Account {
   name: string;

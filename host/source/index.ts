@@ -8,6 +8,6 @@
 export { CaptureError, type FrameConsumer } from "./frames";
 export { CaptureParser, readCapture, readCaptureStream, type ChunkHook } from "./file";
 export {
-  LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceDrops, type InterfaceStats, type LiveOptions,
+  DECODED_LINK_TYPES, LiveCapture, LiveCaptureError, linkTypeName, loadPcap, type InterfaceDrops, type InterfaceStats, type LiveOptions,
 } from "./live";
 export { captureFilter, DEFAULT_GENEVE_PORTS, DEFAULT_SIP_PORTS, DEFAULT_VXLAN_PORTS } from "./bpf";

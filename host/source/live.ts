@@ -81,9 +81,13 @@ export function linkTypeOf(dlt: number): number {
   return DLT_RAW_ALIASES.includes(dlt) ? LINKTYPE_RAW : dlt;
 }
 
+// The link types the core decodes (assembly/link.ts's dispatch; test/link.test.ts checks the two
+// agree): LINKTYPE_* values, and DLT_RAW's 12 and 14, which libpcap reports on some systems.
+export const DECODED_LINK_TYPES: readonly number[] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
+
 export function linkTypeName(linkType: number): string {
-  const names: Record<number, string> = { 0: "null", 1: "ethernet", 101: "raw IP", 113: "Linux SLL",
-    127: "802.11 radiotap", 276: "Linux SLL2" };
+  const names: Record<number, string> = { 0: "null", 1: "ethernet", 12: "raw IP", 14: "raw IP", 101: "raw IP",
+    108: "loopback", 113: "Linux SLL", 127: "802.11 radiotap", 228: "raw IPv4", 229: "raw IPv6", 276: "Linux SLL2" };
   return names[linkType] ?? `link type ${linkType}`;
 }
 
