@@ -174,6 +174,15 @@ test("lenient start lines give parse-error events that name their problem", () =
   assert.equal(zero[0].sip?.response, { status: 0, reason: "Reason" }, "a response's status shows even when it is 000");
 });
 
+// RFC 3261 §21 defines 100-699; §8.1.3.2 has a UA treat an unknown final response as a
+// failure, so a 7xx-9xx ends the attempt like a 6xx (and is reported as a parse error).
+test("a final status past 699 fails the INVITE and is a parse error too", () => {
+  const events = run([request("INVITE", 0, { callId: "odd" }),
+    response("INVITE", 799, S, { callId: "odd", problems: L.PROB_STATUS_RANGE })], { graceSeconds: 1 }, 10 * S);
+  assert.equal(types(events), ["parse-error", "call-attempt"], JSON.stringify(events));
+  assert.equal(events[1].sip?.response, { status: 799, reason: "Reason" });
+});
+
 // name-addr and addr-spec forms (RFC 3261 §20.10, §25.1): [From value, its URI, its tag].
 const NAME_ADDRS: [string, string, string][] = [
   ['"a<b" <sip:alice@example.com>;tag=1', "sip:alice@example.com", "1"],
