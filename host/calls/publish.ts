@@ -24,14 +24,14 @@ export interface EventsSink extends Sink {
 }
 
 // `anonymize` (--anonymize, host/privacy) makes what leaves of each event; the gate reads it as found.
-export function eventsSink(makeTracker: (emit: (event: SipEvent) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
+export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
   anonymize: (event: SipEvent) => SipEvent = (event) => event): EventsSink {
   let written = 0;
   const quality = new CallQuality();
-  const tracker = makeTracker((found) => {
+  const tracker = makeTracker((found, atUs) => {
     if (found.event.type === "call-end" || found.event.type === "call-attempt") withRtp(found, quality);
-    if (!gate.pass(found)) return;
+    if (!gate.pass(found, atUs)) return;
     if (recordingOf) addRecording(found, recordingOf);
     written++;
     const event = anonymize(found);

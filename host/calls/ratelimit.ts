@@ -47,14 +47,15 @@ export class EventGate {
     this.blocked.delete(eventType(type, "unblock"));
   }
 
-  pass(event: SipEvent): boolean {
+  // `timeUs`: the event's @timestamp as a number, when the caller has it (the tracker does).
+  pass(event: SipEvent, timeUs?: number): boolean {
     const type = event.event.type;
     if (this.blocked.has(type)) {
       this.blockedCounts.set(type, (this.blockedCounts.get(type) ?? 0) + 1);
       return false;
     }
     if (!LIMITED_TYPES.has(type) || this.limits.every((l) => l === 0)) return true;
-    if (this.withinLimits(`${type}\n${event.client?.ip ?? ""}`, parseIsoTime(event["@timestamp"]))) return true;
+    if (this.withinLimits(`${type}\n${event.client?.ip ?? ""}`, timeUs ?? parseIsoTime(event["@timestamp"]))) return true;
     this.suppressedCounts.set(type, (this.suppressedCounts.get(type) ?? 0) + 1);
     return false;
   }

@@ -136,7 +136,7 @@ export class Tracker {
   private readonly extraCounters: () => Record<string, number>;
 
   constructor(
-    private readonly emit: (event: SipEvent) => void,
+    private readonly emit: (event: SipEvent, atUs: number) => void,
     settings: Partial<TrackerSettings> = {},
     private readonly sensor?: string,
     extraCounters?: () => Record<string, number>,
@@ -684,7 +684,7 @@ export class Tracker {
       event: { kind: "metric", type: "counters", sequence: this.sequence },
       ...(this.sensor ? { observer: { name: this.sensor } } : {}),
       counters: { ...this.counters(), ...this.extraCounters() },
-    });
+    }, atUs);
   }
 
   private emitEvent(type: EventType, atUs: number, party: Party, callId: string, sip: NonNullable<SipEvent["sip"]>, durationNs?: number): void {
@@ -698,7 +698,7 @@ export class Tracker {
     event.client = clientOf(party.client, party.transport);
     event.server = serverOf(party.server);
     if (party.userAgent) event.user_agent = { original: party.userAgent };
-    this.emit(event);
+    this.emit(event, atUs);
   }
 }
 
