@@ -1,8 +1,8 @@
 // The WebAssembly core's loader and its input side. With records.ts (the output
 // side) the only host code that knows the core's memory map (assembly/layout.ts);
 // everything else sees typed records. Frames are copied into a staging copy of the core's input region
-// (kept so that a trap cannot lose them), then into the core, and pushed in
-// batches: one call into the core per batch, never per packet.
+// (kept so that a trap cannot lose them; a capture file is read into it directly), then into the
+// core, and pushed in batches: one call into the core per batch, never per packet.
 import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
@@ -16,6 +16,7 @@ const TCP_BUFFER_BYTES = 196608;
 const TCP_TAIL_ROOM = 65536;     // TAIL_ROOM in assembly/tcp.ts: a buffer holds its size less this
 const INPUT_BYTES = 2 << 20;     // frame bytes per batch, by default
 const MAX_FRAMES = 16384;        // frames per batch, by default
+const LEND_MIN = 65536;          // the least room lend() offers a reader
 
 // What configure() reserves per entry, as assembly/ reserves it (test/core.test.ts
 // checks these against the memory a configured core really has).
@@ -336,18 +337,14 @@ export class Core implements FrameConsumer {
   // Frames that sit one after another in the reader's buffer are copied into
   // the staging copy in one move when the reader releases the buffer, record
   // headers and all, instead of one copy per frame: the index points between them.
+  // A frame the reader read into the staging copy itself (lend()) stays where it is.
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
     tsSec: number, tsNsec: number, iface: number): void {
     const len = Math.min(caplen, MAX_FRAME, this.inCapacity);
     if (data !== this.run || start < this.runEnd) this.release();
-    if (this.frames === this.maxFrames || this.placeOf(start) + len > this.inCapacity) this.flush();
-    const at = this.placeOf(start);
-    if (this.run === undefined) {
-      this.run = data;
-      this.runStart = start;
-      this.runAt = at;
-    }
-    this.runEnd = start + len;
+    if (this.frames === this.maxFrames) this.flush();
+    let at = this.lentAt(data, start);
+    if (at < 0) at = this.place(data, start, len);
     this.cursor = at + len;
     const entry = (this.frames * L.FRAME_SIZE) >> 2;
     const w = this.stagedWords;
@@ -364,9 +361,42 @@ export class Core implements FrameConsumer {
     this.framesTaken++;
   }
 
+  // Where a frame at `start` of `data` already lies in the staging copy, past the frames
+  // placed so far; or -1 when it must be copied there.
+  private lentAt(data: Uint8Array, start: number): number {
+    if (data.buffer !== this.stagedBytes.buffer) return -1;
+    const at = data.byteOffset - this.stagedBytes.byteOffset + start;
+    return at >= this.cursor ? at : -1;
+  }
+
+  // Places a frame to be copied: it joins the current run, or begins one (a batch
+  // pushed first when the input region has no room left for it).
+  private place(data: Uint8Array, start: number, len: number): number {
+    if (this.placeOf(start) + len > this.inCapacity) this.flush();
+    const at = this.placeOf(start);
+    if (this.run === undefined) {
+      this.run = data;
+      this.runStart = start;
+      this.runAt = at;
+    }
+    this.runEnd = start + len;
+    return at;
+  }
+
   // Where a frame starting at `start` of the current run's buffer lands in the input region.
   private placeOf(start: number): number {
     return this.run === undefined ? this.cursor : this.runAt + (start - this.runStart);
+  }
+
+  // The staging copy past the frames placed so far and `keep` bytes for the reader's
+  // carried unit, for the reader's next chunk (pushing the batch first when less than
+  // `bytes` is left); undefined when not even LEND_MIN bytes fit.
+  lend(keep: number, bytes: number): Uint8Array | undefined {
+    this.release();
+    if (this.cursor + keep + bytes > this.inCapacity) this.flush();
+    const at = this.cursor + keep;
+    const room = Math.min(bytes, this.inCapacity - at);
+    return room >= LEND_MIN ? this.stagedBytes.subarray(at, at + room) : undefined;
   }
 
   release(): void {
