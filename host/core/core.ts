@@ -89,6 +89,7 @@ export interface CoreExports {
   configArea(): number;
   configure(): number;
   region(r: number): number;
+  reservedBytes(): number;
   push(n: number): number;
   currentFrame(): number;
   resultCount(): number;
@@ -251,8 +252,9 @@ export class Core implements FrameConsumer {
     if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
       throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
     }
+    this.growToEstimate();
     this.configure(this.options);
-    // configure() grows memory once; the views taken after it stay valid for the instance's life.
+    // Memory grows only up to here; the views taken now stay valid for the instance's life.
     this.u8 = new Uint8Array(this.exports.memory.buffer);
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
@@ -265,6 +267,25 @@ export class Core implements FrameConsumer {
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
     if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
+  }
+
+  // Memory grown to the estimate in one step, so configure()'s reservations fit without the
+  // step-by-step growth (one grow per table) that V8 answered with up to three more full
+  // garbage collections at start-up. Where the engine refuses, configure() grows what it
+  // needs itself, or says it cannot.
+  private growToEstimate(): void {
+    const memory = this.exports.memory;
+    const pages = Math.ceil(coreMemoryBytes(this.options) / 65536) - memory.buffer.byteLength / 65536;
+    try {
+      if (pages > 0) memory.grow(pages);
+    } catch {
+      // RangeError: configure() reports the shortage.
+    }
+  }
+
+  // Bytes of memory the configuration reserved: what coreMemoryBytes() must cover.
+  get reservedBytes(): number {
+    return this.exports.reservedBytes();
   }
 
   // An AssemblyScript string in the core's memory (UTF-16, its byte length in the 4 bytes before it).
