@@ -228,6 +228,8 @@ export class Core implements FrameConsumer {
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
   private runAt = 0;            // where runStart lands in the input region
+  private lastView: Uint8Array | undefined; // the last frame's buffer, and where it lies in the staging copy (-1: outside)
+  private lastViewAt = -1;
 
   constructor(private readonly options: CoreOptions, private readonly onBatch: BatchHandler) {
     this.build = chooseBuild(options.build);
@@ -383,11 +385,15 @@ export class Core implements FrameConsumer {
   }
 
   // Where a frame at `start` of `data` already lies in the staging copy, past the frames
-  // placed so far; or -1 when it must be copied there.
+  // placed so far; or -1 when it must be copied there. Where a view lies is asked once
+  // per view (once per chunk), not per frame: `buffer` and `byteOffset` are calls.
   private lentAt(data: Uint8Array, start: number): number {
-    if (data.buffer !== this.stagedBytes.buffer) return -1;
-    const at = data.byteOffset - this.stagedBytes.byteOffset + start;
-    return at >= this.cursor ? at : -1;
+    if (data !== this.lastView) {
+      this.lastView = data;
+      this.lastViewAt = data.buffer === this.stagedBytes.buffer ? data.byteOffset - this.stagedBytes.byteOffset : -1;
+    }
+    const at = this.lastViewAt + start;
+    return this.lastViewAt >= 0 && at >= this.cursor ? at : -1;
   }
 
   // Places a frame to be copied: it joins the current run, or begins one (a batch
