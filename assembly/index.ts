@@ -9,7 +9,7 @@ import {
 } from "./layout";
 import {
   configBase, configureRegions, regionAddress, resetOutput, recordCount, inBytes, inIndex,
-  inBytesCap, maxFrames, count,
+  inBytesCap, maxFrames, count, reservedEnd,
 } from "./state";
 import { beginBatch, beginFrame, frameIndex, dstPort } from "./packet";
 import { decodeLink, linkProto, linkEnd, ETH_IPV4, ETH_IPV6 } from "./link";
@@ -70,6 +70,12 @@ export function loadFilter(length: u32): i32 {
 // and marks every message it selects with REC_F_RECORD; FILTER_* result.
 export function loadRecordFilter(offset: u32, length: u32): i32 {
   return loadRecordProgram(offset, length);
+}
+
+// Bytes of linear memory the configuration reserved, static data included (the host
+// grows memory to its estimate first, so the memory's size no longer tells this).
+export function reservedBytes(): usize {
+  return reservedEnd();
 }
 
 export function region(r: i32): usize {

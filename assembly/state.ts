@@ -56,6 +56,11 @@ export function reserve(size: u64): usize {
   return start;
 }
 
+// The end of what reserve() handed out: the memory configure() really needs.
+export function reservedEnd(): usize {
+  return heapTop;
+}
+
 export function setRegion(r: i32, at: usize): void {
   store<usize>(regions + <usize>(r << 3), at);
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Core, instantiateCore, type CoreOptions, type CoreTrap, type Instantiate, type SipMessage } from "../host/core";
 import { compileFilter } from "../host/filter/compile";
 import { createLogger } from "../host/log";
+import { readCapture } from "../host/source";
 import { summaryLine } from "../host/cli/summary";
 import { trapDirectory, trapReporter } from "../host/cli/traps";
 import * as L from "../assembly/layout";
@@ -130,6 +131,25 @@ test("TCP in the batch before the trap is decoded again by the new core; a strea
     assert.equal(r.texts, [invite, texts[1], bye], `${what}: the INVITE from a stream buffer, the BYE's start line found`);
     assert.is(r.counters.sip_tcp, 2, what);
     assert.is(r.counters.tcp_flows, flows, `${what}: the flow again in the new core when it began in an earlier batch`);
+  }
+});
+
+test("a file read into the staging copy (lend): a trap costs its frame, in whichever chunk and batch it falls", async () => {
+  // 6,000 messages of about 100 bytes: several 1 MiB chunks, records cut at their ends, several batches.
+  const on = [0, 1234, 2999, 5999];
+  const texts = Array.from({ length: 6000 }, (_, n) => message(n, "MESSAGE", on.includes(n) ? `${MARK}-${n}` : `trap-${n}`));
+  const frames = texts.map((t) => udpFrame(t));
+  const file = join(mkdtempSync(join(tmpdir(), "siphon-traps-")), "lent.pcap");
+  writeFileSync(file, pcapFile(frames));
+  for (const inputBytes of [65536, 300000, 2 << 20]) {
+    const messages: string[] = [];
+    const traps: CoreTrap[] = [];
+    const core = new Core({ sensor: "t", agent: "t", inputBytes, tcpFlows: 64, tcpBuffers: 4, onTrap: (t) => traps.push(t), instantiate: trapping(MARK) },
+      (batch) => { for (let i = 0; i < batch.count; i++) messages.push(batch.message(i).bytes.toString("latin1")); });
+    await readCapture(file, core);
+    core.finish();
+    assert.equal(messages, texts.filter((_, n) => !on.includes(n)), `input region of ${inputBytes} bytes`);
+    assert.equal(traps.map((t) => Buffer.from(t.frame.data).toString("latin1")), on.map((n) => Buffer.from(frames[n]).toString("latin1")));
   }
 });
 

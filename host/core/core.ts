@@ -1,8 +1,8 @@
 // The WebAssembly core's loader and its input side. With records.ts (the output
 // side) the only host code that knows the core's memory map (assembly/layout.ts);
 // everything else sees typed records. Frames are copied into a staging copy of the core's input region
-// (kept so that a trap cannot lose them), then into the core, and pushed in
-// batches: one call into the core per batch, never per packet.
+// (kept so that a trap cannot lose them; a capture file is read into it directly), then into the
+// core, and pushed in batches: one call into the core per batch, never per packet.
 import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
@@ -16,6 +16,7 @@ const TCP_BUFFER_BYTES = 196608;
 const TCP_TAIL_ROOM = 65536;     // TAIL_ROOM in assembly/tcp.ts: a buffer holds its size less this
 const INPUT_BYTES = 2 << 20;     // frame bytes per batch, by default
 const MAX_FRAMES = 16384;        // frames per batch, by default
+const LEND_MIN = 65536;          // the least room lend() offers a reader
 
 // What configure() reserves per entry, as assembly/ reserves it (test/core.test.ts
 // checks these against the memory a configured core really has).
@@ -88,6 +89,7 @@ export interface CoreExports {
   configArea(): number;
   configure(): number;
   region(r: number): number;
+  reservedBytes(): number;
   push(n: number): number;
   currentFrame(): number;
   resultCount(): number;
@@ -226,6 +228,8 @@ export class Core implements FrameConsumer {
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
   private runAt = 0;            // where runStart lands in the input region
+  private lastView: Uint8Array | undefined; // the last frame's buffer, and where it lies in the staging copy (-1: outside)
+  private lastViewAt = -1;
 
   constructor(private readonly options: CoreOptions, private readonly onBatch: BatchHandler) {
     this.build = chooseBuild(options.build);
@@ -250,8 +254,9 @@ export class Core implements FrameConsumer {
     if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
       throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
     }
+    this.growToEstimate();
     this.configure(this.options);
-    // configure() grows memory once; the views taken after it stay valid for the instance's life.
+    // Memory grows only up to here; the views taken now stay valid for the instance's life.
     this.u8 = new Uint8Array(this.exports.memory.buffer);
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
@@ -264,6 +269,25 @@ export class Core implements FrameConsumer {
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
     if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
+  }
+
+  // Memory grown to the estimate in one step, so configure()'s reservations fit without the
+  // step-by-step growth (one grow per table) that V8 answered with up to three more full
+  // garbage collections at start-up. Where the engine refuses, configure() grows what it
+  // needs itself, or says it cannot.
+  private growToEstimate(): void {
+    const memory = this.exports.memory;
+    const pages = Math.ceil(coreMemoryBytes(this.options) / 65536) - memory.buffer.byteLength / 65536;
+    try {
+      if (pages > 0) memory.grow(pages);
+    } catch {
+      // RangeError: configure() reports the shortage.
+    }
+  }
+
+  // Bytes of memory the configuration reserved: what coreMemoryBytes() must cover.
+  get reservedBytes(): number {
+    return this.exports.reservedBytes();
   }
 
   // An AssemblyScript string in the core's memory (UTF-16, its byte length in the 4 bytes before it).
@@ -336,18 +360,14 @@ export class Core implements FrameConsumer {
   // Frames that sit one after another in the reader's buffer are copied into
   // the staging copy in one move when the reader releases the buffer, record
   // headers and all, instead of one copy per frame: the index points between them.
+  // A frame the reader read into the staging copy itself (lend()) stays where it is.
   frame(data: Uint8Array, start: number, caplen: number, origLen: number, linkType: number,
     tsSec: number, tsNsec: number, iface: number): void {
     const len = Math.min(caplen, MAX_FRAME, this.inCapacity);
     if (data !== this.run || start < this.runEnd) this.release();
-    if (this.frames === this.maxFrames || this.placeOf(start) + len > this.inCapacity) this.flush();
-    const at = this.placeOf(start);
-    if (this.run === undefined) {
-      this.run = data;
-      this.runStart = start;
-      this.runAt = at;
-    }
-    this.runEnd = start + len;
+    if (this.frames === this.maxFrames) this.flush();
+    let at = this.lentAt(data, start);
+    if (at < 0) at = this.place(data, start, len);
     this.cursor = at + len;
     const entry = (this.frames * L.FRAME_SIZE) >> 2;
     const w = this.stagedWords;
@@ -364,9 +384,46 @@ export class Core implements FrameConsumer {
     this.framesTaken++;
   }
 
+  // Where a frame at `start` of `data` already lies in the staging copy, past the frames
+  // placed so far; or -1 when it must be copied there. Where a view lies is asked once
+  // per view (once per chunk), not per frame: `buffer` and `byteOffset` are calls.
+  private lentAt(data: Uint8Array, start: number): number {
+    if (data !== this.lastView) {
+      this.lastView = data;
+      this.lastViewAt = data.buffer === this.stagedBytes.buffer ? data.byteOffset - this.stagedBytes.byteOffset : -1;
+    }
+    const at = this.lastViewAt + start;
+    return this.lastViewAt >= 0 && at >= this.cursor ? at : -1;
+  }
+
+  // Places a frame to be copied: it joins the current run, or begins one (a batch
+  // pushed first when the input region has no room left for it).
+  private place(data: Uint8Array, start: number, len: number): number {
+    if (this.placeOf(start) + len > this.inCapacity) this.flush();
+    const at = this.placeOf(start);
+    if (this.run === undefined) {
+      this.run = data;
+      this.runStart = start;
+      this.runAt = at;
+    }
+    this.runEnd = start + len;
+    return at;
+  }
+
   // Where a frame starting at `start` of the current run's buffer lands in the input region.
   private placeOf(start: number): number {
     return this.run === undefined ? this.cursor : this.runAt + (start - this.runStart);
+  }
+
+  // The staging copy past the frames placed so far and `keep` bytes for the reader's
+  // carried unit, for the reader's next chunk (pushing the batch first when less than
+  // `bytes` is left); undefined when not even LEND_MIN bytes fit.
+  lend(keep: number, bytes: number): Uint8Array | undefined {
+    this.release();
+    if (this.cursor + keep + bytes > this.inCapacity) this.flush();
+    const at = this.cursor + keep;
+    const room = Math.min(bytes, this.inCapacity - at);
+    return room >= LEND_MIN ? this.stagedBytes.subarray(at, at + room) : undefined;
   }
 
   release(): void {

@@ -29,6 +29,11 @@ export class CaptureParser {
     return this.consumed;
   }
 
+  /** Bytes of a unit begun in the last chunk, held until the next one completes it. */
+  get carried(): number {
+    return this.carryLength;
+  }
+
   feed(chunk: Uint8Array): void {
     const pos = this.carryLength > 0 ? this.completeCarriedUnit(chunk) : 0;
     // The carry buffer is refilled below and the chunk reused by the caller.
@@ -186,12 +191,15 @@ async function readCaptureFile(
 ): Promise<void> {
   const totalBytes = (await file.stat()).size;
   const parser = new CaptureParser(path, sink);
-  const buffer = new Uint8Array(FILE_CHUNK_BYTES);
+  let own: Uint8Array | undefined;
   let bytesRead = 0;
   // Synchronous reads of a regular file: a thread-pool round trip per chunk costs
   // more than the read itself from the page cache, and a regular file never makes
-  // a read wait for data. The hook is where other work gets its turn.
+  // a read wait for data. The hook is where other work gets its turn. A sink that
+  // lends its own buffer (the core's staging copy) is read into directly: one copy
+  // of every frame fewer.
   for (;;) {
+    const buffer = sink.lend?.(parser.carried, FILE_CHUNK_BYTES) ?? (own ??= new Uint8Array(FILE_CHUNK_BYTES));
     const n = readSync(file.fd, buffer, 0, buffer.length, null);
     if (n === 0) break;
     parser.feed(buffer.subarray(0, n));

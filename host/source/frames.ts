@@ -11,6 +11,10 @@ export interface FrameConsumer {
   // The buffers behind the frames passed so far are about to be reused: copy them now. Lets a
   // sink copy a run of frames from one buffer in a single move instead of one per frame.
   release?(): void;
+  // Room in a buffer of the sink's own for the reader's next chunk: up to `bytes`, after `keep`
+  // bytes kept free for the unit the reader carries over (whose frame the sink copies there).
+  // Frames passed from where the chunk was read need no copy. Undefined: read into your own.
+  lend?(keep: number, bytes: number): Uint8Array | undefined;
 }
 
 export class CaptureError extends Error {
