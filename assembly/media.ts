@@ -573,6 +573,8 @@ function handOn(c: usize, kind: u32): void {
   const out = endsOut + <usize>(endsCount++) * CALL_STATS_SIZE;
   memory.copy(out, c, CALL_STATS_SIZE);
   store<u32>(out + CALL_STATE, kind);
+  countLoss(out + CALL_DIR);
+  countLoss(out + CALL_DIR + DIR_SIZE);
 }
 
 // Out of the Call-ID hash chain: findCall() no longer finds it.
@@ -611,8 +613,8 @@ function singleHash(addr: usize, port: u32, version: u32): u32 {
   return h ^ (h >> 16);
 }
 
-// The same either way round: both directions of a stream are looked up in one bucket, the
-// second look-up finding it in cache.
+// The same either way round: both directions of a stream are in one bucket, found in one walk
+// (findStream).
 @inline function pairOf(ha: u32, hb: u32): u32 {
   return ha + hb + 0x27d4eb2d;
 }
@@ -634,6 +636,25 @@ function findPair(hash: u32, a: usize, pa: u32, b: usize, pb: u32, version: u32)
     e = load<u32>(p + E_NEXT);
   }
   return NO_CALL;
+}
+
+// The pair entry of the packet's stream, in one walk of the bucket its two directions share:
+// (entry << 1) | direction, or NO_CALL. A match sent from the offerer's side (direction 0) wins
+// wherever it is in the chain, as when each direction was looked up in turn.
+function findStream(hash: u32, version: u32): u32 {
+  let reverse = NO_CALL;
+  let e = load<u32>(endpointBuckets + (<usize>(hash & endpointMask) << 2));
+  while (e != 0) {
+    const p = entryAt(e - 1);
+    if ((load<u32>(p + E_KIND) & K_PAIR) != 0 && load<u32>(p + E_VERSION) == version) {
+      const pa = load<u32>(p + E_PORT), pb = load<u32>(p + E_PORT2);
+      if (pa == srcPort && pb == dstPort && sameAddr(p + E_ADDR, srcAddr) && sameAddr(p + E_ADDR2, dstAddr)) return (e - 1) << 1;
+      if (reverse == NO_CALL && pa == dstPort && pb == srcPort && sameAddr(p + E_ADDR, dstAddr)
+        && sameAddr(p + E_ADDR2, srcAddr)) reverse = ((e - 1) << 1) | 1;
+    }
+    e = load<u32>(p + E_NEXT);
+  }
+  return reverse;
 }
 
 function findSingle(hash: u32, addr: usize, port: u32, version: u32): u32 {
@@ -691,13 +712,10 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
 function matchEndpoints(): bool {
   const version = ipVersion;
   const hs = singleHash(srcAddr, srcPort, version), hd = singleHash(dstAddr, dstPort, version);
-  const hp = pairOf(hs, hd);
-  let e = findPair(hp, srcAddr, srcPort, dstAddr, dstPort, version);
-  if (e != NO_CALL) return matched(e, 0);
-  e = findPair(hp, dstAddr, dstPort, srcAddr, srcPort, version);
-  if (e != NO_CALL) return matched(e, 1);
+  const stream = findStream(pairOf(hs, hd), version);
+  if (stream != NO_CALL) return matched(stream >> 1, stream & 1);
   // One endpoint known: sent to it (from the other side) or from it (symmetric RTP).
-  e = findSingle(hd, dstAddr, dstPort, version);
+  let e = findSingle(hd, dstAddr, dstPort, version);
   if (e != NO_CALL) return matched(e, 1 - load<u32>(entryAt(e) + E_SIDE));
   e = findSingle(hs, srcAddr, srcPort, version);
   if (e != NO_CALL) return matched(e, load<u32>(entryAt(e) + E_SIDE));
@@ -772,6 +790,12 @@ function sequence(d: usize, ssrc: u32, seq: u32): void {
       }
     }
   }
+}
+
+// Expected and lost (RFC 3550 A.3) follow from the sequence state: worked out once, into a stats
+// record (the only place they are read), not after every packet.
+function countLoss(d: usize): void {
+  if (load<u32>(d + D_STARTED) == 0) return;
   const expected = load<u32>(d + D_PRIOR) + load<u32>(d + D_MAX) - load<u32>(d + D_BASE) + 1;
   store<u32>(d + DIR_EXPECTED, expected);
   store<i32>(d + DIR_LOST, <i32>expected - <i32>load<u32>(d + DIR_PACKETS));
