@@ -220,8 +220,13 @@ export function readMessageMedia(): void {
     endUnanswered();
     return;
   }
-  if (sdpFlags != 0) offerOrAnswer();
-  if (finalToInvite) markAnswered();
+  // A 2xx with SDP answers the call offerOrAnswer() found: one look-up for both.
+  if (sdpFlags != 0) {
+    const slot = offerOrAnswer();
+    if (finalToInvite) markAnswered(slot);
+  } else if (finalToInvite) {
+    markAnswered(findCall());
+  }
 }
 
 const M_OTHER = 0;
@@ -237,8 +242,7 @@ function methodIs(span: i32): i32 {
 }
 
 // A 2xx to an INVITE: from now on a failed re-INVITE does not end the call's media.
-function markAnswered(): void {
-  const slot = findCall();
+function markAnswered(slot: u32): void {
   if (slot == NO_CALL) return;
   const c = slotAt(slot);
   store<u32>(c + W_FLAGS, load<u32>(c + W_FLAGS) | F_ANSWERED);
@@ -272,14 +276,12 @@ function endCall(reason: u32): void {
   store<u8>(phases + <usize>slot, phase);
 }
 
-function offerOrAnswer(): void {
-  if ((sdpFlags & (SDP_F_NO_ADDR | SDP_F_HOLD)) != 0 || sdpPort == 0) {
-    touchCall();
-    return;
-  }
+// The call's slot (NO_CALL when it is not held).
+function offerOrAnswer(): u32 {
+  if ((sdpFlags & (SDP_F_NO_ADDR | SDP_F_HOLD)) != 0 || sdpPort == 0) return touchCall();
   let slot = findCall();
   if (slot == NO_CALL) slot = enterCall();
-  if (slot == NO_CALL) return;
+  if (slot == NO_CALL) return NO_CALL;
   sdpCall = slot;
   const c = slotAt(slot);
   store<i64>(c + CALL_LAST_US, lastUs);
@@ -290,11 +292,13 @@ function offerOrAnswer(): void {
   if (sdpRtcpPort != 0 && sdpRtcpPort != sdpPort) addSingle(slot, sdpRtcpPort, K_RTCP, side);
   addPairs(slot);
   sweep(SWEEP_PER_SDP);
+  return slot;
 }
 
-function touchCall(): void {
+function touchCall(): u32 {
   const slot = findCall();
   if (slot != NO_CALL) store<i64>(slotAt(slot) + CALL_LAST_US, lastUs);
+  return slot;
 }
 
 function callIdHash(): u64 {
