@@ -13,7 +13,7 @@
 // 2xx, after CFG_MEDIA_IDLE seconds of capture time without SDP or media, or is
 // evicted (the least recently active of a few, clock hand) when a table is full.
 // Each leaving call writes its stats record (R_OUT_MEDIA_ENDS). Every other UDP
-// packet costs one look at a per-port count.
+// packet costs one look at a per-port bit.
 import {
   CFG_MEDIA_CALLS, CFG_MEDIA_ENDPOINTS, CFG_MEDIA_IDLE, CFG_FLAG_MEDIA_PACKETS, R_OUT_MEDIA,
   R_OUT_MEDIA_ENDS, R_MEDIA_CALLS, SPAN_CALL_ID, SPAN_FROM_TAG, SPAN_CSEQ_METHOD, SPAN_METHOD,
@@ -62,7 +62,9 @@ const MAP_SLOTS: u32 = 8;
 const MAP_SIZE: u32 = 24;
 const F_ANSWERED: u32 = 1;
 const F_OFFERER_IS_CALLER: u32 = 2;
-const F_CLOSED: u32 = 4;       // ended by BYE, stats handed on; endpoints kept CLOSING_US for late packets
+const PHASE_FREE: u8 = 0;
+const PHASE_OPEN: u8 = 1;
+const PHASE_CLOSED: u8 = 2;    // ended by BYE, stats handed on; endpoints kept CLOSING_US for late packets
 // RTP sent just before a BYE may arrive just after it (jitter): the call's endpoints
 // stay this long so those packets are still the call's (and its recording's).
 const CLOSING_US: i64 = 4_000_000;
@@ -103,6 +105,12 @@ let endpoints: usize = 0;
 let endpointBuckets: usize = 0;
 let endpointMask: u32 = 0;
 let portCounts: usize = 0;
+// A bit per port with a count above zero: what every UDP packet checks, 8 KiB that stay
+// in cache where the counts (256 KiB) would not.
+let portBits: usize = 0;
+// A byte per call slot (PHASE_*): what the sweep and every media packet read, apart from the
+// slots (1 KiB each, spread over the table by the free ring).
+let phases: usize = 0;
 // Free slots in a ring, taken from the head and given back at the tail: a slot
 // freed stays free the longest, so a media record written before a release still
 // names its call when the host reads it (MED_GEN).
@@ -137,28 +145,33 @@ export function configureMedia(): bool {
   }
   const callBucketCount = bucketsFor(callCap);
   const endpointBucketCount = bucketsFor(endpointCap);
-  calls = reserve(<u64>callCap * CALL_SLOT_SIZE);
+  calls = reserveLines(<u64>callCap * CALL_SLOT_SIZE);
   callBuckets = reserve(<u64>callBucketCount * 4);
-  endpoints = reserve(<u64>endpointCap * EP_SIZE);
+  endpoints = reserveLines(<u64>endpointCap * EP_SIZE);
   endpointBuckets = reserve(<u64>endpointBucketCount * 4);
   portCounts = reserve(65536 * 4);
+  portBits = reserve(65536 / 8);
+  phases = reserve(callCap);
   freeCalls = reserve(<u64>callCap * 4);
   freeEndpoints = reserve(<u64>endpointCap * 4);
   if (calls == 0 || callBuckets == 0 || endpoints == 0 || endpointBuckets == 0 || portCounts == 0
-    || freeCalls == 0 || freeEndpoints == 0) return false;
+    || portBits == 0 || phases == 0 || freeCalls == 0 || freeEndpoints == 0) return false;
   callMask = callBucketCount - 1;
   endpointMask = endpointBucketCount - 1;
-  memory.fill(calls, 0, <usize>callCap * CALL_SLOT_SIZE);
-  memory.fill(callBuckets, 0, <usize>callBucketCount * 4);
-  memory.fill(endpoints, 0, <usize>endpointCap * EP_SIZE);
-  memory.fill(endpointBuckets, 0, <usize>endpointBucketCount * 4);
-  memory.fill(portCounts, 0, 65536 * 4);
+  // The tables are left as reserve() gives them, memory never used (zero) of an instance configured
+  // once: clearing 10 MB here would cost a write and a page fault per page before the first packet.
   for (let i: u32 = 0; i < callCap; i++) store<u32>(freeCalls + (<usize>i << 2), i);
   for (let i: u32 = 0; i < endpointCap; i++) store<u32>(freeEndpoints + (<usize>i << 2), endpointCap - 1 - i);
   freeCallCount = callCap;
   freeEndpointCount = endpointCap;
   setRegion(R_MEDIA_CALLS, calls);
   return true;
+}
+
+// Slots and entries start on a cache line (64 bytes): a packet's look at one touches no more lines than it must.
+function reserveLines(size: u64): usize {
+  const at = reserve(size + 64);
+  return at == 0 ? 0 : (at + 63) & ~63;
 }
 
 // A power of two, at least twice the entries: chains stay short.
@@ -207,8 +220,13 @@ export function readMessageMedia(): void {
     endUnanswered();
     return;
   }
-  if (sdpFlags != 0) offerOrAnswer();
-  if (finalToInvite) markAnswered();
+  // A 2xx with SDP answers the call offerOrAnswer() found: one look-up for both.
+  if (sdpFlags != 0) {
+    const slot = offerOrAnswer();
+    if (finalToInvite) markAnswered(slot);
+  } else if (finalToInvite) {
+    markAnswered(findCall());
+  }
 }
 
 const M_OTHER = 0;
@@ -224,8 +242,7 @@ function methodIs(span: i32): i32 {
 }
 
 // A 2xx to an INVITE: from now on a failed re-INVITE does not end the call's media.
-function markAnswered(): void {
-  const slot = findCall();
+function markAnswered(slot: u32): void {
   if (slot == NO_CALL) return;
   const c = slotAt(slot);
   store<u32>(c + W_FLAGS, load<u32>(c + W_FLAGS) | F_ANSWERED);
@@ -247,22 +264,24 @@ function endCall(reason: u32): void {
   store<u32>(c + CALL_END_REASON, reason);
   handOn(c, STATS_LEAVING);
   unlinkCall(slot);
-  store<u32>(c + W_FLAGS, load<u32>(c + W_FLAGS) | F_CLOSED);
+  setPhase(slot, PHASE_CLOSED);
   store<i64>(c + CALL_LAST_US, lastUs);
 }
 
-function isClosed(c: usize): bool {
-  return (load<u32>(c + W_FLAGS) & F_CLOSED) != 0;
+@inline function phaseOf(slot: u32): u8 {
+  return load<u8>(phases + <usize>slot);
 }
 
-function offerOrAnswer(): void {
-  if ((sdpFlags & (SDP_F_NO_ADDR | SDP_F_HOLD)) != 0 || sdpPort == 0) {
-    touchCall();
-    return;
-  }
+@inline function setPhase(slot: u32, phase: u8): void {
+  store<u8>(phases + <usize>slot, phase);
+}
+
+// The call's slot (NO_CALL when it is not held).
+function offerOrAnswer(): u32 {
+  if ((sdpFlags & (SDP_F_NO_ADDR | SDP_F_HOLD)) != 0 || sdpPort == 0) return touchCall();
   let slot = findCall();
   if (slot == NO_CALL) slot = enterCall();
-  if (slot == NO_CALL) return;
+  if (slot == NO_CALL) return NO_CALL;
   sdpCall = slot;
   const c = slotAt(slot);
   store<i64>(c + CALL_LAST_US, lastUs);
@@ -273,11 +292,13 @@ function offerOrAnswer(): void {
   if (sdpRtcpPort != 0 && sdpRtcpPort != sdpPort) addSingle(slot, sdpRtcpPort, K_RTCP, side);
   addPairs(slot);
   sweep(SWEEP_PER_SDP);
+  return slot;
 }
 
-function touchCall(): void {
+function touchCall(): u32 {
   const slot = findCall();
   if (slot != NO_CALL) store<i64>(slotAt(slot) + CALL_LAST_US, lastUs);
+  return slot;
 }
 
 function callIdHash(): u64 {
@@ -314,7 +335,7 @@ function enterCall(): u32 {
   const gen = load<u32>(c + CALL_GEN) + 1;
   memory.fill(c, 0, CALL_SLOT_SIZE);
   store<u32>(c + CALL_GEN, gen);
-  store<u32>(c + CALL_STATE, 1);
+  setPhase(slot, PHASE_OPEN);
   store<u32>(c + CALL_ID_LEN, len);
   memory.copy(c + CALL_ID, msgBase + getSpanOff(SPAN_CALL_ID), len);
   store<i64>(c + CALL_FIRST_US, lastUs);
@@ -395,6 +416,8 @@ function addSingle(slot: u32, port: u32, kind: u32, side: u32): void {
   link(at, singleHash(p + E_ADDR, port, version));
   const pc = portCounts + (<usize>port << 2);
   store<u32>(pc, load<u32>(pc) + 1);
+  const bits = portBits + (<usize>port >> 3);
+  store<u8>(bits, <u32>load<u8>(bits) | (1 << (port & 7)));
 }
 
 // When both sides' SDP is known: the (offerer, answerer) pair for RTP and for RTCP.
@@ -471,8 +494,11 @@ function freeEntry(at: u32): void {
   while (load<u32>(link) != 0 && load<u32>(link) != at + 1) link = entryAt(load<u32>(link) - 1) + E_NEXT;
   if (load<u32>(link) == at + 1) store<u32>(link, load<u32>(p + E_NEXT));
   if ((kind & K_PAIR) == 0) {
-    const pc = portCounts + (<usize>load<u32>(p + E_PORT) << 2);
+    const port = load<u32>(p + E_PORT);
+    const pc = portCounts + (<usize>port << 2);
     store<u32>(pc, load<u32>(pc) - 1);
+    const bits = portBits + (<usize>port >> 3);
+    if (load<u32>(pc) == 0) store<u8>(bits, <u32>load<u8>(bits) & ~(1 << (port & 7)));
   }
   store<u32>(p + E_KIND, 0);
   store<u32>(freeEndpoints + (<usize>(freeEndpointCount++) << 2), at);
@@ -487,9 +513,8 @@ function evictOne(keep: u32): void {
   for (let k: u32 = 0; k < callCap && k < EVICT_LOOK * 4; k++) {
     const s = hand;
     hand = hand + 1 == callCap ? 0 : hand + 1;
-    const c = slotAt(s);
-    if (load<u32>(c + CALL_STATE) == 0 || s == keep) continue;
-    const last = load<i64>(c + CALL_LAST_US);
+    if (phaseOf(s) == PHASE_FREE || s == keep) continue;
+    const last = load<i64>(slotAt(s) + CALL_LAST_US);
     if (last < oldest) {
       oldest = last;
       victim = s;
@@ -497,7 +522,7 @@ function evictOne(keep: u32): void {
     if (k >= EVICT_LOOK && victim != NO_CALL) break;
   }
   if (victim == NO_CALL) return;
-  if (!isClosed(slotAt(victim))) count(C_MEDIA_EVICTED);
+  if (phaseOf(victim) == PHASE_OPEN) count(C_MEDIA_EVICTED);
   release(victim, MEDIA_END_EVICTED);
 }
 
@@ -506,9 +531,10 @@ function sweep(n: u32): void {
   for (let k: u32 = 0; k < n && k < callCap; k++) {
     const s = sweepHand;
     sweepHand = sweepHand + 1 == callCap ? 0 : sweepHand + 1;
+    const phase = phaseOf(s);
+    if (phase == PHASE_FREE) continue;
     const c = slotAt(s);
-    if (load<u32>(c + CALL_STATE) == 0) continue;
-    if (isClosed(c)) {
+    if (phase == PHASE_CLOSED) {
       if (load<i64>(c + CALL_LAST_US) + CLOSING_US < lastUs) release(s, MEDIA_END_BYE);
     } else if (load<i64>(c + CALL_LAST_US) + idleUs < lastUs) {
       count(C_MEDIA_IDLE);
@@ -521,7 +547,7 @@ function sweep(n: u32): void {
 // endpoints and its slot.
 function release(slot: u32, reason: u32): void {
   const c = slotAt(slot);
-  if (isClosed(c)) {
+  if (phaseOf(slot) == PHASE_CLOSED) {
     handOn(c, STATS_AFTER_BYE);
   } else {
     if (reason == MEDIA_END_FAILED) count(C_MEDIA_ENDED);
@@ -535,7 +561,7 @@ function release(slot: u32, reason: u32): void {
     freeEntry(e - 1);
     e = next;
   }
-  store<u32>(c + CALL_STATE, 0);
+  setPhase(slot, PHASE_FREE);
   store<u32>(c + W_EP_HEAD, 0);
   store<u32>(c + W_EP_COUNT, 0);
   const tail = (freeCallHead + freeCallCount) % callCap;
@@ -551,6 +577,8 @@ function handOn(c: usize, kind: u32): void {
   const out = endsOut + <usize>(endsCount++) * CALL_STATS_SIZE;
   memory.copy(out, c, CALL_STATS_SIZE);
   store<u32>(out + CALL_STATE, kind);
+  countLoss(out + CALL_DIR);
+  countLoss(out + CALL_DIR + DIR_SIZE);
 }
 
 // Out of the Call-ID hash chain: findCall() no longer finds it.
@@ -567,7 +595,7 @@ export function releaseAll(): u32 {
   endsCount = 0;
   mediaCount = 0;
   for (let s: u32 = 0; s < callCap && endsCount < ENDS_MAX; s++) {
-    if (load<u32>(slotAt(s) + CALL_STATE) != 0) release(s, MEDIA_END_CAPTURE);
+    if (phaseOf(s) != PHASE_FREE) release(s, MEDIA_END_CAPTURE);
   }
   return endsCount;
 }
@@ -589,8 +617,10 @@ function singleHash(addr: usize, port: u32, version: u32): u32 {
   return h ^ (h >> 16);
 }
 
+// The same either way round: both directions of a stream are in one bucket, found in one walk
+// (findStream).
 @inline function pairOf(ha: u32, hb: u32): u32 {
-  return ha * 31 + hb + 0x27d4eb2d;
+  return ha + hb + 0x27d4eb2d;
 }
 
 function pairHash(a: usize, pa: u32, b: usize, pb: u32, version: u32): u32 {
@@ -610,6 +640,25 @@ function findPair(hash: u32, a: usize, pa: u32, b: usize, pb: u32, version: u32)
     e = load<u32>(p + E_NEXT);
   }
   return NO_CALL;
+}
+
+// The pair entry of the packet's stream, in one walk of the bucket its two directions share:
+// (entry << 1) | direction, or NO_CALL. A match sent from the offerer's side (direction 0) wins
+// wherever it is in the chain, as when each direction was looked up in turn.
+function findStream(hash: u32, version: u32): u32 {
+  let reverse = NO_CALL;
+  let e = load<u32>(endpointBuckets + (<usize>(hash & endpointMask) << 2));
+  while (e != 0) {
+    const p = entryAt(e - 1);
+    if ((load<u32>(p + E_KIND) & K_PAIR) != 0 && load<u32>(p + E_VERSION) == version) {
+      const pa = load<u32>(p + E_PORT), pb = load<u32>(p + E_PORT2);
+      if (pa == srcPort && pb == dstPort && sameAddr(p + E_ADDR, srcAddr) && sameAddr(p + E_ADDR2, dstAddr)) return (e - 1) << 1;
+      if (reverse == NO_CALL && pa == dstPort && pb == srcPort && sameAddr(p + E_ADDR, dstAddr)
+        && sameAddr(p + E_ADDR2, srcAddr)) reverse = ((e - 1) << 1) | 1;
+    }
+    e = load<u32>(p + E_NEXT);
+  }
+  return reverse;
 }
 
 function findSingle(hash: u32, addr: usize, port: u32, version: u32): u32 {
@@ -633,14 +682,14 @@ let matchRtcp = false;
 // known call; if so it is counted (and recorded) here and nothing else reads it.
 export function mediaPacket(base: usize, start: u32, end: u32): bool {
   if (callCap == 0) return false;
-  if (load<u32>(portCounts + (<usize>dstPort << 2)) == 0 && load<u32>(portCounts + (<usize>srcPort << 2)) == 0) return false;
+  if (!portKnown(dstPort) && !portKnown(srcPort)) return false;
   if (end - start < 4) return false;
   const first = <u32>load<u8>(base + start);
   if (first < 0x80 || first > 0xbf) return false; // RFC 7983 §7: 128-191 is RTP/RTCP; STUN, DTLS are not read
   if (!matchEndpoints()) return false;
   const c = slotAt(matchSlot);
   lastUs = nowUs();
-  if (isClosed(c)) {
+  if (phaseOf(matchSlot) == PHASE_CLOSED) {
     // the grace runs from the BYE: late packets do not extend it
     if (load<i64>(c + CALL_LAST_US) + CLOSING_US < lastUs) {
       release(matchSlot, MEDIA_END_BYE);
@@ -659,16 +708,18 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
   return true;
 }
 
-// Each endpoint hashed once; the pair hashes are made from the two.
+@inline function portKnown(port: u32): bool {
+  return (<u32>load<u8>(portBits + (<usize>port >> 3)) & (1 << (port & 7))) != 0;
+}
+
+// Each endpoint hashed once; the pair hash is made from the two.
 function matchEndpoints(): bool {
   const version = ipVersion;
   const hs = singleHash(srcAddr, srcPort, version), hd = singleHash(dstAddr, dstPort, version);
-  let e = findPair(pairOf(hs, hd), srcAddr, srcPort, dstAddr, dstPort, version);
-  if (e != NO_CALL) return matched(e, 0);
-  e = findPair(pairOf(hd, hs), dstAddr, dstPort, srcAddr, srcPort, version);
-  if (e != NO_CALL) return matched(e, 1);
+  const stream = findStream(pairOf(hs, hd), version);
+  if (stream != NO_CALL) return matched(stream >> 1, stream & 1);
   // One endpoint known: sent to it (from the other side) or from it (symmetric RTP).
-  e = findSingle(hd, dstAddr, dstPort, version);
+  let e = findSingle(hd, dstAddr, dstPort, version);
   if (e != NO_CALL) return matched(e, 1 - load<u32>(entryAt(e) + E_SIDE));
   e = findSingle(hs, srcAddr, srcPort, version);
   if (e != NO_CALL) return matched(e, load<u32>(entryAt(e) + E_SIDE));
@@ -743,6 +794,12 @@ function sequence(d: usize, ssrc: u32, seq: u32): void {
       }
     }
   }
+}
+
+// Expected and lost (RFC 3550 A.3) follow from the sequence state: worked out once, into a stats
+// record (the only place they are read), not after every packet.
+function countLoss(d: usize): void {
+  if (load<u32>(d + D_STARTED) == 0) return;
   const expected = load<u32>(d + D_PRIOR) + load<u32>(d + D_MAX) - load<u32>(d + D_BASE) + 1;
   store<u32>(d + DIR_EXPECTED, expected);
   store<i32>(d + DIR_LOST, <i32>expected - <i32>load<u32>(d + DIR_PACKETS));

@@ -32,8 +32,8 @@ const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure
 export const CORE_MEMORY_BUDGET = 2 ** 31;
 const TCP_RESERVE_WINDOWS = 3;   // STREAM_RESERVE_WINDOWS in assembly/tcp.ts
 const MEDIA_ENDPOINT_BYTES = 64 + 4; // EP_SIZE in assembly/media.ts and its free-list entry
-const MEDIA_CALL_BYTES = L.CALL_SLOT_SIZE + 4; // a slot and its free-list entry
-const MEDIA_FIXED_BYTES = 65536 * 4 + 4096 * L.CALL_STATS_SIZE; // per-port counts, ENDS_MAX stats records
+const MEDIA_CALL_BYTES = L.CALL_SLOT_SIZE + 4 + 1; // a slot, its free-list entry and its phase byte
+const MEDIA_FIXED_BYTES = 65536 * 4 + 65536 / 8 + 4096 * L.CALL_STATS_SIZE; // per-port counts and bits, ENDS_MAX stats records
 
 export interface CoreOptions {
   sensor: string;
