@@ -29,7 +29,7 @@ import {
   C_MEDIA_EVICTED, C_MEDIA_ENDS_LOST, C_MEDIA_ID_TOO_LONG,
 } from "./layout";
 import { cfg, reserve, count, flags, maxFrames, setRegion } from "./state";
-import { srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec, tsNsec, frameIndex, be16, be32 } from "./packet";
+import { srcAddr, dstAddr, srcPort, dstPort, ipVersion, tsSec, tsNsec, frameIndex, be16, be32, tunnelTenant } from "./packet";
 import { msgBase, isRequest, status, getSpanOff, getSpanLen } from "./sip";
 import { readSdp, sdpFlags, sdpAddr, sdpPort, sdpRtcpPort, sdpMaps, sdpMapCount, MAP_ENTRY, staticClock } from "./sdp";
 import { signature } from "./hash";
@@ -56,7 +56,7 @@ const W_FLAGS = 628;
 const W_CALLER_TAG = 632; // u64, signature of the From tag of the message that entered the call
 const W_MAPS = 640;       // MAP_SLOTS x (pt u32, clock u32, name 16 bytes)
 const W_MAP_COUNT = 832;
-const W_SIDE = 840;       // per side: address 16, port u32, RTCP port u32, version u32 (28 bytes)
+const W_SIDE = 840;       // per side: address 16, port u32, RTCP port u32, version and tenant u32 (sdpVersion; 28 bytes)
 const SIDE_SIZE = 28;
 const MAP_SLOTS: u32 = 8;
 const MAP_SIZE: u32 = 24;
@@ -88,7 +88,7 @@ const E_CALL = 40;      // u32 slot
 const E_KIND = 44;      // u32, K_* bits
 const E_NEXT = 48;      // u32, next entry + 1 in the hash chain
 const E_CALL_NEXT = 52; // u32, next entry + 1 of the same call (newest first)
-const E_VERSION = 56;   // u32, 4 or 6
+const E_VERSION = 56;   // u32, 4 or 6, the tenant above (sdpVersion)
 const E_SIDE = 60;      // u32, single entries: the side whose SDP announced it
 const EP_SIZE: u32 = 64;
 const K_USED: u32 = 1;
@@ -390,11 +390,18 @@ function rememberSide(c: usize, side: u32): void {
   store<u64>(s, load<u64>(sdpAddr, 8), 8);
   store<u32>(s, sdpPort, 16);
   store<u32>(s, sdpRtcpPort, 20);
-  store<u32>(s, (sdpFlags & SDP_F_IPV6) != 0 ? 6 : 4, 24);
+  store<u32>(s, sdpVersion(), 24);
+}
+
+// An endpoint's key besides its address and port: the IP version (4 or 6) of the SDP's address,
+// and above it the tenant (tunnelTenant) of the message that carried it: VXLAN tenants reuse
+// private addresses, so the same endpoint behind two VNIs is two calls' media.
+function sdpVersion(): u32 {
+  return ((sdpFlags & SDP_F_IPV6) != 0 ? 6 : 4) | tunnelTenant() << 8;
 }
 
 function addSingle(slot: u32, port: u32, kind: u32, side: u32): void {
-  const version: u32 = (sdpFlags & SDP_F_IPV6) != 0 ? 6 : 4;
+  const version = sdpVersion();
   let e = load<u32>(slotAt(slot) + W_EP_HEAD);
   while (e != 0) {
     const p = entryAt(e - 1);
@@ -609,7 +616,7 @@ export function releaseAll(): u32 {
 // An IPv4 address is its first word (the rest is zero): one multiply fewer per word skipped.
 function singleHash(addr: usize, port: u32, version: u32): u32 {
   let h = mixWord(mixWord(version, port), load<u32>(addr));
-  if (version == 6) {
+  if ((version & 0xff) == 6) {
     h = mixWord(h, load<u32>(addr + 4));
     h = mixWord(h, load<u32>(addr + 8));
     h = mixWord(h, load<u32>(addr + 12));
@@ -714,7 +721,7 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
 
 // Each endpoint hashed once; the pair hash is made from the two.
 function matchEndpoints(): bool {
-  const version = ipVersion;
+  const version = ipVersion | tunnelTenant() << 8;
   const hs = singleHash(srcAddr, srcPort, version), hd = singleHash(dstAddr, dstPort, version);
   const stream = findStream(pairOf(hs, hd), version);
   if (stream != NO_CALL) return matched(stream >> 1, stream & 1);

@@ -113,6 +113,15 @@ export function tunnelContext(): u32 {
   return <u32>(h >> 40);
 }
 
+// The outermost tunnel's type and id alone (VXLAN or Geneve VNI, GRE key, ERSPAN session) as 24
+// bits, 0 outside any: the tenant whose network the packet is in. Media is keyed by it rather than
+// by tunnelContext, since a call's RTP usually flows between other hosts (other VTEPs) than its
+// signalling does, while tenants reuse private addresses and ports.
+export function tunnelTenant(): u32 {
+  if (tunnelDepth == 0) return 0;
+  return <u32>(((<u64>outerType << 32 | <u64>outerId) * 0xff51afd7ed558ccd) >> 41) | 0x800000;
+}
+
 @inline function addressHash(a: usize): u64 {
   const h = (load<u64>(a) * 0x9e3779b97f4a7c15) ^ load<u64>(a + 8);
   return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9;

@@ -8,6 +8,7 @@ import { Core, type CallMedia, type CoreOptions } from "../host/core";
 import { readCapture } from "../host/source";
 import { runFrames as runFrameList, udpFrame } from "./helpers";
 import { rtpPacket, sdp, sipMessage } from "./rtp";
+import { vxlan } from "./wrap";
 
 const A = { ip: "10.2.0.1", tag: "ta" }, B = { ip: "10.2.0.2", tag: "tb" };
 const NO_TAG = { ip: B.ip, tag: "" };
@@ -185,6 +186,24 @@ test("media: a flood of offers never answered and RTP that matches nothing keeps
   assert.ok(c.media_evicted >= 10000 - 64, `evicted ${c.media_evicted}`);
   assert.is(c.rtp_unknown, 10000);
   assert.is(ends.reduce((a, b) => a + b, 0), 10000, "every call's stats handed on once");
+});
+
+// VXLAN tenants reuse private addresses: the same SDP endpoints in two VNIs are two calls'
+// media. A call's RTP usually runs between other hosts than its signalling, so the tunnel's
+// own endpoints (the VTEPs) do not part it from its call: only the tunnel's type and id do.
+test("media: the same endpoints behind two VXLAN VNIs are two calls' media; another VTEP of the same VNI is the same call's", () => {
+  const inTenant = (vni: number, frame: Uint8Array, vtep = "10.0.0.1"): Uint8Array => vxlan(frame, vni, 4789, vtep);
+  const frames: Uint8Array[] = [];
+  for (const vni of [100, 200]) {
+    frames.push(inTenant(vni, invite(`tenant-${vni}`, sdp(A.ip, 20000))), inTenant(vni, response("200 OK", `tenant-${vni}`, sdp(B.ip, 30000))));
+  }
+  for (let seq = 1; seq <= 5; seq++) frames.push(inTenant(100, rtp(seq)));
+  for (let seq = 1; seq <= 3; seq++) frames.push(inTenant(200, rtp(seq, { sport: 30000 }), "10.7.7.7"));
+  frames.push(rtp(9));
+  const { ends, counters } = run(frames);
+  const packets = Object.fromEntries(ends.map((e) => [e.callId, e.streams[1].packets]));
+  assert.equal(packets, { "tenant-100": 5, "tenant-200": 3 }, JSON.stringify(ends.map((e) => [e.callId, e.reason])));
+  assert.is(counters.rtp_unknown, 1, "the same endpoints outside any tunnel belong to neither call");
 });
 
 test("media: off with mediaCalls 0: no table, no stats, SDP still read", () => {
