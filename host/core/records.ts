@@ -379,6 +379,9 @@ function u32le(from: Uint8Array, at: number): number {
   return (from[at] | from[at + 1] << 8 | from[at + 2] << 16 | from[at + 3] << 24) >>> 0;
 }
 
+// The bytes of each record storeRun copies: a run's records come first, one after another.
+export const STORED_RECORD_BYTES = L.REC_SIZE;
+
 // The end in `from` of the bytes of a message storeRun wrote with its record at `at`.
 export function storedEnd(from: DataView, at: number): number {
   return from.getUint32(at + L.REC_MSG_ADDR, true) + from.getUint32(at + L.REC_MSG_LEN, true);

@@ -8,8 +8,7 @@
 // say where its bytes are (MessageBatch.storeRun).
 // No object and no string per message or event is kept: what the window holds
 // is out of the JavaScript heap, where the garbage collector does not trace it.
-import { storedCallId, storedCallKey, storedEnd, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
-import * as L from "../../assembly/layout";
+import { STORED_RECORD_BYTES, storedCallId, storedCallKey, storedEnd, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
 
 // One allocation for many messages; the byte bound counts whole slabs. A message larger
 // than a slab gets one of its own size.
@@ -61,7 +60,7 @@ export class MessageRing {
     const view = this.slabView as DataView;
     const slab = this.slabBase + this.slabs.length - 1;
     const run = this.used;
-    for (let k = 0, at = run; k < count; k++, at += L.REC_SIZE) {
+    for (let k = 0, at = run; k < count; k++, at += STORED_RECORD_BYTES) {
       const key = storedCallKey(view, at);
       if (key < 0) continue;
       const s = this.next++ & this.mask;
@@ -69,7 +68,7 @@ export class MessageRing {
       this.atOf[s] = at;
       this.keyOf[s] = key;
     }
-    this.used = storedEnd(view, run + (count - 1) * L.REC_SIZE);
+    this.used = storedEnd(view, run + (count - 1) * STORED_RECORD_BYTES);
   }
 
   // Text (an event's JSON) copied in as UTF-8; its number.
