@@ -357,24 +357,38 @@ export interface StreamQuality {
   rtcpJitterMs: number;          // the last one's jitter
 }
 
-// A message MessageBatch.storeInto wrote into `from` at `at` (`length` bytes), read in place:
+// A message MessageBatch.storeRun wrote into `from` with its record at `at`, read in place:
 // valid while `from` is kept.
-export function storedMessage(from: Buffer, at: number, length: number): SipMessage {
+export function storedMessage(from: Buffer, at: number): SipMessage {
   const view = new DataView(from.buffer, from.byteOffset, from.byteLength);
-  return new SipMessage({ u8: from, view }, at, from, at + L.REC_SIZE, length - L.REC_SIZE, undefined);
+  return new SipMessage({ u8: from, view }, at, from, view.getUint32(at + L.REC_MSG_ADDR, true), view.getUint32(at + L.REC_MSG_LEN, true), undefined);
 }
 
-// The Call-ID of a message storeInto wrote into `from` at `at`, read without making its SipMessage.
+// The Call-ID of a message storeRun wrote into `from` with its record at `at`, read without making its SipMessage.
 export function storedCallId(from: Buffer, at: number): string {
   const span = at + spanAt(L.SPAN_CALL_ID);
-  const length = from.readUInt32LE(span + 4);
+  const length = u32le(from, span + 4);
   if (length === 0) return "";
-  const start = at + L.REC_SIZE + from.readUInt32LE(span);
+  const start = u32le(from, at + L.REC_MSG_ADDR) + u32le(from, span);
   return from.toString("utf8", start, start + length);
 }
 
+// Four bytes read as a little-endian number: plain element reads, which V8 compiles into its
+// callers, where Buffer.readUInt32LE is a function of Node's that it compiles on its own.
+function u32le(from: Uint8Array, at: number): number {
+  return (from[at] | from[at + 1] << 8 | from[at + 2] << 16 | from[at + 3] << 24) >>> 0;
+}
+
+// The bytes of each record storeRun copies: a run's records come first, one after another.
+export const STORED_RECORD_BYTES = L.REC_SIZE;
+
+// The end in `from` of the bytes of a message storeRun wrote with its record at `at`.
+export function storedEnd(from: DataView, at: number): number {
+  return from.getUint32(at + L.REC_MSG_ADDR, true) + from.getUint32(at + L.REC_MSG_LEN, true);
+}
+
 // The call key (SipMessage.callKey: the core's signature of the Call-ID, its low 53 bits) of a
-// message storeInto wrote into `from` at `at`; -1 when the message has no Call-ID.
+// message storeRun wrote into `from` with its record at `at`; -1 when the message has no Call-ID.
 // Read through a DataView of the buffer: its getters are built into V8, fast from the first call.
 export function storedCallKey(from: DataView, at: number): number {
   if (from.getUint32(at + spanAt(L.SPAN_CALL_ID) + 4, true) === 0) return -1;
@@ -402,11 +416,14 @@ export interface MessageBatch {
   // One reader moved from message to message (MessageCursor.select): in place, as
   // message(i, true), and nothing allocated per message; valid until the next select.
   cursor(): MessageCursor;
-  // The i-th message's record and bytes copied into `into` at `at` (storedLength(i) bytes): for a
-  // reader that keeps many messages in a few large buffers (the web view) and reads one back
-  // (storedMessage) only when it is asked for.
+  // For a reader that keeps many messages in a few large buffers (the web view) and reads one
+  // back (storedMessage) only when it is asked for: the i-th message's record and bytes take
+  // storedLength(i) bytes; storeRun copies the messages from `first` on, as many as fit in
+  // `into` from `at` to its end (none when the first does not), and says how many: their
+  // records in one block, then their bytes back to back, each copied record's REC_MSG_ADDR
+  // made the offset in `into` of its bytes.
   storedLength(i: number): number;
-  storeInto(i: number, into: Uint8Array, at: number): void;
+  storeRun(first: number, into: Buffer, at: number): number;
 }
 
 export class MessageCursor extends SipMessage {
@@ -519,15 +536,28 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     return L.REC_SIZE + this.view.getUint32(this.records + i * L.REC_SIZE + L.REC_MSG_LEN, true);
   }
 
-  // TypedArray set and subarray are built into V8: fast from the first call, where Buffer.copy
-  // runs Node's JavaScript around its copy (slow until optimized, and a web view's replay is
-  // short enough for that to count).
-  storeInto(i: number, into: Uint8Array, at: number): void {
-    const rec = this.records + i * L.REC_SIZE;
-    const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
-    const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    into.set(this.u8.subarray(rec, rec + L.REC_SIZE), at);
-    into.set(this.u8.subarray(msgOff, msgOff + msgLen), at + L.REC_SIZE);
+  // The records in one copy: a web view's replay is short, and much of it runs before V8 has
+  // optimized this, so the fewer calls a message costs the better. TypedArray set and subarray
+  // are built into V8, fast from the first call (Buffer.copy runs Node's JavaScript around it).
+  storeRun(first: number, into: Buffer, at: number): number {
+    const records = this.records + first * L.REC_SIZE;
+    let count = 0;
+    for (let end = at, i = first; i < this.results; i++, count++) {
+      end += this.storedLength(i);
+      if (end > into.length) break;
+    }
+    if (count === 0) return 0;
+    into.set(this.u8.subarray(records, records + count * L.REC_SIZE), at);
+    const copy = new DataView(into.buffer, into.byteOffset, into.length);
+    for (let k = 0, bytesAt = at + count * L.REC_SIZE; k < count; k++) {
+      const rec = records + k * L.REC_SIZE;
+      const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
+      const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
+      into.set(this.u8.subarray(msgOff, msgOff + msgLen), bytesAt);
+      copy.setUint32(at + k * L.REC_SIZE + L.REC_MSG_ADDR, bytesAt, true);
+      bytesAt += msgLen;
+    }
+    return count;
   }
 
   message(i: number, inPlace = false): SipMessage {

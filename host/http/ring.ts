@@ -1,11 +1,14 @@
 // The web view's bytes in arrival order: each message's record and bytes, and
 // each event's JSON, copied into large slabs; the slabs let go oldest first when
 // the next one would pass the byte bound, or when the store's oldest call began
-// after them; a few numbers per entry in typed arrays (its slab, offset, length,
-// the message's call key, and the next entry of its call, which store.ts links).
+// after them; a few numbers per entry in typed arrays (its slab and offset, a
+// text's length, a message's call key, and the next entry of its call, which
+// store.ts links). A batch's messages go in by runs, as many as fit the newest
+// slab: their records in one copy, then their bytes, each record rewritten to
+// say where its bytes are (MessageBatch.storeRun).
 // No object and no string per message or event is kept: what the window holds
 // is out of the JavaScript heap, where the garbage collector does not trace it.
-import { storedCallId, storedCallKey, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
+import { STORED_RECORD_BYTES, storedCallId, storedCallKey, storedEnd, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
 
 // One allocation for many messages; the byte bound counts whole slabs. A message larger
 // than a slab gets one of its own size.
@@ -39,20 +42,45 @@ export class MessageRing {
     this.bytesHeld = FIRST_CAPACITY * INDEX_BYTES;
   }
 
-  // The batch's i-th message copied in; its number, or -1 (nothing kept) when it has no Call-ID.
-  add(batch: MessageBatch, i: number): number {
-    const length = batch.storedLength(i);
-    const slab = this.room(length);
-    batch.storeInto(i, slab, this.used);
-    const key = storedCallKey(this.slabView as DataView, this.used);
-    return key < 0 ? -1 : this.index(key, length);
+  // The batch's messages from the i-th on, as many as fit in the newest slab (a new one made if
+  // not even the first does), copied in; those with a Call-ID numbered, in order (the others
+  // take their bytes but no number). The index of the first message not copied.
+  addRun(batch: MessageBatch, i: number): number {
+    const slab = this.slabs[this.slabs.length - 1];
+    let count = slab === undefined ? 0 : batch.storeRun(i, slab, this.used);
+    if (count === 0) count = batch.storeRun(i, this.newSlab(batch.storedLength(i)), 0);
+    this.indexRun(count);
+    return i + count;
+  }
+
+  // The run of `count` messages storeRun just copied at `used`, numbered: one loop, the index
+  // grown for them first.
+  private indexRun(count: number): void {
+    while (this.next + count - this.first > this.mask + 1) this.grow();
+    const view = this.slabView as DataView;
+    const slab = this.slabBase + this.slabs.length - 1;
+    const run = this.used;
+    for (let k = 0, at = run; k < count; k++, at += STORED_RECORD_BYTES) {
+      const key = storedCallKey(view, at);
+      if (key < 0) continue;
+      const s = this.next++ & this.mask;
+      this.slabOf[s] = slab;
+      this.atOf[s] = at;
+      this.keyOf[s] = key;
+    }
+    this.used = storedEnd(view, run + (count - 1) * STORED_RECORD_BYTES);
   }
 
   // Text (an event's JSON) copied in as UTF-8; its number.
   addText(text: string): number {
-    const length = Buffer.byteLength(text);
-    this.room(length).write(text, this.used);
-    return this.index(TEXT, length);
+    // Written without measuring first when it surely fits (UTF-8 takes at most 3 bytes a UTF-16 unit).
+    const slab = this.slabs[this.slabs.length - 1];
+    const sure = slab !== undefined && this.used + text.length * 3 <= slab.length;
+    const length = sure ? slab.write(text, this.used) : Buffer.byteLength(text);
+    if (!sure) this.room(length).write(text, this.used);
+    const seq = this.indexText(length);
+    this.used += length;
+    return seq;
   }
 
   // A message's call key; TEXT for text.
@@ -72,15 +100,14 @@ export class MessageRing {
     return slab === undefined || this.used + length > slab.length ? this.newSlab(length) : slab;
   }
 
-  // What was just copied at `used`, numbered.
-  private index(key: number, length: number): number {
+  // The text just copied at `used`, numbered.
+  private indexText(length: number): number {
     if (this.next - this.first > this.mask) this.grow();
     const s = this.next & this.mask;
     this.slabOf[s] = this.slabBase + this.slabs.length - 1;
     this.atOf[s] = this.used;
     this.lengthOf[s] = length;
-    this.keyOf[s] = key;
-    this.used += length;
+    this.keyOf[s] = TEXT;
     return this.next++;
   }
 
@@ -96,7 +123,7 @@ export class MessageRing {
   // A held message read in place in its slab.
   message(seq: number): SipMessage {
     const s = seq & this.mask;
-    return storedMessage(this.slabs[this.slabOf[s] - this.slabBase], this.atOf[s], this.lengthOf[s]);
+    return storedMessage(this.slabs[this.slabOf[s] - this.slabBase], this.atOf[s]);
   }
 
   callId(seq: number): string {

@@ -20,7 +20,6 @@ const KEEPALIVE_FLUSHES = 60;
 
 export class SseHub implements StoreListener {
   private readonly clients = new Set<ServerResponse>();
-  private readonly dirty = new Set<string>();     // Call-IDs
   private events: string[] = [];     // a ring of the last EVENTS_PER_FLUSH, oldest at eventsHead once full
   private eventsHead = 0;
   private flushes = 0;
@@ -37,6 +36,7 @@ export class SseHub implements StoreListener {
     }
     res.writeHead(200, { ...headers, "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
     res.write("retry: 2000\n\n");
+    if (this.clients.size === 0) this.store.takeChangesFromNow();
     this.clients.add(res);
     this.count.connected++;
     const gone = (): void => void this.clients.delete(res);
@@ -44,10 +44,6 @@ export class SseHub implements StoreListener {
     res.on("error", gone);
     this.timer ??= setInterval(() => this.flush(), FLUSH_MS).unref();
     return true;
-  }
-
-  callChanged(id: string): void {
-    if (this.clients.size > 0) this.dirty.add(id);
   }
 
   event(json: string): void {
@@ -91,14 +87,8 @@ export class SseHub implements StoreListener {
   }
 
   private callUpdates(): string[] {
-    const parts: string[] = [];
-    for (const id of this.dirty) {
-      if (parts.length >= CALLS_PER_FLUSH) break;
-      this.dirty.delete(id);
-      const current = this.store.call(id);
-      if (current) parts.push(`event: call\ndata: ${JSON.stringify(callSummary(current))}\n\n`);
-    }
-    return parts;
+    if (this.clients.size === 0) return [];
+    return this.store.changedCalls(CALLS_PER_FLUSH).map((call) => `event: call\ndata: ${JSON.stringify(callSummary(call))}\n\n`);
   }
 
   private eventUpdates(): string[] {

@@ -8,17 +8,20 @@
 // oldest bytes the ring lets go; a call past its message bound keeps its first
 // messages and counts the rest.
 //
-// A message costs its copy into the ring, a look-up of its call by the core's
-// call key in a typed-array table (no string, no Map) and a link from the call's
-// last message; an event, its JSON copied and a link. Calls are numbered as they
-// come (the live ones are always the numbers from the oldest to the newest) and
-// kept in typed arrays but for their Call-ID; the object a page or the API
-// reads (StoredCall) is made only when one reads it or an event says something
-// of the call. So the window puts next to nothing on the JavaScript heap: what
-// the garbage collector copies at each scavenge and traces at each full
-// collection does not grow with it (docs/performance.md). What the page shows
-// (addresses, start line, the state the messages imply) is read from the
-// copies only when asked for.
+// A message costs its share of a copy into the ring (a batch goes in by runs),
+// a look-up of its call by the core's call key in a typed-array table (no
+// string, no Map) and a link from the call's last message; an event, its JSON
+// copied and a link. Calls are numbered as they come (the live ones are always
+// the numbers from the oldest to the newest) and kept in typed arrays but for
+// their Call-ID; the object a page or the API reads (StoredCall) is made only
+// when one reads the call, and what the messages and the events say of it
+// (addresses, start line, states, PDD, RTP, recordings) is read from the copies
+// then, each message and event once. Live updates ask which calls changed
+// (changedCalls) instead of being told at each message. So the window puts next
+// to nothing on the JavaScript heap (what the garbage collector copies at each
+// scavenge and traces at each full collection does not grow with it), and a
+// replay nobody watches runs little of the web view's code, which on a short
+// run is mostly still unoptimized (docs/performance.md).
 import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { RecordingRef, SipEvent } from "../calls/events";
@@ -40,10 +43,12 @@ const FIRST_CALLS = 1024;
 
 // A call's numbers, at its slot times FIELDS in CallStore.fields: its key; its first and last
 // message in the ring (the others follow the ring's links); messages linked and dropped; its
-// first and last event in the ring, and how many; the batch that last told the listener;
-// the first message not yet folded into its StoredCall (-1 when all are).
-const KEY = 0, FIRST = 1, LAST = 2, COUNT = 3, DROPPED = 4, FIRST_EVENT = 5, LAST_EVENT = 6, EVENTS = 7, CHANGED = 8, UNFOLDED = 9;
-const FIELDS = 10;
+// first and last event in the ring, and how many; the store's version when it last changed and
+// when live updates last took it; the first message and the first event not yet folded into
+// its StoredCall (-1 when all are).
+const KEY = 0, FIRST = 1, LAST = 2, COUNT = 3, DROPPED = 4, FIRST_EVENT = 5, LAST_EVENT = 6, EVENTS = 7, CHANGED = 8, TAKEN = 9,
+  UNFOLDED = 10, UNFOLDED_EVENT = 11;
+const FIELDS = 12;
 
 export interface StoredMessage {
   seq: number;             // its place among all messages and events of the window
@@ -89,15 +94,18 @@ export interface Registration {
   userAgent?: string;
 }
 
-// Told of each change, for live updates: the Call-ID of a call that changed (once a batch), each event.
+// Told of each event, for live updates (which ask for the calls that changed: changedCalls).
 export interface StoreListener {
-  callChanged(id: string): void;
   event(json: string): void;
 }
 
 export class CallStore {
   private readonly ring: MessageRing;
-  private batches = 0;
+  // Counts batches and events: a call changed when its CHANGED is above its TAKEN and above
+  // takenBefore (the version when live updates began to be asked for).
+  private version = 0;
+  private takenBefore = 0;
+  private scan = 0;          // where changedCalls goes on from
   private readonly byKey = new KeyTable();
   private readonly byId = new Map<string, number>();
   // The live calls are numbered oldest to next - 1; call n is at slot n & mask.
@@ -144,15 +152,39 @@ export class CallStore {
     };
   }
 
+  // The event linked to its call, what it says of the call read when the call is (current).
   takeEvent(event: SipEvent, json: string): void {
     this.count.events++;
     const seq = this.ring.addText(json);
     this.remember(seq);
     const callId = event.sip?.call_id;
     const num = callId === undefined ? undefined : this.byId.get(callId);
-    if (num !== undefined) this.applyEvent(num, event, seq);
+    if (num !== undefined) this.linkEvent(num, seq);
     if (event.sip?.binding) this.applyBinding(event);
     this.listener?.event(json);
+  }
+
+  // Up to `most` calls that changed since live updates last took them, each brought up to date.
+  // The scan goes on from where the last one stopped, so that calls that keep changing do not
+  // keep the others waiting.
+  changedCalls(most: number): StoredCall[] {
+    const out: StoredCall[] = [];
+    for (let n = this.next - this.oldest; n > 0 && out.length < most; n--) {
+      if (this.scan < this.oldest || this.scan >= this.next) this.scan = this.oldest;
+      const f = this.at(this.scan);
+      const changed = this.fields[f + CHANGED];
+      if (changed > this.fields[f + TAKEN] && changed > this.takenBefore) {
+        this.fields[f + TAKEN] = changed;
+        out.push(this.current(this.scan));
+      }
+      this.scan++;
+    }
+    return out;
+  }
+
+  // From now on live updates take the calls that change; none of the changes before.
+  takeChangesFromNow(): void {
+    this.takenBefore = this.version;
   }
 
   // Oldest first, each brought up to date.
@@ -183,7 +215,8 @@ export class CallStore {
     const out: string[] = [];
     if (!this.live(call)) return out;
     const f = this.at(call.num);
-    for (let seq = this.fields[f + FIRST_EVENT], n = 0; n < this.fields[f + EVENTS]; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
+    const shown = Math.min(this.fields[f + EVENTS], EVENTS_PER_CALL);
+    for (let seq = this.fields[f + FIRST_EVENT], n = 0; n < shown; seq = this.ring.link(seq), n++) out.push(this.ring.text(seq));
     return out;
   }
 
@@ -210,41 +243,48 @@ export class CallStore {
     };
   }
 
+  // The batch copied in run by run, each run's messages grouped before the next is copied (which
+  // may let go of the oldest bytes).
   private addMessages(batch: MessageBatch): void {
-    this.batches++;
-    for (let i = 0; i < batch.count; i++) {
-      const seq = this.ring.add(batch, i);
-      if (seq >= 0) this.group(seq);
+    this.version++;
+    for (let i = 0; i < batch.count;) {
+      const [from, calls] = [this.ring.next, this.next];
+      i = this.ring.addRun(batch, i);
+      this.group(from, this.ring.next);
+      this.name(calls);
     }
   }
 
-  // One message into its call: a new call for a new key, else a link from the call's last message.
-  private group(seq: number): void {
-    this.count.messages++;
-    const key = this.ring.key(seq);
-    let num = this.byKey.get(key);
-    const fields = this.fields;
-    if (num < 0) num = this.newCall(key, seq);
-    else {
-      const f = this.at(num);
-      if (fields[f + COUNT] >= MESSAGES_PER_CALL) {
-        fields[f + DROPPED]++;
-        this.count.messagesDropped++;
-      } else {
+  // Messages `from` to `to` (exclusive) each into its call: a new call for a new key, else a
+  // link from the call's last message. One loop, the rare cases in functions of their own: on a
+  // short replay this runs mostly before V8 has optimized it, and what it optimizes it compiles
+  // once (docs/performance.md).
+  private group(from: number, to: number): void {
+    this.count.messages += to - from;
+    for (let seq = from; seq < to; seq++) {
+      const key = this.ring.key(seq);
+      const num = this.byKey.get(key);
+      if (num < 0) {
+        this.newCall(key, seq);
+        continue;
+      }
+      const fields = this.fields;
+      const f = (num & this.mask) * FIELDS;
+      if (fields[f + COUNT] >= MESSAGES_PER_CALL) this.drop(f);
+      else {
         this.ring.setLink(fields[f + LAST], seq);
         fields[f + LAST] = seq;
         fields[f + COUNT]++;
         if (fields[f + UNFOLDED] < 0) fields[f + UNFOLDED] = seq;
       }
+      fields[f + CHANGED] = this.version;
     }
-    this.changed(num);
   }
 
-  private changed(num: number): void {
-    const f = this.at(num) + CHANGED;
-    if (this.listener === undefined || this.fields[f] === this.batches) return;
-    this.fields[f] = this.batches;
-    this.listener.callChanged(this.ids[num & this.mask] as string);
+  // A message past its call's bound, counted.
+  private drop(f: number): void {
+    this.fields[f + DROPPED]++;
+    this.count.messagesDropped++;
   }
 
   private newCall(key: number, seq: number): number {
@@ -259,14 +299,23 @@ export class CallStore {
     fields[f + KEY] = key;
     fields[f + FIRST] = fields[f + LAST] = fields[f + UNFOLDED] = seq;
     fields[f + COUNT] = 1;
-    fields[f + DROPPED] = fields[f + EVENTS] = fields[f + CHANGED] = 0;
-    fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = -1;
-    const id = this.privacy.callId(this.ring.callId(seq));
-    this.ids[num & this.mask] = id;
+    fields[f + DROPPED] = fields[f + EVENTS] = fields[f + TAKEN] = 0;
+    fields[f + CHANGED] = this.version;
+    fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = fields[f + UNFOLDED_EVENT] = -1;
     this.views[num & this.mask] = undefined;
     this.byKey.add(key, num);
-    this.byId.set(id, num);
     return num;
+  }
+
+  // The Call-IDs of the calls numbered from `from` on that are still held (those a run just
+  // made), decoded after the run's loop rather than in it: the loop, compiled without string
+  // work, is much less for V8 to compile (docs/performance.md).
+  private name(from: number): void {
+    for (let num = Math.max(from, this.oldest); num < this.next; num++) {
+      const id = this.privacy.callId(this.ring.callId(this.fields[this.at(num) + FIRST]));
+      this.ids[num & this.mask] = id;
+      this.byId.set(id, num);
+    }
   }
 
   // Where call `num`'s numbers begin in `fields`.
@@ -303,7 +352,8 @@ export class CallStore {
     const num = this.oldest++;
     const slot = num & this.mask;
     this.byKey.delete(this.fields[slot * FIELDS + KEY]);
-    this.byId.delete(this.ids[slot] as string);
+    const id = this.ids[slot];
+    if (id !== undefined) this.byId.delete(id);
     this.ids[slot] = undefined;
     this.views[slot] = undefined;
     this.count.callsEvicted++;
@@ -336,6 +386,11 @@ export class CallStore {
       followState(call, m);
     }
     fields[f + UNFOLDED] = -1;
+    const lastEvent = fields[f + LAST_EVENT];
+    for (let seq = fields[f + UNFOLDED_EVENT]; seq >= 0; seq = seq === lastEvent ? -1 : this.ring.link(seq)) {
+      foldEvent(call, JSON.parse(this.ring.text(seq)) as SipEvent);
+    }
+    fields[f + UNFOLDED_EVENT] = -1;
     call.count = fields[f + COUNT];
     call.messagesDropped = fields[f + DROPPED];
     if (call.eventState !== undefined) call.state = call.eventState;
@@ -343,37 +398,17 @@ export class CallStore {
     return call;
   }
 
-  // The event linked to its call; what it says of the call (states, PDD, duration, RTP, recordings)
-  // kept in the call's StoredCall, made for it if it has none yet.
-  private applyEvent(num: number, event: SipEvent, seq: number): void {
+  // The event at `seq` linked to call `num`: every event of a call is, so that reading the call
+  // folds in all that they say; eventsOf shows the first EVENTS_PER_CALL.
+  private linkEvent(num: number, seq: number): void {
     const f = this.at(num);
     const fields = this.fields;
-    if (fields[f + EVENTS] < EVENTS_PER_CALL) {
-      if (fields[f + EVENTS] === 0) fields[f + FIRST_EVENT] = seq;
-      else this.ring.setLink(fields[f + LAST_EVENT], seq);
-      fields[f + LAST_EVENT] = seq;
-      fields[f + EVENTS]++;
-    }
-    const sip = event.sip;
-    const type = event.event.type;
-    const paths = recordingPaths(event.siphon?.recording);
-    if (sip?.pdd !== undefined || type.startsWith("call-") || event.rtp !== undefined || paths.length > 0) {
-      const call = this.view(num);
-      if (sip?.pdd !== undefined) call.pdd = sip.pdd;
-      if (type === "call-start") call.eventState = "answered";
-      if (type === "call-end") {
-        call.eventState = "ended";
-        if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
-      }
-      if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
-      if (sip?.response && type.startsWith("call-")) {
-        call.eventStatus = sip.response.status;
-        call.eventReason = sip.response.reason;
-      }
-      if (event.rtp !== undefined) call.rtp = event.rtp;
-      for (const path of paths) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
-    }
-    this.listener?.callChanged(this.ids[num & this.mask] as string);
+    if (fields[f + EVENTS] === 0) fields[f + FIRST_EVENT] = seq;
+    else this.ring.setLink(fields[f + LAST_EVENT], seq);
+    fields[f + LAST_EVENT] = seq;
+    fields[f + EVENTS]++;
+    if (fields[f + UNFOLDED_EVENT] < 0) fields[f + UNFOLDED_EVENT] = seq;
+    fields[f + CHANGED] = ++this.version;
   }
 
   private applyBinding(event: SipEvent): void {
@@ -401,6 +436,25 @@ export class CallStore {
     this.recentHead = (this.recentHead + 1) % EVENTS_HELD;
     this.count.eventsEvicted++;
   }
+}
+
+// What an event says of its call (states, PDD, duration, RTP, recordings), kept in its StoredCall.
+function foldEvent(call: StoredCall, event: SipEvent): void {
+  const sip = event.sip;
+  const type = event.event.type;
+  if (sip?.pdd !== undefined) call.pdd = sip.pdd;
+  if (type === "call-start") call.eventState = "answered";
+  if (type === "call-end") {
+    call.eventState = "ended";
+    if (event.event.duration !== undefined) call.duration = event.event.duration / 1e6;
+  }
+  if (type === "call-attempt") call.eventState = sip?.call?.outcome ?? "failed";
+  if (sip?.response && type.startsWith("call-")) {
+    call.eventStatus = sip.response.status;
+    call.eventReason = sip.response.reason;
+  }
+  if (event.rtp !== undefined) call.rtp = event.rtp;
+  for (const path of recordingPaths(event.siphon?.recording)) if (!call.recordings.includes(path)) call.recordings = [...call.recordings, path];
 }
 
 // What the messages alone say; the tracker's events (eventState) have the last word.

@@ -45,7 +45,7 @@ function anonymizedBatch(a: Anonymizer, keyCheck: string, batch: MessageBatch): 
     message: (i, inPlace) => batch.message(i, inPlace),
     cursor: () => batch.cursor(),
     storedLength: (i) => batch.storedLength(i),
-    storeInto: (i, into, at) => batch.storeInto(i, into, at),
+    storeRun: (first, into, at) => batch.storeRun(first, into, at),
     mediaCount: batch.mediaCount,
     mediaEndCount: batch.mediaEndCount,
     media: (i) => batch.media(i),
