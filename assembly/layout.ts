@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 10;
+export const LAYOUT_VERSION = 11;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -322,7 +322,8 @@ export const CALL_STATE = 4;      // u32, 0 free, 1 in use; in a stats record a 
 export const CALL_ID_LEN = 8;     // u32
 export const CALL_END_REASON = 12; // u32, MEDIA_END_*
 export const CALL_FIRST_US = 16;  // i64, capture time (microseconds) of the first SDP
-export const CALL_LAST_US = 24;   // i64, capture time of the last SIP message with SDP or media packet
+export const CALL_LAST_US = 24;   // i64, capture time of the last SIP message with SDP or media packet (in the
+                                  // core's table, direction 1's media packets' is at DIR_LAST_US: see lastActive)
 export const CALL_DIR = 32;       // two DIR_SIZE blocks: direction 0 (from the offerer), direction 1
 export const DIR_SIZE = 160;
 export const CALL_ID = 352;       // CALL_ID_MAX bytes of Call-ID
@@ -344,11 +345,15 @@ export const DIR_MAX_JITTER = 48; // f64, ms
 // What every RTP packet reads and writes is in the block's first 96 bytes (the fields above and
 // the working state), so that a packet touches two cache lines of its direction, not three.
 export const DIR_WORK = 56;       // 40 bytes: working state of the sequence and jitter estimators
-export const DIR_RTCP_REPORTS = 96; // u32, RTCP report blocks about this direction's stream (from its receiver)
-export const DIR_RTCP_FRACTION = 100; // u32, last reported fraction lost, /256
-export const DIR_RTCP_LOST = 104; // i32, last reported cumulative lost
-export const DIR_RTCP_JITTER = 112; // f64, last reported jitter, ms (timestamp units / clock rate)
-export const DIR_CODEC = 120;     // 16 bytes, encoding name (a=rtpmap or the static table), NUL-padded
+// Direction 1's block is the slot's bytes 192 to 351: its first 128 bytes are the two lines its packets
+// touch, so a direction-1 packet's activity time is kept here, not in the slot's first line
+// (CALL_LAST_US, in the line direction 0 already touches). Unused in direction 0's block.
+export const DIR_LAST_US = 96;    // i64, capture time of the last RTP or RTCP packet of direction 1
+export const DIR_RTCP_REPORTS = 104; // u32, RTCP report blocks about this direction's stream (from its receiver)
+export const DIR_RTCP_FRACTION = 108; // u32, last reported fraction lost, /256
+export const DIR_RTCP_LOST = 112; // i32, last reported cumulative lost
+export const DIR_RTCP_JITTER = 120; // f64, last reported jitter, ms (timestamp units / clock rate)
+export const DIR_CODEC = 128;     // 16 bytes, encoding name (a=rtpmap or the static table), NUL-padded
 
 // A stats record's kind (at CALL_STATE): a BYE hands on the figures up to it (STATS_LEAVING), and when
 // the call's endpoints leave CLOSING_US later, the final figures with the late RTP (STATS_AFTER_BYE).

@@ -20,7 +20,7 @@ import {
   SDP_F_NO_ADDR, SDP_F_HOLD, SDP_F_IPV6,
   MED_SIZE, MED_FRAME, MED_CALL, MED_FLAGS, MED_SSRC, MED_SEQ, MED_RTP_TS, MED_PT, MED_PAYLOAD_ADDR,
   MED_PAYLOAD_LEN, MED_GEN, MED_TS_SEC, MED_TS_NSEC, MED_F_DIRECTION, MED_F_RTCP, MED_F_MARKER,
-  CALL_ID_MAX, CALL_GEN, CALL_STATE, CALL_ID_LEN, CALL_END_REASON, CALL_FIRST_US, CALL_LAST_US, CALL_DIR,
+  CALL_ID_MAX, CALL_GEN, CALL_STATE, CALL_ID_LEN, CALL_END_REASON, CALL_FIRST_US, CALL_LAST_US, CALL_DIR, DIR_LAST_US,
   DIR_SIZE, CALL_ID, CALL_STATS_SIZE, CALL_SLOT_SIZE, DIR_PACKETS, DIR_EXPECTED, DIR_LOST,
   DIR_DUPLICATES, DIR_OUT_OF_ORDER, DIR_SSRC_CHANGES, DIR_SSRC, DIR_PT, DIR_CLOCK, DIR_RTCP_PACKETS,
   DIR_JITTER, DIR_MAX_JITTER, DIR_RTCP_REPORTS, DIR_RTCP_FRACTION, DIR_RTCP_LOST, DIR_RTCP_JITTER,
@@ -65,6 +65,8 @@ const F_OFFERER_IS_CALLER: u32 = 2;
 const PHASE_FREE: u8 = 0;
 const PHASE_OPEN: u8 = 1;
 const PHASE_CLOSED: u8 = 2;    // ended by BYE, stats handed on; endpoints kept CLOSING_US for late packets
+const PHASE_MASK: u8 = 3;
+const LAST_IN_DIR1: u8 = 4;    // with PHASE_OPEN: the call's last activity was direction 1's (DIR_LAST_US)
 // RTP sent just before a BYE may arrive just after it (jitter): the call's endpoints
 // stay this long so those packets are still the call's (and its recording's).
 const CLOSING_US: i64 = 4_000_000;
@@ -262,18 +264,32 @@ function endCall(reason: u32): void {
   const c = slotAt(slot);
   count(C_MEDIA_ENDED);
   store<u32>(c + CALL_END_REASON, reason);
-  handOn(c, STATS_LEAVING);
+  handOn(slot, STATS_LEAVING);
   unlinkCall(slot);
   setPhase(slot, PHASE_CLOSED);
   store<i64>(c + CALL_LAST_US, lastUs);
 }
 
 @inline function phaseOf(slot: u32): u8 {
-  return load<u8>(phases + <usize>slot);
+  return load<u8>(phases + <usize>slot) & PHASE_MASK;
 }
 
 @inline function setPhase(slot: u32, phase: u8): void {
   store<u8>(phases + <usize>slot, phase);
+}
+
+// The capture time of the call's last SIP message with SDP or media packet: CALL_LAST_US, or
+// direction 1's DIR_LAST_US when a direction-1 packet was the last (the phase's LAST_IN_DIR1).
+function lastActive(slot: u32): i64 {
+  const c = slotAt(slot);
+  if ((load<u8>(phases + <usize>slot) & LAST_IN_DIR1) != 0) return load<i64>(c + CALL_DIR + DIR_SIZE + DIR_LAST_US);
+  return load<i64>(c + CALL_LAST_US);
+}
+
+// Signalling or a direction-0 packet of an open call: its time in the slot's first line.
+@inline function touchOpen(slot: u32): void {
+  store<i64>(slotAt(slot) + CALL_LAST_US, lastUs);
+  setPhase(slot, PHASE_OPEN);
 }
 
 // The call's slot (NO_CALL when it is not held).
@@ -284,7 +300,7 @@ function offerOrAnswer(): u32 {
   if (slot == NO_CALL) return NO_CALL;
   sdpCall = slot;
   const c = slotAt(slot);
-  store<i64>(c + CALL_LAST_US, lastUs);
+  touchOpen(slot);
   const side = sideOf(c);
   keepMaps(c);
   rememberSide(c, side);
@@ -297,7 +313,7 @@ function offerOrAnswer(): u32 {
 
 function touchCall(): u32 {
   const slot = findCall();
-  if (slot != NO_CALL) store<i64>(slotAt(slot) + CALL_LAST_US, lastUs);
+  if (slot != NO_CALL) touchOpen(slot);
   return slot;
 }
 
@@ -521,7 +537,7 @@ function evictOne(keep: u32): void {
     const s = hand;
     hand = hand + 1 == callCap ? 0 : hand + 1;
     if (phaseOf(s) == PHASE_FREE || s == keep) continue;
-    const last = load<i64>(slotAt(s) + CALL_LAST_US);
+    const last = lastActive(s);
     if (last < oldest) {
       oldest = last;
       victim = s;
@@ -540,10 +556,9 @@ function sweep(n: u32): void {
     sweepHand = sweepHand + 1 == callCap ? 0 : sweepHand + 1;
     const phase = phaseOf(s);
     if (phase == PHASE_FREE) continue;
-    const c = slotAt(s);
     if (phase == PHASE_CLOSED) {
-      if (load<i64>(c + CALL_LAST_US) + CLOSING_US < lastUs) release(s, MEDIA_END_BYE);
-    } else if (load<i64>(c + CALL_LAST_US) + idleUs < lastUs) {
+      if (lastActive(s) + CLOSING_US < lastUs) release(s, MEDIA_END_BYE);
+    } else if (lastActive(s) + idleUs < lastUs) {
       count(C_MEDIA_IDLE);
       release(s, MEDIA_END_IDLE);
     }
@@ -555,11 +570,11 @@ function sweep(n: u32): void {
 function release(slot: u32, reason: u32): void {
   const c = slotAt(slot);
   if (phaseOf(slot) == PHASE_CLOSED) {
-    handOn(c, STATS_AFTER_BYE);
+    handOn(slot, STATS_AFTER_BYE);
   } else {
     if (reason == MEDIA_END_FAILED) count(C_MEDIA_ENDED);
     store<u32>(c + CALL_END_REASON, reason);
-    handOn(c, STATS_LEAVING);
+    handOn(slot, STATS_LEAVING);
     unlinkCall(slot);
   }
   let e = load<u32>(c + W_EP_HEAD);
@@ -576,14 +591,15 @@ function release(slot: u32, reason: u32): void {
   freeCallCount++;
 }
 
-function handOn(c: usize, kind: u32): void {
+function handOn(slot: u32, kind: u32): void {
   if (endsCount >= ENDS_MAX) {
     count(C_MEDIA_ENDS_LOST);
     return;
   }
   const out = endsOut + <usize>(endsCount++) * CALL_STATS_SIZE;
-  memory.copy(out, c, CALL_STATS_SIZE);
+  memory.copy(out, slotAt(slot), CALL_STATS_SIZE);
   store<u32>(out + CALL_STATE, kind);
+  store<i64>(out + CALL_LAST_US, lastActive(slot));
   countLoss(out + CALL_DIR);
   countLoss(out + CALL_DIR + DIR_SIZE);
 }
@@ -702,8 +718,11 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
       release(matchSlot, MEDIA_END_BYE);
       return false;
     }
+  } else if (matchDirection == 0) {
+    touchOpen(matchSlot);
   } else {
-    store<i64>(c + CALL_LAST_US, lastUs);
+    store<i64>(c + CALL_DIR + DIR_SIZE + DIR_LAST_US, lastUs);
+    setPhase(matchSlot, PHASE_OPEN | LAST_IN_DIR1);
   }
   if (++packetsSinceSweep == SWEEP_EVERY) {
     packetsSinceSweep = 0;
