@@ -189,9 +189,17 @@ function registerLiveTests(): void {
       const code = await run.stop("SIGTERM");
       const total = /stdout: (\d+) lines \((\d+) bytes\) were dropped in all/.exec(run.stderr);
       assert.ok(total !== null && Number(total[1]) > 0, run.stderr);
+      // What siphon still held at the end is reported, and fails the run, when it is anything: at
+      // most the bound. On a loaded machine one batch can pass the bound alone while nothing is
+      // queued (the pipe full, a hundred messages read in one block): it is dropped whole, nothing
+      // is held at the end, and the run ends 0 (seen once in CI).
       const held = /did not take the last (\d+) bytes/.exec(run.stderr);
-      assert.ok(held !== null && Number(held[1]) <= 2 ** 20, `at most 1 MiB held for stdout: ${held?.[0]}`);
-      assert.is(code, 3, run.stderr);
+      if (held === null) {
+        assert.is(code, 0, `nothing held at the end, so no output failure; stderr:\n${run.stderr}`);
+      } else {
+        assert.ok(Number(held[1]) <= 2 ** 20, `at most 1 MiB held for stdout; stderr:\n${run.stderr}`);
+        assert.is(code, 3, run.stderr);
+      }
     } finally {
       s.close();
       if (run.code === undefined) await run.stop();
