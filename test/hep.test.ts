@@ -96,6 +96,24 @@ for (const capture of SAMPLES) {
   });
 }
 
+// Datagrams handed to the socket in the last batch get their send callbacks after the
+// socket's queue is already empty: the delivery line must wait for them, not under-count.
+test("HEP over UDP: the delivery line counts every datagram of a capture of several batches, the last one's too", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "siphon-hep-"));
+  const capture = join(tmp, "several-batches.pcap");
+  const generated = spawnSync(process.execPath, ["test/support/generate.mjs", "--seed", "5", "--messages", "4000", "--out", capture]);
+  assert.is(generated.status, 0, generated.stderr.toString());
+  const messages = envelopes(capture).length;
+  const socket = createSocket("udp4");
+  socket.on("message", () => {});
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const r = await run(["replay", capture, "--hep", `udp://127.0.0.1:${socket.address().port}`, "--out", "/dev/null"]);
+  socket.close();
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(messages > 3000, `the generator made ${messages} messages`);
+  assert.match(r.stderr, `"msg":"delivery","hep_sent":${messages},"hep_dropped":0,"hep_too_large":0`, r.stderr);
+});
+
 test("HEP over TCP: the packets follow one another on one connection", async () => {
   const capture = SAMPLES[0];
   const expected = envelopes(capture);

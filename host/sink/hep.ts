@@ -234,14 +234,17 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     inFlight++;
     socket.send(packet, offset, length, sent);
   };
-  const settled = (): boolean => failed || ready && socket.getSendQueueCount() === 0;
-  const whenQueueBelow = (limit: number, deadline = Infinity): Promise<void> => new Promise((resolve) => {
+  // Settled when every datagram handed to send() has had its callback, so hep_sent counts it:
+  // an empty send queue alone comes before the last callbacks do.
+  const settled = (): boolean => failed || ready && inFlight === 0;
+  const when = (done: () => boolean, deadline = Infinity): Promise<void> => new Promise((resolve) => {
     const check = (): void => {
-      if (failed || ready && socket.getSendQueueCount() < limit || Date.now() >= deadline) resolve();
+      if (done() || Date.now() >= deadline) resolve();
       else setTimeout(check, 2);
     };
     check();
   });
+  const queueBelow = (limit: number) => (): boolean => failed || ready && socket.getSendQueueCount() < limit;
   // Each datagram is a view into the encoder's buffer; a buffer some send still reads is left to it.
   const rewrite = o.rewrite ?? ((m: SipMessage): HepMessage => m);
   const encode = (m: HepMessage): void => {
@@ -263,13 +266,13 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       for (let i = 0; i < batch.count; i++) encode(rewrite(batch.message(i, true)));
     },
     backlog() {
-      return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : whenQueueBelow(UDP_QUEUE_HIGH_WATER / 2);
+      return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : when(queueBelow(UDP_QUEUE_HIGH_WATER / 2));
     },
     async close(deadline) {
-      await whenQueueBelow(1, deadline);
+      await when(queueBelow(1), deadline);
       if (ready) for (const p of pending.splice(0)) sendOne(p);
       stats.hep_dropped += pending.length;
-      await whenQueueBelow(1, deadline);
+      await when(settled, deadline);
       if (!settled()) o.log.warn("hep: datagrams still queued at the flush deadline", { collector: where, queued: socket.getSendQueueCount() });
       socket.close();
     },
