@@ -12,11 +12,16 @@ const args = process.argv.slice(2);
 const dash = args.indexOf("--");
 const extra = dash >= 0 ? args.slice(dash + 1) : [];
 const own = dash >= 0 ? args.slice(0, dash) : args;
+const usage = "usage: node bench/media.mjs FILE [--runs N] [-- EXTRA SIPHON ARGS]";
+if (own.includes("--help") || own.includes("-h")) {
+  console.log(usage);
+  process.exit(0);
+}
 const file = own[0];
 const runsAt = own.indexOf("--runs");
 const runs = runsAt >= 0 ? Number(own[runsAt + 1]) : 5;
-if (!file || !(runs >= 1)) {
-  console.error("usage: node bench/media.mjs FILE [--runs N] [-- EXTRA SIPHON ARGS]");
+if (!file || file.startsWith("-") || !(runs >= 1)) {
+  console.error(usage);
   process.exit(2);
 }
 
