@@ -124,25 +124,24 @@ export class HttpServer {
     } else if (path === "/api/live") {
       if (!this.hub.open(req, res, SECURITY_HEADERS)) send(res, { status: 503, body: '{"error":"too many live clients"}' }, SECURITY_HEADERS);
     } else if (RECORDING.test(path)) {
-      this.recording(res, path);
+      void this.recording(res, path);
     } else if (path === "/metrics") {
       this.metrics(res);
     } else if (path === "/healthz") {
       const h = this.options.health();
       res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h) + "\n");
     } else {
-      const reply = read(path, this.api);
-      send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
-        SECURITY_HEADERS);
+      read(path, this.api).then((reply) => send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
+        SECURITY_HEADERS), () => send(res, { status: 503, body: '{"error":"the web view\'s store is not answering"}' }, SECURITY_HEADERS));
     }
   }
 
   // A file an event of the call named as its recording: only those paths, never one from the request.
-  private recording(res: ServerResponse, path: string): void {
+  private async recording(res: ServerResponse, path: string): Promise<void> {
     const [, id, n] = RECORDING.exec(path) as RegExpExecArray;
     let file: string | undefined;
     try {
-      file = this.options.store.call(decodeURIComponent(id))?.recordings[Number(n)];
+      file = await this.options.store.read({ op: "recording", id: decodeURIComponent(id), n: Number(n) }) as string | undefined;
     } catch {
       file = undefined;
     }
