@@ -17,16 +17,6 @@ async function pageScript() {
   return result.outputFiles[0].text;
 }
 
-// The web view's store thread (host/http/store-worker.ts), bundled apart and carried as a
-// string inside the host bundle: remote.ts starts it from there, nothing beside the bundle.
-async function storeWorkerSource() {
-  const result = await esbuild.build({
-    entryPoints: [fileURLToPath(new URL("./host/http/store-worker.ts", import.meta.url))],
-    bundle: true, write: false, format: "cjs", platform: "node", target: "node20", minifyWhitespace: true, minifySyntax: true, logLevel: "warning",
-  });
-  return result.outputFiles[0].text;
-}
-
 async function compileCore(target) {
   const { error, stderr } = await asc.main(["--config", "asconfig.json", "--target", target]);
   if (error) {
@@ -45,8 +35,7 @@ const bundleOptions = {
   // so everything else, node-gyp-build included, is in the one file.
   // Bundled CommonJS dependencies call require() for Node's built-ins.
   banner: { js: "import { createRequire as __siphonRequire } from 'node:module';\nconst require = __siphonRequire(import.meta.url);" },
-  define: { SIPHON_VERSION: JSON.stringify(version), SIPHON_PAGE_SCRIPT: JSON.stringify(await pageScript()),
-    SIPHON_STORE_WORKER: JSON.stringify(await storeWorkerSource()) },
+  define: { SIPHON_VERSION: JSON.stringify(version), SIPHON_PAGE_SCRIPT: JSON.stringify(await pageScript()) },
   logLevel: "warning",
 };
 

@@ -13,9 +13,6 @@ import { getJson, post, startSiphon, tokenFile, TOKEN, type Siphon } from "./web
 import { Core } from "../host/core";
 import { CallStore, MESSAGES_PER_CALL, EVENTS_HELD, EVENTS_PER_CALL } from "../host/http/store";
 import { HttpServer } from "../host/http/server";
-import { answer, localReads, type Question } from "../host/http/reads";
-import { RemoteStore } from "../host/http/remote";
-import type { Sink } from "../host/sink/sink";
 import { TokenGuard } from "../host/http/auth";
 import { EventGate } from "../host/calls/ratelimit";
 import { loadConfig } from "../host/cli/config";
@@ -190,7 +187,7 @@ function invites(calls: number, size = 0, sameCallId = false): Frame[] {
     `Content-Length: ${size}`], "x".repeat(size))), sec: 1795428000 + i }));
 }
 
-function feed(store: { messageSink(): Sink }, frames: Frame[]): void {
+function feed(store: CallStore, frames: Frame[]): void {
   const sink = store.messageSink();
   const core = new Core({ sensor: "t", agent: "t" }, (batch) => sink.write(batch));
   for (const f of frames) core.frame(f.data, 0, f.data.length, f.data.length, 1, f.sec ?? 0, 0, 0);
@@ -269,32 +266,6 @@ test("a call's events come back whole and in order, at most EVENTS_PER_CALL; /ap
   assert.equal(store.events().map((json) => JSON.parse(json).event.sequence), Array.from({ length: EVENTS_PER_CALL + 5 }, (_, i) => i));
 });
 
-test("the store in its own thread answers as one in the main thread does, evictions, events and bindings alike", async () => {
-  const limits = { calls: 25, bytes: 1 << 20 };
-  const local = new CallStore(limits);
-  const remote = await RemoteStore.start(limits, silentLogger);
-  try {
-    for (const store of [local, remote]) {
-      feed(store, invites(40, 3000));
-      const events = store.eventOutput();
-      for (let i = 0; i < 60; i++) {
-        const e = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: i % 2 === 0 ? "reg-new" : "msg-probe", sequence: i },
-          sip: { call_id: `call-${i % 40}`, ...(i % 2 === 0 ? { binding: { aor: `sip:u${i}@example.com`, contact: `sip:u${i}@192.0.2.1`, expires: 60 } } : {}) },
-          client: { ip: "192.0.2.1", port: 5060, transport: "udp" }, user_agent: { original: `ü<script>${i}` } } as unknown as SipEvent;
-        events.write(e, JSON.stringify(e));
-      }
-      events.flush();
-    }
-    const questions: Question[] = [{ op: "calls" }, { op: "call", id: "call-30" }, { op: "call", id: "call-0" }, { op: "registrations" }, { op: "events" }];
-    for (const q of questions) assert.equal(await remote.read(q), answer(local, q), q.op);
-    await remote.settled();
-    assert.equal(remote.counters(), { ...local.counters(), http_handover_dropped: 0 });
-    assert.is(local.counters().http_calls_evicted, 15);
-  } finally {
-    remote.close();
-  }
-});
-
 test("one Call-ID flooded keeps its first messages and counts the rest", () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 30 });
   feed(store, invites(MESSAGES_PER_CALL + 40, 0, true));
@@ -323,7 +294,7 @@ test("a call-end event's rtp fields and recording path reach the call; the recor
   const end = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: "call-end", sequence: 1, duration: 2_000_000_000 },
     sip: { call_id: "call-0" }, rtp: { loss: 0.5, jitter: 3 }, siphon: { recording: { pcap: join(dir, "call-0.pcap"), wav: join(dir, "call-0.wav") } } } as unknown as SipEvent;
   store.eventOutput().write(end, JSON.stringify(end));
-  const server = new HttpServer({ host: "127.0.0.1", port: 0, store: localReads(store), guard: new TokenGuard(undefined), controls: {},
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
     counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
   await server.listen();
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -352,7 +323,7 @@ test("recording control drives the recorder it is given, with the token; its act
     active: () => [...active].map(([address, since]) => ({ address, since, calls: 0 })),
   };
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
-  const server = new HttpServer({ host: "127.0.0.1", port: 0, store: localReads(store), guard: new TokenGuard(TOKEN), controls: { recordings },
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(TOKEN), controls: { recordings },
     counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
   await server.listen();
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -385,7 +356,7 @@ test("siphon view keeps serving after the replay, and SIGINT ends it with exit 0
 
 test("a stalled live client is dropped and counted; a reading one keeps its stream", async () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
-  const server = new HttpServer({ host: "127.0.0.1", port: 0, store: localReads(store), guard: new TokenGuard(undefined), controls: {},
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
     counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
   await server.listen();
   const port = server.address().port;

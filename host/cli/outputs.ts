@@ -104,7 +104,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   // siphon view shows what it reads; envelopes go out only where --out names.
   if (out !== undefined && out !== "-") sinks.push(envelopes(ndjsonToFile(out, failed, stdoutBound)));
   else if (out === "-" || !networked && config.str("events") !== "-" && config.command !== "view") sinks.push(envelopes(ndjsonToStdout(failed, stdoutBound)));
-  if (web) sinks.push(web.feed.messageSink());
+  if (web) sinks.push(web.store.messageSink());
   const mqttUrl = config.str("mqtt");
   const mqttOptions = (topic: string, clientId: string): MqttOptions => ({
     url: checkedMqttUrl(mqttUrl ?? ""),
@@ -134,7 +134,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     timeouts: config.str("call-timeout"),
     limits: config.str("call-limit"),
     cdr: config.str("cdr"),
-    web: web?.feed.eventOutput(),
+    web: web?.store.eventOutput(),
     sensor: sensorOf(config),
     log,
     recordingOf: recorder && ((callId) => recorder.paths(callId)),

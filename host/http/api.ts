@@ -3,18 +3,22 @@
 // counters, the last events; and the control surface, which answers only a
 // request carrying the --http-token-file token (auth.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { json, NO_SUCH_CALL, type Reply, type StoreReads } from "./reads";
+import { isoTime } from "../calls/events";
+import { messageCount, type CallStore, type StoredCall } from "./store";
 import type { TokenGuard } from "./auth";
 import type { Controls } from "./control";
 
 export interface ApiContext {
-  store: StoreReads;
+  store: CallStore;
   guard: TokenGuard;
   controls: Controls;
   counters(): Record<string, number>;
 }
 
-export type { Reply } from "./reads";
+export interface Reply {
+  status: number;
+  body: string;
+}
 
 const BODY_MAX_BYTES = 64 * 1024;
 const READ_ONLY = "read-only: this server was started without --http-token-file FILE, so nothing can be changed";
@@ -22,26 +26,41 @@ const NO_RECORDER = "recording not enabled: start with --record DIR";
 const NO_CAPTURE = "no live capture to filter: the BPF is replaced only in 'siphon capture'";
 const NO_EVENTS = "no event blocklist: this run has no call events";
 
+export function json(status: number, value: unknown): Reply {
+  return { status, body: JSON.stringify(value) };
+}
+
 function problem(status: number, error: string): Reply {
   return json(status, { error });
 }
 
+export function callSummary(call: StoredCall): Record<string, unknown> {
+  return {
+    id: call.id, method: call.method, state: call.state, from: call.from, to: call.to,
+    start: isoTime(call.start), last: isoTime(call.last), duration: call.duration, pdd: call.pdd,
+    status: call.status, reason: call.reason, rtp: call.rtp, messages: messageCount(call) + call.messagesDropped,
+    recordings: call.recordings,
+  };
+}
+
+
 // GET requests; undefined for a path that is not the API's.
-export async function read(path: string, ctx: ApiContext): Promise<Reply | undefined> {
+export function read(path: string, ctx: ApiContext): Reply | undefined {
   const { store } = ctx;
-  if (path === "/api/calls") return await store.read({ op: "calls" }) as Reply;
-  if (path.startsWith("/api/calls/")) {
-    const id = decodeSegment(path.slice("/api/calls/".length));
-    return id === undefined ? problem(404, NO_SUCH_CALL) : await store.read({ op: "call", id }) as Reply;
-  }
-  if (path === "/api/registrations") return await store.read({ op: "registrations" }) as Reply;
-  if (path === "/api/counters") {
-    await store.settled();
-    return json(200, ctx.counters());
-  }
-  if (path === "/api/events") return await store.read({ op: "events" }) as Reply;
+  if (path === "/api/calls") return json(200, { calls: store.callList().map(callSummary), limits: store.limits, counters: store.counters() });
+  if (path.startsWith("/api/calls/")) return oneCall(decodeSegment(path.slice("/api/calls/".length)), store);
+  if (path === "/api/registrations") return json(200, { registrations: store.registrationList() });
+  if (path === "/api/counters") return json(200, ctx.counters());
+  if (path === "/api/events") return { status: 200, body: `{"events":[${store.events().join(",")}]}` };
   if (path === "/api/control") return json(200, controlState(ctx));
   return undefined;
+}
+
+function oneCall(id: string | undefined, store: CallStore): Reply {
+  const call = id === undefined ? undefined : store.call(id);
+  if (call === undefined) return problem(404, "no such call in the window (it may have been evicted: see http_calls_evicted)");
+  const head = JSON.stringify({ call: callSummary(call), messages: store.messagesOf(call).map((m) => ({ ...m, time: isoTime(m.time) })), messagesDropped: call.messagesDropped });
+  return { status: 200, body: `${head.slice(0, -1)},"events":[${store.eventsOf(call).join(",")}]}` };
 }
 
 function decodeSegment(text: string): string | undefined {

@@ -124,24 +124,25 @@ export class HttpServer {
     } else if (path === "/api/live") {
       if (!this.hub.open(req, res, SECURITY_HEADERS)) send(res, { status: 503, body: '{"error":"too many live clients"}' }, SECURITY_HEADERS);
     } else if (RECORDING.test(path)) {
-      void this.recording(res, path);
+      this.recording(res, path);
     } else if (path === "/metrics") {
       this.metrics(res);
     } else if (path === "/healthz") {
       const h = this.options.health();
       res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h) + "\n");
     } else {
-      read(path, this.api).then((reply) => send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
-        SECURITY_HEADERS), () => send(res, { status: 503, body: '{"error":"the web view\'s store is not answering"}' }, SECURITY_HEADERS));
+      const reply = read(path, this.api);
+      send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
+        SECURITY_HEADERS);
     }
   }
 
   // A file an event of the call named as its recording: only those paths, never one from the request.
-  private async recording(res: ServerResponse, path: string): Promise<void> {
+  private recording(res: ServerResponse, path: string): void {
     const [, id, n] = RECORDING.exec(path) as RegExpExecArray;
     let file: string | undefined;
     try {
-      file = await this.options.store.read({ op: "recording", id: decodeURIComponent(id), n: Number(n) }) as string | undefined;
+      file = this.options.store.call(decodeURIComponent(id))?.recordings[Number(n)];
     } catch {
       file = undefined;
     }

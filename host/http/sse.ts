@@ -7,8 +7,8 @@
 // CLIENT_BUFFER_BYTES unsent (a stalled or slow browser) is dropped and counted:
 // it reconnects and reloads, capture never waits for it.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { StoreListener } from "./store";
-import type { StoreReads } from "./reads";
+import type { CallStore, StoreListener } from "./store";
+import { callSummary } from "./api";
 
 export const CLIENT_BUFFER_BYTES = 1 << 20;
 export const MAX_CLIENTS = 100;
@@ -24,10 +24,9 @@ export class SseHub implements StoreListener {
   private eventsHead = 0;
   private flushes = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing = false;          // a flush waiting for the store's answer: the next tick skips
   readonly count = { connected: 0, dropped: 0, refused: 0, eventsSkipped: 0 };
 
-  constructor(private readonly store: StoreReads, private readonly counters: () => Record<string, number>) {}
+  constructor(private readonly store: CallStore, private readonly counters: () => Record<string, number>) {}
 
   // Text/event-stream to `res` until either side closes; false when there are too many clients.
   open(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): boolean {
@@ -37,13 +36,13 @@ export class SseHub implements StoreListener {
     }
     res.writeHead(200, { ...headers, "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
     res.write("retry: 2000\n\n");
-    if (this.clients.size === 0) void this.store.read({ op: "changes-from-now" });
+    if (this.clients.size === 0) this.store.takeChangesFromNow();
     this.clients.add(res);
     this.count.connected++;
     const gone = (): void => void this.clients.delete(res);
     req.on("close", gone);
     res.on("error", gone);
-    this.timer ??= setInterval(() => void this.flush().catch(() => undefined), FLUSH_MS).unref();
+    this.timer ??= setInterval(() => this.flush(), FLUSH_MS).unref();
     return true;
   }
 
@@ -59,19 +58,9 @@ export class SseHub implements StoreListener {
   }
 
   // Writes what gathered to every client; drops the ones that do not keep up.
-  async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      await this.flushNow();
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async flushNow(): Promise<void> {
+  flush(): void {
     this.flushes++;
-    const parts = [...await this.callUpdates(), ...this.eventUpdates()];
+    const parts = [...this.callUpdates(), ...this.eventUpdates()];
     if (this.flushes % COUNTERS_EVERY_FLUSHES === 0 && this.clients.size > 0) {
       parts.push(`event: counters\ndata: ${JSON.stringify(this.counters())}\n\n`);
     }
@@ -97,10 +86,9 @@ export class SseHub implements StoreListener {
     this.clients.clear();
   }
 
-  private async callUpdates(): Promise<string[]> {
+  private callUpdates(): string[] {
     if (this.clients.size === 0) return [];
-    const calls = await this.store.read({ op: "changed", most: CALLS_PER_FLUSH }) as string[] | undefined;
-    return (calls ?? []).map((call) => `event: call\ndata: ${call}\n\n`);
+    return this.store.changedCalls(CALLS_PER_FLUSH).map((call) => `event: call\ndata: ${JSON.stringify(callSummary(call))}\n\n`);
   }
 
   private eventUpdates(): string[] {
