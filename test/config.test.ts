@@ -4,6 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,9 +72,14 @@ test("unknown, badly typed and contradictory options are refused with what to do
   refused(["--inflight", "0", "--mqtt", "mqtt://x"], {}, /--inflight: 0 is out of range: an integer from 1 to 65535 \(messages\)/);
 });
 
-test("the configuration is printed at start with secrets masked", () => {
-  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", SAMPLE, "--hep", "udp://127.0.0.1:9", "--hep-password", "hunter2",
-    "--log-level", "info"], { encoding: "utf8", env: { ...process.env, SIPHON_SENSOR: "cfg" } });
+test("the configuration is printed at start with secrets masked", async () => {
+  // HEP to a port nobody listens on is refused (ICMP), counted as not delivered, exit 3: the
+  // datagrams go to a socket that takes them (the kernel holds them while spawnSync waits).
+  const collector = createSocket("udp4");
+  await new Promise<void>((resolve) => collector.bind(0, "127.0.0.1", () => resolve()));
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", SAMPLE, "--hep", `udp://127.0.0.1:${collector.address().port}`,
+    "--hep-password", "hunter2", "--log-level", "info"], { encoding: "utf8", env: { ...process.env, SIPHON_SENSOR: "cfg" } });
+  collector.close();
   assert.is(r.status, 0, r.stderr);
   const first = JSON.parse(r.stderr.split("\n")[0]) as { level: string; msg: string; options: Record<string, unknown> };
   assert.is(first.msg, "configuration");
