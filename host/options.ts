@@ -51,7 +51,7 @@ export const OPTION_TABLE = [
   { name: "out", short: "o", type: "string", arg: "FILE", group: "NDJSON output",
     help: "write envelopes to FILE ('-': stdout); the default when no --mqtt or --hep is given is stdout" },
   { name: "stdout-queue-mb", type: "integer", arg: "MB", default: 64, min: 1, max: 4096, unit: "MiB", group: "NDJSON output",
-    help: "what stdout (or a FIFO given to --out or --events) holds for a reader that does not keep up: a replay waits past 1 MiB; a live capture cannot wait, and drops (and logs) what does not fit" },
+    help: "what stdout (or a FIFO given to --out or --events) holds for a reader that does not keep up: a replay waits past 256 KiB; a live capture cannot wait, and drops (and logs) what does not fit" },
 
   { name: "mqtt", type: "string", arg: "URL", group: "MQTT output", help: "publish envelopes to a broker: mqtt://, mqtts://, ws:// or wss://host[:port]" },
   { name: "topic", type: "string", arg: "TOPIC", default: "siphon/sip", group: "MQTT output",

@@ -16,7 +16,9 @@ import { byDeadline, type Failed, type Sink } from "./sink";
 import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits";
 import type { Logger } from "../log";
 
-const QUEUE_LIMIT = 1 << 20; // bytes queued on stdout before reading pauses: a few batches, a pipe's 64 KiB many times
+// Bytes queued on stdout before reading pauses: the pipe holds 64 KiB, and every byte queued is a
+// byte more of memory than the same run writing to a file (issue 15: a pipe must not grow RSS).
+const QUEUE_LIMIT = 256 << 10;
 
 // Bytes to a file or to stdout, whichever failure it meets reported once.
 export interface ByteOutput {
