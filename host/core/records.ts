@@ -407,6 +407,8 @@ export interface MessageBatch {
   readonly mediaEndCount: number; // calls whose media left the table in this push
   media(i: number): MediaPacket; // may be one view moved to packet i: read it before the next media(i)
   mediaEnd(i: number): CallMedia;
+  mediaEndAfterBye(i: number): boolean;  // mediaEnd(i).afterBye, without decoding the rest
+  mediaEndPackets(i: number): number;    // RTP packets of both of mediaEnd(i)'s streams, without decoding the rest
   frame(i: number): CapturedFrame; // a frame by its index in the batch (REC_FRAME of a message, MediaPacket.frame); as media(i), read it before the next frame(i)
   ndjson(): Buffer;              // every envelope of the batch, newline-terminated, copied
   ndjsonView(): Uint8Array;      // the same bytes in place: valid only during the handler call
@@ -500,6 +502,15 @@ export class ResultBatch implements MessageBatch, RecordMemory {
 
   mediaEnd(i: number): CallMedia {
     return callMedia(this, this.regions.mediaEnds + i * L.CALL_STATS_SIZE);
+  }
+
+  mediaEndAfterBye(i: number): boolean {
+    return this.view.getUint32(this.regions.mediaEnds + i * L.CALL_STATS_SIZE + L.CALL_STATE, true) === L.STATS_AFTER_BYE;
+  }
+
+  mediaEndPackets(i: number): number {
+    const d = this.regions.mediaEnds + i * L.CALL_STATS_SIZE + L.CALL_DIR + L.DIR_PACKETS;
+    return this.view.getUint32(d, true) + this.view.getUint32(d + L.DIR_SIZE, true);
   }
 
   frame(i: number): CapturedFrame {
@@ -647,38 +658,42 @@ class MediaView implements MediaPacket {
 
 function callMedia(memory: RecordMemory, at: number): CallMedia {
   const v = memory.view;
-  const i64 = (offset: number): number => Number(v.getBigInt64(at + offset, true));
   return {
     callId: Buffer.from(memory.u8.buffer, at + L.CALL_ID, v.getUint32(at + L.CALL_ID_LEN, true)).toString("utf8"),
     reason: L.MEDIA_END_NAMES[v.getUint32(at + L.CALL_END_REASON, true)] as CallMedia["reason"],
     afterBye: v.getUint32(at + L.CALL_STATE, true) === L.STATS_AFTER_BYE,
-    firstUs: i64(L.CALL_FIRST_US),
-    lastUs: i64(L.CALL_LAST_US),
+    firstUs: i64(v, at + L.CALL_FIRST_US),
+    lastUs: i64(v, at + L.CALL_LAST_US),
     streams: [streamQuality(memory, at + L.CALL_DIR), streamQuality(memory, at + L.CALL_DIR + L.DIR_SIZE)],
   };
 }
 
+// A little-endian signed 64-bit field as the nearest double, as Number(getBigInt64()) gives
+// it, without a BigInt: the sum of two exact terms is rounded once.
+function i64(v: DataView, at: number): number {
+  return v.getUint32(at, true) + v.getInt32(at + 4, true) * 4294967296;
+}
+
 function streamQuality(memory: RecordMemory, d: number): StreamQuality {
   const v = memory.view;
-  const u32 = (offset: number): number => v.getUint32(d + offset, true);
-  const pt = u32(L.DIR_PT);
+  const pt = v.getUint32(d + L.DIR_PT, true);
   const name = codecName(memory.u8, d + L.DIR_CODEC);
   return {
-    packets: u32(L.DIR_PACKETS),
-    expected: u32(L.DIR_EXPECTED),
+    packets: v.getUint32(d + L.DIR_PACKETS, true),
+    expected: v.getUint32(d + L.DIR_EXPECTED, true),
     lost: v.getInt32(d + L.DIR_LOST, true),
-    duplicates: u32(L.DIR_DUPLICATES),
-    outOfOrder: u32(L.DIR_OUT_OF_ORDER),
-    ssrcChanges: u32(L.DIR_SSRC_CHANGES),
-    ssrc: u32(L.DIR_SSRC),
+    duplicates: v.getUint32(d + L.DIR_DUPLICATES, true),
+    outOfOrder: v.getUint32(d + L.DIR_OUT_OF_ORDER, true),
+    ssrcChanges: v.getUint32(d + L.DIR_SSRC_CHANGES, true),
+    ssrc: v.getUint32(d + L.DIR_SSRC, true),
     payloadType: pt === 0xffffffff ? -1 : pt,
     codec: name || (pt === 0xffffffff ? "" : staticCodec(pt)),
-    clockRate: u32(L.DIR_CLOCK),
+    clockRate: v.getUint32(d + L.DIR_CLOCK, true),
     jitterMs: v.getFloat64(d + L.DIR_JITTER, true),
     maxJitterMs: v.getFloat64(d + L.DIR_MAX_JITTER, true),
-    rtcpPackets: u32(L.DIR_RTCP_PACKETS),
-    rtcpReports: u32(L.DIR_RTCP_REPORTS),
-    rtcpFractionLost: u32(L.DIR_RTCP_FRACTION) / 256,
+    rtcpPackets: v.getUint32(d + L.DIR_RTCP_PACKETS, true),
+    rtcpReports: v.getUint32(d + L.DIR_RTCP_REPORTS, true),
+    rtcpFractionLost: v.getUint32(d + L.DIR_RTCP_FRACTION, true) / 256,
     rtcpLost: v.getInt32(d + L.DIR_RTCP_LOST, true),
     rtcpJitterMs: v.getFloat64(d + L.DIR_RTCP_JITTER, true),
   };

@@ -50,6 +50,8 @@ function anonymizedBatch(a: Anonymizer, keyCheck: string, batch: MessageBatch): 
     mediaEndCount: batch.mediaEndCount,
     media: (i) => batch.media(i),
     mediaEnd: (i) => batch.mediaEnd(i),
+    mediaEndAfterBye: (i) => batch.mediaEndAfterBye(i),
+    mediaEndPackets: (i) => batch.mediaEndPackets(i),
     frame: (i) => batch.frame(i),
   };
 }

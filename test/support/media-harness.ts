@@ -108,6 +108,8 @@ function oneFrameBatch(batch: MessageBatch, frame: Frame, packet: MediaPacket | 
     frame: () => frame,
     mediaEndCount: 0,
     mediaEnd: () => { throw new Error("no media end"); },
+    mediaEndAfterBye: () => { throw new Error("no media end"); },
+    mediaEndPackets: () => { throw new Error("no media end"); },
   }) as unknown as MessageBatch;
 }
 
