@@ -49,6 +49,9 @@ export interface PcapAddon {
   close(handle: PcapHandle): void;
   devices(): Array<{ name: string; description: string; flags: number }>;
   libVersion(): string;
+  /** F_SETPIPE_SZ (when bytes is given) and F_GETPIPE_SZ on a pipe's descriptor: the bytes it holds now.
+   *  Throws (code ERR_PIPE_SIZE, the kernel's words) where fd is no pipe or the size is refused. */
+  pipeSize(fd: number, bytes?: number): number;
 }
 
 /** An error from the addon: `code` is libpcap's status name (PCAP_ERROR_PERM_DENIED ...) or
