@@ -17,8 +17,9 @@ import { OutputError, StdoutClosed, createFailure, writeFailure } from "../exits
 import type { Logger } from "../log";
 import { loadAddon } from "../source/libpcap/addon";
 
-// Bytes queued on stdout before reading pauses: the pipe holds 64 KiB, and every byte queued is a
-// byte more of memory than the same run writing to a file (issue 15: a pipe must not grow RSS).
+// Bytes queued on stdout before reading pauses: the pipe itself holds 1 MiB (enlargePipe) or 64 KiB,
+// and every byte queued here is a byte more of memory than the same run writing to a file (issue 15:
+// a pipe must not grow RSS).
 const QUEUE_LIMIT = 256 << 10;
 
 // Bytes to a file or to stdout, whichever failure it meets reported once.
