@@ -3,9 +3,10 @@
 # arm64 kernel with a root file system held in RAM (busybox, glibc and libpcap from Debian's arm64
 # packages, an arm64 Node from the npm registry, and this checkout's dist/, prebuilds/linux-arm64,
 # fixtures/captures and bundled golden tests). There it checks that the arm64 prebuild loads,
-# that `siphon capture -i lo` writes the envelope of a SIP message sent on lo, and runs the golden
-# tests with the arm64 Node. Ends with "N passed, N failed". Not part of npm test (a few minutes
-# of emulation); run after `node build.mjs`.
+# that `siphon capture -i lo` writes the envelope of a SIP message sent on lo, that a pipe on
+# stdout is enlarged to 1 MiB through the prebuild, and runs the golden tests with the arm64 Node.
+# Ends with "N passed, N failed". Not part of npm test (a few minutes of emulation); run after
+# `node build.mjs`.
 #
 # Needs qemu-system-arm and cpio, and Debian's arm64 packages and npm reachable (the first run
 # downloads into ARM64_VM_DIR, later runs reuse it):
@@ -96,6 +97,9 @@ setTimeout(() => process.exit(1), 300000);
 kill -INT $capture 2>/dev/null; wait $capture
 grep -q '"call_id":"arm64-check"' /tmp/out && ok "siphon capture -i lo wrote the envelope of a message sent on lo" \
   || bad "no envelope from siphon capture -i lo: $(cat /tmp/err)"
+node dist/siphon.mjs replay fixtures/captures/sip-method.pcap --log-level debug 2>/tmp/pipe-err | cat >/dev/null
+grep -q '"stdout: a pipe of 1048576 bytes"' /tmp/pipe-err && ok "the prebuild made a pipe on stdout hold 1 MiB" \
+  || bad "a pipe on stdout was not enlarged: $(grep -i pipe /tmp/pipe-err)"
 NO_COLOR=1 node node_modules/uvu/bin.js build/golden '\.test\.mjs$'
 echo "arm64: uvu exit $?"
 CHECKS
@@ -116,4 +120,4 @@ skipped=$(awk '/^ *Skipped: /{print $2}' "$console.txt" | tail -1)
 [ -n "$total" ] || { echo "arm64: the golden tests printed no totals (console: $console.txt)"; total=1 passed=0 skipped=0; }
 failed=$((checks_bad + total - passed - skipped))
 echo "$((checks_ok + passed)) passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$checks_ok" -eq 3 ]
+[ "$failed" -eq 0 ] && [ "$checks_ok" -eq "$(grep -c ' && ok ' "$app/checks.sh")" ]   # every check said ok
