@@ -6,6 +6,7 @@ import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFile
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { INVITE, pcapFile, sip, udpFrame } from "./helpers";
+import { generateWorkload, workloadOptions } from "./support/generate";
 import { loadAddon } from "../host/source/libpcap/addon";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,17 @@ test("replay FILE: NDJSON envelopes on stdout, one summary line on stderr", () =
   assert.ok(envelopes.every((e) => e.sensor === "cli" && e.v === 1));
   assert.equal(lines(r.stderr).length, 1);
   assert.match(r.stderr, /^siphon: 691 packets, 81 SIP messages \(udp 81, tcp 0, ws 0\), 509 non-SIP, 0 malformed, 44 not IP in [\d.]+ s\n$/);
+});
+
+test("replay: media calls evicted from a full table are named in the summary line", () => {
+  const file = join(tmp, "media.pcap");
+  generateWorkload(workloadOptions({ seed: 3, calls: 20, media: true, meanCallSeconds: 5 }), file);
+  const full = siphon(["replay", file, "--media-calls", "2", "--out", "/dev/null"]);
+  assert.is(full.code, 0, full.stderr);
+  const evicted = Number(/, (\d+) media calls evicted \(--media-calls or --media-endpoints full\)/.exec(full.stderr)?.[1]);
+  assert.ok(evicted > 0, full.stderr);
+  const roomy = siphon(["replay", file, "--out", "/dev/null"]);
+  assert.not.match(roomy.stderr, /evicted/);
 });
 
 test("replay -: a pcap stream on stdin gives the same envelopes as the file", () => {
