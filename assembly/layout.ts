@@ -308,7 +308,7 @@ export const MED_RTP_TS = 20;     // u32, RTP timestamp (0 for RTCP)
 export const MED_PT = 24;         // u32, payload type (RTCP: the first packet's type, 200-204)
 export const MED_PAYLOAD_ADDR = 28; // u32, payload in linear memory (RTP: after header, CSRCs, extension; less padding; RTCP: whole packet)
 export const MED_PAYLOAD_LEN = 32;  // u32
-export const MED_GEN = 36;        // u32, the call slot's generation when written (CALL_GEN)
+export const MED_GEN = 36;        // u32, the call's serial number (CALL_GEN)
 export const MED_TS_SEC = 40;     // i64, capture time
 export const MED_TS_NSEC = 48;    // u32
 export const MED_F_DIRECTION = 1; // sent from the answerer's side (0: from the offerer's)
@@ -317,7 +317,7 @@ export const MED_F_MARKER = 4;
 
 // A media call slot. Its first CALL_STATS_SIZE bytes are what a stats record holds.
 export const CALL_ID_MAX = 256;
-export const CALL_GEN = 0;        // u32, bumped each time the slot is taken
+export const CALL_GEN = 0;        // u32, the call's serial number: one per call taking a slot, from 1 (a run's 2^32 calls)
 export const CALL_STATE = 4;      // u32, 0 free, 1 in use; in a stats record a STATS_* kind
 export const CALL_ID_LEN = 8;     // u32
 export const CALL_END_REASON = 12; // u32, MEDIA_END_*

@@ -111,14 +111,19 @@ let portCounts: usize = 0;
 // in cache where the counts (256 KiB) would not.
 let portBits: usize = 0;
 // A byte per call slot (PHASE_*): what the sweep and every media packet read, apart from the
-// slots (1 KiB each, spread over the table by the free ring).
+// slots (1 KiB each).
 let phases: usize = 0;
-// Free slots in a ring, taken from the head and given back at the tail: a slot
-// freed stays free the longest, so a media record written before a release still
-// names its call when the host reads it (MED_GEN).
+// Freed slots on a stack, the last freed taken first, then slots never used (below callCap from
+// freshCalls): a run touches as many slots as it holds at once, not the whole table (1 KiB a slot,
+// 8 MiB at the default bounds). A slot may be taken again in the push that freed it: a media
+// record names its call by the call's serial number (CALL_GEN, MED_GEN), and the host finds the
+// Call-ID of a call that left in the push in the push's stats records. Which slot a call takes
+// depends on the calls alone, not on how the frames were batched: the sweep walks slots in order,
+// so the slot decides when a call is looked at.
 let freeCalls: usize = 0;
 let freeCallCount: u32 = 0;
-let freeCallHead: u32 = 0;
+let freshCalls: u32 = 0;
+let callSerial: u32 = 0;
 let freeEndpoints: usize = 0;
 let freeEndpointCount: u32 = 0;
 let hand: u32 = 0;
@@ -162,9 +167,7 @@ export function configureMedia(): bool {
   endpointMask = endpointBucketCount - 1;
   // The tables are left as reserve() gives them, memory never used (zero) of an instance configured
   // once: clearing 10 MB here would cost a write and a page fault per page before the first packet.
-  for (let i: u32 = 0; i < callCap; i++) store<u32>(freeCalls + (<usize>i << 2), i);
   for (let i: u32 = 0; i < endpointCap; i++) store<u32>(freeEndpoints + (<usize>i << 2), endpointCap - 1 - i);
-  freeCallCount = callCap;
   freeEndpointCount = endpointCap;
   setRegion(R_MEDIA_CALLS, calls);
   return true;
@@ -342,15 +345,11 @@ function enterCall(): u32 {
     count(C_MEDIA_ID_TOO_LONG);
     return NO_CALL;
   }
-  if (freeCallCount == 0) evictOne(NO_CALL);
-  if (freeCallCount == 0) return NO_CALL;
-  const slot = load<u32>(freeCalls + (<usize>freeCallHead << 2));
-  freeCallHead = freeCallHead + 1 == callCap ? 0 : freeCallHead + 1;
-  freeCallCount--;
+  const slot = takeSlot();
+  if (slot == NO_CALL) return NO_CALL;
   const c = slotAt(slot);
-  const gen = load<u32>(c + CALL_GEN) + 1;
   memory.fill(c, 0, CALL_SLOT_SIZE);
-  store<u32>(c + CALL_GEN, gen);
+  store<u32>(c + CALL_GEN, ++callSerial);
   setPhase(slot, PHASE_OPEN);
   store<u32>(c + CALL_ID_LEN, len);
   memory.copy(c + CALL_ID, msgBase + getSpanOff(SPAN_CALL_ID), len);
@@ -366,6 +365,14 @@ function enterCall(): u32 {
   store<u32>(bucket, slot + 1);
   count(C_MEDIA_CALLS);
   return slot;
+}
+
+// A freed slot, else one never used, else the evicted one's; NO_CALL if none.
+function takeSlot(): u32 {
+  if (freeCallCount == 0 && freshCalls < callCap) return freshCalls++;
+  if (freeCallCount == 0) evictOne(NO_CALL);
+  if (freeCallCount == 0) return NO_CALL;
+  return load<u32>(freeCalls + (<usize>(--freeCallCount) << 2));
 }
 
 function fromTagHash(): u64 {
@@ -549,11 +556,13 @@ function evictOne(keep: u32): void {
   release(victim, MEDIA_END_EVICTED);
 }
 
+// The hand goes round the slots ever used (below freshCalls), not the whole table: a call is
+// looked at as often as the table's use, not its size, asks.
 function sweep(n: u32): void {
   if (lastUs == 0) return;
-  for (let k: u32 = 0; k < n && k < callCap; k++) {
+  for (let k: u32 = 0; k < n && k < freshCalls; k++) {
     const s = sweepHand;
-    sweepHand = sweepHand + 1 == callCap ? 0 : sweepHand + 1;
+    sweepHand = sweepHand + 1 >= freshCalls ? 0 : sweepHand + 1;
     const phase = phaseOf(s);
     if (phase == PHASE_FREE) continue;
     if (phase == PHASE_CLOSED) {
@@ -586,9 +595,7 @@ function release(slot: u32, reason: u32): void {
   setPhase(slot, PHASE_FREE);
   store<u32>(c + W_EP_HEAD, 0);
   store<u32>(c + W_EP_COUNT, 0);
-  const tail = (freeCallHead + freeCallCount) % callCap;
-  store<u32>(freeCalls + (<usize>tail << 2), slot);
-  freeCallCount++;
+  store<u32>(freeCalls + (<usize>(freeCallCount++) << 2), slot);
 }
 
 function handOn(slot: u32, kind: u32): void {

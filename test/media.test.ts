@@ -188,6 +188,29 @@ test("media: a flood of offers never answered and RTP that matches nothing keeps
   assert.is(ends.reduce((a, b) => a + b, 0), 10000, "every call's stats handed on once");
 });
 
+// The slots' memory is 1 KiB each: calls one after another must not walk the whole table
+// (8 MiB at the default bounds). A freed slot is taken again at once, in the same push, and
+// the records of the call that left it still name that call (from its stats record).
+test("media: calls one after another reuse freed slots at once: a run touches what it holds; records still name their call", () => {
+  const slots = new Set<number>();
+  const callIds = new Set<string>();
+  const core = new Core({ sensor: "t", agent: "t", mediaPackets: true }, (batch) => {
+    for (let i = 0; i < batch.mediaCount; i++) {
+      slots.add(batch.media(i).call);
+      callIds.add(batch.media(i).callId);
+    }
+  });
+  for (let i = 0; i < 2000; i++) {
+    for (const f of [invite(`seq-${i}`, sdp(A.ip, 20000)), response("200 OK", `seq-${i}`, sdp(B.ip, 30000)), rtp(i),
+      udpFrame(sipMessage("BYE sip:b@10.2.0.2 SIP/2.0", `seq-${i}`, "2 BYE", A, B), { src: A.ip, dst: B.ip })]) core.frame(f, 0, f.length, f.length, 1, 1795428000 + i, 0, 0);
+  }
+  core.finish();
+  const c = core.counters();
+  assert.equal([c.media_calls, c.rtp, c.rtp_unknown], [2000, 2000, 0]);
+  assert.is(callIds.size, 2000, `each packet's record named its own call: ${callIds.size} names, ${[...callIds].slice(0, 5)}`);
+  assert.ok(Math.max(...slots) < 8, `slots up to ${Math.max(...slots)} of the 8192`);
+});
+
 // VXLAN tenants reuse private addresses: the same SDP endpoints in two VNIs are two calls'
 // media. A call's RTP usually runs between other hosts than its signalling, so the tunnel's
 // own endpoints (the VTEPs) do not part it from its call: only the tunnel's type and id do.

@@ -302,8 +302,8 @@ export function staticCodec(pt: number): string {
 // was made with mediaPackets). Read in place: valid only during the batch's handler call.
 export interface MediaPacket {
   readonly call: number;         // the media call slot
-  readonly generation: number;   // the slot's generation: call and generation name one call for the run
-  readonly callId: string;       // "" when the slot was taken by another call in the same push
+  readonly generation: number;   // the call's serial number: it names one call for the run
+  readonly callId: string;       // "" only when the call's slot was taken again in this push and its stats record lost (media_ends_lost)
   readonly direction: 0 | 1;     // 0: sent from the side that made the call's first offer
   readonly rtcp: boolean;
   readonly ssrc: number;
@@ -504,6 +504,15 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     return callMedia(this, this.regions.mediaEnds + i * L.CALL_STATS_SIZE);
   }
 
+  // Where the stats record of this push's call `generation` (CALL_GEN) is, or -1.
+  endedCall(generation: number): number {
+    for (let i = 0; i < this.endResults; i++) {
+      const at = this.regions.mediaEnds + i * L.CALL_STATS_SIZE;
+      if (this.view.getUint32(at + L.CALL_GEN, true) === generation) return at;
+    }
+    return -1;
+  }
+
   mediaEndAfterBye(i: number): boolean {
     return this.view.getUint32(this.regions.mediaEnds + i * L.CALL_STATS_SIZE + L.CALL_STATE, true) === L.STATS_AFTER_BYE;
   }
@@ -624,7 +633,7 @@ class FrameView implements CapturedFrame {
 
 // A media packet record read in place.
 class MediaView implements MediaPacket {
-  constructor(private readonly memory: RecordMemory, public at: number, private readonly callsAt: number) {}
+  constructor(private readonly memory: ResultBatch, public at: number, private readonly callsAt: number) {}
 
   private u32(offset: number): number {
     return this.memory.view.getUint32(this.at + offset, true);
@@ -632,11 +641,13 @@ class MediaView implements MediaPacket {
 
   get call(): number { return this.u32(L.MED_CALL); }
   get generation(): number { return this.u32(L.MED_GEN); }
+  // From the call's slot, or when the slot was taken again in this push (the core reuses freed
+  // slots at once), from the stats record the call left in it.
   get callId(): string {
     const slot = this.callsAt + this.call * L.CALL_SLOT_SIZE;
-    const v = this.memory.view;
-    if (v.getUint32(slot + L.CALL_GEN, true) !== this.u32(L.MED_GEN)) return "";
-    return Buffer.from(this.memory.u8.buffer, slot + L.CALL_ID, v.getUint32(slot + L.CALL_ID_LEN, true)).toString("utf8");
+    const generation = this.u32(L.MED_GEN);
+    const at = this.memory.view.getUint32(slot + L.CALL_GEN, true) === generation ? slot : this.memory.endedCall(generation);
+    return at < 0 ? "" : callIdAt(this.memory, at);
   }
   get direction(): 0 | 1 { return (this.u32(L.MED_FLAGS) & L.MED_F_DIRECTION) as 0 | 1; }
   get rtcp(): boolean { return (this.u32(L.MED_FLAGS) & L.MED_F_RTCP) !== 0; }
@@ -659,13 +670,18 @@ class MediaView implements MediaPacket {
 function callMedia(memory: RecordMemory, at: number): CallMedia {
   const v = memory.view;
   return {
-    callId: Buffer.from(memory.u8.buffer, at + L.CALL_ID, v.getUint32(at + L.CALL_ID_LEN, true)).toString("utf8"),
+    callId: callIdAt(memory, at),
     reason: L.MEDIA_END_NAMES[v.getUint32(at + L.CALL_END_REASON, true)] as CallMedia["reason"],
     afterBye: v.getUint32(at + L.CALL_STATE, true) === L.STATS_AFTER_BYE,
     firstUs: i64(v, at + L.CALL_FIRST_US),
     lastUs: i64(v, at + L.CALL_LAST_US),
     streams: [streamQuality(memory, at + L.CALL_DIR), streamQuality(memory, at + L.CALL_DIR + L.DIR_SIZE)],
   };
+}
+
+// The Call-ID of a media call slot or stats record.
+function callIdAt(memory: RecordMemory, at: number): string {
+  return Buffer.from(memory.u8.buffer, at + L.CALL_ID, memory.view.getUint32(at + L.CALL_ID_LEN, true)).toString("utf8");
 }
 
 // A little-endian signed 64-bit field as the nearest double, as Number(getBigInt64()) gives
