@@ -139,6 +139,36 @@ test("HEP over TCP: the packets follow one another on one connection", async () 
   packets.forEach((packet, i) => check(packet, expected[i], "k"));
 });
 
+// A replay reading a file never lets the event loop turn by itself, and each datagram's send
+// callback (and with it the batch buffer the datagram reads) waits for that turn: the sink asks
+// its source to wait past 1,024 datagrams in flight, or a run holds every batch to its end.
+test("HEP over UDP: past 1,024 datagrams in flight the source is asked to wait, until their send callbacks come", async () => {
+  const socket = createSocket("udp4");   // a collector that reads and discards (the kernel may drop a burst)
+  socket.on("message", () => {});
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const sink = hepSink({ url: `udp://127.0.0.1:${socket.address().port}`, captureId: 1, flushTimeout: 0, log: silentLogger });
+  await waitFor("the socket's connect", () => sink.connected());
+  const core = new Core({ sensor: "test", agent: "siphon/test" }, (batch) => sink.write(batch));
+  const frames = (from: number, count: number): void => {
+    for (let n = from; n < from + count; n++) {
+      const frame = udpFrame(sip([`MESSAGE sip:b@example.com SIP/2.0`, `Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK${n}`,
+        `From: <sip:a@example.com>;tag=${n}`, `To: <sip:b@example.com>`, `Call-ID: flight-${n}`, `CSeq: 1 MESSAGE`, `Content-Length: 0`]));
+      core.frame(frame, 0, frame.length, frame.length, 1, 1795428000 + n, 0, 0);
+    }
+    core.flush();
+  };
+  frames(0, 1000);
+  assert.is(sink.backlog(), undefined, "1,000 in flight: no wait");
+  frames(1000, 1000);
+  const wait = sink.backlog();
+  assert.ok(wait instanceof Promise, "2,000 in flight: the source waits");
+  await wait;
+  assert.ok(sink.stats().hep_sent >= 2000 - 512, `the wait ended with at most 512 in flight: ${JSON.stringify(sink.stats())}`);
+  await sink.close(Date.now() + 5000);
+  assert.is(sink.stats().hep_sent, 2000);
+  socket.close();
+});
+
 test("HEP over TCP to a collector that stops reading: a source that does not wait is held to 64 MiB, the rest dropped and counted", async () => {
   const held: Socket[] = [];
   const server = createServer((s) => { s.pause(); held.push(s); });

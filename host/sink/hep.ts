@@ -53,6 +53,11 @@ const SOCKET_HIGH_WATER = 8 << 20;
 // water mark; a live capture cannot wait, and batches beyond this are dropped (hep_dropped).
 const SOCKET_MOST = 8 * SOCKET_HIGH_WATER;
 const UDP_QUEUE_HIGH_WATER = 4096;
+// Datagrams whose send callback has not come. Each holds its batch's encoded buffer, and the
+// callbacks only come when the event loop turns, which a replay reading a file does not do by
+// itself: without this bound a run held every batch's buffer to the end (137 MiB peak RSS on
+// mixed-udp against 68 for NDJSON).
+const UDP_IN_FLIGHT_HIGH_WATER = 1024;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
 // One HEP packet, in a buffer of its own (the tests decode it; the sinks use HepEncoder).
@@ -225,10 +230,24 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
   const pending: Buffer[] = [];
   const encoder = new HepEncoder(o.captureId, o.password);
   let inFlight = 0;   // datagrams handed to send() whose callback has not come: they read the encoder's buffer
+  let fewerInFlight: { promise: Promise<void>; resolve: () => void } | undefined;
   const sent = (err: Error | null): void => {
     inFlight--;
     if (err) stats.hep_dropped++;
     else stats.hep_sent++;
+    if (fewerInFlight !== undefined && inFlight <= UDP_IN_FLIGHT_HIGH_WATER / 2) {
+      fewerInFlight.resolve();
+      fewerInFlight = undefined;
+    }
+  };
+  // One wait for every caller until it ends.
+  const untilFewerInFlight = (): Promise<void> => {
+    if (fewerInFlight === undefined) {
+      let resolve = (): void => {};
+      const promise = new Promise<void>((r) => { resolve = r; });
+      fewerInFlight = { promise, resolve };
+    }
+    return fewerInFlight.promise;
   };
   const sendOne = (packet: Buffer, offset = 0, length = packet.length): void => {
     inFlight++;
@@ -266,6 +285,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
       for (let i = 0; i < batch.count; i++) encode(rewrite(batch.message(i, true)));
     },
     backlog() {
+      if (ready && inFlight > UDP_IN_FLIGHT_HIGH_WATER) return untilFewerInFlight();
       return failed || ready && socket.getSendQueueCount() <= UDP_QUEUE_HIGH_WATER ? undefined : when(queueBelow(UDP_QUEUE_HIGH_WATER / 2));
     },
     async close(deadline) {
