@@ -3,7 +3,11 @@
 // on (the default) and off (--media-calls 0), in alternating rounds, medians.
 // FILE should carry RTP at a realistic density: the generator's --media gives 50
 // packets/s per direction (docs/performance.md has the command that made it).
-// usage: node bench/media.mjs FILE [--runs N] [-- EXTRA SIPHON ARGS]
+// --baseline OTHER.mjs (another build's bundle, e.g. main's dist/siphon.mjs copied
+// aside) runs it in the same rounds (its off, its on, this off, this on), so both
+// builds see the same load: on this shared machine rounds drift by 30% and more, and
+// the median of each round's own on/off ratio ("paired") is the steadiest figure.
+// usage: node bench/media.mjs FILE [--runs N] [--baseline BUNDLE] [-- EXTRA SIPHON ARGS]
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -12,35 +16,45 @@ const args = process.argv.slice(2);
 const dash = args.indexOf("--");
 const extra = dash >= 0 ? args.slice(dash + 1) : [];
 const own = dash >= 0 ? args.slice(0, dash) : args;
-const usage = "usage: node bench/media.mjs FILE [--runs N] [-- EXTRA SIPHON ARGS]";
+const usage = "usage: node bench/media.mjs FILE [--runs N] [--baseline BUNDLE] [-- EXTRA SIPHON ARGS]";
 if (own.includes("--help") || own.includes("-h")) {
   console.log(usage);
   process.exit(0);
 }
+const valueOf = (name) => {
+  const at = own.indexOf(name);
+  return at >= 0 ? own[at + 1] : undefined;
+};
 const file = own[0];
-const runsAt = own.indexOf("--runs");
-const runs = runsAt >= 0 ? Number(own[runsAt + 1]) : 5;
-if (!file || file.startsWith("-") || !(runs >= 1)) {
+const runs = Number(valueOf("--runs") ?? 5);
+const baseline = valueOf("--baseline");
+if (!file || file.startsWith("-") || !(runs >= 1) || (own.includes("--baseline") && !baseline)) {
   console.error(usage);
   process.exit(2);
 }
 
-function once(media) {
-  const argv = [siphon, "replay", file, "--out", "/dev/null", "--no-progress", ...(media ? [] : ["--media-calls", "0"]), ...extra];
+function once(bundle, media) {
+  const argv = [bundle, "replay", file, "--out", "/dev/null", "--no-progress", ...(media ? [] : ["--media-calls", "0"]), ...extra];
   const start = process.hrtime.bigint();
   const run = spawnSync(process.execPath, argv, { encoding: "utf8", maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (run.status !== 0) throw new Error(`siphon exited ${run.status}: ${run.stderr}`);
+  if (run.status !== 0) throw new Error(`${bundle} exited ${run.status}: ${run.stderr}`);
   return seconds;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const on = [], off = [];
+const builds = [...(baseline ? [{ name: `baseline ${baseline}`, bundle: baseline }] : []), { name: "this build", bundle: siphon }];
+for (const b of builds) Object.assign(b, { on: [], off: [] });
 for (let i = 0; i < runs; i++) {
-  off.push(once(false));
-  on.push(once(true));
+  for (const b of builds) {
+    b.off.push(once(b.bundle, false));
+    b.on.push(once(b.bundle, true));
+  }
 }
-const [mOn, mOff] = [median(on), median(off)];
-console.log(`media off (--media-calls 0): median ${mOff.toFixed(3)} s of ${runs} [${off.map((s) => s.toFixed(3)).join(" ")}]`);
-console.log(`media on (default):          median ${mOn.toFixed(3)} s of ${runs} [${on.map((s) => s.toFixed(3)).join(" ")}]`);
-console.log(`on / off: ${(mOn / mOff).toFixed(3)}`);
+for (const b of builds) {
+  const [mOn, mOff] = [median(b.on), median(b.off)];
+  if (baseline) console.log(`${b.name}:`);
+  console.log(`media off (--media-calls 0): median ${mOff.toFixed(3)} s of ${runs} [${b.off.map((s) => s.toFixed(3)).join(" ")}]`);
+  console.log(`media on (default):          median ${mOn.toFixed(3)} s of ${runs} [${b.on.map((s) => s.toFixed(3)).join(" ")}]`);
+  console.log(`on / off: ${(mOn / mOff).toFixed(3)}; paired (median of each round's on / off): ${median(b.on.map((s, i) => s / b.off[i])).toFixed(3)}`);
+}
