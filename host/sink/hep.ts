@@ -55,8 +55,8 @@ const SOCKET_MOST = 8 * SOCKET_HIGH_WATER;
 const UDP_QUEUE_HIGH_WATER = 4096;
 // Datagrams whose send callback has not come. Each holds its batch's encoded buffer, and the
 // callbacks only come when the event loop turns, which a replay reading a file does not do by
-// itself: without this bound a run held every batch's buffer to the end (137 MiB peak RSS on
-// mixed-udp against 68 for NDJSON).
+// itself: without this bound a run held every batch's buffer to the end (133 MiB peak RSS on
+// mixed-udp against 66 for NDJSON).
 const UDP_IN_FLIGHT_HIGH_WATER = 1024;
 const PENDING_MAX = 10000;  // packets held while the UDP socket resolves its address
 
