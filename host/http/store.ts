@@ -9,8 +9,10 @@
 // messages and counts the rest.
 //
 // A message costs its share of a copy into the ring (a batch goes in by runs),
-// a look-up of its call by the core's call key in a typed-array table (no
-// string, no Map) and a link from the call's last message; an event, its JSON
+// a look-up of its call by the core's call key in a Map of numbers (no string;
+// Map's get, set and delete are built into V8, so that V8 has no hash table of
+// ours to compile into the grouping loop) and a link from the call's last
+// message; an event, its JSON
 // copied and a link. Calls are numbered as they come (the live ones are always
 // the numbers from the oldest to the newest) and kept in typed arrays but for
 // their Call-ID; the object a page or the API reads (StoredCall) is made only
@@ -26,7 +28,6 @@ import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import type { RecordingRef, SipEvent } from "../calls/events";
 import { MessageRing } from "./ring";
-import { KeyTable } from "./table";
 
 export interface StoreLimits {
   calls: number;       // calls held, the oldest evicted beyond
@@ -106,7 +107,7 @@ export class CallStore {
   private version = 0;
   private takenBefore = 0;
   private scan = 0;          // where changedCalls goes on from
-  private readonly byKey = new KeyTable();
+  private readonly byKey = new Map<number, number>();   // a call's key to its number
   private readonly byId = new Map<string, number>();
   // The live calls are numbered oldest to next - 1; call n is at slot n & mask.
   private oldest = 0;
@@ -263,7 +264,7 @@ export class CallStore {
     this.count.messages += to - from;
     for (let seq = from; seq < to; seq++) {
       const key = this.ring.key(seq);
-      const num = this.byKey.get(key);
+      const num = this.byKey.get(key) ?? -1;
       if (num < 0) {
         this.newCall(key, seq);
         continue;
@@ -303,7 +304,7 @@ export class CallStore {
     fields[f + CHANGED] = this.version;
     fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = fields[f + UNFOLDED_EVENT] = -1;
     this.views[num & this.mask] = undefined;
-    this.byKey.add(key, num);
+    this.byKey.set(key, num);
     return num;
   }
 
