@@ -881,13 +881,19 @@ function isTelephoneEvent(map: usize): bool {
   return (load<u64>(map + 8) | 0x2020202020202020) == 0x6e6f6870656c6574;
 }
 
+// At 8000 Hz (G.711, G.729) `ticks * 1000 / clock` is `ticks * 0.125`, to the bit: `ticks * 1000` is
+// exact (below 2^53) and so is its quotient by 8000, a multiple of 1/8. A multiply where a division
+// (about 14 cycles that the jitter's chain waits on) was.
+@inline function ticksToMs(ticks: f64, clock: u32): f64 {
+  return clock == 8000 ? ticks * 0.125 : ticks * 1000 / <f64>clock;
+}
+
 // RFC 3550 A.8 in milliseconds, on capture time, with the codec's clock rate.
 function jitter(d: usize, ts: u32): void {
   const arrival = <f64>tsSec + <f64>tsNsec / 1e9;
   if (load<u32>(d + D_HAS_PREV) != 0) {
-    const clock = <f64>load<u32>(d + DIR_CLOCK);
     const transit = (arrival - load<f64>(d + D_ARRIVAL)) * 1000
-      - <f64>(<i32>(ts - load<u32>(d + D_PREV_TS))) * 1000 / clock;
+      - ticksToMs(<f64>(<i32>(ts - load<u32>(d + D_PREV_TS))), load<u32>(d + DIR_CLOCK));
     let j = load<f64>(d + DIR_JITTER);
     j += (Math.abs(transit) - j) / 16;
     store<f64>(d + DIR_JITTER, j);
