@@ -105,6 +105,7 @@ test("bad input gets one clear line and exit 1, never a stack trace", () => {
     const r = siphon(["replay", file]);
     assert.is(r.code, 1, file);
     assert.match(r.stderr, pattern);
+    assert.is(lines(r.stderr).length, 1, r.stderr);
     assert.not.match(r.stderr, /\n\s+at /);
   }
 });

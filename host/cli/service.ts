@@ -82,7 +82,9 @@ export async function startService(config: Config, command: string): Promise<Ser
     const undelivered = opened?.undelivered();
     const failures = [inputFailure, ...outputFailures, undelivered === undefined ? undefined : new OutputError(undelivered)]
       .filter((f): f is Error => f !== undefined);
-    if (pipeline) {
+    // An input that failed before its first frame (missing, not a capture) gets its one line, no summary of nothing.
+    const nothingRead = inputFailure !== undefined && pipeline?.counters().frames === 0;
+    if (pipeline && !nothingRead) {
       const seconds = (Date.now() - started) / 1000;
       process.stderr.write(summaryLine(pipeline.counters(), seconds, config.has("filter") || config.has("filter-file")) + "\n");
     }

@@ -271,5 +271,5 @@ function openFailure(path: string, err: unknown): CaptureError {
     : code === "EACCES" ? "permission denied"
     : code === "ENXIO" ? "cannot open a socket by its name (give '-' to read stdin)"
     : `cannot open (${code ?? String(err)})`;
-  return new CaptureError(path, 0, reason);
+  return new CaptureError(path, undefined, reason);
 }

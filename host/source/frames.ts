@@ -17,9 +17,10 @@ export interface FrameConsumer {
   lend?(keep: number, bytes: number): Uint8Array | undefined;
 }
 
+// `offset` is where in the input the fault is; undefined when the input could not be opened at all.
 export class CaptureError extends Error {
-  constructor(public file: string, public offset: number, what: string) {
-    super(`${file}: ${what} at byte ${offset}`);
+  constructor(public file: string, public offset: number | undefined, what: string) {
+    super(offset === undefined ? `${file}: ${what}` : `${file}: ${what} at byte ${offset}`);
     this.name = "CaptureError";
   }
 }
