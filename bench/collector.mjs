@@ -5,6 +5,7 @@
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import { fileURLToPath } from "node:url";
+import { parseCommandLine } from "./args.mjs";
 
 export async function startCollector() {
   const counts = { tcpBytes: 0, udpDatagrams: 0 };
@@ -38,6 +39,9 @@ export async function startCollector() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  parseCommandLine(`usage: node bench/collector.mjs
+A HEP collector that reads and discards (bench/run.mjs's --hep cases): prints {"tcp":PORT,"udp":PORT} on
+stdout, counts bytes and packets, runs until killed; on SIGTERM prints the counts on stderr.`);
   const collector = await startCollector();
   console.log(JSON.stringify({ tcp: collector.tcpUrl, udp: collector.udpUrl }));
   process.on("SIGTERM", () => {

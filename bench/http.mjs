@@ -17,14 +17,18 @@ import { get } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine, refuse } from "./args.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const siphon = join(root, "dist", "siphon.mjs");
-const { values } = parseArgs({ options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" },
+const USAGE = `usage: flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5] [--baseline FILE]
+The web view's cost: a generated workload replayed from a pipe without the tracker, with it, with --http and
+one live SSE client, and with 50; wall and CPU time, medians of the rounds. --baseline FILE runs another
+build's siphon.mjs in the same rounds.`;
+const { values } = parseCommandLine(USAGE, { options: { messages: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" },
   baseline: { type: "string" } } });
 if (values.baseline !== undefined && !existsSync(values.baseline)) {
-  throw new Error(`--baseline ${values.baseline}: no such file; give a built siphon.mjs (e.g. another worktree's dist/siphon.mjs)`);
+  refuse(USAGE, `--baseline ${values.baseline}: no such file; give a built siphon.mjs (e.g. another worktree's dist/siphon.mjs)`);
 }
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);

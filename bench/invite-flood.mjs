@@ -6,14 +6,15 @@
 //
 //   node bench/invite-flood.mjs --out FILE.pcap --truth FILE.json [--invites N]
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCommandLine, refuse } from "./args.mjs";
 
-const { values } = parseArgs({ options: { out: { type: "string" }, truth: { type: "string" }, invites: { type: "string", default: "1000000" } } });
+const USAGE = `usage: node bench/invite-flood.mjs --out FILE.pcap --truth FILE.json [--invites N]   (default: 1000000)
+Writes a capture of never-answered INVITEs, each its own Call-ID and From tag, 100,000 a second of capture
+time, for the call table's bound; and its truth (the packet and SIP message counts).`;
+const { values } = parseCommandLine(USAGE, { options: { out: { type: "string" }, truth: { type: "string" }, invites: { type: "string", default: "1000000" } } });
 const invites = Number(values.invites);
-if (!values.out || !values.truth || !Number.isSafeInteger(invites) || invites < 1) {
-  process.stderr.write("usage: node bench/invite-flood.mjs --out FILE.pcap --truth FILE.json [--invites N]\n");
-  process.exit(2);
-}
+if (!values.out || !values.truth) refuse(USAGE, "--out and --truth are required");
+if (!Number.isSafeInteger(invites) || invites < 1) refuse(USAGE, `--invites ${values.invites}: want a positive integer`);
 
 // A typical INVITE with SDP; the Call-ID and tag are overwritten in place with each INVITE's number.
 const ID = "0000000000";

@@ -12,13 +12,17 @@ import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./args.mjs";
 
 const siphon = fileURLToPath(new URL("../dist/siphon.mjs", import.meta.url));
 const IN_FLIGHT = 256;
 const DEADLINE_MS = 120000;
 
-const { values } = parseArgs({
+const USAGE = `usage: node bench/live.mjs [--messages N] [--buffer-mb MB]... [--delay-messages N]
+  (defaults: --messages 200000, --buffer-mb 8 and 32, --delay-messages 500)
+Live capture on lo through siphon's libpcap addon (needs CAP_NET_RAW): loss and CPU time per packet at each
+kernel buffer size, then the delay from send to envelope per block timeout and with --immediate.`;
+const { values } = parseCommandLine(USAGE, {
   options: {
     messages: { type: "string", default: "200000" },
     "buffer-mb": { type: "string", multiple: true },

@@ -10,28 +10,25 @@
 // usage: node bench/media.mjs FILE [--runs N] [--baseline BUNDLE] [-- EXTRA SIPHON ARGS]
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { parseCommandLine, refuse } from "./args.mjs";
 
 const siphon = fileURLToPath(new URL("../dist/siphon.mjs", import.meta.url));
 const args = process.argv.slice(2);
 const dash = args.indexOf("--");
 const extra = dash >= 0 ? args.slice(dash + 1) : [];
 const own = dash >= 0 ? args.slice(0, dash) : args;
-const usage = "usage: node bench/media.mjs FILE [--runs N] [--baseline BUNDLE] [-- EXTRA SIPHON ARGS]";
-if (own.includes("--help") || own.includes("-h")) {
-  console.log(usage);
-  process.exit(0);
-}
-const valueOf = (name) => {
-  const at = own.indexOf(name);
-  return at >= 0 ? own[at + 1] : undefined;
-};
-const file = own[0];
-const runs = Number(valueOf("--runs") ?? 5);
-const baseline = valueOf("--baseline");
-if (!file || file.startsWith("-") || !(runs >= 1) || (own.includes("--baseline") && !baseline)) {
-  console.error(usage);
-  process.exit(2);
-}
+const usage = `usage: node bench/media.mjs FILE [--runs N] [--baseline BUNDLE] [-- EXTRA SIPHON ARGS]   (default: --runs 5)
+Media tracking's cost: siphon replay FILE --out /dev/null with media tracking on and off (--media-calls 0),
+in alternating rounds, medians; --baseline runs another build's bundle in the same rounds.`;
+const { values, positionals } = parseCommandLine(usage, { args: own, allowPositionals: true,
+  options: { runs: { type: "string", default: "5" }, baseline: { type: "string" } } });
+const [file, ...more] = positionals;
+const runs = Number(values.runs);
+const baseline = values.baseline;
+if (!file) refuse(usage, "a capture FILE is required");
+if (more.length > 0) refuse(usage, `unexpected argument '${more[0]}'`);
+if (!(runs >= 1)) refuse(usage, `--runs ${values.runs}: want a positive number`);
+if (baseline === "") refuse(usage, "--baseline wants a bundle");
 
 function once(bundle, media) {
   const argv = [bundle, "replay", file, "--out", "/dev/null", "--no-progress", ...(media ? [] : ["--media-calls", "0"]), ...extra];

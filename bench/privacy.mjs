@@ -13,13 +13,16 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./args.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
 const siphon = join(root, "dist", "siphon.mjs");
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "9" }, messages: { type: "string", default: "160000" } } });
+const USAGE = `usage: flock /tmp/siphon-bench.lock node bench/privacy.mjs [--rounds N] [--messages N]   (defaults: 9 and 160000)
+--anonymize's cost beside the same replay without it, and with --encrypt-fields and --anonymize-envelopes as
+well, in interleaved rounds: median wall and CPU time per variant, and each ratio to the plain replay.`;
+const { values } = parseCommandLine(USAGE, { options: { rounds: { type: "string", default: "9" }, messages: { type: "string", default: "160000" } } });
 const rounds = Number(values.rounds);
 const messages = Number(values.messages);
 

@@ -13,7 +13,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine as parseArguments } from "./args.mjs";
 import { startBroker } from "./mqtt.mjs";
 import { startCollector } from "./collector.mjs";
 
@@ -206,7 +206,7 @@ function filterCases() {
 }
 
 function parseCommandLine() {
-  const { values } = parseArgs({
+  const { values } = parseArguments(usage(), {
     options: {
       case: { type: "string", multiple: true },
       runs: { type: "string", default: "5" },
@@ -214,13 +214,8 @@ function parseCommandLine() {
       "no-tshark": { type: "boolean", default: false },
       baseline: { type: "string" },
       "keep-recordings": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
-  if (values.help) {
-    console.log(usage());
-    process.exit(0);
-  }
   const selected = values.case ?? CASES.map((c) => c.name);
   const unknown = selected.filter((name) => !CASES.some((c) => c.name === name));
   if (unknown.length > 0) throw new Error(`unknown case ${unknown.join(", ")}; cases: ${CASES.map((c) => c.name).join(", ")}`);
@@ -253,7 +248,7 @@ options:
                      the same rounds, as the tool "baseline": before and after in one run
   --keep-recordings  the *-record cases keep every run's recordings until the bench ends, instead
                      of removing the last run's just before the next (see freshRecordDirectory)
-  --help             this text
+  --help, -h         this text
 
 cases:
 ${cases}`;

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./args.mjs";
 import pg from "pg";
 import { startBroker } from "./mqtt.mjs";
 
@@ -115,8 +115,13 @@ async function round(consumerCount, o) {
   };
 }
 
+const USAGE = `usage: node bench/scale.mjs [--sensors N] [--messages N]   (defaults: 4 and 40000)
+Many sensors replaying into one Mosquitto this script starts, then one and two \`siphon cdr --share\` consumers
+writing the call records into PostgreSQL (SIPHON_BENCH_POSTGRES, else the local \`test\`): wall time and the
+CPU of each process, per phase.`;
+
 async function main() {
-  const { values } = parseArgs({ options: { sensors: { type: "string", default: "4" }, messages: { type: "string", default: "40000" } } });
+  const { values } = parseCommandLine(USAGE, { options: { sensors: { type: "string", default: "4" }, messages: { type: "string", default: "40000" } } });
   const sensorCount = Number(values.sensors);
   const messages = Number(values.messages);
   const pgUrl = process.env.SIPHON_BENCH_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";

@@ -6,14 +6,15 @@
 //
 //   node bench/tcp-flows.mjs --out FILE.pcap --truth FILE.json [--flows N]
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCommandLine, refuse } from "./args.mjs";
 
-const { values } = parseArgs({ options: { out: { type: "string" }, truth: { type: "string" }, flows: { type: "string", default: "1000000" } } });
+const USAGE = `usage: node bench/tcp-flows.mjs --out FILE.pcap --truth FILE.json [--flows N]   (default: 1000000)
+Writes a capture of many concurrent TCP flows for the flow-table bound, each picked up without a SYN and
+never closed, one whole OPTIONS and the start of another per flow; and its truth (the whole messages).`;
+const { values } = parseCommandLine(USAGE, { options: { out: { type: "string" }, truth: { type: "string" }, flows: { type: "string", default: "1000000" } } });
 const flows = Number(values.flows);
-if (!values.out || !values.truth || !Number.isSafeInteger(flows) || flows < 1) {
-  process.stderr.write("usage: node bench/tcp-flows.mjs --out FILE.pcap --truth FILE.json [--flows N]\n");
-  process.exit(2);
-}
+if (!values.out || !values.truth) refuse(USAGE, "--out and --truth are required");
+if (!Number.isSafeInteger(flows) || flows < 1) refuse(USAGE, `--flows ${values.flows}: want a positive integer`);
 
 const whole = "OPTIONS sip:probe@192.0.2.10 SIP/2.0\r\nCall-ID: f\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n";
 const partial = "OPTIONS sip:probe@192.0.2.10 SIP/2.0\r\nCall-ID: g\r\n";

@@ -17,14 +17,19 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine, refuse } from "./args.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
 const siphon = join(root, "dist", "siphon.mjs");
 const cwalk = join(benchDir, "cwalk-native");
 
-const { values } = parseArgs({ options: {
+const USAGE = `usage: node bench/tracker.mjs [--rounds N] [--no-flood] [--invites N] [--compare OTHER/siphon.mjs]
+  (defaults: --rounds 5, --invites 1000000)
+The call tracker's cost: plain siphon replay, the same with --events /dev/null, and the C walk, in interleaved
+rounds; then the never-answered INVITE flood's peak RSS with and without the tracker, as bytes per held call.
+--compare adds another build's --events runs, and its flood, to the same rounds.`;
+const { values } = parseCommandLine(USAGE, { options: {
   rounds: { type: "string", default: "5" },
   "no-flood": { type: "boolean", default: false },
   invites: { type: "string", default: "1000000" },
@@ -33,7 +38,7 @@ const { values } = parseArgs({ options: {
 const rounds = Number(values.rounds);
 const invites = Number(values.invites);
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(invites) || invites < 1) {
-  throw new Error("--rounds and --invites want positive integers");
+  refuse(USAGE, "--rounds and --invites want positive integers");
 }
 if (!existsSync("/usr/bin/time")) throw new Error("bench/tracker.mjs reads peak RSS from /usr/bin/time: install it (apt-get install time)");
 if (!existsSync(siphon)) throw new Error("dist/siphon.mjs is missing: run node build.mjs");
