@@ -226,7 +226,7 @@ function civilDate(days: i64): void {
   const day = doy - (153 * mp + 2) / 5 + 1;
   const month = mp < 10 ? mp + 3 : mp - 9;
   const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  digits(<u32>max<i64>(0, min<i64>(year, 9999)), 4);
+  digits(<u32>year, 4); // 1684 to 2255: decodeFrame clamps capture times to them
   byte(0x2d);
   digits(<u32>month, 2);
   byte(0x2d);

@@ -5,7 +5,7 @@ import {
   FRAME_SIZE, FRAME_OFFSET, FRAME_CAPLEN, FRAME_ORIGLEN, FRAME_LINKTYPE, FRAME_TS_SEC,
   FRAME_TS_NSEC, LAYOUT_SIGNATURE, CONFIGURE_OK, CONFIGURE_NO_MEMORY, TRANSPORT_UDP,
   C_FRAMES, C_BYTES, C_TCP, C_OTHER_L4, C_NON_SIP, C_SIP_UDP, C_SIP_MALFORMED,
-  C_TRAILING_BYTES, C_UDP_MULTI,
+  C_TRAILING_BYTES, C_UDP_MULTI, C_TIME_CLAMPED,
 } from "./layout";
 import {
   configBase, configureRegions, regionAddress, resetOutput, recordCount, inBytes, inIndex,
@@ -138,6 +138,30 @@ export function releaseMedia(): u32 {
   return releaseAll();
 }
 
+// The host holds a capture time as microseconds in a double: exact up to 2^53, 1684-07-28 to
+// 2255-06-05. A pcapng timestamp (64-bit ticks plus a 64-bit if_tsoffset) can lie far outside
+// that in a damaged or hostile file, where the host's times lost their microseconds, and past
+// year 275760 its dates could not be written at all (the run stopped). Such a time is clamped to
+// the nearest end, and counted, before anything reads it, so that envelopes, events and every
+// timer agree on one time. Real captures fall well inside (classic pcap ends in 2106).
+const FIRST_SECOND: i64 = -9007199254; // 1684-07-28T00:12:26Z: -FIRST_SECOND * 10^6 < 2^53
+const LAST_SECOND: i64 = 9007199253;   // 2255-06-05T23:47:33Z: its last microsecond < 2^53
+const LAST_NANOSECOND: u32 = 999999999;
+let capturedNanosecond: u32 = 0;
+
+function capturedSecond(entry: usize): i64 {
+  const sec = load<i64>(entry + FRAME_TS_SEC);
+  capturedNanosecond = load<u32>(entry + FRAME_TS_NSEC);
+  if (sec >= FIRST_SECOND && sec <= LAST_SECOND && capturedNanosecond <= LAST_NANOSECOND) return sec;
+  count(C_TIME_CLAMPED);
+  if (sec < FIRST_SECOND) {
+    capturedNanosecond = 0;
+    return FIRST_SECOND;
+  }
+  capturedNanosecond = LAST_NANOSECOND;
+  return min<i64>(sec, LAST_SECOND);
+}
+
 function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   const offset = load<u32>(entry + FRAME_OFFSET);
   // The host never writes a frame past the region; guard anyway so no index can
@@ -146,7 +170,8 @@ function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   const origLen = load<u32>(entry + FRAME_ORIGLEN);
   count(C_FRAMES);
   count(C_BYTES, caplen);
-  beginFrame(i, load<i64>(entry + FRAME_TS_SEC), load<u32>(entry + FRAME_TS_NSEC), caplen < origLen);
+  const sec = capturedSecond(entry);
+  beginFrame(i, sec, capturedNanosecond, caplen < origLen);
   const frame = inBytes + offset;
   const at = decodeLink(frame, caplen, load<u32>(entry + FRAME_LINKTYPE));
   if (at >= 0) network(frame, linkEnd, linkProto, <u32>at);

@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 11;
+export const LAYOUT_VERSION = 12;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -237,6 +237,7 @@ export const C_MEDIA_IDLE = 70;       // calls released after CFG_MEDIA_IDLE sec
 export const C_MEDIA_EVICTED = 71;    // calls released because the call or endpoint table was full (the least recently active)
 export const C_MEDIA_ENDS_LOST = 72;  // stats records lost: more calls released in one push than R_OUT_MEDIA_ENDS holds
 export const C_MEDIA_ID_TOO_LONG = 73; // SDP of calls whose Call-ID is longer than CALL_ID_MAX (not followed)
+export const C_TIME_CLAMPED = 74;     // frames whose capture time lies outside 1684-07-28 to 2255-06-05 (what the host's microseconds hold exactly): clamped
 export const COUNTER_COUNT = 80;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -251,7 +252,7 @@ export const COUNTER_NAMES: string[] = [
   "pppoe", "mpls", "not_ip",
   "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet",
   "sdp", "sdp_malformed", "rtp", "rtcp", "rtp_unknown", "media_malformed", "media_calls",
-  "media_ended", "media_idle", "media_evicted", "media_ends_lost", "media_id_too_long",
+  "media_ended", "media_idle", "media_evicted", "media_ends_lost", "media_id_too_long", "time_clamped",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

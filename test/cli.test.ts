@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { INVITE, pcapFile, sip, udpFrame } from "./helpers";
+import { INVITE, pcapFile, pcapngFile, sip, udpFrame } from "./helpers";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { loadAddon } from "../host/source/libpcap/addon";
 import { tmpdir } from "node:os";
@@ -42,6 +42,24 @@ test("replay: media calls evicted from a full table are named in the summary lin
   assert.ok(evicted > 0, full.stderr);
   const roomy = siphon(["replay", file, "--out", "/dev/null"]);
   assert.not.match(roomy.stderr, /evicted/);
+});
+
+test("replay --events: a pcapng whose times lie 285,000 years ahead is clamped and counted, not a stopped run", () => {
+  const headers = ["Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1", "From: <sip:alice@example.com>;tag=a1",
+    "Call-ID: far-future", "CSeq: 1 REGISTER", "Contact: <sip:alice@192.0.2.1>", "Expires: 600", "Content-Length: 0"];
+  const register = sip(["REGISTER sip:example.com SIP/2.0", "To: <sip:alice@example.com>", ...headers]);
+  const ok = sip(["SIP/2.0 200 OK", "To: <sip:alice@example.com>;tag=r1", ...headers]);
+  const file = join(tmp, "far-future.pcapng");
+  writeFileSync(file, pcapngFile([udpFrame(register), udpFrame(ok, { src: "198.51.100.7", dst: "192.0.2.1" })], 9_000_000_000_000n));
+  const events = join(tmp, "far-future.events.ndjson");
+  const r = siphon(["replay", file, "--events", events]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /, 2 capture times outside 1684-2255 \(clamped\) in /);
+  const times = lines(r.stdout).map((l) => JSON.parse(l).time);
+  assert.equal(times, ["2255-06-05T23:47:33.999999Z", "2255-06-05T23:47:33.999999Z"]);
+  const written = lines(readFileSync(events, "utf8")).map((l) => JSON.parse(l)).filter((e) => e.event.type === "reg-new");
+  assert.is(written.length, 1, readFileSync(events, "utf8"));
+  assert.is(written[0]["@timestamp"], "2255-06-05T23:47:33.999999Z");
 });
 
 test("replay -: a pcap stream on stdin gives the same envelopes as the file", () => {

@@ -178,6 +178,22 @@ test("time: the capture record's timestamp, rendered in UTC with microseconds", 
   }
 });
 
+test("time: a capture time the host cannot hold to the microsecond is clamped to 1684-2255 and counted", () => {
+  const times = [
+    [9e12, 0, "2255-06-05T23:47:33.999999Z", 9007199253999999],        // a pcapng if_tsoffset of 285,000 years
+    [-9e12, 500, "1684-07-28T00:12:26.000000Z", -9007199254000000],
+    [951782400, 1_500_000_000, "2000-02-29T00:00:00.999999Z", 951782400999999], // a fraction of 1.5 s
+    [9007199253, 999999999, "2255-06-05T23:47:33.999999Z", 9007199253999999],   // the last time held: not clamped
+    [-9007199254, 0, "1684-07-28T00:12:26.000000Z", -9007199254000000],
+  ] as const;
+  for (const [sec, nsec, want, us] of times) {
+    const run = runFrames([{ data: udpFrame(INVITE), sec, nsec }]);
+    assert.is(JSON.parse(run.ndjson).time, want, `${sec} s ${nsec} ns`);
+    assert.is(singleMessage(run).timeUs, us, `${sec} s ${nsec} ns`);
+    assert.is(run.counters.time_clamped, Math.abs(sec) > 9007199254 || nsec > 999999999 ? 1 : 0, `${sec} s ${nsec} ns`);
+  }
+});
+
 test("envelope: Call-ID bytes are escaped for JSON; invalid UTF-8 becomes U+FFFD", () => {
   const callId = Buffer.concat([Buffer.from('q"b\\s\x01é'), Buffer.from([0xff]), Buffer.from("€")]);
   const msg = Buffer.concat([Buffer.from("OPTIONS sip:x SIP/2.0\r\nCall-ID: "), callId, Buffer.from("\r\nCSeq: 1 OPTIONS\r\n\r\n")]);

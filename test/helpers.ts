@@ -172,6 +172,39 @@ export function pcapFile(frames: Uint8Array[], firstSecond = 1795428000): Uint8A
   return concat(header, ...records);
 }
 
+// A pcapng (little-endian, one Ethernet interface, microsecond ticks) of the frames, one second
+// apart from 0, with the interface's if_tsoffset (pcapng §4.2) set to `offsetSeconds`.
+export function pcapngFile(frames: Uint8Array[], offsetSeconds: bigint): Uint8Array {
+  const block = (type: number, body: Buffer): Buffer => {
+    const head = Buffer.alloc(8);
+    const length = 12 + body.length + (-body.length & 3);
+    head.writeUInt32LE(type, 0);
+    head.writeUInt32LE(length, 4);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32LE(length, 0);
+    return Buffer.concat([head, body, Buffer.alloc(-body.length & 3), tail]);
+  };
+  const section = Buffer.alloc(16);
+  section.writeUInt32LE(0x1a2b3c4d, 0);
+  section.writeUInt16LE(1, 4);
+  section.writeBigInt64LE(-1n, 8);
+  const iface = Buffer.alloc(24);
+  iface.writeUInt16LE(LINKTYPE_ETHERNET, 0);
+  iface.writeUInt16LE(14, 8);   // if_tsoffset, 8 bytes
+  iface.writeUInt16LE(8, 10);
+  iface.writeBigInt64LE(offsetSeconds, 12);
+  const packets = frames.map((f, i) => {
+    const head = Buffer.alloc(20);
+    head.writeUInt32LE(0, 0);
+    head.writeUInt32LE(0, 4);
+    head.writeUInt32LE(i * 1_000_000, 8);
+    head.writeUInt32LE(f.length, 12);
+    head.writeUInt32LE(f.length, 16);
+    return block(6, Buffer.concat([head, f]));
+  });
+  return concat(block(0x0a0d0d0a, section), block(1, iface), ...packets);
+}
+
 // SIP over WebSocket (RFC 7118): the HTTP upgrade (RFC 6455 §4) and its answer, and a frame
 // (RFC 6455 §5.2) with its payload masked when a mask is given, as a client sends it.
 export const WS_UPGRADE = "GET / HTTP/1.1\r\nHost: proxy.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

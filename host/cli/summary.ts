@@ -23,6 +23,7 @@ export function summaryLine(c: Record<string, number>, seconds: number, filtered
   if (c.core_traps > 0) parts.push(`${c.core_traps} packets skipped: the core trapped on them (see the warnings)`);
   if (c.media_evicted > 0) parts.push(`${c.media_evicted} media calls evicted (--media-calls or --media-endpoints full)`);
   if (c.media_ends_lost > 0) parts.push(`${c.media_ends_lost} media stats records lost (too many calls ended at once)`);
+  if (c.time_clamped > 0) parts.push(`${c.time_clamped} capture times outside 1684-2255 (clamped)`);
   if (c.tcp_no_buffer > 0) parts.push(`${c.tcp_no_buffer} partial TCP messages dropped (no stream buffer free)`);
   return `siphon: ${parts.join(", ")} in ${seconds.toFixed(2)} s`;
 }
