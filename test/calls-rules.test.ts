@@ -31,13 +31,66 @@ function response(method: string, status: number, at: number, extra: Partial<Obs
   return request(method, at, { isRequest: false, status, reason: "Reason", src: callee, dst: caller, toTag: status > 100 ? "b1" : "", userAgent: "", ...extra });
 }
 
-function run(messages: Observed[], settings: Partial<TrackerSettings> = {}, until?: number): SipEvent[] {
+// The summaries' messages through the tracker; and the same messages written as SIP, read by
+// the core, through another tracker: the two must say the same. So every summary here is one the
+// core gives for a real message, and these rules hold for whatever tracker reads the core's
+// records (docs/tracker-core.md, its first step). `summariesOnly` is for a summary no SIP text
+// gives (a request with a status out of range).
+function run(messages: Observed[], settings: Partial<TrackerSettings> = {}, until?: number, summariesOnly = false): SipEvent[] {
+  const events = track(messages, settings, until);
+  if (summariesOnly) return events;
+  const read = throughCore(messages);
+  read.forEach((m, i) => assert.equal(comparable(m), comparable(messages[i]), `message ${i} as the core reads its SIP text:\n${sipOf(messages[i])}`));
+  assert.equal(track(read, settings, until), events, "the same messages read by the core give the same events");
+  return events;
+}
+
+function track(messages: Observed[], settings: Partial<TrackerSettings>, until?: number): SipEvent[] {
   const events: SipEvent[] = [];
   const tracker = new Tracker((e) => events.push(e), { countersSeconds: 0, ...settings });
   for (const m of messages) tracker.observe(m);
   if (until !== undefined) tracker.advance(T0 + until);
   tracker.finish();
   return events;
+}
+
+// The SIP text a summary is read from. A tag goes into its header's value, in place of one the
+// value carries already (a summary may give the tag alone).
+function sipOf(m: Observed): string {
+  const tagged = (value: string, tag: string): string => value.replace(/;tag=[^;]*$/, "") + (tag === "" ? "" : `;tag=${tag}`);
+  const lines = [
+    m.isRequest ? `${m.method} sip:service@example.com SIP/2.0` : `SIP/2.0 ${String(m.status).padStart(3, "0")} ${m.reason}`,
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKrules", `From: ${tagged(m.from, m.fromTag)}`, `To: ${tagged(m.to, m.toTag)}`,
+  ];
+  if (m.callId !== "") lines.push(`Call-ID: ${m.callId}`);
+  lines.push(`CSeq: ${m.cseq} ${m.method}`);
+  if (m.contact !== "") lines.push(`Contact: ${m.contact}`);
+  if (m.expires >= 0) lines.push(`Expires: ${m.expires}`);
+  if (m.userAgent !== "") lines.push(`${m.isRequest ? "User-Agent" : "Server"}: ${m.userAgent}`);
+  if (m.reasonHeader !== "") lines.push(`Reason: ${m.reasonHeader}`);
+  if (m.xCid !== "") lines.push(`X-CID: ${m.xCid}`);
+  if (m.sessionId !== "") lines.push(`Session-ID: ${m.sessionId}`);
+  if (m.chargingVector !== "") lines.push(`P-Charging-Vector: ${m.chargingVector}`);
+  lines.push("Content-Length: 0");
+  return sip(lines);
+}
+
+function throughCore(messages: Observed[]): Observed[] {
+  const frames = messages.map((m) => ({
+    data: udpFrame(sipOf(m), { src: m.src.ip, dst: m.dst.ip, sport: m.src.port, dport: m.dst.port }),
+    sec: Math.floor(m.timeUs / S), nsec: (m.timeUs % S) * 1000,
+  }));
+  const read = runFrames(frames).messages.map((m) => observe(m));
+  assert.is(read.length, messages.length, "the core reads one message per summary");
+  return read;
+}
+
+// What the tracker reads of a message, but the From and To values whole (the tracker takes their
+// URI and tag) and the call key (a summary has none).
+function comparable(m: Observed): unknown[] {
+  return [m.timeUs, m.src.ip, m.src.port, m.dst.ip, m.dst.port, m.transport, m.isRequest, m.method, m.status, m.reason, m.callId, m.cseq,
+    uriOf(m.from), m.fromTag, uriOf(m.to), m.toTag, m.contact, m.expires, m.userAgent, m.reasonHeader, m.xCid, m.sessionId,
+    m.chargingVector, m.problems];
 }
 
 const types = (events: SipEvent[]): string[] => events.map((e) => e.event.type);
@@ -168,7 +221,7 @@ test("parse errors and scanners are reported", () => {
 });
 
 test("lenient start lines give parse-error events that name their problem", () => {
-  const events = run([request("OPTIONS", 0, { callId: "lenient", problems: L.PROB_URI_NOT_ASCII | L.PROB_STATUS_RANGE })]);
+  const events = run([request("OPTIONS", 0, { callId: "lenient", problems: L.PROB_URI_NOT_ASCII | L.PROB_STATUS_RANGE })], {}, undefined, true);
   assert.equal(events[0].sip?.problems, ["uri-not-ascii", "status-range"]);
   const zero = run([response("OPTIONS", 0, 0, { callId: "zero", problems: L.PROB_STATUS_RANGE })]);
   assert.equal(zero[0].sip?.response, { status: 0, reason: "Reason" }, "a response's status shows even when it is 000");
