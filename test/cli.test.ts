@@ -102,6 +102,27 @@ test("to a pipe whose reader takes a chunk per turn of its event loop: the bytes
   assert.is(lines.filter((l) => !l.startsWith('{"v":')).join("\n") + "\n", readFileSync(events, "utf8"), "the events, in order");
 });
 
+test("replay - with stdin redirected from a file (< F): read as the file is, to the same envelopes and the same damage", () => {
+  const fromStdin = (path: string) => {
+    const fd = openSync(path, "r");
+    try {
+      const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", "--sensor", "cli", "-"], { stdio: [fd, "pipe", "pipe"], maxBuffer: 64 << 20 });
+      return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const whole = fromStdin(SAMPLE);
+  assert.is(whole.code, 0, whole.stderr);
+  assert.is(whole.stdout, siphon(["replay", "--sensor", "cli", SAMPLE]).stdout);
+  const cut = join(tmp, "cut-stdin.pcap");
+  writeFileSync(cut, readFileSync(SAMPLE).subarray(0, 60000));
+  const damaged = fromStdin(cut);
+  assert.is(damaged.code, 1);
+  assert.is(damaged.stdout, siphon(["replay", "--sensor", "cli", cut]).stdout);
+  assert.match(damaged.stderr, /siphon: stdin: truncated packet record \(need \d+ bytes, have \d+\) at byte \d+\n$/);
+});
+
 test("a truncated capture: everything before the damage, then the file and byte offset, exit 1", () => {
   const whole = readFileSync(SAMPLE);
   const cut = join(tmp, "cut.pcap");

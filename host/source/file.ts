@@ -142,16 +142,26 @@ export async function readCapture(
   onProgress?: ChunkHook,
   stop?: AbortSignal,
 ): Promise<void> {
-  if (path === "-") return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+  if (path === "-") return readStdin(sink, onProgress, stop);
   const kind = await statCapture(path);
   if (kind.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
   if (!kind.isFile()) return readCaptureStream(path, await openStream(path, stop), sink, onProgress, stop);
   const file = await openCapture(path);
   try {
-    await readCaptureFile(path, file, sink, onProgress);
+    await readCaptureFile(path, file.fd, kind.size, sink, onProgress);
   } finally {
     await file.close();
   }
+}
+
+/** stdin redirected from a file (`siphon replay - < capture.pcap`) is read as a file: as a stream
+ *  it went by 64 KiB chunks, each through the stream's machinery and copied (a third slower).
+ *  A pipe, a socket or a terminal is a stream: a read of it may wait, and a read waiting in the
+ *  thread pool would keep the process from ending (libuv joins its threads at exit). */
+function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal): Promise<void> {
+  const kind = fstatSync(0);
+  if (kind.isFile()) return readCaptureFile("stdin", 0, kind.size, sink, onProgress);
+  return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
 }
 
 /** Reads a capture arriving as a stream of chunks (stdin, a pipe, a FIFO, a socket). */
@@ -183,14 +193,15 @@ export async function readCaptureStream(
   parser.end();
 }
 
+// A regular file, from where its descriptor stands: `totalBytes` is for the progress line.
 async function readCaptureFile(
-  path: string,
-  file: FileHandle,
+  name: string,
+  fd: number,
+  totalBytes: number,
   sink: FrameConsumer,
   onProgress?: ChunkHook,
 ): Promise<void> {
-  const totalBytes = (await file.stat()).size;
-  const parser = new CaptureParser(path, sink);
+  const parser = new CaptureParser(name, sink);
   let own: Uint8Array | undefined;
   let bytesRead = 0;
   // Synchronous reads of a regular file: a thread-pool round trip per chunk costs
@@ -200,7 +211,7 @@ async function readCaptureFile(
   // of every frame fewer.
   for (;;) {
     const buffer = sink.lend?.(parser.carried, FILE_CHUNK_BYTES) ?? (own ??= new Uint8Array(FILE_CHUNK_BYTES));
-    const n = readSync(file.fd, buffer, 0, buffer.length, null);
+    const n = readSync(fd, buffer, 0, buffer.length, null);
     if (n === 0) break;
     parser.feed(buffer.subarray(0, n));
     bytesRead += n;
