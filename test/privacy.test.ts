@@ -220,6 +220,14 @@ test("the SIP rewriter keeps bytes it does not replace, and a Content-Length tha
   assert.match(out, /Call-ID: c-[0-9a-f]{24}\r\n/);
 });
 
+test("the SIP rewriter moves a Content-Length too long for a double digit for digit, never to '1e+23'", () => {
+  const raw = Buffer.from("MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nCall-ID: x@h\r\nContent-Length: 99999999999999999999999\r\n\r\n192.0.2.9 abc");
+  const out = privacy.sip(raw).toString("latin1");
+  const grown = Buffer.byteLength(bodyOf(out), "latin1") - 13;
+  assert.ok(grown !== 0, "the body's address was rewritten to another length");
+  assert.ok(out.includes(`\r\nContent-Length: ${99999999999999999999999n + BigInt(grown)}\r\n`), out);
+});
+
 test("a Call-ID hashes as the events decode it: the same pseudonym in the SIP text and in an event", () => {
   const callId = "jürgen-1@host";
   const text = privacy.sip(Buffer.from(`OPTIONS sip:x SIP/2.0\r\nCall-ID: ${callId}\r\n\r\n`, "utf8")).toString("latin1");
