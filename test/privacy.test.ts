@@ -220,6 +220,17 @@ test("the SIP rewriter keeps bytes it does not replace, and a Content-Length tha
   assert.match(out, /Call-ID: c-[0-9a-f]{24}\r\n/);
 });
 
+test("the SIP rewriter takes a quote left open in linear time and keeps it; a closed one is still replaced", () => {
+  const open = `"${'\\"'.repeat(50_000)}`;
+  const raw = Buffer.from(`MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nFrom: "Alice \\"A\\"" <sip:alice@h>;tag=1\r\nTo: ${open} <sip:bob@h>\r\nCall-ID: x@h\r\n\r\n`);
+  const started = performance.now();
+  const out = privacy.sip(raw).toString("latin1");
+  const ms = performance.now() - started;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms for 100 kB (quadratic, it took 6 s)`);
+  assert.match(out, /\r\nFrom: "n-[0-9a-f]{16}" <sip:u-[0-9a-f]{16}@h>;tag=t-/);
+  assert.ok(out.includes(`\r\nTo: ${open} <sip:u-`), "the open quote kept byte for byte");
+});
+
 test("the SIP rewriter moves a Content-Length too long for a double digit for digit, never to '1e+23'", () => {
   const raw = Buffer.from("MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nCall-ID: x@h\r\nContent-Length: 99999999999999999999999\r\n\r\n192.0.2.9 abc");
   const out = privacy.sip(raw).toString("latin1");
