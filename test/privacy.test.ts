@@ -231,6 +231,17 @@ test("the SIP rewriter takes a quote left open in linear time and keeps it; a cl
   assert.ok(out.includes(`\r\nTo: ${open} <sip:u-`), "the open quote kept byte for byte");
 });
 
+test("the SIP rewriter reads a run of 'sip:' with no '@' after it in linear time and keeps it", () => {
+  const run = "sip:a:".repeat(20_000);
+  const raw = Buffer.from(`MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nSubject: @ ${run} <sip:carol@h>\r\nCall-ID: x@h\r\n\r\n`);
+  const started = performance.now();
+  const out = privacy.sip(raw).toString("latin1");
+  const ms = performance.now() - started;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms for 120 kB (quadratic, it took 3 s)`);
+  assert.ok(out.includes(`\r\nSubject: @ ${run} <sip:u-`), out.slice(0, 200));
+  assert.not.ok(out.includes("carol"));
+});
+
 test("the SIP rewriter moves a Content-Length too long for a double digit for digit, never to '1e+23'", () => {
   const raw = Buffer.from("MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nCall-ID: x@h\r\nContent-Length: 99999999999999999999999\r\n\r\n192.0.2.9 abc");
   const out = privacy.sip(raw).toString("latin1");
