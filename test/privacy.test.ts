@@ -329,4 +329,9 @@ test("deanonymize puts back an event's and a call record's sealed fields; anothe
   assert.equal(restoreRecord(opener, JSON.parse(JSON.stringify(END))), { kind: "nothing-sealed" });
 });
 
+test("deanonymize: a line whose anonymized.encrypted is null has nothing sealed, and does not stop the run", () => {
+  const opener = { keyCheck: "k", open: (s: string) => s };
+  assert.equal(restoreRecord(opener, { ...JSON.parse(JSON.stringify(END)), anonymized: { key_check: "k", encrypted: null } }), { kind: "nothing-sealed" });
+});
+
 test.run();

@@ -22,7 +22,7 @@ type Json = Record<string, unknown>;
 
 export function restoreRecord(opener: Opener, record: Json): Restored {
   const mark = record.anonymized as { key_check?: unknown; encrypted?: Record<string, string> } | undefined;
-  if (typeof mark === "object" && mark !== null && typeof mark.encrypted === "object") {
+  if (typeof mark === "object" && mark !== null && typeof mark.encrypted === "object" && mark.encrypted !== null) {
     if (mark.key_check !== opener.keyCheck) return { kind: "other-key", keyCheck: String(mark.key_check) };
     const result = openAll(opener, mark.encrypted, (path, value) => setPath(record, path, value));
     if (result.failed.length === 0) delete mark.encrypted;
