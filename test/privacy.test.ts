@@ -329,6 +329,14 @@ test("deanonymize puts back an event's and a call record's sealed fields; anothe
   assert.equal(restoreRecord(opener, JSON.parse(JSON.stringify(END))), { kind: "nothing-sealed" });
 });
 
+test("deanonymize: a sealed field's path walks the record's own fields only, never into Object.prototype", () => {
+  const opener = { keyCheck: "k", open: (s: string) => s };
+  const record = JSON.parse('{"anonymized": {"key_check": "k", "encrypted": {"__proto__.polluted": "yes", "constructor.prototype.polluted": "yes"}}}');
+  const result = restoreRecord(opener, record);
+  assert.is(({} as Record<string, unknown>).polluted, undefined, "Object.prototype untouched");
+  assert.equal(result, { kind: "restored", fields: 0, failed: ["__proto__.polluted", "constructor.prototype.polluted"] });
+});
+
 test("deanonymize: a line whose anonymized.encrypted is null has nothing sealed, and does not stop the run", () => {
   const opener = { keyCheck: "k", open: (s: string) => s };
   assert.equal(restoreRecord(opener, { ...JSON.parse(JSON.stringify(END)), anonymized: { key_check: "k", encrypted: null } }), { kind: "nothing-sealed" });

@@ -52,16 +52,20 @@ function openAll(opener: Opener, sealed: Record<string, string>, put: (where: st
   return { kind: "restored", fields, failed };
 }
 
-// Sets "a.b.c" in place, where "a.b" is an object already.
+// Sets "a.b.c" in place, where the record has it already (the pseudonym the original replaced).
+// Own fields only: "__proto__.x" or "constructor.prototype.x" from a crafted line, with any value
+// sealed under the key, walked into Object.prototype and set x on every object of the process.
 function setPath(record: Json, path: string, value: string): void {
   const names = path.split(".");
   let at: Json = record;
   for (const name of names.slice(0, -1)) {
-    const next = at[name];
+    const next = Object.hasOwn(at, name) ? at[name] : undefined;
     if (typeof next !== "object" || next === null) throw new Error(`no ${path} in the record`);
     at = next as Json;
   }
-  at[names[names.length - 1]] = value;
+  const last = names[names.length - 1];
+  if (!Object.hasOwn(at, last)) throw new Error(`no ${path} in the record`);
+  at[last] = value;
 }
 
 function parseObject(text: string): unknown {
