@@ -69,13 +69,13 @@ if (typeof database === "string") {
 
   interface Replay { status: number | null; stderr: string; envelopes: Record<string, unknown>[]; events: Record<string, any>[]; rows: Record<string, any>[] }
 
-  const replay = async (name: string, calls: CallBytes[]): Promise<Replay> => {
+  const replay = async (name: string, calls: CallBytes[], frames: Uint8Array[] = calls.flatMap(callFrames)): Promise<Replay> => {
     const table = `siphon_test_cdr_bytes_${name}_${suffix}`;
     tables.push(table);
     const capture = join(directory, `${name}.pcap`);
     const envelopes = join(directory, `${name}.envelopes`);
     const events = join(directory, `${name}.events`);
-    writeFileSync(capture, pcapFile(calls.flatMap(callFrames)));
+    writeFileSync(capture, pcapFile(frames));
     const run = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", capture, "--out", envelopes, "--events", events,
       "--sensor", "bytes", "--no-progress", "--cdr", `${database.url}?table=${table}`], { encoding: "utf8" });
     const lines = (path: string): Record<string, any>[] => readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -112,6 +112,37 @@ if (typeof database === "string") {
     assert.match(logged.msg, /\(54000\); that row is skipped, the others are written/);
     assert.match(r.stderr, /siphon: 6 call records written to \S+, 1 refused by PostgreSQL and skipped/);
     assert.match(r.stderr, /siphon: 35 packets, 35 SIP messages/);
+  });
+
+  test("a jitter past numeric(12,3) (an SDP clock of 1 Hz, RTP timestamps jumping 2^31) is stored saturated, not the row refused", async () => {
+    const sdp = (ip: string, port: number): string => `v=0\r\no=- 1 1 IN IP4 ${ip}\r\ns=-\r\nc=IN IP4 ${ip}\r\nt=0 0\r\nm=audio ${port} RTP/AVP 96\r\na=rtpmap:96 X/1\r\n`;
+    const offer = sdp("192.0.2.1", 4000), answer = sdp("198.51.100.7", 5000);
+    const from = "From: <sip:alice@example.com>;tag=a1", to = "To: <sip:bob@example.com>", toTagged = `${to};tag=b1`, callId = "Call-ID: jitter@example.com";
+    const caller = { src: "192.0.2.1", dst: "198.51.100.7" }, callee = { src: "198.51.100.7", dst: "192.0.2.1" };
+    const rtp = Array.from({ length: 40 }, (_, i) => {
+      const packet = Buffer.alloc(172);
+      packet[0] = 0x80;
+      packet[1] = 96;
+      packet.writeUInt16BE(i, 2);
+      packet.writeUInt32BE(i % 2 === 0 ? 0 : 0x80000000, 4);
+      packet.writeUInt32BE(7, 8);
+      return udpFrame(packet, { ...caller, sport: 4000, dport: 5000 });
+    });
+    const frames = [
+      udpFrame(Buffer.concat([message(["INVITE sip:bob@example.com SIP/2.0", from, to, callId, "CSeq: 1 INVITE", "Content-Type: application/sdp", `Content-Length: ${offer.length}`]), Buffer.from(offer)]), caller),
+      udpFrame(Buffer.concat([message(["SIP/2.0 200 OK", from, toTagged, callId, "CSeq: 1 INVITE", "Content-Type: application/sdp", `Content-Length: ${answer.length}`]), Buffer.from(answer)]), callee),
+      udpFrame(message(["ACK sip:bob@example.com SIP/2.0", from, toTagged, callId, "CSeq: 1 ACK", "Content-Length: 0"]), caller),
+      ...rtp,
+      udpFrame(message(["BYE sip:bob@example.com SIP/2.0", from, toTagged, callId, "CSeq: 2 BYE", "Content-Length: 0"]), caller),
+      udpFrame(message(["SIP/2.0 200 OK", from, toTagged, callId, "CSeq: 2 BYE", "Content-Length: 0"]), callee),
+    ];
+    const r = await replay("jitter", [], frames);
+    assert.is(r.status, 0, r.stderr);
+    assert.ok(callEnds(r)[0].rtp.from_offerer.jitter_ms > 1e9, "the event keeps the figure as computed");
+    assert.is(r.rows.length, 1, r.stderr);
+    assert.is(r.rows[0].rtp_jitter_ms_offerer, "999999999.999");
+    assert.is(r.rows[0].rtp_packets_offerer, "40");
+    assert.not.match(r.stderr, /refused/);
   });
 
   test("UTF-8 header values: the envelope's call_id, the event and the row give the same strings", async () => {

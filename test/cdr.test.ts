@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions } from "./support/generate";
@@ -119,6 +119,27 @@ if (typeof database === "string") {
     assert.is(run.status, 0, run.stderr);
     assert.match(run.stderr, `${truth.calls.length} call records written`);
     assert.equal(await rows(streamTable), await rows(sensorTable));
+  });
+
+  test("siphon cdr: an event line whose fields have other types is counted as not an event, the rest written, exit 0", async () => {
+    const end = readFileSync(eventsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l)).find((e) => e.event.type === "call-end");
+    const hostile = [
+      { ...end, sip: { ...end.sip, call: { ...end.sip.call, times: null } } },
+      { ...end, sip: { ...end.sip, call: { ...end.sip.call, times: undefined } } },
+      { ...end, sip: { ...end.sip, call_id: 5 } },
+      { ...end, sip: { ...end.sip, call: "x" } },
+      { ...end, anonymized: { key_check: "k", encrypted: null } },
+      { ...end, rtp: { from_offerer: [] } },
+    ].map((e) => JSON.stringify(e));
+    const file = join(directory, "hostile-events.ndjson");
+    writeFileSync(file, `${hostile.join("\n")}\n${readFileSync(eventsFile, "utf8")}`);
+    const table = `siphon_test_cdr_hostile_${suffix}`;
+    tables.push(table);
+    const run = siphon(["cdr", "--events", file, "--cdr", `${database.url}?table=${table}`]);
+    assert.is(run.status, 0, run.stderr);
+    assert.match(run.stderr, `${truth.calls.length} call records written to ${table}, 6 lines were not events`);
+    assert.not.match(run.stderr, /TypeError|Cannot read|Cannot convert/);
+    assert.equal(await rows(table), await rows(sensorTable));
   });
 
   if (MOSQUITTO === undefined) {

@@ -8,6 +8,8 @@ import { createInterface } from "node:readline";
 import { INVITE, pcapFile, pcapngFile, sip, udpFrame } from "./helpers";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { loadAddon } from "../host/source/libpcap/addon";
+import { boundedLines } from "../host/cli/lines";
+import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,6 +62,21 @@ test("replay --events: a pcapng whose times lie 285,000 years ahead is clamped a
   const written = lines(readFileSync(events, "utf8")).map((l) => JSON.parse(l)).filter((e) => e.event.type === "reg-new");
   assert.is(written.length, 1, readFileSync(events, "utf8"));
   assert.is(written[0]["@timestamp"], "2255-06-05T23:47:33.999999Z");
+});
+
+test("event and record streams are read in lines of bounded length: a longer one is counted, the reading goes on", async () => {
+  const chunks = ["a\r\nb", "cd\n", "x".repeat(10), "y".repeat(10), "\nz\xc3", "\xa9\n\nlast"].map((c) => Buffer.from(c, "latin1"));
+  const lines: (string | undefined)[] = [];
+  for await (const line of boundedLines(Readable.from(chunks), 16)) lines.push(line);
+  assert.equal(lines, ["a", "bcd", undefined, "z\u00e9", "", "last"]);
+
+  const key = join(tmp, "lines.key");
+  writeFileSync(key, `${"5a".repeat(32)}\n`, { mode: 0o600 });
+  const input = Buffer.from(`{"a":1}\n${"a".repeat(17 << 20)}\n{"b":2}\n`);
+  const r = spawnSync(process.execPath, ["dist/siphon.mjs", "deanonymize", "--key", key, "-"], { input, maxBuffer: 64 << 20 });
+  assert.is(r.status, 1, r.stderr.toString());
+  assert.is(r.stdout.toString(), `{"a":1}\n{"b":2}\n`);
+  assert.match(r.stderr.toString(), /^siphon deanonymize: 3 lines, 0 restored \(0 fields\) with key [0-9a-f]+; 1 lines longer than 16 MiB were left out\n$/);
 });
 
 test("replay -: a pcap stream on stdin gives the same envelopes as the file", () => {

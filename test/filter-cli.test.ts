@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -87,6 +87,17 @@ test("filter test: how many SIP messages of a capture match", () => {
   const file = join(tmp, "requests.filter");
   writeFileSync(file, "request");
   assert.is(siphon(["filter", "test", "--filter-file", file, SAMPLE]).stdout, "47 of 81 SIP messages match\n");
+});
+
+test("filter test: a capture damaged part way is counted up to the damage, then its one failure line, exit 1", () => {
+  const whole = readFileSync(SAMPLE);
+  const cut = join(tmp, "cut.pcap");
+  writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+  const r = siphon(["filter", "test", "(status 4xx)", cut]);
+  assert.is(r.code, 1, r.stderr);
+  const counted = /^(\d+) of (\d+) SIP messages match\n$/.exec(r.stdout);
+  assert.ok(counted !== null && Number(counted[2]) > 0 && Number(counted[2]) < 81, `the messages before the damage counted: ${JSON.stringify(r.stdout)}`);
+  assert.match(r.stderr, /^siphon: \S+cut\.pcap: truncated packet record [^\n]*\n$/);
 });
 
 test("filter: usage errors exit 2 and say what to write", () => {

@@ -220,6 +220,36 @@ test("the SIP rewriter keeps bytes it does not replace, and a Content-Length tha
   assert.match(out, /Call-ID: c-[0-9a-f]{24}\r\n/);
 });
 
+test("the SIP rewriter takes a quote left open in linear time and keeps it; a closed one is still replaced", () => {
+  const open = `"${'\\"'.repeat(50_000)}`;
+  const raw = Buffer.from(`MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nFrom: "Alice \\"A\\"" <sip:alice@h>;tag=1\r\nTo: ${open} <sip:bob@h>\r\nCall-ID: x@h\r\n\r\n`);
+  const started = performance.now();
+  const out = privacy.sip(raw).toString("latin1");
+  const ms = performance.now() - started;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms for 100 kB (quadratic, it took 6 s)`);
+  assert.match(out, /\r\nFrom: "n-[0-9a-f]{16}" <sip:u-[0-9a-f]{16}@h>;tag=t-/);
+  assert.ok(out.includes(`\r\nTo: ${open} <sip:u-`), "the open quote kept byte for byte");
+});
+
+test("the SIP rewriter reads a run of 'sip:' with no '@' after it in linear time and keeps it", () => {
+  const run = "sip:a:".repeat(20_000);
+  const raw = Buffer.from(`MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nSubject: @ ${run} <sip:carol@h>\r\nCall-ID: x@h\r\n\r\n`);
+  const started = performance.now();
+  const out = privacy.sip(raw).toString("latin1");
+  const ms = performance.now() - started;
+  assert.ok(ms < 500, `${ms.toFixed(0)} ms for 120 kB (quadratic, it took 3 s)`);
+  assert.ok(out.includes(`\r\nSubject: @ ${run} <sip:u-`), out.slice(0, 200));
+  assert.not.ok(out.includes("carol"));
+});
+
+test("the SIP rewriter moves a Content-Length too long for a double digit for digit, never to '1e+23'", () => {
+  const raw = Buffer.from("MESSAGE sip:bob@192.0.2.9 SIP/2.0\r\nCall-ID: x@h\r\nContent-Length: 99999999999999999999999\r\n\r\n192.0.2.9 abc");
+  const out = privacy.sip(raw).toString("latin1");
+  const grown = Buffer.byteLength(bodyOf(out), "latin1") - 13;
+  assert.ok(grown !== 0, "the body's address was rewritten to another length");
+  assert.ok(out.includes(`\r\nContent-Length: ${99999999999999999999999n + BigInt(grown)}\r\n`), out);
+});
+
 test("a Call-ID hashes as the events decode it: the same pseudonym in the SIP text and in an event", () => {
   const callId = "jürgen-1@host";
   const text = privacy.sip(Buffer.from(`OPTIONS sip:x SIP/2.0\r\nCall-ID: ${callId}\r\n\r\n`, "utf8")).toString("latin1");
@@ -297,6 +327,19 @@ test("deanonymize puts back an event's and a call record's sealed fields; anothe
   assert.equal(result, { kind: "restored", fields: 5, failed: ["client.ip"] });
   assert.is(altered.client?.ip, sealedEvent.client?.ip, "left as it was");
   assert.equal(restoreRecord(opener, JSON.parse(JSON.stringify(END))), { kind: "nothing-sealed" });
+});
+
+test("deanonymize: a sealed field's path walks the record's own fields only, never into Object.prototype", () => {
+  const opener = { keyCheck: "k", open: (s: string) => s };
+  const record = JSON.parse('{"anonymized": {"key_check": "k", "encrypted": {"__proto__.polluted": "yes", "constructor.prototype.polluted": "yes"}}}');
+  const result = restoreRecord(opener, record);
+  assert.is(({} as Record<string, unknown>).polluted, undefined, "Object.prototype untouched");
+  assert.equal(result, { kind: "restored", fields: 0, failed: ["__proto__.polluted", "constructor.prototype.polluted"] });
+});
+
+test("deanonymize: a line whose anonymized.encrypted is null has nothing sealed, and does not stop the run", () => {
+  const opener = { keyCheck: "k", open: (s: string) => s };
+  assert.equal(restoreRecord(opener, { ...JSON.parse(JSON.stringify(END)), anonymized: { key_check: "k", encrypted: null } }), { kind: "nothing-sealed" });
 });
 
 test.run();

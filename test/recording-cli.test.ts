@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWorkload, workloadOptions, type Truth } from "./support/generate";
@@ -131,6 +131,24 @@ test("with --anonymize the recordings are named from pseudonyms: no Call-ID of t
   const leaked = truth.calls.map((c) => c.callId).filter((id) => text.includes(id) || text.includes(recordingName(id, 0).base.split("-").slice(1, -1).join("-")));
   assert.equal(leaked, [], `original Call-IDs in the anonymized events: ${leaked.join(", ")}`);
   assert.is(pcapsIn(dir).length, truth.calls.length);
+});
+
+test("a capture whose time jumps 30 days mid-call ends the recordings it leaves idle: no month of silence in a WAV", () => {
+  const file = Buffer.from(readFileSync(pcapPath));
+  const jumped = join(work, "jump.pcap");
+  // Every record from the middle of the capture on is 30 days later: calls under way there go idle.
+  for (let at = 24, i = 0; at < file.length; i++) {
+    if (i >= frames.length / 2) file.writeUInt32LE(file.readUInt32LE(at) + 30 * 86400, at);
+    at += 16 + file.readUInt32LE(at + 8);
+  }
+  writeFileSync(jumped, file);
+  const dir = join(work, "jump");
+  const run = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", jumped, "--record", dir, "--out", "/dev/null"], { encoding: "utf8" });
+  assert.is(run.status, 0, run.stderr);
+  const bytesIn = (d: string): number => readdirSync(d).flatMap((day) => readdirSync(join(d, day)).map((f) => statSync(join(d, day, f)).size)).reduce((a, b) => a + b, 0);
+  // The same frames, some calls cut in two: about what the run without the jump wrote, not 16 kB a second of 30 days.
+  assert.ok(bytesIn(dir) < 1.1 * bytesIn(allDir), `${bytesIn(dir)} bytes recorded against ${bytesIn(allDir)} without the jump`);
+  assert.not.match(run.stderr, /could not be written|given up/);
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));

@@ -404,6 +404,16 @@ test("pcapng: a new section forgets the interfaces of the one before", () => {
   assert.match(parseWhole(file).error?.message ?? "", /refers to interface 0, but its section defines 0/);
 });
 
+test("pcapng: a section of more than 65,536 interfaces is refused at the one past it, not held", () => {
+  const le = true;
+  const one = idb(le, 1);
+  const file = concat(shb(le), one, epb(le, 0, 0n, payload(4, 1)), ...Array<Uint8Array>(65536).fill(one));
+  const outcome = parseWhole(file);
+  assert.equal(outcome.frames.length, 1, "the frame before it delivered");
+  const at = shb(le).length + epb(le, 0, 0n, payload(4, 1)).length + 65536 * one.length;
+  assert.match(outcome.error?.message ?? "", new RegExp(`section defines more than 65536 interfaces: the file is corrupt from here on at byte ${at}$`));
+});
+
 test("pcapng: a simple packet block needs interface 0", () => {
   const outcome = parseWhole(concat(shb(false), spb(false, payload(8, 1))));
   assert.match(outcome.error?.message ?? "", /simple packet block refers to interface 0.* at byte 28$/);

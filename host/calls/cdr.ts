@@ -100,6 +100,39 @@ function sealedColumns(sealed: Record<string, string> | undefined): string | nul
   return JSON.stringify(columns);
 }
 
+// The fields recordOf and the writer read, each with its type. A line of an event file or topic
+// is anyone's: a "times" of null, a Call-ID that is a number or "encrypted": null threw in the
+// middle of `siphon cdr` ("Cannot read properties of undefined"), which ended the consumer.
+type Shape = "string" | "number" | { [field: string]: Shape };
+const STREAM: Shape = { codec: "string", packets: "number", lost: "number", jitter_ms: "number", max_jitter_ms: "number" };
+const READ: Shape = {
+  event: { type: "string", duration: "number" },
+  observer: { name: "string" },
+  sip: {
+    call_id: "string", from: "string", to: "string", pdd: "number", ring_time: "number", reason_header: "string", originator: "string",
+    response: { status: "number", reason: "string" },
+    call: { outcome: "string", times: { invite: "string", ringing: "string", answer: "string", end: "string" },
+      legs: { x_cid: "string", session_id: "string", p_charging_vector: "string" } },
+  },
+  client: { ip: "string", port: "number", transport: "string" },
+  server: { ip: "string", port: "number" },
+  user_agent: { original: "string" },
+  rtp: { from_offerer: STREAM, from_answerer: STREAM },
+  anonymized: { key_check: "string" },
+};
+
+// Absent, or of its shape (an object holding only fields that are absent or of theirs).
+function fits(value: unknown, shape: Shape): boolean {
+  if (value === undefined) return true;
+  if (typeof shape === "string") return typeof value === shape;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  return Object.entries(shape).every(([field, inner]) => fits((value as Record<string, unknown>)[field], inner));
+}
+
+function sealedFits(sealed: unknown): boolean {
+  return sealed === undefined || (typeof sealed === "object" && sealed !== null && Object.values(sealed).every((v) => typeof v === "string"));
+}
+
 // Checks a line of an event stream is an event, for `siphon cdr`.
 export function parseEvent(line: string): SipEvent | undefined {
   let value: unknown;
@@ -111,5 +144,6 @@ export function parseEvent(line: string): SipEvent | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const event = value as SipEvent;
   if (typeof event.event?.type !== "string" || Number.isNaN(parseIsoTime(String(event["@timestamp"])))) return undefined;
-  return event;
+  if (!fits(event, READ) || (event.sip?.call !== undefined && event.sip.call.times === undefined)) return undefined;
+  return sealedFits(event.anonymized?.encrypted) ? event : undefined;
 }

@@ -2,7 +2,7 @@
 // call records from an event stream, away from the sensor. Every call-end,
 // call-attempt and INVITE auth-failed becomes (or rewrites) one row.
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
+import { boundedLines } from "./lines";
 import { parseArgs } from "node:util";
 import { cdrWriter, type CdrWriter, type Committed } from "../sink";
 import { readTopic, SESSION_EXPIRY_S, subscriptionOf } from "./cdr-consumer";
@@ -69,11 +69,12 @@ export async function cdrCommand(args: string[]): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const counts: Counts = { lines: 0, events: 0, notEvents: 0 };
-  const take = (line: string, committed?: Committed): void => {
-    if (line.trim() === "") return committed?.();
+  // `undefined`: a line of the file too long to hold (lines.ts), not an event either.
+  const take = (line: string | undefined, committed?: Committed): void => {
+    if (line?.trim() === "") return committed?.();
     counts.lines++;
-    const event = parseEvent(line);
-    if (event === undefined) {
+    const event = line === undefined ? undefined : parseEvent(line);
+    if (line === undefined || event === undefined) {
       counts.notEvents++;
       return committed?.();
     }
@@ -129,7 +130,7 @@ async function closeWithin(writer: CdrWriter, url: string, flushTimeout: number)
   }
 }
 
-async function fromFile(path: string, writer: CdrWriter, take: (line: string) => void): Promise<void> {
+async function fromFile(path: string, writer: CdrWriter, take: (line: string | undefined) => void): Promise<void> {
   const input = path === "-" ? process.stdin : createReadStream(path);
   const opened = new Promise<void>((resolve, reject) => {
     input.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`--events ${path}: cannot read it (${err.code ?? err.message}): check the path`)));
@@ -137,7 +138,7 @@ async function fromFile(path: string, writer: CdrWriter, take: (line: string) =>
     input.once("end", () => resolve());
   });
   await opened;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+  for await (const line of boundedLines(input)) {
     take(line);
     const wait = writer.backlog();
     if (wait) await wait;

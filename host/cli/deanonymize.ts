@@ -4,11 +4,11 @@
 // out, on stdout. Lines that are not JSON, or carry nothing sealed, pass as they
 // are; records made under another key are passed and counted, never guessed at.
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { fieldOpener, KeyFileError } from "../privacy";
 import { restoreRecord, type Opener } from "../privacy/restore";
 import { EXIT_INPUT, EXIT_OK, UsageError } from "../exits";
+import { boundedLines, LINE_MAX_BYTES } from "./lines";
 
 export const DEANONYMIZE_HELP = `Usage:
   siphon deanonymize --key KEYFILE [FILE|-]   the original values of an anonymized run's events or call
@@ -17,7 +17,8 @@ export const DEANONYMIZE_HELP = `Usage:
 Only fields the run sealed with --encrypt-fields can be restored; pseudonyms and anonymized addresses
 alone cannot be turned back. docs/privacy.md
 Exit codes: 0 done; 1 the input could not be read, or a record was made under another key or was
-altered (counted on stderr; such lines are written as they came); 2 bad usage or key file.
+altered (counted on stderr; such lines are written as they came), or a line was longer than 16 MiB
+(counted, left out); 2 bad usage or key file.
 `;
 
 interface Counts {
@@ -27,6 +28,7 @@ interface Counts {
   otherKey: Map<string, number>;
   failed: number;
   notJson: number;
+  tooLong: number;
 }
 
 export async function deanonymizeCommand(args: string[]): Promise<number> {
@@ -51,16 +53,21 @@ export async function deanonymizeCommand(args: string[]): Promise<number> {
     throw err;
   }
   const input = parsed.positionals[0] ?? "-";
-  const counts: Counts = { lines: 0, restored: 0, fields: 0, otherKey: new Map(), failed: 0, notJson: 0 };
+  const counts: Counts = { lines: 0, restored: 0, fields: 0, otherKey: new Map(), failed: 0, notJson: 0, tooLong: 0 };
   let readFailure: string | undefined;
   try {
-    await eachLine(input, (line) => process.stdout.write(`${restoreLine(opener, line, counts)}\n`));
+    await eachLine(input, (line) => {
+      if (line === undefined) {
+        counts.lines++;
+        counts.tooLong++;
+      } else process.stdout.write(`${restoreLine(opener, line, counts)}\n`);
+    });
   } catch (err) {
     readFailure = (err as Error).message;
   }
   process.stderr.write(`${summary(counts, opener.keyCheck)}\n`);
   if (readFailure !== undefined) process.stderr.write(`siphon: ${readFailure}\n`);
-  return readFailure !== undefined || counts.failed > 0 || counts.otherKey.size > 0 ? EXIT_INPUT : EXIT_OK;
+  return readFailure !== undefined || counts.failed > 0 || counts.otherKey.size > 0 || counts.tooLong > 0 ? EXIT_INPUT : EXIT_OK;
 }
 
 function restoreLine(opener: Opener, line: string, counts: Counts): string {
@@ -90,17 +97,18 @@ function summary(c: Counts, keyCheck: string): string {
   for (const [other, n] of c.otherKey) parts.push(`${n} made with key ${other}, not this one: give that key's file`);
   if (c.failed > 0) parts.push(`${c.failed} fields did not authenticate (altered, or sealed under another key) and were left as they are`);
   if (c.notJson > 0) parts.push(`${c.notJson} lines were not JSON`);
+  if (c.tooLong > 0) parts.push(`${c.tooLong} lines longer than ${LINE_MAX_BYTES >> 20} MiB were left out`);
   return parts.join("; ");
 }
 
-async function eachLine(path: string, take: (line: string) => void): Promise<void> {
+async function eachLine(path: string, take: (line: string | undefined) => void): Promise<void> {
   const input = path === "-" ? process.stdin : createReadStream(path);
   await new Promise<void>((resolve, reject) => {
     input.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`${path}: cannot read it (${err.code ?? err.message}): check the path`)));
     input.once("readable", () => resolve());
     input.once("end", () => resolve());
   });
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    if (line.trim() !== "") take(line);
+  for await (const line of boundedLines(input)) {
+    if (line === undefined || line.trim() !== "") take(line);
   }
 }

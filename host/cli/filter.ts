@@ -19,8 +19,9 @@ export async function filterCommand(args: string[]): Promise<number> {
   }
   if (subcommand === "test") {
     const { compiled, positionals } = expressionAndRest(rest, 1, "test", "EXPR FILE");
-    const { matched, rejected } = await countMatches(compiled, positionals[0]);
+    const { matched, rejected, failure } = await countMatches(compiled, positionals[0]);
     process.stdout.write(`${matched} of ${matched + rejected} SIP messages match\n`);
+    if (failure !== undefined) throw failure;   // after the count of what was read: its one line, and its exit code
     return 0;
   }
   throw new FilterError(`unknown subcommand '${subcommand ?? ""}'`, undefined, "use 'siphon filter check EXPR' or 'siphon filter test EXPR FILE'");
@@ -48,12 +49,21 @@ function parseOptions(args: string[]) {
   }
 }
 
-async function countMatches(compiled: CompiledFilter, capture: string): Promise<{ matched: number; rejected: number }> {
+// A capture damaged part way is counted up to the damage, then fails, as a replay writes every
+// message before it: a throw from the reader lost the count of the 1,950 packets before it. One
+// that fails before its first frame (missing, not a capture) gets its one line alone.
+async function countMatches(compiled: CompiledFilter, capture: string): Promise<{ matched: number; rejected: number; failure?: unknown }> {
   const core = new Core({ sensor: "filter-test", agent: "siphon", renderJson: false, filterProgram: compiled.program }, () => {});
-  await readCapture(capture, core);
+  let failure: unknown;
+  try {
+    await readCapture(capture, core);
+  } catch (err) {
+    failure = err;
+  }
   core.flush();
   const counters = core.counters();
+  if (failure !== undefined && counters.frames === 0) throw failure;
   const undecodable = nothingDecodable(capture, counters);
   if (undecodable) throw undecodable;
-  return { matched: counters.filter_matched, rejected: counters.filter_rejected };
+  return { matched: counters.filter_matched, rejected: counters.filter_rejected, failure };
 }

@@ -152,7 +152,7 @@ export class Recorder implements Sink {
     if (callId === "") return;
     const timeUs = m.timeSec * 1e6 + Math.floor(m.timeNsec / 1000);
     this.nowUs = Math.max(this.nowUs, timeUs);
-    const recording = this.recordings.get(callId) ?? (this.chosen(m) ? this.open(callId, timeUs) : undefined);
+    const recording = this.unlessOver(this.recordings.get(callId), timeUs) ?? (this.chosen(m) ? this.open(callId, timeUs) : undefined);
     if (recording === undefined) return;
     recording.lastUs = timeUs;
     this.writeFrame(recording, batch, m.frame);
@@ -174,7 +174,7 @@ export class Recorder implements Sink {
   private onMedia(batch: MessageBatch, packet: MediaPacket): void {
     const timeUs = packet.timeUs;
     if (timeUs > this.nowUs) this.nowUs = timeUs;
-    const recording = this.recordingOf(packet);
+    const recording = this.unlessOver(this.recordingOf(packet), timeUs);
     if (recording === undefined) return;
     recording.lastUs = timeUs;
     this.writeFrame(recording, batch, packet.frame);
@@ -271,10 +271,20 @@ export class Recorder implements Sink {
 
   private sweep(): void {
     this.sweptUs = this.nowUs;
-    for (const recording of [...this.recordings.values()]) {
-      const over = recording.endUs !== undefined ? this.nowUs >= recording.endUs : this.nowUs - recording.lastUs >= this.idleUs;
-      if (over) this.finish(recording);
-    }
+    for (const recording of [...this.recordings.values()]) if (this.over(recording, this.nowUs)) this.finish(recording);
+  }
+
+  private over(recording: Recording, timeUs: number): boolean {
+    return recording.endUs !== undefined ? timeUs >= recording.endUs : timeUs - recording.lastUs >= this.idleUs;
+  }
+
+  // The sweep runs between batches, so a packet whose capture time jumps hours past the last one
+  // (a damaged capture) would otherwise reach a recording already over, and its WAV would write
+  // the whole gap as silence: 16 kB a second, hundreds of MiB from one packet. It finishes it.
+  private unlessOver(recording: Recording | undefined, timeUs: number): Recording | undefined {
+    if (recording === undefined || !this.over(recording, timeUs)) return recording;
+    this.finish(recording);
+    return undefined;
   }
 
   private finish(recording: Recording): void {

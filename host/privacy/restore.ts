@@ -22,7 +22,7 @@ type Json = Record<string, unknown>;
 
 export function restoreRecord(opener: Opener, record: Json): Restored {
   const mark = record.anonymized as { key_check?: unknown; encrypted?: Record<string, string> } | undefined;
-  if (typeof mark === "object" && mark !== null && typeof mark.encrypted === "object") {
+  if (typeof mark === "object" && mark !== null && typeof mark.encrypted === "object" && mark.encrypted !== null) {
     if (mark.key_check !== opener.keyCheck) return { kind: "other-key", keyCheck: String(mark.key_check) };
     const result = openAll(opener, mark.encrypted, (path, value) => setPath(record, path, value));
     if (result.failed.length === 0) delete mark.encrypted;
@@ -52,16 +52,20 @@ function openAll(opener: Opener, sealed: Record<string, string>, put: (where: st
   return { kind: "restored", fields, failed };
 }
 
-// Sets "a.b.c" in place, where "a.b" is an object already.
+// Sets "a.b.c" in place, where the record has it already (the pseudonym the original replaced).
+// Own fields only: "__proto__.x" or "constructor.prototype.x" from a crafted line, with any value
+// sealed under the key, walked into Object.prototype and set x on every object of the process.
 function setPath(record: Json, path: string, value: string): void {
   const names = path.split(".");
   let at: Json = record;
   for (const name of names.slice(0, -1)) {
-    const next = at[name];
+    const next = Object.hasOwn(at, name) ? at[name] : undefined;
     if (typeof next !== "object" || next === null) throw new Error(`no ${path} in the record`);
     at = next as Json;
   }
-  at[names[names.length - 1]] = value;
+  const last = names[names.length - 1];
+  if (!Object.hasOwn(at, last)) throw new Error(`no ${path} in the record`);
+  at[last] = value;
 }
 
 function parseObject(text: string): unknown {

@@ -56,9 +56,15 @@ function rewriteValue(a: Anonymizer, name: string, value: string, bodyGrowth: nu
   if (CALL_ID_LIST.has(name)) return a.callIds(value, decode);
   if (DIALOG.has(name)) return a.dialog(value, decode);
   if (AUTHORIZATION.has(name)) return a.authorization(value, decode);
-  if (CONTENT_LENGTH.has(name)) return bodyGrowth === 0 ? value : value.replace(/\d+/, (n) => String(Math.max(0, Number(n) + bodyGrowth)));
+  if (CONTENT_LENGTH.has(name)) return bodyGrowth === 0 ? value : value.replace(/\d+/, (n) => movedLength(n, bodyGrowth));
   if (UNTOUCHED.has(name)) return value;
   return a.text(value, decode);
+}
+
+// In BigInt: a hostile length of 23 digits as a Number came out as "1e+23", no longer a number SIP reads.
+function movedLength(digits: string, growth: number): string {
+  const moved = BigInt(digits) + BigInt(growth);
+  return String(moved < 0n ? 0n : moved);
 }
 
 function rewriteBody(a: Anonymizer, body: string, decode: Decode): string {

@@ -66,8 +66,13 @@ const REFUSALS_LOGGED = 20;   // a flood of hostile calls is counted, not logged
 const KEY_LOGGED = 256;       // characters of a refused row's Call-ID in the log
 
 // PostgreSQL text cannot hold U+0000: a NUL from the wire is stored as U+FFFD,
-// the character that stands for every byte that is not text (docs/cdr.md).
-function storable(value: CallRecord[keyof CallRecord]): CallRecord[keyof CallRecord] {
+// the character that stands for every byte that is not text (docs/cdr.md). A number
+// past its numeric(p,s) column is stored as the column's largest (below).
+function storable(value: CallRecord[keyof CallRecord], column: keyof CallRecord): CallRecord[keyof CallRecord] {
+  if (typeof value === "number") {
+    const max = NUMERIC_MAX.get(column);
+    return max === undefined ? value : Math.max(-max, Math.min(max, value));
+  }
   return typeof value === "string" && value.includes("\0") ? value.replaceAll("\0", "\ufffd") : value;
 }
 
@@ -96,6 +101,15 @@ const COLUMN_TYPES: Record<keyof CallRecord, string> = {
   rtp_max_jitter_ms_offerer: "numeric(12,3)", rtp_packets_answerer: "bigint", rtp_lost_answerer: "bigint",
   rtp_jitter_ms_answerer: "numeric(12,3)", rtp_max_jitter_ms_answerer: "numeric(12,3)",
 };
+
+// The largest value of each numeric(p,s) column. The wire can push a figure past it: an SDP
+// clock of 1 Hz and RTP timestamps that jump 2^31 give a jitter of 2e12 ms, and PostgreSQL
+// refused the whole row (22003, numeric field overflow), so a caller could keep its call out of
+// the table. Such a figure is stored saturated.
+const NUMERIC_MAX = new Map(Object.entries(COLUMN_TYPES).flatMap(([column, type]) => {
+  const m = /^numeric\((\d+),(\d+)\)$/.exec(type);
+  return m === null ? [] : [[column, 10 ** (Number(m[1]) - Number(m[2])) - 10 ** -Number(m[2])] as const];
+}));
 
 // Columns added after the first release: a table made before them gets them on first use.
 const ADDED_COLUMNS: (keyof CallRecord)[] = [...RTP_COLUMNS, "key_check", "encrypted"];
@@ -257,7 +271,7 @@ export function cdrWriter(options: CdrOptions): CdrWriter {
 
   const insert = async (client: PgClient, rows: CallRecord[], attempt = 0): Promise<void> => {
     try {
-      await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c]))));
+      await client.query(insertSql(table, rows.length), rows.flatMap((r) => RECORD_COLUMNS.map((c) => storable(r[c], c))));
     } catch (err) {
       if (attempt >= RETRIES || !RETRYABLE.test(String((err as { code?: unknown }).code))) throw err;
       return insert(client, rows, attempt + 1);
