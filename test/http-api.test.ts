@@ -354,6 +354,22 @@ test("siphon view keeps serving after the replay, and SIGINT ends it with exit 0
   assert.match(served.stderr(), /81 packets, 81 SIP messages/);
 });
 
+test("siphon view of a capture cut short serves what was read before the damage; SIGINT ends it with exit 1 and the damage", async () => {
+  const whole = readFileSync(FIXTURE);
+  const cut = join(mkdtempSync(join(tmpdir(), "siphon-view-")), "cut.pcap");
+  writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const served = await startSiphon("view", [cut]);
+  assert.match(served.stderr(), /truncated packet record \(need \d+ bytes, have \d+\) at byte \d+; what was read before it is in the web view at /);
+  const frames = (await getJson(served.base, "/api/counters")).body.frames;
+  assert.ok(frames > 0 && frames < 81, `${frames} of the 81 frames read`);
+  const calls = (await getJson(served.base, "/api/calls")).body.calls;
+  assert.ok(calls.length > 0, "the calls read before the damage are listed");
+  const exited = new Promise<number | null>((resolve) => served.child.once("exit", (code) => resolve(code)));
+  served.child.kill("SIGINT");
+  assert.is(await exited, 1, served.stderr());
+  assert.match(served.stderr(), new RegExp(`siphon: ${frames} packets, .*\\nsiphon: ${cut}: truncated packet record .* at byte \\d+\\n$`));
+});
+
 test("a stalled live client is dropped and counted; a reading one keeps its stream", async () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
   const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},

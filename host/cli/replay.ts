@@ -34,7 +34,7 @@ export async function replay(run: Run, input: string): Promise<Outcome> {
   }
   progress.done();
   await end();   // everything read before a failure is still decoded and written
-  return { failure: failure ?? nothingDecodable(input, core.counters()) };
+  return { failure: failure ?? nothingDecodable(input, core.counters()), frames: core.framesTaken };
 }
 
 // A capture whose every frame is of a link type the core does not decode gives

@@ -33,10 +33,12 @@ export interface Pipeline {
   end(): Promise<void>;
 }
 
-// How reading ended: a failure (or none), and lines for the summary (capture's interfaces).
+// How reading ended: a failure (or none), lines for the summary (capture's interfaces), and
+// how many frames the source gave the core before it ended.
 export interface Outcome {
   failure?: unknown;
   lines?: string[];
+  frames?: number;
 }
 
 export async function run(config: Config, command: "replay" | "capture" | "view", read: (run: Run) => Promise<Outcome>): Promise<number> {
