@@ -13,6 +13,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { parseCommandLine as parseArguments } from "./args.mjs";
 import { startBroker } from "./mqtt.mjs";
 import { startCollector } from "./collector.mjs";
@@ -21,6 +22,11 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
 const siphonPath = join(root, "dist", "siphon.mjs");
 const cwalkPath = join(benchDir, "cwalk");
+// A --baseline bundle copied elsewhere (/tmp/old.mjs) finds no prebuilds/ beside it, so it ran
+// without the addon: its stdout pipe stayed at 64 KiB, and the pipe case measured that, not the
+// build (0.777 s against this build's 0.570 s in 9 rounds, with the output path the same in both).
+// Every siphon run here loads this checkout's addon.
+process.env.SIPHON_PCAP_ADDON ??= createRequire(import.meta.url)("node-gyp-build").resolve(root);
 
 // Named workloads. A case says how to generate its file and how each tool is run on it, so
 // later cases (filter cost, TCP-heavy, fragment-heavy, MQTT output) are one more entry here.
