@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanUp, waitFor } from "./mosquitto";
 import { framesOf, runFrames, sip, udpFrame, type Frame } from "./helpers";
-import { getJson, post, startSiphon, tokenFile, TOKEN, type Siphon } from "./web";
+import { getJson, hostileCall, post, startSiphon, tokenFile, TOKEN, type Siphon } from "./web";
 import { Core } from "../host/core";
 import { CallStore, MESSAGES_PER_CALL, EVENTS_HELD, EVENTS_PER_CALL } from "../host/http/store";
 import { HttpServer } from "../host/http/server";
@@ -58,6 +58,23 @@ test("/api/calls/{id} gives the call's messages whole, in capture order, and its
   const missing = await getJson(view.base, "/api/calls/no-such-call");
   assert.is(missing.status, 404);
   assert.match(missing.body.error, /no such call/);
+});
+
+test("/api/calls?id=ID is /api/calls/ID, for the Call-IDs '.' and '..' a browser cannot put in a path; recordings likewise", async () => {
+  const id = fixtureCallIds[0];
+  const inPath = await getJson(view.base, `/api/calls/${encodeURIComponent(id)}`);
+  const inQuery = await getJson(view.base, `/api/calls?id=${encodeURIComponent(id)}`);
+  assert.is(inQuery.status, 200);
+  assert.equal(inQuery.body, inPath.body);
+  assert.is((await getJson(view.base, "/api/calls?id=no-such-call")).status, 404);
+  assert.is((await getJson(view.base, `/api/calls?id=${encodeURIComponent(id)}&recording=0`)).status, 404, "no recording named");
+  assert.is((await getJson(view.base, `/api/calls?id=${encodeURIComponent(id)}&recording=../x`)).status, 404);
+  const capture = join(mkdtempSync(join(tmpdir(), "siphon-dots-")), "dots.pcap");
+  writeFileSync(capture, hostileCall("..").pcap);
+  const dots = await startSiphon("view", [capture]);
+  const call = (await getJson(dots.base, "/api/calls?id=..")).body;
+  assert.is(call.call.id, "..");
+  assert.is(call.messages.length, 6);
 });
 
 test("/api/registrations holds the bindings the events report", async () => {

@@ -107,6 +107,10 @@ if (!existsSync(CHROMIUM)) {
       bold: document.querySelectorAll("b").length,
     }));
     assert.equal(page_, { pwned: "undefined", scripts: [`${live.base}/app.js`], images: 0, bold: 0 });
+    // '..' is a valid Call-ID and a dot segment: the page names calls in the query, so its ladder opens.
+    live.child.stdin!.write(hostileCall("..").pcap.subarray(24));   // its records: the stream has its file header
+    await page.waitForFunction(() => [...document.querySelectorAll("#calls tbody tr")].some((r) => (r as HTMLElement).dataset.id === ".."));
+    assert.equal(await openLadder(page, ".."), labels.map((l) => `${l} (udp)`));
     assert.equal(ran, []);
   });
 

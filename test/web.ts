@@ -53,12 +53,12 @@ export const HOSTILE_UA = "<script>window.__pwned = 'script'</script>";
 export const HOSTILE_FROM = "\"<img src=x onerror=window.__pwned='img'>\" <sip:mallory@attacker.example>;tag=evil1";
 
 // A whole call (INVITE, 180, 200, ACK, BYE, 200) between two addresses, its headers full of markup.
-export function hostileCall(): { pcap: Uint8Array; labels: string[] } {
+export function hostileCall(callId = HOSTILE_CALL_ID): { pcap: Uint8Array; labels: string[] } {
   const caller = { src: "192.0.2.66", dst: "198.51.100.7" };
   const callee = { src: "198.51.100.7", dst: "192.0.2.66" };
   const headers = (cseq: string, toTag = ""): string[] => [
     "Via: SIP/2.0/UDP 192.0.2.66;branch=z9hG4bKxss", `From: ${HOSTILE_FROM}`, `To: <sip:bob@example.com>${toTag}`,
-    `Call-ID: ${HOSTILE_CALL_ID}`, `CSeq: ${cseq}`, `User-Agent: ${HOSTILE_UA}`, "Content-Length: 0"];
+    `Call-ID: ${callId}`, `CSeq: ${cseq}`, `User-Agent: ${HOSTILE_UA}`, "Content-Length: 0"];
   const messages: [string[], typeof caller, string][] = [
     [["INVITE sip:bob@example.com SIP/2.0", ...headers("1 INVITE")], caller, "INVITE"],
     [["SIP/2.0 180 Ringing", ...headers("1 INVITE", ";tag=b1")], callee, "180 Ringing"],

@@ -44,9 +44,13 @@ export function callSummary(call: StoredCall): Record<string, unknown> {
 }
 
 
-// GET requests; undefined for a path that is not the API's.
-export function read(path: string, ctx: ApiContext): Reply | undefined {
+// GET requests; undefined for a path that is not the API's. `/api/calls?id=ID` is
+// `/api/calls/ID` for a Call-ID a browser cannot put in a path: '.' and '..' (valid Call-IDs)
+// are dot segments, which it drops (even as %2E%2E), so the page names calls in the query.
+export function read(path: string, ctx: ApiContext, query = new URLSearchParams()): Reply | undefined {
   const { store } = ctx;
+  const id = query.get("id");
+  if (path === "/api/calls" && id !== null) return oneCall(id, store);
   if (path === "/api/calls") return json(200, { calls: store.callList().map(callSummary), limits: store.limits, counters: store.counters() });
   if (path.startsWith("/api/calls/")) return oneCall(decodeSegment(path.slice("/api/calls/".length)), store);
   if (path === "/api/registrations") return json(200, { registrations: store.registrationList() });
@@ -63,7 +67,8 @@ function oneCall(id: string | undefined, store: CallStore): Reply {
   return { status: 200, body: `${head.slice(0, -1)},"events":[${store.eventsOf(call).join(",")}]}` };
 }
 
-function decodeSegment(text: string): string | undefined {
+// A path segment percent-decoded; undefined when it is not valid percent-encoding.
+export function decodeSegment(text: string): string | undefined {
   try {
     return decodeURIComponent(text);
   } catch {

@@ -12,7 +12,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../log";
 import type { Health } from "../sink/metrics";
 import { OutputError } from "../exits";
-import { control, read, send, type ApiContext } from "./api";
+import { control, decodeSegment, read, send, type ApiContext } from "./api";
 import { SseHub } from "./sse";
 import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT } from "./page";
 
@@ -114,38 +114,35 @@ export class HttpServer {
       res.writeHead(405, { ...SECURITY_HEADERS, allow: "GET, HEAD, POST", "content-type": "text/plain" }).end("siphon: GET, or POST to /api/control/\n");
       return;
     }
-    this.get(req, res, path);
+    this.get(req, res, path, new URLSearchParams((req.url ?? "").split("?")[1] ?? ""));
   }
 
-  private get(req: IncomingMessage, res: ServerResponse, path: string): void {
+  private get(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): void {
     const page = STATIC[path];
+    const recording = RECORDING.exec(path);
     if (page) {
       res.writeHead(200, { ...SECURITY_HEADERS, "content-type": page.type }).end(page.body);
     } else if (path === "/api/live") {
       if (!this.hub.open(req, res, SECURITY_HEADERS)) send(res, { status: 503, body: '{"error":"too many live clients"}' }, SECURITY_HEADERS);
-    } else if (RECORDING.test(path)) {
-      this.recording(res, path);
+    } else if (recording) {
+      this.recording(res, decodeSegment(recording[1]), recording[2]);
+    } else if (path === "/api/calls" && query.has("recording")) {
+      this.recording(res, query.get("id") ?? undefined, query.get("recording") ?? "");
     } else if (path === "/metrics") {
       this.metrics(res);
     } else if (path === "/healthz") {
       const h = this.options.health();
       res.writeHead(h.healthy ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h) + "\n");
     } else {
-      const reply = read(path, this.api);
+      const reply = read(path, this.api, query);
       send(res, reply ?? { status: 404, body: '{"error":"not found: /, /api/calls, /api/registrations, /api/counters, /api/events, /metrics"}' },
         SECURITY_HEADERS);
     }
   }
 
   // A file an event of the call named as its recording: only those paths, never one from the request.
-  private recording(res: ServerResponse, path: string): void {
-    const [, id, n] = RECORDING.exec(path) as RegExpExecArray;
-    let file: string | undefined;
-    try {
-      file = this.options.store.call(decodeURIComponent(id))?.recordings[Number(n)];
-    } catch {
-      file = undefined;
-    }
+  private recording(res: ServerResponse, id: string | undefined, n: string): void {
+    const file = id === undefined || !/^\d{1,4}$/.test(n) ? undefined : this.options.store.call(id)?.recordings[Number(n)];
     if (file === undefined) {
       send(res, { status: 404, body: '{"error":"no such recording of a call in the window"}' }, SECURITY_HEADERS);
       return;

@@ -148,9 +148,15 @@ function drawMessage(m: LadderMessage, i: number, x: (a: string) => number): SVG
   return group;
 }
 
+// A call named in the query, not the path: the browser drops a path segment '.' or '..' (even as
+// %2E%2E), and both are valid Call-IDs.
+function callUrl(id: string): string {
+  return `/api/calls?id=${encodeURIComponent(id)}`;
+}
+
 async function showCall(id: string): Promise<void> {
   openCall = id;
-  const detail = await getJson<CallDetail>(`/api/calls/${encodeURIComponent(id)}`);
+  const detail = await getJson<CallDetail>(callUrl(id));
   byId("ladder-section").hidden = false;
   byId("ladder-title").textContent = `${detail.call.id} (${detail.messages.length} messages${detail.messagesDropped > 0 ? `, ${detail.messagesDropped} not kept` : ""})`;
   byId("ladder").replaceChildren(drawLadder(detail));
@@ -160,7 +166,7 @@ async function showCall(id: string): Promise<void> {
   recordings.replaceChildren(...detail.call.recordings.map((path, n) => {
     const li = element("li");
     const a = element("a", path);
-    a.href = `/api/calls/${encodeURIComponent(id)}/recordings/${n}`;
+    a.href = `${callUrl(id)}&recording=${n}`;
     li.appendChild(a);
     return li;
   }));
