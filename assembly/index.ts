@@ -147,20 +147,6 @@ export function releaseMedia(): u32 {
 const FIRST_SECOND: i64 = -9007199254; // 1684-07-28T00:12:26Z: -FIRST_SECOND * 10^6 < 2^53
 const LAST_SECOND: i64 = 9007199253;   // 2255-06-05T23:47:33Z: its last microsecond < 2^53
 const LAST_NANOSECOND: u32 = 999999999;
-let capturedNanosecond: u32 = 0;
-
-function capturedSecond(entry: usize): i64 {
-  const sec = load<i64>(entry + FRAME_TS_SEC);
-  capturedNanosecond = load<u32>(entry + FRAME_TS_NSEC);
-  if (sec >= FIRST_SECOND && sec <= LAST_SECOND && capturedNanosecond <= LAST_NANOSECOND) return sec;
-  count(C_TIME_CLAMPED);
-  if (sec < FIRST_SECOND) {
-    capturedNanosecond = 0;
-    return FIRST_SECOND;
-  }
-  capturedNanosecond = LAST_NANOSECOND;
-  return min<i64>(sec, LAST_SECOND);
-}
 
 function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   const offset = load<u32>(entry + FRAME_OFFSET);
@@ -170,8 +156,14 @@ function decodeFrame(i: u32, entry: usize, caplen: u32): void {
   const origLen = load<u32>(entry + FRAME_ORIGLEN);
   count(C_FRAMES);
   count(C_BYTES, caplen);
-  const sec = capturedSecond(entry);
-  beginFrame(i, sec, capturedNanosecond, caplen < origLen);
+  let sec = load<i64>(entry + FRAME_TS_SEC);
+  let nsec = load<u32>(entry + FRAME_TS_NSEC);
+  if (sec < FIRST_SECOND || sec > LAST_SECOND || nsec > LAST_NANOSECOND) {
+    count(C_TIME_CLAMPED);
+    nsec = sec < FIRST_SECOND ? 0 : LAST_NANOSECOND;
+    sec = max<i64>(FIRST_SECOND, min<i64>(sec, LAST_SECOND));
+  }
+  beginFrame(i, sec, nsec, caplen < origLen);
   const frame = inBytes + offset;
   const at = decodeLink(frame, caplen, load<u32>(entry + FRAME_LINKTYPE));
   if (at >= 0) network(frame, linkEnd, linkProto, <u32>at);
