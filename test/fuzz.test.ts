@@ -515,6 +515,25 @@ test("length fields at and around every power of two, through three cores", () =
   }
 });
 
+// A capture time is 64 bits of seconds from a pcapng (ticks and an if_tsoffset) and 32 of
+// nanoseconds: at and around 2^31, 2^32, 2^53 and 2^63 either way, and the clamp's own ends,
+// every seed frame goes through the three cores, which must agree and not trap.
+test("capture times at and around every power of two that bounds them, through three cores", () => {
+  const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
+  const seconds = [2 ** 31, 2 ** 32, 2 ** 53, 2 ** 63, 9007199253, 9007199254].flatMap((p) => [p - 1, p, p + 1, -p - 1, -p, -p + 1]);
+  const nanoseconds = [0, 999_999_999, 1_000_000_000, 2 ** 32 - 1];
+  const corpus = seedFrames();
+  let n = 0;
+  for (const sec of seconds) {
+    for (const nsec of nanoseconds) {
+      const data = corpus[n++ % corpus.length];
+      cores.feed(data, 1, data.length, sec, nsec);
+    }
+  }
+  const c = cores.check(`capture-time sweep (${n} frames)`);
+  assert.ok(c.time_clamped > 0 && c.time_clamped < n, `${c.time_clamped} of ${n} clamped`);
+});
+
 for (const seed of REGRESSION_SEEDS) {
   test(`fuzz regression seed ${seed}`, () => fuzz(seed, 5000));
 }
