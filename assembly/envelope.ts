@@ -12,6 +12,15 @@ import {
 
 let w: usize = 0; // write cursor
 
+// The cursor and the writers below, for the call events (assembly/events.ts).
+export function setCursor(at: usize): void {
+  w = at;
+}
+
+export function cursor(): usize {
+  return w;
+}
+
 const HEX: usize = memory.data<u8>([
   0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66,
 ]);
@@ -140,12 +149,12 @@ export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, t
   return <u32>(w - out) - 1;
 }
 
-@inline function byte(c: u32): void {
+@inline export function byte(c: u32): void {
   store<u8>(w, c);
   w++;
 }
 
-function ascii(s: string): void {
+export function ascii(s: string): void {
   const p = changetype<usize>(s);
   const n = s.length;
   for (let i = 0; i < n; i++) store<u8>(w + i, load<u16>(p + (<usize>i << 1)));
@@ -165,7 +174,7 @@ function hex64(v: u64): void {
   w += 16;
 }
 
-function digits(v: u32, width: i32): void {
+export function digits(v: u32, width: i32): void {
   for (let i = width - 1; i >= 0; i--) {
     store<u8>(w + i, 0x30 + v % 10);
     v /= 10;
@@ -180,7 +189,7 @@ function digits(v: u32, width: i32): void {
 const SECOND_TEXT: usize = memory.data(24, 8); // 19 bytes used; copied as three words
 let renderedSecond: i64 = i64.MIN_VALUE;
 
-function isoTime(sec: i64, nsec: u32): void {
+export function isoTime(sec: i64, nsec: u32): void {
   if (sec != renderedSecond) {
     const start = w;
     dateAndTime(sec);

@@ -22,6 +22,7 @@ import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } fr
 import { emitMessage, frameFits } from "./emit";
 import { buildCharClasses } from "./chars";
 import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
+import { configureEvents, renderEvent as renderEventAt } from "./events";
 import { acceptMessage, loadFilter as loadFilterProgram, loadRecordFilter as loadRecordProgram } from "./filter";
 import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
 import {
@@ -51,6 +52,7 @@ export function configure(): i32 {
   if (result == CONFIGURE_OK && !configureDefrag()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK && !configureTcp()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK && !configureMedia()) result = CONFIGURE_NO_MEMORY;
+  if (result == CONFIGURE_OK && !configureEvents()) result = CONFIGURE_NO_MEMORY;
   if (result == CONFIGURE_OK) {
     buildHeaderBuckets();
     buildCharClasses();
@@ -76,6 +78,12 @@ export function loadRecordFilter(offset: u32, length: u32): i32 {
 // grows memory to its estimate first, so the memory's size no longer tells this).
 export function reservedBytes(): usize {
   return reservedEnd();
+}
+
+// Renders the call event the host described at R_EVENT as a JSON line at
+// R_EVENT_OUT + at; the line's bytes, or 0 when it cannot (assembly/events.ts).
+export function renderEvent(at: u32): u32 {
+  return renderEventAt(at);
 }
 
 export function region(r: i32): usize {

@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 12;
+export const LAYOUT_VERSION = 13;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -48,7 +48,9 @@ export const R_OUT_JSON = 5;          // envelopes, each followed by a newline: 
 export const R_OUT_MEDIA = 6;         // media packet records (MED_*), one per RTP/RTCP packet of a known call
 export const R_OUT_MEDIA_ENDS = 7;    // media stats records (CALL_STATS_SIZE each), one per call released
 export const R_MEDIA_CALLS = 8;       // the media call table: CALL_SLOT_SIZE per slot, its first CALL_STATS_SIZE bytes as a stats record
-export const REGION_COUNT = 9;
+export const R_EVENT = 9;             // one call event's description (EV_*), written by the host before renderEvent()
+export const R_EVENT_OUT = 10;        // call events rendered as JSON lines by renderEvent()
+export const REGION_COUNT = 11;
 
 // ---- frame index entry, written by the host, one per frame ----
 export const FRAME_SIZE = 32;
@@ -153,6 +155,11 @@ export const SPAN_NAMES: string[] = [
 ];
 
 // Tokenizer problems: the message is emitted, the problem counted.
+// PROB_NAMES[k] names bit 1 << k, as parse-error events list them (docs/events.md).
+export const PROB_NAMES: string[] = [
+  "content-length-bad", "content-length-short", "no-call-id", "no-cseq", "header-overflow", "truncated",
+  "uri-not-ascii", "status-range",
+];
 export const PROB_CLEN_BAD = 1;       // Content-Length not a number, or repeated with other values
 export const PROB_CLEN_SHORT = 2;     // Content-Length larger than the bytes present
 export const PROB_NO_CALL_ID = 4;
@@ -368,6 +375,67 @@ export const MEDIA_END_EVICTED = 4;
 export const MEDIA_END_CAPTURE = 5; // the input ended with the call still held
 export const MEDIA_END_NAMES: string[] = ["", "bye", "failed", "idle", "evicted", "end"];
 
+// ---- call events (assembly/events.ts renders them; host/calls/tracker.ts decides them) ----
+// The host describes one event at R_EVENT and calls renderEvent(at), which writes its JSON
+// line at R_EVENT_OUT + at. Strings are UTF-8 the host wrote into the description's text
+// area, each named by a slot of (offset from R_EVENT, length); a length of EV_ABSENT leaves
+// the member out. Numbers the host gives as f64 are integers of at most 2^53.
+export const EVENT_BYTES = 1 << 20;     // R_EVENT: the fixed part, then the text area
+export const EVENT_OUT_BYTES = 1 << 20; // R_EVENT_OUT
+export const EV_TYPE = 0;          // u32, index in EVENT_TYPE_NAMES
+export const EV_FLAGS = 4;         // u32, EVF_* bits
+export const EV_AT_US = 8;         // f64, @timestamp: microseconds since the epoch
+export const EV_DURATION = 16;     // f64, event.duration in nanoseconds (EVF_DURATION)
+export const EV_SEQUENCE = 24;     // f64, event.sequence
+export const EV_STATUS = 32;       // u32, sip.response.status (EVF_RESPONSE)
+export const EV_CLIENT_PORT = 36;  // u32
+export const EV_SERVER_PORT = 40;  // u32
+export const EV_TRANSPORT = 44;    // u32, TRANSPORT_*
+export const EV_PDD = 48;          // f64, sip.pdd in microseconds: written as milliseconds (EVF_PDD)
+export const EV_RING_TIME = 56;    // f64, sip.ring_time in microseconds (EVF_RING_TIME)
+export const EV_ORIGINATOR = 64;   // u32, index in ORIGINATOR_NAMES (EVF_ORIGINATOR)
+export const EV_OUTCOME = 68;      // u32, index in OUTCOME_NAMES (EVF_CALL)
+export const EV_TIMES = 72;        // 4 x f64: sip.call.times invite, ringing, answer, end in microseconds (EVF_TIME_* each)
+export const EV_EXPIRES = 104;     // f64, sip.binding.expires (EVF_BINDING)
+export const EV_PROBLEMS = 112;    // u32, PROB_* bits: sip.problems (EVF_PROBLEMS)
+export const EV_LEGS = 116;        // u32, sip.call.legs in the order the call saw them: 2 bits each from bit 0, 1 + index in LEG_NAMES, 0 ends
+export const EV_SLOTS = 128;       // EV_SLOT_COUNT x (u32 offset, u32 length)
+export const EV_TEXT = 256;        // where the text area starts
+export const EV_ABSENT = 0xffffffff;
+export const EVS_CALL_ID = 0;
+export const EVS_FROM = 1;         // the From URI (not the whole value)
+export const EVS_TO = 2;
+export const EVS_METHOD = 3;       // sip.request.method
+export const EVS_REASON = 4;       // sip.response.reason
+export const EVS_REASON_HEADER = 5;
+export const EVS_CLIENT_IP = 6;
+export const EVS_SERVER_IP = 7;
+export const EVS_USER_AGENT = 8;
+export const EVS_OBSERVER = 9;     // observer.name
+export const EVS_AOR = 10;         // sip.binding.aor
+export const EVS_CONTACT = 11;
+export const EVS_LEG = 12;         // three slots: the values of sip.call.legs, in EV_LEGS order
+export const EV_SLOT_COUNT = 15;
+export const EVF_DURATION = 1;
+export const EVF_REQUEST = 2;
+export const EVF_RESPONSE = 4;
+export const EVF_PDD = 8;
+export const EVF_RING_TIME = 16;
+export const EVF_ORIGINATOR = 32;
+export const EVF_CALL = 64;
+export const EVF_IMPLIED = 128;
+export const EVF_BINDING = 256;
+export const EVF_PROBLEMS = 512;
+export const EVF_TIME_INVITE = 1024; // EVF_TIME_INVITE << k for time k of EV_TIMES
+export const EVENT_TYPE_NAMES: string[] = [
+  "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",
+  "other-ok", "other-failed", "other-timeout", "parse-error", "msg-probe", "counters",
+];
+export const ORIGINATOR_NAMES: string[] = ["caller", "callee", "timeout"];
+export const OUTCOME_NAMES: string[] = ["answered", "failed", "cancelled", "timeout", "auth-failed"];
+export const CALL_TIME_NAMES: string[] = ["invite", "ringing", "answer", "end"];
+export const LEG_NAMES: string[] = ["x_cid", "session_id", "p_charging_vector"];
+
 // configure() results
 export const CONFIGURE_OK = 0;
 export const CONFIGURE_BAD_SIZE = 1;
@@ -379,7 +447,7 @@ export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
   REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841 + MED_SIZE * 7829 +
-  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841;
+  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841 + EV_TEXT * 7793 + EV_SLOT_COUNT * 7789;
 
 // ---- filter program, compiled by host/filter, copied into R_FILTER ----
 // All words are u32 little-endian; offsets are bytes from the region's start.

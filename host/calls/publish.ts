@@ -10,6 +10,8 @@ import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observer } from "./message";
 import type { RecordingRef, SipEvent } from "./events";
+import type { EventDescription } from "./description";
+import type { EventLines } from "../core/event-lines";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { boundTrackerHeap } from "./heap";
@@ -26,7 +28,7 @@ export interface EventsSink extends Sink {
 // `anonymize` (--anonymize, host/privacy) makes what leaves of each event; the gate reads it as found.
 export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
-  anonymize: (event: SipEvent) => SipEvent = (event) => event): EventsSink {
+  anonymize?: (event: SipEvent) => SipEvent): EventsSink {
   let written = 0;
   const quality = new CallQuality();
   const tracker = makeTracker((found, atUs) => {
@@ -34,10 +36,26 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     if (!gate.pass(found, atUs)) return;
     if (recordingOf) addRecording(found, recordingOf);
     written++;
-    const event = anonymize(found);
+    const event = anonymize ? anonymize(found) : found;
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   });
+  // Where every output takes lines and none is rewritten, the core renders the events
+  // (host/core/event-lines.ts), with the renderer of the last batch's core instance.
+  let lines: EventLines | undefined;
+  const lineOutputs = anonymize === undefined && outputs.every((o) => o.writeLine !== undefined);
+  if (lineOutputs) {
+    tracker.lines = (d) => {
+      if (lines === undefined || !lines.render(d)) return false;
+      const extra = rtpMember(d, quality);
+      if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
+      const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
+      written++;
+      const members = recording === undefined ? extra : `${extra},"siphon":${JSON.stringify({ recording })}`;
+      for (const output of outputs) output.writeLine?.(lines.memory, lines.start, lines.end, members);
+      return true;
+    };
+  }
   const observed = observer();
   const flush = (): void => {
     for (const output of outputs) output.flush();
@@ -47,6 +65,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     gate,
     written: () => written,
     write(batch: MessageBatch) {
+      lines = batch.eventLines;
       quality.take(batch);
       const cursor = batch.cursor();
       for (let i = 0; i < batch.count; i++) tracker.observe(observed(cursor.select(i)));
@@ -64,6 +83,13 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
+}
+
+// `,"rtp":{...}` for a call-end or call-attempt whose RTP was seen, as withRtp adds it to an object.
+function rtpMember(d: EventDescription, quality: CallQuality): string {
+  if (d.type !== "call-end" && d.type !== "call-attempt") return "";
+  const rtp = quality.fieldsFor(d.callId);
+  return rtp === undefined ? "" : `,"rtp":${JSON.stringify(rtp)}`;
 }
 
 // A call's events name its recording (--record): the one hook between the recorder and the tracker.
@@ -104,6 +130,10 @@ function linesInBlocks(out: ByteOutput): EventOutput {
       block.add(json);
       if (block.bytes > FLUSH_BYTES) this.flush();
     },
+    writeLine(source, start, end, extra) {
+      block.addLine(source, start, end, extra);
+      if (block.bytes > FLUSH_BYTES) this.flush();
+    },
     flush() {
       if (block.count > 0) out.write(block.take());
     },
@@ -121,15 +151,32 @@ class LineBlock {
   count = 0;
 
   add(json: string): void {
-    const most = json.length * 3 + 1;  // UTF-8 bytes of a UTF-16 unit, and the newline
-    if (this.bytes + most > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + most));
-      this.buf.copy(grown, 0, 0, this.bytes);
-      this.buf = grown;
-    }
+    this.room(json.length * 3 + 1);  // UTF-8 bytes of a UTF-16 unit, and the newline
     this.bytes += this.buf.write(json, this.bytes);
     this.buf[this.bytes++] = 0x0a;
     this.count++;
+  }
+
+  // A line the core rendered (see EventOutput.writeLine), with `extra` before its closing brace.
+  addLine(source: Buffer, start: number, end: number, extra: string): void {
+    if (extra === "") {
+      this.room(end - start);
+      this.bytes += source.copy(this.buf, this.bytes, start, end);
+    } else {
+      this.room(end - start + extra.length * 3);
+      this.bytes += source.copy(this.buf, this.bytes, start, end - 2);
+      this.bytes += this.buf.write(extra, this.bytes);
+      this.buf[this.bytes++] = 0x7d;
+      this.buf[this.bytes++] = 0x0a;
+    }
+    this.count++;
+  }
+
+  private room(most: number): void {
+    if (this.bytes + most <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + most));
+    this.buf.copy(grown, 0, 0, this.bytes);
+    this.buf = grown;
   }
 
   take(): Buffer {
@@ -170,6 +217,9 @@ export function mqttEvents(publisher: LineSink): EventOutput {
   return {
     write(_event, json) {
       block.add(json);
+    },
+    writeLine(source, start, end, extra) {
+      block.addLine(source, start, end, extra);
     },
     flush() {
       if (block.count === 0) return;

@@ -49,13 +49,17 @@ export class EventGate {
 
   // `timeUs`: the event's @timestamp as a number, when the caller has it (the tracker does).
   pass(event: SipEvent, timeUs?: number): boolean {
-    const type = event.event.type;
+    return this.passes(event.event.type, event.client?.ip ?? "", timeUs ?? parseIsoTime(event["@timestamp"]));
+  }
+
+  // The same for an event not built as an object: its type, its client's address and its time.
+  passes(type: EventType, clientIp: string, timeUs: number): boolean {
     if (this.blocked.has(type)) {
       this.blockedCounts.set(type, (this.blockedCounts.get(type) ?? 0) + 1);
       return false;
     }
     if (!LIMITED_TYPES.has(type) || this.limits.every((l) => l === 0)) return true;
-    if (this.withinLimits(`${type}\n${event.client?.ip ?? ""}`, timeUs ?? parseIsoTime(event["@timestamp"]))) return true;
+    if (this.withinLimits(`${type}\n${clientIp}`, timeUs)) return true;
     this.suppressedCounts.set(type, (this.suppressedCounts.get(type) ?? 0) + 1);
     return false;
   }

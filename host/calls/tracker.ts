@@ -3,11 +3,12 @@
 // what happened as events (docs/events.md has the rules). Every timer runs on
 // capture time, so a replay at any speed gives the events live capture gives.
 // Every table has a limit; the oldest entry makes room and is counted.
-import { PROBLEM, problemNames, type Endpoint, type Transport } from "../core/records";
+import { PROBLEM, type Endpoint, type Transport } from "../core/records";
 import { type Observed, uriOf, expiresParam } from "./message";
 import { TimerHeap, type Timed } from "./timers";
 import { BoundedMap } from "./bounded";
-import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime, clientOf, serverOf } from "./events";
+import { type SipEvent, type EventType, type Originator, type CallOutcome, type Correlation, isoTime } from "./events";
+import { EventDescription, eventObject } from "./description";
 import { defaultSettings, type TrackerSettings } from "./settings";
 
 const SECOND = 1_000_000;
@@ -134,6 +135,10 @@ export class Tracker {
   private sequence = 0;
   private messages = 0;
   private readonly extraCounters: () => Record<string, number>;
+  private readonly description = new EventDescription();
+  // Where events go as descriptions first (the core's line renderer, host/calls/publish.ts):
+  // true when it took the event; otherwise the event is built as an object for `emit`.
+  lines: ((d: EventDescription) => boolean) | undefined;
 
   constructor(
     private readonly emit: (event: SipEvent, atUs: number) => void,
@@ -454,23 +459,26 @@ export class Tracker {
 
   private emitCall(type: EventType, call: Call, atUs: number, outcome: CallOutcome | undefined, durationNs: number | undefined,
     endUs?: number, originator?: Originator): void {
-    const times: Record<string, string> = {};
-    if (call.inviteUs >= 0) times.invite = isoTime(call.inviteUs);
-    if (call.ringUs >= 0) times.ringing = isoTime(call.ringUs);
-    if (call.answerUs >= 0) times.answer = isoTime(call.answerUs);
-    if (endUs !== undefined) times.end = isoTime(endUs);
+    const d = this.describe(type, atUs, call, call.callId, durationNs);
+    if (call.inviteUs >= 0) d.times[0] = call.inviteUs;
+    if (call.ringUs >= 0) d.times[1] = call.ringUs;
+    if (call.answerUs >= 0) d.times[2] = call.answerUs;
+    d.times[3] = endUs;
     const decidedUs = call.answerUs >= 0 ? call.answerUs : call.finalUs >= 0 ? call.finalUs : -1;
-    const sip: NonNullable<SipEvent["sip"]> = { request: { method: "INVITE" } };
-    if (call.status >= 200) sip.response = { status: call.status, reason: call.reason };
-    if (call.reasonHeader && type !== "call-start") sip.reason_header = call.reasonHeader;
+    d.method = "INVITE";
+    if (call.status >= 200) {
+      d.status = call.status;
+      d.reason = call.reason;
+    }
+    if (call.reasonHeader && type !== "call-start") d.reasonHeader = call.reasonHeader;
     const firstProgress = call.ringUs >= 0 ? call.ringUs : decidedUs;
-    if (call.inviteUs >= 0 && firstProgress >= 0) sip.pdd = (firstProgress - call.inviteUs) / 1000;
-    if (call.ringUs >= 0 && decidedUs >= 0) sip.ring_time = (decidedUs - call.ringUs) / 1000;
-    if (originator !== undefined) sip.originator = originator;
-    sip.call = { outcome: outcome ?? "answered", times };
-    if (call.implied) sip.call.implied = true;
-    if (call.legs) sip.call.legs = call.legs;
-    this.emitEvent(type, atUs, call, call.callId, sip, durationNs);
+    if (call.inviteUs >= 0 && firstProgress >= 0) d.pddUs = firstProgress - call.inviteUs;
+    if (call.ringUs >= 0 && decidedUs >= 0) d.ringUs = decidedUs - call.ringUs;
+    d.originator = originator;
+    d.outcome = outcome ?? "answered";
+    d.implied = call.implied;
+    d.legs = call.legs;
+    this.send(d);
   }
 
   // ---------------------------------------------------------------- non-INVITE transactions
@@ -653,12 +661,15 @@ export class Tracker {
   // ---------------------------------------------------------------- everything else
 
   private parseError(m: Observed): void {
-    const problems = problemNames(m.problems);
     const party = m.isRequest ? partyOfRequest(m) : partyOfResponse(m);
-    const sip: NonNullable<SipEvent["sip"]> = { problems };
-    if (m.method) sip.request = { method: m.method };
-    if (!m.isRequest) sip.response = { status: m.status, reason: m.reason }; // status 000 too
-    this.emitEvent("parse-error", m.timeUs, party, m.callId, sip);
+    const d = this.describe("parse-error", m.timeUs, party, m.callId);
+    d.problems = m.problems;
+    if (m.method) d.method = m.method;
+    if (!m.isRequest) {
+      d.status = m.status; // status 000 too
+      d.reason = m.reason;
+    }
+    this.send(d);
   }
 
   private isScanner(userAgent: string): boolean {
@@ -687,19 +698,53 @@ export class Tracker {
     }, atUs);
   }
 
-  private emitEvent(type: EventType, atUs: number, party: Party, callId: string, sip: NonNullable<SipEvent["sip"]>, durationNs?: number): void {
-    this.sequence++;
-    const event: SipEvent = {
-      "@timestamp": isoTime(atUs),
-      event: durationNs === undefined ? { kind: "event", type, sequence: this.sequence } : { kind: "event", type, duration: durationNs, sequence: this.sequence },
-    };
-    if (this.sensor) event.observer = { name: this.sensor };
-    event.sip = { call_id: callId, from: uriOf(party.from), to: uriOf(party.to), ...sip };
-    event.client = clientOf(party.client, party.transport);
-    event.server = serverOf(party.server);
-    if (party.userAgent) event.user_agent = { original: party.userAgent };
-    this.emit(event, atUs);
+  // The sip members every other event has: its request, response, Reason header and binding.
+  private emitEvent(type: EventType, atUs: number, party: Party, callId: string, sip: OtherSip, durationNs?: number): void {
+    const d = this.describe(type, atUs, party, callId, durationNs);
+    d.method = sip.request.method;
+    if (sip.response) {
+      d.status = sip.response.status;
+      d.reason = sip.response.reason;
+    }
+    if (sip.reason_header) d.reasonHeader = sip.reason_header;
+    if (sip.binding) {
+      d.aor = sip.binding.aor;
+      d.contact = sip.binding.contact;
+      d.expires = sip.binding.expires;
+    }
+    this.send(d);
   }
+
+  // The description, cleared, with what every event has.
+  private describe(type: EventType, atUs: number, party: Party, callId: string, durationNs?: number): EventDescription {
+    const d = this.description.clear();
+    d.type = type;
+    d.atUs = atUs;
+    d.durationNs = durationNs;
+    d.observer = this.sensor;
+    d.callId = callId;
+    d.from = uriOf(party.from);
+    d.to = uriOf(party.to);
+    d.client = party.client;
+    d.server = party.server;
+    d.transport = party.transport;
+    d.userAgent = party.userAgent;
+    return d;
+  }
+
+  // To the line renderer when there is one and it takes the event, else as an object.
+  private send(d: EventDescription): void {
+    d.sequence = ++this.sequence;
+    if (this.lines?.(d)) return;
+    this.emit(eventObject(d), d.atUs);
+  }
+}
+
+interface OtherSip {
+  request: { method: string };
+  response?: { status: number; reason: string };
+  reason_header?: string;
+  binding?: { aor: string; contact: string; expires: number };
 }
 
 function partyOfRequest(m: Observed): Party {

@@ -10,6 +10,7 @@ import type { FrameConsumer } from "../source/frames";
 import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
 import { defaultOf } from "../options";
 import { ResultBatch, type BatchHandler } from "./records";
+import { EventLines } from "./event-lines";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
@@ -94,6 +95,7 @@ export interface CoreExports {
   region(r: number): number;
   reservedBytes(): number;
   push(n: number): number;
+  renderEvent(at: number): number;
   currentFrame(): number;
   resultCount(): number;
   mediaResultCount(): number;
@@ -155,7 +157,7 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
   const tcpBufferBytes = Math.max(size.tcpBufferBytes, TCP_TAIL_ROOM + 4096);
   const { records, jsonBytes } = outputRegions(inputBytes, tcpBufferBytes);
   const batch = inputBytes + (options.maxFrames ?? MAX_FRAMES) * L.FRAME_SIZE + records * L.REC_SIZE + jsonBytes
-    + L.COUNTER_COUNT * 8 + filterBytes(options);
+    + L.COUNTER_COUNT * 8 + filterBytes(options) + L.EVENT_BYTES + L.EVENT_OUT_BYTES;
   const flows = size.tcpFlows;
   const physicalBuffers = Math.max(size.tcpBuffers, 1) * 2 + TCP_SPARE_BUFFERS;
   const tcp = flows === 0 ? 0
@@ -268,10 +270,23 @@ export class Core implements FrameConsumer {
       records: this.exports.region(L.R_OUT_RECORDS), outJson: this.exports.region(L.R_OUT_JSON),
       media: this.exports.region(L.R_OUT_MEDIA), mediaEnds: this.exports.region(L.R_OUT_MEDIA_ENDS),
       mediaCalls: this.exports.region(L.R_MEDIA_CALLS), inBytes: this.inBytes, inIndex: this.inIndex,
-    });
+    }, this.eventRenderer());
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
     if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
+  }
+
+  // This instance's event renderer. A trap while rendering leaves the event to the host's
+  // serializer (EventLines.render says false), so it costs no event and ends no run.
+  private eventRenderer(): EventLines {
+    const exports = this.exports;
+    return new EventLines(exports.memory.buffer, exports.region(L.R_EVENT), exports.region(L.R_EVENT_OUT), (at) => {
+      try {
+        return exports.renderEvent(at);
+      } catch {
+        return 0;
+      }
+    });
   }
 
   // Memory grown to the estimate in one step, so configure()'s reservations fit without the
@@ -286,6 +301,11 @@ export class Core implements FrameConsumer {
     } catch {
       // RangeError: configure() reports the shortage.
     }
+  }
+
+  // The event renderer of the current instance (batches hand out the same).
+  get eventLines(): EventLines | undefined {
+    return this.batch.eventLines;
   }
 
   // Bytes of memory the configuration reserved: what coreMemoryBytes() must cover.

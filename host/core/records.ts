@@ -5,6 +5,7 @@
 // never the WebAssembly loader (core.ts) or the memory map (assembly/layout.ts):
 // this file and core.ts are the only host files that read the core's records.
 import * as L from "../../assembly/layout";
+import type { EventLines } from "./event-lines";
 
 export type Transport = "udp" | "tcp" | "ws";
 
@@ -426,6 +427,9 @@ export interface MessageBatch {
   // made the offset in `into` of its bytes.
   storedLength(i: number): number;
   storeRun(first: number, into: Buffer, at: number): number;
+  // The core's renderer of call events (host/core/event-lines.ts), of the instance this batch
+  // came from: unlike the rest, it may be kept past the handler call.
+  readonly eventLines?: EventLines;
 }
 
 export class MessageCursor extends SipMessage {
@@ -469,7 +473,8 @@ export class ResultBatch implements MessageBatch, RecordMemory {
   private readonly records: number;
   private readonly outJson: number;
 
-  constructor(readonly u8: Uint8Array, readonly view: DataView, readonly regions: ResultRegions) {
+  constructor(readonly u8: Uint8Array, readonly view: DataView, readonly regions: ResultRegions,
+    readonly eventLines?: EventLines) {
     this.records = regions.records;
     this.outJson = regions.outJson;
   }

@@ -26,6 +26,10 @@ export interface LineSink extends Sink {
 // Where the call tracker's events go: each event with its JSON, then a flush per batch.
 export interface EventOutput {
   write(event: SipEvent, json: string): void;
+  // The same event as the core rendered it: the line's bytes in `source` from `start` to `end`
+  // (its closing brace and newline last), `extra` members put before that brace. Outputs that
+  // read the event object (call records, the web view) have none.
+  writeLine?(source: Buffer, start: number, end: number, extra: string): void;
   flush(): void;                               // end of a batch
   backlog(): Promise<void> | undefined;
   close(deadline: number): Promise<void>;   // by the deadline at the latest (see Sink)

@@ -1,0 +1,180 @@
+// Call events rendered by the core (assembly/events.ts): the tracker's
+// EventDescription written into the core's R_EVENT region, rendered as one JSON
+// line into R_EVENT_OUT, read from there by the outputs. One EventLines per core
+// instance; a batch hands out its instance's (MessageBatch.eventLines).
+import * as L from "../../assembly/layout";
+
+// What the renderer reads of an event (host/calls/description.ts's EventDescription; the
+// names are docs/events.md's): defined here, in plain types, so that this file imports neither
+// the tracker nor records.ts (which hands an EventLines out with each batch).
+export interface DescribedEvent {
+  readonly type: string;
+  readonly atUs: number;
+  readonly durationNs: number | undefined;
+  readonly sequence: number;
+  readonly observer: string | undefined;
+  readonly callId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly problems: number | undefined;
+  readonly method: string | undefined;
+  readonly status: number | undefined;
+  readonly reason: string;
+  readonly reasonHeader: string | undefined;
+  readonly pddUs: number | undefined;
+  readonly ringUs: number | undefined;
+  readonly originator: string | undefined;
+  readonly outcome: string | undefined;
+  readonly implied: boolean;
+  readonly times: readonly (number | undefined)[];
+  readonly legs: { readonly x_cid?: string; readonly session_id?: string; readonly p_charging_vector?: string } | undefined;
+  readonly aor: string | undefined;
+  readonly contact: string;
+  readonly expires: number;
+  readonly client: { readonly ip: string; readonly port: number };
+  readonly server: { readonly ip: string; readonly port: number };
+  readonly transport: "udp" | "tcp" | "ws";
+  readonly userAgent: string;
+}
+
+const TYPE_INDEX = new Map(L.EVENT_TYPE_NAMES.map((name, i) => [name, i]));
+const ORIGINATOR_INDEX = new Map(L.ORIGINATOR_NAMES.map((name, i) => [name, i]));
+const OUTCOME_INDEX = new Map(L.OUTCOME_NAMES.map((name, i) => [name, i]));
+const LEG_CODE = new Map(L.LEG_NAMES.map((name, i) => [name, i + 1]));
+const TRANSPORT_CODE: Record<DescribedEvent["transport"], number> = { udp: L.TRANSPORT_UDP, tcp: L.TRANSPORT_TCP, ws: L.TRANSPORT_WS };
+
+export class EventLines {
+  private readonly bytes: Buffer;
+  private readonly view: DataView;
+  private readonly values: (string | undefined)[] = new Array<string | undefined>(L.EV_SLOT_COUNT).fill(undefined);
+  start = 0;          // the last line rendered, in `memory`
+  end = 0;
+
+  constructor(memory: ArrayBuffer, private readonly event: number, private readonly out: number,
+    private readonly renderAt: (at: number) => number) {
+    this.bytes = Buffer.from(memory);
+    this.view = new DataView(memory);
+  }
+
+  // The core's memory, where the last line is (start to end, newline included).
+  get memory(): Buffer {
+    return this.bytes;
+  }
+
+  // Renders the event; false when the core cannot render it as JSON.stringify would
+  // (a number past 2^53, text larger than the region): the caller builds the object.
+  render(d: DescribedEvent): boolean {
+    const type = TYPE_INDEX.get(d.type);
+    if (type === undefined) return false;
+    if (!this.strings(d)) return false;
+    const at = this.event;
+    const v = this.view;
+    let flags = 0;
+    v.setUint32(at + L.EV_TYPE, type, true);
+    v.setFloat64(at + L.EV_AT_US, d.atUs, true);
+    v.setFloat64(at + L.EV_SEQUENCE, d.sequence, true);
+    v.setFloat64(at + L.EV_DURATION, d.durationNs ?? 0, true);
+    if (d.durationNs !== undefined) flags |= L.EVF_DURATION;
+    if (d.method !== undefined) flags |= L.EVF_REQUEST;
+    v.setUint32(at + L.EV_STATUS, d.status ?? 0, true);
+    if (d.status !== undefined) flags |= L.EVF_RESPONSE;
+    v.setFloat64(at + L.EV_PDD, d.pddUs ?? 0, true);
+    if (d.pddUs !== undefined) flags |= L.EVF_PDD;
+    v.setFloat64(at + L.EV_RING_TIME, d.ringUs ?? 0, true);
+    if (d.ringUs !== undefined) flags |= L.EVF_RING_TIME;
+    v.setUint32(at + L.EV_ORIGINATOR, d.originator === undefined ? 0 : ORIGINATOR_INDEX.get(d.originator) ?? 0, true);
+    if (d.originator !== undefined) flags |= L.EVF_ORIGINATOR;
+    v.setUint32(at + L.EV_OUTCOME, d.outcome === undefined ? 0 : OUTCOME_INDEX.get(d.outcome) ?? 0, true);
+    if (d.outcome !== undefined) flags |= L.EVF_CALL | (d.implied ? L.EVF_IMPLIED : 0) | this.times(d);
+    v.setFloat64(at + L.EV_EXPIRES, d.aor === undefined ? 0 : d.expires, true);
+    if (d.aor !== undefined) flags |= L.EVF_BINDING;
+    v.setUint32(at + L.EV_PROBLEMS, d.problems ?? 0, true);
+    if (d.problems !== undefined) flags |= L.EVF_PROBLEMS;
+    v.setUint32(at + L.EV_CLIENT_PORT, d.client.port, true);
+    v.setUint32(at + L.EV_SERVER_PORT, d.server.port, true);
+    v.setUint32(at + L.EV_TRANSPORT, TRANSPORT_CODE[d.transport], true);
+    v.setUint32(at + L.EV_FLAGS, flags, true);
+    const length = this.renderAt(0);
+    this.start = this.out;
+    this.end = this.out + length;
+    return length > 0;
+  }
+
+  private times(d: DescribedEvent): number {
+    let flags = 0;
+    for (let k = 0; k < 4; k++) {
+      const us = d.times[k];
+      this.view.setFloat64(this.event + L.EV_TIMES + 8 * k, us ?? 0, true);
+      if (us !== undefined) flags |= L.EVF_TIME_INVITE << k;
+    }
+    return flags;
+  }
+
+  // Every string of the event into the text area, each named by its slot; false when they do not fit.
+  private strings(d: DescribedEvent): boolean {
+    const values = this.values;
+    const legs = d.outcome === undefined ? undefined : d.legs;
+    let legCodes = 0;
+    let leg = 0;
+    if (legs !== undefined) {
+      for (const name in legs) {
+        legCodes |= (LEG_CODE.get(name) ?? 0) << (2 * leg);
+        values[L.EVS_LEG + leg++] = legs[name as keyof typeof legs];
+      }
+      if (leg === 0) return false; // an empty legs object: JSON.stringify writes it, the core would not
+    }
+    for (; leg < 3; leg++) values[L.EVS_LEG + leg] = undefined;
+    this.view.setUint32(this.event + L.EV_LEGS, legCodes, true);
+    values[L.EVS_CALL_ID] = d.callId;
+    values[L.EVS_FROM] = d.from;
+    values[L.EVS_TO] = d.to;
+    values[L.EVS_METHOD] = d.method;
+    values[L.EVS_REASON] = d.status === undefined ? undefined : d.reason;
+    values[L.EVS_REASON_HEADER] = d.reasonHeader;
+    values[L.EVS_CLIENT_IP] = d.client.ip;
+    values[L.EVS_SERVER_IP] = d.server.ip;
+    values[L.EVS_USER_AGENT] = d.userAgent || undefined;
+    values[L.EVS_OBSERVER] = d.observer || undefined;
+    values[L.EVS_AOR] = d.aor;
+    values[L.EVS_CONTACT] = d.aor === undefined ? undefined : d.contact;
+    return this.writeAll(values) || this.writeEach(values);
+  }
+
+  // The values joined and encoded in one call: where all of them are ASCII (nearly every event),
+  // each one's bytes are its UTF-16 units, so its place follows from the lengths.
+  private writeAll(values: (string | undefined)[]): boolean {
+    let joined = "";
+    for (const value of values) if (value !== undefined) joined += value;
+    if (L.EV_TEXT + joined.length * 3 > L.EVENT_BYTES) return false;
+    if (this.bytes.write(joined, this.event + L.EV_TEXT, "utf8") !== joined.length) return false;
+    let at = L.EV_TEXT;
+    for (let slot = 0; slot < values.length; slot++) {
+      const value = values[slot];
+      this.place(slot, at, value === undefined ? L.EV_ABSENT : value.length);
+      if (value !== undefined) at += value.length;
+    }
+    return true;
+  }
+
+  private writeEach(values: (string | undefined)[]): boolean {
+    let at = L.EV_TEXT;
+    for (let slot = 0; slot < values.length; slot++) {
+      const value = values[slot];
+      if (value === undefined) {
+        this.place(slot, at, L.EV_ABSENT);
+        continue;
+      }
+      // At most three bytes of UTF-8 per UTF-16 unit.
+      if (at + value.length * 3 > L.EVENT_BYTES) return false;
+      const length = value.length === 0 ? 0 : this.bytes.write(value, this.event + at, "utf8");
+      this.place(slot, at, length);
+      at += length;
+    }
+    return true;
+  }
+
+  private place(slot: number, offset: number, length: number): void {
+    this.view.setUint32(this.event + L.EV_SLOTS + 8 * slot, offset, true);
+    this.view.setUint32(this.event + L.EV_SLOTS + 8 * slot + 4, length, true);
+  }
+}

@@ -1,0 +1,170 @@
+// The core renders call events (assembly/events.ts, host/core/event-lines.ts)
+// byte for byte as JSON.stringify renders the event object: on every event of
+// every capture in fixtures/, on random descriptions with hostile text and
+// numbers at the edges, and through the events sink (the RTP and recording
+// members put in), where the lines must equal the object path's.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Core } from "../host/core";
+import { readCapture } from "../host/source";
+import { Tracker } from "../host/calls/tracker";
+import { observe } from "../host/calls/message";
+import { EventDescription, eventObject } from "../host/calls/description";
+import { eventsSink } from "../host/calls/publish";
+import { EventGate, parseRate } from "../host/calls/ratelimit";
+import { EVENT_TYPES, type CallOutcome, type Originator, type SipEvent } from "../host/calls/events";
+import type { EventLines } from "../host/core/event-lines";
+import type { BatchHandler } from "../host/core/records";
+import type { EventOutput } from "../host/sink/sink";
+import { Rng } from "./support/generate/rng";
+
+function captures(dir = "fixtures"): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? captures(join(dir, e.name)) : /\.pcap(ng)?$/.test(e.name) ? [join(dir, e.name)] : []);
+}
+
+function newCore(onBatch: BatchHandler = () => undefined): Core {
+  return new Core({ sensor: "test", agent: "test", renderJson: false }, onBatch);
+}
+
+// What the core rendered for `d`, or undefined when it left the event to the object path.
+function rendered(lines: EventLines, d: EventDescription): string | undefined {
+  if (!lines.render(d)) return undefined;
+  return lines.memory.toString("utf8", lines.start, lines.end);
+}
+
+test("every event of every capture in fixtures/: the core's line is JSON.stringify of the object", async () => {
+  let checked = 0;
+  for (const path of captures()) {
+    let lines: EventLines | undefined;
+    const tracker = new Tracker(() => undefined, { countersSeconds: 0 }, "sensor \"7\"");
+    // Each description is rendered and compared, then left to the object path: the run goes on as it would.
+    tracker.lines = (d) => {
+      const line = rendered(lines as EventLines, d);
+      assert.is(line, `${JSON.stringify(eventObject(d))}\n`, `${path}: event ${d.sequence}`);
+      checked++;
+      return false;
+    };
+    const core = newCore((batch) => {
+      for (let i = 0; i < batch.count; i++) tracker.observe(observe(batch.message(i)));
+    });
+    lines = core.eventLines;
+    await readCapture(path, core, () => undefined);
+    core.flush();
+    tracker.finish();
+  }
+  assert.ok(checked > 50, `only ${checked} events checked`);
+});
+
+const TEXTS = [
+  "", "plain", "sip:alice@example.com", "quote \" and backslash \\", "tab\tnew\nline\rcr\bbs\fff",
+  "\u0000\u0001\u001f\u007f", "caf\u00e9 \u2028 \u2029 \u00a0", "emoji \u{1f600}", "\ufffd\ufffd", "</script><img src=x onerror=1>",
+  "x".repeat(300), "é".repeat(70),
+];
+
+function randomDescription(rng: Rng): EventDescription {
+  const d = new EventDescription().clear();
+  const text = (): string => TEXTS[rng.below(TEXTS.length)] + (rng.chance(0.3) ? rng.hex(rng.below(20)) : "");
+  const maybe = <T>(value: () => T): T | undefined => (rng.chance(0.5) ? value() : undefined);
+  const edge = (): number => rng.chance(0.5) ? rng.between(-5_000_000, 5_000_000)
+    : [0, 1, -1, 999, -999, 1000, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 1e15 - 1, 1e15, -(1e15 - 1), 0.5][rng.below(13)];
+  d.type = EVENT_TYPES[rng.below(EVENT_TYPES.length - 1)];
+  // Capture times span 1684 to 2255 (the core clamps them); timer deadlines may lie past that.
+  d.atUs = rng.chance(0.1) ? edge() : rng.between(-9_000_000, 9_400_000) * 1_000_000_000 + rng.below(1_000_000_000);
+  d.durationNs = maybe(edge);
+  d.sequence = rng.between(1, 1_000_000);
+  d.observer = maybe(text);
+  d.callId = text();
+  d.from = text();
+  d.to = text();
+  d.problems = maybe(() => rng.below(256));
+  d.method = maybe(text);
+  d.status = maybe(() => rng.below(1000));
+  d.reason = text();
+  d.reasonHeader = maybe(text);
+  d.pddUs = maybe(edge);
+  d.ringUs = maybe(edge);
+  d.originator = maybe(() => (["caller", "callee", "timeout"] as Originator[])[rng.below(3)]);
+  d.outcome = maybe(() => (["answered", "failed", "cancelled", "timeout", "auth-failed"] as CallOutcome[])[rng.below(5)]);
+  d.implied = rng.chance(0.5);
+  for (let k = 0; k < 4; k++) d.times[k] = maybe(() => 1_700_000_000_000_000 + rng.between(-2_000_000_000, 2_000_000_000) * 1000);
+  if (rng.chance(0.5)) {
+    d.legs = {};
+    for (const name of ["p_charging_vector", "x_cid", "session_id"] as const) if (rng.chance(0.6)) d.legs[name] = text();
+    if (Object.keys(d.legs).length === 0) d.legs.session_id = text(); // the tracker's legs are never empty
+  }
+  d.aor = maybe(text);
+  d.contact = text();
+  d.expires = rng.below(2 ** 31);
+  d.client = { ip: rng.chance(0.5) ? "192.0.2.1" : "2001:db8::1", port: rng.below(65536) };
+  d.server = { ip: "198.51.100.7", port: rng.below(65536) };
+  d.transport = (["udp", "tcp", "ws"] as const)[rng.below(3)];
+  d.userAgent = rng.chance(0.5) ? text() : "";
+  return d;
+}
+
+test("random descriptions: hostile text and numbers at the edges render as JSON.stringify, or go to the object path", () => {
+  const lines = newCore().eventLines as EventLines;
+  const rng = new Rng(20261206);
+  let byCore = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const d = randomDescription(rng);
+    d.sequence = i + 1;
+    const line = rendered(lines, d);
+    if (line === undefined) {
+      // Only numbers JSON.stringify would write otherwise than the core may send an event back.
+      const numbers = [d.atUs, d.durationNs ?? 0, d.pddUs ?? 0, d.ringUs ?? 0];
+      assert.ok(numbers.some((n) => !Number.isSafeInteger(n) || Math.abs(n) >= 1e15), `event ${i} left to the object path: ${JSON.stringify(eventObject(d))}`);
+      continue;
+    }
+    byCore++;
+    assert.is(line, `${JSON.stringify(eventObject(d))}\n`, `event ${i}`);
+  }
+  assert.ok(byCore > 10_000, `only ${byCore} of 20,000 rendered by the core`);
+});
+
+// An output that takes lines (as NDJSON and MQTT do), or only objects (as call records do).
+function collector(takesLines: boolean): EventOutput & { text(): string; lines: number } {
+  const parts: string[] = [];
+  const output = {
+    lines: 0,
+    write: (_e: SipEvent, json: string) => void parts.push(`${json}\n`),
+    flush: () => undefined,
+    backlog: () => undefined,
+    close: async () => undefined,
+    text: () => parts.join(""),
+  };
+  if (!takesLines) return output;
+  return Object.assign(output, {
+    writeLine(source: Buffer, start: number, end: number, extra: string) {
+      output.lines++;
+      parts.push(extra === "" ? source.toString("utf8", start, end) : `${source.toString("utf8", start, end - 2)}${extra}}\n`);
+    },
+  });
+}
+
+async function sinkText(path: string, takesLines: boolean): Promise<{ text: string; lines: number }> {
+  const output = collector(takesLines);
+  const recordingOf = (callId: string) => (callId.length % 2 === 0 ? { pcap: `2026/12/06/${callId.length}.pcap`, note: "a \"note\"" } : undefined);
+  const sink = eventsSink((emit) => new Tracker(emit, { countersSeconds: 1 }, "sensor-1"),
+    new EventGate(new Set(["other-timeout"]), parseRate("2,300,3000")), [output], undefined, recordingOf);
+  const core = new Core({ sensor: "test", agent: "test", renderJson: false, mediaCalls: 1000 }, (batch) => sink.write(batch));
+  await readCapture(path, core, () => undefined);
+  core.flush();
+  await sink.close(Date.now() + 5000);
+  return { text: output.text(), lines: output.lines };
+}
+
+test("the events sink: lines from the core equal the object path's, with rtp, recordings, rate limits and blocked types", async () => {
+  let lines = 0;
+  for (const path of captures()) {
+    const [core, objects] = [await sinkText(path, true), await sinkText(path, false)];
+    assert.is(core.text, objects.text, path);
+    lines += core.lines;
+  }
+  assert.ok(lines > 50, `only ${lines} events written as the core's lines`);
+});
+
+test.run();
