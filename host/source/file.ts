@@ -9,6 +9,8 @@ import type { Readable } from "node:stream";
 import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
 import { CaptureError, type FrameConsumer, type UnitReader } from "./frames";
+import { PIPE_ENDED, pollPipe, type PolledPipe } from "./pipe";
+import type { Logger } from "../log";
 
 
 const MAGIC_BYTES = 4;
@@ -141,8 +143,9 @@ export async function readCapture(
   sink: FrameConsumer,
   onProgress?: ChunkHook,
   stop?: AbortSignal,
+  log?: Logger,
 ): Promise<void> {
-  if (path === "-") return readStdin(sink, onProgress, stop);
+  if (path === "-") return readStdin(sink, onProgress, stop, log);
   const kind = await statCapture(path);
   if (kind.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
   if (!kind.isFile()) return readCaptureStream(path, await openStream(path, stop), sink, onProgress, stop);
@@ -156,12 +159,45 @@ export async function readCapture(
 
 /** stdin redirected from a file (`siphon replay - < capture.pcap`) is read as a file: as a stream
  *  it went by 64 KiB chunks, each through the stream's machinery and copied (a third slower).
- *  A pipe, a socket or a terminal is a stream: a read of it may wait, and a read waiting in the
- *  thread pool would keep the process from ending (libuv joins its threads at exit). */
-function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal): Promise<void> {
+ *  A pipe or a socket is read as it becomes readable (pipe.ts), or as a stream where the addon
+ *  is missing; a terminal is a stream. Neither kind of read may wait in the thread pool: that
+ *  would keep the process from ending (libuv joins its threads at exit). */
+function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
   const kind = fstatSync(0);
   if (kind.isFile()) return readCaptureFile("stdin", 0, kind.size, sink, onProgress);
+  const pipe = kind.isFIFO() || kind.isSocket() ? pollPipe(0, "stdin", log) : undefined;
+  if (pipe) return readPolledPipe("stdin", pipe, sink, onProgress, stop);
   return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+}
+
+/** Reads a pipe a chunk each time it is readable: into the sink's own buffer where it lends one,
+ *  as a regular file is read. The event loop turns between chunks (signals, outputs). */
+async function readPolledPipe(
+  name: string,
+  pipe: PolledPipe,
+  sink: FrameConsumer,
+  onProgress?: ChunkHook,
+  stop?: AbortSignal,
+): Promise<void> {
+  const parser = new CaptureParser(name, sink);
+  let own: Uint8Array | undefined;
+  let bytesRead = 0;
+  try {
+    for (;;) {
+      await pipe.readable(stop);
+      const buffer = sink.lend?.(parser.carried, FILE_CHUNK_BYTES) ?? (own ??= new Uint8Array(FILE_CHUNK_BYTES));
+      const n = pipe.readAvailable(buffer);
+      if (n === PIPE_ENDED) break;
+      if (n === 0) continue;
+      parser.feed(buffer.subarray(0, n));
+      bytesRead += n;
+      const pending = onProgress?.(bytesRead, undefined);
+      if (pending) await pending;
+    }
+  } finally {
+    pipe.close();
+  }
+  parser.end();
 }
 
 /** Reads a capture arriving as a stream of chunks (stdin, a pipe, a FIFO, a socket). */
