@@ -446,6 +446,20 @@ test("replay - from a pipe whose writer holds it open and idle: SIGTERM ends the
   run.child.stdin!.end();
 });
 
+test("replay - with stdin closed, or open only for writing: says so and what to do, exit 1", () => {
+  const closed = spawnSync("sh", ["-c", `exec "${process.execPath}" dist/siphon.mjs replay - <&-`], { encoding: "utf8" });
+  assert.is(closed.status, 1, closed.stderr);
+  assert.is(closed.stderr, "siphon: stdin: closed, or /dev/null: nothing to read: give a capture file or pipe one in\n");
+  const writeOnly = openSync(join(tmp, "write-only"), "w");
+  try {
+    const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", "-"], { stdio: [writeOnly, "pipe", "pipe"], encoding: "utf8" });
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr, "siphon: stdin: not open for reading (EBADF): give a capture file or pipe one in\n");
+  } finally {
+    closeSync(writeOnly);
+  }
+});
+
 // `script` runs the command on a pseudo-terminal, as an operator's shell would.
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 if (hasScript) {

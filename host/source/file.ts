@@ -2,7 +2,7 @@
 // whole units (file header, packet record, pcapng block) whatever the chunking, and hands each to
 // the format's reader. Frames go to a FrameConsumer synchronously, as views into our buffers.
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, type Stats } from "node:fs";
+import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, statSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
 import { isatty, ReadStream } from "node:tty";
 import type { Readable } from "node:stream";
@@ -162,12 +162,33 @@ export async function readCapture(
  *  A pipe or a socket is read as it becomes readable (pipe.ts), or as a stream where the addon
  *  is missing; a terminal is a stream. Neither kind of read may wait in the thread pool: that
  *  would keep the process from ending (libuv joins its threads at exit). */
-function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
-  const kind = fstatSync(0);
-  if (kind.isFile()) return readCaptureFile("stdin", 0, kind.size, sink, onProgress);
-  const pipe = kind.isFIFO() || kind.isSocket() ? pollPipe(0, "stdin", log) : undefined;
-  if (pipe) return readPolledPipe("stdin", pipe, sink, onProgress, stop);
-  return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+async function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
+  const kind = statStdin();
+  try {
+    if (kind.isFile()) return await readCaptureFile("stdin", 0, kind.size, sink, onProgress);
+    const pipe = kind.isFIFO() || kind.isSocket() ? pollPipe(0, "stdin", log) : undefined;
+    if (pipe) return await readPolledPipe("stdin", pipe, sink, onProgress, stop);
+    return await readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === "EBADF" ? stdinNotOpen("not open for reading (EBADF)") : err;
+  }
+}
+
+// Node opens /dev/null in place of a closed stdin (`siphon replay - <&-`), so that is refused as
+// /dev/null itself is; a stdin open only for writing (`0>F`) fails its first read with EBADF.
+function statStdin(): Stats {
+  let kind: Stats;
+  try {
+    kind = fstatSync(0);
+  } catch (err) {
+    throw stdinNotOpen(`not open (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (kind.isCharacterDevice() && kind.rdev === statSync("/dev/null").rdev) throw stdinNotOpen("closed, or /dev/null: nothing to read");
+  return kind;
+}
+
+function stdinNotOpen(what: string): CaptureError {
+  return new CaptureError("stdin", undefined, `${what}: give a capture file or pipe one in`);
 }
 
 /** Reads a pipe a chunk each time it is readable: into the sink's own buffer where it lends one,
