@@ -264,13 +264,13 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 if (hasMkfifo) {
-  test("a FIFO as the input: envelopes come out while the writer holds it open, and SIGTERM then ends the run with the summary", async () => {
+  test("a FIFO as the input: read as it becomes readable, envelopes come out while the writer holds it open, and SIGTERM then ends the run with the summary", async () => {
     const fifo = join(tmp, "capture.fifo");
     assert.is(spawnSync("mkfifo", [fifo]).status, 0);
     const bye = sip(["BYE sip:bob@biloxi.example.com SIP/2.0", "Call-ID: fifo-second@example.com", "CSeq: 2 BYE", "Content-Length: 0"]);
     const capture = pcapFile([udpFrame(INVITE), udpFrame(bye)]);
     const firstEnd = 24 + 16 + udpFrame(INVITE).length;
-    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", fifo, "--sensor", "fifo"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", fifo, "--sensor", "fifo", "--log-level", "debug"], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
     const exit = exited(child);
@@ -295,6 +295,7 @@ if (hasMkfifo) {
     await writer.close();
     assert.is(code, 0, stderr);
     assert.match(stderr, /^siphon: 2 packets, 2 SIP messages \(udp 2, tcp 0, ws 0\), 0 non-SIP, 0 malformed in [\d.]+ s$/m);
+    assert.ok(stderr.includes(`"${fifo}: read as it becomes readable, from a pipe of 1048576 bytes"`), stderr);
   });
 
   test("--out and --events on FIFOs read a chunk per turn: the bytes of --out FILE and --events FILE, in order", async () => {

@@ -148,7 +148,7 @@ export async function readCapture(
   if (path === "-") return readStdin(sink, onProgress, stop, log);
   const kind = await statCapture(path);
   if (kind.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
-  if (!kind.isFile()) return readCaptureStream(path, await openStream(path, stop), sink, onProgress, stop);
+  if (!kind.isFile()) return readNotAFile(path, sink, onProgress, stop, log);
   const file = await openCapture(path);
   try {
     await readCaptureFile(path, file.fd, kind.size, sink, onProgress);
@@ -278,9 +278,21 @@ async function readCaptureFile(
   parser.end();
 }
 
-/** A stream over a capture that is not a regular file, each kind read without blocking the loop. */
-async function openStream(path: string, stop?: AbortSignal): Promise<Readable> {
+/** A capture that is not a regular file: a FIFO is read as a pipe on stdin is (as it becomes
+ *  readable, or as a stream without the addon); a terminal or another device as a stream. */
+async function readNotAFile(path: string, sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
   const fd = await openWaitingForWriter(path, stop);
+  const pipe = fstatSync(fd).isFIFO() ? pollPipe(fd, path, log) : undefined;
+  if (!pipe) return readCaptureStream(path, streamOver(fd), sink, onProgress, stop);
+  try {
+    await readPolledPipe(path, pipe, sink, onProgress, stop);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A stream over a descriptor that is not a regular file, each kind read without blocking the loop. */
+function streamOver(fd: number): Readable {
   // FIFOs and sockets through libuv's pipe handle (non-blocking fd, epoll); a terminal
   // through its tty handle; any other device by reads in the thread pool.
   if (isatty(fd)) return new ReadStream(fd);
