@@ -264,13 +264,13 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 if (hasMkfifo) {
-  test("a FIFO as the input: envelopes come out while the writer holds it open, and SIGTERM then ends the run with the summary", async () => {
+  test("a FIFO as the input: read as it becomes readable, envelopes come out while the writer holds it open, and SIGTERM then ends the run with the summary", async () => {
     const fifo = join(tmp, "capture.fifo");
     assert.is(spawnSync("mkfifo", [fifo]).status, 0);
     const bye = sip(["BYE sip:bob@biloxi.example.com SIP/2.0", "Call-ID: fifo-second@example.com", "CSeq: 2 BYE", "Content-Length: 0"]);
     const capture = pcapFile([udpFrame(INVITE), udpFrame(bye)]);
     const firstEnd = 24 + 16 + udpFrame(INVITE).length;
-    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", fifo, "--sensor", "fifo"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", fifo, "--sensor", "fifo", "--log-level", "debug"], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
     const exit = exited(child);
@@ -295,6 +295,7 @@ if (hasMkfifo) {
     await writer.close();
     assert.is(code, 0, stderr);
     assert.match(stderr, /^siphon: 2 packets, 2 SIP messages \(udp 2, tcp 0, ws 0\), 0 non-SIP, 0 malformed in [\d.]+ s$/m);
+    assert.ok(stderr.includes(`"${fifo}: read as it becomes readable, from a pipe of 1048576 bytes"`), stderr);
   });
 
   test("--out and --events on FIFOs read a chunk per turn: the bytes of --out FILE and --events FILE, in order", async () => {
@@ -354,6 +355,111 @@ if (hasMkfifo) {
 } else {
   console.log("cli.test: mkfifo is not installed; the FIFO input tests were NOT run");
 }
+
+// A pipe on stdin (tcpdump -w - | siphon replay -) is read as it becomes readable, through the
+// addon's poll, from a pipe made to hold 1 MiB; it went by 64 KiB stream chunks, a third slower
+// than the file (docs/performance.md, "Stdin from a pipe"). A socket (what Node's spawn gives a
+// child's stdin) is polled too. The writer here is this process: it writes in pieces that cut
+// records and blocks, and holds the socket open when it likes.
+function replayPiped(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, ["dist/siphon.mjs", "replay", "--sensor", "cli", "--log-level", "debug", ...args, "-"],
+    { stdio: ["pipe", "pipe", "pipe"], env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
+  child.stdin!.on("error", () => {});   // a run that stops may close its stdin first
+  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  const write = (bytes: Uint8Array): Promise<void> => new Promise((resolve, reject) => child.stdin!.write(bytes, (err) => (err ? reject(err) : resolve())));
+  const writeInPieces = async (bytes: Uint8Array): Promise<void> => {
+    for (let at = 0; at < bytes.length; at += 77_777) await write(bytes.subarray(at, at + 77_777));
+  };
+  const finish = async (bytes: Uint8Array) => {
+    await writeInPieces(bytes);
+    child.stdin!.end();
+    const code = await guarded("exit at the pipe's end", exit, () => stderr);
+    return { code, stdout, stderr };
+  };
+  return { child, exit, write, finish, stdout: () => stdout, stderr: () => stderr };
+}
+
+function manyInvites(n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => udpFrame(INVITE.replace("a84b4c76e66710", `piped-${i}`)));
+}
+
+const pipedAsPolled = /"stdin: read as it becomes readable/;
+
+function catInto(file: string) {
+  const r = spawnSync("sh", ["-c", `cat "$1" | exec "${process.execPath}" dist/siphon.mjs replay --sensor cli --log-level debug -`, "sh", file],
+    { encoding: "utf8", maxBuffer: 64 << 20 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("replay - from a pipe: read as it becomes readable, to the envelopes of the file, pcap and pcapng alike", async () => {
+  const pcap = join(tmp, "piped.pcap");
+  generateWorkload(workloadOptions({ seed: 5, calls: 300 }), pcap);
+  const pcapng = join(tmp, "piped.pcapng");
+  writeFileSync(pcapng, pcapngFile(manyInvites(4000), 0n));
+  for (const file of [pcap, pcapng, "fixtures/captures/sip-auth-failure.pcapng"]) {
+    const fromFile = siphon(["replay", "--sensor", "cli", file]).stdout;
+    const piped = catInto(file);
+    assert.is(piped.code, 0, piped.stderr);
+    assert.match(piped.stderr, /"stdin: read as it becomes readable, from a pipe of 1048576 bytes"/);
+    assert.is(piped.stdout, fromFile, `cat ${file} |`);
+    const inPieces = await replayPiped([]).finish(readFileSync(file));
+    assert.is(inPieces.code, 0, inPieces.stderr);
+    assert.match(inPieces.stderr, pipedAsPolled);
+    assert.is(inPieces.stdout, fromFile, `${file} in pieces`);
+  }
+  assert.ok(readFileSync(pcap).length > 1 << 20 && readFileSync(pcapng).length > 1 << 20, "captures of more than a chunk");
+});
+
+test("replay - from a pipe, truncated: everything before the damage, the byte offset, exit 1", async () => {
+  const cut = readFileSync(SAMPLE).subarray(0, 60000);
+  const r = await replayPiped([]).finish(cut);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, pipedAsPolled);
+  const file = join(tmp, "cut-piped.pcap");
+  writeFileSync(file, cut);
+  assert.is(r.stdout, siphon(["replay", "--sensor", "cli", file]).stdout);
+  assert.match(r.stderr, /siphon: stdin: truncated packet record \(need \d+ bytes, have \d+\) at byte \d+\n$/);
+});
+
+test("replay - from a pipe without the addon: read as a stream, to the same envelopes", async () => {
+  const env = { ...process.env, SIPHON_PCAP_ADDON: join(tmp, "no-such-addon.node") };
+  const r = await replayPiped([], env).finish(readFileSync(SAMPLE));
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /"stdin: read as a stream \(no libpcap addon: /);
+  assert.is(r.stdout, siphon(["replay", "--sensor", "cli", SAMPLE]).stdout);
+});
+
+test("replay - from a pipe whose writer holds it open and idle: SIGTERM ends the run with the summary", async () => {
+  const run = replayPiped([]);
+  const envelopes = createInterface({ input: run.child.stdout! })[Symbol.asyncIterator]();
+  await run.write(pcapFile([udpFrame(INVITE)]));
+  const first = await guarded("envelope of the first record", envelopes.next(), run.stderr);
+  assert.is(JSON.parse(first.value as string).call_id, "a84b4c76e66710@pc33.atlanta.example.com");
+  run.child.kill("SIGTERM");
+  const code = await guarded("exit after SIGTERM while stdin's writer was open and idle", run.exit, run.stderr);
+  assert.is(code, 0, run.stderr());
+  assert.match(run.stderr(), pipedAsPolled);
+  assert.match(run.stderr(), /^siphon: 1 packets, 1 SIP messages \(udp 1, tcp 0, ws 0\), 0 non-SIP, 0 malformed in [\d.]+ s$/m);
+  run.child.stdin!.end();
+});
+
+test("replay - with stdin closed, or open only for writing: says so and what to do, exit 1", () => {
+  const closed = spawnSync("sh", ["-c", `exec "${process.execPath}" dist/siphon.mjs replay - <&-`], { encoding: "utf8" });
+  assert.is(closed.status, 1, closed.stderr);
+  assert.is(closed.stderr, "siphon: stdin: closed, or /dev/null: nothing to read: give a capture file or pipe one in\n");
+  const writeOnly = openSync(join(tmp, "write-only"), "w");
+  try {
+    const r = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", "-"], { stdio: [writeOnly, "pipe", "pipe"], encoding: "utf8" });
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr, "siphon: stdin: not open for reading (EBADF): give a capture file or pipe one in\n");
+  } finally {
+    closeSync(writeOnly);
+  }
+});
 
 // `script` runs the command on a pseudo-terminal, as an operator's shell would.
 const hasScript = spawnSync("script", ["--version"]).status === 0;

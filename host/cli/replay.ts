@@ -26,7 +26,7 @@ export async function replay(run: Run, input: string): Promise<Outcome> {
       if (reason !== undefined) throw new Interrupted(reason);
       const backlog = sink.backlog();
       return backlog && Promise.race([backlog, service.stopped]);
-    }, reading.signal);
+    }, reading.signal, service.log);
   } catch (err) {
     // A read that fails once a stop was asked for (stdin closed under it) is the stop, not the input.
     const reason = service.stopRequested();

@@ -2,13 +2,15 @@
 // whole units (file header, packet record, pcapng block) whatever the chunking, and hands each to
 // the format's reader. Frames go to a FrameConsumer synchronously, as views into our buffers.
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, type Stats } from "node:fs";
+import { closeSync, constants, createReadStream, fstatSync, open as openFd, openSync, readSync, statSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
 import { isatty, ReadStream } from "node:tty";
 import type { Readable } from "node:stream";
 import { PcapReader, isPcapMagic } from "./pcap";
 import { PcapngReader, isPcapngMagic } from "./pcapng";
 import { CaptureError, type FrameConsumer, type UnitReader } from "./frames";
+import { PIPE_ENDED, pollPipe, type PolledPipe } from "./pipe";
+import type { Logger } from "../log";
 
 
 const MAGIC_BYTES = 4;
@@ -141,11 +143,12 @@ export async function readCapture(
   sink: FrameConsumer,
   onProgress?: ChunkHook,
   stop?: AbortSignal,
+  log?: Logger,
 ): Promise<void> {
-  if (path === "-") return readStdin(sink, onProgress, stop);
+  if (path === "-") return readStdin(sink, onProgress, stop, log);
   const kind = await statCapture(path);
   if (kind.isDirectory()) throw new CaptureError(path, 0, "is a directory, not a capture file");
-  if (!kind.isFile()) return readCaptureStream(path, await openStream(path, stop), sink, onProgress, stop);
+  if (!kind.isFile()) return readNotAFile(path, sink, onProgress, stop, log);
   const file = await openCapture(path);
   try {
     await readCaptureFile(path, file.fd, kind.size, sink, onProgress);
@@ -156,12 +159,66 @@ export async function readCapture(
 
 /** stdin redirected from a file (`siphon replay - < capture.pcap`) is read as a file: as a stream
  *  it went by 64 KiB chunks, each through the stream's machinery and copied (a third slower).
- *  A pipe, a socket or a terminal is a stream: a read of it may wait, and a read waiting in the
- *  thread pool would keep the process from ending (libuv joins its threads at exit). */
-function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal): Promise<void> {
-  const kind = fstatSync(0);
-  if (kind.isFile()) return readCaptureFile("stdin", 0, kind.size, sink, onProgress);
-  return readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+ *  A pipe or a socket is read as it becomes readable (pipe.ts), or as a stream where the addon
+ *  is missing; a terminal is a stream. Neither kind of read may wait in the thread pool: that
+ *  would keep the process from ending (libuv joins its threads at exit). */
+async function readStdin(sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
+  const kind = statStdin();
+  try {
+    if (kind.isFile()) return await readCaptureFile("stdin", 0, kind.size, sink, onProgress);
+    const pipe = kind.isFIFO() || kind.isSocket() ? pollPipe(0, "stdin", log) : undefined;
+    if (pipe) return await readPolledPipe("stdin", pipe, sink, onProgress, stop);
+    return await readCaptureStream("stdin", process.stdin, sink, onProgress, stop);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === "EBADF" ? stdinNotOpen("not open for reading (EBADF)") : err;
+  }
+}
+
+// Node opens /dev/null in place of a closed stdin (`siphon replay - <&-`), so that is refused as
+// /dev/null itself is; a stdin open only for writing (`0>F`) fails its first read with EBADF.
+function statStdin(): Stats {
+  let kind: Stats;
+  try {
+    kind = fstatSync(0);
+  } catch (err) {
+    throw stdinNotOpen(`not open (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (kind.isCharacterDevice() && kind.rdev === statSync("/dev/null").rdev) throw stdinNotOpen("closed, or /dev/null: nothing to read");
+  return kind;
+}
+
+function stdinNotOpen(what: string): CaptureError {
+  return new CaptureError("stdin", undefined, `${what}: give a capture file or pipe one in`);
+}
+
+/** Reads a pipe a chunk each time it is readable: into the sink's own buffer where it lends one,
+ *  as a regular file is read. The event loop turns between chunks (signals, outputs). */
+async function readPolledPipe(
+  name: string,
+  pipe: PolledPipe,
+  sink: FrameConsumer,
+  onProgress?: ChunkHook,
+  stop?: AbortSignal,
+): Promise<void> {
+  const parser = new CaptureParser(name, sink);
+  let own: Uint8Array | undefined;
+  let bytesRead = 0;
+  try {
+    for (;;) {
+      await pipe.readable(stop);
+      const buffer = sink.lend?.(parser.carried, FILE_CHUNK_BYTES) ?? (own ??= new Uint8Array(FILE_CHUNK_BYTES));
+      const n = pipe.readAvailable(buffer);
+      if (n === PIPE_ENDED) break;
+      if (n === 0) continue;
+      parser.feed(buffer.subarray(0, n));
+      bytesRead += n;
+      const pending = onProgress?.(bytesRead, undefined);
+      if (pending) await pending;
+    }
+  } finally {
+    pipe.close();
+  }
+  parser.end();
 }
 
 /** Reads a capture arriving as a stream of chunks (stdin, a pipe, a FIFO, a socket). */
@@ -221,9 +278,21 @@ async function readCaptureFile(
   parser.end();
 }
 
-/** A stream over a capture that is not a regular file, each kind read without blocking the loop. */
-async function openStream(path: string, stop?: AbortSignal): Promise<Readable> {
+/** A capture that is not a regular file: a FIFO is read as a pipe on stdin is (as it becomes
+ *  readable, or as a stream without the addon); a terminal or another device as a stream. */
+async function readNotAFile(path: string, sink: FrameConsumer, onProgress?: ChunkHook, stop?: AbortSignal, log?: Logger): Promise<void> {
   const fd = await openWaitingForWriter(path, stop);
+  const pipe = fstatSync(fd).isFIFO() ? pollPipe(fd, path, log) : undefined;
+  if (!pipe) return readCaptureStream(path, streamOver(fd), sink, onProgress, stop);
+  try {
+    await readPolledPipe(path, pipe, sink, onProgress, stop);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A stream over a descriptor that is not a regular file, each kind read without blocking the loop. */
+function streamOver(fd: number): Readable {
   // FIFOs and sockets through libuv's pipe handle (non-blocking fd, epoll); a terminal
   // through its tty handle; any other device by reads in the thread pool.
   if (isatty(fd)) return new ReadStream(fd);

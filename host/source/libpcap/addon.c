@@ -584,6 +584,165 @@ static napi_value PipeSize(napi_env env, napi_callback_info info) {
   return value;
 }
 
+// ---- a descriptor's readiness ----
+
+// A capture piped to stdin is read on the main thread, a chunk each time the pipe is readable,
+// from the descriptor made non-blocking: no read ever waits, so a stop only closes the watch.
+// (A read waiting in libuv's thread pool cannot be abandoned: the process's exit joins the
+// pool's threads, and would wait on that read for as long as the writer stays silent.)
+// Node has no poll of a bare descriptor, so it is here, beside pipeSize.
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int closing;
+  int references;        // the JS handle object, and a close under way
+  napi_ref callback;     // the one whenReadable() waits with, until it is called
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+} Watch;
+
+static const napi_type_tag WATCH_TAG = {0x5170686f6e776174ULL, 0x6368666464657363ULL};
+
+static void release_watch(Watch *w) {
+  if (--w->references == 0) free(w);
+}
+
+static void on_watch_closed(uv_handle_t *handle) {
+  Watch *w = handle->data;
+  if (w->cleanup != NULL) napi_remove_async_cleanup_hook(w->cleanup);
+  w->cleanup = NULL;
+  release_watch(w);
+}
+
+// Stops the poll (libuv's, not the descriptor: that stays the caller's). `teardown` is set when
+// the environment is going away: then no JS is touched.
+static void begin_unwatch(Watch *w, int teardown) {
+  if (w->closing) return;
+  w->closing = 1;
+  if (!teardown && w->callback != NULL) napi_delete_reference(w->env, w->callback);
+  if (!teardown && w->async != NULL) napi_async_destroy(w->env, w->async);
+  w->callback = NULL;
+  w->async = NULL;
+  w->references++; // the poll lives inside w: held until libuv calls back
+  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+}
+
+static void on_watch_teardown(napi_async_cleanup_hook_handle hook, void *data) {
+  (void)hook;
+  begin_unwatch(data, 1);
+}
+
+static void on_watch_collected(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  begin_unwatch(data, 1);
+  release_watch(data);
+}
+
+static Watch *get_watch(napi_env env, napi_value value) {
+  bool ours = false;
+  void *data = NULL;
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_external) napi_check_object_type_tag(env, value, &WATCH_TAG, &ours);
+  if (!ours || napi_get_value_external(env, value, &data) != napi_ok) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "expected a watch from watchReadable()");
+    return NULL;
+  }
+  return data;
+}
+
+// watchReadable(fd): a watch over fd, which libuv makes non-blocking. Throws (libuv's code)
+// where fd cannot be polled, as a regular file cannot.
+static napi_value WatchReadable(napi_env env, napi_callback_info info) {
+  napi_value argv[1], handle, name;
+  int32_t fd = -1;
+  uv_loop_t *loop;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "watchReadable: expected a file descriptor");
+  }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  Watch *w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_code(env, "ERR_MEMORY", "watchReadable: out of memory");
+  int failed = uv_poll_init(loop, &w->poll, fd);
+  if (failed) {
+    free(w);
+    return throw_code(env, uv_err_name(failed), uv_strerror(failed));
+  }
+  w->env = env;
+  w->poll.data = w;
+  w->references = 1;
+  if (napi_create_external(env, w, on_watch_collected, NULL, &handle) != napi_ok) {
+    w->closing = 1;
+    uv_close((uv_handle_t *)&w->poll, on_watch_closed); // frees w: its one reference
+    return NULL;
+  }
+  napi_type_tag_object(env, handle, &WATCH_TAG);
+  napi_create_string_utf8(env, "siphon:watch", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &w->async);
+  napi_add_async_cleanup_hook(env, on_watch_teardown, w, &w->cleanup);
+  return handle;
+}
+
+static void on_watch_event(uv_poll_t *poll, int status, int events) {
+  Watch *w = poll->data;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_value callback, receiver, argv[1], result;
+  size_t argc = 0;
+  (void)events;
+  uv_poll_stop(poll);
+  if (w->closing || w->callback == NULL) return;
+  napi_open_handle_scope(env, &scope);
+  napi_get_reference_value(env, w->callback, &callback);
+  napi_delete_reference(env, w->callback);
+  w->callback = NULL;
+  if (status < 0) {
+    napi_value code, message;
+    napi_create_string_utf8(env, uv_err_name(status), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, uv_strerror(status), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &argv[0]);
+    argc = 1;
+  }
+  napi_get_global(env, &receiver);
+  if (napi_make_callback(env, w->async, receiver, callback, argc, argv, &result) == napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// whenReadable(watch, callback): callback() once, in this thread's loop, when a read of the
+// descriptor would not wait (data, its end, or an error to read); callback(error) if polling fails.
+static napi_value WhenReadable(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  napi_valuetype type;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  Watch *w = get_watch(env, argv[0]);
+  if (w == NULL) return NULL;
+  if (w->closing) return throw_code(env, "ERR_WATCH_CLOSED", "whenReadable: the watch is closed");
+  napi_typeof(env, argv[1], &type);
+  if (type != napi_function) return throw_code(env, "ERR_INVALID_ARG_TYPE", "whenReadable: callback must be a function");
+  if (w->callback != NULL) return throw_code(env, "ERR_WATCH_BUSY", "whenReadable: already waiting");
+  int failed = uv_poll_start(&w->poll, UV_READABLE, on_watch_event);
+  if (failed) return throw_code(env, uv_err_name(failed), uv_strerror(failed));
+  napi_create_reference(env, argv[1], 1, &w->callback);
+  return undefined_value(env);
+}
+
+// unwatch(watch): stops watching (a pending whenReadable is never called); twice is harmless.
+static napi_value Unwatch(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Watch *w = get_watch(env, argv[0]);
+  if (w == NULL) return NULL;
+  begin_unwatch(w, 0);
+  return undefined_value(env);
+}
+
 // ---- devices, version ----
 
 static napi_value Devices(napi_env env, napi_callback_info info) {
@@ -628,6 +787,9 @@ NAPI_MODULE_INIT() {
       {"devices", NULL, Devices, NULL, NULL, NULL, napi_enumerable, NULL},
       {"libVersion", NULL, LibVersion, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipeSize", NULL, PipeSize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchReadable", NULL, WatchReadable, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"whenReadable", NULL, WhenReadable, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unwatch", NULL, Unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof *functions, functions);
   return exports;

@@ -11,6 +11,9 @@ import nodeGypBuild from "node-gyp-build";
 /** An open libpcap handle: only the addon's functions can use it. */
 export type PcapHandle = { readonly __brand: "PcapHandle" };
 
+/** A poll of one descriptor's readability (addon.c, "a descriptor's readiness"). */
+export type ReadableWatch = { readonly __brand: "ReadableWatch" };
+
 export interface OpenOptions {
   snaplen: number;        // 16 to 262144
   promisc: boolean;
@@ -52,6 +55,15 @@ export interface PcapAddon {
   /** F_SETPIPE_SZ (when bytes is given) and F_GETPIPE_SZ on a pipe's descriptor: the bytes it holds now.
    *  Throws (code ERR_PIPE_SIZE, the kernel's words) where fd is no pipe or the size is refused. */
   pipeSize(fd: number, bytes?: number): number;
+  // An addon built before these (a packager's own, SIPHON_PCAP_ADDON) lacks them: a pipe on
+  // stdin is then read as a stream.
+  /** A watch over fd, which it makes non-blocking. Throws (libuv's code) where fd cannot be polled. */
+  watchReadable?(fd: number): ReadableWatch;
+  /** onReadable() once, in this thread's loop, when a read of the descriptor would not wait
+   *  (data, its end, or an error); onReadable(error) if polling fails. */
+  whenReadable?(watch: ReadableWatch, onReadable: (error?: Error) => void): void;
+  /** Stops watching: a pending onReadable is never called. Twice is harmless. */
+  unwatch?(watch: ReadableWatch): void;
 }
 
 /** An error from the addon: `code` is libpcap's status name (PCAP_ERROR_PERM_DENIED ...) or
