@@ -145,23 +145,28 @@ function collector(takesLines: boolean): EventOutput & { text(): string; lines: 
   });
 }
 
-async function sinkText(path: string, takesLines: boolean): Promise<{ text: string; lines: number }> {
-  const output = collector(takesLines);
+// The text each output got, for outputs that take lines (true) or only objects (false).
+async function sinkTexts(path: string, takesLines: boolean[]): Promise<{ texts: string[]; lines: number }> {
+  const outputs = takesLines.map(collector);
   const recordingOf = (callId: string) => (callId.length % 2 === 0 ? { pcap: `2026/12/06/${callId.length}.pcap`, note: "a \"note\"" } : undefined);
   const sink = eventsSink((emit) => new Tracker(emit, { countersSeconds: 1 }, "sensor-1"),
-    new EventGate(new Set(["other-timeout"]), parseRate("2,300,3000")), [output], undefined, recordingOf);
+    new EventGate(new Set(["other-timeout"]), parseRate("2,300,3000")), outputs, undefined, recordingOf);
   const core = new Core({ sensor: "test", agent: "test", renderJson: false, mediaCalls: 1000 }, (batch) => sink.write(batch));
   await readCapture(path, core, () => undefined);
   core.flush();
   await sink.close(Date.now() + 5000);
-  return { text: output.text(), lines: output.lines };
+  return { texts: outputs.map((o) => o.text()), lines: outputs.reduce((n, o) => n + o.lines, 0) };
 }
 
 test("the events sink: lines from the core equal the object path's, with rtp, recordings, rate limits and blocked types", async () => {
   let lines = 0;
   for (const path of captures()) {
-    const [core, objects] = [await sinkText(path, true), await sinkText(path, false)];
-    assert.is(core.text, objects.text, path);
+    const [objects] = (await sinkTexts(path, [false])).texts;
+    const core = await sinkTexts(path, [true]);
+    assert.is(core.texts[0], objects, path);
+    // An output of lines beside one of objects (NDJSON beside call records): each gets the same.
+    const both = await sinkTexts(path, [true, false]);
+    assert.equal(both.texts, [objects, objects], path);
     lines += core.lines;
   }
   assert.ok(lines > 50, `only ${lines} events written as the core's lines`);

@@ -10,14 +10,14 @@ import { maskUrlPasswords } from "../redact";
 import { Tracker } from "./tracker";
 import { observer } from "./message";
 import type { RecordingRef, SipEvent } from "./events";
-import type { EventDescription } from "./description";
+import { eventObject, type EventDescription } from "./description";
 import type { EventLines } from "../core/event-lines";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { boundTrackerHeap } from "./heap";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
-import { CallQuality } from "./media";
+import { CallQuality, type RtpFields } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -40,19 +40,23 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   });
-  // Where every output takes lines and none is rewritten, the core renders the events
-  // (host/core/event-lines.ts), with the renderer of the last batch's core instance.
+  // Unless events are rewritten (--anonymize), the core renders each event's line (host/core/
+  // event-lines.ts) with the renderer of the last batch's core instance, for every output that
+  // takes lines; the others (call records) get the object, built only for them.
   let lines: EventLines | undefined;
-  const lineOutputs = anonymize === undefined && outputs.every((o) => o.writeLine !== undefined);
-  if (lineOutputs) {
+  if (anonymize === undefined && outputs.some((o) => o.writeLine !== undefined)) {
     tracker.lines = (d) => {
       if (lines === undefined || !lines.render(d)) return false;
-      const extra = rtpMember(d, quality);
+      const rtp = d.type === "call-end" || d.type === "call-attempt" ? quality.fieldsFor(d.callId) : undefined;
       if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
       const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
       written++;
-      const members = recording === undefined ? extra : `${extra},"siphon":${JSON.stringify({ recording })}`;
-      for (const output of outputs) output.writeLine?.(lines.memory, lines.start, lines.end, members);
+      const extra = (rtp === undefined ? "" : `,"rtp":${JSON.stringify(rtp)}`) + (recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`);
+      let event: SipEvent | undefined;
+      for (const output of outputs) {
+        if (output.writeLine) output.writeLine(lines.memory, lines.start, lines.end, extra, d);
+        else output.write(event ??= objectOf(d, rtp, recording), lineText(lines, extra));
+      }
       return true;
     };
   }
@@ -85,11 +89,18 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   };
 }
 
-// `,"rtp":{...}` for a call-end or call-attempt whose RTP was seen, as withRtp adds it to an object.
-function rtpMember(d: EventDescription, quality: CallQuality): string {
-  if (d.type !== "call-end" && d.type !== "call-attempt") return "";
-  const rtp = quality.fieldsFor(d.callId);
-  return rtp === undefined ? "" : `,"rtp":${JSON.stringify(rtp)}`;
+// The event as the object path builds it, with its `rtp` and recording.
+function objectOf(d: EventDescription, rtp: RtpFields | undefined, recording: RecordingRef | undefined): SipEvent {
+  const event = eventObject(d);
+  if (rtp !== undefined) event.rtp = rtp;
+  if (recording !== undefined) event.siphon = { recording };
+  return event;
+}
+
+// The core's last line as text, `extra` members put in, without its newline: JSON.stringify of objectOf().
+function lineText(lines: EventLines, extra: string): string {
+  const text = lines.memory.toString("utf8", lines.start, lines.end - 2);
+  return `${text}${extra}}`;
 }
 
 // A call's events name its recording (--record): the one hook between the recorder and the tracker.

@@ -26,7 +26,8 @@
 // run is mostly still unoptimized (docs/performance.md).
 import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
-import type { RecordingRef, SipEvent } from "../calls/events";
+import { isoTime, type RecordingRef, type SipEvent } from "../calls/events";
+import type { DescribedEvent } from "../core/event-lines";
 import { MessageRing } from "./ring";
 
 export interface StoreLimits {
@@ -143,10 +144,12 @@ export class CallStore {
     };
   }
 
-  // The store as an output of events: the JSON is the one every output writes.
+  // The store as an output of events: the JSON is the one every output writes. It takes
+  // the core's line where there is one (host/calls/publish.ts): no event object is built for it.
   eventOutput(): EventOutput {
     return {
       write: (event, json) => this.takeEvent(event, json),
+      writeLine: (source, start, end, extra, d) => this.takeLine(source, start, end, extra, d),
       flush: () => undefined,
       backlog: () => undefined,
       close: async () => undefined,
@@ -155,13 +158,28 @@ export class CallStore {
 
   // The event linked to its call, what it says of the call read when the call is (current).
   takeEvent(event: SipEvent, json: string): void {
+    const binding = event.sip?.binding;
+    this.took(json, event.sip?.call_id, binding && event.event.type, binding && {
+      aor: binding.aor, contact: binding.contact, expires: binding.expires, since: event["@timestamp"],
+      client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original,
+    });
+  }
+
+  takeLine(source: Buffer, start: number, end: number, extra: string, d: DescribedEvent): void {
+    const json = extra === "" ? source.toString("utf8", start, end - 1) : `${source.toString("utf8", start, end - 2)}${extra}}`;
+    this.took(json, d.callId, d.aor === undefined ? undefined : d.type, d.aor === undefined ? undefined : {
+      aor: d.aor, contact: d.contact, expires: d.expires, since: isoTime(d.atUs),
+      client: address(d.client.ip, d.client.port), userAgent: d.userAgent || undefined,
+    });
+  }
+
+  private took(json: string, callId: string | undefined, type: string | undefined, binding: Registration | undefined): void {
     this.count.events++;
     const seq = this.ring.addText(json);
     this.remember(seq);
-    const callId = event.sip?.call_id;
     const num = callId === undefined ? undefined : this.byId.get(callId);
     if (num !== undefined) this.linkEvent(num, seq);
-    if (event.sip?.binding) this.applyBinding(event);
+    if (binding !== undefined) this.applyBinding(type, binding);
     this.listener?.event(json);
   }
 
@@ -412,10 +430,9 @@ export class CallStore {
     fields[f + CHANGED] = ++this.version;
   }
 
-  private applyBinding(event: SipEvent): void {
-    const binding = event.sip!.binding!;
+  private applyBinding(type: string | undefined, binding: Registration): void {
     const key = `${binding.aor}\n${binding.contact}`;
-    if (event.event.type !== "reg-new") {
+    if (type !== "reg-new") {
       this.registrations.delete(key);
       return;
     }
@@ -423,8 +440,7 @@ export class CallStore {
       this.registrations.delete(this.registrations.keys().next().value as string);
       this.count.registrationsEvicted++;
     }
-    this.registrations.set(key, { aor: binding.aor, contact: binding.contact, expires: binding.expires, since: event["@timestamp"],
-      client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original });
+    this.registrations.set(key, binding);
   }
 
   // The last EVENTS_HELD events, by number.

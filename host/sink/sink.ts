@@ -5,6 +5,7 @@
 // EventOutputs: an NDJSON file, an MQTT topic (a LineSink), PostgreSQL.
 import type { MessageBatch } from "../core/records";
 import type { SipEvent } from "../calls/events";
+import type { DescribedEvent } from "../core/event-lines";
 
 export interface Sink {
   // Called once per batch; the batch's views are valid only during the call. Never
@@ -27,9 +28,9 @@ export interface LineSink extends Sink {
 export interface EventOutput {
   write(event: SipEvent, json: string): void;
   // The same event as the core rendered it: the line's bytes in `source` from `start` to `end`
-  // (its closing brace and newline last), `extra` members put before that brace. Outputs that
-  // read the event object (call records, the web view) have none.
-  writeLine?(source: Buffer, start: number, end: number, extra: string): void;
+  // (its closing brace and newline last), `extra` members put before that brace, and the
+  // tracker's description of it. Outputs that need the event object (call records) have none.
+  writeLine?(source: Buffer, start: number, end: number, extra: string, described: DescribedEvent): void;
   flush(): void;                               // end of a batch
   backlog(): Promise<void> | undefined;
   close(deadline: number): Promise<void>;   // by the deadline at the latest (see Sink)
