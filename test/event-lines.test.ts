@@ -125,6 +125,21 @@ test("random descriptions: hostile text and numbers at the edges render as JSON.
   assert.ok(byCore > 10_000, `only ${byCore} of 20,000 rendered by the core`);
 });
 
+test("text past the regions' bounds: the core declines and the event goes to the object path whole", () => {
+  const lines = newCore().eventLines as EventLines;
+  const rng = new Rng(7);
+  // 180,000 escaped take 1,080,000 bytes rendered, past R_EVENT_OUT's 1 MiB; 400,000 take 1.2 MB of text, past R_EVENT's.
+  for (const length of [180_000, 400_000]) {
+    const d = randomDescription(rng);
+    d.atUs = 1_700_000_000_000_000;
+    d.durationNs = d.pddUs = d.ringUs = undefined;
+    d.from = `sip:${"\u0001".repeat(length)}@example.com`; // six bytes each, escaped
+    assert.ok(!lines.render(d), `a From of ${length} characters was rendered`);
+    d.from = "sip:a@example.com";
+    assert.is(rendered(lines, d), `${JSON.stringify(eventObject(d))}\n`, "the next event, small again");
+  }
+});
+
 // An output that takes lines (as NDJSON and MQTT do), or only objects (as call records do).
 function collector(takesLines: boolean): EventOutput & { text(): string; lines: number } {
   const parts: string[] = [];
