@@ -10,7 +10,10 @@ import {
   EV_SLOT_COUNT, EVS_CALL_ID, EVS_FROM, EVS_TO, EVS_METHOD, EVS_REASON, EVS_REASON_HEADER,
   EVS_CLIENT_IP, EVS_SERVER_IP, EVS_USER_AGENT, EVS_OBSERVER, EVS_AOR, EVS_CONTACT, EVS_LEG,
   EVF_DURATION, EVF_REQUEST, EVF_RESPONSE, EVF_PDD, EVF_RING_TIME, EVF_ORIGINATOR, EVF_CALL,
-  EVF_IMPLIED, EVF_BINDING, EVF_PROBLEMS, EVF_TIME_INVITE, EVENT_TYPE_NAMES, ORIGINATOR_NAMES,
+  EVF_IMPLIED, EVF_BINDING, EVF_PROBLEMS, EVF_TIME_INVITE, EVF_RTP, EVENT_TYPE_NAMES, ORIGINATOR_NAMES,
+  EV_RTP, EV_RTP_SIZE, EVS_CODEC, EVR_PACKETS, EVR_EXPECTED, EVR_LOST, EVR_JITTER, EVR_MAX_JITTER,
+  EVR_DUPLICATES, EVR_OUT_OF_ORDER, EVR_SSRC_CHANGES, EVR_RTCP_REPORTS, EVR_RTCP_FRACTION_LOST,
+  EVR_RTCP_LOST, EVR_RTCP_JITTER,
   OUTCOME_NAMES, CALL_TIME_NAMES, LEG_NAMES, PROB_NAMES, TRANSPORT_TCP, TRANSPORT_WS,
 } from "./layout";
 import { reserve, setRegion } from "./state";
@@ -29,8 +32,9 @@ export function configureEvents(): bool {
 }
 
 // The most one event takes: its text escaped at worst six bytes a byte (\u00XX),
-// and the names, numbers and punctuation, which stay under 1,536 bytes.
-const EVENT_FIXED_MAX: u64 = 1536;
+// and the names, numbers and punctuation, which stay under 3,072 bytes (the rtp member's
+// two directions about 1,000 of them).
+const EVENT_FIXED_MAX: u64 = 3072;
 
 // Renders the described event and a newline at R_EVENT_OUT + at; returns the bytes
 // written, or 0 when the description is out of bounds or the line might not fit.
@@ -72,6 +76,13 @@ export function renderEvent(at: u32): u32 {
   if (present(EVS_USER_AGENT)) {
     ascii(",\"user_agent\":{\"original\":");
     text(EVS_USER_AGENT);
+    byte(0x7d);
+  }
+  if (flags & EVF_RTP) {
+    ascii(",\"rtp\":{\"from_offerer\":");
+    stream(0);
+    ascii(",\"from_answerer\":");
+    stream(1);
     byte(0x7d);
   }
   byte(0x7d);
@@ -164,6 +175,51 @@ function call(flags: u32): void {
   byte(0x7d);
 }
 
+// One direction of the call's RTP, as host/calls/media.ts's streamFields() builds it.
+function stream(k: i32): void {
+  const at = EV_RTP + <usize>k * EV_RTP_SIZE;
+  ascii("{\"packets\":");
+  integer(<i64>load<f64>(event + at + EVR_PACKETS));
+  ascii(",\"expected\":");
+  integer(<i64>load<f64>(event + at + EVR_EXPECTED));
+  ascii(",\"lost\":");
+  integer(<i64>load<f64>(event + at + EVR_LOST));
+  ascii(",\"jitter_ms\":");
+  thousandths(<i64>load<f64>(event + at + EVR_JITTER));
+  ascii(",\"max_jitter_ms\":");
+  thousandths(<i64>load<f64>(event + at + EVR_MAX_JITTER));
+  ascii(",\"duplicates\":");
+  integer(<i64>load<f64>(event + at + EVR_DUPLICATES));
+  ascii(",\"out_of_order\":");
+  integer(<i64>load<f64>(event + at + EVR_OUT_OF_ORDER));
+  ascii(",\"ssrc_changes\":");
+  integer(<i64>load<f64>(event + at + EVR_SSRC_CHANGES));
+  ascii(",\"codec\":");
+  text(EVS_CODEC + k);
+  if (load<f64>(event + at + EVR_RTCP_REPORTS) > 0) {
+    ascii(",\"rtcp\":{\"reports\":");
+    integer(<i64>load<f64>(event + at + EVR_RTCP_REPORTS));
+    ascii(",\"fraction_lost\":");
+    thousandths(<i64>load<f64>(event + at + EVR_RTCP_FRACTION_LOST));
+    ascii(",\"lost\":");
+    integer(<i64>load<f64>(event + at + EVR_RTCP_LOST));
+    ascii(",\"jitter_ms\":");
+    thousandths(<i64>load<f64>(event + at + EVR_RTCP_JITTER));
+    byte(0x7d);
+  }
+  byte(0x7d);
+}
+
+// Whether direction k's figures are all numbers renderEvent writes as JavaScript does.
+function streamSafe(k: i32): bool {
+  const at = EV_RTP + <usize>k * EV_RTP_SIZE;
+  return safeInteger(at + EVR_PACKETS) && safeInteger(at + EVR_EXPECTED) && safeInteger(at + EVR_LOST)
+    && safeThousandths(at + EVR_JITTER) && safeThousandths(at + EVR_MAX_JITTER) && safeInteger(at + EVR_DUPLICATES)
+    && safeInteger(at + EVR_OUT_OF_ORDER) && safeInteger(at + EVR_SSRC_CHANGES) && safeInteger(at + EVR_RTCP_REPORTS)
+    && safeThousandths(at + EVR_RTCP_FRACTION_LOST) && safeInteger(at + EVR_RTCP_LOST) && safeThousandths(at + EVR_RTCP_JITTER)
+    && present(EVS_CODEC + k);
+}
+
 function problems(bits: u32): void {
   ascii(",\"problems\":[");
   let first = true;
@@ -195,6 +251,7 @@ function describedBound(): u64 {
   if (!safeInteger(EV_AT_US) || !safeInteger(EV_DURATION) || !safeInteger(EV_SEQUENCE) || !safeInteger(EV_EXPIRES)
     || !safeThousandths(EV_PDD) || !safeThousandths(EV_RING_TIME)) return 0;
   for (let k = 0; k < 4; k++) if (!safeInteger(EV_TIMES + (k << 3))) return 0;
+  if ((load<u32>(event + EV_FLAGS) & EVF_RTP) != 0 && (!streamSafe(0) || !streamSafe(1))) return 0;
   return textBytes * 6 + EVENT_FIXED_MAX;
 }
 

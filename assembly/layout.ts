@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 13;
+export const LAYOUT_VERSION = 14;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -400,7 +400,24 @@ export const EV_EXPIRES = 104;     // f64, sip.binding.expires (EVF_BINDING)
 export const EV_PROBLEMS = 112;    // u32, PROB_* bits: sip.problems (EVF_PROBLEMS)
 export const EV_LEGS = 116;        // u32, sip.call.legs in the order the call saw them: 2 bits each from bit 0, 1 + index in LEG_NAMES, 0 ends
 export const EV_SLOTS = 128;       // EV_SLOT_COUNT x (u32 offset, u32 length)
-export const EV_TEXT = 256;        // where the text area starts
+export const EV_RTP = 272;         // 2 x EV_RTP_SIZE: rtp.from_offerer, rtp.from_answerer (EVF_RTP)
+export const EV_RTP_SIZE = 96;     // 12 x f64: EVR_*
+export const EV_TEXT = 512;        // where the text area starts
+// One direction's figures at EV_RTP (docs/events.md, rtp.*); the *_MS ones are in thousandths
+// of a millisecond (the event has them rounded to three places). The rtcp member is written
+// when EVR_RTCP_REPORTS is above 0.
+export const EVR_PACKETS = 0;
+export const EVR_EXPECTED = 8;
+export const EVR_LOST = 16;
+export const EVR_JITTER = 24;
+export const EVR_MAX_JITTER = 32;
+export const EVR_DUPLICATES = 40;
+export const EVR_OUT_OF_ORDER = 48;
+export const EVR_SSRC_CHANGES = 56;
+export const EVR_RTCP_REPORTS = 64;
+export const EVR_RTCP_FRACTION_LOST = 72;
+export const EVR_RTCP_LOST = 80;
+export const EVR_RTCP_JITTER = 88;
 export const EV_ABSENT = 0xffffffff;
 export const EVS_CALL_ID = 0;
 export const EVS_FROM = 1;         // the From URI (not the whole value)
@@ -415,7 +432,8 @@ export const EVS_OBSERVER = 9;     // observer.name
 export const EVS_AOR = 10;         // sip.binding.aor
 export const EVS_CONTACT = 11;
 export const EVS_LEG = 12;         // three slots: the values of sip.call.legs, in EV_LEGS order
-export const EV_SLOT_COUNT = 15;
+export const EVS_CODEC = 15;       // two slots: rtp.from_offerer.codec, rtp.from_answerer.codec
+export const EV_SLOT_COUNT = 17;
 export const EVF_DURATION = 1;
 export const EVF_REQUEST = 2;
 export const EVF_RESPONSE = 4;
@@ -427,6 +445,7 @@ export const EVF_IMPLIED = 128;
 export const EVF_BINDING = 256;
 export const EVF_PROBLEMS = 512;
 export const EVF_TIME_INVITE = 1024; // EVF_TIME_INVITE << k for time k of EV_TIMES
+export const EVF_RTP = 16384;
 export const EVENT_TYPE_NAMES: string[] = [
   "call-attempt", "call-start", "call-end", "reg-new", "reg-del", "reg-expired", "auth-failed",
   "other-ok", "other-failed", "other-timeout", "parse-error", "msg-probe", "counters",
@@ -447,7 +466,7 @@ export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
   REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841 + MED_SIZE * 7829 +
-  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841 + EV_TEXT * 7793 + EV_SLOT_COUNT * 7789;
+  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841 + EV_TEXT * 7793 + EV_SLOT_COUNT * 7789 + EV_RTP * 7759;
 
 // ---- filter program, compiled by host/filter, copied into R_FILTER ----
 // All words are u32 little-endian; offsets are bytes from the region's start.

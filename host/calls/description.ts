@@ -4,8 +4,9 @@
 // where every output takes lines; eventObject() builds the SipEvent the other
 // outputs read (call records, the web view, --anonymize). Both give what
 // JSON.stringify(eventObject(d)) gives: test/event-lines.test.ts holds them to it.
-import type { Endpoint, Transport } from "../core/records";
+import type { Endpoint, StreamQuality, Transport } from "../core/records";
 import { problemNames } from "../core/records";
+import { rtpFields } from "./media";
 import { type CallOutcome, type Correlation, type EventType, type Originator, type SipEvent, isoTime, clientOf, serverOf } from "./events";
 
 export class EventDescription {
@@ -36,11 +37,12 @@ export class EventDescription {
   server!: Endpoint;
   transport: Transport = "udp";
   userAgent = "";
+  rtp: [StreamQuality, StreamQuality] | undefined;   // put in by the events sink (host/calls/publish.ts)
 
   // Back to an event with no optional member.
   clear(): this {
     this.durationNs = this.problems = this.method = this.status = this.reasonHeader = undefined;
-    this.pddUs = this.ringUs = this.originator = this.outcome = this.legs = this.aor = undefined;
+    this.pddUs = this.ringUs = this.originator = this.outcome = this.legs = this.aor = this.rtp = undefined;
     this.implied = false;
     this.times[0] = this.times[1] = this.times[2] = this.times[3] = undefined;
     return this;
@@ -80,5 +82,6 @@ export function eventObject(d: EventDescription): SipEvent {
   event.client = clientOf(d.client, d.transport);
   event.server = serverOf(d.server);
   if (d.userAgent) event.user_agent = { original: d.userAgent };
+  if (d.rtp) event.rtp = rtpFields(d.rtp);
   return event;
 }

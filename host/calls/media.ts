@@ -49,13 +49,23 @@ export class CallQuality {
 
   // The `rtp` fields of a finished call, once; undefined when no RTP of it was seen.
   fieldsFor(callId: string): RtpFields | undefined {
+    const streams = this.streamsFor(callId);
+    return streams === undefined ? undefined : rtpFields(streams);
+  }
+
+  // The same as the figures of its two directions (for the core's renderer, host/core/event-lines.ts).
+  streamsFor(callId: string): [StreamQuality, StreamQuality] | undefined {
     const media = this.held.get(callId);
     if (media === undefined) return undefined;
     this.held.delete(callId);
     const [a, b] = media.streams;
     if (a.packets === 0 && b.packets === 0) return undefined;
-    return { from_offerer: streamFields(a), from_answerer: streamFields(b) };
+    return media.streams;
   }
+}
+
+export function rtpFields([a, b]: readonly [StreamQuality, StreamQuality]): RtpFields {
+  return { from_offerer: streamFields(a), from_answerer: streamFields(b) };
 }
 
 // The call record's media columns (docs/cdr.md): null when no RTP of the call was seen.

@@ -17,7 +17,7 @@ import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 import { boundTrackerHeap } from "./heap";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
-import { CallQuality, type RtpFields } from "./media";
+import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
   readonly tracker: Tracker;
@@ -42,20 +42,28 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   });
   // Unless events are rewritten (--anonymize), the core renders each event's line (host/core/
   // event-lines.ts) with the renderer of the last batch's core instance, for every output that
-  // takes lines; the others (call records) get the object, built only for them.
+  // takes lines; the others (call records) get the object, built only for them. An event the
+  // core declines (a number it would not write as JavaScript does, text past its regions)
+  // goes to every output as the object and its JSON.stringify.
   let lines: EventLines | undefined;
   if (anonymize === undefined && outputs.some((o) => o.writeLine !== undefined)) {
     tracker.lines = (d) => {
-      if (lines === undefined || !lines.render(d)) return false;
-      const rtp = d.type === "call-end" || d.type === "call-attempt" ? quality.fieldsFor(d.callId) : undefined;
+      if (d.type === "call-end" || d.type === "call-attempt") d.rtp = quality.streamsFor(d.callId);
+      const renderer = lines !== undefined && lines.render(d) ? lines : undefined;
       if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
       const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
       written++;
-      const extra = (rtp === undefined ? "" : `,"rtp":${JSON.stringify(rtp)}`) + (recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`);
+      const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
       let event: SipEvent | undefined;
+      let json: string | undefined;
       for (const output of outputs) {
-        if (output.writeLine) output.writeLine(lines.memory, lines.start, lines.end, extra, d);
-        else output.write(event ??= objectOf(d, rtp, recording), lineText(lines, extra));
+        if (renderer && output.writeLine) {
+          output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
+          continue;
+        }
+        event ??= objectOf(d, recording);
+        json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
+        output.write(event, json);
       }
       return true;
     };
@@ -89,10 +97,9 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   };
 }
 
-// The event as the object path builds it, with its `rtp` and recording.
-function objectOf(d: EventDescription, rtp: RtpFields | undefined, recording: RecordingRef | undefined): SipEvent {
+// The event as the object path builds it, with its recording.
+function objectOf(d: EventDescription, recording: RecordingRef | undefined): SipEvent {
   const event = eventObject(d);
-  if (rtp !== undefined) event.rtp = rtp;
   if (recording !== undefined) event.siphon = { recording };
   return event;
 }

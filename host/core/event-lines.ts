@@ -35,6 +35,24 @@ export interface DescribedEvent {
   readonly server: { readonly ip: string; readonly port: number };
   readonly transport: "udp" | "tcp" | "ws";
   readonly userAgent: string;
+  // rtp.from_offerer and rtp.from_answerer, as host/core/records.ts's StreamQuality has them.
+  readonly rtp: readonly [RtpStream, RtpStream] | undefined;
+}
+
+export interface RtpStream {
+  readonly packets: number;
+  readonly expected: number;
+  readonly lost: number;
+  readonly jitterMs: number;
+  readonly maxJitterMs: number;
+  readonly duplicates: number;
+  readonly outOfOrder: number;
+  readonly ssrcChanges: number;
+  readonly codec: string;
+  readonly rtcpReports: number;
+  readonly rtcpFractionLost: number;
+  readonly rtcpLost: number;
+  readonly rtcpJitterMs: number;
 }
 
 const TYPE_INDEX = new Map(L.EVENT_TYPE_NAMES.map((name, i) => [name, i]));
@@ -93,11 +111,35 @@ export class EventLines {
     v.setUint32(at + L.EV_CLIENT_PORT, d.client.port, true);
     v.setUint32(at + L.EV_SERVER_PORT, d.server.port, true);
     v.setUint32(at + L.EV_TRANSPORT, TRANSPORT_CODE[d.transport], true);
+    if (d.rtp !== undefined) {
+      this.stream(0, d.rtp[0]);
+      this.stream(1, d.rtp[1]);
+      flags |= L.EVF_RTP;
+    }
     v.setUint32(at + L.EV_FLAGS, flags, true);
     const length = this.renderAt(0);
     this.start = this.out;
     this.end = this.out + length;
     return length > 0;
+  }
+
+  // The event has the milliseconds rounded to three places (Math.round(x * 1000) / 1000): the
+  // core writes the thousandths, which is the same text.
+  private stream(k: number, s: RtpStream): void {
+    const at = this.event + L.EV_RTP + k * L.EV_RTP_SIZE;
+    const v = this.view;
+    v.setFloat64(at + L.EVR_PACKETS, s.packets, true);
+    v.setFloat64(at + L.EVR_EXPECTED, s.expected, true);
+    v.setFloat64(at + L.EVR_LOST, s.lost, true);
+    v.setFloat64(at + L.EVR_JITTER, Math.round(s.jitterMs * 1000), true);
+    v.setFloat64(at + L.EVR_MAX_JITTER, Math.round(s.maxJitterMs * 1000), true);
+    v.setFloat64(at + L.EVR_DUPLICATES, s.duplicates, true);
+    v.setFloat64(at + L.EVR_OUT_OF_ORDER, s.outOfOrder, true);
+    v.setFloat64(at + L.EVR_SSRC_CHANGES, s.ssrcChanges, true);
+    v.setFloat64(at + L.EVR_RTCP_REPORTS, s.rtcpReports, true);
+    v.setFloat64(at + L.EVR_RTCP_FRACTION_LOST, Math.round(s.rtcpFractionLost * 1000), true);
+    v.setFloat64(at + L.EVR_RTCP_LOST, s.rtcpLost, true);
+    v.setFloat64(at + L.EVR_RTCP_JITTER, Math.round(s.rtcpJitterMs * 1000), true);
   }
 
   private times(d: DescribedEvent): number {
@@ -137,6 +179,8 @@ export class EventLines {
     values[L.EVS_OBSERVER] = d.observer || undefined;
     values[L.EVS_AOR] = d.aor;
     values[L.EVS_CONTACT] = d.aor === undefined ? undefined : d.contact;
+    values[L.EVS_CODEC] = d.rtp?.[0].codec;
+    values[L.EVS_CODEC + 1] = d.rtp?.[1].codec;
     return this.writeAll(values) || this.writeEach(values);
   }
 
