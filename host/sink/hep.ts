@@ -126,6 +126,7 @@ class PacketHead {
 // their methods, where a Buffer's (Buffer.prototype, made by Node) cost a lookup per call.
 export class HepEncoder {
   private buffer: Buffer = Buffer.allocUnsafe(1 << 20);   // for the sockets
+  private memory = this.buffer.buffer;
   private u8 = plainBytes(this.buffer);
   private view = viewOf(this.buffer);
   private end = 0;
@@ -157,6 +158,13 @@ export class HepEncoder {
   // Everything appended since reset(), packets back to back.
   bytes(): Buffer {
     return this.buffer.subarray(0, this.end);
+  }
+
+  // The packet appended at `start`, as a plain Uint8Array made from the buffer's memory: a
+  // datagram handed to dgram this way skips its Buffer.from(buffer.buffer, ...) for an
+  // offset and length, whose loads from a Buffer are not inlined.
+  packet(start: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory, this.u8.byteOffset + start, length);
   }
 
   // Appends m's packet; returns its length, or 0 when it does not fit in HEP's u16 length
@@ -211,6 +219,7 @@ export class HepEncoder {
 
   private setBuffer(buffer: Buffer): void {
     this.buffer = buffer;
+    this.memory = buffer.buffer;
     this.u8 = plainBytes(buffer);
     this.view = viewOf(buffer);
   }
@@ -296,9 +305,9 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     }
     return fewerInFlight.promise;
   };
-  const sendOne = (packet: Buffer, offset = 0, length = packet.length): void => {
+  const sendOne = (packet: Uint8Array): void => {
     inFlight++;
-    socket.send(packet, offset, length, sent);
+    socket.send(packet, sent);
   };
   // Settled when every datagram handed to send() has had its callback, so hep_sent counts it:
   // an empty send queue alone comes before the last callbacks do.
@@ -318,7 +327,7 @@ function udpHep(o: HepOptions, t: { host: string; port: number }, stats: HepStat
     const length = encoder.append(m);
     if (length === 0 || length > MAX_DATAGRAM) stats.hep_too_large++;
     else if (failed) stats.hep_dropped++;
-    else if (ready) sendOne(encoder.bytes(), start, length);
+    else if (ready) sendOne(encoder.packet(start, length));
     else if (pending.push(Buffer.from(encoder.bytes().subarray(start))) > PENDING_MAX) {
       pending.shift();
       stats.hep_dropped++;
