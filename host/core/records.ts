@@ -76,6 +76,9 @@ export class SipMessage {
     protected base: number,
     protected length: number,
     readonly envelope: Buffer | undefined, // its JSON envelope, when rendered and copied
+    // `store` as a plain Uint8Array where there is one (the core's memory): its subarray is V8's
+    // own, where a Buffer's goes through Node's JavaScript (copyBytes).
+    private readonly storeBytes: Uint8Array = store,
   ) {}
 
   // The message as reassembled.
@@ -89,7 +92,8 @@ export class SipMessage {
 
   // The message's bytes copied to `target` at `at`, without making a view of them; returns where they end.
   copyBytes(target: Uint8Array, at: number): number {
-    this.copyFromMessage(0, this.length, target, at);
+    const from = this.base;
+    target.set(this.storeBytes.subarray(from, from + this.length), at);
     return at + this.length;
   }
 
@@ -180,40 +184,42 @@ export class SipMessage {
     };
   }
 
-  // The source or destination address as bytes (4 for IPv4, 16 for IPv6), copied to `target`
-  // at `at`, for encoders that write addresses as bytes (HEP); returns where they end.
-  copyAddress(side: "src" | "dst", target: Uint8Array, at: number): number {
+  // The source or destination address as bytes (4 for IPv4, 16 for IPv6), written to `target`
+  // at `at`, for encoders that write addresses as bytes (HEP); returns where they end. Four
+  // bytes a step, big-endian in and out: the bytes in their order.
+  copyAddress(side: "src" | "dst", target: DataView, at: number): number {
     const from = this.at + (side === "src" ? L.REC_SRC_ADDR : L.REC_DST_ADDR);
-    const length = this.ipv6 ? 16 : 4;
-    const u8 = this.memory.u8;
-    for (let i = 0; i < length; i++) target[at + i] = u8[from + i];
-    return at + length;
+    const end = at + (this.ipv6 ? 16 : 4);
+    const view = this.memory.view;
+    for (let i = 0; at + i < end; i += 4) target.setUint32(at + i, view.getUint32(from + i));
+    return end;
   }
 
-  // The Call-ID's value as bytes, for encoders: its length (0 when there is none), whether it
-  // is all ASCII (then its bytes are the envelope's call_id), and a copy to `target` at `at`.
+  // The Call-ID's value as bytes, for encoders: its length (0 when there is none), and a copy
+  // to `target` at `at` while it is all ASCII (then its bytes are the envelope's call_id).
   get callIdLength(): number { return this.spanWord(L.SPAN_CALL_ID, 1); }
 
-  callIdAscii(): boolean {
-    const source = this.store;
-    const from = this.base + this.spanWord(L.SPAN_CALL_ID, 0);
-    const end = from + this.callIdLength;
-    for (let i = from; i < end; i++) if (source[i] >= 0x80) return false;
-    return true;
-  }
-
-  copyCallId(target: Uint8Array, at: number): number {
+  // Returns where the copy ends, or -1 (some bytes written) when a byte is not ASCII. Four bytes
+  // a step where the message is in `memory` (in place: the sinks' case), a byte a step otherwise.
+  copyAsciiCallId(target: DataView, at: number): number {
     const length = this.callIdLength;
-    this.copyFromMessage(this.spanWord(L.SPAN_CALL_ID, 0), length, target, at);
-    return at + length;
-  }
-
-  // A loop for short spans (a Call-ID: cheaper than making a view), one set() for long ones.
-  private copyFromMessage(offset: number, length: number, target: Uint8Array, at: number): void {
-    const source = this.store;
-    const from = this.base + offset;
-    if (length > 64) target.set(source.subarray(from, from + length), at);
-    else for (let i = 0; i < length; i++) target[at + i] = source[from + i];
+    const from = this.base + this.spanWord(L.SPAN_CALL_ID, 0);
+    let i = 0;
+    let high = 0;
+    if (this.storeBytes === this.memory.u8) {
+      const view = this.memory.view;
+      for (; i + 4 <= length; i += 4) {
+        const word = view.getUint32(from + i);
+        high |= word;
+        target.setUint32(at + i, word);
+      }
+    }
+    for (; i < length; i++) {
+      const byte = this.storeBytes[from + i];
+      high |= byte;
+      target.setUint8(at + i, byte);
+    }
+    return (high & 0x80808080) === 0 ? at + length : -1;
   }
 
   // A span by its number in assembly/layout.ts (SPAN_*): (offset, length) into `bytes`.
@@ -434,7 +440,7 @@ export interface MessageBatch {
 
 export class MessageCursor extends SipMessage {
   constructor(private readonly batch: ResultBatch, memory: Buffer) {
-    super(batch, 0, memory, 0, 0, undefined);
+    super(batch, 0, memory, 0, 0, undefined, batch.u8);
   }
 
   select(i: number): this {
@@ -589,7 +595,7 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     const rec = this.recordAt(i);
     const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
     const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-    if (inPlace) return new SipMessage(this, rec, this.memoryBuffer(), msgOff, msgLen, undefined);
+    if (inPlace) return new SipMessage(this, rec, this.memoryBuffer(), msgOff, msgLen, undefined, this.u8);
     const jsonLen = this.view.getUint32(rec + L.REC_JSON_LEN, true);
     const jsonOff = this.outJson + this.view.getUint32(rec + L.REC_JSON_OFF, true);
     const record = this.u8.slice(rec, rec + L.REC_SIZE);

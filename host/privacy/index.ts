@@ -83,16 +83,17 @@ class RewrittenMessage implements HepMessage {
 
   get size(): number { return this.text.length; }
   get callIdLength(): number { return Buffer.byteLength(this.callId, "utf8"); }
-  callIdAscii(): boolean { return true; }  // a pseudonym is ASCII
 
-  copyAddress(side: "src" | "dst", target: Uint8Array, at: number): number {
+  copyAddress(side: "src" | "dst", target: DataView, at: number): number {
     const address = side === "src" ? this.src : this.dst;
-    target.set(address, at);
+    for (let i = 0; i < address.length; i++) target.setUint8(at + i, address[i]);
     return at + address.length;
   }
 
-  copyCallId(target: Uint8Array, at: number): number {
-    return at + Buffer.from(target.buffer, target.byteOffset, target.byteLength).write(this.callId, at, "latin1");
+  // A pseudonym is ASCII.
+  copyAsciiCallId(target: DataView, at: number): number {
+    for (let i = 0; i < this.callId.length; i++) target.setUint8(at + i, this.callId.charCodeAt(i));
+    return at + this.callId.length;
   }
 
   copyBytes(target: Uint8Array, at: number): number {
