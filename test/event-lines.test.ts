@@ -18,6 +18,7 @@ import { EVENT_TYPES, type CallOutcome, type Originator, type SipEvent } from ".
 import type { EventLines } from "../host/core/event-lines";
 import type { BatchHandler, StreamQuality } from "../host/core/records";
 import type { EventOutput } from "../host/sink/sink";
+import { CallStore } from "../host/http/store";
 import { Rng } from "./support/generate/rng";
 
 function captures(dir = "fixtures"): string[] {
@@ -208,6 +209,30 @@ test("the events sink: lines from the core equal the object path's, with rtp, re
     lines += core.lines;
   }
   assert.ok(lines > 50, `only ${lines} events written as the core's lines`);
+});
+
+// The web view's store fed the core's lines, or the objects (its output without writeLine):
+// what it holds and what it tells a live page are the same.
+async function storeView(path: string, lines: boolean): Promise<unknown> {
+  const store = new CallStore({ calls: 1000, bytes: 4 << 20 });
+  const told: string[] = [];
+  store.listen({ wantsEvents: true, event: (json) => void told.push(json) });
+  const output = store.eventOutput();
+  const outputs = [lines ? output : { ...output, writeLine: undefined }];
+  const recordingOf = (callId: string) => (callId.length % 2 === 0 ? { pcap: `${callId.length}.pcap` } : undefined);
+  const sink = eventsSink((emit) => new Tracker(emit, { countersSeconds: 0 }), new EventGate(new Set(), parseRate("0,0,0")), outputs, undefined, recordingOf);
+  const core = new Core({ sensor: "test", agent: "test", renderJson: false, mediaCalls: 1000 }, (batch) => {
+    store.messageSink().write(batch);
+    sink.write(batch);
+  });
+  await readCapture(path, core, () => undefined);
+  core.flush();
+  await sink.close(Date.now() + 5000);
+  return { events: store.events(), registrations: store.registrationList(), told, calls: store.callList().map((c) => store.eventsOf(c)) };
+}
+
+test("the web view's store: the core's lines give what the objects give (events, registrations, a live page's feed)", async () => {
+  for (const path of captures()) assert.equal(await storeView(path, true), await storeView(path, false), path);
 });
 
 test.run();

@@ -83,6 +83,21 @@ export class MessageRing {
     return seq;
   }
 
+  // An event's line as the core rendered it (EventOutput.writeLine), without its newline and
+  // with `extra` members put before its closing brace: the bytes copied, no string made; its number.
+  addLine(source: Buffer, start: number, end: number, extra: string): number {
+    const body = (extra === "" ? end - 1 : end - 2) - start;
+    const slab = this.room(body + extra.length * 3 + 1);
+    let at = this.used + source.copy(slab, this.used, start, start + body);
+    if (extra !== "") {
+      at += slab.write(extra, at);
+      slab[at++] = 0x7d;
+    }
+    const seq = this.indexText(at - this.used);
+    this.used = at;
+    return seq;
+  }
+
   // A message's call key; TEXT for text.
   key(seq: number): number {
     return this.keyOf[seq & this.mask];

@@ -46,6 +46,10 @@ export class SseHub implements StoreListener {
     return true;
   }
 
+  get wantsEvents(): boolean {
+    return this.clients.size > 0;
+  }
+
   event(json: string): void {
     if (this.clients.size === 0) return;
     if (this.events.length < EVENTS_PER_FLUSH) {

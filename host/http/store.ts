@@ -98,6 +98,7 @@ export interface Registration {
 
 // Told of each event, for live updates (which ask for the calls that changed: changedCalls).
 export interface StoreListener {
+  readonly wantsEvents: boolean;   // whether event() would use the JSON now (a live client is connected)
   event(json: string): void;
 }
 
@@ -159,28 +160,27 @@ export class CallStore {
   // The event linked to its call, what it says of the call read when the call is (current).
   takeEvent(event: SipEvent, json: string): void {
     const binding = event.sip?.binding;
-    this.took(json, event.sip?.call_id, binding && event.event.type, binding && {
+    this.took(this.ring.addText(json), event.sip?.call_id, binding && event.event.type, binding && {
       aor: binding.aor, contact: binding.contact, expires: binding.expires, since: event["@timestamp"],
       client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original,
-    });
+    }, json);
   }
 
+  // The same for the core's line: its bytes go into the ring as they are, and become text only for a live client.
   takeLine(source: Buffer, start: number, end: number, extra: string, d: DescribedEvent): void {
-    const json = extra === "" ? source.toString("utf8", start, end - 1) : `${source.toString("utf8", start, end - 2)}${extra}}`;
-    this.took(json, d.callId, d.aor === undefined ? undefined : d.type, d.aor === undefined ? undefined : {
+    this.took(this.ring.addLine(source, start, end, extra), d.callId, d.aor === undefined ? undefined : d.type, d.aor === undefined ? undefined : {
       aor: d.aor, contact: d.contact, expires: d.expires, since: isoTime(d.atUs),
       client: address(d.client.ip, d.client.port), userAgent: d.userAgent || undefined,
     });
   }
 
-  private took(json: string, callId: string | undefined, type: string | undefined, binding: Registration | undefined): void {
+  private took(seq: number, callId: string | undefined, type: string | undefined, binding: Registration | undefined, json?: string): void {
     this.count.events++;
-    const seq = this.ring.addText(json);
     this.remember(seq);
     const num = callId === undefined ? undefined : this.byId.get(callId);
     if (num !== undefined) this.linkEvent(num, seq);
     if (binding !== undefined) this.applyBinding(type, binding);
-    this.listener?.event(json);
+    if (this.listener?.wantsEvents) this.listener.event(json ?? this.ring.text(seq));
   }
 
   // Up to `most` calls that changed since live updates last took them, each brought up to date.
