@@ -1,8 +1,9 @@
 // The WebAssembly core's loader and its input side. With records.ts (the output
-// side) the only host code that knows the core's memory map (assembly/layout.ts);
-// everything else sees typed records. Frames are copied into a staging copy of the core's input region
-// (kept so that a trap cannot lose them; a capture file is read into it directly), then into the
-// core, and pushed in batches: one call into the core per batch, never per packet.
+// side) and event-lines.ts (call events) the only host code that knows the core's memory map
+// (assembly/layout.ts); everything else sees typed records. Frames are copied into a staging copy
+// of the core's input region (kept so that a trap cannot lose them; a capture file is read into it
+// directly), then into the core, and pushed in batches: one call into the core per batch, never
+// per packet. The one other call made often is event-lines.ts's, one per call event.
 import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
