@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Core } from "../host/core";
+import { Core, instantiateCore, type Instantiate } from "../host/core";
 import { readCapture } from "../host/source";
 import { Tracker } from "../host/calls/tracker";
 import { observe } from "../host/calls/message";
@@ -185,12 +185,12 @@ function collector(takesLines: boolean): EventOutput & { text(): string; lines: 
 }
 
 // The text each output got, for outputs that take lines (true) or only objects (false).
-async function sinkTexts(path: string, takesLines: boolean[]): Promise<{ texts: string[]; lines: number }> {
+async function sinkTexts(path: string, takesLines: boolean[], instantiate?: Instantiate): Promise<{ texts: string[]; lines: number }> {
   const outputs = takesLines.map(collector);
   const recordingOf = (callId: string) => (callId.length % 2 === 0 ? { pcap: `2026/12/06/${callId.length}.pcap`, note: "a \"note\"" } : undefined);
   const sink = eventsSink((emit) => new Tracker(emit, { countersSeconds: 1 }, "sensor-1"),
     new EventGate(new Set(["other-timeout"]), parseRate("2,300,3000")), outputs, undefined, recordingOf);
-  const core = new Core({ sensor: "test", agent: "test", renderJson: false, mediaCalls: 1000 }, (batch) => sink.write(batch));
+  const core = new Core({ sensor: "test", agent: "test", renderJson: false, mediaCalls: 1000, instantiate }, (batch) => sink.write(batch));
   await readCapture(path, core, () => undefined);
   core.flush();
   await sink.close(Date.now() + 5000);
@@ -209,6 +209,26 @@ test("the events sink: lines from the core equal the object path's, with rtp, re
     lines += core.lines;
   }
   assert.ok(lines > 50, `only ${lines} events written as the core's lines`);
+});
+
+test("a trap while rendering an event costs nothing: that event goes out as the object path writes it", async () => {
+  let traps = 0;
+  let lines = 0;
+  // Every third render traps, as a fault in assembly/events.ts would.
+  const trapping: Instantiate = (module, imports) => {
+    const real = instantiateCore(module, imports);
+    return { ...real, renderEvent: (at: number) => {
+      if (++traps % 3 === 0) throw new WebAssembly.RuntimeError("unreachable");
+      return real.renderEvent(at);
+    } };
+  };
+  for (const path of captures()) {
+    const [objects] = (await sinkTexts(path, [false])).texts;
+    const core = await sinkTexts(path, [true], trapping);
+    assert.is(core.texts[0], objects, path);
+    lines += core.lines;
+  }
+  assert.ok(traps > 30 && lines > 0 && lines < traps, `${lines} lines of ${traps} renders`);
 });
 
 // The web view's store fed the core's lines, or the objects (its output without writeLine):
