@@ -47,13 +47,8 @@ export class CallQuality {
     }
   }
 
-  // The `rtp` fields of a finished call, once; undefined when no RTP of it was seen.
-  fieldsFor(callId: string): RtpFields | undefined {
-    const streams = this.streamsFor(callId);
-    return streams === undefined ? undefined : rtpFields(streams);
-  }
-
-  // The same as the figures of its two directions (for the core's renderer, host/core/event-lines.ts).
+  // The figures of a finished call's two directions, once (its event's `rtp`: rtpFields(), or
+  // the core's renderer, host/core/event-lines.ts); undefined when no RTP of it was seen.
   streamsFor(callId: string): [StreamQuality, StreamQuality] | undefined {
     const media = this.held.get(callId);
     if (media === undefined) return undefined;

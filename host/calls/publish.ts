@@ -31,43 +31,42 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   anonymize?: (event: SipEvent) => SipEvent): EventsSink {
   let written = 0;
   const quality = new CallQuality();
+  // The `counters` events, which carry the outputs' own counters: built by the tracker as objects.
   const tracker = makeTracker((found, atUs) => {
-    if (found.event.type === "call-end" || found.event.type === "call-attempt") withRtp(found, quality);
     if (!gate.pass(found, atUs)) return;
-    if (recordingOf) addRecording(found, recordingOf);
     written++;
     const event = anonymize ? anonymize(found) : found;
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   });
-  // Unless events are rewritten (--anonymize), the core renders each event's line (host/core/
-  // event-lines.ts) with the renderer of the last batch's core instance, for every output that
-  // takes lines; the others (call records) get the object, built only for them. An event the
-  // core declines (a number it would not write as JavaScript does, text past its regions)
-  // goes to every output as the object and its JSON.stringify.
+  // Every other event as the tracker describes it. Unless events are rewritten (--anonymize),
+  // the core renders its line (host/core/event-lines.ts), with the renderer of the last batch's
+  // core instance, for every output that takes lines; the others (call records) get the object,
+  // built only for them, its text taken from the line. An event the core declines (a number it
+  // would not write as JavaScript does, text past its regions) goes out as the object and its
+  // JSON.stringify, as every event does with --anonymize.
   let lines: EventLines | undefined;
-  if (anonymize === undefined && outputs.some((o) => o.writeLine !== undefined)) {
-    tracker.lines = (d) => {
-      if (d.type === "call-end" || d.type === "call-attempt") d.rtp = quality.streamsFor(d.callId);
-      const renderer = lines !== undefined && lines.render(d) ? lines : undefined;
-      if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
-      const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
-      written++;
-      const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
-      let event: SipEvent | undefined;
-      let json: string | undefined;
-      for (const output of outputs) {
-        if (renderer && output.writeLine) {
-          output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
-          continue;
-        }
-        event ??= objectOf(d, recording);
-        json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
-        output.write(event, json);
+  const rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
+  tracker.lines = (d) => {
+    if (d.type === "call-end" || d.type === "call-attempt") d.rtp = quality.streamsFor(d.callId);
+    const renderer = rendering && lines !== undefined && lines.render(d) ? lines : undefined;
+    if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
+    const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
+    written++;
+    const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
+    let event: SipEvent | undefined;
+    let json: string | undefined;
+    for (const output of outputs) {
+      if (renderer && output.writeLine) {
+        output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
+        continue;
       }
-      return true;
-    };
-  }
+      event ??= anonymize ? anonymize(objectOf(d, recording)) : objectOf(d, recording);
+      json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
+      output.write(event, json);
+    }
+    return true;
+  };
   const observed = observer();
   const flush = (): void => {
     for (const output of outputs) output.flush();
@@ -108,21 +107,6 @@ function objectOf(d: EventDescription, recording: RecordingRef | undefined): Sip
 function lineText(lines: EventLines, extra: string): string {
   const text = lines.memory.toString("utf8", lines.start, lines.end - 2);
   return `${text}${extra}}`;
-}
-
-// A call's events name its recording (--record): the one hook between the recorder and the tracker.
-function addRecording(event: SipEvent, recordingOf: NonNullable<EventsConfig["recordingOf"]>): void {
-  const callId = event.sip?.call_id;
-  if (callId === undefined || !event.event.type.startsWith("call-")) return;
-  const recording = recordingOf(callId);
-  if (recording !== undefined) event.siphon = { recording };
-}
-
-// The call's voice quality (host/calls/media.ts), when its RTP was seen.
-function withRtp(event: SipEvent, quality: CallQuality): void {
-  const callId = event.sip?.call_id;
-  const rtp = callId === undefined ? undefined : quality.fieldsFor(callId);
-  if (rtp !== undefined) event.rtp = rtp;
 }
 
 // One line for stderr at the end: what was written, held back and evicted.
