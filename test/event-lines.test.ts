@@ -78,8 +78,8 @@ function randomDescription(rng: Rng): EventDescription {
   d.sequence = rng.between(1, 1_000_000);
   d.observer = maybe(text);
   d.callId = text();
-  d.from = text();
-  d.to = text();
+  d.from = rng.chance(0.7) ? nameAddr(rng) : text();
+  d.to = rng.chance(0.7) ? nameAddr(rng) : text();
   d.problems = maybe(() => rng.below(256));
   d.method = maybe(text);
   d.status = maybe(() => rng.below(1000));
@@ -105,6 +105,19 @@ function randomDescription(rng: Rng): EventDescription {
   d.userAgent = rng.chance(0.5) ? text() : "";
   if (rng.chance(0.5)) d.rtp = [randomStream(rng, text), randomStream(rng, text)];
   return d;
+}
+
+// A From or To value in the shapes uriOf() tells apart: display names quoted (with escapes,
+// unterminated) or not, <...> closed or not, parameters and a second value after it, and
+// JavaScript's white space (ASCII and Unicode) around the pieces.
+const SPACES = [" ", "\t", "\n", "\v", "\f", "\r", "\u00a0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\ufeff", "\u200b", "\u0085", ""];
+const PIECES = ["sip:alice@example.com", "\"Alice\"", "\"A \\\" <b>\"", "\"unterminated", "<", ">", ";tag=1", ",", "\\", "Bob", "\u00e9", "\u{1f600}",
+  "\ufffd", "sips:[2001:db8::1]:5061", "tel:+1-555", ";", "\""];
+function nameAddr(rng: Rng): string {
+  let value = "";
+  const count = 1 + rng.below(6);
+  for (let i = 0; i < count; i++) value += SPACES[rng.below(SPACES.length)] + PIECES[rng.below(PIECES.length)];
+  return value + SPACES[rng.below(SPACES.length)];
 }
 
 function randomStream(rng: Rng, text: () => string): StreamQuality {

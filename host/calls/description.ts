@@ -7,6 +7,7 @@
 import type { Endpoint, StreamQuality, Transport } from "../core/records";
 import { problemNames } from "../core/records";
 import { rtpFields } from "./media";
+import { uriOf } from "./message";
 import { type CallOutcome, type Correlation, type EventType, type Originator, type SipEvent, isoTime, clientOf, serverOf } from "./events";
 
 export class EventDescription {
@@ -16,7 +17,7 @@ export class EventDescription {
   sequence = 0;
   observer: string | undefined;      // observer.name
   callId = "";
-  from = "";                          // the From URI
+  from = "";                          // the whole From value: the event has its URI (uriOf)
   to = "";
   problems: number | undefined;       // PROBLEM bits
   method: string | undefined;         // sip.request.method
@@ -59,7 +60,7 @@ export function eventObject(d: EventDescription): SipEvent {
       : { kind: "event", type: d.type, duration: d.durationNs, sequence: d.sequence },
   };
   if (d.observer) event.observer = { name: d.observer };
-  const sip: NonNullable<SipEvent["sip"]> = { call_id: d.callId, from: d.from, to: d.to };
+  const sip: NonNullable<SipEvent["sip"]> = { call_id: d.callId, from: uriOf(d.from), to: uriOf(d.to) };
   if (d.problems !== undefined) sip.problems = problemNames(d.problems);
   if (d.method !== undefined) sip.request = { method: d.method };
   if (d.status !== undefined) sip.response = { status: d.status, reason: d.reason };

@@ -723,8 +723,8 @@ export class Tracker {
     d.durationNs = durationNs;
     d.observer = this.sensor;
     d.callId = callId;
-    d.from = uriOf(party.from);
-    d.to = uriOf(party.to);
+    d.from = party.from;
+    d.to = party.to;
     d.client = party.client;
     d.server = party.server;
     d.transport = party.transport;

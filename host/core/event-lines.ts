@@ -14,7 +14,7 @@ export interface DescribedEvent {
   readonly sequence: number;
   readonly observer: string | undefined;
   readonly callId: string;
-  readonly from: string;
+  readonly from: string;              // the whole From and To values: the core finds their URIs
   readonly to: string;
   readonly problems: number | undefined;
   readonly method: string | undefined;
