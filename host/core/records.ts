@@ -39,16 +39,10 @@ export const PROBLEM = {
   statusRange: L.PROB_STATUS_RANGE,      // a status code outside 100-699
 } as const;
 
-const PROBLEM_NAMES: [number, string][] = [
-  [L.PROB_CLEN_BAD, "content-length-bad"], [L.PROB_CLEN_SHORT, "content-length-short"],
-  [L.PROB_NO_CALL_ID, "no-call-id"], [L.PROB_NO_CSEQ, "no-cseq"],
-  [L.PROB_HEADER_OVERFLOW, "header-overflow"], [L.PROB_TRUNCATED, "truncated"],
-  [L.PROB_URI_NOT_ASCII, "uri-not-ascii"], [L.PROB_STATUS_RANGE, "status-range"],
-];
-
-// The names of the problem bits set in `bits`, in a fixed order (parse-error events list them).
+// The names of the problem bits set in `bits`, in a fixed order (parse-error events list them;
+// L.PROB_NAMES[k] names bit 1 << k, the list the core's event renderer writes from).
 export function problemNames(bits: number): string[] {
-  return PROBLEM_NAMES.filter(([bit]) => (bits & bit) !== 0).map(([, name]) => name);
+  return L.PROB_NAMES.filter((_, k) => (bits & (1 << k)) !== 0);
 }
 
 // The header fields the core indexes by number, their compact forms aligned (for the filter).
