@@ -7,7 +7,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Core, instantiateCore, type Instantiate } from "../host/core";
+import { Core, instantiateCore, type CoreExports, type Instantiate } from "../host/core";
+import { problemNames } from "../host/core/records";
+import * as L from "../assembly/layout";
 import { readCapture } from "../host/source";
 import { Tracker } from "../host/calls/tracker";
 import { observe } from "../host/calls/message";
@@ -28,6 +30,10 @@ function captures(dir = "fixtures"): string[] {
 
 function newCore(onBatch: BatchHandler = () => undefined): Core {
   return new Core({ sensor: "test", agent: "test", renderJson: false }, onBatch);
+}
+
+function newCoreWith(instantiate: Instantiate): Core {
+  return new Core({ sensor: "test", agent: "test", renderJson: false, instantiate }, () => undefined);
 }
 
 // What the core rendered for `d`, or undefined when it left the event to the object path.
@@ -175,6 +181,54 @@ test("text past the regions' bounds: the core declines and the event goes to the
     d.from = "sip:a@example.com";
     assert.is(rendered(lines, d), `${JSON.stringify(eventObject(d))}\n`, "the next event, small again");
   }
+});
+
+test("PROB_NAMES names each problem bit as parse-error events always have", () => {
+  const named: [number, string][] = [
+    [L.PROB_CLEN_BAD, "content-length-bad"], [L.PROB_CLEN_SHORT, "content-length-short"], [L.PROB_NO_CALL_ID, "no-call-id"],
+    [L.PROB_NO_CSEQ, "no-cseq"], [L.PROB_HEADER_OVERFLOW, "header-overflow"], [L.PROB_TRUNCATED, "truncated"],
+    [L.PROB_URI_NOT_ASCII, "uri-not-ascii"], [L.PROB_STATUS_RANGE, "status-range"],
+  ];
+  for (const [bit, name] of named) assert.equal(problemNames(bit), [name]);
+  assert.equal(problemNames(255), named.map(([, name]) => name));
+});
+
+// The description is the host's, but a fault there must not become a write outside the core's
+// regions: slots and numbers out of bounds (offsets and lengths at and around 2^16, 2^32 - 1,
+// an output offset near 2^32) make renderEvent decline, never trap or write elsewhere.
+test("a hostile description: slots and offsets out of bounds are declined", () => {
+  let core: CoreExports | undefined;
+  newCoreWith((module, imports) => (core = instantiateCore(module, imports)));
+  const exports = core as CoreExports;
+  const view = new DataView(exports.memory.buffer);
+  const at = exports.region(L.R_EVENT);
+  const put = (slot: number, offset: number, length: number): void => {
+    view.setUint32(at + L.EV_SLOTS + 8 * slot, offset, true);
+    view.setUint32(at + L.EV_SLOTS + 8 * slot + 4, length, true);
+  };
+  const plain = (): void => {
+    new Uint8Array(exports.memory.buffer, at, L.EV_TEXT).fill(0);
+    for (let slot = 0; slot < L.EV_SLOT_COUNT; slot++) put(slot, L.EV_TEXT, 1);
+  };
+  plain();
+  assert.ok(exports.renderEvent(0) > 0, "a plain description renders");
+  const edges = [0, L.EV_TEXT - 1, 0xffff, 0x10000, 0x10001, L.EVENT_BYTES, L.EVENT_BYTES - 1, 0x7fffffff, 0xfffffffe, 0xffffffff];
+  for (const offset of edges) {
+    for (const length of [1, 0xffff, 0x10000, L.EVENT_BYTES, 0xfffffffe]) {
+      plain();
+      put(L.EVS_FROM, offset, length);
+      const fits = offset >= L.EV_TEXT && offset + length <= L.EVENT_BYTES && length * 6 + 3072 + 16 <= L.EVENT_OUT_BYTES;
+      if (!fits) assert.is(exports.renderEvent(0), 0, `offset ${offset}, length ${length}`);
+    }
+  }
+  plain();
+  for (const out of [L.EVENT_OUT_BYTES - 100, 0xfffffff0, 0xffffffff]) assert.is(exports.renderEvent(out), 0, `output at ${out}`);
+  plain();
+  view.setUint32(at + L.EV_TYPE, 0xffffffff, true);
+  assert.is(exports.renderEvent(0), 0, "a type past the names");
+  plain();
+  view.setFloat64(at + L.EV_AT_US, 2 ** 64, true);
+  assert.is(exports.renderEvent(0), 0, "a time past 2^53");
 });
 
 // An output that takes lines (as NDJSON and MQTT do), or only objects (as call records do).
