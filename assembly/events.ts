@@ -289,6 +289,12 @@ function text(s: i32): void {
 function quoted(p: usize, n: u32): void {
   byte(0x22);
   for (let i: u32 = 0; i < n; i++) {
+    if (ASC_FEATURE_SIMD && i + 16 <= n && unescapedBlock(p + i)) {
+      v128.store(cursor(), v128.load(p + i));
+      setCursor(cursor() + 16);
+      i += 15;
+      continue;
+    }
     const c = <u32>load<u8>(p + i);
     if (c >= 0x20 && c != 0x22 && c != 0x5c) {
       byte(c);
@@ -308,6 +314,13 @@ function quoted(p: usize, n: u32): void {
     }
   }
   byte(0x22);
+}
+
+// Whether 16 bytes are written as they are: no control byte, quote or backslash (bytes of
+// UTF-8 sequences included: the host's text is well-formed).
+@inline function unescapedBlock(p: usize): bool {
+  const v = v128.load(p);
+  return !v128.any_true(v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c)))));
 }
 
 // The URI of the From or To value in slot s, as uriOf() in host/calls/message.ts finds it
@@ -410,12 +423,25 @@ function integer(v: i64): void {
     byte(0x2d);
     v = -v;
   }
+  // Most are ports, counts and sequence numbers: 32-bit division is several times cheaper.
+  if (v <= <i64>u32.MAX_VALUE) return small(<u32>v);
   let width = 1;
   for (let t = v; t >= 10; t /= 10) width++;
   const end = cursor() + <usize>width;
   setCursor(end);
   for (let at = end - 1; width > 0; width--, at--) {
     store<u8>(at, <u32>(v % 10) + 0x30);
+    v /= 10;
+  }
+}
+
+function small(v: u32): void {
+  let width = 1;
+  for (let t = v; t >= 10; t /= 10) width++;
+  const end = cursor() + <usize>width;
+  setCursor(end);
+  for (let at = end - 1; width > 0; width--, at--) {
+    store<u8>(at, v % 10 + 0x30);
     v /= 10;
   }
 }

@@ -92,8 +92,7 @@ function interned(text: string): string {
 const KNOWN_METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "UPDATE", "PRACK", "REGISTER", "OPTIONS", "MESSAGE", "NOTIFY", "SUBSCRIBE", "INFO", "REFER", "PUBLISH"];
 
 function methodOf(m: SipMessage): string {
-  for (const name of KNOWN_METHODS) if (m.methodIs(name)) return name;
-  return m.method.toUpperCase();
+  return m.methodAmong(KNOWN_METHODS) ?? m.method.toUpperCase();
 }
 
 // A summary of one message for the tracker.

@@ -184,7 +184,8 @@ export class Tracker {
     const key = callKeyOf(m);
     if (key === 0 || key === "" || (m.problems & PROBLEM.noCseq) !== 0) return;
     if (m.isRequest && m.userAgent !== "" && this.isScanner(m.userAgent)) this.probe(m);
-    if (CALL_METHODS.has(m.method) || this.calls.has(key)) this.callMessage(m, key);
+    const call = this.calls.get(key);
+    if (call !== undefined || CALL_METHODS.has(m.method)) this.callMessage(m, call);
     else if (m.isRequest) this.otherRequest(m);
     else this.otherResponse(m);
   }
@@ -275,8 +276,7 @@ export class Tracker {
 
   // ---------------------------------------------------------------- calls
 
-  private callMessage(m: Observed, key: CallKey): void {
-    const call = this.calls.get(key);
+  private callMessage(m: Observed, call: Call | undefined): void {
     if (!m.isRequest) {
       if (m.method === "INVITE") this.inviteResponse(call, m);
       else if (call) this.touch(call, m.timeUs);

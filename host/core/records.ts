@@ -222,12 +222,18 @@ export class SipMessage {
     return [this.spanWord(which, 0), this.spanWord(which, 1)];
   }
 
-  // Whether the method is `upper` (upper-case ASCII) in any case, compared in place: nothing decoded.
-  methodIs(upper: string): boolean {
-    if (this.spanWord(L.SPAN_METHOD, 1) !== upper.length) return false;
+  // The first of `names` (upper-case ASCII) that the method is in any case, compared in place:
+  // nothing decoded, the span read once; undefined when it is none of them.
+  methodAmong(names: readonly string[]): string | undefined {
+    const length = this.spanWord(L.SPAN_METHOD, 1);
     const at = this.base + this.spanWord(L.SPAN_METHOD, 0);
-    for (let i = 0; i < upper.length; i++) if ((this.store[at + i] & 0xdf) !== upper.charCodeAt(i)) return false;
-    return true;
+    const store = this.storeBytes;
+    next: for (const name of names) {
+      if (name.length !== length) continue;
+      for (let i = 0; i < length; i++) if ((store[at + i] & 0xdf) !== name.charCodeAt(i)) continue next;
+      return name;
+    }
+    return undefined;
   }
 
   has(which: number): boolean {
