@@ -4,7 +4,8 @@
 # packages, an arm64 Node from the npm registry, and this checkout's dist/, prebuilds/linux-arm64,
 # fixtures/captures and bundled golden tests). There it checks that the arm64 prebuild loads,
 # that `siphon capture -i lo` writes the envelope of a SIP message sent on lo, that a pipe on
-# stdout is enlarged to 1 MiB through the prebuild, and runs the golden tests with the arm64 Node.
+# stdout is enlarged to 1 MiB through the prebuild, that a capture piped to stdin is read through
+# the prebuild's poll, and runs the golden tests with the arm64 Node.
 # Ends with "N passed, N failed". Not part of npm test (a few minutes of emulation); run after
 # `node build.mjs`.
 #
@@ -100,6 +101,11 @@ grep -q '"call_id":"arm64-check"' /tmp/out && ok "siphon capture -i lo wrote the
 node dist/siphon.mjs replay fixtures/captures/sip-method.pcap --log-level debug 2>/tmp/pipe-err | cat >/dev/null
 grep -q '"stdout: a pipe of 1048576 bytes"' /tmp/pipe-err && ok "the prebuild made a pipe on stdout hold 1 MiB" \
   || bad "a pipe on stdout was not enlarged: $(grep -i pipe /tmp/pipe-err)"
+node dist/siphon.mjs replay fixtures/captures/sip-method.pcap >/tmp/from-file 2>/dev/null
+cat fixtures/captures/sip-method.pcap | node dist/siphon.mjs replay - --log-level debug >/tmp/from-pipe 2>/tmp/stdin-err
+grep -q 'read as it becomes readable' /tmp/stdin-err && cmp -s /tmp/from-file /tmp/from-pipe \
+  && ok "a capture piped to stdin was read through the prebuild's poll, the same envelopes as from the file" \
+  || bad "stdin from a pipe: $(grep -i 'stdin\|read as' /tmp/stdin-err) $(cmp /tmp/from-file /tmp/from-pipe 2>&1)"
 NO_COLOR=1 node node_modules/uvu/bin.js build/golden '\.test\.mjs$'
 echo "arm64: uvu exit $?"
 CHECKS
