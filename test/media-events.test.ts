@@ -10,6 +10,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inTimeOrder, rtpStream, sdp, sipFrame, sipMessage, timedPcap } from "./rtp";
+import { CallQuality } from "../host/calls/media";
+import type { MessageBatch, StreamQuality } from "../host/core/records";
 
 function events(path: string): SipEvent[] {
   const run = spawnSync(process.execPath, ["dist/siphon.mjs", "replay", path, "--out", "/dev/null", "--events", "-", "--no-progress"],
@@ -55,6 +57,40 @@ test("rtp appears only on call-end and call-attempt, and only with packets seen"
     assert.ok(e.rtp!.from_offerer.packets + e.rtp!.from_answerer.packets > 0);
   }
   assert.ok(all.some((e) => e.rtp !== undefined));
+});
+
+
+// CallQuality (host/calls/media.ts) holds each call's figures from its media records until its
+// event takes them, at most `limit` calls, the oldest out first; a call released twice is summed
+// and counts as the newest. Fed records through a stand-in for the core's batch.
+function qualityBatch(records: { callId: string; packets: number }[]): MessageBatch {
+  const stream = (packets: number): StreamQuality => ({
+    packets, expected: packets, lost: 0, duplicates: 0, outOfOrder: 0, ssrcChanges: 0, ssrc: 1, payloadType: 0, codec: "PCMU",
+    clockRate: 8000, jitterMs: 0, maxJitterMs: 0, rtcpPackets: 0, rtcpReports: 0, rtcpFractionLost: 0, rtcpLost: 0, rtcpJitterMs: 0,
+  });
+  return {
+    mediaEndCount: records.length,
+    mediaEndAfterBye: () => false,
+    mediaEndPackets: (i: number) => records[i].packets,
+    mediaEnd: (i: number) => ({ callId: records[i].callId, reason: "idle", afterBye: false, firstUs: 0, lastUs: 0,
+      streams: [stream(records[i].packets), stream(0)] }),
+  } as unknown as MessageBatch;
+}
+
+test("the figures held for calls' events: at most the bound, the oldest out first, a call summed again is the newest", () => {
+  const quality = new CallQuality(3);
+  quality.take(qualityBatch([{ callId: "a", packets: 1 }, { callId: "b", packets: 2 }, { callId: "c", packets: 3 }]));
+  quality.take(qualityBatch([{ callId: "a", packets: 10 }, { callId: "d", packets: 4 }]));  // a summed and newest: b goes
+  quality.take(qualityBatch([{ callId: "e", packets: 5 }]));                                // then c
+  const packets = (id: string): number | undefined => quality.streamsFor(id)?.[0].packets;
+  assert.equal(["a", "b", "c", "d", "e"].map(packets), [11, undefined, undefined, 4, 5]);
+  assert.is(packets("a"), undefined, "taken once");
+  // Well past the bound (the order kept apart from the Map: eviction stays cheap however many went).
+  const many = new CallQuality(1000);
+  for (let b = 0; b < 50; b++) many.take(qualityBatch(Array.from({ length: 1000 }, (_, i) => ({ callId: `call-${b}-${i}`, packets: 1 }))));
+  assert.is(many.streamsFor("call-48-999"), undefined);
+  assert.is(many.streamsFor("call-49-0")?.[0].packets, 1);
+  assert.is(many.streamsFor("call-49-999")?.[0].packets, 1);
 });
 
 test.run();
