@@ -178,36 +178,36 @@ function call(flags: u32): void {
 // One direction of the call's RTP, as host/calls/media.ts's streamFields() builds it.
 function stream(k: i32): void {
   const at = EV_RTP + <usize>k * EV_RTP_SIZE;
-  ascii("{\"packets\":");
-  integer(<i64>load<f64>(event + at + EVR_PACKETS));
-  ascii(",\"expected\":");
-  integer(<i64>load<f64>(event + at + EVR_EXPECTED));
-  ascii(",\"lost\":");
-  integer(<i64>load<f64>(event + at + EVR_LOST));
-  ascii(",\"jitter_ms\":");
-  thousandths(<i64>load<f64>(event + at + EVR_JITTER));
-  ascii(",\"max_jitter_ms\":");
-  thousandths(<i64>load<f64>(event + at + EVR_MAX_JITTER));
-  ascii(",\"duplicates\":");
-  integer(<i64>load<f64>(event + at + EVR_DUPLICATES));
-  ascii(",\"out_of_order\":");
-  integer(<i64>load<f64>(event + at + EVR_OUT_OF_ORDER));
-  ascii(",\"ssrc_changes\":");
-  integer(<i64>load<f64>(event + at + EVR_SSRC_CHANGES));
+  whole("{\"packets\":", at + EVR_PACKETS);
+  whole(",\"expected\":", at + EVR_EXPECTED);
+  whole(",\"lost\":", at + EVR_LOST);
+  milli(",\"jitter_ms\":", at + EVR_JITTER);
+  milli(",\"max_jitter_ms\":", at + EVR_MAX_JITTER);
+  whole(",\"duplicates\":", at + EVR_DUPLICATES);
+  whole(",\"out_of_order\":", at + EVR_OUT_OF_ORDER);
+  whole(",\"ssrc_changes\":", at + EVR_SSRC_CHANGES);
   ascii(",\"codec\":");
   text(EVS_CODEC + k);
   if (load<f64>(event + at + EVR_RTCP_REPORTS) > 0) {
-    ascii(",\"rtcp\":{\"reports\":");
-    integer(<i64>load<f64>(event + at + EVR_RTCP_REPORTS));
-    ascii(",\"fraction_lost\":");
-    thousandths(<i64>load<f64>(event + at + EVR_RTCP_FRACTION_LOST));
-    ascii(",\"lost\":");
-    integer(<i64>load<f64>(event + at + EVR_RTCP_LOST));
-    ascii(",\"jitter_ms\":");
-    thousandths(<i64>load<f64>(event + at + EVR_RTCP_JITTER));
+    whole(",\"rtcp\":{\"reports\":", at + EVR_RTCP_REPORTS);
+    milli(",\"fraction_lost\":", at + EVR_RTCP_FRACTION_LOST);
+    whole(",\"lost\":", at + EVR_RTCP_LOST);
+    milli(",\"jitter_ms\":", at + EVR_RTCP_JITTER);
     byte(0x7d);
   }
   byte(0x7d);
+}
+
+// A member's name and the integer in the description's field.
+function whole(name: string, field: usize): void {
+  ascii(name);
+  integer(<i64>load<f64>(event + field));
+}
+
+// A member's name and the thousandths in the description's field, as milliseconds.
+function milli(name: string, field: usize): void {
+  ascii(name);
+  thousandths(<i64>load<f64>(event + field));
 }
 
 // Whether direction k's figures are all numbers renderEvent writes as JavaScript does.
