@@ -18,6 +18,7 @@ import {
 } from "./layout";
 import { reserve, setRegion } from "./state";
 import { setCursor, cursor, byte, ascii, digits, isoTime } from "./envelope";
+import { uriOf } from "./sipvalue";
 
 let event: usize = 0;
 let eventOut: usize = 0;
@@ -324,81 +325,11 @@ function quoted(p: usize, n: u32): void {
 }
 
 // The URI of the From or To value in slot s, as uriOf() in host/calls/message.ts finds it
-// (RFC 3261 §20.10, §25.1): inside the name-addr's <...>, else the addr-spec before its
-// parameters; empty when a quoted display name never ends. The host's text is well-formed
-// UTF-8, and every character the scan looks for is ASCII, so scanning bytes finds what
-// scanning JavaScript's UTF-16 finds; trim() is JavaScript's, Unicode white space included.
+// (assembly/sipvalue.ts: the description's text is well-formed UTF-8, as it needs).
 function uri(s: i32): void {
   const p = event + <usize>slotOffset(s);
-  const n = slotLength(s);
-  const at = firstOutside(p, n);
-  if (at < n && load<u8>(p + at) == 0x3c) {
-    let close = at + 1;
-    while (close < n && load<u8>(p + close) != 0x3e) close++;
-    trimmed(p + at + 1, close - at - 1);
-  } else if (at == n && hasQuote(p, n)) {
-    quoted(p, 0);
-  } else {
-    trimmed(p, at);
-  }
-}
-
-// Where the first '<', ';' or ',' outside a quoted-string is (a quoted-pair's second byte never
-// ends it); n when there is none or a quoted-string never ends.
-function firstOutside(p: usize, n: u32): u32 {
-  let inQuotes = false;
-  for (let i: u32 = 0; i < n; i++) {
-    const c = <u32>load<u8>(p + i);
-    if (inQuotes) {
-      if (c == 0x5c) i++;
-      else if (c == 0x22) inQuotes = false;
-    } else if (c == 0x22) inQuotes = true;
-    else if (c == 0x3c || c == 0x3b || c == 0x2c) return i;
-  }
-  return n;
-}
-
-function hasQuote(p: usize, n: u32): bool {
-  for (let i: u32 = 0; i < n; i++) if (load<u8>(p + i) == 0x22) return true;
-  return false;
-}
-
-function trimmed(p: usize, n: u32): void {
-  let start: u32 = 0;
-  let end = n;
-  for (let w = spaceAt(p, end); w > 0 && start < end; w = spaceAt(p + start, end - start)) start += w;
-  for (let w = spaceBefore(p + start, end - start); w > 0; w = spaceBefore(p + start, end - start)) end -= w;
-  quoted(p + start, end - start);
-}
-
-// The bytes of the white space (ECMAScript WhiteSpace and LineTerminator) that starts at p, 0 for none.
-function spaceAt(p: usize, n: u32): u32 {
-  if (n == 0) return 0;
-  const c = <u32>load<u8>(p);
-  if (c == 0x20 || (c >= 0x09 && c <= 0x0d)) return 1;
-  if (c == 0xc2) return n >= 2 && load<u8>(p + 1) == 0xa0 ? 2 : 0;
-  if (c < 0xe1 || c > 0xef || n < 3) return 0;
-  return isSpace3(c, <u32>load<u8>(p + 1), <u32>load<u8>(p + 2)) ? 3 : 0;
-}
-
-// The same for the white space that ends the n bytes at p.
-function spaceBefore(p: usize, n: u32): u32 {
-  if (n == 0) return 0;
-  const c = <u32>load<u8>(p + n - 1);
-  if (c == 0x20 || (c >= 0x09 && c <= 0x0d)) return 1;
-  if (n >= 2 && c == 0xa0 && load<u8>(p + n - 2) == 0xc2) return 2;
-  if (n < 3) return 0;
-  return isSpace3(<u32>load<u8>(p + n - 3), <u32>load<u8>(p + n - 2), c) ? 3 : 0;
-}
-
-// U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 and U+FEFF in UTF-8.
-function isSpace3(a: u32, b: u32, c: u32): bool {
-  if (a == 0xe1) return b == 0x9a && c == 0x80;
-  if (a == 0xe2 && b == 0x80) return c <= 0x8a && c >= 0x80 || c == 0xa8 || c == 0xa9 || c == 0xaf;
-  if (a == 0xe2 && b == 0x81) return c == 0x9f;
-  if (a == 0xe3) return b == 0x80 && c == 0x80;
-  if (a == 0xef) return b == 0xbb && c == 0xbf;
-  return false;
+  const found = uriOf(p, slotLength(s));
+  quoted(p + <usize>(found >> 32), <u32>found);
 }
 
 @inline function hexDigit(d: u32): u32 {
