@@ -268,9 +268,9 @@ function endpoint(addr: usize, port: u32): void {
 // depth only where the tunnel has an id and where tunnels are nested.
 function outer(): void {
   ascii(",\"outer\":{\"src\":\"");
-  address(outerSrc, outerVersion);
+  ipText(outerSrc, outerVersion);
   ascii("\",\"dst\":\"");
-  address(outerDst, outerVersion);
+  ipText(outerDst, outerVersion);
   ascii("\",\"type\":\"");
   ascii(TUNNEL_NAMES[outerType]);
   byte(0x22);
@@ -286,7 +286,8 @@ function outer(): void {
   byte(0x7d);
 }
 
-function address(addr: usize, version: u32): void {
+// An IP address as text at the cursor (the event tracker's client and server too).
+export function ipText(addr: usize, version: u32): void {
   if (version == 6) ipv6(addr);
   else ipv4(addr);
 }

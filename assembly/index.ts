@@ -86,6 +86,9 @@ export function renderEvent(at: u32): u32 {
   return renderEventAt(at);
 }
 
+// The core's call tracker (assembly/track.ts, --tracker core).
+export { configureTracker, trackPush, trackFinish, trackerCounter } from "./track";
+
 export function region(r: i32): usize {
   return regionAddress(r);
 }

@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 14;
+export const LAYOUT_VERSION = 15;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -399,6 +399,7 @@ export const EV_TIMES = 72;        // 4 x f64: sip.call.times invite, ringing, a
 export const EV_EXPIRES = 104;     // f64, sip.binding.expires (EVF_BINDING)
 export const EV_PROBLEMS = 112;    // u32, PROB_* bits: sip.problems (EVF_PROBLEMS)
 export const EV_LEGS = 116;        // u32, sip.call.legs in the order the call saw them: 2 bits each from bit 0, 1 + index in LEG_NAMES, 0 ends
+export const EV_TEXT_END = 120;    // u32, the end of the text the core's tracker wrote (offset from R_EVENT): the host's strings go after it
 export const EV_SLOTS = 128;       // EV_SLOT_COUNT x (u32 offset, u32 length)
 export const EV_RTP = 272;         // 2 x EV_RTP_SIZE: rtp.from_offerer, rtp.from_answerer (EVF_RTP)
 export const EV_RTP_SIZE = 96;     // 12 x f64: EVR_*
@@ -454,6 +455,42 @@ export const ORIGINATOR_NAMES: string[] = ["caller", "callee", "timeout"];
 export const OUTCOME_NAMES: string[] = ["answered", "failed", "cancelled", "timeout", "auth-failed"];
 export const CALL_TIME_NAMES: string[] = ["invite", "ringing", "answer", "end"];
 export const LEG_NAMES: string[] = ["x_cid", "session_id", "p_charging_vector"];
+
+// ---- the core's call tracker (assembly/track.ts, --tracker core) ----
+// Its settings, f64 each, written by the host at R_EVENT + TRK_SETTINGS before configureTracker(),
+// the observer name's bytes after them at TRK_SETTINGS_END.
+export const TRK_SETTINGS = 0;
+export const TRK_INVITE = 0;
+export const TRK_GRACE = 8;
+export const TRK_ESTABLISHED = 16;
+export const TRK_LINGER = 24;
+export const TRK_TRANSACTION = 32;
+export const TRK_CHALLENGE = 40;
+export const TRK_EXPIRY_GRACE = 48;
+export const TRK_COUNTERS = 56;
+export const TRK_MAX_CALLS = 64;
+export const TRK_MAX_BINDINGS = 72;
+export const TRK_MAX_TRANSACTIONS = 80;
+export const TRK_SETTINGS_END = 88;
+// trackerCounter(TC_*): host/calls/tracker.ts TrackerCounters in its order, then the core's own.
+export const TC_MESSAGES = 0;
+export const TC_CALLS_HELD = 1;
+export const TC_CALLS_EVICTED = 2;
+export const TC_BINDINGS_HELD = 3;
+export const TC_BINDINGS_EVICTED = 4;
+export const TC_TRANSACTIONS_HELD = 5;
+export const TC_TRANSACTIONS_EVICTED = 6;
+export const TC_CHALLENGES_HELD = 7;
+export const TC_CHALLENGES_EVICTED = 8;
+export const TC_TIMERS_ARMED = 9;
+export const TC_EVENTS = 10;
+export const TC_TEXT_LOST = 11;     // strings an entry could not keep: the text arena was full
+export const TRACKER_COUNTER_NAMES: string[] = [
+  "messages", "calls_held", "calls_evicted", "bindings_held", "bindings_evicted", "transactions_held",
+  "transactions_evicted", "challenges_held", "challenges_evicted", "timers_armed", "events",
+];
+export const TRACK_ENTRY_SIZE = 240;       // bytes of one call, transaction, binding or challenge
+export const TRACK_TEXT_PER_ENTRY = 512;   // text arena bytes reserved per entry (Call-ID, From, To, ...)
 
 // configure() results
 export const CONFIGURE_OK = 0;

@@ -48,6 +48,18 @@ test("--no-events and --event-rate hold events back and say how many", () => {
   assert.match(run.stderr, "5 events written, 5 suppressed by --event-rate, 2 blocked by --no-events");
 });
 
+test("--tracker core: the same events file and summary as the JavaScript tracker", () => {
+  const runs = ["js", "core"].map((where) => {
+    const file = join(directory, `events-${where}.ndjson`);
+    const run = siphon(["replay", CAPTURE, "--events", file, "--no-progress", "--sensor", "s1", "--out", "/dev/null", "--tracker", where]);
+    assert.is(run.status, 0, run.stderr);
+    return { events: readFileSync(file, "utf8"), stderr: run.stderr };
+  });
+  assert.ok(types(runs[0].events).length >= 14, "the capture's events and counters");
+  assert.is(runs[1].events, runs[0].events);
+  assert.is(runs[1].stderr, runs[0].stderr);
+});
+
 test("bad event options are usage errors (exit 2) that say what is allowed", () => {
   const cases: [string[], RegExp][] = [
     [["--call-timeout", "invite=5"], /--call-timeout invite: 5 is out of range: an integer from 32 to 3600 \(seconds\)/],
@@ -55,6 +67,9 @@ test("bad event options are usage errors (exit 2) that say what is allowed", () 
     [["--no-events", "call-stop"], /--no-events: 'call-stop' is not an event type/],
     [["--event-rate", "fast"], /--event-rate: 'fast' is not three integers/],
     [["--events-topic", "t/e"], /--events-topic needs --mqtt URL/],
+    [["--tracker", "rust"], /--tracker: must be one of js, core, got "rust"/],
+    [["--tracker", "core", "--call-limit", "calls=10000000,bindings=10000000,transactions=10000000"],
+      /the configured tables need \d+ MiB of core memory.*--tracker core's call-limit entries 40000004 x 784 bytes/],
   ];
   for (const [args, message] of cases) {
     const run = siphon(["replay", CAPTURE, "--events", "/dev/null", ...args]);

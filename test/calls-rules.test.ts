@@ -6,7 +6,8 @@ import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
 import { Tracker } from "../host/calls/tracker";
 import { observe, uriOf, expiresParam, type Observed } from "../host/calls/message";
-import { runFrames, udpFrame, sip } from "./helpers";
+import { runFrames, udpFrame, sip, type Frame } from "./helpers";
+import { sipOf, trackFrames, firstDifference } from "./trackers";
 import { parseIsoTime, type SipEvent } from "../host/calls/events";
 import { EventGate, parseBlocklist, parseRate } from "../host/calls/ratelimit";
 import { applySettings, defaultSettings, TIMEOUTS, type TrackerSettings } from "../host/calls/settings";
@@ -42,6 +43,11 @@ function run(messages: Observed[], settings: Partial<TrackerSettings> = {}, unti
   const read = throughCore(messages);
   read.forEach((m, i) => assert.equal(comparable(m), comparable(messages[i]), `message ${i} as the core reads its SIP text:\n${sipOf(messages[i])}`));
   assert.equal(track(read, settings, until), events, "the same messages read by the core give the same events");
+  // The core's own tracker (--tracker core) too; it has no clock but the messages' (until).
+  if (until === undefined) {
+    const both = trackFrames(framesOf(messages), { countersSeconds: 0, ...settings }, "0,0,0");
+    assert.is(firstDifference(both), undefined, "the core's tracker gives the same events");
+  }
   return events;
 }
 
@@ -54,33 +60,15 @@ function track(messages: Observed[], settings: Partial<TrackerSettings>, until?:
   return events;
 }
 
-// The SIP text a summary is read from. A tag goes into its header's value, in place of one the
-// value carries already (a summary may give the tag alone).
-function sipOf(m: Observed): string {
-  const tagged = (value: string, tag: string): string => value.replace(/;tag=[^;]*$/, "") + (tag === "" ? "" : `;tag=${tag}`);
-  const lines = [
-    m.isRequest ? `${m.method} sip:service@example.com SIP/2.0` : `SIP/2.0 ${String(m.status).padStart(3, "0")} ${m.reason}`,
-    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKrules", `From: ${tagged(m.from, m.fromTag)}`, `To: ${tagged(m.to, m.toTag)}`,
-  ];
-  if (m.callId !== "") lines.push(`Call-ID: ${m.callId}`);
-  lines.push(`CSeq: ${m.cseq} ${m.method}`);
-  if (m.contact !== "") lines.push(`Contact: ${m.contact}`);
-  if (m.expires >= 0) lines.push(`Expires: ${m.expires}`);
-  if (m.userAgent !== "") lines.push(`${m.isRequest ? "User-Agent" : "Server"}: ${m.userAgent}`);
-  if (m.reasonHeader !== "") lines.push(`Reason: ${m.reasonHeader}`);
-  if (m.xCid !== "") lines.push(`X-CID: ${m.xCid}`);
-  if (m.sessionId !== "") lines.push(`Session-ID: ${m.sessionId}`);
-  if (m.chargingVector !== "") lines.push(`P-Charging-Vector: ${m.chargingVector}`);
-  lines.push("Content-Length: 0");
-  return sip(lines);
-}
-
-function throughCore(messages: Observed[]): Observed[] {
-  const frames = messages.map((m) => ({
+function framesOf(messages: Observed[]): Frame[] {
+  return messages.map((m) => ({
     data: udpFrame(sipOf(m), { src: m.src.ip, dst: m.dst.ip, sport: m.src.port, dport: m.dst.port }),
     sec: Math.floor(m.timeUs / S), nsec: (m.timeUs % S) * 1000,
   }));
-  const read = runFrames(frames).messages.map((m) => observe(m));
+}
+
+function throughCore(messages: Observed[]): Observed[] {
+  const read = runFrames(framesOf(messages)).messages.map((m) => observe(m));
   assert.is(read.length, messages.length, "the core reads one message per summary");
   return read;
 }

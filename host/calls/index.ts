@@ -6,7 +6,7 @@
 // outputs (publish.ts: an NDJSON file or stdout, an MQTT topic, PostgreSQL), and
 // call records made from the events (cdr.ts). The tracker is the one part of the
 // host that consumes messages as a sink does; no sink knows of it.
-export { openEventsSink, type EventsConfig, type EventsSink } from "./publish";
+export { openEventsSink, trackerSettings, type EventsConfig, type EventsSink } from "./publish";
 export { parseEvent } from "./cdr";
 export { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
 export { parseRate } from "./ratelimit";

@@ -7,20 +7,23 @@ import { byDeadline, type EventOutput, type Failed, type LineSink, type Sink } f
 import { fileOutput, stdoutOutput, type ByteOutput, type QueueBound } from "../sink/ndjson";
 import { OutputError } from "../exits";
 import { maskUrlPasswords } from "../redact";
-import { Tracker } from "./tracker";
+import { Tracker, type TrackerCounters } from "./tracker";
+import { DescribedView } from "../core/event-lines";
+import type { CoreTracker } from "../core/tracker-core";
+import { isoTime } from "./events";
 import { observer } from "./message";
-import type { RecordingRef, SipEvent } from "./events";
+import type { EventType, RecordingRef, SipEvent } from "./events";
 import { eventObject, type EventDescription } from "./description";
-import type { EventLines } from "../core/event-lines";
+import type { EventLines, DescribedEvent } from "../core/event-lines";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
-import { applySettings, defaultSettings, LIMITS, TIMEOUTS } from "./settings";
+import { applySettings, defaultSettings, LIMITS, TIMEOUTS, type TrackerSettings } from "./settings";
 import { boundTrackerHeap } from "./heap";
 import { cdrWriter } from "../sink/postgres";
 import type { Logger } from "../log";
 import { CallQuality } from "./media";
 
 export interface EventsSink extends Sink {
-  readonly tracker: Tracker;
+  counters(): TrackerCounters;
   readonly gate: EventGate;    // its blocklist can change at run time (the web view's control)
   written(): number;
 }
@@ -72,7 +75,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     for (const output of outputs) output.flush();
   };
   return {
-    tracker,
+    counters: () => tracker.counters(),
     gate,
     written: () => written,
     write(batch: MessageBatch) {
@@ -90,11 +93,115 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
       tracker.finish();
       flush();
       await Promise.all(outputs.map((o) => o.close(deadline)));
-      report?.(eventsSummary(written, gate, tracker));
+      report?.(eventsSummary(written, gate, tracker.counters()));
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
 }
+
+// The same sink over the core's tracker (--tracker core, assembly/track.ts): the core tracks each
+// push's messages and describes each event at R_EVENT; here, as above, the rtp member is put in,
+// the gate and blocklist decide, the line is rendered and written, or the object built for the
+// outputs that take objects. The `counters` events are built here as objects, as the JavaScript
+// tracker builds them, with the core's counters read when the event comes.
+export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: string | undefined,
+  extraCounters: () => Record<string, number>, report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
+  anonymize?: (event: SipEvent) => SipEvent, log?: Logger): EventsSink {
+  let written = 0;
+  let core: CoreTracker | undefined;
+  let failureTold = false;
+  let held: TrackerCounters | undefined;   // the last instance's counters, when a trap replaced it
+  const quality = new CallQuality();
+  const rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
+  let view: DescribedView | undefined;
+  const counters = (): TrackerCounters => (core === undefined ? held ?? NO_COUNTERS : core.counters() as unknown as TrackerCounters);
+  const deliverCounters = (lines: EventLines): void => {
+    const atUs = lines.describedAtUs;
+    const found: SipEvent = {
+      "@timestamp": isoTime(atUs),
+      event: { kind: "metric", type: "counters", sequence: lines.describedSequence },
+      ...(sensor ? { observer: { name: sensor } } : {}),
+      counters: { ...counters(), ...extraCounters() },
+    };
+    if (!gate.pass(found, atUs)) return;
+    written++;
+    const event = anonymize ? anonymize(found) : found;
+    const json = JSON.stringify(event);
+    for (const output of outputs) output.write(event, json);
+  };
+  const deliver = (lines: EventLines): void => {
+    const type = lines.describedType;
+    if (type === "counters") return deliverCounters(lines);
+    const d = (view ??= new DescribedView(lines)).next();
+    let rtp: DescribedEvent["rtp"];
+    if (type === "call-end" || type === "call-attempt") {
+      rtp = quality.streamsFor(lines.describedCallId);
+      if (rtp !== undefined) lines.addStreams(rtp);
+    }
+    const renderer = rendering && lines.renderDescribed() ? lines : undefined;
+    if (!gate.passes(type as EventType, lines.describedClientIp, lines.describedAtUs)) return;
+    const recording = recordingOf && type.startsWith("call-") ? recordingOf(lines.describedCallId) : undefined;
+    written++;
+    const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
+    let event: SipEvent | undefined;
+    let json: string | undefined;
+    for (const output of outputs) {
+      if (renderer && output.writeLine) {
+        output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
+        continue;
+      }
+      if (event === undefined) {
+        const described = { ...lines.described(), rtp } as unknown as EventDescription;
+        event = anonymize ? anonymize(objectOf(described, recording)) : objectOf(described, recording);
+      }
+      json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
+      output.write(event, json);
+    }
+  };
+  const flush = (): void => {
+    for (const output of outputs) output.flush();
+  };
+  return {
+    counters,
+    gate,
+    written: () => written,
+    write(batch: MessageBatch) {
+      const tracker = batch.coreTracker;
+      if (tracker === undefined) throw new Error("--tracker core: the core was configured without its tracker; this is a bug");
+      if (tracker !== core) {
+        if (core !== undefined) held = counters();
+        core = tracker;
+        view = undefined;
+      }
+      quality.take(batch);
+      tracker.track(batch.count, deliver);
+      if (tracker.failed !== undefined && !failureTold) {
+        failureTold = true;
+        log?.error(`--tracker core: the core's tracker trapped (${tracker.failed.message}) and tracks no more messages; ` +
+          "run with --tracker js and report the capture");
+      }
+      flush();
+    },
+    backlog() {
+      const waits = outputs.map((o) => o.backlog()).filter((w): w is Promise<void> => w !== undefined);
+      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
+    },
+    async close(deadline) {
+      core?.finish(deliver);
+      flush();
+      const lost = core?.textLost ?? 0;
+      if (lost > 0) log?.warn(`--tracker core: ${lost} strings of calls and registrations were not kept (the tracker's text arena was full); their events lack them`);
+      await Promise.all(outputs.map((o) => o.close(deadline)));
+      report?.(eventsSummary(written, gate, counters()));
+      for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
+    },
+  };
+}
+
+const NO_COUNTERS: TrackerCounters = {
+  messages: 0, calls_held: 0, calls_evicted: 0, bindings_held: 0, bindings_evicted: 0, transactions_held: 0,
+  transactions_evicted: 0, challenges_held: 0, challenges_evicted: 0, timers_armed: 0, events: 0,
+};
 
 // The event as the object path builds it, with its recording.
 function objectOf(d: EventDescription, recording: RecordingRef | undefined): SipEvent {
@@ -110,8 +217,7 @@ function lineText(lines: EventLines, extra: string): string {
 }
 
 // One line for stderr at the end: what was written, held back and evicted.
-export function eventsSummary(written: number, gate: EventGate, tracker: Tracker): string {
-  const c = tracker.counters();
+export function eventsSummary(written: number, gate: EventGate, c: TrackerCounters): string {
   const evicted = c.calls_evicted + c.bindings_evicted + c.transactions_evicted + c.challenges_evicted;
   return `siphon: ${written} events written, ${gate.suppressed} suppressed by --event-rate, ${gate.blockedTotal} blocked by --no-events; ` +
     `${c.calls_held} calls and ${c.bindings_held} bindings held at the end, ${evicted} entries evicted (--call-limit)`;
@@ -247,6 +353,15 @@ export interface EventsConfig {
   log?: Logger;               // where an output reports what it skipped
   recordingOf?: (callId: string) => RecordingRef | undefined; // --record: a recorded call's files
   anonymize?: (event: SipEvent) => SipEvent;   // --anonymize
+  trackerCore?: boolean;      // --tracker core: the core tracks (assembly/track.ts), configured with trackerSettings()
+}
+
+// --call-timeout and --call-limit over the defaults.
+export function trackerSettings(timeouts: string | undefined, limits: string | undefined): TrackerSettings {
+  let settings = defaultSettings();
+  if (timeouts) settings = applySettings(settings, timeouts, TIMEOUTS, "--call-timeout");
+  if (limits) settings = applySettings(settings, limits, LIMITS, "--call-limit");
+  return settings;
 }
 
 // The events sink a run's options ask for, or undefined when they ask for none.
@@ -254,9 +369,7 @@ export interface EventsConfig {
 // refuses --events-topic without --mqtt).
 export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic: string) => LineSink): EventsSink | undefined {
   if (c.events === undefined && c.eventsTopic === undefined && c.cdr === undefined && c.web === undefined) return undefined;
-  let settings = defaultSettings();
-  if (c.timeouts) settings = applySettings(settings, c.timeouts, TIMEOUTS, "--call-timeout");
-  if (c.limits) settings = applySettings(settings, c.limits, LIMITS, "--call-limit");
+  const settings = trackerSettings(c.timeouts, c.limits);
   const gate = new EventGate(parseBlocklist(c.blocked), parseRate(c.rate));
   const outputs: EventOutput[] = [];
   if (c.events !== undefined) outputs.push(ndjsonEvents(c.events, failed, c.stdout));
@@ -264,9 +377,11 @@ export function openEventsSink(c: EventsConfig, failed: Failed, publish: (topic:
   if (c.cdr !== undefined) outputs.push(boundedCdr(cdrWriter({ url: c.cdr, log: c.log }), c.cdr, failed));
   if (c.web !== undefined) outputs.push(c.web);
   const counters = (): Record<string, number> => Object.assign({}, gate.counters(), ...outputs.map((o) => o.counters?.() ?? {}));
-  boundTrackerHeap();
   // Events that only feed the web view are no output of the user's: no line of them in the summary.
   const named = outputs.length > (c.web === undefined ? 0 : 1);
+  const report = named ? (line: string): void => { process.stderr.write(`${line}\n`); } : undefined;
+  boundTrackerHeap();
+  if (c.trackerCore) return coreEventsSink(gate, outputs, c.sensor, counters, report, c.recordingOf, c.anonymize, c.log);
   return eventsSink((emit) => new Tracker(emit, settings, c.sensor, counters), gate, outputs,
     named ? (line) => process.stderr.write(`${line}\n`) : undefined, c.recordingOf, c.anonymize);
 }

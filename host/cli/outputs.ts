@@ -136,6 +136,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
     cdr: config.str("cdr"),
     web: web?.store.eventOutput(),
     sensor: sensorOf(config),
+    trackerCore: config.str("tracker") === "core",
     log,
     recordingOf: recorder && ((callId) => recorder.paths(callId)),
     anonymize: privacy && ((event) => privacy.event(event)),

@@ -12,6 +12,8 @@ import { UsageError } from "../exits";
 import type { Config } from "./config";
 import { startService, type Service } from "./service";
 import { trapDirectory, trapReporter } from "./traps";
+import { sensorOf } from "./outputs";
+import { trackerSettings } from "../calls";
 
 declare const SIPHON_VERSION: string;
 export const AGENT = `siphon/${SIPHON_VERSION}`;
@@ -87,7 +89,9 @@ function streamLimits(config: Config): StreamLimits {
   const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
     tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config),
-    mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle") };
+    mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle"),
+    tracker: config.str("tracker") === "core"
+      ? { ...trackerSettings(config.str("call-timeout"), config.str("call-limit")), observer: sensorOf(config) } : undefined };
   const tooLarge = coreMemoryProblem(limits);
   if (tooLarge !== undefined) throw new UsageError(tooLarge);
   return limits;

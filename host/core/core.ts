@@ -12,6 +12,7 @@ import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
 import { defaultOf } from "../options";
 import { ResultBatch, type BatchHandler } from "./records";
 import { EventLines } from "./event-lines";
+import { CoreTracker } from "./tracker-core";
 
 export const MAX_FRAME = 262144; // the largest snap length libpcap and tcpdump use
 const TCP_BUFFER_BYTES = 196608;
@@ -32,6 +33,8 @@ const TCP_SPARE_BUFFERS = 8;     // physical buffers: twice --tcp-buffers and th
 const DEFRAG_SLOT_BYTES = 80 + 1024 + 65536; // META_SIZE, BITMAP_BYTES, DATAGRAM_MAX + 1 in assembly/defrag.ts
 const DEFRAG_HELD_SLOTS = 16;    // HELD_SLOTS in assembly/defrag.ts
 const DEFRAG_SLOTS_MAX = 1024;   // SLOTS_MAX in assembly/defrag.ts
+const TRACKER_SLOT_BYTES = 32;   // a table slot of assembly/track-tables.ts, at most
+const TRACKER_ENTRY_EXTRA = 32;  // the heap's and the pool's words per entry, at most
 const CORE_STATIC_BYTES = 1 << 20; // the core's data and stack before configure() (128 KiB today)
 // WebAssembly memory (32-bit) ends at 4 GiB, and the core's offsets are u32: stay at half of it.
 export const CORE_MEMORY_BUDGET = 2 ** 31;
@@ -65,8 +68,25 @@ export interface CoreOptions {
   mediaPackets?: boolean;      // a MediaPacket per RTP/RTCP packet of a known call (default false: stats only)
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
   genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
+  tracker?: CoreTrackerOptions; // --tracker core: the call tracker runs in the core (assembly/track.ts)
   onTrap?: (trap: CoreTrap) => void; // a frame made the core trap: it was skipped and the core built anew
   instantiate?: Instantiate;   // how the module becomes an instance; tests wrap it to make push() trap
+}
+
+// The core's call tracker: host/calls/settings.ts's TrackerSettings and the observer name.
+export interface CoreTrackerOptions {
+  inviteSeconds: number;
+  graceSeconds: number;
+  establishedSeconds: number;
+  lingerSeconds: number;
+  transactionSeconds: number;
+  challengeSeconds: number;
+  expiryGraceSeconds: number;
+  countersSeconds: number;
+  maxCalls: number;
+  maxBindings: number;
+  maxTransactions: number;
+  observer?: string;
 }
 
 // A frame that made the core trap (a WebAssembly RuntimeError or abort() in the
@@ -85,7 +105,7 @@ export function instantiateCore(module: WebAssembly.Module, imports: WebAssembly
 
 // The bounds the command line sets: TCP streams, fragment reassembly, VXLAN ports.
 export type StreamLimits = Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpIdle" | "tcpPartialIdle" | "maxBody"
-  | "defragSlots" | "defragTimeout" | "vxlanPorts" | "mediaCalls" | "mediaEndpoints" | "mediaIdle">;
+  | "defragSlots" | "defragTimeout" | "vxlanPorts" | "mediaCalls" | "mediaEndpoints" | "mediaIdle" | "tracker">;
 
 export interface CoreExports {
   memory: WebAssembly.Memory;
@@ -106,6 +126,10 @@ export interface CoreExports {
   reassembledLength(): number;
   loadFilter(length: number): number;
   loadRecordFilter(offset: number, length: number): number;
+  configureTracker(observerBytes: number): number;
+  trackPush(count: number): void;
+  trackFinish(): void;
+  trackerCounter(which: number): number;
 }
 
 type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
@@ -166,7 +190,26 @@ export function coreMemoryBytes(options: Omit<CoreOptions, "sensor" | "agent">):
       + physicalBuffers * (tcpBufferBytes + TCP_BUFFER_EXTRA);
   const slots = Math.min(size.defragSlots, DEFRAG_SLOTS_MAX);
   const defrag = slots === 0 ? 0 : (slots + DEFRAG_HELD_SLOTS) * DEFRAG_SLOT_BYTES;
-  return CORE_STATIC_BYTES + batch + tcp + defrag + mediaBytes(size, options.maxFrames ?? MAX_FRAMES);
+  return CORE_STATIC_BYTES + batch + tcp + defrag + mediaBytes(size, options.maxFrames ?? MAX_FRAMES) + trackerBytes(options);
+}
+
+function trackerTerm(options: Omit<CoreOptions, "sensor" | "agent">): string {
+  const t = options.tracker;
+  if (t === undefined) return "";
+  return `, --tracker core's call-limit entries ${t.maxCalls + t.maxBindings + 2 * t.maxTransactions + 4} x ` +
+    `${L.TRACK_ENTRY_SIZE + L.TRACK_TEXT_PER_ENTRY + TRACKER_ENTRY_EXTRA} bytes`;
+}
+
+// The core's call tracker (assembly/track.ts configureTracker): its entries, their text, the
+// timer heap and tables, and four buffers for a message's values (three bytes a byte).
+function trackerBytes(options: Omit<CoreOptions, "sensor" | "agent">): number {
+  const t = options.tracker;
+  if (t === undefined) return 0;
+  const entries = t.maxCalls + t.maxBindings + 2 * t.maxTransactions + 4;
+  const tables = [t.maxCalls, t.maxTransactions, t.maxTransactions, t.maxTransactions, t.maxBindings, t.maxBindings, 4096];
+  const slots = tables.reduce((sum, n) => sum + 2 ** Math.ceil(Math.log2(Math.max(n, 8) * 2)) * TRACKER_SLOT_BYTES, 0);
+  const message = Math.max(options.inputBytes ?? INPUT_BYTES, 65535, sized(options).tcpBufferBytes);
+  return entries * (L.TRACK_ENTRY_SIZE + L.TRACK_TEXT_PER_ENTRY + TRACKER_ENTRY_EXTRA) + slots + 13 * message + 8192;
 }
 
 // The media tables (assembly/media.ts) and the media output regions.
@@ -202,7 +245,7 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
   return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
     `(tcp-flows ${size.tcpFlows} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${size.tcpBuffers} x 2 x ` +
     `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB, media-calls ${size.mediaCalls} x 1 KiB, ` +
-    `media-endpoints ${size.mediaEndpoints} x 64 bytes): lower them`;
+    `media-endpoints ${size.mediaEndpoints} x 64 bytes${trackerTerm(options)}): lower them`;
 }
 
 export class Core implements FrameConsumer {
@@ -213,6 +256,7 @@ export class Core implements FrameConsumer {
   private u8!: Uint8Array;
   private view!: DataView;
   private batch!: ResultBatch;   // what handlers read of each push's results
+  private coreTracker: CoreTracker | undefined;
   private inBytes!: number;
   private inIndex!: number;
   private countersAt!: number;
@@ -256,7 +300,9 @@ export class Core implements FrameConsumer {
     const abort = (message: number, file: number, line: number, column: number): never => {
       throw new CoreAbort(`abort: ${this.coreString(message)} at ${this.coreString(file)}:${line}:${column}`);
     };
-    this.exports = (this.options.instantiate ?? instantiateCore)(this.module, { env: { abort } });
+    // Each event of the core's tracker (assembly/track.ts), to the handler trackPush() was given.
+    const trackerEvent = (): void => this.coreTracker?.onEvent();
+    this.exports = (this.options.instantiate ?? instantiateCore)(this.module, { env: { abort, trackerEvent } });
     if (this.exports.layoutSignature() !== L.LAYOUT_SIGNATURE) {
       throw new Error("core: the WebAssembly core was built from another memory layout; run 'npm run build'");
     }
@@ -267,11 +313,12 @@ export class Core implements FrameConsumer {
     this.view = new DataView(this.exports.memory.buffer);
     this.inBytes = this.exports.region(L.R_IN_BYTES);
     this.inIndex = this.exports.region(L.R_IN_INDEX);
+    const lines = this.eventRenderer();
     this.batch = new ResultBatch(this.u8, this.view, {
       records: this.exports.region(L.R_OUT_RECORDS), outJson: this.exports.region(L.R_OUT_JSON),
       media: this.exports.region(L.R_OUT_MEDIA), mediaEnds: this.exports.region(L.R_OUT_MEDIA_ENDS),
       mediaCalls: this.exports.region(L.R_MEDIA_CALLS), inBytes: this.inBytes, inIndex: this.inIndex,
-    }, this.eventRenderer());
+    }, lines, this.options.tracker === undefined ? undefined : this.newCoreTracker(lines));
     this.countersAt = this.exports.region(L.R_COUNTERS);
     if (this.options.filterProgram) this.loadFilter(this.options.filterProgram);
     if (this.options.recordFilterProgram) this.loadRecordFilter(this.options.recordFilterProgram);
@@ -288,6 +335,13 @@ export class Core implements FrameConsumer {
         return 0;
       }
     });
+  }
+
+  // A new instance's tracker starts empty: the calls an instance that trapped held are lost (docs/tracker-core.md).
+  private newCoreTracker(lines: EventLines): CoreTracker {
+    const exports = this.exports;
+    this.coreTracker = new CoreTracker(lines, (count) => exports.trackPush(count), () => exports.trackFinish(), (which) => exports.trackerCounter(which));
+    return this.coreTracker;
   }
 
   // Memory grown to the estimate in one step, so configure()'s reservations fit without the
@@ -379,6 +433,25 @@ export class Core implements FrameConsumer {
     const result = this.exports.configure();
     if (result === L.CONFIGURE_NO_MEMORY) throw new Error("core: not enough memory for the configured batch sizes; lower them");
     if (result !== L.CONFIGURE_OK) throw new Error(`core: configuration refused (code ${result})`);
+    if (options.tracker !== undefined) this.configureTracker(options.tracker);
+  }
+
+  // The tracker's settings at R_EVENT (TRK_*), then configureTracker() sizes its tables.
+  private configureTracker(t: CoreTrackerOptions): void {
+    const at = this.exports.region(L.R_EVENT) + L.TRK_SETTINGS;
+    const view = new DataView(this.exports.memory.buffer);
+    const settings: [number, number][] = [
+      [L.TRK_INVITE, t.inviteSeconds], [L.TRK_GRACE, t.graceSeconds], [L.TRK_ESTABLISHED, t.establishedSeconds],
+      [L.TRK_LINGER, t.lingerSeconds], [L.TRK_TRANSACTION, t.transactionSeconds], [L.TRK_CHALLENGE, t.challengeSeconds],
+      [L.TRK_EXPIRY_GRACE, t.expiryGraceSeconds], [L.TRK_COUNTERS, t.countersSeconds], [L.TRK_MAX_CALLS, t.maxCalls],
+      [L.TRK_MAX_BINDINGS, t.maxBindings], [L.TRK_MAX_TRANSACTIONS, t.maxTransactions],
+    ];
+    for (const [offset, value] of settings) view.setFloat64(at + offset, value, true);
+    const observer = Buffer.from(t.observer ?? "");
+    new Uint8Array(this.exports.memory.buffer).set(observer, at + L.TRK_SETTINGS_END);
+    if (!this.exports.configureTracker(observer.length)) {
+      throw new Error("core: not enough memory for the call tracker's tables; lower --call-limit");
+    }
   }
 
   // Frames that sit one after another in the reader's buffer are copied into

@@ -123,6 +123,112 @@ export class EventLines {
     return length > 0;
   }
 
+  // ---- an event the core's tracker described at R_EVENT (assembly/track.ts) ----
+
+  get describedType(): string {
+    return L.EVENT_TYPE_NAMES[this.view.getUint32(this.event + L.EV_TYPE, true)] ?? "";
+  }
+
+  get describedAtUs(): number {
+    return this.view.getFloat64(this.event + L.EV_AT_US, true);
+  }
+
+  get describedSequence(): number {
+    return this.view.getFloat64(this.event + L.EV_SEQUENCE, true);
+  }
+
+  // A string of the description; undefined when absent.
+  describedText(slot: number): string | undefined {
+    const at = this.event + L.EV_SLOTS + 8 * slot;
+    const length = this.view.getUint32(at + 4, true);
+    if (length === L.EV_ABSENT) return undefined;
+    const offset = this.event + this.view.getUint32(at, true);
+    return this.bytes.toString("utf8", offset, offset + length);
+  }
+
+  get describedCallId(): string {
+    return this.describedText(L.EVS_CALL_ID) ?? "";
+  }
+
+  get describedClientIp(): string {
+    return this.describedText(L.EVS_CLIENT_IP) ?? "";
+  }
+
+  // The rtp member put into the description, its codecs after the core's text.
+  addStreams(rtp: readonly [RtpStream, RtpStream]): void {
+    const v = this.view;
+    this.stream(0, rtp[0]);
+    this.stream(1, rtp[1]);
+    let at = v.getUint32(this.event + L.EV_TEXT_END, true);
+    for (let k = 0; k < 2; k++) {
+      const codec = rtp[k].codec;
+      if (at + codec.length * 3 > L.EVENT_BYTES) return;
+      const length = this.bytes.write(codec, this.event + at, "utf8");
+      this.place(L.EVS_CODEC + k, at, length);
+      at += length;
+    }
+    v.setUint32(this.event + L.EV_FLAGS, v.getUint32(this.event + L.EV_FLAGS, true) | L.EVF_RTP, true);
+  }
+
+  // Renders the description as it is; false when the core cannot render it as JSON.stringify would.
+  renderDescribed(): boolean {
+    const length = this.renderAt(0);
+    this.start = this.out;
+    this.end = this.out + length;
+    return length > 0;
+  }
+
+  // The description read back, for outputs that take objects (eventObject of host/calls/description.ts).
+  described(): DescribedEvent {
+    const v = this.view;
+    const at = this.event;
+    const flags = v.getUint32(at + L.EV_FLAGS, true);
+    const has = (flag: number): boolean => (flags & flag) !== 0;
+    const f64 = (offset: number): number => v.getFloat64(at + offset, true);
+    const times: (number | undefined)[] = [];
+    for (let k = 0; k < 4; k++) times.push(has(L.EVF_TIME_INVITE << k) ? f64(L.EV_TIMES + 8 * k) : undefined);
+    const transport = v.getUint32(at + L.EV_TRANSPORT, true);
+    return {
+      type: this.describedType,
+      atUs: f64(L.EV_AT_US),
+      durationNs: has(L.EVF_DURATION) ? f64(L.EV_DURATION) : undefined,
+      sequence: f64(L.EV_SEQUENCE),
+      observer: this.describedText(L.EVS_OBSERVER),
+      callId: this.describedCallId,
+      from: this.describedText(L.EVS_FROM) ?? "",
+      to: this.describedText(L.EVS_TO) ?? "",
+      problems: has(L.EVF_PROBLEMS) ? v.getUint32(at + L.EV_PROBLEMS, true) : undefined,
+      method: has(L.EVF_REQUEST) ? this.describedText(L.EVS_METHOD) : undefined,
+      status: has(L.EVF_RESPONSE) ? v.getUint32(at + L.EV_STATUS, true) : undefined,
+      reason: this.describedText(L.EVS_REASON) ?? "",
+      reasonHeader: this.describedText(L.EVS_REASON_HEADER),
+      pddUs: has(L.EVF_PDD) ? f64(L.EV_PDD) : undefined,
+      ringUs: has(L.EVF_RING_TIME) ? f64(L.EV_RING_TIME) : undefined,
+      originator: has(L.EVF_ORIGINATOR) ? L.ORIGINATOR_NAMES[v.getUint32(at + L.EV_ORIGINATOR, true)] : undefined,
+      outcome: has(L.EVF_CALL) ? L.OUTCOME_NAMES[v.getUint32(at + L.EV_OUTCOME, true)] : undefined,
+      implied: has(L.EVF_IMPLIED),
+      times,
+      legs: this.describedLegs(v.getUint32(at + L.EV_LEGS, true)),
+      aor: has(L.EVF_BINDING) ? this.describedText(L.EVS_AOR) ?? "" : undefined,
+      contact: this.describedText(L.EVS_CONTACT) ?? "",
+      expires: f64(L.EV_EXPIRES),
+      client: { ip: this.describedClientIp, port: v.getUint32(at + L.EV_CLIENT_PORT, true) },
+      server: { ip: this.describedText(L.EVS_SERVER_IP) ?? "", port: v.getUint32(at + L.EV_SERVER_PORT, true) },
+      transport: transport === L.TRANSPORT_TCP ? "tcp" : transport === L.TRANSPORT_WS ? "ws" : "udp",
+      userAgent: this.describedText(L.EVS_USER_AGENT) ?? "",
+      rtp: undefined,
+    };
+  }
+
+  private describedLegs(codes: number): DescribedEvent["legs"] {
+    if (codes === 0) return undefined;
+    const legs: Record<string, string> = {};
+    for (let k = 0; k < 3 && ((codes >> (2 * k)) & 3) !== 0; k++) {
+      legs[L.LEG_NAMES[((codes >> (2 * k)) & 3) - 1]] = this.describedText(L.EVS_LEG + k) ?? "";
+    }
+    return legs;
+  }
+
   // The event has the milliseconds rounded to three places (Math.round(x * 1000) / 1000): the
   // core writes the thousandths, which is the same text.
   private stream(k: number, s: RtpStream): void {
@@ -221,4 +327,50 @@ export class EventLines {
     this.view.setUint32(this.event + L.EV_SLOTS + 8 * slot, offset, true);
     this.view.setUint32(this.event + L.EV_SLOTS + 8 * slot + 4, length, true);
   }
+}
+
+// The description at R_EVENT as a DescribedEvent, read when a field is first asked for and
+// then kept until next(): one object for a run, valid while its event is at R_EVENT.
+export class DescribedView implements DescribedEvent {
+  private read: DescribedEvent | undefined;
+
+  constructor(private readonly lines: EventLines) {}
+
+  next(): this {
+    this.read = undefined;
+    return this;
+  }
+
+  private get d(): DescribedEvent {
+    return this.read ??= this.lines.described();
+  }
+
+  get type(): string { return this.d.type; }
+  get atUs(): number { return this.d.atUs; }
+  get durationNs(): number | undefined { return this.d.durationNs; }
+  get sequence(): number { return this.d.sequence; }
+  get observer(): string | undefined { return this.d.observer; }
+  get callId(): string { return this.d.callId; }
+  get from(): string { return this.d.from; }
+  get to(): string { return this.d.to; }
+  get problems(): number | undefined { return this.d.problems; }
+  get method(): string | undefined { return this.d.method; }
+  get status(): number | undefined { return this.d.status; }
+  get reason(): string { return this.d.reason; }
+  get reasonHeader(): string | undefined { return this.d.reasonHeader; }
+  get pddUs(): number | undefined { return this.d.pddUs; }
+  get ringUs(): number | undefined { return this.d.ringUs; }
+  get originator(): string | undefined { return this.d.originator; }
+  get outcome(): string | undefined { return this.d.outcome; }
+  get implied(): boolean { return this.d.implied; }
+  get times(): readonly (number | undefined)[] { return this.d.times; }
+  get legs(): DescribedEvent["legs"] { return this.d.legs; }
+  get aor(): string | undefined { return this.d.aor; }
+  get contact(): string { return this.d.contact; }
+  get expires(): number { return this.d.expires; }
+  get client(): DescribedEvent["client"] { return this.d.client; }
+  get server(): DescribedEvent["server"] { return this.d.server; }
+  get transport(): DescribedEvent["transport"] { return this.d.transport; }
+  get userAgent(): string { return this.d.userAgent; }
+  get rtp(): DescribedEvent["rtp"] { return this.d.rtp; }
 }

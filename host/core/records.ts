@@ -6,6 +6,7 @@
 // this file and core.ts are the only host files that read the core's records.
 import * as L from "../../assembly/layout";
 import type { EventLines } from "./event-lines";
+import type { CoreTracker } from "./tracker-core";
 
 export type Transport = "udp" | "tcp" | "ws";
 
@@ -436,6 +437,8 @@ export interface MessageBatch {
   // The core's renderer of call events (host/core/event-lines.ts), of the instance this batch
   // came from: unlike the rest, it may be kept past the handler call.
   readonly eventLines?: EventLines;
+  // The core's call tracker (--tracker core) of that instance, when it has one.
+  readonly coreTracker?: CoreTracker;
 }
 
 export class MessageCursor extends SipMessage {
@@ -480,7 +483,7 @@ export class ResultBatch implements MessageBatch, RecordMemory {
   private readonly outJson: number;
 
   constructor(readonly u8: Uint8Array, readonly view: DataView, readonly regions: ResultRegions,
-    readonly eventLines?: EventLines) {
+    readonly eventLines?: EventLines, readonly coreTracker?: CoreTracker) {
     this.records = regions.records;
     this.outJson = regions.outJson;
   }
