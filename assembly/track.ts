@@ -213,11 +213,27 @@ function observe(r: usize): void {
   if (problems() != 0) parseError();
   const key = callKey();
   if (key == 0 || (problems() & PROB_NO_CSEQ) != 0) return;
-  if (mRequest && spanLen(SPAN_USER_AGENT) != 0 && isScannerAgent(spanAt(SPAN_USER_AGENT), spanLen(SPAN_USER_AGENT))) probe();
+  if (mRequest && spanLen(SPAN_USER_AGENT) != 0 && isScanner(spanAt(SPAN_USER_AGENT), spanLen(SPAN_USER_AGENT))) probe();
   const call = tableGet(calls, key);
   if (call != NONE || mMethod <= M_PRACK) callMessage(call);
   else if (mRequest) otherRequest();
   else otherResponse();
+}
+
+// Whether a User-Agent names a scanner, its verdict remembered by the value's signature (as the
+// JavaScript tracker remembers it by the string): a capture has few distinct User-Agents, and
+// the signature of one is cheaper than looking for ten names in it.
+const AGENT_VERDICTS: u32 = 1024;
+const agentVerdicts: usize = memory.data(16 * AGENT_VERDICTS);  // (signature | 1, verdict) pairs, direct-mapped
+
+function isScanner(p: usize, n: u32): bool {
+  const key = signature(p, n) | 1;  // never 0, an empty place
+  const at = agentVerdicts + (<usize>(<u32>key & (AGENT_VERDICTS - 1)) << 4);
+  if (load<u64>(at) == key) return load<u32>(at, 8) != 0;
+  const verdict = isScannerAgent(p, n);
+  store<u64>(at, key);
+  store<u32>(at, verdict ? 1 : 0, 8);
+  return verdict;
 }
 
 @inline function spanWord(s: i32, word: u32): u32 {

@@ -90,8 +90,8 @@ export const OPTION_TABLE = [
   { name: "call-timeout", type: "string", arg: "NAME=SECONDS,...", group: "Call events",
     help: "tracker timeouts: invite, grace, established, linger, transaction, challenge, expiry-grace, counters (docs/events.md)" },
   { name: "call-limit", type: "string", arg: "NAME=N,...", group: "Call events", help: "entries held: calls, bindings, transactions (oldest evicted, counted)" },
-  { name: "tracker", type: "string", arg: "WHERE", default: "js", choices: ["js", "core"], group: "Call events",
-    help: "where calls are tracked: js (the host), or core (experimental: in the WebAssembly core, the same events at a fraction of the cost; docs/tracker-core.md)" },
+  { name: "tracker", type: "string", arg: "WHERE", default: "core", choices: ["js", "core"], group: "Call events",
+    help: "where calls are tracked: core (in the WebAssembly core, the default) or js (the host's JavaScript tracker, which the core is tested against: the same events); docs/events.md" },
   { name: "cdr", type: "string", arg: "URL", group: "Call events", help: "write one call record per finished call to PostgreSQL, e.g. postgres://user@host/db; docs/cdr.md" },
 
   { name: "record", type: "string", arg: "DIR", group: "Recording",

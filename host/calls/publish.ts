@@ -129,7 +129,10 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
     const json = JSON.stringify(event);
     for (const output of outputs) output.write(event, json);
   };
+  let current: EventLines | undefined;  // the event being delivered: its client's address read only for a rate-limited type
+  const clientIp = (): string => current?.describedClientIp ?? "";
   const deliver = (lines: EventLines): void => {
+    current = lines;
     const type = lines.describedType;
     if (type === "counters") return deliverCounters(lines);
     const d = (view ??= new DescribedView(lines)).next();
@@ -139,7 +142,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
       if (rtp !== undefined) lines.addStreams(rtp);
     }
     const renderer = rendering && lines.renderDescribed() ? lines : undefined;
-    if (!gate.passes(type as EventType, lines.describedClientIp, lines.describedAtUs)) return;
+    if (!gate.passes(type as EventType, clientIp, lines.describedAtUs)) return;
     const recording = recordingOf && type.startsWith("call-") ? recordingOf(lines.describedCallId) : undefined;
     written++;
     const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;

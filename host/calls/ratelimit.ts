@@ -52,14 +52,16 @@ export class EventGate {
     return this.passes(event.event.type, event.client?.ip ?? "", timeUs ?? parseIsoTime(event["@timestamp"]));
   }
 
-  // The same for an event not built as an object: its type, its client's address and its time.
-  passes(type: EventType, clientIp: string, timeUs: number): boolean {
+  // The same for an event not built as an object: its type, its client's address (a string, or
+  // read only when the type is rate-limited) and its time.
+  passes(type: EventType, clientIp: string | (() => string), timeUs: number): boolean {
     if (this.blocked.has(type)) {
       this.blockedCounts.set(type, (this.blockedCounts.get(type) ?? 0) + 1);
       return false;
     }
     if (!LIMITED_TYPES.has(type) || this.limits.every((l) => l === 0)) return true;
-    if (this.withinLimits(`${type}\n${clientIp}`, timeUs)) return true;
+    const ip = typeof clientIp === "string" ? clientIp : clientIp();
+    if (this.withinLimits(`${type}\n${ip}`, timeUs)) return true;
     this.suppressedCounts.set(type, (this.suppressedCounts.get(type) ?? 0) + 1);
     return false;
   }

@@ -90,11 +90,18 @@ function streamLimits(config: Config): StreamLimits {
     tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config),
     mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle"),
-    tracker: config.str("tracker") === "core"
+    tracker: config.str("tracker") === "core" && tracksCalls(config)
       ? { ...trackerSettings(config.str("call-timeout"), config.str("call-limit")), observer: sensorOf(config) } : undefined };
   const tooLarge = coreMemoryProblem(limits);
   if (tooLarge !== undefined) throw new UsageError(tooLarge);
   return limits;
+}
+
+// Whether the run opens the events sink (host/calls/publish.ts openEventsSink: events, an events
+// topic, call records or the web view): only then is the core's tracker configured, so that a
+// plain replay reserves nothing for it.
+function tracksCalls(config: Config): boolean {
+  return (["events", "events-topic", "cdr", "http"] as const).some((option) => config.has(option)) || config.command === "view";
 }
 
 // Each port is checked by its option row; at most two fit the core's configuration.

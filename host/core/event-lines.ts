@@ -150,6 +150,10 @@ export class EventLines {
     return this.describedText(L.EVS_CALL_ID) ?? "";
   }
 
+  get describedAor(): string | undefined {
+    return (this.view.getUint32(this.event + L.EV_FLAGS, true) & L.EVF_BINDING) === 0 ? undefined : this.describedText(L.EVS_AOR) ?? "";
+  }
+
   get describedClientIp(): string {
     return this.describedText(L.EVS_CLIENT_IP) ?? "";
   }
@@ -209,7 +213,7 @@ export class EventLines {
       implied: has(L.EVF_IMPLIED),
       times,
       legs: this.describedLegs(v.getUint32(at + L.EV_LEGS, true)),
-      aor: has(L.EVF_BINDING) ? this.describedText(L.EVS_AOR) ?? "" : undefined,
+      aor: this.describedAor,
       contact: this.describedText(L.EVS_CONTACT) ?? "",
       expires: f64(L.EV_EXPIRES),
       client: { ip: this.describedClientIp, port: v.getUint32(at + L.EV_CLIENT_PORT, true) },
@@ -329,8 +333,9 @@ export class EventLines {
   }
 }
 
-// The description at R_EVENT as a DescribedEvent, read when a field is first asked for and
-// then kept until next(): one object for a run, valid while its event is at R_EVENT.
+// The description at R_EVENT as a DescribedEvent: the type, time and Call-ID read when asked
+// for, the rest read whole when one of it first is and then kept until next(); one object for
+// a run, valid while its event is at R_EVENT.
 export class DescribedView implements DescribedEvent {
   private read: DescribedEvent | undefined;
 
@@ -345,12 +350,13 @@ export class DescribedView implements DescribedEvent {
     return this.read ??= this.lines.described();
   }
 
-  get type(): string { return this.d.type; }
-  get atUs(): number { return this.d.atUs; }
+  // What the web view's store reads of each event, read alone; the rest through one decode.
+  get type(): string { return this.lines.describedType; }
+  get atUs(): number { return this.lines.describedAtUs; }
   get durationNs(): number | undefined { return this.d.durationNs; }
   get sequence(): number { return this.d.sequence; }
   get observer(): string | undefined { return this.d.observer; }
-  get callId(): string { return this.d.callId; }
+  get callId(): string { return this.lines.describedCallId; }
   get from(): string { return this.d.from; }
   get to(): string { return this.d.to; }
   get problems(): number | undefined { return this.d.problems; }
@@ -365,7 +371,7 @@ export class DescribedView implements DescribedEvent {
   get implied(): boolean { return this.d.implied; }
   get times(): readonly (number | undefined)[] { return this.d.times; }
   get legs(): DescribedEvent["legs"] { return this.d.legs; }
-  get aor(): string | undefined { return this.d.aor; }
+  get aor(): string | undefined { return this.lines.describedAor; }
   get contact(): string { return this.d.contact; }
   get expires(): number { return this.d.expires; }
   get client(): DescribedEvent["client"] { return this.d.client; }
