@@ -11,7 +11,7 @@
 // normalized (invalid UTF-8 as U+FFFD, assembly/sipvalue.ts), so comparing their
 // bytes is comparing the strings the host would have decoded.
 import {
-  R_OUT_RECORDS, R_EVENT, REC_SIZE, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_MSG_ADDR,
+  R_OUT_RECORDS, R_OUT_MEDIA_ENDS, R_EVENT, EVF_RTP, EVS_CODEC, REC_SIZE, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_MSG_ADDR,
   REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ, REC_EXPIRES, REC_SPANS, REC_SPANS_MORE,
   REC_PROBLEMS, REC_CALL_KEY, REC_F_REQUEST, REC_F_IPV6, TRANSPORT_MASK, SPAN_BASE_COUNT,
   SPAN_METHOD, SPAN_REASON, SPAN_CALL_ID, SPAN_FROM, SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_CONTACT,
@@ -37,6 +37,8 @@ import {
 } from "./track-tables";
 import { normalize, isWellFormed, uriOf, expiresParam, trimmedIsStar, isScannerAgent, equalBytes } from "./sipvalue";
 import { signature } from "./hash";
+import { configureQuality, takeMediaEnds, qualityInto, codecText } from "./quality";
+import { endsCount } from "./media";
 import { setCursor, cursor, ipText } from "./envelope";
 
 // The host's part of each event (host/core/tracker-core.ts).
@@ -163,7 +165,7 @@ export function configureTracker(observerBytes: u32): bool {
   bindings = tableReserve(maxBindings);
   aors = tableReserve(maxBindings);
   probes = tableReserve(PROBES_REMEMBERED);
-  configured = calls != 0 && transactions != 0 && challenges != 0 && challengedCalls != 0 && bindings != 0 && aors != 0 && probes != 0;
+  configured = configureQuality() && calls != 0 && transactions != 0 && challenges != 0 && challengedCalls != 0 && bindings != 0 && aors != 0 && probes != 0;
   return configured;
 }
 
@@ -193,10 +195,12 @@ let mUs: f64 = 0;
 let mMethod: u32 = M_NONE;
 let mRequest = false;
 
-// The first n records of the last push (the host's batch count: a batch of media ends
-// alone has none), in order.
-export function trackPush(count: u32): void {
+// The first `count` records of the last push (the host's batch count: a batch of media ends
+// alone has none), in order, after its first `ends` media stats records are held for the
+// calls' events (host/calls/publish.ts takes them first too).
+export function trackPush(count: u32, ends: u32): void {
   if (!configured) return;
+  takeMediaEnds(regionAddress(R_OUT_MEDIA_ENDS), min(ends, endsCount));
   const records = regionAddress(R_OUT_RECORDS);
   const n = min(count, recordCount);
   for (let i: u32 = 0; i < n; i++) observe(records + <usize>i * REC_SIZE);
@@ -781,8 +785,22 @@ function emitCall(type: u32, e: usize, atUs: f64, outcome: u32, durationNs: f64,
   const legs = load<u32>(e + N_LEGS);
   store<u32>(event + EV_LEGS, legs);
   for (let k = 0; k < 3 && ((legs >> (2 * k)) & 3) != 0; k++) textHeld(EVS_LEG + k, held(e, S_LEG + k));
+  if ((type == T_CALL_END || type == T_CALL_ATTEMPT) && callQuality(held(e, S_CALL_ID))) flags |= EVF_RTP;
   store<u32>(event + EV_FLAGS, flags);
   send();
+}
+
+// The call's voice quality (assembly/quality.ts) as the rtp member, with its codecs' names.
+function callQuality(callId: u64): bool {
+  if (!qualityInto(event, textAddr(callId), textLen(callId))) return false;
+  for (let k = 0; k < 2; k++) {
+    if (<u64>(textAt - event) + 32 > <u64>EVENT_BYTES) return false;
+    const n = codecText(k, textAt);
+    placeSlot(EVS_CODEC + k, textAt, n);
+    textAt += n;
+  }
+  store<u32>(event + EV_TEXT_END, <u32>(textAt - event));
+  return true;
 }
 
 function callTime(k: i32, us: f64): u32 {

@@ -14,7 +14,7 @@ import { isoTime } from "./events";
 import { observer } from "./message";
 import type { EventType, RecordingRef, SipEvent } from "./events";
 import { eventObject, type EventDescription } from "./description";
-import type { EventLines, DescribedEvent } from "../core/event-lines";
+import type { EventLines } from "../core/event-lines";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS, type TrackerSettings } from "./settings";
 import { boundTrackerHeap } from "./heap";
@@ -100,9 +100,9 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
 }
 
 // The same sink over the core's tracker (--tracker core, assembly/track.ts): the core tracks each
-// push's messages and describes each event at R_EVENT; here, as above, the rtp member is put in,
-// the gate and blocklist decide, the line is rendered and written, or the object built for the
-// outputs that take objects. The `counters` events are built here as objects, as the JavaScript
+// push's messages and describes each event at R_EVENT, its rtp member in (assembly/quality.ts, the
+// core's CallQuality); here, as above, the gate and blocklist decide, the line is rendered and
+// written, or the object built for the outputs that take objects. The `counters` events are built here as objects, as the JavaScript
 // tracker builds them, with the core's counters read when the event comes.
 export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: string | undefined,
   extraCounters: () => Record<string, number>, report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
@@ -111,7 +111,6 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
   let core: CoreTracker | undefined;
   let failureTold = false;
   let held: TrackerCounters | undefined;   // the last instance's counters, when a trap replaced it
-  const quality = new CallQuality();
   const rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
   let view: DescribedView | undefined;
   const counters = (): TrackerCounters => (core === undefined ? held ?? NO_COUNTERS : core.counters() as unknown as TrackerCounters);
@@ -136,11 +135,6 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
     const type = lines.describedType;
     if (type === "counters") return deliverCounters(lines);
     const d = (view ??= new DescribedView(lines)).next();
-    let rtp: DescribedEvent["rtp"];
-    if (type === "call-end" || type === "call-attempt") {
-      rtp = quality.streamsFor(lines.describedCallId);
-      if (rtp !== undefined) lines.addStreams(rtp);
-    }
     const renderer = rendering && lines.renderDescribed() ? lines : undefined;
     if (!gate.passes(type as EventType, clientIp, lines.describedAtUs)) return;
     const recording = recordingOf && type.startsWith("call-") ? recordingOf(lines.describedCallId) : undefined;
@@ -154,7 +148,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
         continue;
       }
       if (event === undefined) {
-        const described = { ...lines.described(), rtp } as unknown as EventDescription;
+        const described = lines.described() as unknown as EventDescription;
         event = anonymize ? anonymize(objectOf(described, recording)) : objectOf(described, recording);
       }
       json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
@@ -176,8 +170,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
         core = tracker;
         view = undefined;
       }
-      quality.take(batch);
-      tracker.track(batch.count, deliver);
+      tracker.track(batch.count, batch.mediaEndCount, deliver);
       if (tracker.failed !== undefined && !failureTold) {
         failureTold = true;
         log?.error(`--tracker core: the core's tracker trapped (${tracker.failed.message}) and tracks no more messages; ` +

@@ -127,7 +127,7 @@ export interface CoreExports {
   loadFilter(length: number): number;
   loadRecordFilter(offset: number, length: number): number;
   configureTracker(observerBytes: number): number;
-  trackPush(count: number): void;
+  trackPush(count: number, ends: number): void;
   trackFinish(): void;
   trackerCounter(which: number): number;
 }
@@ -340,7 +340,7 @@ export class Core implements FrameConsumer {
   // A new instance's tracker starts empty: the calls an instance that trapped held are lost (docs/tracker-core.md).
   private newCoreTracker(lines: EventLines): CoreTracker {
     const exports = this.exports;
-    this.coreTracker = new CoreTracker(lines, (count) => exports.trackPush(count), () => exports.trackFinish(), (which) => exports.trackerCounter(which));
+    this.coreTracker = new CoreTracker(lines, (count, ends) => exports.trackPush(count, ends), () => exports.trackFinish(), (which) => exports.trackerCounter(which));
     return this.coreTracker;
   }
 

@@ -158,22 +158,6 @@ export class EventLines {
     return this.describedText(L.EVS_CLIENT_IP) ?? "";
   }
 
-  // The rtp member put into the description, its codecs after the core's text.
-  addStreams(rtp: readonly [RtpStream, RtpStream]): void {
-    const v = this.view;
-    this.stream(0, rtp[0]);
-    this.stream(1, rtp[1]);
-    let at = v.getUint32(this.event + L.EV_TEXT_END, true);
-    for (let k = 0; k < 2; k++) {
-      const codec = rtp[k].codec;
-      if (at + codec.length * 3 > L.EVENT_BYTES) return;
-      const length = this.bytes.write(codec, this.event + at, "utf8");
-      this.place(L.EVS_CODEC + k, at, length);
-      at += length;
-    }
-    v.setUint32(this.event + L.EV_FLAGS, v.getUint32(this.event + L.EV_FLAGS, true) | L.EVF_RTP, true);
-  }
-
   // Renders the description as it is; false when the core cannot render it as JSON.stringify would.
   renderDescribed(): boolean {
     const length = this.renderAt(0);
@@ -220,7 +204,20 @@ export class EventLines {
       server: { ip: this.describedText(L.EVS_SERVER_IP) ?? "", port: v.getUint32(at + L.EV_SERVER_PORT, true) },
       transport: transport === L.TRANSPORT_TCP ? "tcp" : transport === L.TRANSPORT_WS ? "ws" : "udp",
       userAgent: this.describedText(L.EVS_USER_AGENT) ?? "",
-      rtp: undefined,
+      rtp: has(L.EVF_RTP) ? [this.describedStream(0), this.describedStream(1)] : undefined,
+    };
+  }
+
+  // Direction k of the rtp member, its milliseconds from the thousandths (rounded to three places
+  // again, they are what they were).
+  private describedStream(k: number): RtpStream {
+    const at = this.event + L.EV_RTP + k * L.EV_RTP_SIZE;
+    const f64 = (offset: number): number => this.view.getFloat64(at + offset, true);
+    return {
+      packets: f64(L.EVR_PACKETS), expected: f64(L.EVR_EXPECTED), lost: f64(L.EVR_LOST), jitterMs: f64(L.EVR_JITTER) / 1000,
+      maxJitterMs: f64(L.EVR_MAX_JITTER) / 1000, duplicates: f64(L.EVR_DUPLICATES), outOfOrder: f64(L.EVR_OUT_OF_ORDER),
+      ssrcChanges: f64(L.EVR_SSRC_CHANGES), codec: this.describedText(L.EVS_CODEC + k) ?? "", rtcpReports: f64(L.EVR_RTCP_REPORTS),
+      rtcpFractionLost: f64(L.EVR_RTCP_FRACTION_LOST) / 1000, rtcpLost: f64(L.EVR_RTCP_LOST), rtcpJitterMs: f64(L.EVR_RTCP_JITTER) / 1000,
     };
   }
 

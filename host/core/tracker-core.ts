@@ -10,12 +10,13 @@ export class CoreTracker {
   private handler: TrackedEventHandler | undefined;
   private failure: Error | undefined;
 
-  constructor(readonly lines: EventLines, private readonly trackPush: (count: number) => void, private readonly trackFinish: () => void,
+  constructor(readonly lines: EventLines, private readonly trackPush: (count: number, ends: number) => void, private readonly trackFinish: () => void,
     private readonly counter: (which: number) => number) {}
 
-  // Tracks the batch's `count` messages (the last push's); `handler` gets each event as it happens.
-  track(count: number, handler: TrackedEventHandler): void {
-    this.run(handler, () => this.trackPush(count));
+  // Tracks the batch's `count` messages (the last push's), after its `ends` media stats records
+  // are held for the calls' events; `handler` gets each event as it happens.
+  track(count: number, ends: number, handler: TrackedEventHandler): void {
+    this.run(handler, () => this.trackPush(count, ends));
   }
 
   // End of input: the failures waiting out their grace, and the last counters.
