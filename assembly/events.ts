@@ -289,39 +289,52 @@ function text(s: i32): void {
 
 function quoted(p: usize, n: u32): void {
   byte(0x22);
-  for (let i: u32 = 0; i < n; i++) {
-    if (ASC_FEATURE_SIMD && i + 16 <= n && unescapedBlock(p + i)) {
-      v128.store(cursor(), v128.load(p + i));
-      setCursor(cursor() + 16);
-      i += 15;
-      continue;
+  let i: u32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Sixteen bytes at a time, a short text or the last bytes too: the bytes past its end that
+    // the load reads (the rest of R_EVENT, or R_EVENT_OUT after it) are masked off, and those the
+    // store writes past the cursor lie within the room describedBound() keeps.
+    while (i < n) {
+      const block = v128.load(p + i);
+      const left = n - i;
+      let escapes = i8x16.bitmask(needsEscape(block));
+      if (left < 16) escapes &= (<u32>1 << left) - 1;
+      const clean = escapes == 0 ? min<u32>(left, 16) : ctz(escapes);
+      v128.store(cursor(), block);
+      setCursor(cursor() + clean);
+      i += clean;
+      if (escapes != 0) escaped(<u32>load<u8>(p + i++));
     }
-    const c = <u32>load<u8>(p + i);
-    if (c >= 0x20 && c != 0x22 && c != 0x5c) {
-      byte(c);
-      continue;
-    }
-    byte(0x5c);
-    if (c == 0x22 || c == 0x5c) byte(c);
-    else if (c == 0x08) byte(0x62);
-    else if (c == 0x09) byte(0x74);
-    else if (c == 0x0a) byte(0x6e);
-    else if (c == 0x0c) byte(0x66);
-    else if (c == 0x0d) byte(0x72);
-    else {
-      ascii("u00");
-      byte(hexDigit(c >> 4));
-      byte(hexDigit(c & 15));
+  } else {
+    for (; i < n; i++) {
+      const c = <u32>load<u8>(p + i);
+      if (c >= 0x20 && c != 0x22 && c != 0x5c) byte(c);
+      else escaped(c);
     }
   }
   byte(0x22);
 }
 
-// Whether 16 bytes are written as they are: no control byte, quote or backslash (bytes of
-// UTF-8 sequences included: the host's text is well-formed).
-@inline function unescapedBlock(p: usize): bool {
-  const v = v128.load(p);
-  return !v128.any_true(v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c)))));
+// A control byte, quote or backslash as JSON.stringify writes it.
+function escaped(c: u32): void {
+  byte(0x5c);
+  if (c == 0x22 || c == 0x5c) byte(c);
+  else if (c == 0x08) byte(0x62);
+  else if (c == 0x09) byte(0x74);
+  else if (c == 0x0a) byte(0x6e);
+  else if (c == 0x0c) byte(0x66);
+  else if (c == 0x0d) byte(0x72);
+  else {
+    ascii("u00");
+    byte(hexDigit(c >> 4));
+    byte(hexDigit(c & 15));
+  }
+}
+
+// The bytes written escaped: controls, quote and backslash (bytes of UTF-8 sequences are not:
+// the text is well-formed).
+@inline function needsEscape(v: v128): v128 {
+  return v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))));
 }
 
 // The URI of the From or To value in slot s, as uriOf() in host/calls/message.ts finds it
