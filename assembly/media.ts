@@ -91,11 +91,13 @@ const E_KIND = 44;      // u32, K_* bits
 const E_NEXT = 48;      // u32, next entry + 1 in the hash chain
 const E_CALL_NEXT = 52; // u32, next entry + 1 of the same call (newest first)
 const E_VERSION = 56;   // u32, 4 or 6, the tenant above (sdpVersion)
-const E_SIDE = 60;      // u32, single entries: the side whose SDP announced it
+const E_PREV = 60;      // u32, previous entry + 1 in the hash chain, 0 for its first: unlinking is O(1) however
+                        // many calls announce the same endpoint (an INVITE flood repeats one SDP: chains of thousands)
 const EP_SIZE: u32 = 64;
 const K_USED: u32 = 1;
 const K_PAIR: u32 = 2;
 const K_RTCP: u32 = 4;
+const K_SIDE_1: u32 = 8;   // single entries: announced by side 1's SDP (else side 0's)
 
 let callCap: u32 = 0;
 let endpointCap: u32 = 0;
@@ -430,7 +432,7 @@ function addSingle(slot: u32, port: u32, kind: u32, side: u32): void {
     const p = entryAt(e - 1);
     if ((load<u32>(p + E_KIND) & K_PAIR) == 0 && load<u32>(p + E_PORT) == port && load<u32>(p + E_VERSION) == version
       && load<u64>(p + E_ADDR) == load<u64>(sdpAddr) && load<u64>(p + E_ADDR + 8) == load<u64>(sdpAddr, 8)) {
-      store<u32>(p + E_SIDE, side);
+      setSide(p, side);
       return;
     }
     e = load<u32>(p + E_CALL_NEXT);
@@ -442,7 +444,7 @@ function addSingle(slot: u32, port: u32, kind: u32, side: u32): void {
   store<u32>(p + E_PORT, port);
   store<u32>(p + E_KIND, K_USED | kind);
   store<u32>(p + E_VERSION, version);
-  store<u32>(p + E_SIDE, side);
+  setSide(p, side);
   link(at, singleHash(p + E_ADDR, port, version));
   const pc = portCounts + (<usize>port << 2);
   store<u32>(pc, load<u32>(pc) + 1);
@@ -492,9 +494,22 @@ function newEntry(slot: u32): u32 {
   return at;
 }
 
+function setSide(p: usize, side: u32): void {
+  const kind = load<u32>(p + E_KIND) & ~K_SIDE_1;
+  store<u32>(p + E_KIND, side == 1 ? kind | K_SIDE_1 : kind);
+}
+
+@inline function entrySide(p: usize): u32 {
+  return (load<u32>(p + E_KIND) & K_SIDE_1) != 0 ? 1 : 0;
+}
+
+// At the head of its bucket's chain: the newest entry of an endpoint is found first.
 function link(at: u32, hash: u32): void {
   const bucket = endpointBuckets + (<usize>(hash & endpointMask) << 2);
-  store<u32>(entryAt(at) + E_NEXT, load<u32>(bucket));
+  const head = load<u32>(bucket);
+  store<u32>(entryAt(at) + E_NEXT, head);
+  store<u32>(entryAt(at) + E_PREV, 0);
+  if (head != 0) store<u32>(entryAt(head - 1) + E_PREV, at + 1);
   store<u32>(bucket, at + 1);
 }
 
@@ -517,12 +532,16 @@ function dropOldest(slot: u32): void {
 function freeEntry(at: u32): void {
   const p = entryAt(at);
   const kind = load<u32>(p + E_KIND);
-  const hash = (kind & K_PAIR) != 0
-    ? pairHash(p + E_ADDR, load<u32>(p + E_PORT), p + E_ADDR2, load<u32>(p + E_PORT2), load<u32>(p + E_VERSION))
-    : singleHash(p + E_ADDR, load<u32>(p + E_PORT), load<u32>(p + E_VERSION));
-  let link = endpointBuckets + (<usize>(hash & endpointMask) << 2);
-  while (load<u32>(link) != 0 && load<u32>(link) != at + 1) link = entryAt(load<u32>(link) - 1) + E_NEXT;
-  if (load<u32>(link) == at + 1) store<u32>(link, load<u32>(p + E_NEXT));
+  const prev = load<u32>(p + E_PREV), next = load<u32>(p + E_NEXT);
+  if (next != 0) store<u32>(entryAt(next - 1) + E_PREV, prev);
+  if (prev != 0) {
+    store<u32>(entryAt(prev - 1) + E_NEXT, next);
+  } else {
+    const hash = (kind & K_PAIR) != 0
+      ? pairHash(p + E_ADDR, load<u32>(p + E_PORT), p + E_ADDR2, load<u32>(p + E_PORT2), load<u32>(p + E_VERSION))
+      : singleHash(p + E_ADDR, load<u32>(p + E_PORT), load<u32>(p + E_VERSION));
+    store<u32>(endpointBuckets + (<usize>(hash & endpointMask) << 2), next);
+  }
   if ((kind & K_PAIR) == 0) {
     const port = load<u32>(p + E_PORT);
     const pc = portCounts + (<usize>port << 2);
@@ -753,9 +772,9 @@ function matchEndpoints(): bool {
   if (stream != NO_CALL) return matched(stream >> 1, stream & 1);
   // One endpoint known: sent to it (from the other side) or from it (symmetric RTP).
   let e = findSingle(hd, dstAddr, dstPort, version);
-  if (e != NO_CALL) return matched(e, 1 - load<u32>(entryAt(e) + E_SIDE));
+  if (e != NO_CALL) return matched(e, 1 - entrySide(entryAt(e)));
   e = findSingle(hs, srcAddr, srcPort, version);
-  if (e != NO_CALL) return matched(e, load<u32>(entryAt(e) + E_SIDE));
+  if (e != NO_CALL) return matched(e, entrySide(entryAt(e)));
   return false;
 }
 

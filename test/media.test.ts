@@ -234,4 +234,28 @@ test("media: off with mediaCalls 0: no table, no stats, SDP still read", () => {
   assert.equal([ends.length, counters.media_calls, counters.sdp, counters.rtp_unknown], [0, 0, 1, 1]);
 });
 
+// A flood of INVITEs that never get an answer, every one with the same SDP (a scanner's, or
+// SIPp's fixed media port): thousands of endpoint entries with one key, in one hash chain.
+// Freeing one walked that chain, so each INVITE past the table's size cost the whole chain:
+// 100,000 such INVITEs took 9.7 s where they take 0.4 s. The bound is far from both.
+test("an INVITE flood repeating one SDP endpoint costs each INVITE alike (no walk of the endpoint's chain)", () => {
+  const caller = { ip: "192.0.2.1", tag: "f" }, callee = { ip: "198.51.100.2", tag: "" };
+  const body = sdp("192.0.2.1", 40000);
+  let frames = 0;
+  const core = new Core({ sensor: "t", agent: "t", renderJson: false }, () => undefined);
+  const started = performance.now();
+  for (let i = 0; i < 150_000; i++) {
+    const data = udpFrame(sipMessage("INVITE sip:b@198.51.100.2 SIP/2.0", `flood-${i}`, "1 INVITE", caller, callee, body),
+      { src: caller.ip, dst: callee.ip });
+    core.frame(data, 0, data.length, data.length, 1, 1795428000 + Math.floor(i / 1000), (i % 1000) * 1000, 0);
+    frames++;
+  }
+  core.flush();
+  const seconds = (performance.now() - started) / 1000;
+  const counters = core.counters();
+  assert.is(counters.sip_udp, frames);
+  assert.ok(counters.media_evicted > 100_000, `the media table stayed full and let calls go: ${counters.media_evicted} evicted`);
+  assert.ok(seconds < 8, `150,000 flooding INVITEs took ${seconds.toFixed(1)} s (about 1 s when each costs alike, 13 s when each walked the chain)`);
+});
+
 test.run();
