@@ -14,7 +14,7 @@ import { isoTime } from "./events";
 import { observer } from "./message";
 import type { EventType, RecordingRef, SipEvent } from "./events";
 import { eventObject, type EventDescription } from "./description";
-import type { EventLines } from "../core/event-lines";
+import type { EventLines, DescribedEvent } from "../core/event-lines";
 import { EventGate, parseBlocklist, parseRate } from "./ratelimit";
 import { applySettings, defaultSettings, LIMITS, TIMEOUTS, type TrackerSettings } from "./settings";
 import { boundTrackerHeap } from "./heap";
@@ -32,16 +32,10 @@ export interface EventsSink extends Sink {
 export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) => void) => Tracker, gate: EventGate, outputs: EventOutput[],
   report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
   anonymize?: (event: SipEvent) => SipEvent): EventsSink {
-  let written = 0;
+  const delivery = new EventDelivery(gate, outputs, recordingOf, anonymize);
   const quality = new CallQuality();
   // The `counters` events, which carry the outputs' own counters: built by the tracker as objects.
-  const tracker = makeTracker((found, atUs) => {
-    if (!gate.pass(found, atUs)) return;
-    written++;
-    const event = anonymize ? anonymize(found) : found;
-    const json = JSON.stringify(event);
-    for (const output of outputs) output.write(event, json);
-  });
+  const tracker = makeTracker((found, atUs) => delivery.object(found, atUs));
   // Every other event as the tracker describes it. Unless events are rewritten (--anonymize),
   // the core renders its line (host/core/event-lines.ts), with the renderer of the last batch's
   // core instance, for every output that takes lines; the others (call records) get the object,
@@ -49,25 +43,10 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   // would not write as JavaScript does, text past its regions) goes out as the object and its
   // JSON.stringify, as every event does with --anonymize.
   let lines: EventLines | undefined;
-  const rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
   tracker.lines = (d) => {
     if (d.type === "call-end" || d.type === "call-attempt") d.rtp = quality.streamsFor(d.callId);
-    const renderer = rendering && lines !== undefined && lines.render(d) ? lines : undefined;
-    if (!gate.passes(d.type, d.client.ip, d.atUs)) return true;
-    const recording = recordingOf && d.type.startsWith("call-") ? recordingOf(d.callId) : undefined;
-    written++;
-    const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
-    let event: SipEvent | undefined;
-    let json: string | undefined;
-    for (const output of outputs) {
-      if (renderer && output.writeLine) {
-        output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
-        continue;
-      }
-      event ??= anonymize ? anonymize(objectOf(d, recording)) : objectOf(d, recording);
-      json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
-      output.write(event, json);
-    }
+    const renderer = delivery.rendering && lines !== undefined && lines.render(d) ? lines : undefined;
+    delivery.described(d.type, d.client.ip, d.atUs, () => d.callId, renderer, d, () => d);
     return true;
   };
   const observed = observer();
@@ -77,7 +56,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   return {
     counters: () => tracker.counters(),
     gate,
-    written: () => written,
+    written: () => delivery.written,
     write(batch: MessageBatch) {
       lines = batch.eventLines;
       quality.take(batch);
@@ -93,7 +72,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
       tracker.finish();
       flush();
       await Promise.all(outputs.map((o) => o.close(deadline)));
-      report?.(eventsSummary(written, gate, tracker.counters()));
+      report?.(eventsSummary(delivery.written, gate, tracker.counters()));
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
@@ -107,26 +86,20 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
 export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: string | undefined,
   extraCounters: () => Record<string, number>, report?: (line: string) => void, recordingOf?: EventsConfig["recordingOf"],
   anonymize?: (event: SipEvent) => SipEvent, log?: Logger): EventsSink {
-  let written = 0;
+  const delivery = new EventDelivery(gate, outputs, recordingOf, anonymize);
   let core: CoreTracker | undefined;
   let failureTold = false;
   let held: TrackerCounters | undefined;   // the last instance's counters, when a trap replaced it
-  const rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
   let view: DescribedView | undefined;
   const counters = (): TrackerCounters => (core === undefined ? held ?? NO_COUNTERS : core.counters() as unknown as TrackerCounters);
   const deliverCounters = (lines: EventLines): void => {
     const atUs = lines.describedAtUs;
-    const found: SipEvent = {
+    delivery.object({
       "@timestamp": isoTime(atUs),
       event: { kind: "metric", type: "counters", sequence: lines.describedSequence },
       ...(sensor ? { observer: { name: sensor } } : {}),
       counters: { ...counters(), ...extraCounters() },
-    };
-    if (!gate.pass(found, atUs)) return;
-    written++;
-    const event = anonymize ? anonymize(found) : found;
-    const json = JSON.stringify(event);
-    for (const output of outputs) output.write(event, json);
+    }, atUs);
   };
   let current: EventLines | undefined;  // the event being delivered: its client's address read only for a rate-limited type
   const clientIp = (): string => current?.describedClientIp ?? "";
@@ -135,25 +108,9 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
     const type = lines.describedType;
     if (type === "counters") return deliverCounters(lines);
     const d = (view ??= new DescribedView(lines)).next();
-    const renderer = rendering && lines.renderDescribed() ? lines : undefined;
-    if (!gate.passes(type as EventType, clientIp, lines.describedAtUs)) return;
-    const recording = recordingOf && type.startsWith("call-") ? recordingOf(lines.describedCallId) : undefined;
-    written++;
-    const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
-    let event: SipEvent | undefined;
-    let json: string | undefined;
-    for (const output of outputs) {
-      if (renderer && output.writeLine) {
-        output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
-        continue;
-      }
-      if (event === undefined) {
-        const described = lines.described() as unknown as EventDescription;
-        event = anonymize ? anonymize(objectOf(described, recording)) : objectOf(described, recording);
-      }
-      json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
-      output.write(event, json);
-    }
+    const renderer = delivery.rendering && lines.renderDescribed() ? lines : undefined;
+    delivery.described(type as EventType, clientIp, lines.describedAtUs, () => lines.describedCallId, renderer, d,
+      () => lines.described() as unknown as EventDescription);
   };
   const flush = (): void => {
     for (const output of outputs) output.flush();
@@ -161,7 +118,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
   return {
     counters,
     gate,
-    written: () => written,
+    written: () => delivery.written,
     write(batch: MessageBatch) {
       const tracker = batch.coreTracker;
       if (tracker === undefined) throw new Error("--tracker core: the core was configured without its tracker; this is a bug");
@@ -188,7 +145,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
       const lost = core?.textLost ?? 0;
       if (lost > 0) log?.warn(`--tracker core: ${lost} strings of calls and registrations were not kept (the tracker's text arena was full); their events lack them`);
       await Promise.all(outputs.map((o) => o.close(deadline)));
-      report?.(eventsSummary(written, gate, counters()));
+      report?.(eventsSummary(delivery.written, gate, counters()));
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
     },
   };
@@ -198,6 +155,52 @@ const NO_COUNTERS: TrackerCounters = {
   messages: 0, calls_held: 0, calls_evicted: 0, bindings_held: 0, bindings_evicted: 0, transactions_held: 0,
   transactions_evicted: 0, challenges_held: 0, challenges_evicted: 0, timers_armed: 0, events: 0,
 };
+
+// What both sinks do with an event once it is decided: the blocklist and rate limits, the
+// recording's member, then to each output its line (when the core rendered one) or its object.
+class EventDelivery {
+  written = 0;
+  // Unless events are rewritten (--anonymize), the core renders the line for the outputs that take lines.
+  readonly rendering: boolean;
+
+  constructor(private readonly gate: EventGate, private readonly outputs: EventOutput[],
+    private readonly recordingOf: EventsConfig["recordingOf"], private readonly anonymize: ((event: SipEvent) => SipEvent) | undefined) {
+    this.rendering = anonymize === undefined && outputs.some((o) => o.writeLine !== undefined);
+  }
+
+  // An event built as an object (the counters).
+  object(found: SipEvent, atUs: number): void {
+    if (!this.gate.pass(found, atUs)) return;
+    this.written++;
+    const event = this.anonymize ? this.anonymize(found) : found;
+    const json = JSON.stringify(event);
+    for (const output of this.outputs) output.write(event, json);
+  }
+
+  // A described event, its line rendered by `renderer` unless that is undefined; `description`
+  // gives what the object is built from, for the outputs that take objects (the call records),
+  // its text then taken from the line. An event the core declines (a number it would not write
+  // as JavaScript does, text past its regions) goes out as the object and its JSON.stringify, as
+  // every event does with --anonymize.
+  described(type: EventType, clientIp: string | (() => string), atUs: number, callId: () => string, renderer: EventLines | undefined,
+    d: DescribedEvent, description: () => EventDescription): void {
+    if (!this.gate.passes(type, clientIp, atUs)) return;
+    const recording = this.recordingOf && type.startsWith("call-") ? this.recordingOf(callId()) : undefined;
+    this.written++;
+    const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
+    let event: SipEvent | undefined;
+    let json: string | undefined;
+    for (const output of this.outputs) {
+      if (renderer && output.writeLine) {
+        output.writeLine(renderer.memory, renderer.start, renderer.end, extra, d);
+        continue;
+      }
+      event ??= this.anonymize ? this.anonymize(objectOf(description(), recording)) : objectOf(description(), recording);
+      json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
+      output.write(event, json);
+    }
+  }
+}
 
 // The event as the object path builds it, with its recording.
 function objectOf(d: EventDescription, recording: RecordingRef | undefined): SipEvent {
