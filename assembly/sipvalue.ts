@@ -84,27 +84,36 @@ function sequence(p: usize, avail: u32): u32 {
   return (load<u64>(p) & 0x8080808080808080) == 0;
 }
 
+// Where the first maximal ill-formed subpart at or after `from` starts, `length` when there is
+// none; its length in badLength. Eight ASCII bytes at a time where they are.
+let badLength: u32 = 0;
+
+function nextBad(src: usize, from: u32, length: u32): u32 {
+  let i = from;
+  while (i < length) {
+    if (length - i >= 8 && asciiEight(src + i)) {
+      i += 8;
+      continue;
+    }
+    const s = sequence(src + i, length - i);
+    if ((s & BAD) != 0) {
+      badLength = s & 7;
+      return i;
+    }
+    i += s;
+  }
+  return length;
+}
+
 // The length of the bytes of the decoded string: each maximal subpart of an
 // ill-formed sequence becomes EF BF BD (U+FFFD), the rest is kept. REFUSED
 // when that would not fit in a u32 (see REFUSED).
 export function normalizedLength(src: usize, length: u32): u32 {
   if (!fits(src, length)) return REFUSED;
-  let out: u64 = 0;  // at most 3 * length: no overflow
-  let i: u32 = 0;
-  while (i < length) {
-    if (length - i >= 8 && asciiEight(src + i)) {
-      i += 8;
-      out += 8;
-      continue;
-    }
-    const s = sequence(src + i, length - i);
-    if ((s & BAD) != 0) {
-      i += s & 7;
-      out += 3;
-    } else {
-      i += s;
-      out += s;
-    }
+  let out: u64 = length;  // at most 3 * length: no overflow
+  for (let i = nextBad(src, 0, length); i < length; i = nextBad(src, i, length)) {
+    out += 3 - <u64>badLength;
+    i += badLength;
   }
   return out >= <u64>REFUSED ? REFUSED : <u32>out;
 }
@@ -117,46 +126,26 @@ export function normalize(src: usize, length: u32, dst: usize): u32 {
   if (total == REFUSED || !fits(dst, total)) return REFUSED;
   if (total != 0 && length != 0 && <u64>dst < <u64>src + length && <u64>src < <u64>dst + total) return REFUSED;
   let out: u32 = 0;
-  let run: u32 = 0;  // start of the well-formed bytes not yet copied
   let i: u32 = 0;
-  while (i < length) {
-    if (length - i >= 8 && asciiEight(src + i)) {
-      i += 8;
-      continue;
-    }
-    const s = sequence(src + i, length - i);
-    if ((s & BAD) == 0) {
-      i += s;
-      continue;
-    }
-    memory.copy(dst + out, src + run, i - run);
-    out += i - run;
+  let bad = nextBad(src, 0, length);
+  while (bad < length) {
+    memory.copy(dst + out, src + i, bad - i);
+    out += bad - i;
     store<u8>(dst + out, 0xef);
     store<u8>(dst + out, 0xbf, 1);
     store<u8>(dst + out, 0xbd, 2);
     out += 3;
-    i += s & 7;
-    run = i;
+    i = bad + badLength;
+    bad = nextBad(src, i, length);
   }
-  memory.copy(dst + out, src + run, length - run);
-  return out + (length - run);
+  memory.copy(dst + out, src + i, length - i);
+  return out + (length - i);
 }
 
 // Whether normalize would give the bytes back unchanged (the usual case: then
 // the value is used where it lies).
 export function isWellFormed(src: usize, length: u32): bool {
-  if (!fits(src, length)) return false;
-  let i: u32 = 0;
-  while (i < length) {
-    if (length - i >= 8 && asciiEight(src + i)) {
-      i += 8;
-      continue;
-    }
-    const s = sequence(src + i, length - i);
-    if ((s & BAD) != 0) return false;
-    i += s;
-  }
-  return true;
+  return fits(src, length) && nextBad(src, 0, length) == length;
 }
 
 // ---- white space as JavaScript's trim() and \s see it ----
