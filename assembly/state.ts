@@ -45,6 +45,7 @@ export function regionAddress(r: i32): usize {
 const ADDRESS_SPACE: u64 = 0x1_0000_0000;
 
 export function reserve(size: u64): usize {
+  if (size >= ADDRESS_SPACE) return 0;  // then start + size + 15 below cannot wrap in u64
   if (heapTop == 0) heapTop = (__heap_base + 15) & ~15;
   const start = heapTop;
   const end = (<u64>start + size + 15) & ~15;
