@@ -20,6 +20,7 @@ import * as L from "../assembly/layout";
 import { Core, type CoreOptions, type CoreTrap, type MessageBatch } from "../host/core";
 import { udpFrame, INVITE, ethernet, ipv6Packet, udpHeader, concat, sip, tcpFrame, TCP_FIN, TCP_SYN, TCP_RST } from "./helpers";
 import { sdp, sipMessage, rtpPacket, rtcpReceiverReport } from "./rtp";
+import { defaultSettings } from "../host/calls/settings";
 import { vxlan, geneve, gre, erspanII, erspanIII, ipInIp, udpDatagram, ipv4Fragment, ipv6Fragment, pieces } from "./wrap";
 
 const FRAMES = Number(process.env.SIPHON_FUZZ_FRAMES ?? 200_000);
@@ -382,12 +383,18 @@ class FragmentTraffic {
   }
 }
 
-// Envelopes and records are hashed apart, so batch boundaries do not matter.
+// Envelopes and records are hashed apart, so batch boundaries do not matter. The core's call
+// tracker runs on every batch too, its events hashed apart: those do depend on batching (a call's
+// media figures are taken per batch, as the JavaScript tracker takes them), so only cores that
+// batch alike are compared on them; a trap in the tracker fails the run.
 class Digest {
   private readonly envelopes: Hash = createHash("sha256");
   private readonly records: Hash = createHash("sha256");
+  private readonly events: Hash = createHash("sha256");
   messages = 0;
+  tracked = 0;
   readonly take = (batch: MessageBatch): void => {
+    this.track(batch);
     this.envelopes.update(batch.ndjson());
     for (let i = 0; i < batch.count; i++) {
       const m = batch.message(i);
@@ -396,10 +403,28 @@ class Digest {
       this.messages++;
     }
   };
+  private track(batch: MessageBatch): void {
+    const tracker = batch.coreTracker;
+    if (tracker === undefined) return;
+    tracker.track(batch.count, batch.mediaEndCount, (lines) => {
+      this.tracked++;
+      if (lines.describedType === "counters") this.events.update(`counters ${lines.describedSequence}\n`);
+      else if (lines.renderDescribed()) this.events.update(lines.memory.subarray(lines.start, lines.end));
+      else this.events.update(`${lines.describedType} not rendered\n`);
+    });
+    if (tracker.failed !== undefined) throw new Error(`the core's tracker trapped: ${tracker.failed.message}`);
+  }
+
   private final: string | undefined;
   value(): string {
     this.final ??= `${this.envelopes.digest("hex")} ${this.records.digest("hex")}`;
     return this.final;
+  }
+
+  private finalEvents: string | undefined;
+  eventsValue(): string {
+    this.finalEvents ??= this.events.digest("hex");
+    return this.finalEvents;
   }
 }
 
@@ -416,7 +441,8 @@ class Cores {
     const onTrap = (t: CoreTrap): never => {
       throw new Error(`the core trapped (${t.error}) on a ${t.frame.data.length}-byte frame`);
     };
-    const options = { sensor: "fuzz", agent: "fuzz", onTrap, ...limits };
+    const tracker = { ...defaultSettings(), maxCalls: 64, maxBindings: 32, maxTransactions: 64, countersSeconds: 30, observer: "fuzz" };
+    const options = { sensor: "fuzz", agent: "fuzz", onTrap, tracker, ...limits };
     this.cores = {
       reference: new Core(options, this.reference.take),
       isolated: new Core(options, this.isolated.take),
@@ -442,6 +468,7 @@ class Cores {
     this.cores.scalar.flush();
     assert.is(this.isolated.value(), this.reference.value(), `${context}: output depends on bytes after the frame`);
     assert.is(this.scalar.value(), this.reference.value(), `${context}: the scalar build differs from the SIMD build`);
+    assert.is(this.scalar.eventsValue(), this.reference.eventsValue(), `${context}: the scalar build's tracker differs from the SIMD build's`);
     assert.equal(countersWithout(this.cores.isolated, this.fed), this.cores.reference.counters(), context);
     assert.equal(this.cores.scalar.counters(), this.cores.reference.counters(), context);
     assert.equal(Object.values(this.cores).map((c) => c.memoryBytes), this.memoryAfterConfigure, `${context}: memory grew`);
@@ -488,6 +515,7 @@ function fuzz(seed: number, frames: number): void {
   const context = `fuzz seed ${seed} (${frames} frames)`;
   const c = cores.check(context);
   assert.ok(cores.reference.messages > frames / 10, `${context}: too few messages decoded (${cores.reference.messages}) to mean anything`);
+  assert.ok(cores.reference.tracked > frames / 100, `${context}: the core's tracker gave only ${cores.reference.tracked} events`);
   for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet"]) {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
   }
