@@ -157,6 +157,7 @@ export function configureTracker(observerBytes: u32): bool {
   if (scratch == 0 || methodText == 0 || observer == 0 || !entriesInit(<u32>entries, TRACK_ENTRY_SIZE) || !heapInit(<u32>entries)
     || !textInit(entries * TRACK_TEXT_PER_ENTRY)) return false;
   memory.copy(observer, s + TRK_SETTINGS_END, observerBytes);
+  writeMethods();
   observerLength = observerBytes;
   calls = tableReserve(maxCalls);
   transactions = tableReserve(maxTransactions);
@@ -258,39 +259,40 @@ function callKey(): u64 {
 
 // The known method the span is in any case (host/calls/message.ts methodOf), M_OTHER for any
 // other (kept as its upper-case text: methods are tokens, ASCII), M_NONE when there is none.
-// Compared as words: the first eight bytes, each ANDed with 0xDF (a letter's upper case; a
-// token's other characters never become a letter), then a ninth (SUBSCRIBE).
+// Compared as words against METHODS: the first eight bytes, each ANDed with 0xDF (a letter's
+// upper case; a token's other characters never become a letter), then the ninth (SUBSCRIBE).
 function methodCode(): u32 {
   const n = spanLen(SPAN_METHOD);
   if (n == 0) return M_NONE;
   if (n > 9) return M_OTHER;
-  if (!methodWordsBuilt) buildMethodWords();
   const p = spanAt(SPAN_METHOD);
   let word: u64 = 0;
   for (let i: u32 = 0; i < min(n, 8); i++) word |= <u64>(load<u8>(p + i) & 0xdf) << (i << 3);
   const ninth: u32 = n == 9 ? load<u8>(p + 8) & 0xdf : 0;
   for (let k: u32 = 0; k < <u32>METHOD_NAMES.length; k++) {
-    const at = METHOD_WORDS + (<usize>k << 4);
-    if (load<u64>(at) == word && load<u32>(at, 8) == n && load<u32>(at, 12) == ninth) return k;
+    const at = METHODS + (<usize>k << 4);
+    if (load<u64>(at) == word && load<u32>(at, 12) == n && <u32>load<u8>(at, 8) == ninth) return k;
   }
   return M_OTHER;
 }
 
-// Per known method: its first eight bytes as a word, its length, its ninth byte.
-const METHOD_WORDS: usize = memory.data(16 * 14);
-let methodWordsBuilt = false;
+// The known methods, 16 bytes each: the name's bytes, zero-padded (its first eight read as one
+// word), and its length at 12. Written by configureTracker().
+const METHODS: usize = memory.data(16 * 14);
 
-function buildMethodWords(): void {
+function writeMethods(): void {
   for (let k = 0; k < METHOD_NAMES.length; k++) {
     const name = METHOD_NAMES[k];
-    let word: u64 = 0;
-    for (let i = 0; i < min(name.length, 8); i++) word |= <u64>name.charCodeAt(i) << (<u64>i << 3);
-    const at = METHOD_WORDS + (<usize>k << 4);
-    store<u64>(at, word);
-    store<u32>(at, name.length, 8);
-    store<u32>(at, name.length == 9 ? name.charCodeAt(8) : 0, 12);
+    const at = METHODS + (<usize>k << 4);
+    for (let i = 0; i < name.length; i++) store<u8>(at + i, <u8>name.charCodeAt(i));
+    store<u32>(at, name.length, 12);
   }
-  methodWordsBuilt = true;
+}
+
+// A known method's name as text.
+function name(code: u32): u64 {
+  const at = METHODS + (<usize>code << 4);
+  return (<u64>at << 32) | <u64>load<u32>(at, 12);
 }
 
 // ---- text ----
@@ -1273,20 +1275,6 @@ function methodOfMessage(): void {
   else textHeld(EVS_METHOD, (<u64>methodText << 32) | upperMethod());
 }
 
-// The known methods' names as bytes, once.
-const NAMES: usize = memory.data(16 * 14);
-let namesBuilt = false;
-
-function name(code: u32): u64 {
-  if (!namesBuilt) {
-    for (let k = 0; k < METHOD_NAMES.length; k++) {
-      const s = METHOD_NAMES[k];
-      for (let i = 0; i < s.length; i++) store<u8>(NAMES + <usize>(k << 4) + i, <u8>s.charCodeAt(i));
-    }
-    namesBuilt = true;
-  }
-  return (<u64>(NAMES + (<usize>code << 4)) << 32) | <u64>METHOD_NAMES[code].length;
-}
 
 // A string of the event: copied into the text area, named by its slot.
 function textHeld(s: i32, t: u64): void {
