@@ -3,15 +3,16 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pcapFile, sip, udpFrame } from "./helpers";
 
 const CAPTURE = "fixtures/captures/wireshark.pcap";
 const directory = mkdtempSync(join(tmpdir(), "siphon-calls-cli-"));
 
 function siphon(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8" });
+  const run = spawnSync(process.execPath, ["dist/siphon.mjs", ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -75,6 +76,40 @@ test("bad event options are usage errors (exit 2) that say what is allowed", () 
     const run = siphon(["replay", CAPTURE, "--events", "/dev/null", ...args]);
     assert.is(run.status, 2, args.join(" "));
     assert.match(run.stderr, message);
+  }
+});
+
+// OPTIONS answered 200 from users whose From URIs are each a few kilobytes long: one batch's
+// event lines pass half the core's line region, so the outputs are flushed and the lines begin
+// again at its start in the middle of the batch (host/calls/publish.ts, EventDelivery.appendLine).
+function longLinesCapture(transactions: number): { file: string; users: string[] } {
+  const users = Array.from({ length: transactions }, (_, i) => `user${i}-${"x".repeat(6000 + (i % 7) * 97)}`);
+  const frames = users.flatMap((user, i) => {
+    const headers = [`Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK${i}`, `From: <sip:${user}@example.com>;tag=f${i}`, "To: <sip:probe@example.net>",
+      `Call-ID: options-${i}`, "CSeq: 1 OPTIONS", "Content-Length: 0"];
+    return [udpFrame(sip(["OPTIONS sip:probe@example.net SIP/2.0", ...headers])), udpFrame(sip(["SIP/2.0 200 OK", ...headers]),
+      { src: "198.51.100.7", dst: "192.0.2.1" })];
+  });
+  const file = join(directory, "long-lines.pcap");
+  writeFileSync(file, pcapFile(frames));
+  return { file, users };
+}
+
+test("--events: a batch whose event lines fill the core's line region: every line whole, once, in order", () => {
+  const { file, users } = longLinesCapture(400);
+  for (const name of ["file", "stdout"]) {
+    const events = join(directory, "long-lines.ndjson");
+    const run = siphon(["replay", file, "--no-progress", "--event-rate", "0,0,0", "--call-timeout", "counters=0", "--out", "/dev/null",
+      "--events", name === "file" ? events : "-"]);
+    assert.is(run.status, 0, run.stderr);
+    const lines = (name === "file" ? readFileSync(events, "utf8") : run.stdout).trim().split("\n");
+    const seen = lines.map((l) => (JSON.parse(l) as { event: { type: string }; sip: { from: string } }));
+    assert.is(seen.length, users.length, `${name}: one event per transaction`);
+    seen.forEach((e, i) => {
+      assert.is(e.event.type, "other-ok");
+      assert.is(e.sip.from, `sip:${users[i]}@example.com`, `${name}: event ${i}`);
+    });
+    assert.ok(lines.join("\n").length > 2 ** 21, "more than twice the region's bytes of lines");
   }
 });
 

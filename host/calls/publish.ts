@@ -45,24 +45,22 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
   let lines: EventLines | undefined;
   tracker.lines = (d) => {
     if (d.type === "call-end" || d.type === "call-attempt") d.rtp = quality.streamsFor(d.callId);
-    const renderer = delivery.rendering && lines !== undefined && lines.render(d) ? lines : undefined;
-    delivery.described(d.type, d.client.ip, d.atUs, () => d.callId, renderer, d, () => d);
+    const render = lines === undefined ? undefined : (into: EventLines) => into.append(d);
+    delivery.described(d.type, d.client.ip, d.atUs, () => d.callId, lines, render, d, () => d);
     return true;
   };
   const observed = observer();
-  const flush = (): void => {
-    for (const output of outputs) output.flush();
-  };
   return {
     counters: () => tracker.counters(),
     gate,
     written: () => delivery.written,
     write(batch: MessageBatch) {
+      if (batch.eventLines !== lines) delivery.release(lines);
       lines = batch.eventLines;
       quality.take(batch);
       const cursor = batch.cursor();
       for (let i = 0; i < batch.count; i++) tracker.observe(observed(cursor.select(i)));
-      flush();
+      delivery.release(lines);
     },
     backlog() {
       const waits = outputs.map((o) => o.backlog()).filter((w): w is Promise<void> => w !== undefined);
@@ -70,7 +68,7 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     },
     async close(deadline) {
       tracker.finish();
-      flush();
+      delivery.release(lines);
       await Promise.all(outputs.map((o) => o.close(deadline)));
       report?.(eventsSummary(delivery.written, gate, tracker.counters()));
       for (const o of outputs) if (o.summary) report?.(`siphon: ${o.summary()}`);
@@ -101,19 +99,18 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
       counters: { ...counters(), ...extraCounters() },
     }, atUs);
   };
-  let current: EventLines | undefined;  // the event being delivered: its client's address read only for a rate-limited type
+  // The event being delivered, and what of it is read only when needed: its client's address
+  // (for a rate-limited type), its Call-ID (for a recording), its whole description (for an object).
+  let current: EventLines | undefined;
   const clientIp = (): string => current?.describedClientIp ?? "";
+  const callId = (): string => current?.describedCallId ?? "";
+  const description = (): EventDescription => (current as EventLines).described() as unknown as EventDescription;
   const deliver = (lines: EventLines): void => {
     current = lines;
     const type = lines.describedType;
     if (type === "counters") return deliverCounters(lines);
     const d = (view ??= new DescribedView(lines)).next();
-    const renderer = delivery.rendering && lines.renderDescribed() ? lines : undefined;
-    delivery.described(type as EventType, clientIp, lines.describedAtUs, () => lines.describedCallId, renderer, d,
-      () => lines.described() as unknown as EventDescription);
-  };
-  const flush = (): void => {
-    for (const output of outputs) output.flush();
+    delivery.described(type as EventType, clientIp, lines.describedAtUs, callId, lines, appendDescribed, d, description);
   };
   return {
     counters,
@@ -124,6 +121,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
       if (tracker === undefined) throw new Error("--tracker core: the core was configured without its tracker; this is a bug");
       if (tracker !== core) {
         if (core !== undefined) held = counters();
+        delivery.release(current);
         core = tracker;
         view = undefined;
       }
@@ -133,7 +131,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
         log?.error(`--tracker core: the core's tracker trapped (${tracker.failed.message}) and tracks no more messages; ` +
           "run with --tracker js and report the capture");
       }
-      flush();
+      delivery.release(current);
     },
     backlog() {
       const waits = outputs.map((o) => o.backlog()).filter((w): w is Promise<void> => w !== undefined);
@@ -141,7 +139,7 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
     },
     async close(deadline) {
       core?.finish(deliver);
-      flush();
+      delivery.release(current);
       const lost = core?.textLost ?? 0;
       if (lost > 0) log?.warn(`--tracker core: ${lost} strings of calls and registrations were not kept (the tracker's text arena was full); their events lack them`);
       await Promise.all(outputs.map((o) => o.close(deadline)));
@@ -150,6 +148,8 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
     },
   };
 }
+
+const appendDescribed = (lines: EventLines): boolean => lines.appendDescribed();
 
 const NO_COUNTERS: TrackerCounters = {
   messages: 0, calls_held: 0, calls_evicted: 0, bindings_held: 0, bindings_evicted: 0, transactions_held: 0,
@@ -177,14 +177,15 @@ class EventDelivery {
     for (const output of this.outputs) output.write(event, json);
   }
 
-  // A described event, its line rendered by `renderer` unless that is undefined; `description`
-  // gives what the object is built from, for the outputs that take objects (the call records),
-  // its text then taken from the line. An event the core declines (a number it would not write
-  // as JavaScript does, text past its regions) goes out as the object and its JSON.stringify, as
-  // every event does with --anonymize.
-  described(type: EventType, clientIp: string | (() => string), atUs: number, callId: () => string, renderer: EventLines | undefined,
-    d: DescribedEvent, description: () => EventDescription): void {
+  // A described event, its line appended to `lines` by `render` once the gate passed it (unless
+  // either is undefined); `description` gives what the object is built from, for the outputs
+  // that take objects (the call records), its text then taken from the line. An event the core
+  // declines (a number it would not write as JavaScript does, text past its regions) goes out as
+  // the object and its JSON.stringify, as every event does with --anonymize.
+  described(type: EventType, clientIp: string | (() => string), atUs: number, callId: () => string, lines: EventLines | undefined,
+    render: ((into: EventLines) => boolean) | undefined, d: DescribedEvent, description: () => EventDescription): void {
     if (!this.gate.passes(type, clientIp, atUs)) return;
+    const renderer = this.rendering && lines !== undefined && render !== undefined ? this.appendLine(lines, render) : undefined;
     const recording = this.recordingOf && type.startsWith("call-") ? this.recordingOf(callId()) : undefined;
     this.written++;
     const extra = recording === undefined ? "" : `,"siphon":${JSON.stringify({ recording })}`;
@@ -199,6 +200,23 @@ class EventDelivery {
       json ??= renderer ? lineText(renderer, extra) : JSON.stringify(event);
       output.write(event, json);
     }
+  }
+
+  // The event's line after the lines of the events before it, which stay in the core's memory
+  // until the outputs flush (EventOutput.writeLine): when half the region is used, or the line
+  // does not fit after them, the outputs are flushed and it goes at the region's start.
+  private appendLine(lines: EventLines, render: (into: EventLines) => boolean): EventLines | undefined {
+    if (lines.crowded) this.release(lines);
+    if (render(lines)) return lines;
+    if (lines.appended === 0) return undefined;
+    this.release(lines);
+    return render(lines) ? lines : undefined;
+  }
+
+  // Every output flushed, so that none holds a line of `lines` any more; then they are let go.
+  release(lines: EventLines | undefined): void {
+    for (const output of this.outputs) output.flush();
+    lines?.rewind();
   }
 }
 
@@ -241,59 +259,100 @@ function linesInBlocks(out: ByteOutput): EventOutput {
       block.addLine(source, start, end, extra);
       if (block.bytes > FLUSH_BYTES) this.flush();
     },
+    // The bytes go straight from the block (or the core's memory): a ByteOutput copies what it keeps.
     flush() {
-      if (block.count > 0) out.write(block.take());
+      if (block.count > 0) out.write(block.lines());
+      block.clear();
     },
     backlog: () => out.backlog(),
     close: (deadline) => out.close(deadline),
   };
 }
 
-// Event lines gathered for one write: each line encoded straight into a buffer
-// kept from block to block (no string joined, no buffer per line); take() hands
-// over a copy of the block.
+// Event lines gathered for one write. The core appends the lines of a batch's events one after
+// another in its memory (EventLines.appended), where they stay until the outputs flush: a run of
+// them is kept as where it is, not copied line by line; anything else is encoded into a buffer
+// kept from block to block (no string joined, no buffer per line), the run copied in first.
 class LineBlock {
   private buf = Buffer.allocUnsafe(FLUSH_BYTES * 2);
-  bytes = 0;
+  private used = 0;
+  private run: Buffer | undefined;   // lines in the core's memory, from runStart to runEnd, after the buffer's
+  private runStart = 0;
+  private runEnd = 0;
   count = 0;
 
+  get bytes(): number {
+    return this.used + this.runEnd - this.runStart;
+  }
+
   add(json: string): void {
+    this.settle();
     this.room(json.length * 3 + 1);  // UTF-8 bytes of a UTF-16 unit, and the newline
-    this.bytes += this.buf.write(json, this.bytes);
-    this.buf[this.bytes++] = 0x0a;
+    this.used += this.buf.write(json, this.used);
+    this.buf[this.used++] = 0x0a;
     this.count++;
   }
 
   // A line the core rendered (see EventOutput.writeLine), with `extra` before its closing brace.
   addLine(source: Buffer, start: number, end: number, extra: string): void {
-    // TypedArray set of a view, not Buffer.copy: this is per event, and copy's argument checks cost more than the bytes.
-    if (extra === "") {
-      this.room(end - start);
-      this.buf.set(source.subarray(start, end), this.bytes);
-      this.bytes += end - start;
-    } else {
-      this.room(end - start + extra.length * 3);
-      this.buf.set(source.subarray(start, end - 2), this.bytes);
-      this.bytes += end - 2 - start;
-      this.bytes += this.buf.write(extra, this.bytes);
-      this.buf[this.bytes++] = 0x7d;
-      this.buf[this.bytes++] = 0x0a;
-    }
     this.count++;
+    if (extra === "" && this.run === source && start === this.runEnd) {
+      this.runEnd = end;
+      return;
+    }
+    this.settle();
+    if (extra === "") {
+      [this.run, this.runStart, this.runEnd] = [source, start, end];
+      return;
+    }
+    this.room(end - start + extra.length * 3);
+    this.copy(source, start, end - 2);
+    this.used += this.buf.write(extra, this.used);
+    this.buf[this.used++] = 0x7d;
+    this.buf[this.used++] = 0x0a;
+  }
+
+  // The block's bytes, valid until clear().
+  lines(): Uint8Array {
+    if (this.used === 0 && this.run !== undefined) return this.run.subarray(this.runStart, this.runEnd);
+    this.settle();
+    return this.buf.subarray(0, this.used);
+  }
+
+  // The block's bytes as a Buffer of their own, and the block cleared.
+  take(): Buffer {
+    const lines = Buffer.from(this.lines());
+    this.clear();
+    return lines;
+  }
+
+  clear(): void {
+    this.used = 0;
+    this.run = undefined;
+    this.runStart = this.runEnd = 0;
+    this.count = 0;
+  }
+
+  // The run copied into the buffer, after what is there.
+  private settle(): void {
+    if (this.run === undefined) return;
+    this.room(this.runEnd - this.runStart);
+    this.copy(this.run, this.runStart, this.runEnd);
+    this.run = undefined;
+    this.runStart = this.runEnd = 0;
+  }
+
+  // TypedArray set of a view, not Buffer.copy: copy's argument checks cost more than the bytes of a line.
+  private copy(source: Buffer, start: number, end: number): void {
+    this.buf.set(source.subarray(start, end), this.used);
+    this.used += end - start;
   }
 
   private room(most: number): void {
-    if (this.bytes + most <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bytes + most));
-    this.buf.copy(grown, 0, 0, this.bytes);
+    if (this.used + most <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + most));
+    this.buf.copy(grown, 0, 0, this.used);
     this.buf = grown;
-  }
-
-  take(): Buffer {
-    const lines = Buffer.from(this.buf.subarray(0, this.bytes));
-    this.bytes = 0;
-    this.count = 0;
-    return lines;
   }
 }
 

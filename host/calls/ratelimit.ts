@@ -27,11 +27,13 @@ export class EventGate {
   readonly suppressedCounts = new Map<EventType, number>();
   private readonly keys = new BoundedMap<string, Windows>(KEYS_HELD);
   private readonly limits: number[];
+  private readonly unlimited: boolean;
   private readonly blocked: Set<EventType>;
 
   constructor(blocked: ReadonlySet<EventType>, limits: RateLimits) {
     this.blocked = new Set(blocked);
     this.limits = [limits.perSecond, limits.perMinute, limits.perHour];
+    this.unlimited = this.limits.every((l) => l === 0);
   }
 
   blockedTypes(): EventType[] {
@@ -59,7 +61,7 @@ export class EventGate {
       this.blockedCounts.set(type, (this.blockedCounts.get(type) ?? 0) + 1);
       return false;
     }
-    if (!LIMITED_TYPES.has(type) || this.limits.every((l) => l === 0)) return true;
+    if (this.unlimited || !LIMITED_TYPES.has(type)) return true;
     const ip = typeof clientIp === "string" ? clientIp : clientIp();
     if (this.withinLimits(`${type}\n${ip}`, timeUs)) return true;
     this.suppressedCounts.set(type, (this.suppressedCounts.get(type) ?? 0) + 1);
@@ -79,7 +81,7 @@ export class EventGate {
         windows.count[w] = 0;
       }
     }
-    if (this.limits.some((limit, w) => limit > 0 && windows.count[w] >= limit)) return false;
+    for (let w = 0; w < 3; w++) if (this.limits[w] > 0 && windows.count[w] >= this.limits[w]) return false;
     for (let w = 0; w < 3; w++) windows.count[w]++;
     return true;
   }

@@ -67,6 +67,9 @@ export class EventLines {
   private readonly values: (string | undefined)[] = new Array<string | undefined>(L.EV_SLOT_COUNT).fill(undefined);
   start = 0;          // the last line rendered, in `memory`
   end = 0;
+  // Where append*() renders the next line in R_EVENT_OUT: the lines before it stay there for the
+  // outputs until rewind(), which their owner calls once every output has flushed.
+  appended = 0;
 
   constructor(memory: ArrayBuffer, private readonly event: number, private readonly out: number,
     private readonly renderAt: (at: number) => number) {
@@ -79,9 +82,44 @@ export class EventLines {
     return this.bytes;
   }
 
-  // Renders the event; false when the core cannot render it as JSON.stringify would
-  // (a number past 2^53, text larger than the region): the caller builds the object.
+  // Renders the event at the start of R_EVENT_OUT; false when the core cannot render it as
+  // JSON.stringify would (a number past 2^53, text larger than the region): the caller builds the object.
   render(d: DescribedEvent): boolean {
+    return this.describe(d) && this.line(0);
+  }
+
+  // render() after the lines appended before it; false also when it does not fit after them.
+  append(d: DescribedEvent): boolean {
+    return this.describe(d) && this.appendLine();
+  }
+
+  // Half of R_EVENT_OUT holds appended lines: time to flush the outputs and rewind().
+  get crowded(): boolean {
+    return this.appended > L.EVENT_OUT_BYTES / 2;
+  }
+
+  // The appended lines are no longer read: the next is rendered at the region's start.
+  rewind(): void {
+    this.appended = 0;
+  }
+
+  // The line of the description at R_EVENT rendered at `at` in R_EVENT_OUT.
+  private line(at: number): boolean {
+    const length = this.renderAt(at);
+    if (length === 0) return false;
+    this.start = this.out + at;
+    this.end = this.start + length;
+    return true;
+  }
+
+  private appendLine(): boolean {
+    if (!this.line(this.appended)) return false;
+    this.appended = this.end - this.out;
+    return true;
+  }
+
+  // The event written at R_EVENT as the core's tracker describes one.
+  private describe(d: DescribedEvent): boolean {
     const type = TYPE_INDEX.get(d.type);
     if (type === undefined) return false;
     if (!this.strings(d)) return false;
@@ -117,10 +155,7 @@ export class EventLines {
       flags |= L.EVF_RTP;
     }
     v.setUint32(at + L.EV_FLAGS, flags, true);
-    const length = this.renderAt(0);
-    this.start = this.out;
-    this.end = this.out + length;
-    return length > 0;
+    return true;
   }
 
   // ---- an event the core's tracker described at R_EVENT (assembly/track.ts) ----
@@ -158,12 +193,15 @@ export class EventLines {
     return this.describedText(L.EVS_CLIENT_IP) ?? "";
   }
 
-  // Renders the description as it is; false when the core cannot render it as JSON.stringify would.
+  // Renders the description as it is at the start of R_EVENT_OUT; false when the core cannot
+  // render it as JSON.stringify would.
   renderDescribed(): boolean {
-    const length = this.renderAt(0);
-    this.start = this.out;
-    this.end = this.out + length;
-    return length > 0;
+    return this.line(0);
+  }
+
+  // renderDescribed() after the lines appended before it; false also when it does not fit after them.
+  appendDescribed(): boolean {
+    return this.appendLine();
   }
 
   // The description read back, for outputs that take objects (eventObject of host/calls/description.ts).

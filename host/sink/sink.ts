@@ -29,7 +29,9 @@ export interface EventOutput {
   write(event: SipEvent, json: string): void;
   // The same event as the core rendered it: the line's bytes in `source` from `start` to `end`
   // (its closing brace and newline last), `extra` members put before that brace, and the
-  // tracker's description of it. Outputs that need the event object (call records) have none.
+  // tracker's description of it (valid during the call). The bytes stay as they are until this
+  // output's next flush(), and the next line of the batch often follows them in `source`.
+  // Outputs that need the event object (call records) have none.
   writeLine?(source: Buffer, start: number, end: number, extra: string, described: DescribedEvent): void;
   flush(): void;                               // end of a batch
   backlog(): Promise<void> | undefined;
