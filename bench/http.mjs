@@ -12,12 +12,13 @@
 //
 //   flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5] [--baseline FILE]
 import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, refuse } from "./args.mjs";
+import { generatedWorkload } from "./workloads.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const siphon = join(root, "dist", "siphon.mjs");
@@ -47,15 +48,7 @@ function cpuSeconds(pid, thread = false) {
 }
 
 function workload() {
-  const dir = join(root, ".bench");
-  mkdirSync(dir, { recursive: true });
-  const pcap = join(dir, `http-w${messages}.pcap`);
-  if (!existsSync(pcap)) {
-    const r = spawnSync(process.execPath, [join(root, "test/support/generate.mjs"), "--seed", "1", "--messages", String(messages), "--out", pcap],
-      { stdio: "inherit" });
-    if (r.status !== 0) throw new Error("test/support/generate.mjs failed");
-  }
-  return pcap;
+  return generatedWorkload(`the web view's workload`, ["--seed", "1", "--messages", String(messages)]).pcap;
 }
 
 function freePort() {

@@ -8,8 +8,7 @@
 // Wall time is measured here around each child; peak RSS comes from /usr/bin/time when it is
 // installed, else from polling the child's VmHWM in /proc.
 import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, release } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,9 +16,9 @@ import { createRequire } from "node:module";
 import { parseCommandLine as parseArguments } from "./args.mjs";
 import { startBroker } from "./mqtt.mjs";
 import { startCollector } from "./collector.mjs";
+import { benchDir, generatedWorkload } from "./workloads.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const benchDir = join(root, ".bench");
 const siphonPath = join(root, "dist", "siphon.mjs");
 const cwalkPath = join(benchDir, "cwalk");
 // A --baseline bundle copied elsewhere (/tmp/old.mjs) finds no prebuilds/ beside it, so it ran
@@ -268,42 +267,6 @@ function positive(text, name) {
 
 // ---------------------------------------------------------------- workloads
 
-// The workload generator (test/support/generate/) and its command line, relative to the root.
-const GENERATOR = "test/support/generate.mjs";
-const GENERATOR_SOURCES = "test/support/generate";
-
-/**
- * The cache key covers the options and the generator's source, so a changed generator regenerates
- * and cases with the same options share one file.
- */
-function workloadKey(args, generator) {
-  const hash = createHash("sha256").update(JSON.stringify(args));
-  const sources = generator === undefined ? [GENERATOR, ...generatorSources()] : [generator];
-  for (const file of sources) hash.update(readFileSync(join(root, file)));
-  return hash.digest("hex").slice(0, 12);
-}
-
-function generatorSources() {
-  return readdirSync(join(root, GENERATOR_SOURCES)).sort().map((file) => join(GENERATOR_SOURCES, file));
-}
-
-function ensureWorkload(benchCase) {
-  const base = join(benchDir, `workload-${workloadKey(benchCase.generate, benchCase.generator)}`);
-  const pcap = `${base}.pcap`;
-  const truthFile = `${base}.truth.json`;
-  if (!existsSync(pcap) || !existsSync(truthFile)) {
-    const generator = benchCase.generator ?? GENERATOR;
-    console.error(`generating ${benchCase.name}: node ${generator} ${benchCase.generate.join(" ")}`);
-    const args = [join(root, generator), ...benchCase.generate, "--out", `${pcap}.tmp`, "--truth", `${truthFile}.tmp`];
-    const run = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
-    if (run.status !== 0) throw new Error(`generating ${benchCase.name} failed`);
-    renameSync(`${pcap}.tmp`, pcap);
-    renameSync(`${truthFile}.tmp`, truthFile);
-  }
-  const { totals } = JSON.parse(readFileSync(truthFile, "utf8"));
-  return { pcap, truthFile, bytes: statSync(pcap).size, packets: totals.packets, sipMessages: totals.sipMessages };
-}
-
 // ---------------------------------------------------------------- running and timing a child
 
 const timeBinary = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
@@ -523,7 +486,7 @@ async function main() {
 
 /** A case's workload (generated if missing, read once untimed) and its tools, samples still empty. */
 function prepare(benchCase, options, notes) {
-  const workload = ensureWorkload(benchCase);
+  const workload = generatedWorkload(benchCase.name, benchCase.generate, benchCase.generator);
   console.error(`${benchCase.name}: ${workload.sipMessages} SIP messages, ${workload.packets} packets, ${(workload.bytes / 1e6).toFixed(1)} MB`);
   // One untimed pass so the first timed tool doesn't pay for reading the file from disk.
   if (existsSync(cwalkPath)) {

@@ -13,14 +13,14 @@
 // messages (test/support/generate.mjs --seed 1), and bench/invite-flood.mjs. Wall time is
 // measured around each child; peak RSS comes from /usr/bin/time, which this needs.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, refuse } from "./args.mjs";
+import { benchDir, generatedWorkload } from "./workloads.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const benchDir = join(root, ".bench");
 const siphon = join(root, "dist", "siphon.mjs");
 const cwalk = join(benchDir, "cwalk-native");
 
@@ -44,14 +44,8 @@ if (!existsSync("/usr/bin/time")) throw new Error("bench/tracker.mjs reads peak 
 if (!existsSync(siphon)) throw new Error("dist/siphon.mjs is missing: run node build.mjs");
 
 function generated(name, script, args) {
-  const pcap = join(benchDir, `tracker-${name}.pcap`);
-  if (!existsSync(pcap)) {
-    console.error(`generating ${name}: node ${script} ${args.join(" ")}`);
-    const run = spawnSync(process.execPath, [join(root, script), ...args, "--out", `${pcap}.tmp`, "--truth", `${pcap}.truth.json`], { stdio: "inherit" });
-    if (run.status !== 0) throw new Error(`generating ${name} failed`);
-    renameSync(`${pcap}.tmp`, pcap);
-  }
-  return { name, pcap, messages: JSON.parse(readFileSync(`${pcap}.truth.json`, "utf8")).totals.sipMessages };
+  const workload = generatedWorkload(name, args, script === "test/support/generate.mjs" ? undefined : script);
+  return { name, pcap: workload.pcap, messages: workload.sipMessages };
 }
 
 /** Wall seconds and peak RSS (MiB) of one run, stdout to /dev/null. */
