@@ -36,9 +36,11 @@ function newCoreWith(instantiate: Instantiate): Core {
   return new Core({ sensor: "test", agent: "test", renderJson: false, instantiate }, () => undefined);
 }
 
-// What the core rendered for `d`, or undefined when it left the event to the object path.
+// What the core rendered for `d` at the start of its line region, or undefined when it left the
+// event to the object path.
 function rendered(lines: EventLines, d: EventDescription): string | undefined {
-  if (!lines.render(d)) return undefined;
+  lines.rewind();
+  if (!lines.append(d)) return undefined;
   return lines.memory.toString("utf8", lines.start, lines.end);
 }
 
@@ -182,7 +184,8 @@ test("text past the regions' bounds: the core declines and the event goes to the
     d.atUs = 1_700_000_000_000_000;
     d.durationNs = d.pddUs = d.ringUs = d.rtp = undefined;
     d.from = `sip:${"\u0001".repeat(length)}@example.com`; // six bytes each, escaped
-    assert.ok(!lines.render(d), `a From of ${length} characters was rendered`);
+    lines.rewind();
+    assert.ok(!lines.append(d), `a From of ${length} characters was rendered`);
     d.from = "sip:a@example.com";
     assert.is(rendered(lines, d), `${JSON.stringify(eventObject(d))}\n`, "the next event, small again");
   }

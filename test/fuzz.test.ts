@@ -408,8 +408,9 @@ class Digest {
     if (tracker === undefined) return;
     tracker.track(batch.count, batch.mediaEndCount, (lines) => {
       this.tracked++;
+      lines.rewind();
       if (lines.describedType === "counters") this.events.update(`counters ${lines.describedSequence}\n`);
-      else if (lines.renderDescribed()) this.events.update(lines.memory.subarray(lines.start, lines.end));
+      else if (lines.appendDescribed()) this.events.update(lines.memory.subarray(lines.start, lines.end));
       else this.events.update(`${lines.describedType} not rendered\n`);
     });
     if (tracker.failed !== undefined) throw new Error(`the core's tracker trapped: ${tracker.failed.message}`);

@@ -82,13 +82,9 @@ export class EventLines {
     return this.bytes;
   }
 
-  // Renders the event at the start of R_EVENT_OUT; false when the core cannot render it as
-  // JSON.stringify would (a number past 2^53, text larger than the region): the caller builds the object.
-  render(d: DescribedEvent): boolean {
-    return this.describe(d) && this.line(0);
-  }
-
-  // render() after the lines appended before it; false also when it does not fit after them.
+  // Describes the event at R_EVENT and renders its line after the lines appended before it;
+  // false when the core cannot render it as JSON.stringify would (a number past 2^53, text larger
+  // than the region: the caller builds the object), or when it does not fit after them.
   append(d: DescribedEvent): boolean {
     return this.describe(d) && this.appendLine();
   }
@@ -103,18 +99,13 @@ export class EventLines {
     this.appended = 0;
   }
 
-  // The line of the description at R_EVENT rendered at `at` in R_EVENT_OUT.
-  private line(at: number): boolean {
-    const length = this.renderAt(at);
-    if (length === 0) return false;
-    this.start = this.out + at;
-    this.end = this.start + length;
-    return true;
-  }
-
+  // The line of the description at R_EVENT rendered in R_EVENT_OUT after those appended before it.
   private appendLine(): boolean {
-    if (!this.line(this.appended)) return false;
-    this.appended = this.end - this.out;
+    const length = this.renderAt(this.appended);
+    if (length === 0) return false;
+    this.start = this.out + this.appended;
+    this.end = this.start + length;
+    this.appended += length;
     return true;
   }
 
@@ -193,13 +184,7 @@ export class EventLines {
     return this.describedText(L.EVS_CLIENT_IP) ?? "";
   }
 
-  // Renders the description as it is at the start of R_EVENT_OUT; false when the core cannot
-  // render it as JSON.stringify would.
-  renderDescribed(): boolean {
-    return this.line(0);
-  }
-
-  // renderDescribed() after the lines appended before it; false also when it does not fit after them.
+  // The description at R_EVENT as it is (the core's tracker wrote it) rendered as append() does.
   appendDescribed(): boolean {
     return this.appendLine();
   }
