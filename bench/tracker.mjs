@@ -11,7 +11,8 @@
 // rounds, and the flood with it, so the two are measured under the same load.
 // Workloads (cached in .bench/): the generator's mixed workload at 160,000 and 1,300,000 SIP
 // messages (test/support/generate.mjs --seed 1), and bench/invite-flood.mjs. Wall time is
-// measured around each child; peak RSS comes from /usr/bin/time, which this needs.
+// measured around each child; CPU time (user + system) and peak RSS come from /usr/bin/time,
+// which this needs.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -48,21 +49,24 @@ function generated(name, script, args) {
   return { name, pcap: workload.pcap, messages: workload.sipMessages };
 }
 
-/** Wall seconds and peak RSS (MiB) of one run, stdout to /dev/null. */
+/**
+ * Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MiB) of one run, stdout to
+ * /dev/null. The CPU time moves less than the wall time when the machine is shared.
+ */
 function measure(command, args) {
   const rssFile = join(benchDir, `tracker-rss-${process.pid}.txt`);
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", rssFile, command, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("/usr/bin/time", ["-f", "%M %U %S", "-o", rssFile, command, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);
     child.on("close", (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const rss = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) / 1024;
+      const [rssKiB, user, system] = readFileSync(rssFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
       rmSync(rssFile, { force: true });
       if (code !== 0) reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-2).join(" | ")}`));
-      else resolve({ seconds, rss, stderr });
+      else resolve({ seconds, cpu: user + system, rss: rssKiB / 1024, stderr });
     });
   });
 }
@@ -94,18 +98,23 @@ async function trackerRow(workloads) {
       }
     }
   }
-  console.log(`\n| workload | command | median s | min-max s | SIP msgs/s | peak RSS MiB (median) | vs replay |`);
-  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+  console.log(`\n| workload | command | median s | min-max s | SIP msgs/s | peak RSS MiB (median) | vs replay | CPU s (median) | CPU vs replay |`);
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const workload of workloads) {
-    const replay = median(samples.get(`${workload.name}\treplay`).map((s) => s.seconds));
+    const replayRuns = samples.get(`${workload.name}\treplay`);
+    const replay = median(replayRuns.map((s) => s.seconds));
+    const replayCpu = median(replayRuns.map((s) => s.cpu));
     for (const command of COMMANDS) {
       const runs = samples.get(`${workload.name}\t${command.name}`);
       const seconds = runs.map((s) => s.seconds);
       const wall = median(seconds);
-      const versus = command.name === "cwalk" ? `${(replay / wall).toFixed(1)}x faster` : `${((wall / replay - 1) * 100).toFixed(0)}%`;
+      const cpu = median(runs.map((s) => s.cpu));
+      const over = (value, base) => `${((value / base - 1) * 100).toFixed(0)}%`;
+      const versus = command.name === "cwalk" ? `${(replay / wall).toFixed(1)}x faster` : over(wall, replay);
+      const cpuVersus = command.name === "cwalk" ? `${(replayCpu / cpu).toFixed(1)}x less` : over(cpu, replayCpu);
       console.log(`| ${workload.name} (${workload.messages.toLocaleString("en-US")} msgs) | ${command.name} | ${wall.toFixed(3)} | ` +
         `${Math.min(...seconds).toFixed(3)}-${Math.max(...seconds).toFixed(3)} | ${Math.round(workload.messages / wall).toLocaleString("en-US")} | ` +
-        `${median(runs.map((s) => s.rss)).toFixed(1)} | ${versus} |`);
+        `${median(runs.map((s) => s.rss)).toFixed(1)} | ${versus} | ${cpu.toFixed(2)} | ${cpuVersus} |`);
     }
   }
   console.log("\nissue 15's targets: --events at most +25% wall over replay; peak RSS at most 100 MB on the large workload");
