@@ -56,6 +56,7 @@ const F_CLOSE = 9;      // "} and the newline
 let fragmentsEnd: usize = 0;
 
 const HEX_PAIRS: usize = memory.data(256 * 2, 2);  // byte -> two hex digits
+const DECIMAL_PAIRS: usize = memory.data(100 * 2, 2); // 0-99 -> two decimal digits
 const OCTETS: usize = memory.data(256 * 4, 4);     // byte -> decimal digits, count in the top byte
 
 export function buildEnvelopeTables(): void {
@@ -76,6 +77,7 @@ export function buildEnvelopeTables(): void {
   appendAscii("\",\"sip\":\"");
   setSlot(F_TAIL, tail, fragmentsEnd - tail);
   fragment(F_CLOSE, "\"}\n");
+  for (let v: u32 = 0; v < 100; v++) store<u16>(DECIMAL_PAIRS + (v << 1), <u16>((0x30 + v / 10) | ((0x30 + v % 10) << 8)));
   for (let b: u32 = 0; b < 256; b++) {
     store<u16>(HEX_PAIRS + (b << 1), <u16>(load<u8>(HEX + (b >> 4)) | (<u32>load<u8>(HEX + (b & 15)) << 8)));
     const count: u32 = b >= 100 ? 3 : b >= 10 ? 2 : 1;
@@ -182,11 +184,14 @@ function hex64(v: u64): void {
   w += 16;
 }
 
+// v in exactly `width` decimal digits (leading zeros), two at a time from the right.
 export function digits(v: u32, width: i32): void {
-  for (let i = width - 1; i >= 0; i--) {
-    store<u8>(w + i, 0x30 + v % 10);
-    v /= 10;
+  let i = width;
+  for (; i >= 2; i -= 2) {
+    store<u16>(w + i - 2, load<u16>(DECIMAL_PAIRS + (<usize>(v % 100) << 1)));
+    v /= 100;
   }
+  if (i == 1) store<u8>(w, 0x30 + v % 10);
   w += width;
 }
 
@@ -215,6 +220,11 @@ export function isoTime(sec: i64, nsec: u32): void {
   byte(0x5a);
 }
 
+// The day's "YYYY-MM-DD" is kept too: a call's event carries the times of its start and answer,
+// seconds not written before, but nearly always of a day that was.
+const DAY_TEXT: usize = memory.data(16, 8); // 10 bytes used; copied as a word and a half
+let renderedDay: i64 = i64.MIN_VALUE;
+
 function dateAndTime(sec: i64): void {
   let days = sec / 86400;
   let rem = sec % 86400;
@@ -222,7 +232,16 @@ function dateAndTime(sec: i64): void {
     rem += 86400;
     days--;
   }
-  civilDate(days);
+  if (days != renderedDay) {
+    civilDate(days);
+    store<u64>(DAY_TEXT, load<u64>(w - 10));
+    store<u16>(DAY_TEXT, load<u16>(w - 2), 8);
+    renderedDay = days;
+  } else {
+    store<u64>(w, load<u64>(DAY_TEXT));
+    store<u16>(w, load<u16>(DAY_TEXT, 8), 8);
+    w += 10;
+  }
   byte(0x54);
   digits(<u32>(rem / 3600), 2);
   byte(0x3a);

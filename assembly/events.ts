@@ -374,15 +374,12 @@ function integer(v: i64): void {
     digits(<u32>(<u64>v % 1_000_000_000), 9);
     return;
   }
-  const n = <u32>v;
-  let width = 1;
-  for (let t = n; t >= 10; t /= 10) width++;
-  const end = cursor() + <usize>width;
-  setCursor(end);
-  for (let at = end - 1, rest = n; width > 0; width--, at--) {
-    store<u8>(at, rest % 10 + 0x30);
-    rest /= 10;
-  }
+  digits(<u32>v, decimalWidth(<u32>v));
+}
+
+function decimalWidth(n: u32): i32 {
+  if (n < 100_000) return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : 5;
+  return n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10;
 }
 
 // n / 1000 as JavaScript prints that number: the integer part, then the
