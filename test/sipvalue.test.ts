@@ -4,7 +4,7 @@
 // expiresParam, tracker.ts's trim() === "*" and SCANNER), on hand-written
 // values and on many seeded random ones rich in what those functions look at.
 // The unit is compiled here, with a small entry, as the core is (runtime stub, -O3).
-import { test } from "uvu";
+import { test as uvu } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import asc from "assemblyscript/asc";
@@ -38,18 +38,33 @@ interface SipValue {
   equalBytes(a: number, aLength: number, b: number, bLength: number): number;
 }
 
-async function compile(): Promise<SipValue> {
+// The unit built as the core is, with SIMD and without: each has scans of its own.
+async function compile(simd: boolean): Promise<SipValue> {
   const result = await asc.compileString(
     { "entry.ts": ENTRY, "sipvalue.ts": readFileSync("assembly/sipvalue.ts", "utf8") },
-    { runtime: "stub", optimizeLevel: 3, shrinkLevel: 0, noAssert: true },
+    { runtime: "stub", optimizeLevel: 3, shrinkLevel: 0, noAssert: true, ...(simd ? { enable: ["simd"] } : { disable: ["simd"] }) },
   );
   if (result.error || !result.binary) throw new Error(`sipvalue did not compile: ${result.stderr.toString()}`);
   return new WebAssembly.Instance(new WebAssembly.Module(Uint8Array.from(result.binary)), {}).exports as unknown as SipValue;
 }
 
-const sv = await compile();
-const IN = sv.input();
-const OUT = sv.output();
+const BUILDS: [string, SipValue][] = [["scalar", await compile(false)], ["simd", await compile(true)]];
+// The build the running test checks, and where its values go.
+let sv: SipValue;
+let IN: number;
+let OUT: number;
+
+// Each test once per build.
+function test(name: string, body: () => void): void {
+  for (const [build, unit] of BUILDS) {
+    uvu(`${build}: ${name}`, () => {
+      sv = unit;
+      IN = unit.input();
+      OUT = unit.output();
+      body();
+    });
+  }
+}
 const REFUSED = 0xffffffff;
 
 function put(bytes: Uint8Array, at = IN): number {
@@ -369,4 +384,4 @@ test("spans that wrap the address space and overlapping destinations are refused
   assert.ok(memoryBytes(at - normal.length, normal.length).equals(normal));
 });
 
-test.run();
+uvu.run();
