@@ -159,15 +159,23 @@ export function renderEnvelope(out: usize, msg: usize, msgLen: u32, hash: u64, t
 export function ascii(s: string): void {
   const p = changetype<usize>(s);
   const n = s.length;
-  let i = 0;
-  // Eight UTF-16 units narrowed to eight bytes at a time: every literal passed here is ASCII.
-  if (ASC_FEATURE_SIMD) {
-    for (; i + 8 <= n; i += 8) {
+  // Eight UTF-16 units narrowed to eight bytes at a time (every literal passed here is ASCII),
+  // the last eight, or four, overlapping those before them instead of a loop over the tail:
+  // nothing is read past the string or written past its n bytes.
+  if (ASC_FEATURE_SIMD && n >= 8) {
+    for (let i = 0; i + 8 < n; i += 8) {
       const units = v128.load(p + (<usize>i << 1));
       v128.store64_lane(w + i, i8x16.narrow_i16x8_u(units, units), 0);
     }
+    const last = v128.load(p + (<usize>(n - 8) << 1));
+    v128.store64_lane(w + n - 8, i8x16.narrow_i16x8_u(last, last), 0);
+  } else if (ASC_FEATURE_SIMD && n >= 4) {
+    const head = v128.load64_zero(p), tail = v128.load64_zero(p + (<usize>(n - 4) << 1));
+    v128.store32_lane(w, i8x16.narrow_i16x8_u(head, head), 0);
+    v128.store32_lane(w + n - 4, i8x16.narrow_i16x8_u(tail, tail), 0);
+  } else {
+    for (let i = 0; i < n; i++) store<u8>(w + i, load<u16>(p + (<usize>i << 1)));
   }
-  for (; i < n; i++) store<u8>(w + i, load<u16>(p + (<usize>i << 1)));
   w += n;
 }
 
