@@ -55,7 +55,6 @@ export function eventsSink(makeTracker: (emit: (event: SipEvent, atUs: number) =
     gate,
     written: () => delivery.written,
     write(batch: MessageBatch) {
-      if (batch.eventLines !== lines) delivery.release(lines);
       lines = batch.eventLines;
       quality.take(batch);
       const cursor = batch.cursor();
@@ -121,7 +120,6 @@ export function coreEventsSink(gate: EventGate, outputs: EventOutput[], sensor: 
       if (tracker === undefined) throw new Error("--tracker core: the core was configured without its tracker; this is a bug");
       if (tracker !== core) {
         if (core !== undefined) held = counters();
-        delivery.release(current);
         core = tracker;
         view = undefined;
       }
