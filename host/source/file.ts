@@ -59,6 +59,11 @@ export class CaptureParser {
   }
 
   private readWholeUnits(bytes: Uint8Array, view: DataView, pos: number): number {
+    if (this.reader?.readUnits !== undefined) {
+      const end = this.reader.readUnits(bytes, view, pos, bytes.length);
+      this.consumed += end - pos;
+      pos = end;
+    }
     for (;;) {
       const available = bytes.length - pos;
       const length = this.lengthOfUnitAt(view, pos, available);

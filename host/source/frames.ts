@@ -34,6 +34,10 @@ export interface UnitReader {
   readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void;
   /** What the unit at `start` is, for a truncation message ("packet record"). */
   unitName(view: DataView, start: number, available: number): string;
+  /** Reads the whole units from `start` on that end by `end`, in one loop, as readUnit would one
+   *  by one; stops before any it cannot take so (a partial or impossible one, a header), which
+   *  the caller then takes unit by unit. Returns where it stopped. */
+  readUnits?(bytes: Uint8Array, view: DataView, start: number, end: number): number;
 }
 
 /** No record or block we accept is larger: a length beyond it means the file is corrupt, and

@@ -49,7 +49,25 @@ export class PcapReader implements UnitReader {
       this.readFileHeader(view, start, offset);
       return;
     }
+    this.record(bytes, view, start, length - RECORD_HEADER_BYTES, this.littleEndian);
+  }
+
+  // The records of a chunk in one loop: per packet, what readUnit does, without the calls
+  // between the file reader and this one (a few hundred instructions a packet otherwise).
+  readUnits(bytes: Uint8Array, view: DataView, start: number, end: number): number {
+    if (!this.headerRead) return start;
     const le = this.littleEndian;
+    let at = start;
+    while (end - at >= RECORD_HEADER_BYTES) {
+      const caplen = view.getUint32(at + 8, le);
+      if (caplen > MAX_RECORD_BYTES || caplen > end - at - RECORD_HEADER_BYTES) break;
+      this.record(bytes, view, at, caplen, le);
+      at += RECORD_HEADER_BYTES + caplen;
+    }
+    return at;
+  }
+
+  private record(bytes: Uint8Array, view: DataView, start: number, caplen: number, le: boolean): void {
     let sec = view.getUint32(start, le);
     let nsec = view.getUint32(start + 4, le) * this.nsecPerFraction;
     if (nsec >= NSEC_PER_SEC) {
@@ -57,8 +75,7 @@ export class PcapReader implements UnitReader {
       sec += Math.floor(nsec / NSEC_PER_SEC);
       nsec %= NSEC_PER_SEC;
     }
-    this.sink.frame(bytes, start + RECORD_HEADER_BYTES, length - RECORD_HEADER_BYTES,
-      view.getUint32(start + 12, le), this.linkType, sec, nsec, 0);
+    this.sink.frame(bytes, start + RECORD_HEADER_BYTES, caplen, view.getUint32(start + 12, le), this.linkType, sec, nsec, 0);
   }
 
   unitName(): string {
