@@ -29,6 +29,12 @@ export function signature(p: usize, len: u32): u64 {
     for (let k: u32 = 0; i + k < len; k++) tail |= <u64>load<u8>(p + i + k) << (k << 3);
     h = mix(h, tail);
   }
+  return finalMix(h);
+}
+
+// murmur3's 64-bit finaliser (fmix64): a bijection on u64 in which every input bit moves every
+// output bit; the signature's last step, and the tracker's tables' home slot of a key.
+@inline export function finalMix(h: u64): u64 {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccd;
   h ^= h >> 33;

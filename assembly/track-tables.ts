@@ -14,6 +14,7 @@
 // the heap's "not armed" places and the headers need no clearing, which for tables of
 // a few MiB would cost a write and a page fault per page before the first packet.
 import { reserve } from "./state";
+import { finalMix } from "./hash";
 
 export const NONE: u32 = 0;
 
@@ -141,18 +142,9 @@ function slotsFor(keys: u64): u64 {
 }
 
 // Keys are often sequential numbers or signatures: every bit of the key moves
-// every bit of the home slot (murmur3's finaliser, a bijection on u64).
-@inline function mix(key: u64): u64 {
-  key ^= key >> 33;
-  key *= 0xff51afd7ed558ccd;
-  key ^= key >> 33;
-  key *= 0xc4ceb9fe1a85ec53;
-  key ^= key >> 33;
-  return key;
-}
-
+// every bit of the home slot (finalMix, a bijection on u64).
 @inline function home(t: usize, key: u64): u32 {
-  return <u32>mix(key) & load<u32>(t + H_MASK);
+  return <u32>finalMix(key) & load<u32>(t + H_MASK);
 }
 
 @inline function slotAt(t: usize, slot: u32): usize {
