@@ -430,8 +430,9 @@ export interface MessageBatch {
   // back (storedMessage) only when it is asked for: the i-th message's record and bytes take
   // storedLength(i) bytes; storeRun copies the messages from `first` on, as many as fit in
   // `into` from `at` to its end (none when the first does not), and says how many: their
-  // records in one block, then their bytes back to back, each copied record's REC_MSG_ADDR
-  // made the offset in `into` of its bytes.
+  // records in one block, then their bytes (with the few bytes between two messages that lie
+  // close in the core's memory), each copied record's REC_MSG_ADDR made the offset in `into` of
+  // its bytes.
   storedLength(i: number): number;
   storeRun(first: number, into: Buffer, at: number): number;
   // The core's renderer of call events (host/core/event-lines.ts), of the instance this batch
@@ -570,26 +571,44 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     return L.REC_SIZE + this.view.getUint32(this.records + i * L.REC_SIZE + L.REC_MSG_LEN, true);
   }
 
-  // The records in one copy: a web view's replay is short, and much of it runs before V8 has
-  // optimized this, so the fewer calls a message costs the better. TypedArray set and subarray
-  // are built into V8, fast from the first call (Buffer.copy runs Node's JavaScript around it).
+  // The records in one copy, and the bytes in as few as the core's memory allows: a message
+  // whose bytes begin at most STORE_GAP bytes after the previous one's end (on UDP, the next
+  // packet's headers lie between) is copied with the gap, in one block with it. Each copy is a
+  // call into V8 and a view made (TypedArray set and subarray are built into V8, fast from the
+  // first call; Buffer.copy runs Node's JavaScript around the same): per block, not per message.
   storeRun(first: number, into: Buffer, at: number): number {
-    const records = this.records + first * L.REC_SIZE;
-    let count = 0;
-    for (let end = at, i = first; i < this.results; i++, count++) {
-      end += this.storedLength(i);
-      if (end > into.length) break;
-    }
+    const count = this.fitting(first, into.length - at);
     if (count === 0) return 0;
+    const records = this.records + first * L.REC_SIZE;
     into.set(this.u8.subarray(records, records + count * L.REC_SIZE), at);
     const copy = new DataView(into.buffer, into.byteOffset, into.length);
-    for (let k = 0, bytesAt = at + count * L.REC_SIZE; k < count; k++) {
+    let [blockFrom, blockEnd, blockAt] = [0, 0, at + count * L.REC_SIZE];
+    for (let k = 0; k < count; k++) {
       const rec = records + k * L.REC_SIZE;
       const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
-      const msgLen = this.view.getUint32(rec + L.REC_MSG_LEN, true);
-      into.set(this.u8.subarray(msgOff, msgOff + msgLen), bytesAt);
-      copy.setUint32(at + k * L.REC_SIZE + L.REC_MSG_ADDR, bytesAt, true);
-      bytesAt += msgLen;
+      if (k === 0 || msgOff < blockEnd || msgOff - blockEnd > STORE_GAP) {
+        if (k > 0) into.set(this.u8.subarray(blockFrom, blockEnd), blockAt);
+        blockAt += blockEnd - blockFrom;
+        blockFrom = msgOff;
+      }
+      blockEnd = msgOff + this.view.getUint32(rec + L.REC_MSG_LEN, true);
+      copy.setUint32(at + k * L.REC_SIZE + L.REC_MSG_ADDR, blockAt + msgOff - blockFrom, true);
+    }
+    into.set(this.u8.subarray(blockFrom, blockEnd), blockAt);
+    return count;
+  }
+
+  // How many messages from `first` on storeRun can copy into `room` bytes, their blocks as it makes them.
+  private fitting(first: number, room: number): number {
+    let [count, used, blockEnd] = [0, 0, 0];
+    for (let i = first; i < this.results; i++, count++) {
+      const rec = this.records + i * L.REC_SIZE;
+      const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
+      const joins = count > 0 && msgOff >= blockEnd && msgOff - blockEnd <= STORE_GAP;
+      const end = msgOff + this.view.getUint32(rec + L.REC_MSG_LEN, true);
+      used += L.REC_SIZE + (joins ? end - blockEnd : end - msgOff);
+      if (used > room) break;
+      blockEnd = end;
     }
     return count;
   }
@@ -607,6 +626,11 @@ export class ResultBatch implements MessageBatch, RecordMemory {
       jsonLen > 0 ? Buffer.from(this.u8.subarray(jsonOff, jsonOff + jsonLen)) : undefined);
   }
 }
+
+// The most bytes between two messages that storeRun copies to keep them in one block: an
+// Ethernet, VLAN, IPv6 and UDP header and a tunnel's, with room; a larger gap (a TCP stream's
+// other buffer, RTP between) starts a new block.
+const STORE_GAP = 256;
 
 // IPv4 endpoints made once and shared: a capture's messages come from few
 // addresses, and every call, transaction and binding held keeps two of them.

@@ -4,8 +4,8 @@
 // after them; a few numbers per entry in typed arrays (its slab and offset, a
 // text's length, a message's call key, and the next entry of its call, which
 // store.ts links). A batch's messages go in by runs, as many as fit the newest
-// slab: their records in one copy, then their bytes, each record rewritten to
-// say where its bytes are (MessageBatch.storeRun).
+// slab: their records in one copy, then their bytes in a few blocks, each record
+// rewritten to say where its bytes are (MessageBatch.storeRun).
 // No object and no string per message or event is kept: what the window holds
 // is out of the JavaScript heap, where the garbage collector does not trace it.
 import { STORED_RECORD_BYTES, storedCallId, storedCallKey, storedEnd, storedMessage, type MessageBatch, type SipMessage } from "../core/records";
