@@ -4,7 +4,7 @@
 // and test/layout.test.ts checks the compiled core agrees (LAYOUT_SIGNATURE).
 
 // Bump when any offset or size below changes.
-export const LAYOUT_VERSION = 15;
+export const LAYOUT_VERSION = 16;
 
 // ---- configuration area (static, address from configArea()) ----
 // u32 slots written by the host before configure().
@@ -401,6 +401,7 @@ export const EV_PROBLEMS = 112;    // u32, PROB_* bits: sip.problems (EVF_PROBLE
 export const EV_LEGS = 116;        // u32, sip.call.legs in the order the call saw them: 2 bits each from bit 0, 1 + index in LEG_NAMES, 0 ends
 export const EV_TEXT_END = 120;    // u32, the end of the text the core's tracker wrote (offset from R_EVENT): the host's strings go after it
 export const EV_SLOTS = 128;       // EV_SLOT_COUNT x (u32 offset, u32 length)
+export const EV_CALL_KEY = 264;    // f64, the core's tracker's: the Call-ID's key as a message's REC_CALL_KEY has it (its low 53 bits), -1 without one
 export const EV_RTP = 272;         // 2 x EV_RTP_SIZE: rtp.from_offerer, rtp.from_answerer (EVF_RTP)
 export const EV_RTP_SIZE = 96;     // 12 x f64: EVR_*
 export const EV_TEXT = 512;        // where the text area starts
@@ -503,7 +504,7 @@ export const LAYOUT_SIGNATURE =
   LAYOUT_VERSION * 1000003 + CFG_SIZE * 7919 + FRAME_SIZE * 7907 + REC_SIZE * 7901 +
   REC_SPANS * 7883 + SPAN_COUNT * 7879 + COUNTER_COUNT * 7877 + REGION_COUNT * 7873 +
   REC_PROBLEMS * 7867 + FRAME_IFACE * 7853 + CFG_AGENT * 7841 + MED_SIZE * 7829 +
-  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841 + EV_TEXT * 7793 + EV_SLOT_COUNT * 7789 + EV_RTP * 7759;
+  CALL_SLOT_SIZE * 7823 + CALL_STATS_SIZE * 7817 + DIR_SIZE * 7841 + EV_TEXT * 7793 + EV_SLOT_COUNT * 7789 + EV_RTP * 7759 + EV_CALL_KEY * 7757;
 
 // ---- filter program, compiled by host/filter, copied into R_FILTER ----
 // All words are u32 little-endian; offsets are bytes from the region's start.

@@ -18,7 +18,7 @@ import {
   SPAN_USER_AGENT, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID, SPAN_P_CHARGING_VECTOR, PROB_NO_CSEQ,
   EV_TYPE, EV_FLAGS, EV_AT_US, EV_DURATION, EV_SEQUENCE, EV_STATUS, EV_CLIENT_PORT, EV_SERVER_PORT,
   EV_TRANSPORT, EV_PDD, EV_RING_TIME, EV_ORIGINATOR, EV_OUTCOME, EV_TIMES, EV_EXPIRES, EV_PROBLEMS, EV_LEGS,
-  EV_SLOTS, EV_TEXT, EV_TEXT_END, EV_ABSENT, EV_SLOT_COUNT, EVENT_BYTES, EVS_CALL_ID, EVS_FROM, EVS_TO,
+  EV_SLOTS, EV_CALL_KEY, EV_TEXT, EV_TEXT_END, EV_ABSENT, EV_SLOT_COUNT, EVENT_BYTES, EVS_CALL_ID, EVS_FROM, EVS_TO,
   EVS_METHOD, EVS_REASON, EVS_REASON_HEADER, EVS_CLIENT_IP, EVS_SERVER_IP, EVS_USER_AGENT, EVS_OBSERVER,
   EVS_AOR, EVS_CONTACT, EVS_LEG, EVF_DURATION, EVF_REQUEST, EVF_RESPONSE, EVF_PDD, EVF_RING_TIME,
   EVF_ORIGINATOR, EVF_CALL, EVF_IMPLIED, EVF_BINDING, EVF_PROBLEMS, EVF_TIME_INVITE,
@@ -1213,6 +1213,9 @@ function describe(type: u32, atUs: f64, callId: u64, durationNs: f64): void {
     store<u32>(event + EV_FLAGS, EVF_DURATION);
   }
   textHeld(EVS_CALL_ID, callId);
+  // The web view links the event to its call's messages by this key (host/http/store.ts), no string made.
+  const idLength = textLen(callId);
+  store<f64>(event + EV_CALL_KEY, idLength == 0 ? -1 : <f64>(signature(textAddr(callId), idLength) & 0x1f_ffff_ffff_ffff));
   if (observerLength != 0) textHeld(EVS_OBSERVER, (<u64>observer << 32) | observerLength);
 }
 

@@ -14,6 +14,8 @@ export interface DescribedEvent {
   readonly sequence: number;
   readonly observer: string | undefined;
   readonly callId: string;
+  // The Call-ID's key as its messages' records have it (SipMessage.callKey), where the core's tracker described the event.
+  readonly callKey?: number;
   readonly from: string;              // the whole From and To values: the core finds their URIs
   readonly to: string;
   readonly problems: number | undefined;
@@ -184,6 +186,18 @@ export class EventLines {
     return this.describedText(L.EVS_CLIENT_IP) ?? "";
   }
 
+  get describedClientPort(): number {
+    return this.view.getUint32(this.event + L.EV_CLIENT_PORT, true);
+  }
+
+  get describedExpires(): number {
+    return this.view.getFloat64(this.event + L.EV_EXPIRES, true);
+  }
+
+  get describedCallKey(): number {
+    return this.view.getFloat64(this.event + L.EV_CALL_KEY, true);
+  }
+
   // The description at R_EVENT as it is (the core's tracker wrote it) rendered as append() does.
   appendDescribed(): boolean {
     return this.appendLine();
@@ -222,8 +236,8 @@ export class EventLines {
       legs: this.describedLegs(v.getUint32(at + L.EV_LEGS, true)),
       aor: this.describedAor,
       contact: this.describedText(L.EVS_CONTACT) ?? "",
-      expires: f64(L.EV_EXPIRES),
-      client: { ip: this.describedClientIp, port: v.getUint32(at + L.EV_CLIENT_PORT, true) },
+      expires: this.describedExpires,
+      client: { ip: this.describedClientIp, port: this.describedClientPort },
       server: { ip: this.describedText(L.EVS_SERVER_IP) ?? "", port: v.getUint32(at + L.EV_SERVER_PORT, true) },
       transport: transport === L.TRANSPORT_TCP ? "tcp" : transport === L.TRANSPORT_WS ? "ws" : "udp",
       userAgent: this.describedText(L.EVS_USER_AGENT) ?? "",
@@ -370,13 +384,14 @@ export class DescribedView implements DescribedEvent {
     return this.read ??= this.lines.described();
   }
 
-  // What the web view's store reads of each event, read alone; the rest through one decode.
+  // What the web view's store reads of each event (and of a binding's), read alone; the rest through one decode.
   get type(): string { return this.lines.describedType; }
   get atUs(): number { return this.lines.describedAtUs; }
   get durationNs(): number | undefined { return this.d.durationNs; }
   get sequence(): number { return this.d.sequence; }
   get observer(): string | undefined { return this.d.observer; }
   get callId(): string { return this.lines.describedCallId; }
+  get callKey(): number { return this.lines.describedCallKey; }
   get from(): string { return this.d.from; }
   get to(): string { return this.d.to; }
   get problems(): number | undefined { return this.d.problems; }
@@ -392,11 +407,11 @@ export class DescribedView implements DescribedEvent {
   get times(): readonly (number | undefined)[] { return this.d.times; }
   get legs(): DescribedEvent["legs"] { return this.d.legs; }
   get aor(): string | undefined { return this.lines.describedAor; }
-  get contact(): string { return this.d.contact; }
-  get expires(): number { return this.d.expires; }
-  get client(): DescribedEvent["client"] { return this.d.client; }
+  get contact(): string { return this.lines.describedText(L.EVS_CONTACT) ?? ""; }
+  get expires(): number { return this.lines.describedExpires; }
+  get client(): DescribedEvent["client"] { return { ip: this.lines.describedClientIp, port: this.lines.describedClientPort }; }
   get server(): DescribedEvent["server"] { return this.d.server; }
   get transport(): DescribedEvent["transport"] { return this.d.transport; }
-  get userAgent(): string { return this.d.userAgent; }
+  get userAgent(): string { return this.lines.describedText(L.EVS_USER_AGENT) ?? ""; }
   get rtp(): DescribedEvent["rtp"] { return this.d.rtp; }
 }

@@ -12,8 +12,10 @@
 // a look-up of its call by the core's call key in a Map of numbers (no string;
 // Map's get, set and delete are built into V8, so that V8 has no hash table of
 // ours to compile into the grouping loop) and a link from the call's last
-// message; an event, its JSON
-// copied and a link. Calls are numbered as they come (the live ones are always
+// message; an event, its JSON copied and a link, its call found by the same key
+// where the core's tracker gives it (EV_CALL_KEY). A call's Call-ID is decoded
+// when something reads the call, or finds one by its Call-ID (the API, an event
+// that came as an object: --tracker js, --anonymize). Calls are numbered as they come (the live ones are always
 // the numbers from the oldest to the newest) and kept in typed arrays but for
 // their Call-ID; the object a page or the API reads (StoredCall) is made only
 // when one reads the call, and what the messages and the events say of it
@@ -110,7 +112,8 @@ export class CallStore {
   private takenBefore = 0;
   private scan = 0;          // where changedCalls goes on from
   private readonly byKey = new Map<number, number>();   // a call's key to its number
-  private readonly byId = new Map<string, number>();
+  private readonly byId = new Map<string, number>();    // a call's Call-ID to its number, for the calls numbered below `named`
+  private named = 0;
   // The live calls are numbered oldest to next - 1; call n is at slot n & mask.
   private oldest = 0;
   private next = 0;
@@ -160,7 +163,7 @@ export class CallStore {
   // The event linked to its call, what it says of the call read when the call is (current).
   takeEvent(event: SipEvent, json: string): void {
     const binding = event.sip?.binding;
-    this.took(this.ring.addText(json), event.sip?.call_id, binding && event.event.type, binding && {
+    this.took(this.ring.addText(json), this.numberOf(event.sip?.call_id), binding && event.event.type, binding && {
       aor: binding.aor, contact: binding.contact, expires: binding.expires, since: event["@timestamp"],
       client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original,
     }, json);
@@ -168,16 +171,16 @@ export class CallStore {
 
   // The same for the core's line: its bytes go into the ring as they are, and become text only for a live client.
   takeLine(source: Buffer, start: number, end: number, extra: string, d: DescribedEvent): void {
-    this.took(this.ring.addLine(source, start, end, extra), d.callId, d.aor === undefined ? undefined : d.type, d.aor === undefined ? undefined : {
+    const key = d.callKey;
+    this.took(this.ring.addLine(source, start, end, extra), key === undefined ? this.numberOf(d.callId) : this.byKey.get(key), d.aor === undefined ? undefined : d.type, d.aor === undefined ? undefined : {
       aor: d.aor, contact: d.contact, expires: d.expires, since: isoTime(d.atUs),
       client: address(d.client.ip, d.client.port), userAgent: d.userAgent || undefined,
     });
   }
 
-  private took(seq: number, callId: string | undefined, type: string | undefined, binding: Registration | undefined, json?: string): void {
+  private took(seq: number, num: number | undefined, type: string | undefined, binding: Registration | undefined, json?: string): void {
     this.count.events++;
     this.remember(seq);
-    const num = callId === undefined ? undefined : this.byId.get(callId);
     if (num !== undefined) this.linkEvent(num, seq);
     if (binding !== undefined) this.applyBinding(type, binding);
     if (this.listener?.wantsEvents) this.listener.event(json ?? this.ring.text(seq));
@@ -214,7 +217,7 @@ export class CallStore {
   }
 
   call(id: string): StoredCall | undefined {
-    const num = this.byId.get(id);
+    const num = this.numberOf(id);
     return num === undefined ? undefined : this.current(num);
   }
 
@@ -267,10 +270,9 @@ export class CallStore {
   private addMessages(batch: MessageBatch): void {
     this.version++;
     for (let i = 0; i < batch.count;) {
-      const [from, calls] = [this.ring.next, this.next];
+      const from = this.ring.next;
       i = this.ring.addRun(batch, i);
       this.group(from, this.ring.next);
-      this.name(calls);
     }
   }
 
@@ -321,20 +323,25 @@ export class CallStore {
     fields[f + DROPPED] = fields[f + EVENTS] = fields[f + TAKEN] = 0;
     fields[f + CHANGED] = this.version;
     fields[f + FIRST_EVENT] = fields[f + LAST_EVENT] = fields[f + UNFOLDED_EVENT] = -1;
-    this.views[num & this.mask] = undefined;
+    this.ids[num & this.mask] = this.views[num & this.mask] = undefined;
     this.byKey.set(key, num);
     return num;
   }
 
-  // The Call-IDs of the calls numbered from `from` on that are still held (those a run just
-  // made), decoded after the run's loop rather than in it: the loop, compiled without string
-  // work, is much less for V8 to compile (docs/performance.md).
-  private name(from: number): void {
-    for (let num = Math.max(from, this.oldest); num < this.next; num++) {
-      const id = this.privacy.callId(this.ring.callId(this.fields[this.at(num) + FIRST]));
-      this.ids[num & this.mask] = id;
-      this.byId.set(id, num);
-    }
+  // The number of the live call with this Call-ID, the Call-IDs of the calls numbered since the
+  // last look-up decoded first.
+  private numberOf(id: string | undefined): number | undefined {
+    if (id === undefined) return undefined;
+    for (let num = Math.max(this.named, this.oldest); num < this.next; num++) this.byId.set(this.idOf(num), num);
+    this.named = this.next;
+    return this.byId.get(id);
+  }
+
+  // Call `num`'s Call-ID, decoded from its first message on first use (a live call's first
+  // message is always held: the ring evicts the calls that began in what it lets go).
+  private idOf(num: number): string {
+    const slot = num & this.mask;
+    return this.ids[slot] ??= this.privacy.callId(this.ring.callId(this.fields[this.at(num) + FIRST]));
   }
 
   // Where call `num`'s numbers begin in `fields`.
@@ -343,7 +350,7 @@ export class CallStore {
   }
 
   private live(call: StoredCall): boolean {
-    return call.num >= this.oldest && call.num < this.next && this.ids[call.num & this.mask] === call.id;
+    return call.num >= this.oldest && call.num < this.next;
   }
 
   // Twice the slots, each live call at its place in the new ones.
@@ -371,8 +378,7 @@ export class CallStore {
     const num = this.oldest++;
     const slot = num & this.mask;
     this.byKey.delete(this.fields[slot * FIELDS + KEY]);
-    const id = this.ids[slot];
-    if (id !== undefined) this.byId.delete(id);
+    if (num < this.named) this.byId.delete(this.ids[slot] as string);
     this.ids[slot] = undefined;
     this.views[slot] = undefined;
     this.count.callsEvicted++;
@@ -381,7 +387,7 @@ export class CallStore {
   // The call's StoredCall, made when first asked for.
   private view(num: number): StoredCall {
     const slot = num & this.mask;
-    return this.views[slot] ??= { id: this.ids[slot] as string, num, count: 0, messagesDropped: 0, method: "", from: "", to: "", start: 0, last: 0,
+    return this.views[slot] ??= { id: this.idOf(num), num, count: 0, messagesDropped: 0, method: "", from: "", to: "", start: 0, last: 0,
       state: "seen", status: undefined, reason: undefined, pdd: undefined, duration: undefined, eventState: undefined, eventStatus: undefined,
       eventReason: undefined, rtp: undefined, recordings: NO_RECORDINGS };
   }
