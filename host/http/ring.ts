@@ -85,10 +85,12 @@ export class MessageRing {
 
   // An event's line as the core rendered it (EventOutput.writeLine), without its newline and
   // with `extra` members put before its closing brace: the bytes copied, no string made; its number.
+  // The copy is a plain view's: Buffer.copy runs Node's JavaScript and property look-ups around the same set.
   addLine(source: Buffer, start: number, end: number, extra: string): number {
     const body = (extra === "" ? end - 1 : end - 2) - start;
     const slab = this.room(body + extra.length * 3 + 1);
-    let at = this.used + source.copy(slab, this.used, start, start + body);
+    slab.set(new Uint8Array(source.buffer, source.byteOffset + start, body), this.used);
+    let at = this.used + body;
     if (extra !== "") {
       at += slab.write(extra, at);
       slab[at++] = 0x7d;
