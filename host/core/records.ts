@@ -582,7 +582,7 @@ export class ResultBatch implements MessageBatch, RecordMemory {
     const records = this.records + first * L.REC_SIZE;
     into.set(this.u8.subarray(records, records + count * L.REC_SIZE), at);
     const copy = new DataView(into.buffer, into.byteOffset, into.length);
-    let [blockFrom, blockEnd, blockAt] = [0, 0, at + count * L.REC_SIZE];
+    let blockFrom = 0, blockEnd = 0, blockAt = at + count * L.REC_SIZE;
     for (let k = 0; k < count; k++) {
       const rec = records + k * L.REC_SIZE;
       const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
@@ -600,7 +600,7 @@ export class ResultBatch implements MessageBatch, RecordMemory {
 
   // How many messages from `first` on storeRun can copy into `room` bytes, their blocks as it makes them.
   private fitting(first: number, room: number): number {
-    let [count, used, blockEnd] = [0, 0, 0];
+    let count = 0, used = 0, blockEnd = 0;
     for (let i = first; i < this.results; i++, count++) {
       const rec = this.records + i * L.REC_SIZE;
       const msgOff = this.view.getUint32(rec + L.REC_MSG_ADDR, true);
