@@ -4,9 +4,11 @@
 // release), runs one siphon command under `valgrind --tool=callgrind --dump-instr=yes` with
 // V8 writing its perf map (--perf-basic-prof), and names each instruction's function from that
 // map: callgrind sees V8's generated code only as addresses. With --base ARGS, the same for a
-// second command line, and each function's difference (say, with --events less without).
+// second command line, and each function's difference (say, with --events less without). With
+// --callers NAME, the calls into the functions whose name holds NAME, by calling function, with
+// what they cost inside (a V8 builtin such as Builtins_LoadIC is otherwise a total without a why).
 //
-//   node bench/profile.mjs [--top N] [--base 'ARGS'] -- replay FILE --out /dev/null --events /dev/null
+//   node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] -- replay FILE --out /dev/null --events /dev/null
 //
 // Needs valgrind. Takes about a minute per 100,000 messages; the bundle goes to a temporary
 // directory, build/ and dist/ are left as they are. Counts are of the whole process: start-up,
@@ -21,13 +23,14 @@ import * as esbuild from "esbuild";
 import { parseCommandLine, refuse } from "./args.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const USAGE = `usage: node bench/profile.mjs [--top N] [--base 'ARGS'] -- SIPHON ARGS...   (default: --top 40)
+const USAGE = `usage: node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] -- SIPHON ARGS...   (default: --top 40)
 Instructions per function of one siphon run under callgrind, the WebAssembly core's functions by
 name (a bundle built with them into a temporary directory). --base runs a second command line
 (its arguments in one string, split at spaces) and prints each function's count in both and the
-difference, largest first. Needs valgrind.`;
+difference, largest first. --callers NAME adds the calls into functions whose name holds NAME, by
+caller, with their inclusive instructions. Needs valgrind.`;
 const { values, positionals } = parseCommandLine(USAGE, {
-  options: { top: { type: "string", default: "40" }, base: { type: "string" } }, allowPositionals: true,
+  options: { top: { type: "string", default: "40" }, base: { type: "string" }, callers: { type: "string" } }, allowPositionals: true,
 });
 const top = Number(values.top);
 if (!Number.isInteger(top) || top < 1) refuse(USAGE, "--top wants a positive integer");
@@ -54,7 +57,7 @@ async function namedBundle(dir) {
 
 // Self instructions by function name: callgrind's own names for native code, V8's perf map's
 // for generated code (JavaScript and WebAssembly), which callgrind knows only by address.
-function countsOf(bundle, dir, args) {
+function countsOf(bundle, dir, args, callee) {
   const out = join(dir, "callgrind.out");
   const run = spawnSync("valgrind", ["--tool=callgrind", "--dump-instr=yes", `--callgrind-out-file=${out}`,
     process.execPath, "--perf-basic-prof", "--no-liftoff", "--no-wasm-dynamic-tiering", bundle, ...args], { encoding: "utf8", cwd: root, maxBuffer: 64 << 20 });
@@ -62,7 +65,7 @@ function countsOf(bundle, dir, args) {
   const pid = /^pid: (\d+)$/m.exec(readFileSync(out, "utf8"))?.[1];
   const map = join("/tmp", `perf-${pid}.map`);
   try {
-    return attribute(readFileSync(out, "utf8"), perfMap(readFileSync(map, "utf8")));
+    return attribute(readFileSync(out, "utf8"), perfMap(readFileSync(map, "utf8")), callee);
   } finally {
     rmSync(map, { force: true });
   }
@@ -87,20 +90,26 @@ function generatedName(ranges, address) {
 
 // callgrind's format with `positions: instr line`: a cost line is an instruction address
 // (absolute, or relative to the last: +n, -n, *), a line number, then Ir; the line after
-// calls= is the call's inclusive cost, not the function's own.
-function attribute(text, ranges) {
+// calls= is the call's inclusive cost, not the function's own: with `callee`, it is counted in
+// `callers` for the calling function when the called one's name holds `callee`.
+function attribute(text, ranges, callee) {
   const counts = new Map();
+  const callers = new Map();
   const objects = new Map();
   const functions = new Map();
-  let [address, object, fn, inclusive] = [0n, "", "", false];
+  let [address, object, fn, inclusive, called] = [0n, "", "", false, ""];
   const add = (name, ir) => counts.set(name, (counts.get(name) ?? 0) + ir);
+  const caller = () => (object === "???" || object === "" ? generatedName(ranges, address) : fn);
   for (const line of text.split("\n")) {
     // Names are given once, where an id first appears (in ob=, fn=, or cob=, cfn= of a call).
     const named = /^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$/.exec(line);
     if (named) {
       const table = named[2] === "ob" ? objects : functions;
       if (named[4] !== undefined) table.set(named[3], named[4]);
-      if (named[1] === "c") continue;
+      if (named[1] === "c") {
+        if (named[2] === "fn") called = table.get(named[3]) ?? "";
+        continue;
+      }
       if (named[2] === "ob") object = table.get(named[3]) ?? "";
       else fn = table.get(named[3]) ?? "";
       continue;
@@ -116,18 +125,22 @@ function attribute(text, ranges) {
     else if (position[0] === "-") address -= BigInt(position.slice(1));
     if (inclusive) {
       inclusive = false;
+      if (callee !== undefined && called.includes(callee)) {
+        const key = `${caller()} -> ${called}`;
+        callers.set(key, (callers.get(key) ?? 0) + Number(ir ?? 0));
+      }
       continue;
     }
-    add(object === "???" || object === "" ? generatedName(ranges, address) : fn, Number(ir ?? 0));
+    add(caller(), Number(ir ?? 0));
   }
-  return counts;
+  return Object.assign(counts, { callers });
 }
 
 const M = (n) => (n / 1e6).toFixed(1).padStart(8);
 const dir = mkdtempSync(join(tmpdir(), "siphon-profile-"));
 try {
   const bundle = await namedBundle(dir);
-  const counts = countsOf(bundle, dir, positionals);
+  const counts = countsOf(bundle, dir, positionals, values.callers);
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   if (values.base === undefined) {
     console.log(`siphon ${positionals.join(" ")}: ${M(total).trim()} M instructions\n\n| M instructions | function |\n| ---: | --- |`);
@@ -141,6 +154,10 @@ try {
     const names = new Set([...counts.keys(), ...base.keys()]);
     const rows = [...names].map((name) => [name, counts.get(name) ?? 0, base.get(name) ?? 0]).sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]));
     for (const [name, n, b] of rows.slice(0, top)) console.log(`| ${name} | ${M(n).trim()} | ${M(b).trim()} | ${M(n - b).trim()} |`);
+  }
+  if (values.callers !== undefined) {
+    console.log(`\ncalls into '${values.callers}', by caller (inclusive):\n\n| M instructions | caller -> called |\n| ---: | --- |`);
+    for (const [name, n] of [...counts.callers].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${M(n).trim()} | ${name} |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
