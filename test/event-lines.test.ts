@@ -311,7 +311,7 @@ test("a trap while rendering an event costs nothing: that event goes out as the 
 async function storeView(path: string, lines: boolean): Promise<unknown> {
   const store = new CallStore({ calls: 1000, bytes: 4 << 20 });
   const told: string[] = [];
-  store.listen({ wantsEvents: true, event: (json) => void told.push(json) });
+  store.listen({ wantsEvents: true, event: (seq) => void told.push(store.eventText(seq) ?? `event ${seq} let go`) });
   const output = store.eventOutput();
   const outputs = [lines ? output : { ...output, writeLine: undefined }];
   const recordingOf = (callId: string) => (callId.length % 2 === 0 ? { pcap: `${callId.length}.pcap` } : undefined);

@@ -13,6 +13,7 @@ import { getJson, hostileCall, post, startSiphon, tokenFile, TOKEN, type Siphon 
 import { Core } from "../host/core";
 import { CallStore, MESSAGES_PER_CALL, EVENTS_HELD, EVENTS_PER_CALL } from "../host/http/store";
 import { HttpServer } from "../host/http/server";
+import { EVENTS_PER_FLUSH } from "../host/http/sse";
 import { TokenGuard } from "../host/http/auth";
 import { EventGate } from "../host/calls/ratelimit";
 import { loadConfig } from "../host/cli/config";
@@ -420,6 +421,57 @@ test("a stalled live client is dropped and counted; a reading one keeps its stre
   } finally {
     server.close();
   }
+});
+
+// A live client reading /api/live on a server of its own: what it read so far, as text.
+async function liveClientOf(store: CallStore, run: (server: HttpServer, read: () => string) => Promise<void>): Promise<void> {
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
+    counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
+  await server.listen();
+  let text = "";
+  const client = connect(server.address().port, "127.0.0.1", () => client.write("GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  client.on("data", (d) => { text += d.toString("latin1"); });
+  try {
+    await waitFor("the live client", () => server.hub.clientCount() === 1);
+    await run(server, () => text);
+  } finally {
+    client.destroy();
+    server.close();
+  }
+}
+
+function probe(sequence: number, agentBytes = 0): [SipEvent, string] {
+  const event = { "@timestamp": "2026-01-01T00:00:00.000000Z", event: { kind: "event", type: "msg-probe", sequence },
+    user_agent: { original: "x".repeat(agentBytes) } } as SipEvent;
+  return [event, JSON.stringify(event)];
+}
+
+const sentSequences = (text: string): number[] => [...text.matchAll(/event: sip\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]).event.sequence);
+
+test("a flush sends its interval's last events, read from the window then; the older ones are counted as skipped", async () => {
+  const store = new CallStore({ calls: 10, bytes: 1 << 20 });
+  await liveClientOf(store, async (server, read) => {
+    for (let i = 0; i < EVENTS_PER_FLUSH + 5; i++) store.eventOutput().write(...probe(i));
+    server.hub.flush();
+    await waitFor("the flush's last event", () => read().includes(`"sequence":${EVENTS_PER_FLUSH + 4}}`));
+    assert.equal(sentSequences(read()), Array.from({ length: EVENTS_PER_FLUSH }, (_, i) => i + 5), read().slice(0, 400));
+    assert.is(server.hub.stats().http_sse_events_skipped, 5);
+  });
+});
+
+test("an event the window let go before the flush is not sent, and is counted as skipped", async () => {
+  // Events of 64 KiB take a slab each: a window of 256 KiB lets go of the oldest.
+  const store = new CallStore({ calls: 10, bytes: 256 << 10 });
+  await liveClientOf(store, async (server, read) => {
+    for (let i = 0; i < 6; i++) store.eventOutput().write(...probe(i, 64 << 10));
+    server.hub.flush();
+    await waitFor("the flush's last event", () => sentSequences(read()).includes(5));
+    const sent = sentSequences(read());
+    const skipped = server.hub.stats().http_sse_events_skipped;
+    assert.ok(skipped >= 1, `none let go: ${JSON.stringify(server.hub.stats())}`);
+    assert.equal(sent, Array.from({ length: 6 - skipped }, (_, i) => i + skipped), `sent ${sent}, skipped ${skipped}`);
+    assert.equal(store.events().map((json) => JSON.parse(json).event.sequence), sent, "the window holds what was sent");
+  });
 });
 
 test.run();

@@ -20,7 +20,7 @@ const KEEPALIVE_FLUSHES = 60;
 
 export class SseHub implements StoreListener {
   private readonly clients = new Set<ServerResponse>();
-  private events: string[] = [];     // a ring of the last EVENTS_PER_FLUSH, oldest at eventsHead once full
+  private events: number[] = [];     // a ring of the last EVENTS_PER_FLUSH (their numbers in the store), oldest at eventsHead once full
   private eventsHead = 0;
   private flushes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -50,13 +50,13 @@ export class SseHub implements StoreListener {
     return this.clients.size > 0;
   }
 
-  event(json: string): void {
+  event(seq: number): void {
     if (this.clients.size === 0) return;
     if (this.events.length < EVENTS_PER_FLUSH) {
-      this.events.push(json);
+      this.events.push(seq);
       return;
     }
-    this.events[this.eventsHead] = json;
+    this.events[this.eventsHead] = seq;
     this.eventsHead = (this.eventsHead + 1) % EVENTS_PER_FLUSH;
     this.count.eventsSkipped++;
   }
@@ -95,11 +95,18 @@ export class SseHub implements StoreListener {
     return this.store.changedCalls(CALLS_PER_FLUSH).map((call) => `event: call\ndata: ${JSON.stringify(callSummary(call))}\n\n`);
   }
 
+  // The events' text read now; one the window let go since (a flood of calls) is skipped and counted.
   private eventUpdates(): string[] {
     const ordered = [...this.events.slice(this.eventsHead), ...this.events.slice(0, this.eventsHead)];
     this.events = [];
     this.eventsHead = 0;
-    return ordered.map((json) => `event: sip\ndata: ${json}\n\n`);
+    const updates: string[] = [];
+    for (const seq of ordered) {
+      const json = this.store.eventText(seq);
+      if (json === undefined) this.count.eventsSkipped++;
+      else updates.push(`event: sip\ndata: ${json}\n\n`);
+    }
+    return updates;
   }
 
   private send(client: ServerResponse, chunk: Buffer): void {

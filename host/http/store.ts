@@ -98,10 +98,12 @@ export interface Registration {
   userAgent?: string;
 }
 
-// Told of each event, for live updates (which ask for the calls that changed: changedCalls).
+// Told of each event by its number, for live updates (which ask for the calls that changed:
+// changedCalls, and for the text of the events they send: eventText). A flush sends only the
+// last events of its interval, so only those are decoded.
 export interface StoreListener {
-  readonly wantsEvents: boolean;   // whether event() would use the JSON now (a live client is connected)
-  event(json: string): void;
+  readonly wantsEvents: boolean;   // whether event() would use the number now (a live client is connected)
+  event(seq: number): void;
 }
 
 export class CallStore {
@@ -166,7 +168,7 @@ export class CallStore {
     this.took(this.ring.addText(json), this.numberOf(event.sip?.call_id), binding && event.event.type, binding && {
       aor: binding.aor, contact: binding.contact, expires: binding.expires, since: event["@timestamp"],
       client: event.client ? address(event.client.ip, event.client.port) : undefined, userAgent: event.user_agent?.original,
-    }, json);
+    });
   }
 
   // The same for the core's line: its bytes go into the ring as they are, and become text only for a live client.
@@ -178,12 +180,17 @@ export class CallStore {
     });
   }
 
-  private took(seq: number, num: number | undefined, type: string | undefined, binding: Registration | undefined, json?: string): void {
+  private took(seq: number, num: number | undefined, type: string | undefined, binding: Registration | undefined): void {
     this.count.events++;
     this.remember(seq);
     if (num !== undefined) this.linkEvent(num, seq);
     if (binding !== undefined) this.applyBinding(type, binding);
-    if (this.listener?.wantsEvents) this.listener.event(json ?? this.ring.text(seq));
+    if (this.listener?.wantsEvents) this.listener.event(seq);
+  }
+
+  // The JSON of the event numbered `seq`, undefined once the window has let it go.
+  eventText(seq: number): string | undefined {
+    return seq >= this.ring.first ? this.ring.text(seq) : undefined;
   }
 
   // Up to `most` calls that changed since live updates last took them, each brought up to date.
