@@ -15,9 +15,9 @@
 // message; an event, its JSON copied and a link, its call found by the same key
 // where the core's tracker gives it (EV_CALL_KEY). A call's Call-ID is decoded
 // when something reads the call, or finds one by its Call-ID (the API, an event
-// that came as an object: --tracker js, --anonymize). Calls are numbered as they come (the live ones are always
-// the numbers from the oldest to the newest) and kept in typed arrays but for
-// their Call-ID; the object a page or the API reads (StoredCall) is made only
+// that came as an object: --tracker js, --anonymize). Calls are numbered as
+// they come (the live ones are always the numbers from the oldest to the
+// newest) and kept in typed arrays but for their Call-ID; the object a page or the API reads (StoredCall) is made only
 // when one reads the call, and what the messages and the events say of it
 // (addresses, start line, states, PDD, RTP, recordings) is read from the copies
 // then, each message and event once. Live updates ask which calls changed
