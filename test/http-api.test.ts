@@ -219,6 +219,16 @@ test("the window keeps the newest calls by count, evicts the oldest and counts t
   assert.is(store.counters().http_calls_evicted, 2);
 });
 
+test("the call bound holds after each run of messages: a call about to be evicted takes its messages of the run", () => {
+  const store = new CallStore({ calls: 2, bytes: 1 << 30 });
+  const [a, b, c] = invites(3);
+  const ringingA = { data: udpFrame(sip(["SIP/2.0 180 Ringing", "Via: SIP/2.0/UDP h;branch=z9hG4bK0", "From: <sip:a@example.com>;tag=1",
+    "To: <sip:b@example.com>;tag=2", "Call-ID: call-0", "CSeq: 1 INVITE", "Content-Length: 0"])), sec: 1795428010 };
+  feed(store, [a, b, c, ringingA]);   // one batch, one run
+  assert.equal(store.callList().map((call) => [call.id, call.count]), [["call-1", 1], ["call-2", 1]]);
+  assert.is(store.counters().http_calls_evicted, 1, "call-0 evicted once, with its 180; no second call-0");
+});
+
 test("the window keeps its bytes under the bound, evicting the oldest calls", () => {
   const limit = 256 * 1024;
   const store = new CallStore({ calls: 1000, bytes: limit });
