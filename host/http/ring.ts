@@ -40,6 +40,9 @@ export class MessageRing {
   // `letGo(keep)` is told before the messages numbered below `keep` are let go.
   constructor(private readonly bytes: number, private readonly letGo: (keep: number) => void) {
     this.bytesHeld = FIRST_CAPACITY * INDEX_BYTES;
+    // Stored again so that V8 takes them for fields that change: else it compiles indexRun with
+    // them as the constant 0 and throws that code away when the first slab is let go.
+    this.slabBase = this.first = 0;
   }
 
   // The batch's messages from the i-th on, as many as fit in the newest slab (a new one made if
