@@ -229,6 +229,16 @@ test("the call bound holds after each run of messages: a call about to be evicte
   assert.is(store.counters().http_calls_evicted, 1, "call-0 evicted once, with its 180; no second call-0");
 });
 
+test("messages copied into the window in blocks come back byte for byte, whatever lies between them", () => {
+  const store = new CallStore({ calls: 10, bytes: 1 << 30 });
+  const calls = invites(5, 300);
+  const junk = (bytes: number) => ({ data: udpFrame(new Uint8Array(bytes).fill(0x80), { sport: 40000, dport: 40002 }), sec: 1795428000 });
+  // Adjacent, then separated by more than a block's gap, by less, by a large packet, adjacent again.
+  feed(store, [calls[0], calls[1], junk(1000), calls[2], junk(100), calls[3], junk(1400), calls[4]]);
+  const texts = calls.map((f) => Buffer.from(f.data.subarray(42)).toString("latin1"));
+  assert.equal(store.callList().map((c) => store.messagesOf(c).map((m) => m.text)), texts.map((t) => [t]));
+});
+
 test("the window keeps its bytes under the bound, evicting the oldest calls", () => {
   const limit = 256 * 1024;
   const store = new CallStore({ calls: 1000, bytes: limit });
