@@ -17,15 +17,16 @@
 // when something reads the call, or finds one by its Call-ID (the API, an event
 // that came as an object: --tracker js, --anonymize). Calls are numbered as
 // they come (the live ones are always the numbers from the oldest to the
-// newest) and kept in typed arrays but for their Call-ID; the object a page or the API reads (StoredCall) is made only
-// when one reads the call, and what the messages and the events say of it
-// (addresses, start line, states, PDD, RTP, recordings) is read from the copies
-// then, each message and event once. Live updates ask which calls changed
-// (changedCalls) instead of being told at each message. So the window puts next
-// to nothing on the JavaScript heap (what the garbage collector copies at each
-// scavenge and traces at each full collection does not grow with it), and a
-// replay nobody watches runs little of the web view's code, which on a short
-// run is mostly still unoptimized (docs/performance.md).
+// newest) and kept in typed arrays but for their Call-ID; the object a page or
+// the API reads (StoredCall) is made only when one reads the call, and what the
+// messages and the events say of it (addresses, start line, states, PDD, RTP,
+// recordings) is read from the copies then, each message and event once. Live
+// updates ask which calls changed (changedCalls) instead of being told at each
+// message. So the window puts next to nothing on the JavaScript heap (what the
+// garbage collector copies at each scavenge and traces at each full collection
+// does not grow with it), and a replay nobody watches runs little of the web
+// view's code, which on a short run is mostly still unoptimized
+// (docs/performance.md).
 import type { MessageBatch, SipMessage } from "../core/records";
 import type { EventOutput, Sink } from "../sink/sink";
 import { isoTime, type RecordingRef, type SipEvent } from "../calls/events";
