@@ -151,9 +151,10 @@ function parse(start: u32, end: u32): void {
   setSpan(SPAN_SDP, start, end - start);
   let line = start;
   while (line < end) {
-    const eol = lineEnd(line, end);
+    const lf = lfAt(line, end);
+    const eol = withoutCr(line, lf);
     if (eol - line >= 2 && byte(line + 1) == 0x3d) sdpLine(byte(line), line + 2, eol);
-    line = skipLine(line, end);
+    line = lf < end ? lf + 1 : end;
   }
   finish();
   count(C_SDP);
@@ -405,15 +406,33 @@ function skipWord(i: u32, end: u32): u32 {
 
 // The end of the line at `line` (its CR or LF), or `end`.
 function lineEnd(line: u32, end: u32): u32 {
-  let i = line;
-  while (i < end && byte(i) != LF) i++;
-  return i > line && byte(i - 1) == CR ? i - 1 : i;
+  return withoutCr(line, lfAt(line, end));
 }
 
 function skipLine(line: u32, end: u32): u32 {
-  let i = line;
+  const lf = lfAt(line, end);
+  return lf < end ? lf + 1 : end;
+}
+
+// A line's end before its LF (or `end`) with the CR before it left out.
+@inline function withoutCr(line: u32, lf: u32): u32 {
+  return lf > line && byte(lf - 1) == CR ? lf - 1 : lf;
+}
+
+// The first LF in [at, end), or `end`. With SIMD, sixteen bytes a step while sixteen are
+// left (no load past `end`), the rest a byte at a time: a line is read once, not byte by byte twice.
+function lfAt(at: u32, end: u32): u32 {
+  let i = at;
+  if (ASC_FEATURE_SIMD) {
+    const lf = i8x16.splat(<i8>LF);
+    while (<u64>i + 16 <= <u64>end) {
+      const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + i), lf));
+      if (bits != 0) return i + <u32>ctz(bits);
+      i += 16;
+    }
+  }
   while (i < end && byte(i) != LF) i++;
-  return i < end ? i + 1 : end;
+  return i;
 }
 
 function startsWithLower(at: u32, len: u32, text: string): bool {
