@@ -479,6 +479,25 @@ test("a flush sends its interval's last events, read from the window then; the o
   });
 });
 
+test("closing the server sends live clients what gathered since the last flush before their streams end", async () => {
+  const store = new CallStore({ calls: 10, bytes: 1 << 20 });
+  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
+    counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
+  await server.listen();
+  let text = "";
+  const client = connect(server.address().port, "127.0.0.1", () => client.write("GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  client.on("data", (d) => { text += d.toString("latin1"); });
+  const ended = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  try {
+    await waitFor("the live client", () => server.hub.clientCount() === 1);
+    for (let i = 0; i < 3; i++) store.eventOutput().write(...probe(i));
+  } finally {
+    server.close();
+  }
+  await ended;
+  assert.equal(sentSequences(text), [0, 1, 2], `what the client read before its stream ended:\n${text.slice(0, 600)}`);
+});
+
 test("an event the window let go before the flush is not sent, and is counted as skipped", async () => {
   // Events of 64 KiB take a slab each: a window of 256 KiB lets go of the oldest.
   const store = new CallStore({ calls: 10, bytes: 256 << 10 });

@@ -83,9 +83,12 @@ export class SseHub implements StoreListener {
       http_sse_refused: this.count.refused, http_sse_events_skipped: this.count.eventsSkipped };
   }
 
+  // What gathered since the last flush is sent first: a replay shorter than FLUSH_MS, or the last
+  // moments of a longer one, reach the pages before their streams end.
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.flush();
     for (const client of this.clients) client.end();
     this.clients.clear();
   }
