@@ -167,6 +167,14 @@ for (const [i, variant] of VARIANTS.entries()) {
   console.log(`| ${variant.name} | ${m.toFixed(3)} | ${Math.round(messages / m).toLocaleString("en-US")} | ${(peer / m * 100).toFixed(1)}% | ` +
     `${c.toFixed(2)} | ${(c / peerCpu * 100).toFixed(1)}% | ${t.toFixed(2)} | ${(t / peerT * 100).toFixed(1)}% | ${variant.clients ? Math.round(median(sse[i])).toLocaleString("en-US") : "-"} |`);
 }
+// A live variant whose clients read only the stream's first line (the retry line) in most rounds
+// had no update sent: its row measures no page at all (a build whose server does not flush at close).
+for (const [i, variant] of VARIANTS.entries()) {
+  if (variant.clients && median(sse[i]) < 1024) {
+    console.log(`\nwarning: ${variant.name}: the live clients read ${Math.round(median(sse[i]))} bytes (median): no updates reached them, ` +
+      "so this row measures no page work");
+  }
+}
 for (const [label, first] of values.baseline === undefined ? [["", 1]] : [["this build: ", 1], ["baseline: ", 5]]) {
   const [peer, open, one, fifty] = [0, 1, 2, 3].map((k) => median(samples[first + k]));
   const [peerCpu, openCpu, oneCpu, fiftyCpu] = [0, 1, 2, 3].map((k) => median(cpus[first + k]));
