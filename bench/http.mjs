@@ -64,7 +64,9 @@ function freePort() {
 function liveClients(port, n) {
   const clients = [];
   const connected = Array.from({ length: n }, () => new Promise((resolve, reject) => {
-    const req = get({ host: "127.0.0.1", port, path: "/api/live" }, (res) => {
+    // A connection of its own, not the global agent's: a stream the server ends cleanly would
+    // otherwise go back to the agent's pool, unreferenced, and its close be waited on for nothing.
+    const req = get({ host: "127.0.0.1", port, path: "/api/live", agent: false }, (res) => {
       const client = { bytes: 0, req };
       res.on("data", (d) => { client.bytes += d.length; });
       res.on("error", () => undefined);
@@ -83,10 +85,15 @@ async function once(pcap, variant) {
   if (variant.clients !== undefined) args.push("--http", `127.0.0.1:${port}`);
   const child = spawn(process.execPath, [variant.bundle ?? siphon, ...args], { stdio: ["pipe", "ignore", "pipe"] });
   let stderr = "";
-  const ready = new Promise((resolve) => child.stderr.on("data", (d) => {
-    stderr += d;
-    if (stderr.includes('"msg":"configuration"')) resolve();
-  }));
+  // A siphon that exits before its configuration line (a port taken since freePort() looked) says
+  // why, rather than leaving this process with nothing to wait on (node would end it silently).
+  const ready = new Promise((resolve, reject) => {
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (stderr.includes('"msg":"configuration"')) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`${variant.name}: siphon exited ${code} before its configuration line: ${stderr}`)));
+  });
   let [cpu, mainCpu] = [0, 0];
   const sampler = setInterval(() => {
     cpu = Math.max(cpu, cpuSeconds(child.pid));
@@ -106,7 +113,7 @@ async function once(pcap, variant) {
   await Promise.all(clients.map((c) => new Promise((resolve) => {
     if (c.req.socket.closed) return resolve();
     c.req.socket.once("close", resolve);
-    c.req.destroy();
+    c.req.socket.destroy();
   })));
   return { seconds, cpu: cpu - cpuAtStart, mainCpu: mainCpu - mainAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
 }
