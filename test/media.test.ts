@@ -47,6 +47,23 @@ test("SDP: connection address, port, payload type, codec, direction and RTCP por
   assert.ok(messages[0].sdpText.startsWith("v=0"));
 });
 
+test("SDP: lines of every length end in CRLF or a bare LF, wherever the end falls in a 16-byte block, on both builds", () => {
+  // The SIMD build finds each LF sixteen bytes at a time and the rest a byte at a time: a padding
+  // line of each length from 0 to 33 moves every following line end across the blocks' edges.
+  for (const eol of ["\r\n", "\n"]) {
+    for (let pad = 0; pad < 34; pad++) {
+      const body = ["v=0", `i=${"x".repeat(pad)}`, "c=IN IP4 192.0.2.44", "m=audio 40000 RTP/AVP 8 0", "a=rtpmap:8 PCMA/8000",
+        "a=recvonly", "a=rtcp:40009", ""].join(eol);
+      for (const build of ["simd", "scalar"] as const) {
+        const s = runFrameList([{ data: invite(`pad${pad}`, body) }], { build }).messages[0].sdp;
+        assert.equal({ ip: s?.ip, port: s?.port, rtcpPort: s?.rtcpPort, codec: s?.codec, dir: s?.direction, malformed: s?.malformed },
+          { ip: "192.0.2.44", port: 40000, rtcpPort: 40009, codec: "PCMA", dir: "recvonly", malformed: false },
+          `${build} build, padding ${pad}, ${JSON.stringify(eol)} line ends`);
+      }
+    }
+  }
+});
+
 test("SDP: IPv6 connection address, media-level c= over session-level, static codec name", () => {
   const body = sdp("2001:db8::1", 5004).replace("m=audio 5004 RTP/AVP 0 101", "m=audio 5004 RTP/AVP 8\r\nc=IN IP6 2001:db8:0:0:1::2");
   const s = runFrames([invite("s2", body)]).messages[0].sdp;
