@@ -3,7 +3,7 @@
 // a stalled live client dropped and counted while a reading one keeps its stream.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -443,17 +443,24 @@ test("a stalled live client is dropped and counted; a reading one keeps its stre
   }
 });
 
-// A live client reading /api/live on a server of its own: what it read so far, as text.
-async function liveClientOf(store: CallStore, run: (server: HttpServer, read: () => string) => Promise<void>): Promise<void> {
+// A server of its own with one live client on /api/live, connected: what the client read so far,
+// as text, and when its stream ended.
+async function liveServer(store: CallStore): Promise<{ server: HttpServer; client: Socket; read: () => string; ended: Promise<void> }> {
   const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
     counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
   await server.listen();
   let text = "";
   const client = connect(server.address().port, "127.0.0.1", () => client.write("GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   client.on("data", (d) => { text += d.toString("latin1"); });
+  const ended = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  await waitFor("the live client", () => server.hub.clientCount() === 1);
+  return { server, client, read: () => text, ended };
+}
+
+async function liveClientOf(store: CallStore, run: (server: HttpServer, read: () => string) => Promise<void>): Promise<void> {
+  const { server, client, read } = await liveServer(store);
   try {
-    await waitFor("the live client", () => server.hub.clientCount() === 1);
-    await run(server, () => text);
+    await run(server, read);
   } finally {
     client.destroy();
     server.close();
@@ -481,21 +488,14 @@ test("a flush sends its interval's last events, read from the window then; the o
 
 test("closing the server sends live clients what gathered since the last flush before their streams end", async () => {
   const store = new CallStore({ calls: 10, bytes: 1 << 20 });
-  const server = new HttpServer({ host: "127.0.0.1", port: 0, store, guard: new TokenGuard(undefined), controls: {},
-    counters: () => ({}), registry: () => undefined, health: () => ({ healthy: true }), log: silentLogger });
-  await server.listen();
-  let text = "";
-  const client = connect(server.address().port, "127.0.0.1", () => client.write("GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
-  client.on("data", (d) => { text += d.toString("latin1"); });
-  const ended = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  const { server, read, ended } = await liveServer(store);
   try {
-    await waitFor("the live client", () => server.hub.clientCount() === 1);
     for (let i = 0; i < 3; i++) store.eventOutput().write(...probe(i));
   } finally {
     server.close();
   }
   await ended;
-  assert.equal(sentSequences(text), [0, 1, 2], `what the client read before its stream ended:\n${text.slice(0, 600)}`);
+  assert.equal(sentSequences(read()), [0, 1, 2], `what the client read before its stream ended:\n${read().slice(0, 600)}`);
 });
 
 test("an event the window let go before the flush is not sent, and is counted as skipped", async () => {
