@@ -9,9 +9,10 @@
 // what they cost inside (a V8 builtin such as Builtins_LoadIC is otherwise a total without a why).
 // With --misses, last-level cache misses of data (callgrind's simulated cache, reads and writes;
 // --cache-mb N for a last level of N MiB) instead of instructions: where a run waits on memory,
-// which instructions do not show.
+// which instructions do not show. With --mispredicts, mispredicted branches (callgrind's branch
+// predictor model, conditional and indirect).
 //
-//   node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] [--misses] -- replay FILE --out /dev/null --events /dev/null
+//   node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] [--misses | --mispredicts] -- replay FILE --out /dev/null --events /dev/null
 //
 // Needs valgrind. Takes about a minute per 100,000 messages; the bundle goes to a temporary
 // directory, build/ and dist/ are left as they are. Counts are of the whole process: start-up,
@@ -26,22 +27,26 @@ import * as esbuild from "esbuild";
 import { parseCommandLine, refuse } from "./args.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const USAGE = `usage: node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] [--misses [--cache-mb N]] -- SIPHON ARGS...   (default: --top 40)
+const USAGE = `usage: node bench/profile.mjs [--top N] [--base 'ARGS'] [--callers NAME] [--misses [--cache-mb N] | --mispredicts] -- SIPHON ARGS...   (default: --top 40)
 Instructions per function of one siphon run under callgrind, the WebAssembly core's functions by
 name (a bundle built with them into a temporary directory). --base runs a second command line
 (its arguments in one string, split at spaces) and prints each function's count in both and the
 difference, largest first. --callers NAME adds the calls into functions whose name holds NAME, by
 caller, with their inclusive instructions. --misses counts last-level data cache misses (callgrind's
 simulated cache, the size of this machine's last level or N MiB: on a shared machine a process
-has only part of it) instead of instructions. Needs valgrind.`;
+has only part of it) instead of instructions; --mispredicts, mispredicted branches (callgrind's
+model). Needs valgrind.`;
 const { values, positionals } = parseCommandLine(USAGE, {
-  options: { top: { type: "string", default: "40" }, base: { type: "string" }, callers: { type: "string" }, misses: { type: "boolean" }, "cache-mb": { type: "string" } }, allowPositionals: true,
+  options: { top: { type: "string", default: "40" }, base: { type: "string" }, callers: { type: "string" }, misses: { type: "boolean" }, "cache-mb": { type: "string" },
+    mispredicts: { type: "boolean" } }, allowPositionals: true,
 });
 const top = Number(values.top);
-// What is counted: instructions, or the simulated last level's data read and write misses.
+if (values.misses && values.mispredicts) refuse(USAGE, "--misses and --mispredicts count different things: give one");
 const cacheMb = values["cache-mb"] === undefined ? undefined : Number(values["cache-mb"]);
 if (cacheMb !== undefined && (!values.misses || ![1, 2, 4, 8, 16, 32, 64].includes(cacheMb))) refuse(USAGE, "--cache-mb wants --misses and a power of two from 1 to 64");
+// What is counted: instructions, the simulated last level's data read and write misses, or mispredicted branches.
 const counted = values.misses ? { options: ["--cache-sim=yes", ...(cacheMb ? [`--LL=${cacheMb << 20},16,64`] : [])], events: ["DLmr", "DLmw"], unit: "k LL data misses", scale: 1e3 }
+  : values.mispredicts ? { options: ["--branch-sim=yes"], events: ["Bcm", "Bim"], unit: "k mispredicted branches", scale: 1e3 }
   : { options: [], events: ["Ir"], unit: "M instructions", scale: 1e6 };
 if (!Number.isInteger(top) || top < 1) refuse(USAGE, "--top wants a positive integer");
 if (positionals.length === 0) refuse(USAGE, "no siphon command line after --");
