@@ -694,20 +694,34 @@ function findPair(hash: u32, a: usize, pa: u32, b: usize, pb: u32, version: u32)
 // The pair entry of the packet's stream, in one walk of the bucket its two directions share:
 // (entry << 1) | direction, or NO_CALL. A match sent from the offerer's side (direction 0) wins
 // wherever it is in the chain, as when each direction was looked up in turn.
+// Both directions are tested without a branch on which one it is: as calls interleave, that
+// changes from packet to packet and would be mispredicted about every other packet. The usual
+// chain, one entry, then answers with a select.
 function findStream(hash: u32, version: u32): u32 {
   let reverse = NO_CALL;
   let e = load<u32>(endpointBuckets + (<usize>(hash & endpointMask) << 2));
   while (e != 0) {
     const p = entryAt(e - 1);
+    const next = load<u32>(p + E_NEXT);
     if ((load<u32>(p + E_KIND) & K_PAIR) != 0 && load<u32>(p + E_VERSION) == version) {
       const pa = load<u32>(p + E_PORT), pb = load<u32>(p + E_PORT2);
-      if (pa == srcPort && pb == dstPort && sameAddr(p + E_ADDR, srcAddr) && sameAddr(p + E_ADDR2, dstAddr)) return (e - 1) << 1;
-      if (reverse == NO_CALL && pa == dstPort && pb == srcPort && sameAddr(p + E_ADDR, dstAddr)
-        && sameAddr(p + E_ADDR2, srcAddr)) reverse = ((e - 1) << 1) | 1;
+      const forward = <u32>(pa == srcPort) & <u32>(pb == dstPort) & sameAddrBit(p + E_ADDR, srcAddr) & sameAddrBit(p + E_ADDR2, dstAddr);
+      const backward = <u32>(pa == dstPort) & <u32>(pb == srcPort) & sameAddrBit(p + E_ADDR, dstAddr) & sameAddrBit(p + E_ADDR2, srcAddr);
+      const at = (e - 1) << 1;
+      if ((forward | backward) != 0) {
+        if (next == 0) return select<u32>(at, select<u32>(reverse, at | 1, reverse != NO_CALL), forward != 0);
+        if (forward != 0) return at;
+        if (reverse == NO_CALL) reverse = at | 1;
+      }
     }
-    e = load<u32>(p + E_NEXT);
+    e = next;
   }
   return reverse;
+}
+
+// sameAddr as 1 or 0, both halves loaded: no branch between them.
+@inline function sameAddrBit(p: usize, addr: usize): u32 {
+  return <u32>(load<u64>(p) == load<u64>(addr)) & <u32>(load<u64>(p + 8) == load<u64>(addr + 8));
 }
 
 function findSingle(hash: u32, addr: usize, port: u32, version: u32): u32 {
@@ -744,11 +758,12 @@ export function mediaPacket(base: usize, start: u32, end: u32): bool {
       release(matchSlot, MEDIA_END_BYE);
       return false;
     }
-  } else if (matchDirection == 0) {
-    touchOpen(matchSlot);
   } else {
-    store<i64>(c + CALL_DIR + DIR_SIZE + DIR_LAST_US, lastUs);
-    setPhase(matchSlot, PHASE_OPEN | LAST_IN_DIR1);
+    // touchOpen for direction 0, direction 1's own time and mark for the other, chosen by select:
+    // the direction changes from packet to packet (no branch to mispredict).
+    const toward1 = matchDirection != 0;
+    store<i64>(select<usize>(c + CALL_DIR + DIR_SIZE + DIR_LAST_US, c + CALL_LAST_US, toward1), lastUs);
+    setPhase(matchSlot, PHASE_OPEN | select<u8>(LAST_IN_DIR1, 0, toward1));
   }
   if (++packetsSinceSweep == SWEEP_EVERY) {
     packetsSinceSweep = 0;
