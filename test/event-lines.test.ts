@@ -81,7 +81,7 @@ function randomDescription(rng: Rng): EventDescription {
   const text = (): string => rng.chance(0.8) ? piece() : Array.from({ length: 2 + rng.below(5) }, piece).join(rng.hex(rng.below(17)));
   const maybe = <T>(value: () => T): T | undefined => (rng.chance(0.5) ? value() : undefined);
   const edge = (): number => rng.chance(0.5) ? rng.between(-5_000_000, 5_000_000)
-    : [0, 1, -1, 999, -999, 1000, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 1e15 - 1, 1e15, -(1e15 - 1), 0.5][rng.below(13)];
+    : EDGE_NUMBERS[rng.below(EDGE_NUMBERS.length)];
   d.type = EVENT_TYPES[rng.below(EVENT_TYPES.length - 1)];
   // Capture times span 1684 to 2255 (the core clamps them); timer deadlines may lie past that.
   d.atUs = rng.chance(0.1) ? edge() : rng.between(-9_000_000, 9_400_000) * 1_000_000_000 + rng.below(1_000_000_000);
@@ -153,6 +153,10 @@ function plainNumbers(d: EventDescription): boolean {
   return integers.every((n) => Number.isSafeInteger(n) || Math.abs(n) === 2 ** 53)
     && thousandths.every((n) => Number.isSafeInteger(n) && Math.abs(n) < 1e15);
 }
+
+// Numbers at the edges of what the core writes, each side of every decimal width among them.
+const EDGE_NUMBERS = [0, 1, -1, 999, -999, 1000, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 1e15 - 1, 1e15, -(1e15 - 1), 0.5,
+  ...Array.from({ length: 15 }, (_, k) => [10 ** (k + 1) - 1, 10 ** (k + 1)]).flat(), 2 ** 32 - 1, 2 ** 32, 2 ** 31, 2 ** 30 - 1];
 
 test("random descriptions: hostile text and numbers at the edges render as JSON.stringify, or go to the object path", () => {
   for (const build of ["simd", "scalar"] as const) {
