@@ -112,14 +112,16 @@ function partIsSdp(start: u32, end: u32): bool {
   let line = start;
   let isSdp = false;
   while (line < end) {
-    const eol = lineEnd(line, end);
-    if (eol == line) return isSdp ? parseAndTrue(skipLine(line, end), end) : false;
+    const lf = lfAt(line, end);
+    const eol = withoutCr(line, lf);
+    const next = lf < end ? lf + 1 : end;
+    if (eol == line) return isSdp ? parseAndTrue(next, end) : false;
     if (startsWithLower(line, eol - line, "content-type:")) {
       let v = line + 13;
       while (v < eol && (byte(v) == 0x20 || byte(v) == 0x09)) v++;
       isSdp = startsWithLower(v, eol - v, "application/sdp");
     }
-    line = skipLine(line, end);
+    line = next;
   }
   return false;
 }
@@ -402,11 +404,6 @@ function skipWord(i: u32, end: u32): u32 {
   while (i < end && byte(i) != 0x20) i++;
   while (i < end && byte(i) == 0x20) i++;
   return i;
-}
-
-// The end of the line at `line` (its CR or LF), or `end`.
-function lineEnd(line: u32, end: u32): u32 {
-  return withoutCr(line, lfAt(line, end));
 }
 
 function skipLine(line: u32, end: u32): u32 {
