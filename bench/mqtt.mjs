@@ -14,6 +14,7 @@ import { tmpdir, cpus, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine } from "./args.mjs";
+import { median } from "./stats.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
@@ -91,7 +92,6 @@ async function subscriber(port, qos, count) {
   return { exited, child };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const USAGE = `usage: node bench/mqtt.mjs [--runs N] [--messages N]   (defaults: 3 and 160000)
 MQTT delivery rate: the bench workload replayed into a local Mosquitto this script starts, at QoS 1 and

@@ -14,6 +14,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine } from "./args.mjs";
+import { median } from "./stats.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = join(root, ".bench");
@@ -53,7 +54,6 @@ function timed(args) {
   return { wall, cpu: user + system };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const pcap = workload();
 const keyFile = key();

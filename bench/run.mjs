@@ -14,6 +14,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { parseCommandLine as parseArguments } from "./args.mjs";
+import { judge, median } from "./stats.mjs";
 import { startBroker } from "./mqtt.mjs";
 import { startCollector } from "./collector.mjs";
 import { benchDir, generatedWorkload } from "./workloads.mjs";
@@ -242,7 +243,9 @@ Generates each case's workload (cached in .bench/), times siphon, tshark and a m
 (bench/cwalk.c, cc -O2 -march=native) of the same file in one run, prints a markdown table (median,
 minimum and maximum of the runs) with each case's target from issue 15 and whether this run meets
 it, and writes .bench/results.json. The runs go in rounds: each round runs every tool of every
-case once, so a change in the machine's load falls on all of them alike.
+case once, so a change in the machine's load falls on all of them alike. A target is judged on
+each round's own ratio: met when the 95% interval of their median is within it, NOT met when it
+is outside, else not told apart (bench/stats.mjs; fewer than 5 rounds are too few to judge).
 
 options:
   --case NAME        run only this case (repeat for several); default: every case
@@ -324,12 +327,6 @@ function pollPeakRss(pid) {
   };
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 /** One tool's samples on a case, summed up: median, minimum and maximum wall, rates, median peak RSS. */
 function summarize(tool, workload, samples) {
   const failed = samples.find((s) => s.code !== 0);
@@ -341,6 +338,7 @@ function summarize(tool, workload, samples) {
     tool: tool.name,
     command: tool.shown,
     runs: samples.length,
+    walls,
     medianSeconds: wall,
     minSeconds: Math.min(...walls),
     maxSeconds: Math.max(...walls),
@@ -518,18 +516,22 @@ function siphonOf(caseResult) {
   return caseResult?.tools.find((t) => t.tool === "siphon" && !t.error);
 }
 
-/** siphon's median time over the C walk's on the same file, in the same run. */
+/** siphon's median time over the C walk's on the same file, in the same run, and each round's. */
 function cwalkRatio(caseResult) {
-  const siphon = siphonOf(caseResult);
-  const cwalk = caseResult.tools.find((t) => t.tool === "cwalk" && !t.error);
-  return siphon && cwalk ? siphon.medianSeconds / cwalk.medianSeconds : undefined;
+  return versus(siphonOf(caseResult), caseResult.tools.find((t) => t.tool === "cwalk" && !t.error));
 }
 
-/** siphon's median time over that of its peer case (plain NDJSON to /dev/null) in the same run. */
+/** siphon's median time over that of its peer case (plain NDJSON to /dev/null) in the same run, and each round's. */
 function ndjsonRatio(caseResult, results) {
-  const siphon = siphonOf(caseResult);
-  const peer = siphonOf(results.find((c) => c.name === caseResult.peer));
-  return siphon && peer ? siphon.medianSeconds / peer.medianSeconds : undefined;
+  return versus(siphonOf(caseResult), siphonOf(results.find((c) => c.name === caseResult.peer)));
+}
+
+// One tool's time over another's: the ratio of their medians (the figure shown), and the ratio in each
+// round they both ran (what the target is judged on: bench/stats.mjs).
+function versus(tool, peer) {
+  if (!tool || !peer) return undefined;
+  const rounds = Math.min(tool.walls.length, peer.walls.length);
+  return { ratio: tool.medianSeconds / peer.medianSeconds, rounds: tool.walls.slice(0, rounds).map((w, i) => w / peer.walls[i]) };
 }
 
 /** The case as if the baseline build were siphon, for its figure on the same target. */
@@ -541,22 +543,28 @@ function asBaseline(caseResult) {
 /** The case's target, its figure in this run, and whether it is met. */
 function targetLine(caseResult, results) {
   const { target } = caseResult;
-  const ratio = target.ratio(caseResult, results);
-  if (ratio === undefined) return `  target: ${target.text}: not measured (its peer${target.ratio === ndjsonRatio ? ` ${caseResult.peer}` : " cwalk"} is not in this run)`;
-  const parts = [`${target.ratio === cwalkRatio ? "÷ cwalk" : `÷ ${caseResult.peer}`} ${ratio.toFixed(2)}`];
-  let met = target.limit === undefined || ratio <= target.limit;
+  const measured = target.ratio(caseResult, results);
+  if (measured === undefined) return `  target: ${target.text}: not measured (its peer${target.ratio === ndjsonRatio ? ` ${caseResult.peer}` : " cwalk"} is not in this run)`;
+  const parts = [`${target.ratio === cwalkRatio ? "÷ cwalk" : `÷ ${caseResult.peer}`} ${measured.ratio.toFixed(2)}`];
+  // Judged on the rounds' ratios: met when their median's 95% interval is under the limit, not met
+  // when it is above, else the rounds cannot tell.
+  let verdict = "met";
+  if (target.limit !== undefined) {
+    const rounds = judge(measured.rounds, target.limit);
+    parts.push(`each round's ${rounds.low.toFixed(2)} to ${rounds.high.toFixed(2)} (${Math.floor(rounds.coverage * 100)}% interval of the median, ${measured.rounds.length} rounds)`);
+    verdict = rounds.verdict;
+  }
   const rss = siphonOf(caseResult)?.peakRssMiB;
   if (target.rssOverNdjson !== undefined) {
     const peerRss = siphonOf(results.find((c) => c.name === caseResult.peer))?.peakRssMiB;
     parts.push(`peak RSS ${format(rss, 1)} MiB against ${format(peerRss, 1)}`);
-    met &&= rss !== undefined && peerRss !== undefined && rss <= peerRss + target.rssOverNdjson;
+    if (rss === undefined || peerRss === undefined || rss > peerRss + target.rssOverNdjson) verdict = "NOT met";
   }
   if (target.rssMiB !== undefined) {
     parts.push(`peak RSS ${format(rss, 1)} MiB`);
-    met &&= rss !== undefined && rss <= target.rssMiB;
+    if (rss === undefined || rss > target.rssMiB) verdict = "NOT met";
   }
-  const verdict = target.limit === undefined ? "" : met ? " (met)" : " (NOT met)";
-  return `  target: ${target.text}: ${parts.join(", ")}${verdict}`;
+  return `  target: ${target.text}: ${parts.join(", ")}${target.limit === undefined ? "" : ` (${verdict})`}`;
 }
 
 function report(host, results, notes) {

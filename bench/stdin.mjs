@@ -16,6 +16,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, refuse } from "./args.mjs";
+import { median } from "./stats.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -58,7 +59,6 @@ function runOnce(c) {
   c.cpu.push(user + system);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const load = [loadavg()[0]];
 for (let round = 0; round < rounds; round++) for (const c of cases) runOnce(c);
 load.push(loadavg()[0]);
