@@ -551,7 +551,8 @@ function targetLine(caseResult, results) {
   let verdict = "met";
   if (target.limit !== undefined) {
     const rounds = judge(measured.rounds, target.limit);
-    parts.push(`each round's ${rounds.low.toFixed(2)} to ${rounds.high.toFixed(2)} (${Math.floor(rounds.coverage * 100)}% interval of the median, ${measured.rounds.length} rounds)`);
+    parts.push(`each round's: median ${rounds.median.toFixed(2)}, ${rounds.low.toFixed(2)} to ${rounds.high.toFixed(2)} ` +
+      `(${Math.floor(rounds.coverage * 100)}% interval of the median, ${measured.rounds.length} rounds)`);
     verdict = rounds.verdict;
   }
   const rss = siphonOf(caseResult)?.peakRssMiB;
