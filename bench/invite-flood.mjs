@@ -5,8 +5,9 @@
 // all within the INVITE timeout, so none times out: eviction alone bounds the table.
 //
 //   node bench/invite-flood.mjs --out FILE.pcap --truth FILE.json [--invites N]
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseCommandLine, refuse } from "./args.mjs";
+import { pcapOut } from "./pcap-out.mjs";
 
 const USAGE = `usage: node bench/invite-flood.mjs --out FILE.pcap --truth FILE.json [--invites N]   (default: 1000000)
 Writes a capture of never-answered INVITEs, each its own Call-ID and From tag, 100,000 a second of capture
@@ -43,29 +44,14 @@ frame.writeUInt16BE(8 + payload.length, 38);
 record.writeUInt32LE(frameLength, 8);
 record.writeUInt32LE(frameLength, 12);
 
-const out = openSync(values.out, "w");
-const header = Buffer.alloc(24);
-header.writeUInt32LE(0xa1b2c3d4, 0);
-header.writeUInt16LE(2, 4);
-header.writeUInt16LE(4, 6);
-header.writeUInt32LE(262144, 16);
-header.writeUInt32LE(1, 20);
-writeSync(out, header);
-const batch = Buffer.alloc(record.length * 4096);
-let filled = 0;
+const out = pcapOut(values.out);
 for (let i = 0; i < invites; i++) {
   record.writeUInt32LE(1795428000 + Math.floor(i / 100000), 0);
   record.writeUInt32LE(i % 100000 * 10, 4);
   const id = String(i).padStart(ID.length, "0");
   for (const at of idAt) payload.write(id, at, "latin1");
   payload.copy(frame, 42);
-  record.copy(batch, filled);
-  filled += record.length;
-  if (filled === batch.length) {
-    writeSync(out, batch, 0, filled);
-    filled = 0;
-  }
+  out.add(record);
 }
-writeSync(out, batch, 0, filled);
-closeSync(out);
+out.close();
 writeFileSync(values.truth, `${JSON.stringify({ totals: { packets: invites, sipMessages: invites } }, null, 2)}\n`);

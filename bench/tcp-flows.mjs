@@ -5,8 +5,9 @@
 // (one per flow): they are framed in place, whatever the table evicts.
 //
 //   node bench/tcp-flows.mjs --out FILE.pcap --truth FILE.json [--flows N]
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseCommandLine, refuse } from "./args.mjs";
+import { pcapOut } from "./pcap-out.mjs";
 
 const USAGE = `usage: node bench/tcp-flows.mjs --out FILE.pcap --truth FILE.json [--flows N]   (default: 1000000)
 Writes a capture of many concurrent TCP flows for the flow-table bound, each picked up without a SYN and
@@ -36,16 +37,7 @@ payload.copy(frame, 54);
 record.writeUInt32LE(frameLength, 8);
 record.writeUInt32LE(frameLength, 12);
 
-const out = openSync(values.out, "w");
-const header = Buffer.alloc(24);
-header.writeUInt32LE(0xa1b2c3d4, 0);
-header.writeUInt16LE(2, 4);
-header.writeUInt16LE(4, 6);
-header.writeUInt32LE(262144, 16);
-header.writeUInt32LE(1, 20);
-writeSync(out, header);
-const batch = Buffer.alloc(record.length * 4096);
-let filled = 0;
+const out = pcapOut(values.out);
 for (let i = 0; i < flows; i++) {
   const client = 1 + Math.floor(i / 60000);
   record.writeUInt32LE(1795428000 + Math.floor(i / 100000), 0); // 100,000 flows a second, all within the idle timeout
@@ -53,14 +45,8 @@ for (let i = 0; i < flows; i++) {
   frame.set([10, (client >> 8) & 255, client & 255, 1], 26);
   frame.writeUInt16BE(1024 + (i % 60000), 34);
   frame.writeUInt32BE((i * 2654435761) >>> 0, 38);
-  record.copy(batch, filled);
-  filled += record.length;
-  if (filled === batch.length) {
-    writeSync(out, batch, 0, filled);
-    filled = 0;
-  }
+  out.add(record);
 }
-writeSync(out, batch, 0, filled);
-closeSync(out);
+out.close();
 writeFileSync(values.truth, `${JSON.stringify({ totals: { packets: flows, sipMessages: flows } }, null, 2)}\n`);
 process.stderr.write(`generated ${flows} TCP flows, one whole SIP message and a partial one each\n`);

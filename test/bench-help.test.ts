@@ -6,9 +6,10 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 
-// bench/args.mjs (the scripts' argument handling), bench/stats.mjs (their medians and verdicts) and
-// bench/workloads.mjs (their cache of generated captures) are modules the scripts share, not scripts.
-const MODULES = ["args.mjs", "stats.mjs", "workloads.mjs"];
+// bench/args.mjs (the scripts' argument handling), bench/pcap-out.mjs (the pcap files they write),
+// bench/stats.mjs (their medians and verdicts) and bench/workloads.mjs (their cache of generated
+// captures) are modules the scripts share, not scripts.
+const MODULES = ["args.mjs", "pcap-out.mjs", "stats.mjs", "workloads.mjs"];
 const SCRIPTS = readdirSync("bench").filter((f) => f.endsWith(".mjs") && !MODULES.includes(f)).sort().map((f) => `bench/${f}`);
 
 function run(script: string, args: string[]): { code: number | null; stdout: string; stderr: string; what: string } {
