@@ -14,6 +14,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,9 @@ import { judged, median } from "./stats.mjs";
 import { generatedWorkload } from "./workloads.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// A --baseline bundle copied elsewhere finds no prebuilds/ beside it and would run without the
+// addon, its stdin pipe left at 64 KiB: both builds load this checkout's (as bench/run.mjs does).
+process.env.SIPHON_PCAP_ADDON ??= createRequire(import.meta.url)("node-gyp-build").resolve(root);
 const siphon = join(root, "dist", "siphon.mjs");
 const USAGE = `usage: flock /tmp/siphon-bench.lock node bench/http.mjs [--messages 20000] [--rounds 5] [--baseline FILE]
 The web view's cost: a generated workload replayed from a pipe without the tracker, with it, with --http and
