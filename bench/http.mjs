@@ -124,7 +124,6 @@ async function once(pcap, variant) {
   return { seconds, cpu: cpu - cpuAtStart, mainCpu: mainCpu - mainAtStart, sseBytes: clients.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, clients.length) };
 }
 
-
 const VARIANTS = [
   { name: "replay (no tracker)", events: false },
   { name: "replay --events /dev/null (peer)", events: true },
