@@ -154,14 +154,20 @@ export function framesOf(path: string): Frame[] {
   return frames;
 }
 
-// A classic pcap (microseconds, LINKTYPE_ETHERNET) of the frames, one second apart.
-export function pcapFile(frames: Uint8Array[], firstSecond = 1795428000): Uint8Array {
+// A classic pcap's file header: microseconds, version 2.4, snap length 262144, LINKTYPE_ETHERNET.
+export function pcapHeader(): Buffer {
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0);
   header.writeUInt16LE(2, 4);
   header.writeUInt16LE(4, 6);
   header.writeUInt32LE(262144, 16);
   header.writeUInt32LE(LINKTYPE_ETHERNET, 20);
+  return header;
+}
+
+// A classic pcap (microseconds, LINKTYPE_ETHERNET) of the frames, one second apart.
+export function pcapFile(frames: Uint8Array[], firstSecond = 1795428000): Uint8Array {
+  const header = pcapHeader();
   const records = frames.map((f, i) => {
     const r = Buffer.alloc(16);
     r.writeUInt32LE(firstSecond + i, 0);

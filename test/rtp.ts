@@ -1,7 +1,7 @@
 // Test helpers for media: SDP, RTP and RTCP packets built byte by byte, a call
 // with its signalling and impaired media as timed frames, timed pcap files, and
 // the endpoints of a captured frame (to line Siphon's streams up with tshark's).
-import { concat, sip, udpFrame, type Frame } from "./helpers";
+import { concat, pcapHeader, sip, udpFrame, type Frame } from "./helpers";
 
 export function sdp(ip: string, port: number, extra: string[] = [], pts = [0, 101]): string {
   const v = ip.includes(":") ? "IP6" : "IP4";
@@ -122,12 +122,7 @@ export function inTimeOrder(frames: TimedFrame[]): TimedFrame[] {
 
 // A classic pcap (microseconds, Ethernet) with each frame's own time.
 export function timedPcap(frames: TimedFrame[]): Uint8Array {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(262144, 16);
-  header.writeUInt32LE(1, 20);
+  const header = pcapHeader();
   const records = frames.map((f) => {
     const r = Buffer.alloc(16);
     r.writeUInt32LE(Math.floor(f.timeUs / 1e6), 0);
