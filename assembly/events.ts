@@ -178,7 +178,7 @@ function call(flags: u32): void {
 
 // One direction of the call's RTP, as host/calls/media.ts's streamFields() builds it.
 function stream(k: i32): void {
-  const at = EV_RTP + <usize>k * EV_RTP_SIZE;
+  const at = <usize>EV_RTP + <usize>k * EV_RTP_SIZE;
   whole("{\"packets\":", at + EVR_PACKETS);
   whole(",\"expected\":", at + EVR_EXPECTED);
   whole(",\"lost\":", at + EVR_LOST);
@@ -213,7 +213,7 @@ function milli(name: string, field: usize): void {
 
 // Whether direction k's figures are all numbers renderEvent writes as JavaScript does.
 function streamSafe(k: i32): bool {
-  const at = EV_RTP + <usize>k * EV_RTP_SIZE;
+  const at = <usize>EV_RTP + <usize>k * EV_RTP_SIZE;
   return safeInteger(at + EVR_PACKETS) && safeInteger(at + EVR_EXPECTED) && safeInteger(at + EVR_LOST)
     && safeThousandths(at + EVR_JITTER) && safeThousandths(at + EVR_MAX_JITTER) && safeInteger(at + EVR_DUPLICATES)
     && safeInteger(at + EVR_OUT_OF_ORDER) && safeInteger(at + EVR_SSRC_CHANGES) && safeInteger(at + EVR_RTCP_REPORTS)

@@ -200,7 +200,7 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
     freeFlow(flow, C_TCP_CLOSED);
     return;
   }
-  const dir = at + F_DIRS + (towardA ? DIR_SIZE : 0);
+  const dir = at + F_DIRS + (towardA ? <usize>DIR_SIZE : 0);
   expireWaiting(dir);
   if ((flags & SYN) != 0) synchronize(dir, seq);
   else if (len > 0) {
