@@ -68,14 +68,21 @@ export class PooledFile {
   }
 
   get block(): Buffer {
-    return this.chunk ??= this.pool.takeBlock();
+    return this.chunk ?? this.takeBlock();
   }
 
-  // The block as a DataView, for a writer that puts numbers in it.
+  // The block as a DataView, for a writer that puts numbers in it: made with the block, as asking a
+  // view for its buffer (to see whether it is still the block's) is a call into the engine per packet.
   get blockView(): DataView {
-    const block = this.block;
-    if (this.chunkView?.buffer !== block.buffer) this.chunkView = new DataView(block.buffer, block.byteOffset, block.byteLength);
-    return this.chunkView;
+    if (this.chunk === undefined) this.takeBlock();
+    return this.chunkView as DataView;
+  }
+
+  private takeBlock(): Buffer {
+    const block = this.pool.takeBlock();
+    this.chunk = block;
+    this.chunkView = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    return block;
   }
 
   // Overwrites bytes already appended: in the block if they are still there, else in the file.

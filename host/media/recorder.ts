@@ -65,7 +65,8 @@ export class Recorder implements Sink {
   private readonly budget: DiskBudget;
   private readonly pool: FilePool;
   private readonly days = new Set<string>();
-  private readonly slotCalls = new Map<number, SlotCall>(); // at most one per media call slot
+  // By media call slot (below --media-calls): an array, not a Map, as every media packet looks here.
+  private readonly slotCalls: (SlotCall | undefined)[] = [];
   private batchNumber = 0;
   private nowUs = 0;
   private sweptUs = 0;
@@ -192,12 +193,14 @@ export class Recorder implements Sink {
   // call rather than per packet, and its recording looked up once (finish lets it go).
   private recordingOf(packet: MediaPacket): Recording | undefined {
     const generation = packet.generation;
-    let slot = this.slotCalls.get(packet.call);
+    const call = packet.call;
+    let slot = this.slotCalls[call];
     if (slot === undefined || slot.generation !== generation) {
       const callId = packet.callId;
       if (callId === "") return undefined;
       slot = { generation, callId, recording: undefined };
-      this.slotCalls.set(packet.call, slot);
+      while (this.slotCalls.length < call) this.slotCalls.push(undefined);   // kept packed: slots need not come in order
+      this.slotCalls[call] = slot;
     }
     if (slot.recording === undefined) {
       const found = this.recordings.get(slot.callId);
