@@ -48,9 +48,6 @@ export function wavHeader(law: Law, frames: number): Buffer {
   return header;
 }
 
-// The frames being written, caller's byte then callee's; one track writes at a time, so shared.
-const interleaved = new Uint32Array(WINDOW_FRAMES / 2);
-
 // Windows of finished tracks, for new ones: two fresh arrays per call were garbage outside the heap.
 const SPARE_WINDOWS = 64;
 const spareWindows: Uint8Array[] = [];
@@ -140,19 +137,27 @@ export class WavTrack {
     this.windowStart = frame;
   }
 
-  // The window's first `count` frames, interleaved (the caller's byte first), four frames a step:
-  // a word of each plane makes two words of frames (the host is little-endian, as the core).
+  // The window's first `count` frames, interleaved (the caller's byte first), straight into the
+  // file's block (no copy between): four frames a step, a word of each plane making two words of
+  // frames (the host is little-endian, as the core), the last one to three frames a byte at a time.
   private writeFrames(count: number): void {
     if (count <= 0) return;
     const [caller, callee] = this.words;
-    const words = (count + 3) >> 2;
-    for (let i = 0; i < words; i++) {
+    const at = this.file.room(count * FRAME_BYTES);
+    const view = this.file.blockView;
+    const steps = count >> 2;
+    for (let i = 0; i < steps; i++) {
       const a = caller[i] as number;
       const b = callee[i] as number;
-      interleaved[2 * i] = spread(a & 0xffff) | (spread(b & 0xffff) << 8);
-      interleaved[2 * i + 1] = spread(a >>> 16) | (spread(b >>> 16) << 8);
+      view.setUint32(at + 8 * i, spread(a & 0xffff) | (spread(b & 0xffff) << 8), true);
+      view.setUint32(at + 8 * i + 4, spread(a >>> 16) | (spread(b >>> 16) << 8), true);
     }
-    this.file.append(new Uint8Array(interleaved.buffer, 0, count * FRAME_BYTES));
+    const block = this.file.block;
+    const [callerBytes, calleeBytes] = this.planes;
+    for (let k = steps << 2; k < count; k++) {
+      block[at + 2 * k] = callerBytes[k] as number;
+      block[at + 2 * k + 1] = calleeBytes[k] as number;
+    }
   }
 
   // A gap past everything held: silence written in window-sized blocks.
