@@ -88,7 +88,8 @@ function resetFields(): void {
 
 // Returns the offset of the start line's CRLF at b, or -1 when the bytes do not
 // begin with one; sets the method, URI and reason spans (relative to b) and
-// startLineProblems. Fails on the first byte that cannot belong, so binary
+// startLineProblems, which no caller reads after a -1 (they may be left from an
+// earlier message then). Fails on the first byte that cannot belong, so binary
 // payloads (RTP, DNS) cost a byte or two, not a scan for a line end. The TCP
 // framer asks the same question of a stream (assembly/stream.ts).
 //
