@@ -14,9 +14,9 @@ import { expectedFrames, feed, readPcap, readWav, wavDirection, type Fed, type F
 import { Recorder, RecordingControl, recordingName } from "../host/media";
 import { compileFilter } from "../host/filter";
 import { createLogger, silentLogger } from "../host/log";
-import { DiskBudget, FilePool, type PooledFile } from "../host/media/files";
-import { WAV_HEADER_BYTES, WavTrack } from "../host/media/wav";
-import { PCMU } from "../host/media/g711";
+import { DiskBudget, FilePool } from "../host/media/files";
+import { wavTracks } from "../host/media/wav";
+import { ALAW_TO_ULAW, PCMU, ULAW_TO_ALAW } from "../host/media/g711";
 import type { MessageBatch } from "../host/core/records";
 
 const work = mkdtempSync(join(tmpdir(), "siphon-recording-test-"));
@@ -119,37 +119,30 @@ test("the WAV has a channel per direction carrying the source chirp, and silence
   assert.ok(lostChecked >= 3, `${lostChecked} lost packets checked for silence`);
 });
 
-// A file in memory with PooledFile's writing surface: what a WavTrack writes, in order.
-function memoryFile(): { file: PooledFile; bytes: () => Buffer } {
-  const block = Buffer.alloc(1 << 16);
-  const blockView = new DataView(block.buffer, block.byteOffset, block.byteLength);
-  let used = 0;
-  const file = {
-    block, blockView,
-    room(n: number): number { used += n; return used - n; },
-    append(bytes: Uint8Array): void { block.set(bytes, used); used += bytes.byteLength; },
-    patch(position: number, bytes: Uint8Array): void { block.set(bytes, position); },
-    close(): void {},
-  };
-  return { file: file as unknown as PooledFile, bytes: () => block.subarray(0, used) };
-}
-
+// The WAVs' tracks (wav.ts, run by the writer thread) writing into memory: the file's bytes as written at their positions.
 test("a WAV's frames are the caller's byte then the callee's, four at a time and the odd last ones alike", () => {
+  const WAV_HEADER_BYTES = 58;
   for (const frames of [1, 4, 7, 162]) {
-    const { file, bytes } = memoryFile();
-    const track = new WavTrack(file, 1_000_000, PCMU);
+    const file = Buffer.alloc(1 << 16);
+    let size = 0;
+    const tracks = wavTracks({ alawToUlaw: ALAW_TO_ULAW, ulawToAlaw: ULAW_TO_ALAW }, (id, bytes, position) => {
+      assert.is(id, 5, "the track writes to its own file");
+      file.set(bytes, position);
+      size = Math.max(size, position + bytes.byteLength);
+    });
+    tracks.start(5, 1_000_000, PCMU);
     const caller = Uint8Array.from({ length: frames }, (_, i) => (3 * i + 1) & 0x7f);
     const callee = Uint8Array.from({ length: frames }, (_, i) => 0x80 | ((5 * i + 2) & 0x7f));
-    track.add(0, 11, 0, 1_000_000, PCMU, caller);
-    track.add(1, 22, 0, 1_000_000, PCMU, callee);
-    track.finish();
-    const data = bytes().subarray(WAV_HEADER_BYTES);
+    tracks.add(5, 0, 11, 0, 1_000_000, PCMU, caller);
+    tracks.add(5, 1, 22, 0, 1_000_000, PCMU, callee);
+    assert.is(tracks.finish(5), 0, "no packet late");
+    const data = file.subarray(WAV_HEADER_BYTES, size);
     assert.is(data.length, 2 * frames, `${frames} frames: two bytes each`);
     for (let k = 0; k < frames; k++) {
       assert.is(data[2 * k], caller[k], `${frames} frames: frame ${k}'s caller byte`);
       assert.is(data[2 * k + 1], callee[k], `${frames} frames: frame ${k}'s callee byte`);
     }
-    assert.is(bytes().readUInt32LE(46), frames, "the fact chunk counts them");
+    assert.is(file.readUInt32LE(46), frames, "the fact chunk counts them");
   }
 });
 

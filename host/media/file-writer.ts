@@ -8,16 +8,26 @@
 // another thread once per batch instead of once per file and per write (a libuv pool's cost).
 //
 // The function is the worker's whole source (writerSource): it uses nothing from outside itself
-// but the modules it is given.
+// but the modules and the functions it is given. The WAVs' tracks (wav.ts) live here too: the main
+// thread hands over each batch's G.711 payloads, and the tracks place, interleave and write them.
+import { wavTracks, type WavTables } from "./wav";
 
 export interface WriteOp {
   id: number;                      // the file, numbered by the main thread
   path?: string;                   // on the file's first op: made with it ("wx": never an existing file)
   position?: number;               // a write: its bytes at this position
   bytes?: Uint8Array;
-  close?: boolean;                 // the file's last op
+  close?: boolean;                 // the file's last op (a WAV's track is finished first)
   block?: boolean;                 // bytes are a view of one of the main thread's blocks: give it back
+  wavStart?: [number, number];     // with path: the file is a WAV, its track begun at this capture time (µs) in this law
+  wavPackets?: Uint8Array;         // id 0: G.711 payloads for the WAVs' tracks, WAV_RECORD_BYTES of placing before each
+  internal?: boolean;              // a write a WAV's track made here: not counted as the main thread's
 }
+
+// A G.711 payload for a WAV's track, as FilePool.wavPacket lays it out: the file (u32), direction
+// (u8), payload type (u8), payload length (u16), SSRC (u32), RTP timestamp (u32), capture time in
+// µs (f64), then the payload. Little-endian.
+export const WAV_RECORD_BYTES = 24;
 
 export interface WriteReply {
   handled: number;                 // ops handled since the last reply
@@ -27,6 +37,9 @@ export interface WriteReply {
   dropped: number[];               // bytes not written because their file was lost earlier
   errors: { id: number; code: string; message: string }[]; // writes that failed (the file goes on)
   blocks: ArrayBuffer[];           // the main thread's blocks, back for reuse
+  wavBuffers: ArrayBuffer[];       // the buffers the WAVs' payloads came in, back for reuse
+  grown: [number, number][];       // bytes written to a file by its WAV's track here: [file, bytes]
+  late: number;                    // packets the WAVs finished since the last reply dropped as late
   open: number;                    // descriptors open now
   mostOpen: number;                // most ever open at once
   reopened: number;                // files reopened so far
@@ -36,9 +49,17 @@ export interface WriteReply {
 // holds its directory's lock, and more makers only spin on it (perf: rwsem_spin_on_owner).
 const MAKING_MAX = 2;
 
-export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs"), makingMax: number): void {
+export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs"), makingMax: number,
+  makeTracks: typeof wavTracks, recordBytes: number): void {
   const { parentPort, workerData } = threads;
-  const { limit } = workerData as { limit: number };
+  const { limit, tables } = workerData as { limit: number; tables: WavTables };
+  // A WAV's file is made at its track's first write, as a file of the main thread's is at its first.
+  const wavPaths = new Map<number, string>();
+  const tracks = makeTracks(tables, (id, bytes, position) => {
+    const path = wavPaths.get(id);
+    if (path !== undefined) wavPaths.delete(id);
+    handle({ id, path, bytes, position, internal: true });
+  });
   interface File { path: string; making: boolean; waiting: WriteOp[] }
   const files = new Map<number, File>();      // files made or being made, not closed
   const open = new Map<number, number>();     // file → descriptor, least recently used first
@@ -51,18 +72,18 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
   let replying = false;
 
   function fresh(): WriteReply {
-    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], open: 0, mostOpen: 0, reopened: 0 };
+    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], wavBuffers: [], grown: [], late: 0, open: 0, mostOpen: 0, reopened: 0 };
   }
 
   function send(): void {
     replying = false;
-    if (reply.handled === 0 && reply.lost.length === 0) return;
+    if (reply.handled === 0 && reply.lost.length === 0 && reply.grown.length === 0) return;
     const out = reply;
     reply = fresh();
     out.open = open.size;
     out.mostOpen = mostOpen;
     out.reopened = reopened;
-    parentPort?.postMessage(out, out.blocks);
+    parentPort?.postMessage(out, [...out.blocks, ...out.wavBuffers]);
   }
 
   function later(): void {
@@ -139,20 +160,36 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
   }
 
-  // An op whose file is made (or lost).
+  // A file a WAV's track wrote to, up to `end`: what it adds past its end so far is reported (its
+  // header is written again at the end, over its first bytes).
+  const ends = new Map<number, number>();
+  function grew(id: number, end: number): void {
+    const before = ends.get(id) ?? 0;
+    if (end <= before) return;
+    ends.set(id, end);
+    reply.grown.push([id, end - before]);
+  }
+
+  // An op whose file is made (or lost). A track's own write counts in no total of the main
+  // thread's but `grown`, once written.
   function run(op: WriteOp): void {
     const length = op.bytes?.byteLength ?? 0;
     const file = files.get(op.id);
-    reply.handled++;
-    reply.done += length;
+    const counted = op.internal !== true;
+    if (counted) {
+      reply.handled++;
+      reply.done += length;
+    }
     if (lost.has(op.id) || file === undefined) {
-      if (length > 0) reply.dropped.push(length);
+      if (length > 0 && counted) reply.dropped.push(length);
     } else if (op.bytes !== undefined) {
       const fd = descriptor(op.id, file);
-      if (fd === undefined) reply.dropped.push(length);
-      else {
+      if (fd === undefined) {
+        if (counted) reply.dropped.push(length);
+      } else {
         try {
           write(fd, op.bytes, op.position ?? 0);
+          if (!counted) grew(op.id, (op.position ?? 0) + length);
         } catch (err) {
           reply.errors.push({ id: op.id, ...codeOf(err) });
         }
@@ -163,6 +200,7 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
       const fd = open.get(op.id);
       open.delete(op.id);
       files.delete(op.id);
+      ends.delete(op.id);
       if (fd !== undefined) fs.closeSync(fd);
       reply.closed.push([op.id, !lost.delete(op.id)]);
     }
@@ -180,14 +218,45 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     else run(op);
   }
 
+  // The payloads of a batch for the WAVs' tracks, each placed in its call's window; the windows'
+  // writes go to their files as ops of this thread's own.
+  function wavPackets(view: Uint8Array): void {
+    reply.handled++;
+    reply.done += view.byteLength;
+    const v = new DataView(view.buffer, view.byteOffset, view.byteLength);
+    for (let at = 0; at + recordBytes <= view.byteLength;) {
+      const length = v.getUint16(at + 6, true);
+      const payload = view.subarray(at + recordBytes, at + recordBytes + length);
+      tracks.add(v.getUint32(at, true), v.getUint8(at + 4), v.getUint32(at + 8, true), v.getUint32(at + 12, true),
+        v.getFloat64(at + 16, true), v.getUint8(at + 5), payload);
+      at += recordBytes + length;
+    }
+  }
+
   parentPort?.on("message", (ops: WriteOp[]) => {
-    for (const op of ops) handle(op);
+    const payloadBuffers = new Set<ArrayBuffer>();
+    for (const op of ops) {
+      if (op.wavPackets !== undefined) {
+        wavPackets(op.wavPackets);
+        payloadBuffers.add(op.wavPackets.buffer as ArrayBuffer);
+        continue;
+      }
+      if (op.wavStart !== undefined) {
+        reply.handled++;
+        wavPaths.set(op.id, op.path as string);
+        tracks.start(op.id, op.wavStart[0], op.wavStart[1]);
+        continue;
+      }
+      if (op.close) reply.late += tracks.finish(op.id);   // a WAV's last frames and its header, before it closes
+      handle(op);
+    }
+    reply.wavBuffers.push(...payloadBuffers);
     send();
   });
 }
 
-// The worker's source: the function above, called with its modules (a string, which the bundler
-// leaves as it is).
+// The worker's source: the function above, called with its modules and the WAVs' tracks (a
+// string, which the bundler leaves as it is).
 export function writerSource(): string {
-  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX})`;
+  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX}, ${wavTracks.toString()}, ${WAV_RECORD_BYTES})`;
 }

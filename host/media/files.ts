@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from "node:f
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log";
-import { writerSource, type WriteOp, type WriteReply } from "./file-writer";
+import { WAV_RECORD_BYTES, writerSource, type WriteOp, type WriteReply } from "./file-writer";
+import { ALAW_TO_ULAW, ULAW_TO_ALAW } from "./g711";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
@@ -105,6 +106,12 @@ export class PooledFile {
     this.writeOut(chunk.subarray(0, used), true);
   }
 
+  // Bytes the writer thread wrote to it on its own (a WAV's track): in its size from now on.
+  grewInThread(bytes: number): void {
+    this.written += bytes;
+    this.size += bytes;
+  }
+
   // The pool finishes it (DiskBudget.finish) once its last byte is on disk.
   close(): void {
     this.flush();
@@ -130,6 +137,8 @@ const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this 
 // Blocks kept for reuse: a new 64 KiB block per file (30,000 files a minute) was garbage the
 // collector chased, its memory outside the heap pressing for full collections.
 const SPARE_BLOCKS = 1024;
+const WAV_BUFFER_BYTES = 1024 * 1024;   // a batch's G.711 payloads, usually all of them
+const SPARE_WAV_BUFFERS = 16;
 
 // The files being written, through one writer thread (file-writer.ts) with at most `limit`
 // descriptors open. What a batch writes goes to the thread in one message, after the batch (a
@@ -153,9 +162,19 @@ export class FilePool {
   private drain: (() => void) | undefined;
   private draining: Promise<void> | undefined;
   private readonly spare: Buffer[] = [];
+  wavLate = 0;                                     // packets the WAVs' tracks dropped as late (the writer thread's count)
+  // The G.711 payloads of the batch for the WAVs' tracks (wavPacket), laid out one after another;
+  // each run of them between other ops is sent as one op, the buffer moved with the post.
+  private wavBuffer: ArrayBuffer | undefined;
+  private wavView: DataView | undefined;
+  private wavBytes: Uint8Array | undefined;
+  private wavUsed = 0;
+  private wavSent = 0;                             // where the payloads not yet in an op begin
+  private wavMoving = false;                       // the buffer is in this post's transfer list
+  private readonly spareWav: ArrayBuffer[] = [];
 
   constructor(limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {
-    this.worker = new Worker(writerSource(), { eval: true, workerData: { limit } });
+    this.worker = new Worker(writerSource(), { eval: true, workerData: { limit, tables: { alawToUlaw: ALAW_TO_ULAW, ulawToAlaw: ULAW_TO_ALAW } } });
     this.worker.on("message", (reply: WriteReply) => this.answered(reply));
     this.worker.on("error", (err) => this.stopped(err));
     this.worker.unref();
@@ -169,6 +188,59 @@ export class FilePool {
     if (this.pending.has(path) || (!looked && existsSync(path))) return undefined;
     this.pending.add(path);
     return new PooledFile(path, this.nextId++, this);
+  }
+
+  // `file` as a WAV (wav.ts): its track is begun in the writer thread at the call's first G.711
+  // packet's capture time, in that packet's law; the thread writes its header and frames.
+  startWav(file: PooledFile, firstUs: number, law: number): void {
+    this.send({ id: file.id, path: this.pathFor(file), wavStart: [firstUs, law] });
+  }
+
+  // One RTP packet's G.711 payload for `file`'s track, from `direction` (0 caller, 1 callee).
+  wavPacket(file: PooledFile, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void {
+    if (file.lost || this.broken) return;
+    const n = WAV_RECORD_BYTES + payload.byteLength;
+    if (this.queuedBytes + n > QUEUED_LIMIT) {
+      this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
+        "the recording is given up: record fewer calls (--record-filter) or use a faster disk", 0);
+      return;
+    }
+    if (this.wavBuffer === undefined || this.wavUsed + n > this.wavBuffer.byteLength) this.nextWavBuffer();
+    const v = this.wavView as DataView;
+    const at = this.wavUsed;
+    v.setUint32(at, file.id, true);
+    v.setUint8(at + 4, direction);
+    v.setUint8(at + 5, payloadType);
+    v.setUint16(at + 6, payload.byteLength, true);
+    v.setUint32(at + 8, ssrc, true);
+    v.setUint32(at + 12, rtpTime, true);
+    v.setFloat64(at + 16, timeUs, true);
+    (this.wavBytes as Uint8Array).set(payload, at + WAV_RECORD_BYTES);
+    this.wavUsed += n;
+    this.queuedBytes += n;
+  }
+
+  // The payloads gathered since the last op, as one op, ahead of whatever is sent next.
+  private sendWavPayloads(): void {
+    if (this.wavBuffer === undefined || this.wavUsed === this.wavSent) return;
+    if (!this.wavMoving) {
+      this.transfer.push(this.wavBuffer);
+      this.wavMoving = true;
+    }
+    this.send({ id: 0, wavPackets: new Uint8Array(this.wavBuffer, this.wavSent, this.wavUsed - this.wavSent) });
+    this.wavSent = this.wavUsed;
+  }
+
+  // A buffer with room for any payload (a UDP payload is under 64 KiB): the last one's payloads sent first.
+  private nextWavBuffer(): void {
+    this.sendWavPayloads();
+    const buffer = this.spareWav.pop() ?? (Buffer.allocUnsafeSlow(WAV_BUFFER_BYTES).buffer as ArrayBuffer);   // not cleared: written before it is read
+    this.wavBuffer = buffer;
+    this.wavView = new DataView(buffer);
+    this.wavBytes = new Uint8Array(buffer);
+    this.wavUsed = 0;
+    this.wavSent = 0;
+    this.wavMoving = false;
   }
 
   // A block for a file to gather its appends in, BLOCK_BYTES long, its bytes stale.
@@ -234,7 +306,9 @@ export class FilePool {
     return file.path;
   }
 
+  // In order: the WAVs' payloads gathered before it go first (a track is finished when its file closes).
   private send(op: WriteOp): void {
+    if (op.wavPackets === undefined) this.sendWavPayloads();
     if (this.ops.length === 0) queueMicrotask(() => this.post());
     this.ops.push(op);
   }
@@ -242,7 +316,9 @@ export class FilePool {
   // Sends what was written since the last post to the writer thread: the recorder posts after each
   // batch (a replay reads on without yielding, so a microtask alone would wait for the backlog).
   post(): void {
+    this.sendWavPayloads();
     if (this.ops.length === 0 || this.broken) return;
+    if (this.wavMoving) this.wavBuffer = undefined;   // it goes with this post: the next payloads take another
     const ops = this.ops;
     const transfer = this.transfer;
     this.ops = [];
@@ -258,6 +334,12 @@ export class FilePool {
     this.mostOpen = reply.mostOpen;
     this.reopened = reply.reopened;
     for (const block of reply.blocks) if (this.spare.length < SPARE_BLOCKS) this.spare.push(Buffer.from(block));
+    for (const buffer of reply.wavBuffers) if (this.spareWav.length < SPARE_WAV_BUFFERS) this.spareWav.push(buffer);
+    this.wavLate += reply.late;
+    for (const [id, bytes] of reply.grown) {
+      this.files.get(id)?.grewInThread(bytes);
+      this.budget.grew(bytes);
+    }
     for (const bytes of reply.dropped) this.budget.grew(-bytes);
     for (const { id, code, message, dropped } of reply.lost) {
       const file = this.files.get(id);
@@ -291,6 +373,7 @@ export class FilePool {
     this.failed(err);
     this.ops = [];
     this.transfer = [];
+    this.wavBuffer = undefined;
     this.unanswered = 0;
     this.queuedBytes = 0;
     this.wake();

@@ -10,7 +10,6 @@ import type { Logger } from "../log";
 import type { RecordingRef } from "../calls/events";
 import { BLOCK_BYTES, DiskBudget, FilePool, dayFolder, recordingName, type PooledFile } from "./files";
 import { pcapHeader, pcapRecord, RECORD_HEADER_BYTES, writeRecordOf } from "./pcap-writer";
-import { WavTrack } from "./wav";
 import { isG711, PCMA, PCMU } from "./g711";
 import type { RecordingControl } from "./control";
 import { existsSync } from "node:fs";
@@ -34,7 +33,7 @@ interface Recording {
   base: string;
   pcap: PooledFile;
   linkType: number | undefined;
-  wav: WavTrack | undefined;
+  wav: PooledFile | undefined;   // its WAV, written by the writer thread's track (wav.ts)
   otherCodec: number | undefined;
   answered: boolean;
   lastUs: number;
@@ -70,7 +69,6 @@ export class Recorder implements Sink {
   private batchNumber = 0;
   private nowUs = 0;
   private sweptUs = 0;
-  private late = 0;
   private readonly idleUs: number;
 
   readonly control: RecordingControl | undefined;
@@ -122,7 +120,7 @@ export class Recorder implements Sink {
       recordings_removed: this.budget.removed,
       recording_bytes: this.budget.bytes,
       recording_frames: this.counts.frames,
-      recording_late_packets: this.late,
+      recording_late_packets: this.pool.wavLate,
       recording_files_reopened: this.pool.reopened,
       recording_errors: this.counts.errors,
       recording_other_link_type: this.counts.otherLinkType,
@@ -185,8 +183,11 @@ export class Recorder implements Sink {
       recording.otherCodec ??= payloadType;
       return;
     }
-    recording.wav ??= new WavTrack(this.createFile(`${recording.base}.wav`), timeUs, payloadType === PCMA ? PCMA : PCMU);
-    recording.wav.add(packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
+    if (recording.wav === undefined) {
+      recording.wav = this.createFile(`${recording.base}.wav`);
+      this.pool.startWav(recording.wav, timeUs, payloadType === PCMA ? PCMA : PCMU);
+    }
+    this.pool.wavPacket(recording.wav, packet.direction, packet.ssrc, packet.rtpTime, timeUs, payloadType, packet.payload);
   }
 
   // The recording of a packet's call: the Call-ID of its call slot is read from the core once per
@@ -298,9 +299,7 @@ export class Recorder implements Sink {
     if (this.finishedPaths.size >= FINISHED_HELD) this.finishedPaths.delete(this.finishedPaths.keys().next().value as string);
     this.finishedPaths.set(recording.callId, paths);
     recording.pcap.close();
-    if (recording.wav === undefined) return;
-    this.late += recording.wav.late;
-    recording.wav.finish();
+    recording.wav?.close();
   }
 
   private pathsOf(recording: Recording): RecordingRef {

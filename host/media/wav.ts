@@ -7,144 +7,130 @@
 // is held to take packets out of order (at least half a second behind the newest); one later
 // than that is dropped and counted. Kept in its law, a packet goes in as one copy and the file is
 // half the size of 16-bit PCM; every player decodes it.
-import type { PooledFile } from "./files";
-import { ALAW_TO_ULAW, PCMA, PCMU, SILENCE, ULAW_TO_ALAW } from "./g711";
+//
+// The tracks live in the recordings' writer thread (file-writer.ts), beside the files they write:
+// the thread that reads the capture only hands each G.711 payload over (files.ts, FilePool.wavPacket).
+// wavTracks is sent to that thread as source, so it uses nothing from outside itself but what it
+// is given: the law conversion tables and where to write.
 
-export const SAMPLE_RATE = 8000;
-const CHANNELS = 2;
-const FRAME_BYTES = CHANNELS;              // a byte a sample
-export const WAV_HEADER_BYTES = 58;         // RIFF, fmt (18 bytes: a non-PCM format), fact, data
-const WINDOW_FRAMES = SAMPLE_RATE;          // reordering taken: 1 s
-const JUMP_FRAMES = SAMPLE_RATE;            // a timestamp this far from the capture time is re-anchored
-const WAVE_FORMAT = { [PCMU]: 7, [PCMA]: 6 } as const;
-
-export type Law = typeof PCMU | typeof PCMA;
-
-interface Anchor {
-  ssrc: number;
-  rtpTime: number;
-  frame: number;
+export interface WavTables {
+  alawToUlaw: Uint8Array;
+  ulawToAlaw: Uint8Array;
 }
 
-export function wavHeader(law: Law, frames: number): Buffer {
-  const dataBytes = Math.min(frames * FRAME_BYTES, 0xffffffff - WAV_HEADER_BYTES);
-  const header = Buffer.alloc(WAV_HEADER_BYTES);
-  header.write("RIFF", 0, "ascii");
-  header.writeUInt32LE(WAV_HEADER_BYTES - 8 + dataBytes, 4);
-  header.write("WAVEfmt ", 8, "ascii");
-  header.writeUInt32LE(18, 16);
-  header.writeUInt16LE(WAVE_FORMAT[law], 20);
-  header.writeUInt16LE(CHANNELS, 22);
-  header.writeUInt32LE(SAMPLE_RATE, 24);
-  header.writeUInt32LE(SAMPLE_RATE * FRAME_BYTES, 28);
-  header.writeUInt16LE(FRAME_BYTES, 32);
-  header.writeUInt16LE(8, 34);
-  header.writeUInt16LE(0, 36);            // no extra format bytes
-  header.write("fact", 38, "ascii");      // a non-PCM format says its length in samples
-  header.writeUInt32LE(4, 42);
-  header.writeUInt32LE(Math.floor(dataBytes / FRAME_BYTES), 46);
-  header.write("data", 50, "ascii");
-  header.writeUInt32LE(dataBytes, 54);
-  return header;
-}
-
-// Windows of finished tracks, for new ones: two fresh arrays per call were garbage outside the heap.
-const SPARE_WINDOWS = 64;
-const spareWindows: Uint8Array[] = [];
-
-function takeWindow(silence: number): Uint8Array {
-  return (spareWindows.pop() ?? new Uint8Array(WINDOW_FRAMES)).fill(silence);
-}
-
-// The low two bytes of x spread to the low bytes of two 16-bit halves: 0xBBAA becomes 0x00BB00AA.
-function spread(x: number): number {
-  return (x | (x << 8)) & 0x00ff00ff;
-}
-
-export class WavTrack {
-  late = 0;                                   // packets behind the window, dropped
-  private readonly anchors: (Anchor | undefined)[] = [undefined, undefined];
-  private readonly silence: number;
-  private readonly planes: readonly [Uint8Array, Uint8Array];
-  private readonly words: readonly [Uint32Array, Uint32Array];   // the planes 4 samples at a time
-  private windowStart = 0;                    // frame number of the window's first sample
-  private end = 0;                            // one past the last frame written into
-  private readonly startUs: number;
-
-  // law: the call's first G.711 packet's; the file is in it.
-  constructor(private readonly file: PooledFile, firstUs: number, readonly law: Law) {
-    this.startUs = firstUs;
-    this.silence = SILENCE[law];
-    this.planes = [takeWindow(this.silence), takeWindow(this.silence)];
-    this.words = [new Uint32Array(this.planes[0].buffer), new Uint32Array(this.planes[1].buffer)];
-    file.append(wavHeader(law, 0));
-  }
-
+export interface WavTracks {
+  // A track for file `id`, its law the call's first G.711 packet's (PCMU 0, PCMA 8); its header written.
+  start(id: number, firstUs: number, law: number): void;
   // One RTP packet's payload, G.711 of payloadType, from `direction` (0 caller, 1 callee).
-  add(direction: 0 | 1, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void {
-    const frame = this.place(direction, ssrc, rtpTime, timeUs);
-    if (frame < this.windowStart) {
-      this.late++;
-      return;
-    }
-    const length = Math.min(payload.byteLength, WINDOW_FRAMES);
-    // The window moves on by at least half its length at a time: one copy per half second, not per packet.
-    const past = frame + length - (this.windowStart + WINDOW_FRAMES);
-    if (past > 0) this.slide(this.windowStart + Math.max(past, WINDOW_FRAMES / 2));
-    const plane = this.planes[direction];
-    const at = frame - this.windowStart;
-    if (payloadType === this.law) plane.set(length === payload.byteLength ? payload : payload.subarray(0, length), at);
-    else {
-      const into = this.law === PCMU ? ALAW_TO_ULAW : ULAW_TO_ALAW;
-      for (let i = 0; i < length; i++) plane[at + i] = into[payload[i] as number] as number;
-    }
-    if (frame + length > this.end) this.end = frame + length;
+  add(id: number, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void;
+  // Writes what is held and the header with the final sizes; the packets the track dropped as late.
+  finish(id: number): number;
+}
+
+// `write` is given bytes that are never changed after, so it may hold them.
+export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Array, position: number) => void): WavTracks {
+  const PCMU = 0;
+  const SAMPLE_RATE = 8000;
+  const CHANNELS = 2;
+  const FRAME_BYTES = CHANNELS;              // a byte a sample
+  const HEADER_BYTES = 58;                   // RIFF, fmt (18 bytes: a non-PCM format), fact, data
+  const WINDOW_FRAMES = SAMPLE_RATE;         // reordering taken: 1 s
+  const JUMP_FRAMES = SAMPLE_RATE;           // a timestamp this far from the capture time is re-anchored
+  const SPARE_WINDOWS = 64;                  // windows of finished tracks, for new ones
+  const spareWindows: Uint8Array[] = [];
+  // A track's frames are gathered into a block of this size before they are written: as many
+  // writes, and as many files written between two batches, as when the main thread wrote them.
+  const BLOCK_BYTES = 64 * 1024;
+  const spareBlocks: Uint8Array[] = [];
+
+  interface Anchor { ssrc: number; rtpTime: number; frame: number }
+  interface Track {
+    law: number;
+    silence: number;
+    startUs: number;
+    anchors: (Anchor | undefined)[];
+    planes: [Uint8Array, Uint8Array];
+    words: [Uint32Array, Uint32Array];      // the planes 4 samples at a time
+    windowStart: number;                    // frame number of the window's first sample
+    end: number;                            // one past the last frame written into
+    written: number;                        // frames in the file, or in its block
+    late: number;                           // packets behind the window, dropped
+    block: Uint8Array | undefined;          // frames not yet written, from the file's position blockAt
+    blockAt: number;
+    blockUsed: number;
+  }
+  const tracks = new Map<number, Track>();
+
+  function header(law: number, frames: number): Uint8Array {
+    const dataBytes = Math.min(frames * FRAME_BYTES, 0xffffffff - HEADER_BYTES);
+    const h = Buffer.alloc(HEADER_BYTES);
+    h.write("RIFF", 0, "ascii");
+    h.writeUInt32LE(HEADER_BYTES - 8 + dataBytes, 4);
+    h.write("WAVEfmt ", 8, "ascii");
+    h.writeUInt32LE(18, 16);
+    h.writeUInt16LE(law === PCMU ? 7 : 6, 20);   // WAVE_FORMAT_MULAW, WAVE_FORMAT_ALAW
+    h.writeUInt16LE(CHANNELS, 22);
+    h.writeUInt32LE(SAMPLE_RATE, 24);
+    h.writeUInt32LE(SAMPLE_RATE * FRAME_BYTES, 28);
+    h.writeUInt16LE(FRAME_BYTES, 32);
+    h.writeUInt16LE(8, 34);
+    h.writeUInt16LE(0, 36);            // no extra format bytes
+    h.write("fact", 38, "ascii");      // a non-PCM format says its length in samples
+    h.writeUInt32LE(4, 42);
+    h.writeUInt32LE(Math.floor(dataBytes / FRAME_BYTES), 46);
+    h.write("data", 50, "ascii");
+    h.writeUInt32LE(dataBytes, 54);
+    return h;
   }
 
-  // Writes what is held and the header with the final sizes.
-  finish(): void {
-    this.writeFrames(this.end - this.windowStart);
-    this.file.patch(0, wavHeader(this.law, this.end));
-    this.file.close();
-    for (const plane of this.planes) if (spareWindows.length < SPARE_WINDOWS) spareWindows.push(plane);
+  function takeWindow(silence: number): Uint8Array {
+    return (spareWindows.pop() ?? new Uint8Array(WINDOW_FRAMES)).fill(silence);
+  }
+
+  // The low two bytes of x spread to the low bytes of two 16-bit halves: 0xBBAA becomes 0x00BB00AA.
+  function spread(x: number): number {
+    return (x | (x << 8)) & 0x00ff00ff;
   }
 
   // The frame a packet's first sample goes to: by RTP timestamp from the direction's anchor.
-  private place(direction: 0 | 1, ssrc: number, rtpTime: number, timeUs: number): number {
-    const byClock = Math.round(((timeUs - this.startUs) * SAMPLE_RATE) / 1e6);
-    let anchor = this.anchors[direction];
+  function place(t: Track, direction: number, ssrc: number, rtpTime: number, timeUs: number): number {
+    const byClock = Math.round(((timeUs - t.startUs) * SAMPLE_RATE) / 1e6);
+    let anchor = t.anchors[direction];
     if (anchor !== undefined && anchor.ssrc === ssrc) {
       const frame = anchor.frame + ((rtpTime - anchor.rtpTime) | 0);
       if (Math.abs(frame - byClock) <= JUMP_FRAMES) return frame;
     }
     anchor = { ssrc, rtpTime, frame: Math.max(byClock, 0) };
-    this.anchors[direction] = anchor;
+    t.anchors[direction] = anchor;
     return anchor.frame;
   }
 
-  // Writes every frame before `frame` (silence where nothing came) and moves the window there.
-  private slide(frame: number): void {
-    const skipped = frame - this.windowStart;
-    this.writeFrames(Math.min(skipped, WINDOW_FRAMES));
-    for (const plane of this.planes) {
-      if (skipped >= WINDOW_FRAMES) plane.fill(this.silence);
-      else {
-        plane.copyWithin(0, skipped);
-        plane.fill(this.silence, WINDOW_FRAMES - skipped);
-      }
-    }
-    if (skipped > WINDOW_FRAMES) this.writeSilence(skipped - WINDOW_FRAMES);
-    this.windowStart = frame;
+  // The frames in the track's block, written (a copy: the block is filled again).
+  function flush(id: number, t: Track): void {
+    if (t.block === undefined || t.blockUsed === 0) return;
+    write(id, t.block.slice(0, t.blockUsed), t.blockAt);
+    t.blockAt += t.blockUsed;
+    t.blockUsed = 0;
   }
 
-  // The window's first `count` frames, interleaved (the caller's byte first), straight into the
-  // file's block (no copy between): four frames a step, a word of each plane making two words of
-  // frames (the host is little-endian, as the core), the last one to three frames a byte at a time.
-  private writeFrames(count: number): void {
+  // Room for `bytes` (at most BLOCK_BYTES) in the track's block: where they go.
+  function room(id: number, t: Track, bytes: number): number {
+    if (t.blockUsed + bytes > BLOCK_BYTES) flush(id, t);
+    t.block ??= spareBlocks.pop() ?? new Uint8Array(BLOCK_BYTES);
+    const at = t.blockUsed;
+    t.blockUsed += bytes;
+    return at;
+  }
+
+  // The window's first `count` frames (at most WINDOW_FRAMES), interleaved (the caller's byte
+  // first) into the block, four frames a step: a word of each plane makes two words of frames (the
+  // host is little-endian, as the core), the last one to three frames a byte at a time.
+  function writeFrames(id: number, t: Track, count: number): void {
     if (count <= 0) return;
-    const [caller, callee] = this.words;
-    const at = this.file.room(count * FRAME_BYTES);
-    const view = this.file.blockView;
+    const [caller, callee] = t.words;
+    const at = room(id, t, count * FRAME_BYTES);
+    const block = t.block as Uint8Array;
+    const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
     const steps = count >> 2;
     for (let i = 0; i < steps; i++) {
       const a = caller[i] as number;
@@ -152,19 +138,87 @@ export class WavTrack {
       view.setUint32(at + 8 * i, spread(a & 0xffff) | (spread(b & 0xffff) << 8), true);
       view.setUint32(at + 8 * i + 4, spread(a >>> 16) | (spread(b >>> 16) << 8), true);
     }
-    const block = this.file.block;
-    const [callerBytes, calleeBytes] = this.planes;
+    const [callerBytes, calleeBytes] = t.planes;
     for (let k = steps << 2; k < count; k++) {
       block[at + 2 * k] = callerBytes[k] as number;
       block[at + 2 * k + 1] = calleeBytes[k] as number;
     }
+    t.written += count;
   }
 
-  // A gap past everything held: silence written in window-sized blocks.
-  private writeSilence(frames: number): void {
-    const block = new Uint8Array(Math.min(frames, WINDOW_FRAMES) * FRAME_BYTES).fill(this.silence);
+  // A gap past everything held: silence, a window's length at a time.
+  function writeSilence(id: number, t: Track, frames: number): void {
     for (let left = frames; left > 0; left -= WINDOW_FRAMES) {
-      this.file.append(left >= WINDOW_FRAMES ? block : block.subarray(0, left * FRAME_BYTES));
+      const n = Math.min(left, WINDOW_FRAMES);
+      const at = room(id, t, n * FRAME_BYTES);
+      (t.block as Uint8Array).fill(t.silence, at, at + n * FRAME_BYTES);
+      t.written += n;
     }
   }
+
+  // Writes every frame before `frame` (silence where nothing came) and moves the window there.
+  function slide(id: number, t: Track, frame: number): void {
+    const skipped = frame - t.windowStart;
+    writeFrames(id, t, Math.min(skipped, WINDOW_FRAMES));
+    for (const plane of t.planes) {
+      if (skipped >= WINDOW_FRAMES) plane.fill(t.silence);
+      else {
+        plane.copyWithin(0, skipped);
+        plane.fill(t.silence, WINDOW_FRAMES - skipped);
+      }
+    }
+    if (skipped > WINDOW_FRAMES) writeSilence(id, t, skipped - WINDOW_FRAMES);
+    t.windowStart = frame;
+  }
+
+  return {
+    start(id, firstUs, law) {
+      const silence = law === PCMU ? 0xff : 0xd5;
+      const planes: [Uint8Array, Uint8Array] = [takeWindow(silence), takeWindow(silence)];
+      tracks.set(id, {
+        law, silence, startUs: firstUs, anchors: [undefined, undefined], planes,
+        words: [new Uint32Array(planes[0].buffer), new Uint32Array(planes[1].buffer)],
+        windowStart: 0, end: 0, written: 0, late: 0, block: undefined, blockAt: 0, blockUsed: 0,
+      });
+      const t = tracks.get(id) as Track;
+      const at = room(id, t, HEADER_BYTES);   // the header goes first into the block: a short call's file is written once
+      (t.block as Uint8Array).set(header(law, 0), at);
+    },
+
+    add(id, direction, ssrc, rtpTime, timeUs, payloadType, payload) {
+      const t = tracks.get(id);
+      if (t === undefined) return;
+      const frame = place(t, direction, ssrc, rtpTime, timeUs);
+      if (frame < t.windowStart) {
+        t.late++;
+        return;
+      }
+      const length = Math.min(payload.byteLength, WINDOW_FRAMES);
+      // The window moves on by at least half its length at a time: one copy per half second, not per packet.
+      const past = frame + length - (t.windowStart + WINDOW_FRAMES);
+      if (past > 0) slide(id, t, t.windowStart + Math.max(past, WINDOW_FRAMES / 2));
+      const plane = t.planes[direction] as Uint8Array;
+      const at = frame - t.windowStart;
+      if (payloadType === t.law) plane.set(length === payload.byteLength ? payload : payload.subarray(0, length), at);
+      else {
+        const into = t.law === PCMU ? tables.alawToUlaw : tables.ulawToAlaw;
+        for (let i = 0; i < length; i++) plane[at + i] = into[payload[i] as number] as number;
+      }
+      if (frame + length > t.end) t.end = frame + length;
+    },
+
+    finish(id) {
+      const t = tracks.get(id);
+      if (t === undefined) return 0;
+      tracks.delete(id);
+      writeFrames(id, t, t.end - t.windowStart);
+      // The header with the final sizes: in the block while the file's start is still there.
+      if (t.blockAt === 0 && t.block !== undefined) t.block.set(header(t.law, t.written), 0);
+      else write(id, header(t.law, t.written), 0);
+      flush(id, t);
+      for (const plane of t.planes) if (spareWindows.length < SPARE_WINDOWS) spareWindows.push(plane);
+      if (t.block !== undefined && spareBlocks.length < SPARE_WINDOWS) spareBlocks.push(t.block);
+      return t.late;
+    },
+  };
 }
