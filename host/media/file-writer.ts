@@ -40,6 +40,7 @@ export interface WriteReply {
   wavBuffers: ArrayBuffer[];       // the buffers the WAVs' payloads came in, back for reuse
   grown: [number, number][];       // bytes written to a file by its WAV's track here: [file, bytes]
   late: number;                    // packets the WAVs finished since the last reply dropped as late
+  waiting: number;                 // bytes the WAVs' tracks wrote that wait for their files to be made (a bound's part)
   open: number;                    // descriptors open now
   mostOpen: number;                // most ever open at once
   reopened: number;                // files reopened so far
@@ -48,13 +49,18 @@ export interface WriteReply {
 // Files made at once, each by one of libuv's threads while this one writes others: making a file
 // holds its directory's lock, and more makers only spin on it (perf: rwsem_spin_on_owner).
 const MAKING_MAX = 2;
+// The writer thread's ops are taken this long at a time (ms), the files' making going on between.
+const SLICE_MS = 2;
 
 export function writerThread(threads: typeof import("node:worker_threads"), fs: typeof import("node:fs"), makingMax: number,
-  makeTracks: typeof wavTracks, recordBytes: number): void {
+  makeTracks: typeof wavTracks, recordBytes: number, sliceMs: number): void {
   const { parentPort, workerData } = threads;
   const { limit, tables } = workerData as { limit: number; tables: WavTables };
   // A WAV's file is made at its track's first write, as a file of the main thread's is at its first.
   const wavPaths = new Map<number, string>();
+  // The tracks' bytes waiting for their files: the main thread counts them in the bytes on their way
+  // to the disk, which hold its input (FilePool.backlog), as it counts its own.
+  let waitingBytes = 0;
   const tracks = makeTracks(tables, (id, bytes, position) => {
     const path = wavPaths.get(id);
     if (path !== undefined) wavPaths.delete(id);
@@ -72,7 +78,7 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
   let replying = false;
 
   function fresh(): WriteReply {
-    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], wavBuffers: [], grown: [], late: 0, open: 0, mostOpen: 0, reopened: 0 };
+    return { handled: 0, done: 0, closed: [], lost: [], dropped: [], errors: [], blocks: [], wavBuffers: [], grown: [], late: 0, waiting: 0, open: 0, mostOpen: 0, reopened: 0 };
   }
 
   function send(): void {
@@ -80,6 +86,7 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     if (reply.handled === 0 && reply.lost.length === 0 && reply.grown.length === 0) return;
     const out = reply;
     reply = fresh();
+    out.waiting = waitingBytes;
     out.open = open.size;
     out.mostOpen = mostOpen;
     out.reopened = reopened;
@@ -129,7 +136,10 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
           opened(id, fd);
         }
         const waiting = file.waiting.splice(0);
-        for (const op of waiting) run(op);
+        for (const op of waiting) {
+          if (op.internal) waitingBytes -= op.bytes?.byteLength ?? 0;
+          run(op);
+        }
         startMaking();
         later();
       });
@@ -196,6 +206,7 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
       }
     }
     if (op.block && op.bytes !== undefined) reply.blocks.push(op.bytes.buffer as ArrayBuffer);
+    if (!counted && op.bytes !== undefined) tracks.giveBack(op.bytes);
     if (op.close) {
       const fd = open.get(op.id);
       open.delete(op.id);
@@ -214,7 +225,10 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
       startMaking();
     }
     const file = files.get(op.id);
-    if (file !== undefined && file.making) file.waiting.push(op);
+    if (file !== undefined && file.making) {
+      file.waiting.push(op);
+      if (op.internal) waitingBytes += op.bytes?.byteLength ?? 0;
+    }
     else run(op);
   }
 
@@ -233,30 +247,65 @@ export function writerThread(threads: typeof import("node:worker_threads"), fs: 
     }
   }
 
-  parentPort?.on("message", (ops: WriteOp[]) => {
-    const payloadBuffers = new Set<ArrayBuffer>();
-    for (const op of ops) {
-      if (op.wavPackets !== undefined) {
-        wavPackets(op.wavPackets);
-        payloadBuffers.add(op.wavPackets.buffer as ArrayBuffer);
-        continue;
+  // The main thread's ops, in order. The WAVs' payloads take this thread's time, and the files'
+  // making finishes in callbacks that only run between turns: so the ops are taken a slice of time
+  // at a time, and the callbacks (which start the next files' making) run in between.
+  const work: WriteOp[] = [];
+  let next = 0;
+  let pumping = false;
+  const payloadOps = new Map<ArrayBuffer, number>();   // a payloads' buffer goes back once its last op is taken
+
+  function take(op: WriteOp): void {
+    if (op.wavPackets !== undefined) {
+      wavPackets(op.wavPackets);
+      const buffer = op.wavPackets.buffer as ArrayBuffer;
+      const left = (payloadOps.get(buffer) ?? 1) - 1;
+      if (left > 0) payloadOps.set(buffer, left);
+      else {
+        payloadOps.delete(buffer);
+        reply.wavBuffers.push(buffer);
       }
-      if (op.wavStart !== undefined) {
-        reply.handled++;
-        wavPaths.set(op.id, op.path as string);
-        tracks.start(op.id, op.wavStart[0], op.wavStart[1]);
-        continue;
-      }
-      if (op.close) reply.late += tracks.finish(op.id);   // a WAV's last frames and its header, before it closes
-      handle(op);
+      return;
     }
-    reply.wavBuffers.push(...payloadBuffers);
+    if (op.wavStart !== undefined) {
+      reply.handled++;
+      wavPaths.set(op.id, op.path as string);
+      tracks.start(op.id, op.wavStart[0], op.wavStart[1]);
+      return;
+    }
+    if (op.close) reply.late += tracks.finish(op.id);   // a WAV's last frames and its header, before it closes
+    handle(op);
+  }
+
+  function pump(): void {
+    pumping = false;
+    const until = Date.now() + sliceMs;
+    while (next < work.length) {
+      take(work[next++] as WriteOp);
+      if (Date.now() >= until) break;
+    }
+    if (next === work.length || next > 4096) {
+      work.splice(0, next);
+      next = 0;
+    }
+    if (next < work.length && !pumping) {
+      pumping = true;
+      setImmediate(pump);
+    }
     send();
+  }
+
+  parentPort?.on("message", (ops: WriteOp[]) => {
+    for (const op of ops) {
+      if (op.wavPackets !== undefined) payloadOps.set(op.wavPackets.buffer as ArrayBuffer, (payloadOps.get(op.wavPackets.buffer as ArrayBuffer) ?? 0) + 1);
+      work.push(op);
+    }
+    if (!pumping) pump();
   });
 }
 
 // The worker's source: the function above, called with its modules and the WAVs' tracks (a
 // string, which the bundler leaves as it is).
 export function writerSource(): string {
-  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX}, ${wavTracks.toString()}, ${WAV_RECORD_BYTES})`;
+  return `(${writerThread.toString()})(require("node:worker_threads"), require("node:fs"), ${MAKING_MAX}, ${wavTracks.toString()}, ${WAV_RECORD_BYTES}, ${SLICE_MS})`;
 }

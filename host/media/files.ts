@@ -138,7 +138,7 @@ const QUEUED_LIMIT = 4 * QUEUED_MAX;   // live capture does not wait: past this 
 // collector chased, its memory outside the heap pressing for full collections.
 const SPARE_BLOCKS = 1024;
 const WAV_BUFFER_BYTES = 1024 * 1024;   // a batch's G.711 payloads, usually all of them
-const SPARE_WAV_BUFFERS = 16;
+const SPARE_WAV_BUFFERS = 8;
 
 // The files being written, through one writer thread (file-writer.ts) with at most `limit`
 // descriptors open. What a batch writes goes to the thread in one message, after the batch (a
@@ -172,6 +172,7 @@ export class FilePool {
   private wavSent = 0;                             // where the payloads not yet in an op begin
   private wavMoving = false;                       // the buffer is in this post's transfer list
   private readonly spareWav: ArrayBuffer[] = [];
+  private threadWaiting = 0;                       // the writer thread's own bytes waiting for their files (its last reply)
 
   constructor(limit: number, readonly budget: DiskBudget, private readonly failed: (err: Error) => void) {
     this.worker = new Worker(writerSource(), { eval: true, workerData: { limit, tables: { alawToUlaw: ALAW_TO_ULAW, ulawToAlaw: ULAW_TO_ALAW } } });
@@ -200,7 +201,7 @@ export class FilePool {
   wavPacket(file: PooledFile, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void {
     if (file.lost || this.broken) return;
     const n = WAV_RECORD_BYTES + payload.byteLength;
-    if (this.queuedBytes + n > QUEUED_LIMIT) {
+    if (this.queuedBytes + this.threadWaiting + n > QUEUED_LIMIT) {
       this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
         "the recording is given up: record fewer calls (--record-filter) or use a faster disk", 0);
       return;
@@ -259,7 +260,7 @@ export class FilePool {
       this.lose(file, `${file.path}: the recordings' writer thread stopped; the recording is given up`, bytes.byteLength);
       return;
     }
-    if (this.queuedBytes + bytes.byteLength > QUEUED_LIMIT) {
+    if (this.queuedBytes + this.threadWaiting + bytes.byteLength > QUEUED_LIMIT) {
       if (block) this.giveBack(bytes as Buffer);
       this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
         "the recording is given up: record fewer calls (--record-filter) or use a faster disk", bytes.byteLength);
@@ -289,7 +290,7 @@ export class FilePool {
   // For the input to wait on while too many bytes are on their way to the disk: until half of them
   // are out, so the writes go on while the input is read again.
   backlog(): Promise<void> | undefined {
-    if (this.queuedBytes <= QUEUED_MAX) return undefined;
+    if (this.queuedBytes + this.threadWaiting <= QUEUED_MAX) return undefined;
     this.post();
     this.worker.ref();
     return this.draining ??= new Promise((resolve) => { this.drain = resolve; });
@@ -336,6 +337,7 @@ export class FilePool {
     for (const block of reply.blocks) if (this.spare.length < SPARE_BLOCKS) this.spare.push(Buffer.from(block));
     for (const buffer of reply.wavBuffers) if (this.spareWav.length < SPARE_WAV_BUFFERS) this.spareWav.push(buffer);
     this.wavLate += reply.late;
+    this.threadWaiting = reply.waiting;
     for (const [id, bytes] of reply.grown) {
       this.files.get(id)?.grewInThread(bytes);
       this.budget.grew(bytes);
@@ -376,11 +378,12 @@ export class FilePool {
     this.wavBuffer = undefined;
     this.unanswered = 0;
     this.queuedBytes = 0;
+    this.threadWaiting = 0;
     this.wake();
   }
 
   private wake(): void {
-    if (this.drain !== undefined && this.queuedBytes <= QUEUED_MAX / 2) {
+    if (this.drain !== undefined && this.queuedBytes + this.threadWaiting <= QUEUED_MAX / 2) {
       const resolve = this.drain;
       this.drain = undefined;
       this.draining = undefined;

@@ -25,9 +25,11 @@ export interface WavTracks {
   add(id: number, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void;
   // Writes what is held and the header with the final sizes; the packets the track dropped as late.
   finish(id: number): number;
+  // Bytes `write` was given, once written (or dropped): a track's block is used again.
+  giveBack(bytes: Uint8Array): void;
 }
 
-// `write` is given bytes that are never changed after, so it may hold them.
+// `write` is given bytes that are not changed before they are given back (giveBack), so it may hold them.
 export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Array, position: number) => void): WavTracks {
   const PCMU = 0;
   const SAMPLE_RATE = 8000;
@@ -41,6 +43,7 @@ export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Arr
   // A track's frames are gathered into a block of this size before they are written: as many
   // writes, and as many files written between two batches, as when the main thread wrote them.
   const BLOCK_BYTES = 64 * 1024;
+  const SPARE_BLOCKS = 1024;
   const spareBlocks: Uint8Array[] = [];
 
   interface Anchor { ssrc: number; rtpTime: number; frame: number }
@@ -105,10 +108,12 @@ export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Arr
     return anchor.frame;
   }
 
-  // The frames in the track's block, written (a copy: the block is filled again).
+  // The frames in the track's block, written: the block goes with the write, and comes back
+  // through giveBack once written; the next frames take another.
   function flush(id: number, t: Track): void {
     if (t.block === undefined || t.blockUsed === 0) return;
-    write(id, t.block.slice(0, t.blockUsed), t.blockAt);
+    write(id, t.block.subarray(0, t.blockUsed), t.blockAt);
+    t.block = undefined;
     t.blockAt += t.blockUsed;
     t.blockUsed = 0;
   }
@@ -217,8 +222,13 @@ export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Arr
       else write(id, header(t.law, t.written), 0);
       flush(id, t);
       for (const plane of t.planes) if (spareWindows.length < SPARE_WINDOWS) spareWindows.push(plane);
-      if (t.block !== undefined && spareBlocks.length < SPARE_WINDOWS) spareBlocks.push(t.block);
       return t.late;
+    },
+
+    giveBack(bytes) {
+      if (bytes.byteOffset === 0 && bytes.buffer.byteLength === BLOCK_BYTES && spareBlocks.length < SPARE_BLOCKS) {
+        spareBlocks.push(new Uint8Array(bytes.buffer as ArrayBuffer));
+      }
     },
   };
 }
