@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "../log";
 import { WAV_RECORD_BYTES, writerSource, type WriteOp, type WriteReply } from "./file-writer";
 import { ALAW_TO_ULAW, ULAW_TO_ALAW } from "./g711";
+import { WAV_PAYLOAD_MAX } from "./wav";
 
 const PREFIX_CHARS = 24;
 const HASH_CHARS = 16;
@@ -197,9 +198,11 @@ export class FilePool {
     this.send({ id: file.id, path: this.pathFor(file), wavStart: [firstUs, law] });
   }
 
-  // One RTP packet's G.711 payload for `file`'s track, from `direction` (0 caller, 1 callee).
-  wavPacket(file: PooledFile, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, payload: Uint8Array): void {
+  // One RTP packet's G.711 payload for `file`'s track, from `direction` (0 caller, 1 callee); past
+  // WAV_PAYLOAD_MAX bytes the track would not take it, so those are not handed over.
+  wavPacket(file: PooledFile, direction: number, ssrc: number, rtpTime: number, timeUs: number, payloadType: number, whole: Uint8Array): void {
     if (file.lost || this.broken) return;
+    const payload = whole.byteLength > WAV_PAYLOAD_MAX ? whole.subarray(0, WAV_PAYLOAD_MAX) : whole;
     const n = WAV_RECORD_BYTES + payload.byteLength;
     if (this.queuedBytes + this.threadWaiting + n > QUEUED_LIMIT) {
       this.lose(file, `${file.path}: more than ${QUEUED_LIMIT >> 20} MiB wait to be written (the disk is slower than the capture); ` +
@@ -232,7 +235,7 @@ export class FilePool {
     this.wavSent = this.wavUsed;
   }
 
-  // A buffer with room for any payload (a UDP payload is under 64 KiB): the last one's payloads sent first.
+  // A buffer with room for any payload (at most WAV_PAYLOAD_MAX bytes): the last one's payloads sent first.
   private nextWavBuffer(): void {
     this.sendWavPayloads();
     const buffer = this.spareWav.pop() ?? (Buffer.allocUnsafeSlow(WAV_BUFFER_BYTES).buffer as ArrayBuffer);   // not cleared: written before it is read

@@ -13,6 +13,10 @@
 // wavTracks is sent to that thread as source, so it uses nothing from outside itself but what it
 // is given: the law conversion tables and where to write.
 
+// The most of one payload a track takes (its window, a second of samples): the reading thread hands
+// over no more, so a payload's length fits the 16 bits FilePool.wavPacket gives it.
+export const WAV_PAYLOAD_MAX = 8000;
+
 export interface WavTables {
   alawToUlaw: Uint8Array;
   ulawToAlaw: Uint8Array;
@@ -36,7 +40,7 @@ export function wavTracks(tables: WavTables, write: (id: number, bytes: Uint8Arr
   const CHANNELS = 2;
   const FRAME_BYTES = CHANNELS;              // a byte a sample
   const HEADER_BYTES = 58;                   // RIFF, fmt (18 bytes: a non-PCM format), fact, data
-  const WINDOW_FRAMES = SAMPLE_RATE;         // reordering taken: 1 s
+  const WINDOW_FRAMES = SAMPLE_RATE;         // reordering taken: 1 s (WAV_PAYLOAD_MAX, which this function cannot import)
   const JUMP_FRAMES = SAMPLE_RATE;           // a timestamp this far from the capture time is re-anchored
   const SPARE_WINDOWS = 64;                  // windows of finished tracks, for new ones
   const spareWindows: Uint8Array[] = [];
