@@ -28,6 +28,9 @@ export interface Outputs {
   // After close: one line on what never reached a broker or collector (HEP: never sent), or undefined.
   undelivered(): string | undefined;
   networked: boolean;      // a broker or collector is named (not NDJSON only)
+  // Whether an output reads the JSON envelopes (NDJSON, MQTT): when none does (events only, HEP
+  // only, siphon view), the core renders none, about a fifth of its work a message.
+  envelopes: boolean;
   recordings?: Recordings; // with --record: calls chosen by address at run time (the web view's control)
 }
 
@@ -90,7 +93,11 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   checkOutputs(config);
   const topics = publishTopics(config, sensorOf(config));
   const privacy = privacyOf(config);
-  const envelopes = (sink: Sink): Sink => (privacy !== undefined && config.bool("anonymize-envelopes") ? privacy.envelopes(sink) : sink);
+  let envelopesRead = false;
+  const envelopes = (sink: Sink): Sink => {
+    envelopesRead = true;
+    return privacy !== undefined && config.bool("anonymize-envelopes") ? privacy.envelopes(sink) : sink;
+  };
   const sinks: Sink[] = [];
   const delivering: Array<MqttSink | HepSink> = [];
   let mqtt: MqttSink | undefined;
@@ -171,6 +178,7 @@ export function openOutputs(config: Config, log: Logger, pipelineCounters: () =>
   return {
     sinks,
     networked,
+    envelopes: envelopesRead,
     recordings: recorder?.control,
     counters: () => ({ ...mqtt?.stats(), ...hep?.stats(), ...recorder?.counters(), ...privacy?.counters() }),
     health: () => ({

@@ -50,8 +50,10 @@ export async function run(config: Config, command: "replay" | "capture" | "view"
   const keepTraps = trapDirectory(config.str("keep-traps"));
   const service = await startService(config, command);
   const pipeline = (sourceCounters?: () => Record<string, number>): Pipeline => {
-    const sink = allSinks(service.outputs().sinks);
-    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, filterProgram, recordFilterProgram, mediaPackets: config.has("record"), ...streams,
+    const outputs = service.outputs();
+    const sink = allSinks(outputs.sinks);
+    const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, renderJson: outputs.envelopes, filterProgram, recordFilterProgram,
+      mediaPackets: config.has("record"), ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
     service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {
