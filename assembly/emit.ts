@@ -40,7 +40,8 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   if (truncated) found |= PROB_TRUNCATED;
   countProblems(found);
   const rec = claimRecord();
-  const hash = signature(msg, len);
+  // The message's signature is the envelope's id and read nowhere else: without envelopes, not made.
+  const hash: u64 = renderJson ? signature(msg, len) : 0;
   store<u32>(rec + REC_FRAME, frameIndex);
   store<u32>(rec + REC_FLAGS, transport | (isRequest ? REC_F_REQUEST : 0) | (ipVersion == 6 ? REC_F_IPV6 : 0)
     | (outerVersion == 6 ? REC_F_OUTER_IPV6 : 0) | (outerHasId ? REC_F_OUTER_ID : 0) | (recordMatched ? REC_F_RECORD : 0));

@@ -105,6 +105,7 @@ export class SipMessage {
   get callKey(): number {
     return (this.u32(L.REC_CALL_KEY + 4) & 0x1fffff) * 0x100000000 + this.u32(L.REC_CALL_KEY);
   }
+  // The envelope's id: the core's signature of the message bytes (zeros in a run that renders no envelopes).
   get id(): string {
     return this.memory.view.getBigUint64(this.at + L.REC_HASH, true).toString(16).padStart(16, "0");
   }
