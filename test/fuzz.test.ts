@@ -1,10 +1,11 @@
 // Deterministic fuzzing of the whole core: seeded random frames and mutations
-// of valid ones, on every run. Three cores see the same frames:
+// of valid ones, on every run. Four cores see the same frames:
 //   reference: SIMD build, frames batched back to back;
 //   isolated:  SIMD build, each frame alone and followed in memory by poison
 //              bytes, so any read past a frame's end would change its output;
-//   scalar:    the scalar build, batched.
-// All three must give the same envelopes, spans and counters; none may trap
+//   scalar:    the scalar build, batched;
+//   bare:      SIMD build, batched, rendering no envelopes (a run without an envelope output).
+// All must give the same spans and counters, the first three the same envelopes; none may trap
 // (host/core/core.ts would survive a trap: here it fails the test, naming the frame);
 // linear memory must not grow after configure. A failing case prints its seed
 // and frame number: add the seed to REGRESSION_SEEDS so it runs every time.
@@ -389,6 +390,7 @@ class FragmentTraffic {
 // batch alike are compared on them; a trap in the tracker fails the run.
 class Digest {
   private readonly envelopes: Hash = createHash("sha256");
+  private readonly ids: Hash = createHash("sha256");
   private readonly records: Hash = createHash("sha256");
   private readonly events: Hash = createHash("sha256");
   messages = 0;
@@ -399,7 +401,8 @@ class Digest {
     for (let i = 0; i < batch.count; i++) {
       const m = batch.message(i);
       const spans = Array.from({ length: L.SPAN_COUNT }, (_, s) => m.span(s).join(",")).join(";");
-      this.records.update(`${m.id} ${m.status} ${m.cseq} ${m.expires} ${m.contentLength} ${m.headerCount} ${m.problems} ${spans}\n`);
+      this.ids.update(`${m.id}\n`);
+      this.records.update(`${m.status} ${m.cseq} ${m.expires} ${m.contentLength} ${m.headerCount} ${m.problems} ${spans}\n`);
       this.messages++;
     }
   };
@@ -418,8 +421,14 @@ class Digest {
 
   private final: string | undefined;
   value(): string {
-    this.final ??= `${this.envelopes.digest("hex")} ${this.records.digest("hex")}`;
+    this.final ??= `${this.envelopes.digest("hex")} ${this.ids.digest("hex")} ${this.recordsValue()}`;
     return this.final;
+  }
+
+  private finalRecords: string | undefined;
+  recordsValue(): string {
+    this.finalRecords ??= this.records.digest("hex");
+    return this.finalRecords;
   }
 
   private finalEvents: string | undefined;
@@ -429,12 +438,14 @@ class Digest {
   }
 }
 
-// The three cores and their digests; a trap in any of them fails the run at once.
+// The four cores and their digests (the bare one's records must be the reference's); a trap in
+// any of them fails the run at once.
 class Cores {
   readonly reference = new Digest();
   readonly isolated = new Digest();
   readonly scalar = new Digest();
-  readonly cores: { reference: Core; isolated: Core; scalar: Core };
+  readonly bare = new Digest();
+  readonly cores: { reference: Core; isolated: Core; scalar: Core; bare: Core };
   readonly memoryAfterConfigure: number[];
   fed = 0;
 
@@ -448,14 +459,16 @@ class Cores {
       reference: new Core(options, this.reference.take),
       isolated: new Core(options, this.isolated.take),
       scalar: new Core({ ...options, build: "scalar" }, this.scalar.take),
+      bare: new Core({ ...options, renderJson: false }, this.bare.take),
     };
     this.memoryAfterConfigure = Object.values(this.cores).map((c) => c.memoryBytes);
   }
 
   feed(data: Uint8Array, linkType: number, origLen: number, sec: number, nsec: number): void {
-    const { reference, isolated, scalar } = this.cores;
+    const { reference, isolated, scalar, bare } = this.cores;
     reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
     scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
+    bare.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
     isolated.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
     isolated.flush();
     isolated.frame(POISON, 0, POISON.length, POISON.length, 1, 0, 0, 0);
@@ -463,15 +476,18 @@ class Cores {
     this.fed++;
   }
 
-  // The three agree, none trapped, memory did not grow; the reference's counters.
+  // The four agree, none trapped, memory did not grow; the reference's counters.
   check(context: string): Record<string, number> {
     this.cores.reference.flush();
     this.cores.scalar.flush();
+    this.cores.bare.flush();
     assert.is(this.isolated.value(), this.reference.value(), `${context}: output depends on bytes after the frame`);
     assert.is(this.scalar.value(), this.reference.value(), `${context}: the scalar build differs from the SIMD build`);
     assert.is(this.scalar.eventsValue(), this.reference.eventsValue(), `${context}: the scalar build's tracker differs from the SIMD build's`);
     assert.equal(countersWithout(this.cores.isolated, this.fed), this.cores.reference.counters(), context);
     assert.equal(this.cores.scalar.counters(), this.cores.reference.counters(), context);
+    assert.is(this.bare.recordsValue(), this.reference.recordsValue(), `${context}: the records differ without envelopes`);
+    assert.equal(this.cores.bare.counters(), this.cores.reference.counters(), `${context}: counters without envelopes`);
     assert.equal(Object.values(this.cores).map((c) => c.memoryBytes), this.memoryAfterConfigure, `${context}: memory grew`);
     const c = this.cores.reference.counters();
     assert.is(c.core_traps, 0, `${context}: traps`);
@@ -527,7 +543,7 @@ function fuzz(seed: number, frames: number): void {
   }
 }
 
-test("length fields at and around every power of two, through three cores", () => {
+test("length fields at and around every power of two, through four cores", () => {
   const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
   const frames = [...headerSweep(), ...streamSweep(), ...mediaSweep()];
   frames.forEach((data, n) => {
@@ -546,8 +562,8 @@ test("length fields at and around every power of two, through three cores", () =
 
 // A capture time is 64 bits of seconds from a pcapng (ticks and an if_tsoffset) and 32 of
 // nanoseconds: at and around 2^31, 2^32, 2^53 and 2^63 either way, and the clamp's own ends,
-// every seed frame goes through the three cores, which must agree and not trap.
-test("capture times at and around every power of two that bounds them, through three cores", () => {
+// every seed frame goes through the four cores, which must agree and not trap.
+test("capture times at and around every power of two that bounds them, through four cores", () => {
   const cores = new Cores({ ...TCP_LIMITS, ...DEFRAG_LIMITS });
   const seconds = [2 ** 31, 2 ** 32, 2 ** 53, 2 ** 63, 9007199253, 9007199254].flatMap((p) => [p - 1, p, p + 1, -p - 1, -p, -p + 1]);
   const nanoseconds = [0, 999_999_999, 1_000_000_000, 2 ** 32 - 1];
@@ -567,7 +583,7 @@ for (const seed of REGRESSION_SEEDS) {
   test(`fuzz regression seed ${seed}`, () => fuzz(seed, 5000));
 }
 
-test(`fuzz: ${FRAMES} seeded frames (seed ${SEED}) through three cores`, () => {
+test(`fuzz: ${FRAMES} seeded frames (seed ${SEED}) through four cores`, () => {
   fuzz(SEED, FRAMES);
 });
 
