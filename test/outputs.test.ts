@@ -10,6 +10,7 @@ import { loadConfig } from "../host/cli/config";
 import { openOutputs } from "../host/cli/outputs";
 import { allSinks } from "../host/sink";
 import { createLogger } from "../host/log";
+import { INVITE, runFrames, udpFrame } from "./helpers";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-outputs-"));
 const SAMPLE = "fixtures/captures/sip-method.pcap";
@@ -37,5 +38,17 @@ for (const [command, args, expected] of CASES) {
     assert.is(await readsEnvelopes(command, args), expected);
   });
 }
+
+test("a core that renders no envelopes hands over every record, no envelope bytes and no id", () => {
+  const frames = [{ data: udpFrame(INVITE) }, { data: udpFrame(INVITE.replace("INVITE sip:", "OPTIONS sip:")) }];
+  const bare = runFrames(frames, { renderJson: false });
+  const full = runFrames(frames);
+  assert.is(full.messages.length, 2);
+  assert.ok(full.ndjson.length > 0);
+  assert.is(bare.ndjson, "");
+  assert.equal(bare.messages.map((m) => [m.method, m.callId]), full.messages.map((m) => [m.method, m.callId]));
+  assert.equal(bare.messages.map((m) => m.id), ["0000000000000000", "0000000000000000"]);
+  assert.equal(bare.counters, full.counters);
+});
 
 test.run();

@@ -551,7 +551,9 @@ export class ResultBatch implements MessageBatch, RecordMemory {
   ndjsonView(): Uint8Array {
     if (this.results === 0) return new Uint8Array(0);
     const last = this.records + (this.results - 1) * L.REC_SIZE;
-    const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + this.view.getUint32(last + L.REC_JSON_LEN, true) + 1;
+    const jsonLen = this.view.getUint32(last + L.REC_JSON_LEN, true);
+    if (jsonLen === 0) return new Uint8Array(0);   // a core that renders no envelopes (no output reads them)
+    const end = this.view.getUint32(last + L.REC_JSON_OFF, true) + jsonLen + 1;
     return this.u8.subarray(this.outJson, this.outJson + end);
   }
 
