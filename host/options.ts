@@ -140,7 +140,7 @@ export const OPTION_TABLE = [
     help: "capture time a datagram may wait for its missing fragments" },
 
   { name: "media-calls", type: "integer", arg: "N", default: 8192, min: 0, max: 1 << 20, unit: "calls", group: "Media",
-    help: "calls whose RTP/RTCP is followed at once (loss, jitter), the least recently active evicted beyond (0: media not followed); 1 KiB each; docs/media.md" },
+    help: "calls whose RTP/RTCP is followed at once (loss, jitter), the least recently active evicted beyond (0: media not followed); 1 KiB each; followed only when events, call records, the web view or recordings read it, or when given; docs/media.md" },
   { name: "media-endpoints", type: "integer", arg: "N", default: 32768, min: 4, max: 1 << 22, unit: "endpoints", group: "Media",
     help: "media addresses and ports from SDP held at once over all calls; 64 bytes each" },
   { name: "media-idle", type: "integer", arg: "SECONDS", default: 300, min: 1, max: 86400, unit: "seconds", group: "Media",

@@ -1,6 +1,6 @@
 // Which runs have an output that reads the JSON envelopes: only those make the core render them
 // (host/cli/run.ts), so that events only, HEP only and siphon view do not pay for a fifth of the
-// core's work that nothing reads.
+// core's work that nothing reads; and which follow RTP, for the same reason.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync } from "node:fs";
@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../host/cli/config";
 import { openOutputs } from "../host/cli/outputs";
+import { mediaCalls } from "../host/cli/run";
 import { allSinks } from "../host/sink";
 import { createLogger } from "../host/log";
 import { INVITE, runFrames, udpFrame } from "./helpers";
@@ -36,6 +37,31 @@ const CASES: [string, string[], boolean][] = [
 for (const [command, args, expected] of CASES) {
   test(`${command} ${args.join(" ")}: ${expected ? "an output reads envelopes" : "no output reads envelopes"}`, async () => {
     assert.is(await readsEnvelopes(command, args), expected);
+  });
+}
+
+// Which runs follow RTP (the media table's slots): those with an output that reads the media
+// figures (events and what takes them, recordings) or a --media-calls given; the rest neither
+// track it nor, live, take it through the BPF filter.
+const MEDIA_CASES: [string, string[], number][] = [
+  ["replay", [], 0],                                                 // envelopes only
+  ["replay", ["--hep", "udp://127.0.0.1:9"], 0],
+  ["replay", ["--metrics", "127.0.0.1:9"], 0],
+  ["replay", ["--events", "-"], 8192],                               // call-end's rtp.* fields
+  ["replay", ["--cdr", "postgres://127.0.0.1/test"], 8192],
+  ["replay", ["--http"], 8192],
+  ["replay", ["--record", join(tmp, "rec")], 8192],
+  ["replay", ["--media-calls", "100"], 100],                         // asked for
+  ["replay", ["--events", "-", "--media-calls", "0"], 0],
+  ["capture", [], 0],
+  ["capture", ["--events", "-", "--media-calls", "64"], 64],
+  ["view", [], 8192],
+];
+
+for (const [command, args, expected] of MEDIA_CASES) {
+  test(`${command} ${args.join(" ")}: ${expected} media call slots`, () => {
+    const positionals = command === "capture" ? [] : [SAMPLE];
+    assert.is(mediaCalls(loadConfig(command, [...args, ...positionals], {})), expected);
   });
 }
 

@@ -13,7 +13,7 @@ import { cdrCommand } from "./cdr";
 import { deanonymizeCommand } from "./deanonymize";
 import { loadConfig, optionsHelp } from "./config";
 import { capture, listInterfaces } from "./capture";
-import { run } from "./run";
+import { mediaCalls, run } from "./run";
 import { maskUrlPasswords } from "../redact";
 import { stdoutAbandoned } from "../sink";
 import { EXIT_OK, EXIT_STDOUT_CLOSED, EXIT_USAGE, exitCodeOf, UsageError } from "../exits";
@@ -131,7 +131,7 @@ async function runCapture(args: string[]): Promise<number> {
     ignoreOutgoing: config.bool("ignore-outgoing"),
     user: config.str("user"),
     vxlanPorts: config.list("vxlan-port").map(Number),
-    media: config.num("media-calls") > 0,
+    media: mediaCalls(config) > 0,
   }));
 }
 

@@ -91,7 +91,7 @@ function streamLimits(config: Config): StreamLimits {
   const limits = { tcpFlows: config.num("tcp-flows"), tcpBuffers: config.num("tcp-buffers"), tcpIdle: config.num("tcp-idle"),
     tcpPartialIdle: config.num("tcp-partial-idle"), maxBody: config.num("max-body"),
     defragSlots: config.num("defrag-slots"), defragTimeout: config.num("defrag-timeout"), vxlanPorts: vxlanPorts(config),
-    mediaCalls: config.num("media-calls"), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle"),
+    mediaCalls: mediaCalls(config), mediaEndpoints: config.num("media-endpoints"), mediaIdle: config.num("media-idle"),
     tracker: config.str("tracker") === "core" && tracksCalls(config)
       ? { ...trackerSettings(config.str("call-timeout"), config.str("call-limit")), observer: sensorOf(config) } : undefined };
   const tooLarge = coreMemoryProblem(limits);
@@ -104,6 +104,14 @@ function streamLimits(config: Config): StreamLimits {
 // plain replay reserves nothing for it.
 function tracksCalls(config: Config): boolean {
   return (["events", "events-topic", "cdr", "http"] as const).some((option) => config.has(option)) || config.command === "view";
+}
+
+// The media table's slots: none unless an output reads what it measures (the events' rtp.* fields,
+// which call records and the web view take too, or the recordings) or --media-calls is given. A
+// replay or capture that only sends envelopes or HEP then neither follows RTP (on the bench's
+// media workload a fifth of the time) nor, live, takes it through the BPF filter at all.
+export function mediaCalls(config: Config): number {
+  return config.given("media-calls") || tracksCalls(config) || config.has("record") ? config.num("media-calls") : 0;
 }
 
 // Each port is checked by its option row; at most two fit the core's configuration.

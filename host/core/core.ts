@@ -244,8 +244,12 @@ export function coreMemoryProblem(options: Omit<CoreOptions, "sensor" | "agent">
   const size = sized(options);
   return `the configured tables need ${mib(bytes)} of core memory, more than the ${mib(CORE_MEMORY_BUDGET)} it may use ` +
     `(tcp-flows ${size.tcpFlows} x ${TCP_FLOW_BYTES} bytes, tcp-buffers ${size.tcpBuffers} x 2 x ` +
-    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB, media-calls ${size.mediaCalls} x 1 KiB, ` +
-    `media-endpoints ${size.mediaEndpoints} x 64 bytes${trackerTerm(options)}): lower them`;
+    `${size.tcpBufferBytes} bytes, defrag-slots ${size.defragSlots} x 64 KiB${mediaTerm(size)}${trackerTerm(options)}): lower them`;
+}
+
+// The media table's part, when the run follows media (host/cli/run.ts mediaCalls).
+function mediaTerm(size: Sized): string {
+  return size.mediaCalls === 0 ? "" : `, media-calls ${size.mediaCalls} x 1 KiB, media-endpoints ${size.mediaEndpoints} x 64 bytes`;
 }
 
 export class Core implements FrameConsumer {
