@@ -39,6 +39,11 @@ let rtcpGiven = false;
 const LF: u32 = 0x0a;
 const CR: u32 = 0x0d;
 
+// The message's SDP left unread: the record says it has none.
+export function noSdp(): void {
+  sdpFlags = 0;
+}
+
 export function readSdp(): void {
   sdpFlags = 0;
   const bodyLen = getSpanLen(SPAN_BODY);

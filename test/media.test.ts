@@ -246,9 +246,21 @@ test("media: the same endpoints behind two VXLAN VNIs are two calls' media; anot
   assert.is(counters.rtp_unknown, 1, "the same endpoints outside any tunnel belong to neither call");
 });
 
-test("media: off with mediaCalls 0: no table, no stats, SDP still read", () => {
+test("media: off with mediaCalls 0: no table, no stats, the SDP not read (it is only the table's)", () => {
+  const ports = (mediaCalls: number): (number | undefined)[] => {
+    const seen: (number | undefined)[] = [];
+    const core = new Core({ sensor: "t", agent: "t", mediaCalls }, (batch) => {
+      for (let i = 0; i < batch.count; i++) seen.push(batch.message(i).sdp?.port);
+    });
+    const f = invite("o", sdp(A.ip, 20000));
+    core.frame(f, 0, f.length, f.length, 1, 1795428000, 0, 0);
+    core.finish();
+    return seen;
+  };
   const { ends, counters } = run([invite("o", sdp(A.ip, 20000)), rtp(1)], { mediaCalls: 0 });
-  assert.equal([ends.length, counters.media_calls, counters.sdp, counters.rtp_unknown], [0, 0, 1, 1]);
+  assert.equal([ends.length, counters.media_calls, counters.sdp, counters.rtp_unknown], [0, 0, 0, 1]);
+  assert.equal(ports(0), [undefined]);
+  assert.equal(ports(1), [20000]);
 });
 
 // A flood of INVITEs that never get an answer, every one with the same SDP (a scanner's, or
