@@ -4,7 +4,7 @@ import {
   REC_FRAME, REC_FLAGS, REC_TS_SEC, REC_TS_NSEC, REC_STATUS, REC_HASH, REC_MSG_ADDR, REC_MSG_LEN,
   REC_JSON_OFF, REC_JSON_LEN, REC_SRC_ADDR, REC_DST_ADDR, REC_SRC_PORT, REC_DST_PORT, REC_CSEQ,
   REC_EXPIRES, REC_CLEN, REC_SPANS, REC_HEADER_COUNT, REC_PROBLEMS, REC_F_REQUEST, REC_F_IPV6,
-  SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON,
+  SPAN_COUNT, SPAN_BASE_COUNT, REC_SPANS_MORE, SPAN_CALL_ID, CFG_FLAG_RENDER_JSON, CFG_FLAG_CALL_KEYS,
   REC_OUTER_SRC, REC_OUTER_DST, REC_OUTER_TYPE, REC_OUTER_ID, REC_OUTER_DEPTH, REC_F_OUTER_IPV6,
   REC_F_OUTER_ID, REC_F_RECORD, REC_SDP_FLAGS, REC_SDP_ADDR, REC_SDP_PORT, REC_SDP_RTCP_PORT, REC_SDP_PT, REC_SDP_CLOCK,
   REC_SDP_MEDIA, REC_SDP_CALL, REC_CALL_KEY,
@@ -49,8 +49,10 @@ export function emitMessage(msg: usize, len: u32, transport: u32): void {
   store<u32>(rec + REC_TS_NSEC, tsNsec);
   store<u32>(rec + REC_STATUS, status);
   store<u64>(rec + REC_HASH, hash);
+  // The Call-ID's signature keys calls where something follows them: without it, not made.
   const callIdLen = getSpanLen(SPAN_CALL_ID);
-  store<u64>(rec + REC_CALL_KEY, callIdLen == 0 ? 0 : signature(msg + getSpanOff(SPAN_CALL_ID), callIdLen));
+  const keyed = callIdLen != 0 && (flags & CFG_FLAG_CALL_KEYS) != 0;
+  store<u64>(rec + REC_CALL_KEY, keyed ? signature(msg + getSpanOff(SPAN_CALL_ID), callIdLen) : 0);
   store<u32>(rec + REC_MSG_ADDR, <u32>msg);
   store<u32>(rec + REC_MSG_LEN, len);
   copyWords(rec + REC_SRC_ADDR, srcAddr, 2);

@@ -1,6 +1,6 @@
 // Which runs have an output that reads the JSON envelopes: only those make the core render them
 // (host/cli/run.ts), so that events only, HEP only and siphon view do not pay for a fifth of the
-// core's work that nothing reads; and which follow RTP, for the same reason.
+// core's work that nothing reads; and which follow RTP, and sign Call-IDs, for the same reason.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync } from "node:fs";
@@ -75,6 +75,17 @@ test("a core that renders no envelopes hands over every record, no envelope byte
   assert.equal(bare.messages.map((m) => [m.method, m.callId]), full.messages.map((m) => [m.method, m.callId]));
   assert.equal(bare.messages.map((m) => m.id), ["0000000000000000", "0000000000000000"]);
   assert.equal(bare.counters, full.counters);
+});
+
+test("a core without call keys signs no Call-ID and hands over the same envelopes and counters", () => {
+  const frames = [{ data: udpFrame(INVITE) }, { data: udpFrame(INVITE.replace(/Call-ID: .*/, "Call-ID: another@example.com")) }];
+  const keyless = runFrames(frames, { callKeys: false });
+  const keyed = runFrames(frames);
+  assert.equal(keyless.messages.map((m) => m.callKey), [0, 0]);
+  const keys = keyed.messages.map((m) => m.callKey);
+  assert.ok(keys[0] !== 0 && keys[1] !== 0 && keys[0] !== keys[1], `keys ${keys}`);
+  assert.is(keyless.ndjson, keyed.ndjson);
+  assert.equal(keyless.counters, keyed.counters);
 });
 
 test.run();

@@ -102,6 +102,7 @@ export class SipMessage {
 
   // The core's 64-bit signature of the Call-ID bytes as a number (its low 53 bits), 0 without
   // a Call-ID: equal Call-IDs give equal keys, different ones differ but for a 2^-53 chance.
+  // Also 0 from a core made with `callKeys: false` (a run that follows no calls).
   get callKey(): number {
     return (this.u32(L.REC_CALL_KEY + 4) & 0x1fffff) * 0x100000000 + this.u32(L.REC_CALL_KEY);
   }
