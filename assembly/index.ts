@@ -88,6 +88,7 @@ export function renderEvent(at: u32): u32 {
 
 // The core's call tracker (assembly/track.ts, --tracker core).
 export { configureTracker, trackPush, trackFinish, trackerCounter } from "./track";
+export { indexPcap, pcapStop, pcapFramesEnd } from "./pcap";
 
 export function region(r: i32): usize {
   return regionAddress(r);

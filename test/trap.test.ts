@@ -141,14 +141,15 @@ test("a file read into the staging copy (lend): a trap costs its frame, in which
   const frames = texts.map((t) => udpFrame(t));
   const file = join(mkdtempSync(join(tmpdir(), "siphon-traps-")), "lent.pcap");
   writeFileSync(file, pcapFile(frames));
-  for (const inputBytes of [65536, 300000, 2 << 20]) {
+  // The core indexes each chunk's records itself (Core.pcapRecords); batches of 7 frames end inside its walk.
+  for (const [inputBytes, maxFrames] of [[65536, 16384], [300000, 16384], [2 << 20, 16384], [2 << 20, 7]]) {
     const messages: string[] = [];
     const traps: CoreTrap[] = [];
-    const core = new Core({ sensor: "t", agent: "t", inputBytes, tcpFlows: 64, tcpBuffers: 4, onTrap: (t) => traps.push(t), instantiate: trapping(MARK) },
+    const core = new Core({ sensor: "t", agent: "t", inputBytes, maxFrames, tcpFlows: 64, tcpBuffers: 4, onTrap: (t) => traps.push(t), instantiate: trapping(MARK) },
       (batch) => { for (let i = 0; i < batch.count; i++) messages.push(batch.message(i).bytes.toString("latin1")); });
     await readCapture(file, core);
     core.finish();
-    assert.equal(messages, texts.filter((_, n) => !on.includes(n)), `input region of ${inputBytes} bytes`);
+    assert.equal(messages, texts.filter((_, n) => !on.includes(n)), `input region of ${inputBytes} bytes, batches of ${maxFrames}`);
     assert.equal(traps.map((t) => Buffer.from(t.frame.data).toString("latin1")), on.map((n) => Buffer.from(frames[n]).toString("latin1")));
   }
 });

@@ -7,7 +7,7 @@
 import * as L from "../../assembly/layout";
 import simdWasm from "../../build/core.simd.wasm";
 import scalarWasm from "../../build/core.scalar.wasm";
-import type { FrameConsumer } from "../source/frames";
+import type { FrameConsumer, PcapFormat } from "../source/frames";
 import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS } from "../source/bpf";
 import { defaultOf } from "../options";
 import { ResultBatch, type BatchHandler } from "./records";
@@ -131,6 +131,10 @@ export interface CoreExports {
   trackPush(count: number, ends: number): void;
   trackFinish(): void;
   trackerCounter(which: number): number;
+  indexPcap(start: number, end: number, first: number, room: number, swapped: boolean, nsecPerFraction: number,
+    linkType: number, maxRecord: number, maxFrame: number): number;
+  pcapStop(): number;
+  pcapFramesEnd(): number;
 }
 
 type Sized = Required<Pick<CoreOptions, "tcpFlows" | "tcpBuffers" | "tcpBufferBytes" | "tcpIdle" | "tcpPartialIdle"
@@ -279,6 +283,10 @@ export class Core implements FrameConsumer {
   private frames = 0;
   framesTaken = 0;              // frames handed in so far, pushed or not
   private cursor = 0;           // bytes of the input region in use
+  // Bytes of the staging copy pcapRecords copied into the input region already, [from, to): the
+  // flush copies the rest, not these again (a chunk is read once and copied once).
+  private inCoreFrom = 0;
+  private inCoreTo = 0;
   private run: Uint8Array | undefined; // the buffer holding frames not yet copied in
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
@@ -487,6 +495,36 @@ export class Core implements FrameConsumer {
     this.framesTaken++;
   }
 
+  // Classic pcap records that lie in the staging copy (the chunk lend() gave the reader): the whole
+  // ones from `start` to `end` of `data` copied into the input region and indexed there by the core
+  // (assembly/pcap.ts), one call for the chunk where frame() is one per record; the index is copied
+  // back, as frame() writes it, for the batch's survival of a trap. Where it stopped (`start` at
+  // once when `data` is not the staging copy's: the reader calls frame() instead).
+  pcapRecords(data: Uint8Array, start: number, end: number, format: PcapFormat): number {
+    const at = this.lentAt(data, start);
+    if (at < 0) return start;
+    this.release();
+    const shift = at - start;        // where byte 0 of `data` lies in the staging copy
+    const last = shift + end;
+    const maxFrame = Math.min(MAX_FRAME, this.inCapacity);
+    for (let from = at; ;) {
+      if (this.frames === this.maxFrames) this.flush();
+      this.u8.set(this.stagedBytes.subarray(from, last), this.inBytes + from);
+      [this.inCoreFrom, this.inCoreTo] = [from, last];
+      const n = this.exports.indexPcap(from, last, this.frames, this.maxFrames - this.frames, !format.littleEndian,
+        format.nsecPerFraction, format.linkType, format.maxRecord, maxFrame);
+      if (n > 0) {
+        const index = this.inIndex + this.frames * L.FRAME_SIZE;
+        this.stagedIndex.set(this.u8.subarray(index, index + n * L.FRAME_SIZE), this.frames * L.FRAME_SIZE);
+        this.frames += n;
+        this.framesTaken += n;
+        this.cursor = this.exports.pcapFramesEnd();
+      }
+      from = this.exports.pcapStop();
+      if (this.frames < this.maxFrames || from === last) return from - shift;
+    }
+  }
+
   // Where a frame at `start` of `data` already lies in the staging copy, past the frames
   // placed so far; or -1 when it must be copied there. Where a view lies is asked once
   // per view (once per chunk), not per frame: `buffer` and `byteOffset` are calls.
@@ -526,6 +564,7 @@ export class Core implements FrameConsumer {
     if (this.cursor + keep + bytes > this.inCapacity) this.flush();
     const at = this.cursor + keep;
     const room = Math.min(bytes, this.inCapacity - at);
+    this.inCoreFrom = this.inCoreTo = 0;   // the reader writes the staging copy from here
     return room >= LEND_MIN ? this.stagedBytes.subarray(at, at + room) : undefined;
   }
 
@@ -533,13 +572,22 @@ export class Core implements FrameConsumer {
     if (this.run === undefined) return;
     this.stagedBytes.set(this.run.subarray(this.runStart, this.runEnd), this.runAt);
     this.run = undefined;
+    this.inCoreFrom = this.inCoreTo = 0;
+  }
+
+  // The staging copy's bytes in use, into the input region: those pcapRecords copied there
+  // already left as they are (the core does not write its input region; a trap copies all again).
+  private stagedToCore(): void {
+    const [from, to] = [Math.min(this.inCoreFrom, this.cursor), Math.min(this.inCoreTo, this.cursor)];
+    this.u8.set(this.stagedBytes.subarray(0, from), this.inBytes);
+    if (to < this.cursor) this.u8.set(this.stagedBytes.subarray(to, this.cursor), this.inBytes + to);
   }
 
   // Pushes the pending frames through the core, as many calls as the output needs.
   // A trap costs the frame that caused it, never the process (see survive()).
   flush(): void {
     this.release();
-    this.u8.set(this.stagedBytes.subarray(0, this.cursor), this.inBytes);
+    this.stagedToCore();
     let done = 0;
     while (done < this.frames) {
       const pending = this.frames - done;
@@ -590,6 +638,7 @@ export class Core implements FrameConsumer {
     this.instantiate();
     this.u8.set(this.countersBefore, this.countersAt);
     this.u8.set(this.stagedBytes.subarray(0, this.cursor), this.inBytes);
+    this.inCoreFrom = this.inCoreTo = 0;   // a new memory holds what was just copied, no more
     this.stagedIndex.copyWithin(trapped * L.FRAME_SIZE, (trapped + 1) * L.FRAME_SIZE, this.frames * L.FRAME_SIZE);
     this.frames--;
     this.traps++;

@@ -15,6 +15,19 @@ export interface FrameConsumer {
   // bytes kept free for the unit the reader carries over (whose frame the sink copies there).
   // Frames passed from where the chunk was read need no copy. Undefined: read into your own.
   lend?(keep: number, bytes: number): Uint8Array | undefined;
+  // Classic pcap records (host/source/pcap.ts) in `data` from `start`: the sink takes the whole ones
+  // up to `end` itself, as frame() would one by one (the core indexes them in one call), and returns
+  // where it stopped; the record there, if any, is the reader's (a partial or impossible one, or
+  // all of them where the sink cannot take them so). Undefined: frame() per record.
+  pcapRecords?(data: Uint8Array, start: number, end: number, format: PcapFormat): number;
+}
+
+// What a classic pcap file's header says of its records.
+export interface PcapFormat {
+  littleEndian: boolean;
+  nsecPerFraction: number;     // 1 (nanosecond files) or 1000 (microsecond)
+  linkType: number;
+  maxRecord: number;           // a record claiming more captured bytes is the file's corruption (MAX_RECORD_BYTES)
 }
 
 // `offset` is where in the input the fault is; undefined when the input could not be opened at all.

@@ -1,7 +1,7 @@
 // Classic libpcap files: a 24-byte file header, then 16-byte record headers each followed by the
 // captured bytes. The magic number tells the writer's byte order and whether the fraction of a
 // second is in microseconds or nanoseconds.
-import { CaptureError, MAX_RECORD_BYTES, type FrameConsumer, type UnitReader } from "./frames";
+import { CaptureError, MAX_RECORD_BYTES, type FrameConsumer, type PcapFormat, type UnitReader } from "./frames";
 
 // As read big-endian from the first four bytes of a file written by a big-endian machine.
 const MICROSECOND_MAGIC = 0xa1b2c3d4;
@@ -30,6 +30,7 @@ export class PcapReader implements UnitReader {
   private nsecPerFraction = 1000;
   private snaplen = 0;
   private linkType = 0;
+  private format: PcapFormat | undefined;   // for the sink's pcapRecords, once the header is read
 
   constructor(private readonly name: string, private readonly sink: FrameConsumer) {}
 
@@ -55,9 +56,9 @@ export class PcapReader implements UnitReader {
   // The records of a chunk in one loop: per packet, what readUnit does, without the calls
   // between the file reader and this one (a few hundred instructions a packet otherwise).
   readUnits(bytes: Uint8Array, view: DataView, start: number, end: number): number {
-    if (!this.headerRead) return start;
+    if (this.format === undefined) return start;
     const le = this.littleEndian;
-    let at = start;
+    let at = this.sink.pcapRecords?.(bytes, start, end, this.format) ?? start;
     while (end - at >= RECORD_HEADER_BYTES) {
       const caplen = view.getUint32(at + 8, le);
       if (caplen > MAX_RECORD_BYTES || caplen > end - at - RECORD_HEADER_BYTES) break;
@@ -96,5 +97,6 @@ export class PcapReader implements UnitReader {
     // The upper bits of the link-type field carry FCS information, which we do not use.
     this.linkType = view.getUint32(start + 20, this.littleEndian) & 0xffff;
     this.headerRead = true;
+    this.format = { littleEndian: this.littleEndian, nsecPerFraction: this.nsecPerFraction, linkType: this.linkType, maxRecord: MAX_RECORD_BYTES };
   }
 }

@@ -1,0 +1,137 @@
+// Where the file reader lends the core its chunk, the core walks the classic pcap records itself
+// (Core.pcapRecords, assembly/pcap.ts); any other consumer gets frame() per record from the
+// reader's JavaScript loop (host/source/pcap.ts). Both must give the core the same frames: the
+// same bytes, lengths, link type and capture time, whatever the byte order, the clock, the chunks
+// and the batches, in files cut anywhere.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Core, type CoreOptions } from "../host/core";
+import { CaptureParser, type FrameConsumer } from "../host/source";
+import { concat, sip, udpFrame } from "./helpers";
+
+// A deterministic generator (xorshift32), so a failure names a seed that repeats it.
+function rng(seed: number): (n: number) => number {
+  let x = seed || 1;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
+interface Layout { littleEndian: boolean; nanosecond: boolean }
+
+// Records of SIP messages and of other UDP, each with its own time (some fractions past a whole
+// second, which carry into the seconds) and an original length at or above the captured one.
+function pcap(seed: number, { littleEndian, nanosecond }: Layout, records: number): Uint8Array {
+  const r = rng(seed);
+  const header = Buffer.alloc(24);
+  const u32 = (b: Buffer, v: number, at: number): number => (littleEndian ? b.writeUInt32LE(v >>> 0, at) : b.writeUInt32BE(v >>> 0, at));
+  const u16 = (b: Buffer, v: number, at: number): number => (littleEndian ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  u32(header, nanosecond ? 0xa1b23c4d : 0xa1b2c3d4, 0);
+  u16(header, 2, 4);
+  u16(header, 4, 6);
+  u32(header, 262144, 16);
+  u32(header, 1, 20);
+  const parts: Uint8Array[] = [header];
+  for (let i = 0; i < records; i++) {
+    const frame = r(5) === 0
+      ? udpFrame(Buffer.alloc(20 + r(400), i & 0xff), { dport: 40000 })
+      : udpFrame(sip([`MESSAGE sip:b@example.com SIP/2.0`, `Call-ID: walk-${seed}-${i}`, `CSeq: ${i} MESSAGE`,
+        `X-Pad: ${"p".repeat(r(700))}`, "Content-Length: 0"]));
+    const limit = nanosecond ? 1_000_000_000 : 1_000_000;
+    const record = Buffer.alloc(16);
+    u32(record, 1795428000 + r(100000), 0);
+    u32(record, r(10) === 0 ? limit + r(3 * limit) : r(limit), 4);
+    u32(record, frame.length, 8);
+    u32(record, frame.length + (r(3) === 0 ? r(1000) : 0), 12);
+    parts.push(record, frame);
+  }
+  return concat(...parts);
+}
+
+interface Seen { frames: string[]; ndjson: string; counters: Record<string, number> }
+
+function coreFor(options: Partial<CoreOptions>, seen: Seen): Core {
+  return new Core({ sensor: "t", agent: "t", ...options }, (batch) => {
+    seen.ndjson += batch.ndjson().toString();
+    for (let i = 0; i < batch.count; i++) {
+      const m = batch.message(i);
+      const f = batch.frame(m.frame);
+      seen.frames.push(`${m.timeSec}.${m.timeNsec} ${f.origLen} ${f.linkType} ${Buffer.from(f.bytes).toString("hex")}`);
+    }
+  });
+}
+
+// The file in chunks of at least 64 KiB (the least the core lends), each read where the consumer
+// lends it room, as the file reader does (host/source/file.ts); `lends` false: into the reader's own.
+function feed(file: Uint8Array, consumer: FrameConsumer, chunks: () => number, lends: boolean): void {
+  const parser = new CaptureParser("walk.pcap", consumer);
+  for (let pos = 0; pos < file.length;) {
+    const want = chunks();
+    const buffer = (lends ? consumer.lend?.(parser.carried, want) : undefined) ?? new Uint8Array(want);
+    const n = Math.min(buffer.length, file.length - pos);
+    buffer.set(file.subarray(pos, pos + n));
+    parser.feed(buffer.subarray(0, n));
+    pos += n;
+  }
+  parser.end();
+}
+
+function walked(file: Uint8Array, seed: number, options: Partial<CoreOptions>, how: "core" | "javascript, lent" | "javascript"): Seen {
+  const seen: Seen = { frames: [], ndjson: "", counters: {} };
+  const core = coreFor(options, seen);
+  // The same core without its walk: the reader's loop calls frame() for each record.
+  const consumer: FrameConsumer = how === "core" ? core : {
+    frame: core.frame.bind(core),
+    release: core.release.bind(core),
+    lend: how === "javascript" ? undefined : core.lend.bind(core),
+  };
+  const r = rng(seed * 7 + 3);
+  feed(file, consumer, () => 65536 + r(200000), how !== "javascript");
+  core.finish();
+  seen.counters = core.counters();
+  return seen;
+}
+
+test("the core's walk of pcap records gives the frames the reader's loop gives, in both byte orders and clocks", () => {
+  let seed = 1;
+  for (const littleEndian of [true, false]) {
+    for (const nanosecond of [true, false]) {
+      for (const options of [{}, { maxFrames: 7 }, { inputBytes: 300000, maxFrames: 500 }]) {
+        seed++;
+        const file = pcap(seed, { littleEndian, nanosecond }, 1500);
+        const what = `seed ${seed}, le=${littleEndian}, ns=${nanosecond}, ${JSON.stringify(options)}`;
+        const core = walked(file, seed, options, "core");
+        assert.ok(core.frames.length > 1000, `${what}: ${core.frames.length} messages`);
+        assert.is(core.counters.frames, 1500, what);
+        for (const how of ["javascript, lent", "javascript"] as const) {
+          const js = walked(file, seed, options, how);
+          assert.equal(core.frames, js.frames, `${what}: frames against ${how}`);
+          assert.is(core.ndjson, js.ndjson, `${what}: envelopes against ${how}`);
+          assert.equal(core.counters, js.counters, `${what}: counters against ${how}`);
+        }
+      }
+    }
+  }
+});
+
+test("a file cut inside a record: the whole records before it are walked, then the cut is reported", () => {
+  const file = pcap(99, { littleEndian: true, nanosecond: false }, 400);
+  for (const cut of [file.length - 1, file.length - 300, 100000]) {
+    const cutFile = file.subarray(0, cut);
+    const [core, js] = (["core", "javascript"] as const).map((how) => {
+      const seen: Seen = { frames: [], ndjson: "", counters: {} };
+      const c = coreFor({}, seen);
+      const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
+      assert.throws(() => feed(cutFile, consumer, () => 70000, how === "core"), /truncated packet record .* at byte \d+$/, `${how}, cut at ${cut}`);
+      c.finish();
+      return seen;
+    });
+    assert.ok(core.frames.length > 0, `cut at ${cut}`);
+    assert.equal(core.frames, js.frames, `cut at ${cut}`);
+  }
+});
+
+test.run();
