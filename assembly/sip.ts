@@ -12,8 +12,9 @@ import {
   PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
   HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_VIA, H_CONTACT,
   H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
-  H_X_CID, H_P_CHARGING_VECTOR,
+  H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS,
 } from "./layout";
+import { flags } from "./state";
 
 // ---- the message being tokenized ----
 export let msgBase: usize = 0;
@@ -260,9 +261,9 @@ function finishField(id: i32, nameOff: u32, nameLen: u32, valOff: u32, valEnd: u
 function knownField(id: i32, off: u32, len: u32): void {
   switch (id) {
     case H_CALL_ID: firstSpan(SPAN_CALL_ID, off, len); break;
-    case H_FROM: if (firstSpan(SPAN_FROM, off, len)) paramSpan(SPAN_FROM_TAG, off, off + len, 0x676174, 3) /* "tag" */; break;
-    case H_TO: if (firstSpan(SPAN_TO, off, len)) paramSpan(SPAN_TO_TAG, off, off + len, 0x676174, 3); break;
-    case H_VIA: topmostVia(off, len); break;
+    case H_FROM: if (firstSpan(SPAN_FROM, off, len) && dialogSpans()) paramSpan(SPAN_FROM_TAG, off, off + len, 0x676174, 3) /* "tag" */; break;
+    case H_TO: if (firstSpan(SPAN_TO, off, len) && dialogSpans()) paramSpan(SPAN_TO_TAG, off, off + len, 0x676174, 3); break;
+    case H_VIA: if (dialogSpans()) topmostVia(off, len); break;
     case H_CONTACT: firstSpan(SPAN_CONTACT, off, len); break;
     case H_CONTENT_TYPE: firstSpan(SPAN_CONTENT_TYPE, off, len); break;
     case H_CONTENT_LENGTH: contentLengthField(off, len); break;
@@ -275,6 +276,13 @@ function knownField(id: i32, off: u32, len: u32): void {
     case H_X_CID: firstSpan(SPAN_X_CID, off, len); break;
     case H_P_CHARGING_VECTOR: firstSpan(SPAN_P_CHARGING_VECTOR, off, len); break;
   }
+}
+
+// The tags and the topmost Via's branch are found by walking the value's parameters outside quotes
+// and brackets, byte by byte: 16% of a plain replay's time, for what only the trackers, the media
+// table and the recorder read. Runs that follow no dialog leave them empty.
+@inline function dialogSpans(): bool {
+  return (flags & CFG_FLAG_DIALOG_SPANS) != 0;
 }
 
 function userAgent(off: u32, len: u32, fromServer: bool): void {

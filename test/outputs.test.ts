@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../host/cli/config";
 import { openOutputs } from "../host/cli/outputs";
-import { mediaCalls } from "../host/cli/run";
+import { mediaCalls, readsDialogs } from "../host/cli/run";
 import { allSinks } from "../host/sink";
 import { createLogger } from "../host/log";
 import { INVITE, runFrames, udpFrame } from "./helpers";
@@ -75,6 +75,34 @@ test("a core that renders no envelopes hands over every record, no envelope byte
   assert.equal(bare.messages.map((m) => [m.method, m.callId]), full.messages.map((m) => [m.method, m.callId]));
   assert.equal(bare.messages.map((m) => m.id), ["0000000000000000", "0000000000000000"]);
   assert.equal(bare.counters, full.counters);
+});
+
+// Which runs find the dialogs' spans (tags, the topmost Via): those that follow calls or record them.
+const DIALOG_CASES: [string, string[], boolean][] = [
+  ["replay", [], false],
+  ["replay", ["--hep", "udp://127.0.0.1:9"], false],
+  ["replay", ["--events", "-"], true],
+  ["replay", ["--http"], true],
+  ["replay", ["--record", join(tmp, "rec"), "--media-calls", "0"], true],
+  ["view", [], true],
+];
+
+for (const [command, args, expected] of DIALOG_CASES) {
+  test(`${command} ${args.join(" ")}: ${expected ? "dialog spans found" : "no dialog spans"}`, () => {
+    assert.is(readsDialogs(loadConfig(command, [...args, SAMPLE], {})), expected);
+  });
+}
+
+test("a core without dialog spans finds no tags or Via, and gives the same envelopes and counters; media or the tracker find them", () => {
+  const frames = [{ data: udpFrame(INVITE) }];
+  const spans = (r: ReturnType<typeof runFrames>): string[][] => r.messages.map((m) => [m.fromTag, m.toTag, m.via, m.viaBranch]);
+  const without = runFrames(frames, { dialogSpans: false, mediaCalls: 0 });
+  const full = runFrames(frames, { mediaCalls: 0 });
+  assert.equal(spans(without), [["", "", "", ""]]);
+  assert.equal(spans(full), [["1928301774", "", "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds", "z9hG4bK776asdhds"]]);
+  assert.is(without.ndjson, full.ndjson);
+  assert.equal(without.counters, full.counters);
+  assert.equal(spans(runFrames(frames, { dialogSpans: false })), spans(full), "the media table (on by default in a core) reads the From tag");
 });
 
 test("a core without call keys signs no Call-ID and hands over the same envelopes and counters", () => {

@@ -53,7 +53,7 @@ export async function run(config: Config, command: "replay" | "capture" | "view"
     const outputs = service.outputs();
     const sink = allSinks(outputs.sinks);
     const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, renderJson: outputs.envelopes, filterProgram, recordFilterProgram,
-      mediaPackets: config.has("record"), callKeys: tracksCalls(config), ...streams,
+      mediaPackets: config.has("record"), callKeys: tracksCalls(config), dialogSpans: readsDialogs(config), ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
     service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {
@@ -112,6 +112,12 @@ function tracksCalls(config: Config): boolean {
 // media workload a fifth of the time) nor, live, takes it through the BPF filter at all.
 export function mediaCalls(config: Config): number {
   return config.given("media-calls") || tracksCalls(config) || config.has("record") ? config.num("media-calls") : 0;
+}
+
+// Whether an output reads the From and To tags (the trackers, and the recorder, which starts a
+// recording at an INVITE without a To tag); the media table, which reads them too, is the core's to know.
+export function readsDialogs(config: Config): boolean {
+  return tracksCalls(config) || config.has("record");
 }
 
 // Each port is checked by its option row; at most two fit the core's configuration.

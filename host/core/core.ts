@@ -67,6 +67,8 @@ export interface CoreOptions {
   mediaIdle?: number;          // seconds of capture time a call's media may stay silent
   mediaPackets?: boolean;      // a MediaPacket per RTP/RTCP packet of a known call (default false: stats only)
   callKeys?: boolean;          // SipMessage.callKey made for each message (default true; always with `tracker`)
+  // SipMessage.fromTag, toTag, via and viaBranch found (default true; always with `tracker` or media followed)
+  dialogSpans?: boolean;
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
   genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
   tracker?: CoreTrackerOptions; // --tracker core: the call tracker runs in the core (assembly/track.ts)
@@ -424,7 +426,8 @@ export class Core implements FrameConsumer {
     put(L.CFG_OUT_JSON_BYTES, jsonBytes);
     put(L.CFG_FILTER_BYTES, filterBytes(options));
     put(L.CFG_FLAGS, (options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON) | (options.mediaPackets ? L.CFG_FLAG_MEDIA_PACKETS : 0)
-      | (options.callKeys === false && options.tracker === undefined ? 0 : L.CFG_FLAG_CALL_KEYS));
+      | (options.callKeys === false && options.tracker === undefined ? 0 : L.CFG_FLAG_CALL_KEYS)
+      | (options.dialogSpans === false && options.tracker === undefined && sized(options).mediaCalls === 0 ? 0 : L.CFG_FLAG_DIALOG_SPANS));
     put(L.CFG_MEDIA_CALLS, size.mediaCalls);
     put(L.CFG_MEDIA_ENDPOINTS, size.mediaEndpoints);
     put(L.CFG_MEDIA_IDLE, size.mediaIdle);

@@ -144,6 +144,7 @@ export class SipMessage {
   get callId(): string { return this.text(L.SPAN_CALL_ID); }
   get cseqMethod(): string { return this.text(L.SPAN_CSEQ_METHOD); }
   get from(): string { return this.text(L.SPAN_FROM); }            // whole From value
+  // The tags and the topmost Via are found only where dialogs are followed (CoreOptions.dialogSpans): else "".
   get fromTag(): string { return this.text(L.SPAN_FROM_TAG); }
   get to(): string { return this.text(L.SPAN_TO); }
   get toTag(): string { return this.text(L.SPAN_TO_TAG); }
