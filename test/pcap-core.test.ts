@@ -134,4 +134,47 @@ test("a file cut inside a record: the whole records before it are walked, then t
   }
 });
 
+// Hostile record headers: lengths at and around 2^31 and 2^32 and the bound, fractions of 2^32 - 1
+// (a carry of up to 4,294 seconds), original lengths below the captured one. Both walks give the
+// same frames and stop at the same record with the same error.
+test("hostile record headers: both walks agree, frame for frame and on the error", () => {
+  const frame = udpFrame(sip(["OPTIONS sip:a@example.com SIP/2.0", "Call-ID: hostile", "CSeq: 1 OPTIONS", "Content-Length: 0"]));
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b23c4d, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(1, 20);
+  const record = (sec: number, fraction: number, caplen: number, origLen: number, bytes: Uint8Array): Uint8Array => {
+    const r = Buffer.alloc(16);
+    r.writeUInt32LE(sec >>> 0, 0);
+    r.writeUInt32LE(fraction >>> 0, 4);
+    r.writeUInt32LE(caplen >>> 0, 8);
+    r.writeUInt32LE(origLen >>> 0, 12);
+    return concat(r, bytes);
+  };
+  const good = [record(0xffffffff, 0xffffffff, frame.length, 0, frame), record(0, 999_999_999, frame.length, 2 ** 32 - 1, frame),
+    record(1795428000, 1_000_000_000, frame.length, frame.length - 1, frame)];
+  for (const caplen of [2 ** 32 - 1, 2 ** 31, 2 ** 31 - 1, 16 * 1024 * 1024 + 1, 0x10000]) {
+    // Enough good records before the bad one that it falls past the first 64 KiB chunk.
+    const file = concat(header, ...Array.from({ length: 200 }, () => good).flat(), record(1, 0, caplen, caplen, frame), ...good);
+    const [core, js] = (["core", "javascript"] as const).map((how) => {
+      const seen: Seen = { frames: [], ndjson: "", counters: {} };
+      const c = coreFor({}, seen);
+      const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
+      let error = "";
+      try {
+        feed(file, consumer, () => 65536, how === "core");
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      c.finish();
+      return { ...seen, error };
+    });
+    assert.ok(core.frames.length >= 600, `caplen ${caplen}: ${core.frames.length} frames`);
+    assert.ok(core.error !== "", `caplen ${caplen}: no error`);
+    assert.is(core.error, js.error, `caplen ${caplen}`);
+    assert.equal(core.frames, js.frames, `caplen ${caplen}`);
+  }
+});
+
 test.run();
