@@ -427,7 +427,7 @@ export class Core implements FrameConsumer {
     put(L.CFG_FILTER_BYTES, filterBytes(options));
     put(L.CFG_FLAGS, (options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON) | (options.mediaPackets ? L.CFG_FLAG_MEDIA_PACKETS : 0)
       | (options.callKeys === false && options.tracker === undefined ? 0 : L.CFG_FLAG_CALL_KEYS)
-      | (options.dialogSpans === false && options.tracker === undefined && sized(options).mediaCalls === 0 ? 0 : L.CFG_FLAG_DIALOG_SPANS));
+      | (options.dialogSpans === false && options.tracker === undefined && size.mediaCalls === 0 ? 0 : L.CFG_FLAG_DIALOG_SPANS));
     put(L.CFG_MEDIA_CALLS, size.mediaCalls);
     put(L.CFG_MEDIA_ENDPOINTS, size.mediaEndpoints);
     put(L.CFG_MEDIA_IDLE, size.mediaIdle);
