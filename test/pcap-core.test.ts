@@ -95,6 +95,28 @@ function walked(file: Uint8Array, seed: number, options: Partial<CoreOptions>, h
   return seen;
 }
 
+// The file through both walks, the core's (lent chunks) and the reader's (its own buffers), in
+// chunks of `chunk` bytes: each one's frames, the error that ended it ("" for none), its counters.
+// `options` is asked once per walk.
+interface Walk { frames: string[]; error: string; counters: Record<string, number> }
+
+function bothWalks(file: Uint8Array, chunk: number, options: () => Partial<CoreOptions> = () => ({})): { core: Walk; js: Walk } {
+  const [core, js] = (["core", "javascript"] as const).map((how) => {
+    const seen: Seen = { frames: [], ndjson: "", counters: {} };
+    const c = coreFor(options(), seen);
+    const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
+    let error = "";
+    try {
+      feed(file, consumer, () => chunk, how === "core");
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    c.finish();
+    return { frames: seen.frames, error, counters: c.counters() };
+  });
+  return { core: core as Walk, js: js as Walk };
+}
+
 test("the core's walk of pcap records gives the frames the reader's loop gives, in both byte orders and clocks", () => {
   let seed = 1;
   for (const littleEndian of [true, false]) {
@@ -120,15 +142,10 @@ test("the core's walk of pcap records gives the frames the reader's loop gives, 
 test("a file cut inside a record: the whole records before it are walked, then the cut is reported", () => {
   const file = pcap(99, { littleEndian: true, nanosecond: false }, 400);
   for (const cut of [file.length - 1, file.length - 300, 100000]) {
-    const cutFile = file.subarray(0, cut);
-    const [core, js] = (["core", "javascript"] as const).map((how) => {
-      const seen: Seen = { frames: [], ndjson: "", counters: {} };
-      const c = coreFor({}, seen);
-      const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
-      assert.throws(() => feed(cutFile, consumer, () => 70000, how === "core"), /truncated packet record .* at byte \d+$/, `${how}, cut at ${cut}`);
-      c.finish();
-      return seen;
-    });
+    const { core, js } = bothWalks(file.subarray(0, cut), 70000);
+    for (const [how, walk] of [["core", core], ["javascript", js]] as const) {
+      assert.match(walk.error, /truncated packet record .* at byte \d+$/, `${how}, cut at ${cut}`);
+    }
     assert.ok(core.frames.length > 0, `cut at ${cut}`);
     assert.equal(core.frames, js.frames, `cut at ${cut}`);
   }
@@ -157,19 +174,7 @@ test("hostile record headers: both walks agree, frame for frame and on the error
   for (const caplen of [2 ** 32 - 1, 2 ** 31, 2 ** 31 - 1, 16 * 1024 * 1024 + 1, 0x10000]) {
     // Enough good records before the bad one that it falls past the first 64 KiB chunk.
     const file = concat(header, ...Array.from({ length: 200 }, () => good).flat(), record(1, 0, caplen, caplen, frame), ...good);
-    const [core, js] = (["core", "javascript"] as const).map((how) => {
-      const seen: Seen = { frames: [], ndjson: "", counters: {} };
-      const c = coreFor({}, seen);
-      const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
-      let error = "";
-      try {
-        feed(file, consumer, () => 65536, how === "core");
-      } catch (err) {
-        error = (err as Error).message;
-      }
-      c.finish();
-      return { ...seen, error };
-    });
+    const { core, js } = bothWalks(file, 65536);
     assert.ok(core.frames.length >= 600, `caplen ${caplen}: ${core.frames.length} frames`);
     assert.ok(core.error !== "", `caplen ${caplen}: no error`);
     assert.is(core.error, js.error, `caplen ${caplen}`);
@@ -192,19 +197,7 @@ test("fuzz: mutated pcap files, both walks agree", () => {
       const at = r(2) === 0 ? (headers[r(headers.length)] as number) + r(16) : 24 + r(file.length - 24);
       file[at] = r(4) === 0 ? 0xff : r(256);
     }
-    const [core, js] = (["core", "javascript"] as const).map((how) => {
-      const seen: Seen = { frames: [], ndjson: "", counters: {} };
-      const c = coreFor({ maxFrames: 1 + r(64) }, seen);
-      const consumer: FrameConsumer = how === "core" ? c : { frame: c.frame.bind(c), release: c.release.bind(c) };
-      let error = "";
-      try {
-        feed(file, consumer, () => 65536, how === "core");
-      } catch (err) {
-        error = (err as Error).message;
-      }
-      c.finish();
-      return { frames: seen.frames, error, counters: c.counters() };
-    });
+    const { core, js } = bothWalks(file, 65536, () => ({ maxFrames: 1 + r(64) }));
     assert.is(core.error, js.error, `round ${round}`);
     assert.equal(core.frames, js.frames, `round ${round}`);
     assert.is(core.counters.frames, js.counters.frames, `round ${round}`);
