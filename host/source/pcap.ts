@@ -25,17 +25,16 @@ export function isPcapMagic(magic: number): boolean {
 }
 
 export class PcapReader implements UnitReader {
-  private headerRead = false;
   private littleEndian = false;
   private nsecPerFraction = 1000;
   private snaplen = 0;
   private linkType = 0;
-  private format: PcapFormat | undefined;   // for the sink's pcapRecords, once the header is read
+  private format: PcapFormat | undefined;   // once the file header is read (the sink's pcapRecords takes it)
 
   constructor(private readonly name: string, private readonly sink: FrameConsumer) {}
 
   unitLength(view: DataView, start: number, available: number, offset: number): number {
-    if (!this.headerRead) return FILE_HEADER_BYTES;
+    if (this.format === undefined) return FILE_HEADER_BYTES;
     if (available < RECORD_HEADER_BYTES) return RECORD_HEADER_BYTES;
     const caplen = view.getUint32(start + 8, this.littleEndian);
     if (caplen > MAX_RECORD_BYTES) {
@@ -46,7 +45,7 @@ export class PcapReader implements UnitReader {
   }
 
   readUnit(bytes: Uint8Array, view: DataView, start: number, length: number, offset: number): void {
-    if (!this.headerRead) {
+    if (this.format === undefined) {
       this.readFileHeader(view, start, offset);
       return;
     }
@@ -80,7 +79,7 @@ export class PcapReader implements UnitReader {
   }
 
   unitName(): string {
-    return this.headerRead ? "packet record" : "pcap file header";
+    return this.format !== undefined ? "packet record" : "pcap file header";
   }
 
   private readFileHeader(view: DataView, start: number, offset: number): void {
@@ -96,7 +95,6 @@ export class PcapReader implements UnitReader {
     this.snaplen = view.getUint32(start + 16, this.littleEndian);
     // The upper bits of the link-type field carry FCS information, which we do not use.
     this.linkType = view.getUint32(start + 20, this.littleEndian) & 0xffff;
-    this.headerRead = true;
     this.format = { littleEndian: this.littleEndian, nsecPerFraction: this.nsecPerFraction, linkType: this.linkType, maxRecord: MAX_RECORD_BYTES };
   }
 }
