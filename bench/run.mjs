@@ -342,8 +342,8 @@ function summarize(tool, workload, samples) {
     medianSeconds: wall,
     minSeconds: Math.min(...walls),
     maxSeconds: Math.max(...walls),
-    sipMessagesPerSecond: workload.sipMessages / wall,
-    megabytesPerSecond: workload.bytes / 1e6 / wall,
+    sipMessagesPerSecond: tool.readsFile === false ? undefined : workload.sipMessages / wall,
+    megabytesPerSecond: tool.readsFile === false ? undefined : workload.bytes / 1e6 / wall,
     peakRssMiB: rss.length ? median(rss) / 1024 : undefined,
     lastStderr: samples.at(-1).stderr.trim().split("\n").pop(),
   };
@@ -384,6 +384,13 @@ function toolsFor(benchCase, options, notes) {
     tools.push({ name: "tshark", command: "tshark", args: benchCase.tshark, runs: options.tsharkRuns, shown });
   }
   if (existsSync(cwalkPath)) tools.push({ name: "cwalk", command: cwalkPath, args: (f) => [f], runs: options.runs, shown: ".bench/cwalk FILE (bench/cwalk.c, cc -O2 -march=native)" });
+  if (benchCase.target?.ratio === cwalkRatio) {
+    tools.push({ name: "node-start", command: process.execPath, args: () => ["-e", "0"], runs: options.runs, readsFile: false, shown: "node -e 0 (Node's own start, before any of siphon's code)" });
+    if (process.env.NODE_EXTRA_CA_CERTS) {
+      notes.push(`NODE_EXTRA_CA_CERTS is set (${process.env.NODE_EXTRA_CA_CERTS}): every Node process here, siphon's too, reads and parses that CA file as it starts ` +
+        "(node-start's row holds it); 'env -u NODE_EXTRA_CA_CERTS node bench/run.mjs ...' measures as on a machine without it");
+    }
+  }
   return tools;
 }
 
