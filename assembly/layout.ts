@@ -91,19 +91,19 @@ export const REC_OUTER_DST = 248; // 16 bytes
 export const REC_OUTER_TYPE = 264; // u32, TUNNEL_*; TUNNEL_NONE when not tunnelled
 export const REC_OUTER_ID = 268;   // u32, VNI, GRE key or ERSPAN session, when REC_F_OUTER_ID
 export const REC_OUTER_DEPTH = 272; // u32, tunnels around the message (1 unless nested)
-// Spans SPAN_BASE_COUNT and up (the leg correlation headers) continue here, same format.
+// Spans SPAN_BASE_COUNT and up (X-CID, P-Charging-Vector, the SDP's) continue here, same format.
 export const REC_SPANS_MORE = 280;
 // The SDP of the message (application/sdp, alone or as a multipart/mixed part), when it has one.
-export const REC_SDP_FLAGS = 328;   // u32, SDP_F_* bits; 0 when the message carries no SDP
-export const REC_SDP_ADDR = 332;    // 16 bytes, connection address of the first audio stream (IPv4 in the first 4)
-export const REC_SDP_PORT = 348;    // u16, port of the first audio m= line (0: refused or absent)
-export const REC_SDP_RTCP_PORT = 350; // u16, its RTCP port (a=rtcp, else port + 1)
-export const REC_SDP_PT = 352;      // u32, first payload type of that m= line, 0xffffffff when none
-export const REC_SDP_CLOCK = 356;   // u32, its clock rate (a=rtpmap, else the static one, 0 unknown)
-export const REC_SDP_MEDIA = 360;   // u32, m= lines in the SDP
-export const REC_SDP_CALL = 364;    // u32, media call slot the SDP was entered in, 0xffffffff for none
-export const REC_CALL_KEY = 368;  // u64, signature of the Call-ID bytes (0 when absent): the call tracker's key
-export const REC_SIZE = 376;
+export const REC_SDP_FLAGS = 312;   // u32, SDP_F_* bits; 0 when the message carries no SDP
+export const REC_SDP_ADDR = 316;    // 16 bytes, connection address of the first audio stream (IPv4 in the first 4)
+export const REC_SDP_PORT = 332;    // u16, port of the first audio m= line (0: refused or absent)
+export const REC_SDP_RTCP_PORT = 334; // u16, its RTCP port (a=rtcp, else port + 1)
+export const REC_SDP_PT = 336;      // u32, first payload type of that m= line, 0xffffffff when none
+export const REC_SDP_CLOCK = 340;   // u32, its clock rate (a=rtpmap, else the static one, 0 unknown)
+export const REC_SDP_MEDIA = 344;   // u32, m= lines in the SDP
+export const REC_SDP_CALL = 348;    // u32, media call slot the SDP was entered in, 0xffffffff for none
+export const REC_CALL_KEY = 352;  // u64, signature of the Call-ID bytes (0 when absent): the call tracker's key
+export const REC_SIZE = 360;
 
 export const TRANSPORT_MASK = 15;
 export const TRANSPORT_UDP = 1;
@@ -135,26 +135,19 @@ export const SPAN_FROM = 5;         // whole From value
 export const SPAN_FROM_TAG = 6;
 export const SPAN_TO = 7;
 export const SPAN_TO_TAG = 8;
-export const SPAN_VIA_BRANCH = 9;   // branch of the topmost Via
-export const SPAN_CONTACT = 10;
-export const SPAN_CONTENT_TYPE = 11;
-export const SPAN_USER_AGENT = 12;  // User-Agent, or Server in a response
-export const SPAN_BODY = 13;
-export const SPAN_VIA = 14;         // whole topmost Via value
-export const SPAN_EXPIRES = 15;     // Expires value text
+export const SPAN_CONTACT = 9;
+export const SPAN_CONTENT_TYPE = 10;
+export const SPAN_USER_AGENT = 11;  // User-Agent, or Server in a response
+export const SPAN_BODY = 12;
+export const SPAN_EXPIRES = 13;     // Expires value text
+export const SPAN_REASON_HEADER = 14;  // Reason header (RFC 3326), first one
+export const SPAN_SESSION_ID = 15;     // Session-ID (RFC 7989): correlates B2BUA legs
 export const SPAN_BASE_COUNT = 16;  // spans at REC_SPANS; the rest at REC_SPANS_MORE
-export const SPAN_REASON_HEADER = 16;  // Reason header (RFC 3326), first one
-export const SPAN_SESSION_ID = 17;     // Session-ID (RFC 7989): correlates B2BUA legs
-export const SPAN_X_CID = 18;          // X-CID: the other leg's Call-ID, as SBCs add it
-export const SPAN_P_CHARGING_VECTOR = 19; // P-Charging-Vector (RFC 7315)
-export const SPAN_SDP = 20;             // the SDP: the body, or its application/sdp part in a multipart body
-export const SPAN_SDP_CODEC = 21;       // encoding name of REC_SDP_PT from its a=rtpmap ("" for a static type without one)
-export const SPAN_COUNT = 22;
-export const SPAN_NAMES: string[] = [
-  "method", "uri", "reason", "call_id", "cseq_method", "from", "from_tag", "to",
-  "to_tag", "via_branch", "contact", "content_type", "user_agent", "body", "via", "expires",
-  "reason_header", "session_id", "x_cid", "p_charging_vector", "sdp", "sdp_codec",
-];
+export const SPAN_X_CID = 16;          // X-CID: the other leg's Call-ID, as SBCs add it
+export const SPAN_P_CHARGING_VECTOR = 17; // P-Charging-Vector (RFC 7315)
+export const SPAN_SDP = 18;             // the SDP: the body, or its application/sdp part in a multipart body
+export const SPAN_SDP_CODEC = 19;       // encoding name of REC_SDP_PT from its a=rtpmap ("" for a static type without one)
+export const SPAN_COUNT = 20;
 
 // Tokenizer problems: the message is emitted, the problem counted.
 // PROB_NAMES[k] names bit 1 << k, as parse-error events list them (docs/events.md).

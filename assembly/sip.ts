@@ -5,12 +5,12 @@ import { findHeaderEndNotingLines, findLineEnd, structuralBits, lineEnds, lineEn
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
-  SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_VIA_BRANCH, SPAN_CONTACT, SPAN_CONTENT_TYPE,
-  SPAN_USER_AGENT, SPAN_BODY, SPAN_VIA, SPAN_EXPIRES, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID,
+  SPAN_FROM_TAG, SPAN_TO, SPAN_TO_TAG, SPAN_CONTACT, SPAN_CONTENT_TYPE,
+  SPAN_USER_AGENT, SPAN_BODY, SPAN_EXPIRES, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID,
   SPAN_P_CHARGING_VECTOR,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_NO_CALL_ID, PROB_NO_CSEQ, PROB_HEADER_OVERFLOW,
   PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
-  HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_VIA, H_CONTACT,
+  HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_CONTACT,
   H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
   H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS,
 } from "./layout";
@@ -263,7 +263,6 @@ function knownField(id: i32, off: u32, len: u32): void {
     case H_CALL_ID: firstSpan(SPAN_CALL_ID, off, len); break;
     case H_FROM: if (firstSpan(SPAN_FROM, off, len) && dialogSpans()) paramSpan(SPAN_FROM_TAG, off, off + len, 0x676174, 3) /* "tag" */; break;
     case H_TO: if (firstSpan(SPAN_TO, off, len) && dialogSpans()) paramSpan(SPAN_TO_TAG, off, off + len, 0x676174, 3); break;
-    case H_VIA: if (dialogSpans()) topmostVia(off, len); break;
     case H_CONTACT: firstSpan(SPAN_CONTACT, off, len); break;
     case H_CONTENT_TYPE: firstSpan(SPAN_CONTENT_TYPE, off, len); break;
     case H_CONTENT_LENGTH: contentLengthField(off, len); break;
@@ -278,9 +277,9 @@ function knownField(id: i32, off: u32, len: u32): void {
   }
 }
 
-// The tags and the topmost Via's branch are found by walking the value's parameters outside quotes
-// and brackets, byte by byte: 16% of a plain replay's time, for what only the trackers, the media
-// table and the recorder read. Runs that follow no dialog leave them empty.
+// The From and To tags are found by walking each value's parameters outside quotes and brackets,
+// byte by byte, for what only the trackers, the media table and the recorder read: runs that follow
+// no dialog leave them empty.
 @inline function dialogSpans(): bool {
   return (flags & CFG_FLAG_DIALOG_SPANS) != 0;
 }
@@ -290,13 +289,6 @@ function userAgent(off: u32, len: u32, fromServer: bool): void {
   if (getSpanLen(SPAN_USER_AGENT) != 0 && !(userAgentFromServer && !fromServer)) return;
   setSpan(SPAN_USER_AGENT, off, len);
   userAgentFromServer = fromServer;
-}
-
-function topmostVia(off: u32, len: u32): void {
-  if (getSpanLen(SPAN_VIA) != 0) return;
-  const end = topLevelComma(off, off + len);
-  setSpan(SPAN_VIA, off, trimRight(off, end) - off);
-  paramSpan(SPAN_VIA_BRANCH, off, end, 0x68636e617262, 6); // "branch"
 }
 
 function contentLengthField(off: u32, len: u32): void {
@@ -399,10 +391,6 @@ function matchParam(at: u32, end: u32, name: u64, nameLen: u32): i32 {
 
 @inline function isParamChar(c: u32): bool {
   return is(c, PARAM);
-}
-
-function topLevelComma(start: u32, end: u32): u32 {
-  return nextOutside(start, end, 0x2c);
 }
 
 // ---- header names ----

@@ -67,7 +67,7 @@ export interface CoreOptions {
   mediaIdle?: number;          // seconds of capture time a call's media may stay silent
   mediaPackets?: boolean;      // a MediaPacket per RTP/RTCP packet of a known call (default false: stats only)
   callKeys?: boolean;          // SipMessage.callKey made for each message (default true; always with `tracker`)
-  // SipMessage.fromTag, toTag, via and viaBranch found (default true; always with `tracker` or media followed)
+  // SipMessage.fromTag and toTag found (default true; always with `tracker` or media followed)
   dialogSpans?: boolean;
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
   genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)

@@ -144,12 +144,10 @@ export class SipMessage {
   get callId(): string { return this.text(L.SPAN_CALL_ID); }
   get cseqMethod(): string { return this.text(L.SPAN_CSEQ_METHOD); }
   get from(): string { return this.text(L.SPAN_FROM); }            // whole From value
-  // The tags and the topmost Via are found only where dialogs are followed (CoreOptions.dialogSpans): else "".
+  // The tags are found only where dialogs are followed (CoreOptions.dialogSpans): else "".
   get fromTag(): string { return this.text(L.SPAN_FROM_TAG); }
   get to(): string { return this.text(L.SPAN_TO); }
   get toTag(): string { return this.text(L.SPAN_TO_TAG); }
-  get via(): string { return this.text(L.SPAN_VIA); }              // whole topmost Via value
-  get viaBranch(): string { return this.text(L.SPAN_VIA_BRANCH); }
   get contact(): string { return this.text(L.SPAN_CONTACT); }      // first Contact value
   get contentType(): string { return this.text(L.SPAN_CONTENT_TYPE); }
   get userAgent(): string { return this.text(L.SPAN_USER_AGENT); } // User-Agent, or Server in a response
