@@ -78,17 +78,32 @@ function findLineEndScalar(base: usize, start: u32, end: u32): i32 {
   return -1;
 }
 
+// The six bytes structuralBits() looks for, each in a vector of its own. Loaded from memory, not
+// written as i8x16.splat constants, which V8 rebuilds at each call (the base64 encoder's finding).
+const STRUCTURAL: usize = memory.data<u8>([
+  0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,   // "
+  0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c,   // \
+  0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c,   // <
+  0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,   // >
+  0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b,   // ;
+  0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c,   // ,
+], 16);
+
 // Which of the bytes [start, start + 16) that lie before `end` can change a header
 // value's structure (a quote, backslash, angle bracket, semicolon or comma): bit k
 // for byte start + k. Parameter searches visit only these bytes, a block at a time.
-export function structuralBits(base: usize, start: u32, end: u32): u32 {
-  if (ASC_FEATURE_SIMD && start + 16 <= end) {
+// The SIMD build loads the 16 bytes wherever `readable` (the header section's end) lets it, and
+// masks off those past `end`: a value's last block, short of 16 bytes, is then one load, not a
+// byte-at-a-time loop.
+export function structuralBits(base: usize, start: u32, end: u32, readable: u32): u32 {
+  if (ASC_FEATURE_SIMD && start + 16 <= readable) {
     const v = v128.load(base + start);
     const hits = v128.or(
-      v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))),
-      v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x3c)), i8x16.eq(v, i8x16.splat(0x3e))),
-        v128.or(i8x16.eq(v, i8x16.splat(0x3b)), i8x16.eq(v, i8x16.splat(0x2c)))));
-    return i8x16.bitmask(hits);
+      v128.or(i8x16.eq(v, v128.load(STRUCTURAL)), i8x16.eq(v, v128.load(STRUCTURAL, 16))),
+      v128.or(v128.or(i8x16.eq(v, v128.load(STRUCTURAL, 32)), i8x16.eq(v, v128.load(STRUCTURAL, 48))),
+        v128.or(i8x16.eq(v, v128.load(STRUCTURAL, 64)), i8x16.eq(v, v128.load(STRUCTURAL, 80)))));
+    const bits = <u32>i8x16.bitmask(hits);
+    return end - start >= 16 ? bits : bits & ((<u32>1 << (end - start)) - 1);
   }
   const n = min<u32>(16, end - start);
   let bits: u32 = 0;

@@ -192,7 +192,11 @@ function isSipVersion(p: usize): bool {
 
 // ---- header fields (RFC 3261 §7.3) ----
 
+// The end of the header section being indexed: the parameter searches may load up to here.
+let headerSectionEnd: u32 = 0;
+
 function indexHeaders(start: u32, end: u32): void {
+  headerSectionEnd = end;
   let line = start;
   let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
   let noted: u32 = 0; // line ends noted by the header-end scan, used first
@@ -354,7 +358,7 @@ function nextOutside(start: u32, end: u32, wanted: u32): u32 {
   for (let block = start; block < end; ) {
     const size = min<u32>(16, end - block);
     let next = block + size;
-    let bits = structuralBits(msgBase, block, end);
+    let bits = structuralBits(msgBase, block, end, headerSectionEnd);
     while (bits != 0) {
       const k = <u32>ctz(bits);
       bits &= bits - 1;

@@ -83,6 +83,16 @@ test("tokenizer: a tag inside the URI's angle brackets is not the header's tag",
   assert.is(m.text(L.SPAN_FROM_TAG), "yes");
 });
 
+test("tokenizer: a tag is looked for within its own value, not in the lines or the body after it", () => {
+  // Values short of a 16-byte block: the SIMD search loads past their end and must mask what it read.
+  const m = singleMessage(runFrames([{ data: udpFrame(sip([
+    "INVITE sip:x SIP/2.0", "t: <sip:b@h>", "f: <sip:a@h>;tag=f1", "Call-ID: c", "CSeq: 1 INVITE", "To: <sip:z@h>;tag=second",
+    "Content-Length: 13"], ";tag=body\r\n\r\n")) }]));
+  assert.equal([m.toTag, m.fromTag], ["", "f1"]);
+  const last = singleMessage(runFrames([{ data: udpFrame(sip(["BYE sip:x SIP/2.0", "Call-ID: c", "CSeq: 2 BYE", "f: <sip:a@h>"], ";tag=body")) }]));
+  assert.is(last.fromTag, "");
+});
+
 test("UDP: two messages in one datagram are split by Content-Length; trailing bytes counted", () => {
   const first = sip(["MESSAGE sip:a SIP/2.0", "Call-ID: one", "CSeq: 1 MESSAGE", "Content-Length: 2"], "hi");
   const second = sip(["SIP/2.0 200 OK", "Call-ID: two", "CSeq: 1 MESSAGE", "Content-Length: 0"]);
