@@ -9,6 +9,7 @@ import {
   CFG_SENSOR, CFG_SENSOR_LEN, CFG_AGENT, CFG_AGENT_LEN, TRANSPORT_TCP, TRANSPORT_WS, TUNNEL_NONE,
   TUNNEL_NAMES, TUNNEL_VXLAN, TUNNEL_GENEVE, TUNNEL_GRE,
 } from "./layout";
+import { splat } from "./vectors";
 
 let w: usize = 0; // write cursor
 
@@ -412,8 +413,8 @@ function jsonEscaped(p: usize, n: u32): void {
 // Whether 16 bytes need no escaping: no control byte, quote, backslash or non-ASCII.
 @inline function plainBlock(p: usize): bool {
   const v = v128.load(p);
-  const special = v128.or(v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), i8x16.lt_s(v, i8x16.splat(0))),
-    v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))));
+  const special = v128.or(v128.or(i8x16.lt_u(v, splat(0x20)), i8x16.lt_s(v, splat(0))),
+    v128.or(i8x16.eq(v, splat(0x22)), i8x16.eq(v, splat(0x5c))));
   return !v128.any_true(special);
 }
 

@@ -19,6 +19,7 @@ import {
 import { reserve, setRegion } from "./state";
 import { setCursor, cursor, byte, ascii, digits, isoTime } from "./envelope";
 import { uriOf } from "./sipvalue";
+import { splat } from "./vectors";
 
 let event: usize = 0;
 let eventOut: usize = 0;
@@ -334,7 +335,7 @@ function escaped(c: u32): void {
 // The bytes written escaped: controls, quote and backslash (bytes of UTF-8 sequences are not:
 // the text is well-formed).
 @inline function needsEscape(v: v128): v128 {
-  return v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))));
+  return v128.or(i8x16.lt_u(v, splat(0x20)), v128.or(i8x16.eq(v, splat(0x22)), i8x16.eq(v, splat(0x5c))));
 }
 
 // The URI of the From or To value in slot s, as uriOf() in host/calls/message.ts finds it

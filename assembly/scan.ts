@@ -3,6 +3,7 @@
 // the host where SIMD is missing, gives the same answers.
 
 import { is, STRUCTURE } from "./chars";
+import { splat } from "./vectors";
 
 const CRLFCRLF: u32 = 0x0a0d0a0d; // "\r\n\r\n" read as a little-endian u32
 
@@ -30,7 +31,7 @@ export let lineEndCount: u32 = 0;
 export function findHeaderEndNotingLines(base: usize, start: u32, end: u32, linesFrom: u32): i32 {
   lineEndCount = 0;
   if (!ASC_FEATURE_SIMD) return findHeaderEndScalar(base, start, end);
-  const cr = i8x16.splat(0x0d);
+  const cr = splat(0x0d);
   let i = start;
   while (i + 19 <= end) {
     let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
@@ -56,7 +57,7 @@ export function findLineEnd(base: usize, start: u32, end: u32): i32 {
 }
 
 function findLineEndSimd(base: usize, start: u32, end: u32): i32 {
-  const cr = i8x16.splat(0x0d);
+  const cr = splat(0x0d);
   let i = start;
   // Whole blocks that leave a byte after them, so the LF check stays in bounds.
   while (i + 17 <= end) {
@@ -78,17 +79,6 @@ function findLineEndScalar(base: usize, start: u32, end: u32): i32 {
   return -1;
 }
 
-// The six bytes structuralBits() looks for, each in a vector of its own. Loaded from memory, not
-// written as i8x16.splat constants, which V8 rebuilds at each call (the base64 encoder's finding).
-const STRUCTURAL: usize = memory.data<u8>([
-  0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,   // "
-  0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c, 0x5c,   // \
-  0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c,   // <
-  0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,   // >
-  0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b,   // ;
-  0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c, 0x2c,   // ,
-], 16);
-
 // Which of the bytes [start, start + 16) that lie before `end` can change a header
 // value's structure (a quote, backslash, angle bracket, semicolon or comma): bit k
 // for byte start + k. Parameter searches visit only these bytes, a block at a time.
@@ -99,9 +89,9 @@ export function structuralBits(base: usize, start: u32, end: u32, readable: u32)
   if (ASC_FEATURE_SIMD && start + 16 <= readable) {
     const v = v128.load(base + start);
     const hits = v128.or(
-      v128.or(i8x16.eq(v, v128.load(STRUCTURAL)), i8x16.eq(v, v128.load(STRUCTURAL, 16))),
-      v128.or(v128.or(i8x16.eq(v, v128.load(STRUCTURAL, 32)), i8x16.eq(v, v128.load(STRUCTURAL, 48))),
-        v128.or(i8x16.eq(v, v128.load(STRUCTURAL, 64)), i8x16.eq(v, v128.load(STRUCTURAL, 80)))));
+      v128.or(i8x16.eq(v, splat(0x22)), i8x16.eq(v, splat(0x5c))),
+      v128.or(v128.or(i8x16.eq(v, splat(0x3c)), i8x16.eq(v, splat(0x3e))),
+        v128.or(i8x16.eq(v, splat(0x3b)), i8x16.eq(v, splat(0x2c)))));
     const bits = <u32>i8x16.bitmask(hits);
     return end - start >= 16 ? bits : bits & ((<u32>1 << (end - start)) - 1);
   }

@@ -11,6 +11,7 @@ import {
   C_SDP, C_SDP_MALFORMED,
 } from "./layout";
 import { msgBase, getSpanOff, getSpanLen, setSpan } from "./sip";
+import { splat } from "./vectors";
 import { count } from "./state";
 
 export let sdpFlags: u32 = 0;        // SDP_F_*; 0 when the message has no SDP
@@ -426,7 +427,7 @@ function skipLine(line: u32, end: u32): u32 {
 function lfAt(at: u32, end: u32): u32 {
   let i = at;
   if (ASC_FEATURE_SIMD) {
-    const lf = i8x16.splat(<i8>LF);
+    const lf = splat(LF);
     while (<u64>i + 16 <= <u64>end) {
       const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + i), lf));
       if (bits != 0) return i + <u32>ctz(bits);

@@ -15,6 +15,7 @@ import {
   H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS,
 } from "./layout";
 import { flags } from "./state";
+import { splat } from "./vectors";
 
 // ---- the message being tokenized ----
 export let msgBase: usize = 0;
@@ -160,7 +161,7 @@ function uriEnd(b: usize, from: u32, avail: u32): u32 {
   if (ASC_FEATURE_SIMD) {
     for (; i + 16 <= avail; i += 16) {
       const v = v128.load(b + i);
-      const stops = i8x16.bitmask(v128.or(i8x16.le_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f))));
+      const stops = i8x16.bitmask(v128.or(i8x16.le_u(v, splat(0x20)), i8x16.eq(v, splat(0x7f))));
       if (stops != 0) return i + <u32>ctz(stops);
     }
   }
@@ -235,7 +236,7 @@ function indexHeaders(start: u32, end: u32): void {
 function findColon(start: u32, end: u32, readable: u32): i32 {
   let i = start;
   if (ASC_FEATURE_SIMD && start + 16 <= readable) {
-    const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + start), i8x16.splat(0x3a)));
+    const bits = i8x16.bitmask(i8x16.eq(v128.load(msgBase + start), splat(0x3a)));
     if (bits != 0) {
       const at = start + <u32>ctz(bits);
       return at < end ? <i32>at : -1;
@@ -469,8 +470,8 @@ function sameName(p: usize, len: u32, name: usize, readable: u32): bool {
   if (ASC_FEATURE_SIMD && len <= 16 && readable >= 16) {
     // 16 bytes lowered at once (A-Z only, as lower()), compared with the name's slot.
     const v = v128.load(p);
-    const upper = i8x16.lt_u(i8x16.sub(v, i8x16.splat(0x41)), i8x16.splat(26));
-    const same = i8x16.bitmask(i8x16.eq(v128.or(v, v128.and(upper, i8x16.splat(0x20))), v128.load(name)));
+    const upper = i8x16.lt_u(i8x16.sub(v, splat(0x41)), splat(26));
+    const same = i8x16.bitmask(i8x16.eq(v128.or(v, v128.and(upper, splat(0x20))), v128.load(name)));
     const wanted = (<u32>1 << len) - 1;
     return (same & wanted) == wanted;
   }
