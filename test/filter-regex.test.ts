@@ -11,21 +11,16 @@ import * as assert from "uvu/assert";
 import { compileFilter } from "../host/filter/compile";
 import { FilterError } from "../host/filter/errors";
 import { runFrames, udpFrame, sip } from "./helpers";
+import { Rng } from "./support/generate/rng";
 
 const SEED = 20261123;
 const PATTERNS = 2500;
 const INPUTS_PER_PATTERN = 10;
 
-// mulberry32: small, seeded, the same everywhere.
+// The generator's seeded Rng, as a draw in [0, 1).
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Rng(seed);
+  return () => random.float();
 }
 
 interface Generated {

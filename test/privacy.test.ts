@@ -18,6 +18,7 @@ import { restoreRecord } from "../host/privacy/restore";
 import { recordOf } from "../host/calls/cdr";
 import type { SipEvent } from "../host/calls/events";
 import { loadConfig } from "../host/cli/config";
+import { Rng } from "./support/generate/rng";
 
 interface VectorSet { key: number[] | string; ipv4: [string, string][]; ipv6: [string, string][] }
 const vectors = JSON.parse(readFileSync("fixtures/privacy/cryptopan-vectors.json", "utf8")) as Record<string, VectorSet>;
@@ -25,15 +26,10 @@ const keyOf = (set: VectorSet): Buffer => (Array.isArray(set.key) ? Buffer.from(
 const KEY = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex");
 const directory = mkdtempSync(join(tmpdir(), "siphon-privacy-"));
 
-// A seeded generator (mulberry32): the same pairs every run.
+// The generator's seeded Rng, as a draw in [0, 1): the same pairs every run.
 function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 function commonPrefix(a: Uint8Array, b: Uint8Array): number {

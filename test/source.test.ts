@@ -12,6 +12,7 @@ import { open } from "node:fs/promises";
 import {
   CaptureError, CaptureParser, readCapture, readCaptureStream, type FrameConsumer,
 } from "../host/source";
+import { Rng } from "./support/generate/rng";
 
 // ---------------------------------------------------------------- recording what a parser delivers
 
@@ -75,14 +76,10 @@ function parseCleanly(input: Uint8Array): Frame[] {
   return outcome.frames;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+// The generator's seeded Rng, as a draw in [0, 1).
+function seeded(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 // ---------------------------------------------------------------- building capture files
@@ -133,7 +130,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 function payload(length: number, seed: number): Uint8Array {
-  const random = mulberry32(seed);
+  const random = seeded(seed);
   return Uint8Array.from({ length }, () => Math.floor(random() * 256));
 }
 
@@ -436,7 +433,7 @@ for (const [name, make] of [["pcap", smallPcap], ["pcapng", mixedPcapng]] as con
     const file = make();
     const expected = parseCleanly(file);
     assert.equal(parseInChunks(file, Array.from(file, () => 1)).frames, expected, "byte by byte");
-    const random = mulberry32(20261122);
+    const random = seeded(20261122);
     for (let round = 0; round < 50; round++) {
       const sizes: number[] = [];
       for (let total = 0; total < file.length;) {
