@@ -58,6 +58,16 @@ function response(n: number, from: number): string {
     `CSeq: ${n} MESSAGE\r\nContent-Length: 0\r\n\r\n`;
 }
 
+// Once the capture sees the probes on `port`: message n sent to it from a socket of its own; its text.
+async function sendOne(run: Running, port: number, n: number): Promise<string> {
+  await run.probe(port);
+  const s = await boundSocket("udp4");
+  const text = request(n, s.address().port);
+  await send(s, text, port, "127.0.0.1");
+  s.close();
+  return text;
+}
+
 function sorted(texts: string[]): string[] {
   return [...texts].sort();
 }
@@ -275,11 +285,7 @@ function registerLiveTests(): void {
       try {
         await run.ready();
         assert.match(run.stderr, new RegExp(`capturing on lo \\(ethernet\\), ${other} \\([^)]+\\)`));
-        await run.probe(port);
-        const s = await boundSocket("udp4");
-        const text = request(4, s.address().port);
-        await send(s, text, port, "127.0.0.1");
-        s.close();
+        const text = await sendOne(run, port, 4);
         const ours = (): Envelope[] => run.envelopes().filter((e) => portOf(e.dst) === port);
         await run.until(() => ours().length >= 1, "the envelope");
         assert.is(await run.stop(), 0);
@@ -298,11 +304,7 @@ function registerLiveTests(): void {
       await run.ready();
       assert.match(run.stderr, /-i any: libpcap has no VLAN support on Linux SLL, so its filter leaves out the 802\.1Q branches/);
       assert.match(run.stderr, /capturing on any \(Linux SLL\)/);
-      await run.probe(port);
-      const s = await boundSocket("udp4");
-      const text = request(5, s.address().port);
-      await send(s, text, port, "127.0.0.1");
-      s.close();
+      const text = await sendOne(run, port, 5);
       const ours = (): Envelope[] => run.envelopes().filter((e) => portOf(e.dst) === port);
       await run.until(() => ours().length >= 1, "the envelope");
       assert.is(await run.stop(), 0);
@@ -321,11 +323,7 @@ function registerLiveTests(): void {
     try {
       await run.ready();
       assert.not.match(run.stderr, /built from the configuration/);
-      await run.probe(port);
-      const s = await boundSocket("udp4");
-      const text = request(1, s.address().port);
-      await send(s, text, port, "127.0.0.1");
-      s.close();
+      const text = await sendOne(run, port, 1);
       await run.until(() => run.envelopes().length >= 1, "the envelope");
       assert.is(await run.stop("SIGTERM"), 0);
       assert.equal(run.envelopes().map(sipText), [text]);
@@ -346,11 +344,7 @@ function registerLiveTests(): void {
       try {
         await run.ready();
         assert.not.match(run.stderr, /libpcap-dev/);
-        await run.probe(port);
-        const s = await boundSocket("udp4");
-        const text = request(3, s.address().port);
-        await send(s, text, port, "127.0.0.1");
-        s.close();
+        const text = await sendOne(run, port, 3);
         await run.until(() => run.envelopes().some((e) => sipText(e) === text), "the envelope");
         assert.is(await run.stop(), 0);
       } finally {
@@ -373,11 +367,7 @@ function registerLiveTests(): void {
         const gids = /Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(status)?.slice(1).map(Number);
         assert.ok(uids !== undefined && uids.every((u) => u !== 0), `no root uid left: ${uids}`);
         assert.ok(gids !== undefined && gids.every((g) => g !== 0), `no root gid left: ${gids}`);
-        await run.probe(port);
-        const s = await boundSocket("udp4");
-        const text = request(2, s.address().port);
-        await send(s, text, port, "127.0.0.1");
-        s.close();
+        const text = await sendOne(run, port, 2);
         await run.until(() => run.envelopes().some((e) => sipText(e) === text), "the envelope after the drop");
         assert.is(await run.stop(), 0);
       } finally {
