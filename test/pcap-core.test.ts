@@ -139,6 +139,34 @@ test("the core's walk of pcap records gives the frames the reader's loop gives, 
   }
 });
 
+test("one batch with frames placed before and after the records the core walked: each frame as if all came by frame()", () => {
+  const sipFrame = (i: number): Uint8Array => udpFrame(sip([`MESSAGE sip:b SIP/2.0`, `Call-ID: mixed-${i}`, `CSeq: ${i} MESSAGE`, "Content-Length: 0"]));
+  const frames = [0, 1, 2, 3, 4].map(sipFrame);
+  const records = concat(...frames.slice(1, 4).flatMap((f, k) => {
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(1795428000 + k + 1, 0);
+    header.writeUInt32LE(0, 4);
+    header.writeUInt32LE(f.length, 8);
+    header.writeUInt32LE(f.length, 12);
+    return [header, f];
+  }));
+  const format = { littleEndian: true, nsecPerFraction: 1000, linkType: 1, maxRecord: 262144 };
+  const [mixed, direct] = [{ frames: [], ndjson: "", counters: {} }, { frames: [], ndjson: "", counters: {} }] as Seen[];
+  const core = coreFor({}, mixed);
+  core.frame(frames[0], 0, frames[0].length, frames[0].length, 1, 1795428000, 0, 0);
+  const lent = (core.lend(0, 65536) as Uint8Array).subarray(0, records.length);   // the least the core lends
+  lent.set(records);
+  assert.is(core.pcapRecords(lent, 0, records.length, format), records.length, "the core walks all three records");
+  core.frame(frames[4], 0, frames[4].length, frames[4].length, 1, 1795428004, 0, 0);
+  core.finish();
+  const reference = coreFor({}, direct);
+  frames.forEach((f, i) => reference.frame(f, 0, f.length, f.length, 1, 1795428000 + i, 0, 0));
+  reference.finish();
+  assert.is(mixed.frames.length, 5);
+  assert.equal(mixed.frames, direct.frames);
+  assert.is(mixed.ndjson, direct.ndjson);
+});
+
 test("a file cut inside a record: the whole records before it are walked, then the cut is reported", () => {
   const file = pcap(99, { littleEndian: true, nanosecond: false }, 400);
   for (const cut of [file.length - 1, file.length - 300, 100000]) {

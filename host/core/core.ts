@@ -289,6 +289,10 @@ export class Core implements FrameConsumer {
   // flush copies the rest, not these again (a chunk is read once and copied once).
   private inCoreFrom = 0;
   private inCoreTo = 0;
+  // The same for the index: entries [from, to) that indexPcap wrote in the core and the staging
+  // index holds as a copy; the batch's first push copies the others only.
+  private indexInCoreFrom = 0;
+  private indexInCoreTo = 0;
   private run: Uint8Array | undefined; // the buffer holding frames not yet copied in
   private runStart = 0;         // first byte of the run in that buffer
   private runEnd = 0;           // end of the run's last frame
@@ -517,6 +521,8 @@ export class Core implements FrameConsumer {
       const n = this.exports.indexPcap(from, last, this.frames, this.maxFrames - this.frames, !format.littleEndian,
         format.nsecPerFraction, format.linkType, format.maxRecord, maxFrame);
       if (n > 0) {
+        if (this.frames !== this.indexInCoreTo) this.indexInCoreFrom = this.frames;
+        this.indexInCoreTo = this.frames + n;
         const index = this.inIndex + this.frames * L.FRAME_SIZE;
         this.stagedIndex.set(this.u8.subarray(index, index + n * L.FRAME_SIZE), this.frames * L.FRAME_SIZE);
         this.frames += n;
@@ -586,6 +592,19 @@ export class Core implements FrameConsumer {
     if (to < this.cursor) this.u8.set(this.stagedBytes.subarray(to, this.cursor), this.inBytes + to);
   }
 
+  // The staging index from entry `done` on, to the start of the core's index region. Before the
+  // batch's first push the entries indexPcap wrote there already are left as they are.
+  private stagedIndexToCore(done: number): void {
+    const size = L.FRAME_SIZE;
+    if (done > 0 || this.indexInCoreTo === 0) {
+      this.u8.set(this.stagedIndex.subarray(done * size, this.frames * size), this.inIndex);
+      return;
+    }
+    const [from, to] = [this.indexInCoreFrom, this.indexInCoreTo];
+    this.u8.set(this.stagedIndex.subarray(0, from * size), this.inIndex);
+    this.u8.set(this.stagedIndex.subarray(to * size, this.frames * size), this.inIndex + to * size);
+  }
+
   // Pushes the pending frames through the core, as many calls as the output needs.
   // A trap costs the frame that caused it, never the process (see survive()).
   flush(): void {
@@ -594,7 +613,7 @@ export class Core implements FrameConsumer {
     let done = 0;
     while (done < this.frames) {
       const pending = this.frames - done;
-      this.u8.set(this.stagedIndex.subarray(done * L.FRAME_SIZE, this.frames * L.FRAME_SIZE), this.inIndex);
+      this.stagedIndexToCore(done);
       this.countersBefore.set(this.u8.subarray(this.countersAt, this.countersAt + this.countersBefore.length));
       let consumed: number;
       try {
@@ -615,6 +634,7 @@ export class Core implements FrameConsumer {
     }
     this.frames = 0;
     this.cursor = 0;
+    this.indexInCoreFrom = this.indexInCoreTo = 0;
   }
 
   // At the end of the input: the pending frames, then the stats of every call the
@@ -642,6 +662,7 @@ export class Core implements FrameConsumer {
     this.u8.set(this.countersBefore, this.countersAt);
     this.u8.set(this.stagedBytes.subarray(0, this.cursor), this.inBytes);
     this.inCoreFrom = this.inCoreTo = 0;   // a new memory holds what was just copied, no more
+    this.indexInCoreFrom = this.indexInCoreTo = 0;   // and no index: the next push copies it whole
     this.stagedIndex.copyWithin(trapped * L.FRAME_SIZE, (trapped + 1) * L.FRAME_SIZE, this.frames * L.FRAME_SIZE);
     this.frames--;
     this.traps++;
