@@ -38,7 +38,8 @@ export const CFG_SIZE = 288;
 export const CFG_FLAG_RENDER_JSON = 1; // render the envelope JSON per message
 export const CFG_FLAG_MEDIA_PACKETS = 2; // write a media record per RTP/RTCP packet (the recorder reads them)
 export const CFG_FLAG_CALL_KEYS = 4;   // sign each message's Call-ID into REC_CALL_KEY (the trackers' and the web view's key)
-export const CFG_FLAG_DIALOG_SPANS = 8; // find the From and To tags and the topmost Via and its branch (what follows dialogs reads them)
+export const CFG_FLAG_DIALOG_SPANS = 8; // find the From and To tags (what follows dialogs reads them)
+export const CFG_FLAG_ALL_FIELDS = 16; // index every header field (the filter, trackers and media table read them); else Call-ID and Content-Length only
 
 // ---- regions (addresses from region(R_*), valid after configure()) ----
 export const R_IN_BYTES = 0;

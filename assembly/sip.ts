@@ -12,7 +12,7 @@ import {
   PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
   HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_CONTACT,
   H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
-  H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS,
+  H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS, CFG_FLAG_ALL_FIELDS,
 } from "./layout";
 import { flags } from "./state";
 import { splat } from "./vectors";
@@ -63,7 +63,7 @@ export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   setSpan(SPAN_BODY, bodyStart, end - bodyStart);
   if (isRequest == false) copySpan(SPAN_CSEQ_METHOD, SPAN_METHOD);
   if (getSpanLen(SPAN_CALL_ID) == 0) problems |= PROB_NO_CALL_ID;
-  if (getSpanLen(SPAN_CSEQ_METHOD) == 0) problems |= PROB_NO_CSEQ;
+  if (getSpanLen(SPAN_CSEQ_METHOD) == 0 && (flags & CFG_FLAG_ALL_FIELDS) != 0) problems |= PROB_NO_CSEQ;
   return <i32>end;
 }
 
@@ -198,9 +198,23 @@ let headerSectionEnd: u32 = 0;
 
 function indexHeaders(start: u32, end: u32): void {
   headerSectionEnd = end;
+  const all = (flags & CFG_FLAG_ALL_FIELDS) != 0;
+  if (indexFields(start, end, all) || all) return;
+  resetFields();
+  indexFields(start, end, true);
+}
+
+// Indexes the header fields, every one or (`all` false: a run that follows and filters nothing)
+// only those such a run reads, the Call-ID for the envelope and Content-Length for framing, each
+// other line skipped after a look at its first bytes. Those two are read alike either way (the
+// first Call-ID, every Content-Length, folded lines), so envelopes and counters are the same.
+// Returns whether the section has at most as many field lines as the index holds: where it has
+// more, only the whole index tells whether the fields overflow it (counted).
+function indexFields(start: u32, end: u32, all: bool): bool {
   let line = start;
   let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
   let noted: u32 = 0; // line ends noted by the header-end scan, used first
+  let fieldLines: u32 = 0;
   while (line < end) {
     let eol: i32;
     if (noted < lineEndCount) {
@@ -217,18 +231,33 @@ function indexHeaders(start: u32, end: u32): void {
     } else {
       if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
       id = -1;
-      const colon = findColon(line, <u32>eol, end);
-      if (colon >= 0) {
-        nameOff = line;
-        nameLen = trimRight(line, <u32>colon) - line;
-        valOff = skipLws(<u32>colon + 1, <u32>eol);
-        valEnd = <u32>eol;
-        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
+      fieldLines++;
+      if (all || mayFrame(line, end)) {
+        const colon = findColon(line, <u32>eol, end);
+        if (colon >= 0) {
+          nameOff = line;
+          nameLen = trimRight(line, <u32>colon) - line;
+          valOff = skipLws(<u32>colon + 1, <u32>eol);
+          valEnd = <u32>eol;
+          if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
+          if (!all && id != H_CALL_ID && id != H_CONTENT_LENGTH) id = -1;
+        }
       }
     }
     line = <u32>eol + 2;
   }
   if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
+  return fieldLines <= HDR_MAX;
+}
+
+// Whether the line at `line` may begin "Call-ID", "Content-" or the compact "i" or "l" (RFC 3261
+// §7.3.3), case-insensitively: eight bytes OR 0x20 lower-case the letters (and leave '-' as it is).
+@inline function mayFrame(line: u32, end: u32): bool {
+  if (line + 8 > end) return true;
+  const head = load<u64>(msgBase + line) | 0x2020202020202020;
+  if ((head & 0xffffffffffffff) == 0x64692d6c6c6163 || head == 0x2d746e65746e6f63) return true; // "call-id", "content-"
+  const first = <u32>head & 0xff, second = <u32>load<u8>(msgBase + line + 1);
+  return (first == 0x69 || first == 0x6c) && (second == 0x3a || isLws(second));
 }
 
 // The first ':' in [start, end). The SIMD build looks at 16 bytes at once where

@@ -388,6 +388,7 @@ class Digest {
   private readonly ids: Hash = createHash("sha256");
   private readonly records: Hash = createHash("sha256");
   private readonly events: Hash = createHash("sha256");
+  private readonly framing: Hash = createHash("sha256");
   messages = 0;
   tracked = 0;
   readonly take = (batch: MessageBatch): void => {
@@ -398,6 +399,7 @@ class Digest {
       const spans = Array.from({ length: L.SPAN_COUNT }, (_, s) => m.span(s).join(",")).join(";");
       this.ids.update(`${m.id}\n`);
       this.records.update(`${m.status} ${m.cseq} ${m.expires} ${m.contentLength} ${m.headerCount} ${m.problems} ${spans}\n`);
+      this.framing.update(`${m.callId} ${m.contentLength} ${m.size}\n`);
       this.messages++;
     }
   };
@@ -414,10 +416,22 @@ class Digest {
     if (tracker.failed !== undefined) throw new Error(`the core's tracker trapped: ${tracker.failed.message}`);
   }
 
-  private final: string | undefined;
+  private finalEnvelopes: string | undefined;
+  private envelopesValue(): string {
+    this.finalEnvelopes ??= `${this.envelopes.digest("hex")} ${this.ids.digest("hex")}`;
+    return this.finalEnvelopes;
+  }
+
   value(): string {
-    this.final ??= `${this.envelopes.digest("hex")} ${this.ids.digest("hex")} ${this.recordsValue()}`;
-    return this.final;
+    return `${this.envelopesValue()} ${this.recordsValue()}`;
+  }
+
+  // The envelopes and what frames each message (its Call-ID, Content-Length and size): all a core
+  // indexing only those fields must give as the others do.
+  private finalFraming: string | undefined;
+  framingValue(): string {
+    this.finalFraming ??= `${this.envelopesValue()} ${this.framing.digest("hex")}`;
+    return this.finalFraming;
   }
 
   private finalRecords: string | undefined;
@@ -433,14 +447,17 @@ class Digest {
   }
 }
 
-// The four cores and their digests (the bare one's records must be the reference's); a trap in
-// any of them fails the run at once.
+// The cores and their digests (the bare one's records must be the reference's; the lean one, which
+// follows nothing and indexes only Call-ID and Content-Length, must frame as the plain one, which
+// follows nothing either); a trap in any of them fails the run at once.
 class Cores {
   readonly reference = new Digest();
   readonly isolated = new Digest();
   readonly scalar = new Digest();
   readonly bare = new Digest();
-  readonly cores: { reference: Core; isolated: Core; scalar: Core; bare: Core };
+  readonly plain = new Digest();
+  readonly lean = new Digest();
+  readonly cores: { reference: Core; isolated: Core; scalar: Core; bare: Core; plain: Core; lean: Core };
   readonly memoryAfterConfigure: number[];
   fed = 0;
 
@@ -450,20 +467,21 @@ class Cores {
     };
     const tracker = { ...defaultSettings(), maxCalls: 64, maxBindings: 32, maxTransactions: 64, countersSeconds: 30, observer: "fuzz" };
     const options = { sensor: "fuzz", agent: "fuzz", onTrap, tracker, ...limits };
+    const nothingFollowed = { sensor: "fuzz", agent: "fuzz", onTrap, mediaCalls: 0, dialogSpans: false, callKeys: false };
     this.cores = {
       reference: new Core(options, this.reference.take),
       isolated: new Core(options, this.isolated.take),
       scalar: new Core({ ...options, build: "scalar" }, this.scalar.take),
       bare: new Core({ ...options, renderJson: false }, this.bare.take),
+      plain: new Core({ ...nothingFollowed, ...limits }, this.plain.take),
+      lean: new Core({ ...nothingFollowed, ...limits, allFields: false }, this.lean.take),
     };
     this.memoryAfterConfigure = Object.values(this.cores).map((c) => c.memoryBytes);
   }
 
   feed(data: Uint8Array, linkType: number, origLen: number, sec: number, nsec: number): void {
-    const { reference, isolated, scalar, bare } = this.cores;
-    reference.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
-    scalar.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
-    bare.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
+    const { reference, isolated, scalar, bare, plain, lean } = this.cores;
+    for (const core of [reference, scalar, bare, plain, lean]) core.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
     isolated.frame(data, 0, data.length, origLen, linkType, sec, nsec, 0);
     isolated.flush();
     isolated.frame(POISON, 0, POISON.length, POISON.length, 1, 0, 0, 0);
@@ -471,11 +489,9 @@ class Cores {
     this.fed++;
   }
 
-  // The four agree, none trapped, memory did not grow; the reference's counters.
+  // The cores agree, none trapped, memory did not grow; the reference's counters.
   check(context: string): Record<string, number> {
-    this.cores.reference.flush();
-    this.cores.scalar.flush();
-    this.cores.bare.flush();
+    for (const core of [this.cores.reference, this.cores.scalar, this.cores.bare, this.cores.plain, this.cores.lean]) core.flush();
     assert.is(this.isolated.value(), this.reference.value(), `${context}: output depends on bytes after the frame`);
     assert.is(this.scalar.value(), this.reference.value(), `${context}: the scalar build differs from the SIMD build`);
     assert.is(this.scalar.eventsValue(), this.reference.eventsValue(), `${context}: the scalar build's tracker differs from the SIMD build's`);
@@ -483,6 +499,9 @@ class Cores {
     assert.equal(this.cores.scalar.counters(), this.cores.reference.counters(), context);
     assert.is(this.bare.recordsValue(), this.reference.recordsValue(), `${context}: the records differ without envelopes`);
     assert.equal(this.cores.bare.counters(), this.cores.reference.counters(), `${context}: counters without envelopes`);
+    assert.ok(this.plain.messages > 0, `${context}: the plain core found no message`);
+    assert.is(this.lean.framingValue(), this.plain.framingValue(), `${context}: envelopes or framing differ with Call-ID and Content-Length alone`);
+    assert.equal(this.cores.lean.counters(), this.cores.plain.counters(), `${context}: counters with Call-ID and Content-Length alone`);
     assert.equal(Object.values(this.cores).map((c) => c.memoryBytes), this.memoryAfterConfigure, `${context}: memory grew`);
     const c = this.cores.reference.counters();
     assert.is(c.core_traps, 0, `${context}: traps`);

@@ -11,7 +11,8 @@ import { openOutputs } from "../host/cli/outputs";
 import { mediaCalls, readsDialogs } from "../host/cli/run";
 import { allSinks } from "../host/sink";
 import { createLogger } from "../host/log";
-import { INVITE, runFrames, udpFrame } from "./helpers";
+import { compileFilter } from "../host/filter";
+import { INVITE, runFrames, sip, tcpFrame, udpFrame } from "./helpers";
 
 const tmp = mkdtempSync(join(tmpdir(), "siphon-outputs-"));
 const SAMPLE = "fixtures/captures/sip-method.pcap";
@@ -77,7 +78,7 @@ test("a core that renders no envelopes hands over every record, no envelope byte
   assert.equal(bare.counters, full.counters);
 });
 
-// Which runs find the dialogs' spans (tags, the topmost Via): those that follow calls or record them.
+// Which runs find the dialogs' spans (the From and To tags): those that follow calls or record them.
 const DIALOG_CASES: [string, string[], boolean][] = [
   ["replay", [], false],
   ["replay", ["--hep", "udp://127.0.0.1:9"], false],
@@ -114,6 +115,57 @@ test("a core without call keys signs no Call-ID and hands over the same envelope
   assert.ok(keys[0] !== 0 && keys[1] !== 0 && keys[0] !== keys[1], `keys ${keys}`);
   assert.is(keyless.ndjson, keyed.ndjson);
   assert.equal(keyless.counters, keyed.counters);
+});
+
+// Messages whose Call-ID and Content-Length are found the hard ways: compact and upper-case names,
+// space and a lone CR before the colon, folded values, repeats, a body longer than the datagram,
+// two messages in one datagram and in one TCP segment, and header sections past the index's 128
+// fields (overflow counted) or past 128 lines without that many fields (folded lines, no colon).
+function framingCases(): string[] {
+  const many = (n: number, folded: boolean): string[] => Array.from({ length: n }, (_, i) => folded && i % 2 ? ` folded ${i}` : `X-H-${i}: ${i}`);
+  return [
+    INVITE,
+    sip(["MESSAGE sip:a SIP/2.0", "v: SIP/2.0/UDP h", "f: <sip:x>;tag=1", "i :compact@x", "CSeq: 1 MESSAGE", "L\t: 5"], "hello"),
+    sip(["OPTIONS sip:a SIP/2.0", "CALL-ID:", "  folded@x  ", " more", "cseq: 2 OPTIONS", "content-LENGTH: 0"]),
+    sip(["OPTIONS sip:a SIP/2.0", "i\r: lone-cr@x", "Call-ID: second@x", "CSeq: 3 OPTIONS"]),
+    sip(["MESSAGE sip:a SIP/2.0", "Call-ID: clen@x", "Content-Length: 3", "Content-Type: text/plain", "Content-Length: 4"], "abcd"),
+    sip(["MESSAGE sip:a SIP/2.0", "Call-ID: short@x", "Content-Length: 90"], "short"),
+    sip(["MESSAGE sip:a SIP/2.0", "Call-ID: one@x", "l: 2"], "ab") + sip(["MESSAGE sip:a SIP/2.0", "Call-ID: two@x", "Content-Length: 0"]),
+    sip(["OPTIONS sip:a SIP/2.0", ":nameless", "no colon here", "Call-ID: odd@x", "Content-Lengthy: 9"]),
+    sip(["OPTIONS sip:a SIP/2.0", ...many(130, false), "Call-ID: overflow@x"]),
+    sip(["OPTIONS sip:a SIP/2.0", ...many(200, true), "Call-ID: folded-many@x"]),
+  ];
+}
+
+test("a core that indexes only Call-ID and Content-Length gives the same envelopes, framing and counters", () => {
+  const messages = framingCases();
+  const frames = [...messages.map((m) => ({ data: udpFrame(m) })), { data: tcpFrame(messages[6] + messages[1], { seq: 1 }) }];
+  const plain = { dialogSpans: false, mediaCalls: 0 };
+  const lean = runFrames(frames, { ...plain, allFields: false });
+  const full = runFrames(frames, plain);
+  const framing = (r: ReturnType<typeof runFrames>): [string, number, number][] => r.messages.map((m) => [m.callId, m.contentLength, m.size]);
+  assert.equal(framing(lean), framing(full));
+  assert.is(lean.ndjson, full.ndjson);
+  assert.equal(lean.counters, full.counters);
+  for (const counter of ["clen_bad", "clen_short", "header_overflow", "udp_multi", "sip_tcp"]) {
+    assert.ok(full.counters[counter] > 0, `the cases reach ${counter}: ${JSON.stringify(full.counters)}`);
+  }
+  assert.equal(full.messages.map((m) => m.callId).slice(0, 4),
+    ["a84b4c76e66710@pc33.atlanta.example.com", "compact@x", "\r\n  folded@x  \r\n more", "lone-cr@x"]);
+  assert.equal(lean.messages.map((m) => [m.from, m.cseq]).slice(0, 2), [["", 0], ["", 0]], "the other fields are left empty");
+  assert.equal(full.messages.map((m) => m.cseq).slice(0, 2), [314159, 1]);
+});
+
+test("a core asked for the framing fields alone indexes them all where a filter, media or the tracker reads them", () => {
+  const frames = [{ data: udpFrame(INVITE) }];
+  const lean = { allFields: false, dialogSpans: false, mediaCalls: 0 };
+  const from = (r: ReturnType<typeof runFrames>): string[] => r.messages.map((m) => m.from);
+  assert.equal(from(runFrames(frames, lean)), [""]);
+  const { program } = compileFilter('(header "User-Agent" "softphone")');
+  const filtered = runFrames(frames, { ...lean, filterProgram: program });
+  assert.equal(from(filtered), ["Alice <sip:alice@atlanta.example.com>;tag=1928301774"], "the filter reads the header index");
+  assert.equal(from(runFrames(frames, { ...lean, mediaCalls: 16 })), from(filtered));
+  assert.equal(from(runFrames(frames, { ...lean, dialogSpans: true })), from(filtered));
 });
 
 test.run();

@@ -53,7 +53,7 @@ export async function run(config: Config, command: "replay" | "capture" | "view"
     const outputs = service.outputs();
     const sink = allSinks(outputs.sinks);
     const core = new Core({ sensor: config.str("sensor") ?? hostname(), agent: AGENT, renderJson: outputs.envelopes, filterProgram, recordFilterProgram,
-      mediaPackets: config.has("record"), callKeys: tracksCalls(config), dialogSpans: readsDialogs(config), ...streams,
+      mediaPackets: config.has("record"), callKeys: tracksCalls(config), dialogSpans: readsDialogs(config), allFields: false, ...streams,
       onTrap: trapReporter(keepTraps, service.log) }, (batch) => sink.write(batch));
     service.attach(sourceCounters ? { counters: () => ({ ...core.counters(), ...sourceCounters() }) } : core);
     return {

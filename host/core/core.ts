@@ -69,6 +69,9 @@ export interface CoreOptions {
   callKeys?: boolean;          // SipMessage.callKey made for each message (default true; always with `tracker`)
   // SipMessage.fromTag and toTag found (default true; always with `tracker` or media followed)
   dialogSpans?: boolean;
+  // Every header field indexed (default true; always with `tracker`, media followed, dialogSpans or a
+  // filter): without it only the Call-ID and Content-Length, and SipMessage's other fields are empty.
+  allFields?: boolean;
   vxlanPorts?: number[];       // at most two UDP ports read as VXLAN (default: the capture filter's)
   genevePort?: number;         // UDP port read as Geneve (0 for none; default: the capture filter's)
   tracker?: CoreTrackerOptions; // --tracker core: the call tracker runs in the core (assembly/track.ts)
@@ -431,7 +434,9 @@ export class Core implements FrameConsumer {
     put(L.CFG_FILTER_BYTES, filterBytes(options));
     put(L.CFG_FLAGS, (options.renderJson === false ? 0 : L.CFG_FLAG_RENDER_JSON) | (options.mediaPackets ? L.CFG_FLAG_MEDIA_PACKETS : 0)
       | (options.callKeys === false && options.tracker === undefined ? 0 : L.CFG_FLAG_CALL_KEYS)
-      | (options.dialogSpans === false && options.tracker === undefined && size.mediaCalls === 0 ? 0 : L.CFG_FLAG_DIALOG_SPANS));
+      | (options.dialogSpans === false && options.tracker === undefined && size.mediaCalls === 0 ? 0 : L.CFG_FLAG_DIALOG_SPANS)
+      | (options.allFields === false && options.tracker === undefined && size.mediaCalls === 0 && options.dialogSpans === false
+        && options.filterProgram === undefined && options.recordFilterProgram === undefined ? 0 : L.CFG_FLAG_ALL_FIELDS));
     put(L.CFG_MEDIA_CALLS, size.mediaCalls);
     put(L.CFG_MEDIA_ENDPOINTS, size.mediaEndpoints);
     put(L.CFG_MEDIA_IDLE, size.mediaIdle);

@@ -137,7 +137,10 @@ export class SipMessage {
   get recordMatch(): boolean { return (this.flags & L.REC_F_RECORD) !== 0; } // --record-filter selected it
   get outer(): OuterTunnel | undefined { return this.outerTunnel(); }
 
-  // Start line and indexed headers, by name; "" when the message has none.
+  // Start line and indexed headers, by name; "" when the message has none. A core made with
+  // `allFields: false` (a run that follows and filters nothing) reads only the Call-ID and
+  // Content-Length of the header fields: the other fields are "" (a response's method too), cseq 0,
+  // expires -1, headerCount counts those two, and problems says nothing of a CSeq.
   get method(): string { return this.text(L.SPAN_METHOD); }        // the request's, or the CSeq method of a response
   get uri(): string { return this.text(L.SPAN_URI); }              // Request-URI
   get reason(): string { return this.text(L.SPAN_REASON); }        // response reason phrase
