@@ -226,8 +226,12 @@ function indexFields(start: u32, end: u32, all: bool): bool {
     if (eol < 0) eol = <i32>end;
     const c = <u32>load<u8>(msgBase + line);
     if (c == SP || c == HT) {
-      // A folded line continues the previous field's value.
-      if (id >= 0) valEnd = <u32>eol;
+      // A folded line continues the previous field's value; a value that is empty until the fold
+      // begins after the fold's white space (RFC 3261 §7.3.1: the fold is one SP between tokens).
+      if (id >= 0) {
+        if (valOff == valEnd) valOff = skipLws(line, <u32>eol);
+        valEnd = <u32>eol;
+      }
     } else {
       if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
       id = -1;

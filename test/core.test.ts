@@ -77,6 +77,12 @@ test("tokenizer: header names are case-insensitive, spaces before the colon allo
   assert.is(m.contentLength, 0);
 });
 
+test("tokenizer: a value that begins on a folded line begins after the fold's white space, as tshark reads it", () => {
+  const m = singleMessage(runFrames([{ data: udpFrame(sip([
+    "OPTIONS sip:x SIP/2.0", "Call-ID:", "  folded@x  ", "From:  ", " \t", "\t<sip:a@h>;tag=f", "CSeq: 1 OPTIONS", "Content-Length:", " 0"])) }]));
+  assert.equal([m.callId, m.from, m.fromTag, m.contentLength], ["folded@x", "<sip:a@h>;tag=f", "f", 0]);
+});
+
 test("tokenizer: a tag inside the URI's angle brackets is not the header's tag", () => {
   const m = singleMessage(runFrames([{ data: udpFrame(sip([
     "BYE sip:x SIP/2.0", "From: \"a;tag=no\" <sip:a@h;tag=no>;TAG=yes", "Call-ID: c", "CSeq: 2 BYE"])) }]));

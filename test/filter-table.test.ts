@@ -249,7 +249,8 @@ const MATCHES: [string, keyof typeof MESSAGES, boolean][] = [
   ['(hasheader "newfangledheader")', "wsinv", true],
   ['(header "NewFangledHeader" "value\\r\\n continued")', "wsinv", true],
   ['(header "s" "^$")', "wsinv", true],
-  ['(to "^\\r\\n sip:vivekg@")', "wsinv", true],
+  ['(to "^sip:vivekg@")', "wsinv", true],   // "To :" then a fold: the value begins after it, as tshark reads it
+  ['(to "^\\s")', "wsinv", false],
   ["has-sdp", "wsinv", true],
   ["has-sdp", "request", false],
   ['(body "^v=0\\r\\no=mhandley")', "wsinv", true],
