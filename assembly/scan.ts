@@ -9,45 +9,56 @@ const CRLFCRLF: u32 = 0x0a0d0a0d; // "\r\n\r\n" read as a little-endian u32
 
 // Offset of the first CRLF CRLF in [start, end), or -1.
 export function findHeaderEnd(base: usize, start: u32, end: u32): i32 {
-  return findHeaderEndNotingLines(base, start, end, u32.MAX_VALUE);
+  return findHeaderEndNotingLines(base, start, end, u32.MAX_VALUE, false);
 }
 
-function findHeaderEndScalar(base: usize, start: u32, end: u32): i32 {
-  if (end < 4) return -1;
-  for (let i = start; i + 4 <= end; i++) {
-    if (load<u8>(base + i) == 0x0d && load<u32>(base + i) == CRLFCRLF) return <i32>i;
+// findHeaderEnd that also notes where each header line ends, so the tokenizer walks the lines
+// without scanning them a second time: the CRLFs at or after `linesFrom`, in order, up to
+// LINE_ENDS_MAX, and how many there are (`lineCount`, which may be more). With `framingOnly`, only
+// those after which a line begins with C, I or L (any case: Call-ID, Content-Length and their
+// compact forms begin so), for a tokenizer that reads only those fields and peeks at each one's
+// next line for a fold.
+export const LINE_ENDS_MAX: u32 = 256;
+export const lineEnds: usize = memory.data(LINE_ENDS_MAX * 4, 4);
+export let lineEndCount: u32 = 0;
+export let lineCount: u32 = 0;
+
+export function findHeaderEndNotingLines(base: usize, start: u32, end: u32, linesFrom: u32, framingOnly: bool): i32 {
+  lineEndCount = 0;
+  lineCount = 0;
+  let i = start;
+  if (ASC_FEATURE_SIMD) {
+    const cr = splat(0x0d);
+    while (i + 19 <= end) {
+      let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
+      while (bits != 0) {
+        const at = i + <u32>ctz(bits);
+        const next4 = load<u32>(base + at);
+        if (next4 == CRLFCRLF) return <i32>at;
+        if ((next4 & 0xffff) == 0x0a0d && at >= linesFrom) noteLineEnd(at, next4, framingOnly);
+        bits &= bits - 1;
+      }
+      i += 16;
+    }
+  }
+  // The tail (all of it in the scalar build), a byte at a time.
+  for (; i + 4 <= end; i++) {
+    if (load<u8>(base + i) != 0x0d) continue;
+    const next4 = load<u32>(base + i);
+    if (next4 == CRLFCRLF) return <i32>i;
+    if ((next4 & 0xffff) == 0x0a0d && i >= linesFrom) noteLineEnd(i, next4, framingOnly);
   }
   return -1;
 }
 
-// findHeaderEnd that also notes where each header line ends, so the tokenizer
-// walks the lines without scanning them a second time. The CRLFs at or after
-// `linesFrom` are noted in order, up to LINE_ENDS_MAX; past that (or in a tail
-// shorter than a block) the tokenizer finds the rest with findLineEnd.
-export const LINE_ENDS_MAX: u32 = 256;
-export const lineEnds: usize = memory.data(LINE_ENDS_MAX * 4, 4);
-export let lineEndCount: u32 = 0;
-
-export function findHeaderEndNotingLines(base: usize, start: u32, end: u32, linesFrom: u32): i32 {
-  lineEndCount = 0;
-  if (!ASC_FEATURE_SIMD) return findHeaderEndScalar(base, start, end);
-  const cr = splat(0x0d);
-  let i = start;
-  while (i + 19 <= end) {
-    let bits = i8x16.bitmask(i8x16.eq(v128.load(base + i), cr));
-    while (bits != 0) {
-      const at = i + <u32>ctz(bits);
-      const next4 = load<u32>(base + at);
-      if (next4 == CRLFCRLF) return <i32>at;
-      if ((next4 & 0xffff) == 0x0a0d && at >= linesFrom && lineEndCount < LINE_ENDS_MAX) {
-        store<u32>(lineEnds + (<usize>lineEndCount << 2), at);
-        lineEndCount++;
-      }
-      bits &= bits - 1;
-    }
-    i += 16;
+// `next4`: the CRLF and the next line's first two bytes.
+@inline function noteLineEnd(at: u32, next4: u32, framingOnly: bool): void {
+  lineCount++;
+  const next = (next4 >> 16) & 0xff | 0x20;
+  if (lineEndCount < LINE_ENDS_MAX && (!framingOnly || next == 0x63 || next == 0x69 || next == 0x6c)) {
+    store<u32>(lineEnds + (<usize>lineEndCount << 2), at);
+    lineEndCount++;
   }
-  return findHeaderEndScalar(base, i, end);
 }
 
 // Offset of the first CRLF in [start, end), or -1.

@@ -1,7 +1,7 @@
 // SIP tokenizer (RFC 3261 §7): checks the start line, indexes the header
 // fields and finds the body. It returns offsets into the message, never copies:
 // spans are (offset, length) pairs relative to the message's first byte.
-import { findHeaderEndNotingLines, findLineEnd, structuralBits, lineEnds, lineEndCount } from "./scan";
+import { findHeaderEndNotingLines, findLineEnd, structuralBits, lineEnds, lineEndCount, lineCount } from "./scan";
 import { is, TOKEN, PARAM, LWS, DIGIT } from "./chars";
 import {
   SPAN_COUNT, SPAN_METHOD, SPAN_URI, SPAN_REASON, SPAN_CALL_ID, SPAN_CSEQ_METHOD, SPAN_FROM,
@@ -52,11 +52,12 @@ export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   msgBase = base;
   const lineEnd = startLine(base, avail);
   if (lineEnd < 0) return TOKENIZE_NOT_SIP;
-  const headersEnd = findHeaderEndNotingLines(base, <u32>lineEnd, avail, <u32>lineEnd + 2);
+  const all = (flags & CFG_FLAG_ALL_FIELDS) != 0;
+  const headersEnd = findHeaderEndNotingLines(base, <u32>lineEnd, avail, <u32>lineEnd + 2, !all);
   // A message with no header fields has its CRLF CRLF at the start line's end.
   if (headersEnd < 0) return TOKENIZE_MALFORMED;
   resetFields();
-  indexHeaders(<u32>lineEnd + 2, <u32>headersEnd + 2);
+  indexHeaders(<u32>lineEnd + 2, <u32>headersEnd + 2, all);
   bodyStart = <u32>headersEnd + 4;
   const end = frameBody(avail, stream);
   msgLen = end;
@@ -196,28 +197,27 @@ function isSipVersion(p: usize): bool {
 // The end of the header section being indexed: the parameter searches may load up to here.
 let headerSectionEnd: u32 = 0;
 
-function indexHeaders(start: u32, end: u32): void {
+function indexHeaders(start: u32, end: u32, all: bool): void {
   headerSectionEnd = end;
-  const all = (flags & CFG_FLAG_ALL_FIELDS) != 0;
-  if (indexFields(start, end, all) || all) return;
-  resetFields();
-  indexFields(start, end, true);
+  if (all) return indexFields(start, end, lineEndCount);
+  // Only the fields a run that follows and filters nothing reads: the Call-ID for the envelope and
+  // Content-Length for framing. A section of more lines than the index holds is indexed whole, so
+  // that whether its fields overflow the index (counted) is known; its noted line ends are not
+  // every line's, so that walk finds each line's end itself.
+  if (lineCount + 1 > HDR_MAX) return indexFields(start, end, 0);
+  framingField(start, end);
+  for (let k: u32 = 0; k < lineEndCount; k++) framingField(load<u32>(lineEnds + (<usize>k << 2)) + 2, end);
 }
 
-// Indexes the header fields, every one or (`all` false: a run that follows and filters nothing)
-// only those such a run reads, the Call-ID for the envelope and Content-Length for framing, each
-// other line skipped after a look at its first bytes. Those two are read alike either way (the
-// first Call-ID, every Content-Length, folded lines), so envelopes and counters are the same.
-// Returns whether the section has at most as many field lines as the index holds: where it has
-// more, only the whole index tells whether the fields overflow it (counted).
-function indexFields(start: u32, end: u32, all: bool): bool {
+// Indexes every header field, the first `notedEnds` lines' ends taken from the header-end scan's
+// notes (every line's, in order), the rest found here.
+function indexFields(start: u32, end: u32, notedEnds: u32): void {
   let line = start;
   let id = -1, nameOff: u32 = 0, nameLen: u32 = 0, valOff: u32 = 0, valEnd: u32 = 0;
-  let noted: u32 = 0; // line ends noted by the header-end scan, used first
-  let fieldLines: u32 = 0;
+  let noted: u32 = 0;
   while (line < end) {
     let eol: i32;
-    if (noted < lineEndCount) {
+    if (noted < notedEnds) {
       eol = <i32>load<u32>(lineEnds + (<usize>noted << 2));
       noted++;
     } else {
@@ -235,23 +235,42 @@ function indexFields(start: u32, end: u32, all: bool): bool {
     } else {
       if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
       id = -1;
-      fieldLines++;
-      if (all || mayFrame(line, end)) {
-        const colon = findColon(line, <u32>eol, end);
-        if (colon >= 0) {
-          nameOff = line;
-          nameLen = trimRight(line, <u32>colon) - line;
-          valOff = skipLws(<u32>colon + 1, <u32>eol);
-          valEnd = <u32>eol;
-          if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
-          if (!all && id != H_CALL_ID && id != H_CONTENT_LENGTH) id = -1;
-        }
+      const colon = findColon(line, <u32>eol, end);
+      if (colon >= 0) {
+        nameOff = line;
+        nameLen = trimRight(line, <u32>colon) - line;
+        valOff = skipLws(<u32>colon + 1, <u32>eol);
+        valEnd = <u32>eol;
+        if (nameLen > 0) id = headerId(msgBase + nameOff, nameLen, end - nameOff);
       }
     }
     line = <u32>eol + 2;
   }
   if (id >= 0) finishField(id, nameOff, nameLen, valOff, valEnd);
-  return fieldLines <= HDR_MAX;
+}
+
+// The line at `line`, with its folded lines, indexed if it is a Call-ID or Content-Length field, as
+// indexFields would index it (a line that begins with a blank is a fold, of no field here).
+function framingField(line: u32, end: u32): void {
+  if (line >= end || !mayFrame(line, end)) return;
+  let eol = findLineEnd(msgBase, line, end);
+  if (eol < 0) eol = <i32>end;
+  const colon = findColon(line, <u32>eol, end);
+  const nameLen = colon < 0 ? 0 : trimRight(line, <u32>colon) - line;
+  if (nameLen == 0) return;
+  const id = headerId(msgBase + line, nameLen, end - line);
+  if (id != H_CALL_ID && id != H_CONTENT_LENGTH) return;
+  let valOff = skipLws(<u32>colon + 1, <u32>eol), valEnd = <u32>eol;
+  for (let next = <u32>eol + 2; next < end; ) {
+    const f = <u32>load<u8>(msgBase + next);
+    if (f != SP && f != HT) break;
+    let foldEnd = findLineEnd(msgBase, next, end);
+    if (foldEnd < 0) foldEnd = <i32>end;
+    if (valOff == valEnd) valOff = skipLws(next, <u32>foldEnd);
+    valEnd = <u32>foldEnd;
+    next = <u32>foldEnd + 2;
+  }
+  finishField(id, line, nameLen, valOff, valEnd);
 }
 
 // Whether the line at `line` may begin "Call-ID", "Content-" or the compact "i" or "l" (RFC 3261
