@@ -64,7 +64,7 @@ export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   setSpan(SPAN_BODY, bodyStart, end - bodyStart);
   if (isRequest == false) copySpan(SPAN_CSEQ_METHOD, SPAN_METHOD);
   if (getSpanLen(SPAN_CALL_ID) == 0) problems |= PROB_NO_CALL_ID;
-  if (getSpanLen(SPAN_CSEQ_METHOD) == 0 && (flags & CFG_FLAG_ALL_FIELDS) != 0) problems |= PROB_NO_CSEQ;
+  if (getSpanLen(SPAN_CSEQ_METHOD) == 0 && all) problems |= PROB_NO_CSEQ;
   return <i32>end;
 }
 
