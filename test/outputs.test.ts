@@ -156,7 +156,7 @@ test("a core that indexes only Call-ID and Content-Length gives the same envelop
   assert.equal(full.messages.map((m) => m.cseq).slice(0, 2), [314159, 1]);
 });
 
-test("a core asked for the framing fields alone indexes them all where a filter, media or the tracker reads them", () => {
+test("a core asked for the framing fields alone indexes them all where a filter, media or dialog spans read them", () => {
   const frames = [{ data: udpFrame(INVITE) }];
   const lean = { allFields: false, dialogSpans: false, mediaCalls: 0 };
   const from = (r: ReturnType<typeof runFrames>): string[] => r.messages.map((m) => m.from);
