@@ -467,14 +467,15 @@ class Cores {
     };
     const tracker = { ...defaultSettings(), maxCalls: 64, maxBindings: 32, maxTransactions: 64, countersSeconds: 30, observer: "fuzz" };
     const options = { sensor: "fuzz", agent: "fuzz", onTrap, tracker, ...limits };
-    const nothingFollowed = { sensor: "fuzz", agent: "fuzz", onTrap, mediaCalls: 0, dialogSpans: false, callKeys: false };
+    // After the limits, so that none of them turns on what would make the lean core index every field.
+    const nothingFollowed = { ...options, tracker: undefined, mediaCalls: 0, dialogSpans: false, callKeys: false };
     this.cores = {
       reference: new Core(options, this.reference.take),
       isolated: new Core(options, this.isolated.take),
       scalar: new Core({ ...options, build: "scalar" }, this.scalar.take),
       bare: new Core({ ...options, renderJson: false }, this.bare.take),
-      plain: new Core({ ...nothingFollowed, ...limits }, this.plain.take),
-      lean: new Core({ ...nothingFollowed, ...limits, allFields: false }, this.lean.take),
+      plain: new Core(nothingFollowed, this.plain.take),
+      lean: new Core({ ...nothingFollowed, allFields: false }, this.lean.take),
     };
     this.memoryAfterConfigure = Object.values(this.cores).map((c) => c.memoryBytes);
   }
