@@ -154,7 +154,7 @@ export const SPAN_COUNT = 20;
 // PROB_NAMES[k] names bit 1 << k, as parse-error events list them (docs/events.md).
 export const PROB_NAMES: string[] = [
   "content-length-bad", "content-length-short", "no-call-id", "no-cseq", "header-overflow", "truncated",
-  "uri-not-ascii", "status-range",
+  "uri-not-ascii", "status-range", "no-empty-line",
 ];
 export const PROB_CLEN_BAD = 1;       // Content-Length not a number, or repeated with other values
 export const PROB_CLEN_SHORT = 2;     // Content-Length larger than the bytes present
@@ -164,6 +164,7 @@ export const PROB_HEADER_OVERFLOW = 16; // more header fields than the index hol
 export const PROB_TRUNCATED = 32;     // frame was cut by the snap length
 export const PROB_URI_NOT_ASCII = 64; // Request-URI holds raw bytes 0x80-0xFF (RFC 3261 §25.1 wants them %-escaped)
 export const PROB_STATUS_RANGE = 128; // status code outside 100-699 (RFC 3261 §21)
+export const PROB_NO_EMPTY_LINE = 256; // a datagram's header section ran to its end without the empty line (RFC 3261 §7)
 
 // ---- counters: u64 each, at R_COUNTERS + 8 * C_* ----
 export const C_FRAMES = 0;
@@ -241,6 +242,7 @@ export const C_MEDIA_EVICTED = 71;    // calls released because the call or endp
 export const C_MEDIA_ENDS_LOST = 72;  // stats records lost: more calls released in one push than R_OUT_MEDIA_ENDS holds
 export const C_MEDIA_ID_TOO_LONG = 73; // SDP of calls whose Call-ID is longer than CALL_ID_MAX (not followed)
 export const C_TIME_CLAMPED = 74;     // frames whose capture time lies outside 1684-07-28 to 2255-06-05 (what the host's microseconds hold exactly): clamped
+export const C_NO_EMPTY_LINE = 75;    // messages with PROB_NO_EMPTY_LINE
 export const COUNTER_COUNT = 80;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -256,6 +258,7 @@ export const COUNTER_NAMES: string[] = [
   "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet",
   "sdp", "sdp_malformed", "rtp", "rtcp", "rtp_unknown", "media_malformed", "media_calls",
   "media_ended", "media_idle", "media_evicted", "media_ends_lost", "media_id_too_long", "time_clamped",
+  "no_empty_line",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

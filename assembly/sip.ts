@@ -9,7 +9,7 @@ import {
   SPAN_USER_AGENT, SPAN_BODY, SPAN_EXPIRES, SPAN_REASON_HEADER, SPAN_SESSION_ID, SPAN_X_CID,
   SPAN_P_CHARGING_VECTOR,
   PROB_CLEN_BAD, PROB_CLEN_SHORT, PROB_NO_CALL_ID, PROB_NO_CSEQ, PROB_HEADER_OVERFLOW,
-  PROB_URI_NOT_ASCII, PROB_STATUS_RANGE,
+  PROB_URI_NOT_ASCII, PROB_STATUS_RANGE, PROB_NO_EMPTY_LINE,
   HEADER_NAMES, HEADER_COMPACT, H_OTHER, H_CALL_ID, H_FROM, H_TO, H_CONTACT,
   H_CONTENT_LENGTH, H_CONTENT_TYPE, H_CSEQ, H_EXPIRES, H_USER_AGENT, H_SERVER, H_REASON, H_SESSION_ID,
   H_X_CID, H_P_CHARGING_VECTOR, CFG_FLAG_DIALOG_SPANS, CFG_FLAG_ALL_FIELDS,
@@ -47,7 +47,12 @@ export const TOKENIZE_MALFORMED = -1;
 // missing Content-Length means no body (RFC 3261 §18.3); on UDP the body then
 // runs to the end of the datagram. Returns the message length, TOKENIZE_NOT_SIP
 // when the bytes do not start with a SIP start line, or TOKENIZE_MALFORMED
-// when the start line is SIP but the header section never ends.
+// when the start line is SIP but a stream's header section never ends.
+//
+// A datagram (or WebSocket message) whose header section has no empty line, cut
+// by the snap length or sent so, is read as tshark reads it: its header fields
+// run to its end and it has no body, marked PROB_NO_EMPTY_LINE. On a stream the
+// rest of the section may still come.
 export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   msgBase = base;
   const lineEnd = startLine(base, avail);
@@ -55,10 +60,16 @@ export function tokenize(base: usize, avail: u32, stream: bool): i32 {
   const all = (flags & CFG_FLAG_ALL_FIELDS) != 0;
   const headersEnd = findHeaderEndNotingLines(base, <u32>lineEnd, avail, <u32>lineEnd + 2, !all);
   // A message with no header fields has its CRLF CRLF at the start line's end.
-  if (headersEnd < 0) return TOKENIZE_MALFORMED;
+  if (headersEnd < 0 && stream) return TOKENIZE_MALFORMED;
   resetFields();
-  indexHeaders(<u32>lineEnd + 2, <u32>headersEnd + 2, all);
-  bodyStart = <u32>headersEnd + 4;
+  if (headersEnd < 0) {
+    problems |= PROB_NO_EMPTY_LINE;
+    indexHeaders(<u32>lineEnd + 2, avail, all);
+    bodyStart = avail;
+  } else {
+    indexHeaders(<u32>lineEnd + 2, <u32>headersEnd + 2, all);
+    bodyStart = <u32>headersEnd + 4;
+  }
   const end = frameBody(avail, stream);
   msgLen = end;
   setSpan(SPAN_BODY, bodyStart, end - bodyStart);

@@ -119,8 +119,9 @@ function withoutSealed(e: SipEvent): SipEvent {
 
 interface Anonymized { envelopes: Envelope[]; events: SipEvent[]; hep: Buffer[]; stderr: string; log: string; rows: string[]; code: number | null }
 
-// The log less what the test itself gave: the configuration line (option names, the key file's path) and
-// the collector's and the database's addresses.
+// The log less what the test itself gave: the configuration line (option names, the key file's path),
+// the collector's and the database's addresses, and the table's name (it holds "test", a user in
+// pcapplusplus-sip-reqs).
 function logOf(stderr: string, own: string[]): string {
   const lines = stderr.split("\n").filter((l) => !l.includes('"msg":"configuration"')).join("\n");
   return own.reduce((text, url) => text.replaceAll(url, ""), lines);
@@ -148,7 +149,7 @@ async function anonymizedRun(capture: string, name: string): Promise<Anonymized>
     envelopes: lines(join(directory, `${name}.anon.ndjson`)).map((l) => JSON.parse(l) as Envelope),
     events: lines(join(directory, `${name}.anon.events`)).map((l) => JSON.parse(l) as SipEvent),
     hep, stderr: r.stderr, code: r.code, rows: await rowsOf(table),
-    log: logOf(r.stderr, [collector, typeof database === "string" ? "" : database.url.replace(/^.*@/, "")].filter((u) => u !== "")),
+    log: logOf(r.stderr, [collector, typeof database === "string" ? "" : database.url.replace(/^.*@/, ""), table].filter((u) => u !== "")),
   };
 }
 

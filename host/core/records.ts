@@ -38,6 +38,7 @@ export const PROBLEM = {
   truncated: L.PROB_TRUNCATED,           // the frame was cut by the snap length
   uriNotAscii: L.PROB_URI_NOT_ASCII,     // raw bytes 0x80-0xFF in the Request-URI
   statusRange: L.PROB_STATUS_RANGE,      // a status code outside 100-699
+  noEmptyLine: L.PROB_NO_EMPTY_LINE,     // a datagram whose header section ran to its end without the empty line
 } as const;
 
 // The names of the problem bits set in `bits`, in a fixed order (parse-error events list them;
