@@ -13,8 +13,8 @@ import {
 } from "./state";
 import { beginBatch, beginFrame, frameIndex, dstPort } from "./packet";
 import { decodeLink, linkProto, linkEnd, ETH_IPV4, ETH_IPV6 } from "./link";
-import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End } from "./ipv4";
-import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End } from "./ipv6";
+import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End, l4Cut as v4Cut } from "./ipv4";
+import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End, l4Cut as v6Cut } from "./ipv6";
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
 import { configureDefrag, releaseHeld, defragReserve, defragHasRoom, doneBase, doneLen } from "./defrag";
 import { isTunnelPort, udpTunnel, greTunnel, ipInIp, innerType, NOT_TUNNEL } from "./tunnel";
@@ -24,7 +24,7 @@ import { buildCharClasses } from "./chars";
 import { buildBase64Pairs, buildEnvelopeTables } from "./envelope";
 import { configureEvents, renderEvent as renderEventAt } from "./events";
 import { acceptMessage, loadFilter as loadFilterProgram, loadRecordFilter as loadRecordProgram } from "./filter";
-import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp } from "./tcp";
+import { configureTcp, beginStreams, streamsMustEnd, streamReserve, decodeTcp, dropHeldAtEnd } from "./tcp";
 import {
   configureMedia, beginMedia, releaseAll, mediaEndsFull, mediaPacket, countUnknownRtp, readMessageMedia, mediaCount, endsCount,
 } from "./media";
@@ -150,6 +150,11 @@ export function releaseMedia(): u32 {
   return releaseAll();
 }
 
+// At the end of the input: what the TCP streams hold of messages not complete is dropped, counted.
+export function endStreams(): void {
+  dropHeldAtEnd();
+}
+
 // The host holds a capture time as microseconds in a double: exact up to 2^53, 1684-07-28 to
 // 2255-06-05. A pcapng timestamp (64-bit ticks plus a 64-bit if_tsoffset) can lie far outside
 // that in a damaged or hostile file, where the host's times lost their microseconds, and past
@@ -184,18 +189,19 @@ function decodeFrame(i: u32, entry: usize, caplen: u32): void {
 // IP -> transport -> (tunnel -> IP -> transport)...: tunnel.ts bounds the nesting.
 function network(base: usize, end: u32, type: u32, at: u32): void {
   if (type == ETH_IPV4) {
-    if (decodeIPv4(base, end, at)) transport(v4Base, v4Proto, v4Start, v4End);
+    if (decodeIPv4(base, end, at)) transport(v4Base, v4Proto, v4Start, v4End, v4Cut);
   } else if (decodeIPv6(base, end, at)) {
-    transport(v6Base, v6Proto, v6Start, v6End);
+    transport(v6Base, v6Proto, v6Start, v6End, v6Cut);
   }
 }
 
-function transport(base: usize, proto: u32, start: u32, end: u32): void {
+// The payload [start, end) at base, of which `cut` more bytes were not captured.
+function transport(base: usize, proto: u32, start: u32, end: u32, cut: u32): void {
   if (proto == PROTO_UDP) {
     if (decodeUdp(base, start, end)) udp(base, payloadStart, payloadEnd);
   } else if (proto == PROTO_TCP) {
     count(C_TCP);
-    decodeTcp(base, start, end);
+    decodeTcp(base, start, end, cut);
   } else if (proto == PROTO_GRE) {
     inner(base, end, greTunnel(base, start, end));
   } else if ((proto == PROTO_IPV4 || proto == PROTO_IPV6) && ipInIp()) {

@@ -10,6 +10,8 @@ export let l4Proto: u32 = 0;
 export let l4Base: usize = 0;
 export let l4Start: u32 = 0;
 export let l4End: u32 = 0;
+// Bytes of the datagram past l4End that the capture does not hold (the snap length cut them).
+export let l4Cut: u32 = 0;
 
 const MORE_FRAGMENTS: u32 = 0x2000;
 const OFFSET_MASK: u32 = 0x1fff;
@@ -31,6 +33,7 @@ export function decodeIPv4(frame: usize, len: u32, at: u32): bool {
   l4Start = at + headerLen;
   // A capture may hold Ethernet padding past the datagram, or less than it (snap length).
   l4End = min(at + totalLen, len);
+  l4Cut = at + totalLen - l4End;
   return true;
 }
 
@@ -47,6 +50,7 @@ function reassemble(h: usize, at: u32, len: u32, headerLen: u32, totalLen: u32, 
   l4Base = doneBase;
   l4Start = 0;
   l4End = doneLen;
+  l4Cut = 0;
   l4Proto = doneProto;
   return true;
 }

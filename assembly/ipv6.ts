@@ -10,6 +10,8 @@ export let l4Proto: u32 = 0;
 export let l4Base: usize = 0;
 export let l4Start: u32 = 0;
 export let l4End: u32 = 0;
+// Bytes of the datagram past l4End that the capture does not hold (the snap length cut them).
+export let l4Cut: u32 = 0;
 
 const HOP_BY_HOP: u32 = 0;
 const ROUTING: u32 = 43;
@@ -27,6 +29,7 @@ export function decodeIPv6(frame: usize, len: u32, at: u32): bool {
   count(C_IPV6);
   setIPv6(h);
   const declaredEnd = at + 40 + be16(h + 4);
+  l4Cut = declaredEnd > len ? declaredEnd - len : 0;
   return walk(frame, at + 40, min(declaredEnd, len), <u32>load<u8>(h + 6), declaredEnd <= len);
 }
 
@@ -76,6 +79,7 @@ function reassemble(p: usize, pos: u32, end: u32, offset: u32, more: bool, whole
   }
   // The key leaves the protocol out: only the first fragment's Next Header counts (RFC 8200 §4.5).
   if (!addFragment(6, be32(p + 4), 0, load<u8>(p), p + 8, end - pos - 8, offset, more)) return false;
+  l4Cut = 0;
   return walk(doneBase, 0, doneLen, doneProto, false);
 }
 

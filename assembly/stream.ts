@@ -109,6 +109,19 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
   return len;
 }
 
+// The capture lost the stream's bytes after p[0..avail) (the snap length cut the segment): a
+// message begun there is emitted with what it holds, read as a cut datagram is (its header fields
+// to the end, marked PROB_NO_EMPTY_LINE, or its body short, PROB_CLEN_SHORT; emitMessage adds
+// PROB_TRUNCATED), as tshark shows it. In any mode but SYNC the bytes hold no message's start.
+export function frameCut(dir: usize, p: usize, avail: u32): void {
+  if (avail == 0 || mode(dir) != MODE_SYNC) return;
+  const len = tokenize(p, avail, false);
+  if (len <= 0) return; // the start line itself was cut, or CRLFs were all there was
+  count(C_SIP_TCP);
+  readMessageMedia();
+  if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, <u32>len, TRANSPORT_TCP);
+}
+
 // A Content-Length past the bound is a lie or an attack: skipping by it would
 // swallow every message after it. The message is malformed; its header block
 // is dropped and the stream resyncs at the next start line after it.

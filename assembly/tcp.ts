@@ -27,7 +27,7 @@ import {
   CFG_TCP_FLOWS, CFG_TCP_BUFFERS, CFG_TCP_BUFFER_BYTES, CFG_TCP_IDLE, CFG_TCP_PARTIAL_IDLE, CFG_MAX_BODY,
   C_FRAME_MALFORMED, C_SIP_MALFORMED, C_SIP_TCP, C_SIP_WS, C_TCP_FLOWS, C_TCP_CLOSED, C_TCP_IDLE,
   C_TCP_EVICTED, C_TCP_RETRANSMIT, C_TCP_OUT_OF_ORDER, C_TCP_GAP, C_TCP_NO_BUFFER, C_TCP_BUFFER_EVICTED,
-  C_TCP_PARTIAL_IDLE, C_TCP_CLEN_UNMET,
+  C_TCP_PARTIAL_IDLE, C_TCP_CLEN_UNMET, C_TCP_PARTIAL_END,
 } from "./layout";
 import { cfg, count, counters, reserve } from "./state";
 import {
@@ -39,7 +39,7 @@ import {
   DIR_RANGE, DIR_SIZE, DIR_STARTED, DIR_HOLE_SINCE, DIR_WAIT_SINCE, DIR_OLDER, DIR_NEWER, RANGE_MAX,
   MODE_NEW, MODE_SYNC, MODE_RESYNC, MODE_WS_HTTP, setMode, setStreamMessageMax,
 } from "./direction";
-import { frameStream, startResync, setStreamBodyMax, upgradeSeen, clearUpgrade } from "./stream";
+import { frameStream, frameCut, startResync, setStreamBodyMax, upgradeSeen, clearUpgrade } from "./stream";
 import { resetWebSocket } from "./websocket";
 
 // The largest segment payload IPv4 or IPv6 (without jumbograms) can carry.
@@ -165,7 +165,13 @@ export function streamReserve(): u32 {
 
 // ---- segments ----
 
-export function decodeTcp(base: usize, start: u32, end: u32): void {
+// Bytes at the end of the segment being decoded that the capture does not hold (the snap length
+// cut the frame): the stream resyncs after them.
+let segmentCut: u32 = 0;
+
+// The segment in base[start, end); `cut` more bytes of it were not captured.
+export function decodeTcp(base: usize, start: u32, end: u32, cut: u32): void {
+  segmentCut = cut;
   if (start + 20 > end) {
     count(C_FRAME_MALFORMED);
     return;
@@ -206,6 +212,9 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
   else if (len > 0) {
     giveUpOldHoles(dir, seq);
     segment(dir, seq, payload, len);
+  } else if (cut != 0 && load<u32>(dir + DIR_STARTED) != 0 && load<u32>(dir + DIR_NEXT_SEQ) == seq
+    && load<u32>(dir + DIR_RANGES) == 0) {
+    giveUpHeld(dir, seq + cut); // none of its payload captured: what is held cannot complete
   }
   if ((flags & ACK) != 0) acknowledged(at + F_DIRS + (towardA ? 0 : DIR_SIZE), be32(h + 8));
   if (upgradeSeen) {
@@ -229,7 +238,8 @@ export function decodeTcp(base: usize, start: u32, end: u32): void {
 function stateless(payload: usize, len: u32): void {
   memory.fill(statelessDir, 0, DIR_SIZE);
   setMode(statelessDir, MODE_RESYNC);
-  frameStream(statelessDir, payload, len);
+  const used = frameStream(statelessDir, payload, len);
+  if (segmentCut != 0) frameCut(statelessDir, payload + used, len - used);
   clearUpgrade();
 }
 
@@ -276,6 +286,11 @@ function inPlace(dir: usize, seq: u32, p: usize, len: u32): void {
   store<u32>(dir + DIR_NEXT_SEQ, seq + len);
   store<u32>(dir + DIR_BASE_SEQ, seq + used);
   const rest = len - used;
+  if (segmentCut != 0) {
+    frameCut(dir, p + used, rest);
+    resumeAfterCut(dir, seq + len);
+    return;
+  }
   if (rest == 0) return;
   const buffer = rest <= TAIL_ROOM ? takeBuffer() : 0;
   if (buffer == 0) {
@@ -297,6 +312,21 @@ function appendInOrder(dir: usize, seq: u32, p: usize, len: u32): void {
   store<u32>(dir + DIR_NEXT_SEQ, seq + len);
   absorbRanges(dir);
   frameHeld(dir);
+  // A message begun in an earlier segment and cut in this one is dropped with what is held (its
+  // records would point into a buffer the stream goes on using); with later bytes held, the hole
+  // the cut left is given up as any other.
+  if (segmentCut != 0 && load<u32>(dir + DIR_RANGES) == 0 && load<u32>(dir + DIR_NEXT_SEQ) == seq + len) {
+    giveUpHeld(dir, seq + len + segmentCut);
+  }
+}
+
+// The segment ended at `end` in the capture and `segmentCut` bytes later on the wire: they are a
+// hole no retransmission fills (counted as one), and the stream resyncs after it.
+function resumeAfterCut(dir: usize, end: u32): void {
+  count(C_TCP_GAP);
+  store<u32>(dir + DIR_NEXT_SEQ, end + segmentCut);
+  store<u32>(dir + DIR_BASE_SEQ, end + segmentCut);
+  restart(dir);
 }
 
 // Holds a segment that arrived before the bytes in front of it.
@@ -570,6 +600,18 @@ function giveUpWaiting(dir: usize): void {
   if (claimUnmet(dir)) lookInsideClaim(dir);
   if (load<u32>(dir + DIR_BUFFER) != 0 && messagesFramed() == framedBefore) dropHeld(dir);
   restorePacketEndpoints();
+}
+
+// At the end of the input every direction still holding bytes (a message the capture stopped
+// inside, or segments after a hole) drops them, each counted: without it, a capture that ends
+// inside a message would lose it without a trace.
+export function dropHeldAtEnd(): void {
+  while (oldestHolder != 0) {
+    const dir = oldestHolder;
+    if (heldExtent(dir) != 0) count(C_TCP_PARTIAL_END);
+    releaseDirBuffer(dir);
+    store<u32>(dir + DIR_RANGES, 0);
+  }
 }
 
 // The held message at the start has its header block and waits for the body

@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { Core } from "../host/core";
+import * as L from "../assembly/layout";
 import { wsFrame, WS_UPGRADE, WS_SWITCHING, runFrames, tcpFrame, sip, INVITE, TCP_FIN, TCP_SYN, TCP_RST, type Frame, type TcpOptions } from "./helpers";
 
 const ISN = 1000;
@@ -264,6 +265,68 @@ function wsRun(clientFrames: Buffer[], serverFrames: Buffer[], cut = 0): ReturnT
     { data: tcpFrame(server, { ...back, seq: 7001 }) },
   ]);
 }
+
+// Frames of `stream` cut into `cuts`, each frame captured only up to `keep` bytes of its payload
+// (the snap length), its original length kept in the capture record.
+function snapped(stream: string, cuts: Segment[], keep: (c: Segment) => number): Frame[] {
+  return segments(stream, cuts).map((f, i) => {
+    const captured = 54 + Math.min(keep(cuts[i]), cuts[i].len);
+    return { ...f, data: f.data.subarray(0, captured), origLen: f.data.length };
+  });
+}
+
+test("segments cut by the snap length: what each holds of a message is emitted, marked, and the stream goes on", () => {
+  const stream = INVITE + OK + BYE;
+  const cuts = [{ at: 0, len: INVITE.length }, { at: INVITE.length, len: OK.length }, { at: INVITE.length + OK.length, len: BYE.length }];
+  const keepInvite = INVITE.indexOf("CSeq");
+  const run = runFrames([syn(), ...snapped(stream, cuts, (c) => c.at === 0 ? keepInvite : 52)]);
+  assert.equal(texts(run), [INVITE.slice(0, keepInvite), OK.slice(0, 52), BYE.slice(0, 52)]);
+  // The OK's Call-ID is what the capture holds of it; the BYE's line is whole.
+  assert.equal(run.messages.map((m) => [m.isRequest ? m.method : m.status, m.callId]),
+    [["INVITE", "a84b4c76e66710@pc33.atlanta.example.com"], [200, OK.slice(0, 52).split("Call-ID: ")[1]], ["BYE", "x"]]);
+  const marks = L.PROB_TRUNCATED | L.PROB_NO_EMPTY_LINE;
+  assert.ok(run.messages.every((m) => (m.problems & marks) === marks), run.messages.map((m) => m.problems).join(" "));
+  assert.equal([run.counters.sip_tcp, run.counters.truncated, run.counters.tcp_gap, run.counters.sip_malformed], [3, 3, 3, 0]);
+});
+
+test("a cut segment ends a message begun in it; the next whole segment frames as before", () => {
+  const stream = INVITE + OK + BYE;
+  const both = INVITE.length + OK.length;
+  // One segment of INVITE and OK cut inside the OK's headers, then BYE whole.
+  const frames = snapped(stream, [{ at: 0, len: both }, { at: both, len: BYE.length }], (c) => c.at === 0 ? INVITE.length + 30 : c.len);
+  const run = runFrames([syn(), ...frames]);
+  assert.equal(texts(run), [INVITE, OK.slice(0, 30), BYE]);
+  assert.equal(run.messages.map((m) => m.problems & L.PROB_TRUNCATED), [L.PROB_TRUNCATED, L.PROB_TRUNCATED, 0]);
+  assert.is(run.counters.tcp_gap, 1);
+});
+
+test("a message held from an earlier segment and cut in a later one is dropped and counted, not emitted", () => {
+  const stream = INVITE + OK;
+  const frames = snapped(stream, [{ at: 0, len: 100 }, { at: 100, len: INVITE.length - 100 }, { at: INVITE.length, len: OK.length }],
+    (c) => c.at === 100 ? 50 : c.len);
+  const run = runFrames([syn(), ...frames]);
+  assert.equal(texts(run), [OK]);
+  assert.is(run.counters.tcp_gap, 1);
+  assert.is(run.counters.sip_tcp, 1);
+});
+
+test("without a flow table, a cut segment's message is emitted as with one", () => {
+  const frames = snapped(INVITE, [{ at: 0, len: INVITE.length }], () => 120);
+  const run = runFrames(frames, { tcpFlows: 0 });
+  assert.equal(texts(run), [INVITE.slice(0, 120)]);
+  assert.is(run.messages[0].problems & L.PROB_TRUNCATED, L.PROB_TRUNCATED);
+});
+
+test("a capture that ends inside a message: what the stream holds is dropped at the end, counted", () => {
+  const cut = runFrames([syn(), ...segments(INVITE + OK, [{ at: 0, len: INVITE.length + 20 }])]);
+  assert.equal(texts(cut), [INVITE]);
+  assert.is(cut.counters.tcp_partial_end, 0);
+  cut.core.finish();
+  assert.is(cut.core.counters().tcp_partial_end, 1);
+  const whole = runFrames([syn(), ...segments(INVITE, [{ at: 0, len: INVITE.length }])]);
+  whole.core.finish();
+  assert.is(whole.core.counters().tcp_partial_end, 0);
+});
 
 test("WebSocket: masked text from the client, unmasked binary from the server", () => {
   const ok = Buffer.from(OK.replace("Content-Length: 0\r\n", ""));
