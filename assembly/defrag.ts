@@ -15,7 +15,7 @@ import { count, cfg, reserve } from "./state";
 import { srcAddr, dstAddr, tsSec, tunnelContext } from "./packet";
 import {
   CFG_DEFRAG_SLOTS, CFG_DEFRAG_TIMEOUT, C_DEFRAG_DONE, C_DEFRAG_DUPLICATE, C_DEFRAG_OVERLAP,
-  C_DEFRAG_TIMEOUT, C_DEFRAG_EVICTED, C_DEFRAG_OVERSIZE, C_DEFRAG_MALFORMED,
+  C_DEFRAG_TIMEOUT, C_DEFRAG_EVICTED, C_DEFRAG_OVERSIZE, C_DEFRAG_MALFORMED, C_DEFRAG_END,
 } from "./layout";
 
 export const DATAGRAM_MAX: u32 = 65535;       // payload bytes after the IP header, at most
@@ -208,6 +208,15 @@ function evictOldest(): void {
   if (oldest < 0) return;
   release(<u32>oldest);
   count(C_DEFRAG_EVICTED);
+}
+
+// At the end of the input the datagrams still missing fragments are dropped, each counted.
+export function dropPendingAtEnd(): void {
+  for (let s: u32 = 0; s < physicalSlots && active > 0; s++) {
+    if (state(s) != ACTIVE) continue;
+    release(s);
+    count(C_DEFRAG_END);
+  }
 }
 
 function expire(): void {

@@ -16,7 +16,7 @@ import { decodeLink, linkProto, linkEnd, ETH_IPV4, ETH_IPV6 } from "./link";
 import { decodeIPv4, l4Proto as v4Proto, l4Base as v4Base, l4Start as v4Start, l4End as v4End, l4Cut as v4Cut } from "./ipv4";
 import { decodeIPv6, l4Proto as v6Proto, l4Base as v6Base, l4Start as v6Start, l4End as v6End, l4Cut as v6Cut } from "./ipv6";
 import { decodeUdp, payloadStart, payloadEnd } from "./udp";
-import { configureDefrag, releaseHeld, defragReserve, defragHasRoom, doneBase, doneLen } from "./defrag";
+import { configureDefrag, releaseHeld, defragReserve, defragHasRoom, doneBase, doneLen, dropPendingAtEnd } from "./defrag";
 import { isTunnelPort, udpTunnel, greTunnel, ipInIp, innerType, NOT_TUNNEL } from "./tunnel";
 import { tokenize, buildHeaderBuckets, TOKENIZE_NOT_SIP, TOKENIZE_MALFORMED } from "./sip";
 import { emitMessage, frameFits } from "./emit";
@@ -150,9 +150,11 @@ export function releaseMedia(): u32 {
   return releaseAll();
 }
 
-// At the end of the input: what the TCP streams hold of messages not complete is dropped, counted.
-export function endStreams(): void {
+// At the end of the input: what the TCP streams hold of messages not complete, and the
+// datagrams still missing fragments, are dropped, counted.
+export function endInput(): void {
   dropHeldAtEnd();
+  dropPendingAtEnd();
 }
 
 // The host holds a capture time as microseconds in a double: exact up to 2^53, 1684-07-28 to

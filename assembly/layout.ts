@@ -244,6 +244,7 @@ export const C_MEDIA_ID_TOO_LONG = 73; // SDP of calls whose Call-ID is longer t
 export const C_TIME_CLAMPED = 74;     // frames whose capture time lies outside 1684-07-28 to 2255-06-05 (what the host's microseconds hold exactly): clamped
 export const C_NO_EMPTY_LINE = 75;    // messages with PROB_NO_EMPTY_LINE
 export const C_TCP_PARTIAL_END = 76;  // partial messages (or bytes after a hole) held when the input ended: dropped
+export const C_DEFRAG_END = 77;       // datagrams still missing fragments when the input ended: dropped
 export const COUNTER_COUNT = 80;
 export const COUNTER_NAMES: string[] = [
   "frames", "bytes", "link_unsupported", "frame_malformed", "ipv4", "ipv6", "udp", "tcp",
@@ -259,7 +260,7 @@ export const COUNTER_NAMES: string[] = [
   "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet",
   "sdp", "sdp_malformed", "rtp", "rtcp", "rtp_unknown", "media_malformed", "media_calls",
   "media_ended", "media_idle", "media_evicted", "media_ends_lost", "media_id_too_long", "time_clamped",
-  "no_empty_line", "tcp_partial_end",
+  "no_empty_line", "tcp_partial_end", "defrag_end",
 ];
 
 // Header identities known to the tokenizer (index = id; 0 is any other header).

@@ -38,6 +38,15 @@ test("IPv4: fragments in order give the message whole", () => {
   assert.is(r.messages[0].dst.port, 5060);
 });
 
+test("a capture that ends before a datagram's last fragment: the datagram is dropped at the end, counted", () => {
+  const parts = v4(pieces(DATAGRAM.length, 128));
+  const r = run([...parts.slice(0, -1), ...v4(pieces(DATAGRAM.length, 128), 0x4321)]);
+  assert.is(r.messages.length, 1);
+  assert.is(r.counters.defrag_end, 0);
+  r.core.finish();
+  assert.equal([r.core.counters().defrag_end, r.core.counters().defrag_done], [1, 1]);
+});
+
 test("IPv4: fragments out of order, last first", () => {
   const r = run(v4(pieces(DATAGRAM.length, 64).reverse()));
   assert.is(r.messages.length, 1);

@@ -25,6 +25,7 @@ export function summaryLine(c: Record<string, number>, seconds: number, filtered
   if (c.media_ends_lost > 0) parts.push(`${c.media_ends_lost} media stats records lost (too many calls ended at once)`);
   if (c.time_clamped > 0) parts.push(`${c.time_clamped} capture times outside 1684-2255 (clamped)`);
   if (c.tcp_no_buffer > 0) parts.push(`${c.tcp_no_buffer} partial TCP messages dropped (no stream buffer free)`);
+  if (c.defrag_end > 0) parts.push(`${c.defrag_end} fragmented datagrams incomplete at the end of the input (dropped)`);
   if (c.tcp_partial_end > 0) parts.push(`${c.tcp_partial_end} partial TCP messages at the end of the input (dropped)`);
   if (c.truncated > 0) parts.push(`${c.truncated} SIP messages cut by the snap length (emitted as far as captured)`);
   return `siphon: ${parts.join(", ")} in ${seconds.toFixed(2)} s`;

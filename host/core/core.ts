@@ -128,7 +128,7 @@ export interface CoreExports {
   mediaResultCount(): number;
   mediaEndCount(): number;
   releaseMedia(): number;
-  endStreams(): void;
+  endInput(): void;
   reassembledAddress(): number;
   reassembledLength(): number;
   loadFilter(length: number): number;
@@ -643,12 +643,12 @@ export class Core implements FrameConsumer {
     this.indexInCoreFrom = this.indexInCoreTo = 0;
   }
 
-  // At the end of the input: the pending frames, what the TCP streams still hold of messages
-  // counted and dropped, then the stats of every call the media table still holds, handed on
+  // At the end of the input: the pending frames, what the TCP streams still hold of messages and
+  // the datagrams still missing fragments counted and dropped, then the stats of every call the media table still holds, handed on
   // as batches of their own.
   finish(): void {
     this.flush();
-    this.exports.endStreams();
+    this.exports.endInput();
     for (let ends = this.exports.releaseMedia(); ends > 0; ends = this.exports.releaseMedia()) {
       this.batch.open(0, 0, ends);
       this.onBatch(this.batch);
