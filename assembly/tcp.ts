@@ -287,8 +287,9 @@ function inPlace(dir: usize, seq: u32, p: usize, len: u32): void {
   store<u32>(dir + DIR_BASE_SEQ, seq + used);
   const rest = len - used;
   if (segmentCut != 0) {
+    // The bytes the snap length cut off are a hole no retransmission fills: the stream resyncs after it.
     frameCut(dir, p + used, rest);
-    resumeAfterCut(dir, seq + len);
+    giveUpHeld(dir, seq + len + segmentCut);
     return;
   }
   if (rest == 0) return;
@@ -320,14 +321,6 @@ function appendInOrder(dir: usize, seq: u32, p: usize, len: u32): void {
   }
 }
 
-// The segment ended at `end` in the capture and `segmentCut` bytes later on the wire: they are a
-// hole no retransmission fills (counted as one), and the stream resyncs after it.
-function resumeAfterCut(dir: usize, end: u32): void {
-  count(C_TCP_GAP);
-  store<u32>(dir + DIR_NEXT_SEQ, end + segmentCut);
-  store<u32>(dir + DIR_BASE_SEQ, end + segmentCut);
-  restart(dir);
-}
 
 // Holds a segment that arrived before the bytes in front of it.
 function outOfOrder(dir: usize, seq: u32, p: usize, len: u32): void {
