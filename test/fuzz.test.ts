@@ -533,10 +533,13 @@ function fuzz(seed: number, frames: number): void {
   for (let n = 0; n < frames; n++) {
     // TCP flows and fragment trains run on their own clocks; other frames get any time.
     const timed = next() % 3 === 0 ? traffic.frame() : next() % 5 === 0 ? fragments.frame() : undefined;
-    const data = timed ? (next() % 16 === 0 ? mutate(timed.data, next) : timed.data)
+    // A timed frame is now and then cut as a snap length cuts it: its IP header says more than it holds.
+    const snapped = timed !== undefined && next() % 16 === 0;
+    const data = timed ? (snapped ? timed.data.subarray(0, 14 + next() % Math.max(1, timed.data.length - 14))
+      : next() % 16 === 0 ? mutate(timed.data, next) : timed.data)
       : next() % 4 === 0 ? randomFrame(next) : mutate(corpus[next() % corpus.length], next);
     const linkType = !timed && next() % 8 === 0 ? LINK_TYPES[next() % LINK_TYPES.length] : 1;
-    const origLen = data.length + (next() % 16 === 0 ? next() % 100 : 0);
+    const origLen = snapped ? timed.data.length : data.length + (next() % 16 === 0 ? next() % 100 : 0);
     const sec = timed ? timed.sec : next() % 4_000_000_000, nsec = next() % 1_000_000_000;
     try {
       cores.feed(data, linkType, origLen, sec, nsec);
@@ -548,7 +551,7 @@ function fuzz(seed: number, frames: number): void {
   const c = cores.check(context);
   assert.ok(cores.reference.messages > frames / 10, `${context}: too few messages decoded (${cores.reference.messages}) to mean anything`);
   assert.ok(cores.reference.tracked > frames / 100, `${context}: the core's tracker gave only ${cores.reference.tracked} events`);
-  for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet"]) {
+  for (const name of ["sip_tcp", "sip_ws", "tcp_out_of_order", "tcp_retransmit", "tcp_gap", "tcp_resync", "tcp_closed", "tcp_idle", "tcp_evicted", "tcp_buffer_evicted", "tcp_partial_idle", "tcp_clen_over", "tcp_clen_unmet", "truncated", "no_empty_line"]) {
     assert.ok(c[name] > 0, `${context}: the TCP traffic never reached ${name}`);
   }
   for (const name of ["defrag_done", "defrag_duplicate", "defrag_overlap", "defrag_timeout", "defrag_evicted",
