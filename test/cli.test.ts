@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { INVITE, pcapFile, pcapngFile, sip, udpFrame } from "./helpers";
+import { INVITE, pcapFile, pcapngFile, sip, tcpFrame, TCP_SYN, udpFrame } from "./helpers";
 import { generateWorkload, workloadOptions } from "./support/generate";
 import { loadAddon } from "../host/source/libpcap/addon";
 import { boundedLines } from "../host/cli/lines";
@@ -44,6 +44,48 @@ test("replay: media calls evicted from a full table are named in the summary lin
   assert.ok(evicted > 0, full.stderr);
   const roomy = siphon(["replay", file, "--out", "/dev/null"]);
   assert.not.match(roomy.stderr, /evicted/);
+});
+
+// The pcap at `path` with every record cut to `snap` bytes, its original length kept (editcap -s).
+function snapped(path: string, snap: number): Buffer {
+  const file = readFileSync(path);
+  const parts = [file.subarray(0, 24)];
+  for (let at = 24; at + 16 <= file.length;) {
+    const caplen = file.readUInt32LE(at + 8);
+    const header = Buffer.from(file.subarray(at, at + 16));
+    header.writeUInt32LE(Math.min(caplen, snap), 8);
+    parts.push(header, file.subarray(at + 16, at + 16 + Math.min(caplen, snap)));
+    at += 16 + caplen;
+  }
+  return Buffer.concat(parts);
+}
+
+test("replay of a capture cut by a small snap length: every message tshark shows, as far as captured, named in the summary", () => {
+  const file = join(tmp, "snap300.pcap");
+  writeFileSync(file, snapped(SAMPLE, 300));
+  const r = siphon(["replay", file]);
+  assert.is(r.code, 0, r.stderr);
+  const whole = lines(siphon(["replay", SAMPLE]).stdout).map((l) => JSON.parse(l));
+  const cut = lines(r.stdout).map((l) => JSON.parse(l));
+  assert.equal(cut.map((e) => [e.time, e.src, e.dst]), whole.map((e) => [e.time, e.src, e.dst]));
+  // A Call-ID line the snap length reached is whole or cut short; one it did not reach is absent.
+  const callIds = cut.filter((e, i) => e.call_id !== whole[i].call_id);
+  assert.ok(cut.every((e, i) => e.call_id === null || whole[i].call_id.startsWith(e.call_id)), JSON.stringify(callIds));
+  assert.ok(callIds.length < cut.length / 2, `${callIds.length} of ${cut.length} Call-IDs differ`);
+  const cutCount = Number(/, (\d+) SIP messages cut by the snap length \(emitted as far as captured\)/.exec(r.stderr)?.[1]);
+  assert.ok(cutCount > 0 && cutCount <= 81, r.stderr);
+  assert.match(r.stderr, / 81 SIP messages .* 0 malformed/);
+});
+
+test("replay of a capture that ends inside a TCP message: the message is counted at the end, not lost silently", () => {
+  const syn = tcpFrame("", { seq: 1000, flags: TCP_SYN });
+  const first = tcpFrame(INVITE.slice(0, 100), { seq: 1001 });
+  const file = join(tmp, "ends-inside.pcap");
+  writeFileSync(file, pcapFile([syn, first]));
+  const r = siphon(["replay", file]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, "");
+  assert.match(r.stderr, /, 1 partial TCP messages at the end of the input \(dropped\)/);
 });
 
 test("replay --events: a pcapng whose times lie 285,000 years ahead is clamped and counted, not a stopped run", () => {
