@@ -101,9 +101,7 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
     }
   }
   store<u32>(dir + DIR_NEED, 0);
-  count(C_SIP_TCP);
-  readMessageMedia();
-  if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, <u32>len, TRANSPORT_TCP);
+  streamMessage(p, <u32>len);
   // Without a readable Content-Length the body's end is unknown: look for the next start line.
   if ((problems & PROB_CLEN_BAD) != 0) startResync(dir, false);
   return len;
@@ -116,10 +114,14 @@ function frameMessage(dir: usize, p: usize, avail: u32): i32 {
 export function frameCut(dir: usize, p: usize, avail: u32): void {
   if (avail == 0 || mode(dir) != MODE_SYNC) return;
   const len = tokenize(p, avail, false);
-  if (len <= 0) return; // the start line itself was cut, or CRLFs were all there was
+  if (len > 0) streamMessage(p, <u32>len); // else the start line itself was cut, or CRLFs were all there was
+}
+
+// The message just tokenized at p, framed on a TCP stream: counted, its SDP read, emitted if the filter takes it.
+function streamMessage(p: usize, len: u32): void {
   count(C_SIP_TCP);
   readMessageMedia();
-  if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, <u32>len, TRANSPORT_TCP);
+  if (acceptMessage(TRANSPORT_TCP)) emitMessage(p, len, TRANSPORT_TCP);
 }
 
 // A Content-Length past the bound is a lie or an attack: skipping by it would
